@@ -1,0 +1,423 @@
+//! v7.1 CORTEX-III (gated conv) and v7.2 CORTEX-VI (gated conv + Hebbian memory),
+//! spec §9–§10 with fixes D1 (causal mask), D2 (constant read scale) and D3
+//! (plain next-token loss over all T positions).
+//!
+//!   h = RMS_in(E[x])
+//!   per block: h += GCM(RMS₁(h)); [h += Mem(RMS_m(h))]; h += SwiGLU(RMS₂(h))
+//!   z = E·RMS_out(h)
+
+use super::embedding::{embedding_backward, embedding_forward};
+use super::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
+use super::head::{cross_entropy_backward_inplace, cross_entropy_forward, head_backward, head_forward};
+use super::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights};
+use super::params::{carve_mut, Layout};
+use super::rmsnorm::{rmsnorm_backward, rmsnorm_forward};
+use super::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
+use crate::rng::Rng;
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryConfig {
+    pub d_mem: usize,
+    pub decay: f32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CortexConfig {
+    pub vocab: usize,
+    pub d_model: usize,
+    pub n_layers: usize,
+    pub d_ff: usize,
+    pub kernel_size: usize,
+    pub memory: Option<MemoryConfig>,
+    /// The training window T_train; fixes the Hebbian read scale c = 1/(√d_mem·√T_train).
+    pub seq_len: usize,
+}
+
+#[derive(Clone, Debug)]
+struct BlockRanges {
+    ln1: Range<usize>,
+    up: Range<usize>,
+    conv: Range<usize>,
+    down: Range<usize>,
+    mem: Option<(Range<usize>, Range<usize>, Range<usize>)>, // ln_mem, kvq, mem_out
+    ln2: Range<usize>,
+    gu: Range<usize>,
+    o: Range<usize>,
+}
+
+/// The model definition: config, parameter layout and offsets. Parameters
+/// themselves live in a flat buffer owned by the caller (trainer, sampler).
+#[derive(Clone, Debug)]
+pub struct Cortex {
+    pub cfg: CortexConfig,
+    pub layout: Layout,
+    embed: Range<usize>,
+    ln_in: Range<usize>,
+    blocks: Vec<BlockRanges>,
+    ln_out: Range<usize>,
+}
+
+impl Cortex {
+    pub fn new(cfg: CortexConfig) -> Self {
+        let (v, d, h, k) = (cfg.vocab, cfg.d_model, cfg.d_ff, cfg.kernel_size);
+        let mut l = Layout::default();
+        let embed = l.add("embed.weight", &[v, d]);
+        let ln_in = l.add("ln_in.weight", &[d]);
+        let mut blocks = Vec::new();
+        for i in 0..cfg.n_layers {
+            let p = |s: &str| format!("blocks.{i}.{s}");
+            let ln1 = l.add(p("ln1.weight"), &[d]);
+            let up = l.add(p("mixer_up.weight"), &[2 * d, d]);
+            let conv = l.add(p("conv.conv.weight"), &[d, 1, k]);
+            let down = l.add(p("mixer_down.weight"), &[d, d]);
+            let mem = cfg.memory.as_ref().map(|m| {
+                let ln = l.add(p("ln_mem.weight"), &[d]);
+                let kk = l.add(p("key_proj.weight"), &[m.d_mem, d]);
+                l.add(p("val_proj.weight"), &[m.d_mem, d]);
+                let q = l.add(p("query_proj.weight"), &[m.d_mem, d]);
+                let mo = l.add(p("mem_out.weight"), &[d, m.d_mem]);
+                (ln, kk.start..q.end, mo)
+            });
+            let ln2 = l.add(p("ln2.weight"), &[d]);
+            let g = l.add(p("Wg.weight"), &[h, d]);
+            let u = l.add(p("Wu.weight"), &[h, d]);
+            let o = l.add(p("Wo.weight"), &[d, h]);
+            blocks.push(BlockRanges { ln1, up, conv, down, mem, ln2, gu: g.start..u.end, o });
+        }
+        let ln_out = l.add("ln_out.weight", &[d]);
+        Cortex { cfg, layout: l, embed, ln_in, blocks, ln_out }
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.layout.total
+    }
+
+    /// Names whose data is the same tensor as another name in reference state dicts.
+    pub fn tied_aliases(&self) -> Vec<(&'static str, &'static str)> {
+        vec![("head.weight", "embed.weight")]
+    }
+
+    /// Spec §9.3 / §10.3: E ~ N(0, 0.02²); linears Kaiming-normal fan_out
+    /// (std √(2/out)); conv std √(2/(d·k)); mem_out N(0, 0.01²); gains 1.
+    pub fn init_params(&self, seed: u64) -> Vec<f32> {
+        let mut rng = Rng::new(seed);
+        let mut p = vec![0.0f32; self.layout.total];
+        for t in &self.layout.tensors {
+            let r = t.range();
+            let name = t.name.as_str();
+            let std = if name.ends_with("ln_in.weight")
+                || name.ends_with("ln_out.weight")
+                || name.ends_with("ln1.weight")
+                || name.ends_with("ln2.weight")
+                || name.ends_with("ln_mem.weight")
+            {
+                p[r].fill(1.0);
+                continue;
+            } else if name == "embed.weight" {
+                0.02
+            } else if name.ends_with("mem_out.weight") {
+                0.01
+            } else if name.ends_with("conv.conv.weight") {
+                (2.0 / (t.shape[0] * t.shape[2]) as f32).sqrt()
+            } else {
+                (2.0 / t.shape[0] as f32).sqrt()
+            };
+            for x in &mut p[r] {
+                *x = rng.normal() * std;
+            }
+        }
+        p
+    }
+
+    fn mem_shape(&self, t: usize) -> Option<MemoryShape> {
+        self.cfg.memory.as_ref().map(|m| MemoryShape {
+            t,
+            d: self.cfg.d_model,
+            d_mem: m.d_mem,
+            decay: m.decay,
+            scale: self.read_scale(),
+        })
+    }
+
+    /// c = 1/(√d_mem·√T_train) (fix D2).
+    pub fn read_scale(&self) -> f32 {
+        match &self.cfg.memory {
+            Some(m) => 1.0 / ((m.d_mem as f32).sqrt() * (self.cfg.seq_len as f32).sqrt()),
+            None => 0.0,
+        }
+    }
+
+    /// Forward pass over `tokens` [b × t]; logits end up in `ws.logits`.
+    pub fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
+        let c = &self.cfg;
+        let (d, h, k) = (c.d_model, c.d_ff, c.kernel_size);
+        ws.ensure(self, b, t);
+        let rows = b * t;
+        let n = rows * d;
+        embedding_forward(&mut ws.emb[..n], tokens, &params[self.embed.clone()], d);
+        rmsnorm_forward(&mut ws.hs[0][..n], &mut ws.rstd_in[..rows], &ws.emb[..n], &params[self.ln_in.clone()], d);
+        for (li, br) in self.blocks.iter().enumerate() {
+            let (before, after) = ws.hs.split_at_mut(li + 1);
+            let x = &before[li][..n];
+            let y = &mut after[0][..n];
+            let la = &mut ws.layers[li];
+            let tmp = &mut ws.tmp[..n];
+            rmsnorm_forward(&mut la.a1[..n], &mut la.rstd1[..rows], x, &params[br.ln1.clone()], d);
+            let mw = MixerWeights { up: &params[br.up.clone()], conv: &params[br.conv.clone()], down: &params[br.down.clone()] };
+            let acts = MixerActs { up: &mut la.up[..2 * n], conv: &mut la.conv[..n], gated: &mut la.gated[..n] };
+            mixer_forward(tmp, acts, &la.a1[..n], &mw, t, d, k);
+            add(&mut la.h1[..n], x, tmp);
+            let h2: &[f32] = if let (Some((ln, kvq, mo)), Some(sh)) = (&br.mem, self.mem_shape(t)) {
+                let dm = sh.d_mem;
+                rmsnorm_forward(&mut la.am[..n], &mut la.rstd_m[..rows], &la.h1[..n], &params[ln.clone()], d);
+                let w = MemoryWeights { kvq: &params[kvq.clone()], out: &params[mo.clone()] };
+                memory_forward(tmp, &mut la.kvq[..rows * 3 * dm], &mut la.s[..b * t * t], &mut la.r[..rows * dm], &la.am[..n], &w, sh);
+                add(&mut la.h2[..n], &la.h1[..n], tmp);
+                &la.h2[..n]
+            } else {
+                &la.h1[..n]
+            };
+            rmsnorm_forward(&mut la.a2[..n], &mut la.rstd2[..rows], h2, &params[br.ln2.clone()], d);
+            let fw = FfnWeights { gu: &params[br.gu.clone()], o: &params[br.o.clone()] };
+            ffn_forward(tmp, &mut la.gu[..2 * rows * h], &mut la.act[..rows * h], &la.a2[..n], &fw, d, h);
+            add(y, h2, tmp);
+        }
+        let last = &ws.hs[self.blocks.len()][..n];
+        rmsnorm_forward(&mut ws.hf[..n], &mut ws.rstd_out[..rows], last, &params[self.ln_out.clone()], d);
+        head_forward(&mut ws.logits[..rows * c.vocab], &ws.hf[..n], &params[self.embed.clone()], d, c.vocab);
+    }
+
+    /// Forward + per-position losses; returns the mean loss (f64 accumulation).
+    pub fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
+        self.forward(ws, params, x, b, t);
+        let rows = b * t;
+        cross_entropy_forward(&mut ws.losses[..rows], &ws.logits[..rows * self.cfg.vocab], y, self.cfg.vocab);
+        ws.losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64
+    }
+
+    /// Forward + backward of the mean next-token loss. Gradients are added into
+    /// `grads` (same layout as `params`); returns the mean loss.
+    pub fn loss_and_grad(
+        &self,
+        ws: &mut Workspace,
+        params: &[f32],
+        grads: &mut [f32],
+        x: &[u32],
+        y: &[u32],
+        b: usize,
+        t: usize,
+    ) -> f64 {
+        let loss = self.loss(ws, params, x, y, b, t);
+        if !loss.is_finite() {
+            return loss;
+        }
+        self.backward(ws, params, grads, x, y, b, t);
+        loss
+    }
+
+    fn backward(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) {
+        let c = &self.cfg;
+        let (d, h, k, v) = (c.d_model, c.d_ff, c.kernel_size, c.vocab);
+        let rows = b * t;
+        let n = rows * d;
+        let emb = &params[self.embed.clone()];
+        cross_entropy_backward_inplace(&mut ws.logits[..rows * v], y, v, 1.0 / rows as f32);
+        {
+            let g = carve_mut(grads, &[self.embed.clone(), self.ln_out.clone()]);
+            let [gemb, gln]: [&mut [f32]; 2] = g.try_into().ok().expect("two ranges");
+            head_backward(&mut ws.tmp[..n], gemb, &ws.logits[..rows * v], &ws.hf[..n], emb, d, v);
+            let dh = &mut ws.dh[..n];
+            dh.fill(0.0);
+            let last = &ws.hs[self.blocks.len()][..n];
+            rmsnorm_backward(dh, gln, &ws.tmp[..n], last, &params[self.ln_out.clone()], &ws.rstd_out[..rows], d);
+        }
+        for (li, br) in self.blocks.iter().enumerate().rev() {
+            let la = &mut ws.layers[li];
+            let x_in = &ws.hs[li][..n];
+            let dh = &mut ws.dh[..n];
+            let da = &mut ws.tmp[..n];
+            let mut ranges = vec![br.ln1.clone(), br.up.clone(), br.conv.clone(), br.down.clone()];
+            if let Some((ln, kvq, mo)) = &br.mem {
+                ranges.extend([ln.clone(), kvq.clone(), mo.clone()]);
+            }
+            ranges.extend([br.ln2.clone(), br.gu.clone(), br.o.clone()]);
+            let mut g = carve_mut(grads, &ranges).into_iter();
+            let mut next = || g.next().expect("range count");
+            let (g_ln1, g_up, g_conv, g_down) = (next(), next(), next(), next());
+            let g_mem = br.mem.as_ref().map(|_| (next(), next(), next()));
+            let (g_ln2, g_gu, g_o) = (next(), next(), next());
+
+            let h2: &[f32] = if br.mem.is_some() { &la.h2[..n] } else { &la.h1[..n] };
+            // FFN sub-layer
+            let fw = FfnWeights { gu: &params[br.gu.clone()], o: &params[br.o.clone()] };
+            ffn_backward(
+                da,
+                FfnGrads { gu: g_gu, o: g_o },
+                dh,
+                &la.a2[..n],
+                &la.gu[..2 * rows * h],
+                &la.act[..rows * h],
+                &fw,
+                &mut ws.dact[..rows * h],
+                &mut ws.dgu[..2 * rows * h],
+                d,
+                h,
+            );
+            rmsnorm_backward(dh, g_ln2, da, h2, &params[br.ln2.clone()], &la.rstd2[..rows], d);
+            // memory sub-layer
+            if let (Some((ln, kvq, mo)), Some(sh), Some((g_lnm, g_kvq, g_mo))) = (&br.mem, self.mem_shape(t), g_mem) {
+                let dm = sh.d_mem;
+                let w = MemoryWeights { kvq: &params[kvq.clone()], out: &params[mo.clone()] };
+                memory_backward(
+                    da,
+                    MemoryGrads { kvq: g_kvq, out: g_mo },
+                    dh,
+                    &la.am[..n],
+                    (&la.kvq[..rows * 3 * dm], &la.s[..b * t * t], &la.r[..rows * dm]),
+                    &w,
+                    &mut ws.dr[..rows * dm],
+                    &mut ws.ds[..b * t * t],
+                    &mut ws.dkvq[..rows * 3 * dm],
+                    sh,
+                );
+                rmsnorm_backward(dh, g_lnm, da, &la.h1[..n], &params[ln.clone()], &la.rstd_m[..rows], d);
+            }
+            // mixer sub-layer
+            let mw = MixerWeights { up: &params[br.up.clone()], conv: &params[br.conv.clone()], down: &params[br.down.clone()] };
+            mixer_backward(
+                da,
+                MixerGrads { up: g_up, conv: g_conv, down: g_down },
+                dh,
+                &la.a1[..n],
+                (&la.up[..2 * n], &la.conv[..n], &la.gated[..n]),
+                &mw,
+                &mut ws.dgated[..n],
+                &mut ws.dup[..2 * n],
+                t,
+                d,
+                k,
+            );
+            rmsnorm_backward(dh, g_ln1, da, x_in, &params[br.ln1.clone()], &la.rstd1[..rows], d);
+        }
+        // h0 = RMS_in(E[x])
+        let g = carve_mut(grads, &[self.embed.clone(), self.ln_in.clone()]);
+        let [gemb, gln]: [&mut [f32]; 2] = g.try_into().ok().expect("two ranges");
+        let de = &mut ws.tmp[..n];
+        de.fill(0.0);
+        rmsnorm_backward(de, gln, &ws.dh[..n], &ws.emb[..n], &params[self.ln_in.clone()], &ws.rstd_in[..rows], d);
+        embedding_backward(gemb, de, x, d);
+    }
+}
+
+fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
+    use rayon::prelude::*;
+    out.par_chunks_mut(4096).zip(a.par_chunks(4096)).zip(b.par_chunks(4096)).for_each(|((o, a), b)| {
+        for i in 0..o.len() {
+            o[i] = a[i] + b[i];
+        }
+    });
+}
+
+#[derive(Default)]
+struct LayerActs {
+    rstd1: Vec<f32>,
+    a1: Vec<f32>,
+    up: Vec<f32>,
+    conv: Vec<f32>,
+    gated: Vec<f32>,
+    h1: Vec<f32>,
+    rstd_m: Vec<f32>,
+    am: Vec<f32>,
+    kvq: Vec<f32>,
+    s: Vec<f32>,
+    r: Vec<f32>,
+    h2: Vec<f32>,
+    rstd2: Vec<f32>,
+    a2: Vec<f32>,
+    gu: Vec<f32>,
+    act: Vec<f32>,
+}
+
+/// All activations and backward scratch for one (batch, window) shape, allocated
+/// once and reused every step (llm.c's ActivationTensors).
+#[derive(Default)]
+pub struct Workspace {
+    shape: (usize, usize),
+    emb: Vec<f32>,
+    rstd_in: Vec<f32>,
+    hs: Vec<Vec<f32>>,
+    layers: Vec<LayerActs>,
+    rstd_out: Vec<f32>,
+    hf: Vec<f32>,
+    pub logits: Vec<f32>,
+    pub losses: Vec<f32>,
+    tmp: Vec<f32>,
+    dh: Vec<f32>,
+    dgated: Vec<f32>,
+    dup: Vec<f32>,
+    dr: Vec<f32>,
+    ds: Vec<f32>,
+    dkvq: Vec<f32>,
+    dact: Vec<f32>,
+    dgu: Vec<f32>,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Grows buffers to fit `b × t` (never shrinks, so alternating shapes do not reallocate).
+    pub fn ensure(&mut self, m: &Cortex, b: usize, t: usize) {
+        if self.shape.0 * self.shape.1 >= b * t && self.shape.1 >= t && self.layers.len() == m.cfg.n_layers {
+            return;
+        }
+        let c = &m.cfg;
+        let rows = b * t;
+        let (d, h, v) = (c.d_model, c.d_ff, c.vocab);
+        let dm = c.memory.as_ref().map_or(0, |m| m.d_mem);
+        let n = rows * d;
+        let z = |len: usize| vec![0.0f32; len];
+        let mem = c.memory.is_some();
+        self.shape = (b, t);
+        self.emb = z(n);
+        self.rstd_in = z(rows);
+        self.hs = (0..=c.n_layers).map(|_| z(n)).collect();
+        self.layers = (0..c.n_layers)
+            .map(|_| LayerActs {
+                rstd1: z(rows),
+                a1: z(n),
+                up: z(2 * n),
+                conv: z(n),
+                gated: z(n),
+                h1: z(n),
+                rstd_m: z(if mem { rows } else { 0 }),
+                am: z(if mem { n } else { 0 }),
+                kvq: z(rows * 3 * dm),
+                s: z(if mem { b * t * t } else { 0 }),
+                r: z(rows * dm),
+                h2: z(if mem { n } else { 0 }),
+                rstd2: z(rows),
+                a2: z(n),
+                gu: z(2 * rows * h),
+                act: z(rows * h),
+            })
+            .collect();
+        self.rstd_out = z(rows);
+        self.hf = z(n);
+        self.logits = z(rows * v);
+        self.losses = z(rows);
+        self.tmp = z(n);
+        self.dh = z(n);
+        self.dgated = z(n);
+        self.dup = z(2 * n);
+        self.dr = z(rows * dm);
+        self.ds = z(if mem { b * t * t } else { 0 });
+        self.dkvq = z(rows * 3 * dm);
+        self.dact = z(rows * h);
+        self.dgu = z(2 * rows * h);
+    }
+}

@@ -1,0 +1,154 @@
+//! BB-CONV + BB-GCM, the gated causal depthwise-conv mixer:
+//! [g ; u] = W_up·a, c = CONV_k(u), m = c ⊙ σ(g), out = W_down·m.
+
+use crate::kernels::ops::{sigmoid, sum_rows};
+use crate::kernels::{matmul, MatRef};
+use rayon::prelude::*;
+
+/// Causal depthwise conv over each of `b` sequences of `t` rows:
+/// out[t,c] = Σ_j w[c,j] · u[t−(k−1)+j, c], zero before the window start.
+/// `u` has row stride `ldu` (it lives inside the [g ; u] buffer).
+pub fn conv_forward(out: &mut [f32], u: &[f32], ldu: usize, w: &[f32], t: usize, d: usize, k: usize) {
+    out.par_chunks_mut(t * d).enumerate().for_each(|(b, o)| {
+        let base = b * t * ldu;
+        for ti in 0..t {
+            let orow = &mut o[ti * d..(ti + 1) * d];
+            orow.fill(0.0);
+            for j in 0..k {
+                let src = ti as isize - (k as isize - 1) + j as isize;
+                if src < 0 {
+                    continue;
+                }
+                let urow = &u[base + src as usize * ldu..base + src as usize * ldu + d];
+                for c in 0..d {
+                    orow[c] += w[c * k + j] * urow[c];
+                }
+            }
+        }
+    });
+}
+
+/// du (row stride `ldu`, overwritten) and dw (+=) from dc = ∂L/∂out.
+pub fn conv_backward(
+    du: &mut [f32],
+    ldu: usize,
+    dw: &mut [f32],
+    dc: &[f32],
+    u: &[f32],
+    w: &[f32],
+    t: usize,
+    d: usize,
+    k: usize,
+) {
+    let rows = dc.len() / d;
+    sum_rows(rows, dw, |r, acc| {
+        let ti = r % t;
+        let dcr = &dc[r * d..(r + 1) * d];
+        for j in 0..k {
+            let back = k - 1 - j;
+            if ti < back {
+                continue;
+            }
+            let s = (r - back) * ldu;
+            let urow = &u[s..s + d];
+            for c in 0..d {
+                acc[c * k + j] += dcr[c] * urow[c];
+            }
+        }
+    });
+    du.par_chunks_mut(t * ldu).enumerate().for_each(|(b, dus)| {
+        for ti in 0..t {
+            let drow = &mut dus[ti * ldu..ti * ldu + d];
+            drow.fill(0.0);
+            // u at ti feeds out at ti + (k−1−j) through tap j.
+            for j in 0..k {
+                let dst = ti + (k - 1 - j);
+                if dst >= t {
+                    continue;
+                }
+                let dcr = &dc[(b * t + dst) * d..(b * t + dst + 1) * d];
+                for c in 0..d {
+                    drow[c] += w[c * k + j] * dcr[c];
+                }
+            }
+        }
+    });
+}
+
+pub struct MixerWeights<'a> {
+    pub up: &'a [f32],
+    pub conv: &'a [f32],
+    pub down: &'a [f32],
+}
+
+pub struct MixerGrads<'a> {
+    pub up: &'a mut [f32],
+    pub conv: &'a mut [f32],
+    pub down: &'a mut [f32],
+}
+
+/// Activations kept for the backward pass, each [rows × width].
+pub struct MixerActs<'a> {
+    /// [g ; u] = W_up·a, [rows × 2d]
+    pub up: &'a mut [f32],
+    /// CONV(u), [rows × d]
+    pub conv: &'a mut [f32],
+    /// c ⊙ σ(g), [rows × d]
+    pub gated: &'a mut [f32],
+}
+
+/// out = W_down·(CONV(u) ⊙ σ(g)) with [g ; u] = W_up·a.
+pub fn mixer_forward(out: &mut [f32], acts: MixerActs, a: &[f32], w: &MixerWeights, t: usize, d: usize, k: usize) {
+    let rows = a.len() / d;
+    matmul(acts.up, 2 * d, false, MatRef::rows(a, d), MatRef::t(w.up, d), rows, 2 * d, d);
+    conv_forward(acts.conv, &acts.up[d..], 2 * d, w.conv, t, d, k);
+    acts.gated
+        .par_chunks_mut(d)
+        .zip(acts.conv.par_chunks(d))
+        .zip(acts.up.par_chunks(2 * d))
+        .for_each(|((m, c), gu)| {
+            for j in 0..d {
+                m[j] = c[j] * sigmoid(gu[j]);
+            }
+        });
+    matmul(out, d, false, MatRef::rows(acts.gated, d), MatRef::t(w.down, d), rows, d, d);
+}
+
+/// da = ∂L/∂a (overwritten); weight gradients added into `g`.
+/// `dgated` [rows × d] and `dup` [rows × 2d] are scratch.
+#[allow(clippy::too_many_arguments)]
+pub fn mixer_backward(
+    da: &mut [f32],
+    g: MixerGrads,
+    dout: &[f32],
+    a: &[f32],
+    acts: (&[f32], &[f32], &[f32]),
+    w: &MixerWeights,
+    dgated: &mut [f32],
+    dup: &mut [f32],
+    t: usize,
+    d: usize,
+    k: usize,
+) {
+    let (up, conv, gated) = acts;
+    let rows = a.len() / d;
+    // out = gated · W_downᵀ
+    matmul(g.down, d, true, MatRef::t(dout, d), MatRef::rows(gated, d), d, d, rows);
+    matmul(dgated, d, false, MatRef::rows(dout, d), MatRef::rows(w.down, d), rows, d, d);
+    // gated = c ⊙ σ(g): dg = dm ⊙ c ⊙ σ'(g) into dup[:, :d], dc = dm ⊙ σ(g) into dgated.
+    dup.par_chunks_mut(2 * d)
+        .zip(dgated.par_chunks_mut(d))
+        .zip(up.par_chunks(2 * d))
+        .zip(conv.par_chunks(d))
+        .for_each(|(((dgu, dm), gu), c)| {
+            for j in 0..d {
+                let s = sigmoid(gu[j]);
+                dgu[j] = dm[j] * c[j] * s * (1.0 - s);
+                dm[j] *= s;
+            }
+        });
+    conv_backward(&mut dup[d..], 2 * d, g.conv, dgated, &up[d..], w.conv, t, d, k);
+    // up = a · W_upᵀ
+    matmul(g.up, d, true, MatRef::t(dup, 2 * d), MatRef::rows(a, d), 2 * d, d, rows);
+    matmul(da, d, false, MatRef::rows(dup, 2 * d), MatRef::rows(w.up, d), rows, d, 2 * d);
+}

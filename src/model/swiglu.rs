@@ -1,0 +1,61 @@
+//! BB-FFN SwiGLU: out = W_o·(SiLU(W_g·a) ⊙ (W_u·a)). W_g and W_u are stored next to
+//! each other, so one product gives [g ; u] = W_gu·a.
+
+use crate::kernels::ops::{silu, silu_grad};
+use crate::kernels::{matmul, MatRef};
+use rayon::prelude::*;
+
+pub struct FfnWeights<'a> {
+    /// Wg then Wu: [2H × d]
+    pub gu: &'a [f32],
+    /// Wo: [d × H]
+    pub o: &'a [f32],
+}
+
+pub struct FfnGrads<'a> {
+    pub gu: &'a mut [f32],
+    pub o: &'a mut [f32],
+}
+
+/// Forward; keeps `gu` [rows × 2H] and `act` [rows × H] for backward.
+pub fn ffn_forward(out: &mut [f32], gu: &mut [f32], act: &mut [f32], a: &[f32], w: &FfnWeights, d: usize, h: usize) {
+    let rows = a.len() / d;
+    matmul(gu, 2 * h, false, MatRef::rows(a, d), MatRef::t(w.gu, d), rows, 2 * h, d);
+    act.par_chunks_mut(h).zip(gu.par_chunks(2 * h)).for_each(|(o, x)| {
+        for j in 0..h {
+            o[j] = silu(x[j]) * x[h + j];
+        }
+    });
+    matmul(out, d, false, MatRef::rows(act, h), MatRef::t(w.o, h), rows, d, h);
+}
+
+/// Backward: da overwritten; weight gradients added. Scratch `dact` [rows × H], `dgu` [rows × 2H].
+#[allow(clippy::too_many_arguments)]
+pub fn ffn_backward(
+    da: &mut [f32],
+    g: FfnGrads,
+    dout: &[f32],
+    a: &[f32],
+    gu: &[f32],
+    act: &[f32],
+    w: &FfnWeights,
+    dact: &mut [f32],
+    dgu: &mut [f32],
+    d: usize,
+    h: usize,
+) {
+    let rows = a.len() / d;
+    matmul(g.o, h, true, MatRef::t(dout, d), MatRef::rows(act, h), d, h, rows);
+    matmul(dact, h, false, MatRef::rows(dout, d), MatRef::rows(w.o, h), rows, h, d);
+    dgu.par_chunks_mut(2 * h)
+        .zip(dact.par_chunks(h))
+        .zip(gu.par_chunks(2 * h))
+        .for_each(|((dx, dy), x)| {
+            for j in 0..h {
+                dx[j] = dy[j] * x[h + j] * silu_grad(x[j]);
+                dx[h + j] = dy[j] * silu(x[j]);
+            }
+        });
+    matmul(g.gu, d, true, MatRef::t(dgu, 2 * h), MatRef::rows(a, d), 2 * h, d, rows);
+    matmul(da, d, false, MatRef::rows(dgu, 2 * h), MatRef::rows(w.gu, d), rows, d, 2 * h);
+}

@@ -1,0 +1,5 @@
+//! One integration-test binary (links once, far faster than many).
+
+mod common;
+mod golden;
+mod gradcheck;
