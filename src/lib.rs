@@ -1,6 +1,13 @@
 //! flashlm-tui: train the FlashLM family of small language models on CPUs.
 
+pub mod bench;
+pub mod cli;
+pub mod data;
+pub mod engine;
+pub mod generate;
 pub mod kernels;
 pub mod model;
+pub mod preset;
 pub mod rng;
+pub mod train;
 pub mod weights;

@@ -65,7 +65,7 @@ pub fn params_from_named(
         }
         if let Some((_, canon)) = aliases.iter().find(|(a, _)| a == name) {
             if let Some((cs, cd)) = tensors.get(*canon) {
-                if cs != shape || cd != data {
+                if cs != shape || cd.iter().zip(data).any(|(a, b)| a.to_bits() != b.to_bits()) {
                     problems.push(format!("  {name} should be tied to {canon} but holds different values"));
                 }
             }
@@ -108,4 +108,16 @@ pub fn to_safetensors(
 
 pub fn read_file(path: &Path) -> Result<Vec<u8>, WeightsError> {
     std::fs::read(path).map_err(|e| WeightsError::Io { path: path.display().to_string(), source: e })
+}
+
+/// Shown whenever reference v7.x weights are imported.
+pub const D3_WARNING: &str = "reference FlashLM v7.x weights were trained to predict the token after next (spec D3): expect poor next-token loss and odd samples until fine-tuned";
+
+/// Loads a plain safetensors file holding a reference `state_dict` (reference
+/// names, tied keys duplicated, `decay_mask` buffers ignored) into `model`'s layout.
+pub fn import_reference(model: &crate::model::Cortex, path: &Path) -> Result<Vec<f32>, String> {
+    let bytes = read_file(path).map_err(|e| e.to_string())?;
+    let p = path.display().to_string();
+    let named = read_f32_tensors(&bytes, &p).map_err(|e| e.to_string())?;
+    params_from_named(&model.layout, &named, &model.tied_aliases(), |n| n.ends_with("decay_mask"), &p).map_err(|e| e.to_string())
 }

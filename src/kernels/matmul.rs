@@ -36,16 +36,7 @@ unsafe impl Sync for SendPtr {}
 /// out[m×n] (row-major, leading dimension `ldo`) = (accumulate ? out : 0) + a[m×k] · b[k×n].
 ///
 /// Panics if a view would read out of bounds (a programming error, never user input).
-pub fn matmul(
-    out: &mut [f32],
-    ldo: usize,
-    accumulate: bool,
-    a: MatRef,
-    b: MatRef,
-    m: usize,
-    n: usize,
-    k: usize,
-) {
+pub fn matmul(out: &mut [f32], ldo: usize, accumulate: bool, a: MatRef, b: MatRef, m: usize, n: usize, k: usize) {
     if m == 0 || n == 0 {
         return;
     }
@@ -64,11 +55,7 @@ pub fn matmul(
     }
     let threads = rayon::current_num_threads();
     // Small products are not worth a fork; large ones get one block per thread.
-    let blocks = if (m * n * k) < (1 << 18) || m < 2 * threads {
-        1
-    } else {
-        threads
-    };
+    let blocks = if (m * n * k) < (1 << 18) || m < 2 * threads { 1 } else { threads };
     let rows_per = m.div_ceil(blocks);
     let dst = SendPtr(out.as_mut_ptr());
     let dst = &dst;
@@ -112,16 +99,7 @@ pub fn matmul(
 
 /// Single-threaded variant for use inside an already-parallel region
 /// (never nest thread pools).
-pub fn matmul_serial(
-    out: &mut [f32],
-    ldo: usize,
-    accumulate: bool,
-    a: MatRef,
-    b: MatRef,
-    m: usize,
-    n: usize,
-    k: usize,
-) {
+pub fn matmul_serial(out: &mut [f32], ldo: usize, accumulate: bool, a: MatRef, b: MatRef, m: usize, n: usize, k: usize) {
     if m == 0 || n == 0 {
         return;
     }

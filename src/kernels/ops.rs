@@ -33,15 +33,12 @@ where
     let d = out.len();
     let chunks = rows.div_ceil(REDUCE_CHUNK);
     let mut partials = vec![0.0f32; chunks * d];
-    partials
-        .par_chunks_mut(d.max(1))
-        .enumerate()
-        .for_each(|(c, acc)| {
-            let r0 = c * REDUCE_CHUNK;
-            for r in r0..(r0 + REDUCE_CHUNK).min(rows) {
-                f(r, acc);
-            }
-        });
+    partials.par_chunks_mut(d.max(1)).enumerate().for_each(|(c, acc)| {
+        let r0 = c * REDUCE_CHUNK;
+        for r in r0..(r0 + REDUCE_CHUNK).min(rows) {
+            f(r, acc);
+        }
+    });
     for p in partials.chunks(d.max(1)) {
         for (o, v) in out.iter_mut().zip(p) {
             *o += v;
@@ -51,9 +48,5 @@ where
 
 /// Σ of squares in f64, in a fixed order.
 pub fn sum_sq_f64(x: &[f32]) -> f64 {
-    x.par_chunks(1 << 14)
-        .map(|c| c.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>())
-        .collect::<Vec<f64>>()
-        .into_iter()
-        .sum()
+    x.par_chunks(1 << 14).map(|c| c.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>()).collect::<Vec<f64>>().into_iter().sum()
 }

@@ -48,6 +48,19 @@ struct BlockRanges {
     o: Range<usize>,
 }
 
+/// One block's parameters, in the order of the reference state dict.
+pub struct BlockView<'a> {
+    pub ln1: &'a [f32],
+    pub up: &'a [f32],
+    pub conv: &'a [f32],
+    pub down: &'a [f32],
+    /// (ln_mem gain, [key; val; query] projections, mem_out)
+    pub mem: Option<(&'a [f32], &'a [f32], &'a [f32])>,
+    pub ln2: &'a [f32],
+    pub gu: &'a [f32],
+    pub o: &'a [f32],
+}
+
 /// The model definition: config, parameter layout and offsets. Parameters
 /// themselves live in a flat buffer owned by the caller (trainer, sampler).
 #[derive(Clone, Debug)]
@@ -89,6 +102,26 @@ impl Cortex {
         }
         let ln_out = l.add("ln_out.weight", &[d]);
         Cortex { cfg, layout: l, embed, ln_in, blocks, ln_out }
+    }
+
+    /// Views of one block's parameters (for the incremental generator).
+    pub fn block_view<'a>(&self, params: &'a [f32], i: usize) -> BlockView<'a> {
+        let b = &self.blocks[i];
+        BlockView {
+            ln1: &params[b.ln1.clone()],
+            up: &params[b.up.clone()],
+            conv: &params[b.conv.clone()],
+            down: &params[b.down.clone()],
+            mem: b.mem.as_ref().map(|(ln, kvq, mo)| (&params[ln.clone()], &params[kvq.clone()], &params[mo.clone()])),
+            ln2: &params[b.ln2.clone()],
+            gu: &params[b.gu.clone()],
+            o: &params[b.o.clone()],
+        }
+    }
+
+    /// (embedding table, ln_in gain, ln_out gain)
+    pub fn outer_view<'a>(&self, params: &'a [f32]) -> (&'a [f32], &'a [f32], &'a [f32]) {
+        (&params[self.embed.clone()], &params[self.ln_in.clone()], &params[self.ln_out.clone()])
     }
 
     pub fn num_params(&self) -> usize {
@@ -133,13 +166,7 @@ impl Cortex {
     }
 
     fn mem_shape(&self, t: usize) -> Option<MemoryShape> {
-        self.cfg.memory.as_ref().map(|m| MemoryShape {
-            t,
-            d: self.cfg.d_model,
-            d_mem: m.d_mem,
-            decay: m.decay,
-            scale: self.read_scale(),
-        })
+        self.cfg.memory.as_ref().map(|m| MemoryShape { t, d: self.cfg.d_model, d_mem: m.d_mem, decay: m.decay, scale: self.read_scale() })
     }
 
     /// c = 1/(√d_mem·√T_train) (fix D2).
@@ -200,16 +227,7 @@ impl Cortex {
 
     /// Forward + backward of the mean next-token loss. Gradients are added into
     /// `grads` (same layout as `params`); returns the mean loss.
-    pub fn loss_and_grad(
-        &self,
-        ws: &mut Workspace,
-        params: &[f32],
-        grads: &mut [f32],
-        x: &[u32],
-        y: &[u32],
-        b: usize,
-        t: usize,
-    ) -> f64 {
+    pub fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
         let loss = self.loss(ws, params, x, y, b, t);
         if !loss.is_finite() {
             return loss;

@@ -29,17 +29,7 @@ pub fn conv_forward(out: &mut [f32], u: &[f32], ldu: usize, w: &[f32], t: usize,
 }
 
 /// du (row stride `ldu`, overwritten) and dw (+=) from dc = ∂L/∂out.
-pub fn conv_backward(
-    du: &mut [f32],
-    ldu: usize,
-    dw: &mut [f32],
-    dc: &[f32],
-    u: &[f32],
-    w: &[f32],
-    t: usize,
-    d: usize,
-    k: usize,
-) {
+pub fn conv_backward(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32], u: &[f32], w: &[f32], t: usize, d: usize, k: usize) {
     let rows = dc.len() / d;
     sum_rows(rows, dw, |r, acc| {
         let ti = r % t;
@@ -102,15 +92,11 @@ pub fn mixer_forward(out: &mut [f32], acts: MixerActs, a: &[f32], w: &MixerWeigh
     let rows = a.len() / d;
     matmul(acts.up, 2 * d, false, MatRef::rows(a, d), MatRef::t(w.up, d), rows, 2 * d, d);
     conv_forward(acts.conv, &acts.up[d..], 2 * d, w.conv, t, d, k);
-    acts.gated
-        .par_chunks_mut(d)
-        .zip(acts.conv.par_chunks(d))
-        .zip(acts.up.par_chunks(2 * d))
-        .for_each(|((m, c), gu)| {
-            for j in 0..d {
-                m[j] = c[j] * sigmoid(gu[j]);
-            }
-        });
+    acts.gated.par_chunks_mut(d).zip(acts.conv.par_chunks(d)).zip(acts.up.par_chunks(2 * d)).for_each(|((m, c), gu)| {
+        for j in 0..d {
+            m[j] = c[j] * sigmoid(gu[j]);
+        }
+    });
     matmul(out, d, false, MatRef::rows(acts.gated, d), MatRef::t(w.down, d), rows, d, d);
 }
 
@@ -136,17 +122,15 @@ pub fn mixer_backward(
     matmul(g.down, d, true, MatRef::t(dout, d), MatRef::rows(gated, d), d, d, rows);
     matmul(dgated, d, false, MatRef::rows(dout, d), MatRef::rows(w.down, d), rows, d, d);
     // gated = c ⊙ σ(g): dg = dm ⊙ c ⊙ σ'(g) into dup[:, :d], dc = dm ⊙ σ(g) into dgated.
-    dup.par_chunks_mut(2 * d)
-        .zip(dgated.par_chunks_mut(d))
-        .zip(up.par_chunks(2 * d))
-        .zip(conv.par_chunks(d))
-        .for_each(|(((dgu, dm), gu), c)| {
+    dup.par_chunks_mut(2 * d).zip(dgated.par_chunks_mut(d)).zip(up.par_chunks(2 * d)).zip(conv.par_chunks(d)).for_each(
+        |(((dgu, dm), gu), c)| {
             for j in 0..d {
                 let s = sigmoid(gu[j]);
                 dgu[j] = dm[j] * c[j] * s * (1.0 - s);
                 dm[j] *= s;
             }
-        });
+        },
+    );
     conv_backward(&mut dup[d..], 2 * d, g.conv, dgated, &up[d..], w.conv, t, d, k);
     // up = a · W_upᵀ
     matmul(g.up, d, true, MatRef::t(dup, 2 * d), MatRef::rows(a, d), 2 * d, d, rows);

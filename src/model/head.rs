@@ -12,15 +12,11 @@ pub fn head_forward(logits: &mut [f32], hf: &[f32], emb: &[f32], d: usize, vocab
 
 /// Per-row loss −log softmax(z)[y] into `losses`.
 pub fn cross_entropy_forward(losses: &mut [f32], logits: &[f32], targets: &[u32], vocab: usize) {
-    losses
-        .par_iter_mut()
-        .zip(logits.par_chunks(vocab))
-        .zip(targets.par_iter())
-        .for_each(|((l, z), &y)| {
-            let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-            let sum: f32 = z.iter().map(|&v| (v - max).exp()).sum();
-            *l = max + sum.ln() - z[y as usize];
-        });
+    losses.par_iter_mut().zip(logits.par_chunks(vocab)).zip(targets.par_iter()).for_each(|((l, z), &y)| {
+        let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = z.iter().map(|&v| (v - max).exp()).sum();
+        *l = max + sum.ln() - z[y as usize];
+    });
 }
 
 /// Turns logits into ∂L/∂z = scale·(softmax(z) − onehot(y)) in place.

@@ -41,38 +41,27 @@ impl MemoryShape {
 }
 
 /// Forward. `kvq` [rows × 3·d_mem], `s` [b × t × t] and `r` [rows × d_mem] are kept for backward.
-pub fn memory_forward(
-    out: &mut [f32],
-    kvq: &mut [f32],
-    s: &mut [f32],
-    r: &mut [f32],
-    a: &[f32],
-    w: &MemoryWeights,
-    sh: MemoryShape,
-) {
+pub fn memory_forward(out: &mut [f32], kvq: &mut [f32], s: &mut [f32], r: &mut [f32], a: &[f32], w: &MemoryWeights, sh: MemoryShape) {
     let (t, d, dm) = (sh.t, sh.d, sh.d_mem);
     let rows = a.len() / d;
     let lam = sh.weights();
     matmul(kvq, 3 * dm, false, MatRef::rows(a, d), MatRef::t(w.kvq, d), rows, 3 * dm, d);
     let kvq_ro: &[f32] = kvq;
-    s.par_chunks_mut(t * t)
-        .zip(r.par_chunks_mut(t * dm))
-        .enumerate()
-        .for_each(|(b, (sb, rb))| {
-            let x = &kvq_ro[b * t * 3 * dm..(b + 1) * t * 3 * dm];
-            let (kk, vv, qq) = (&x[..], &x[dm..], &x[2 * dm..]);
-            // P = Q·Vᵀ
-            matmul_serial(sb, t, false, MatRef::rows(qq, 3 * dm), MatRef::t(vv, 3 * dm), t, t, dm);
-            for ti in 0..t {
-                let row = &mut sb[ti * t..(ti + 1) * t];
-                for i in 0..=ti {
-                    row[i] *= lam[ti - i];
-                }
-                row[ti + 1..].fill(0.0);
+    s.par_chunks_mut(t * t).zip(r.par_chunks_mut(t * dm)).enumerate().for_each(|(b, (sb, rb))| {
+        let x = &kvq_ro[b * t * 3 * dm..(b + 1) * t * 3 * dm];
+        let (kk, vv, qq) = (&x[..], &x[dm..], &x[2 * dm..]);
+        // P = Q·Vᵀ
+        matmul_serial(sb, t, false, MatRef::rows(qq, 3 * dm), MatRef::t(vv, 3 * dm), t, t, dm);
+        for ti in 0..t {
+            let row = &mut sb[ti * t..(ti + 1) * t];
+            for i in 0..=ti {
+                row[i] *= lam[ti - i];
             }
-            // R = S·K
-            matmul_serial(rb, dm, false, MatRef::rows(sb, t), MatRef::rows(kk, 3 * dm), t, dm, t);
-        });
+            row[ti + 1..].fill(0.0);
+        }
+        // R = S·K
+        matmul_serial(rb, dm, false, MatRef::rows(sb, t), MatRef::rows(kk, 3 * dm), t, dm, t);
+    });
     matmul(out, d, false, MatRef::rows(r, dm), MatRef::t(w.out, dm), rows, d, dm);
 }
 
@@ -98,29 +87,26 @@ pub fn memory_backward(
     matmul(g.out, dm, true, MatRef::t(dout, d), MatRef::rows(r, dm), d, dm, rows);
     matmul(dr, dm, false, MatRef::rows(dout, d), MatRef::rows(w.out, dm), rows, dm, d);
     let dr_ro: &[f32] = dr;
-    dkvq.par_chunks_mut(t * 3 * dm)
-        .zip(ds.par_chunks_mut(t * t))
-        .enumerate()
-        .for_each(|(b, (dx, dsb))| {
-            let x = &kvq[b * t * 3 * dm..(b + 1) * t * 3 * dm];
-            let (kk, vv, qq) = (&x[..], &x[dm..], &x[2 * dm..]);
-            let sb = &s[b * t * t..(b + 1) * t * t];
-            let drb = &dr_ro[b * t * dm..(b + 1) * t * dm];
-            // R = S·K  ⇒  dK = Sᵀ·dR, dS = dR·Kᵀ
-            matmul_serial(dx, 3 * dm, false, MatRef::t(sb, t), MatRef::rows(drb, dm), t, dm, t);
-            matmul_serial(dsb, t, false, MatRef::rows(drb, dm), MatRef::t(kk, 3 * dm), t, t, dm);
-            // S = c·Λ⊙P  ⇒  dP = c·Λ⊙dS
-            for ti in 0..t {
-                let row = &mut dsb[ti * t..(ti + 1) * t];
-                for i in 0..=ti {
-                    row[i] *= lam[ti - i];
-                }
-                row[ti + 1..].fill(0.0);
+    dkvq.par_chunks_mut(t * 3 * dm).zip(ds.par_chunks_mut(t * t)).enumerate().for_each(|(b, (dx, dsb))| {
+        let x = &kvq[b * t * 3 * dm..(b + 1) * t * 3 * dm];
+        let (kk, vv, qq) = (&x[..], &x[dm..], &x[2 * dm..]);
+        let sb = &s[b * t * t..(b + 1) * t * t];
+        let drb = &dr_ro[b * t * dm..(b + 1) * t * dm];
+        // R = S·K  ⇒  dK = Sᵀ·dR, dS = dR·Kᵀ
+        matmul_serial(dx, 3 * dm, false, MatRef::t(sb, t), MatRef::rows(drb, dm), t, dm, t);
+        matmul_serial(dsb, t, false, MatRef::rows(drb, dm), MatRef::t(kk, 3 * dm), t, t, dm);
+        // S = c·Λ⊙P  ⇒  dP = c·Λ⊙dS
+        for ti in 0..t {
+            let row = &mut dsb[ti * t..(ti + 1) * t];
+            for i in 0..=ti {
+                row[i] *= lam[ti - i];
             }
-            // P = Q·Vᵀ  ⇒  dQ = dP·V, dV = dPᵀ·Q
-            matmul_serial(&mut dx[2 * dm..], 3 * dm, false, MatRef::rows(dsb, t), MatRef::rows(vv, 3 * dm), t, dm, t);
-            matmul_serial(&mut dx[dm..], 3 * dm, false, MatRef::t(dsb, t), MatRef::rows(qq, 3 * dm), t, dm, t);
-        });
+            row[ti + 1..].fill(0.0);
+        }
+        // P = Q·Vᵀ  ⇒  dQ = dP·V, dV = dPᵀ·Q
+        matmul_serial(&mut dx[2 * dm..], 3 * dm, false, MatRef::rows(dsb, t), MatRef::rows(vv, 3 * dm), t, dm, t);
+        matmul_serial(&mut dx[dm..], 3 * dm, false, MatRef::t(dsb, t), MatRef::rows(qq, 3 * dm), t, dm, t);
+    });
     matmul(g.kvq, d, true, MatRef::t(dkvq, 3 * dm), MatRef::rows(a, d), 3 * dm, d, rows);
     matmul(da, d, false, MatRef::rows(dkvq, 3 * dm), MatRef::rows(w.kvq, d), rows, d, 3 * dm);
 }

@@ -7,31 +7,20 @@ pub const RMS_EPS: f32 = 1e-6;
 
 /// out[r] = inp[r] · rstd[r] ⊙ weight, storing rstd[r] = 1/sqrt(mean(inp[r]²) + ε).
 pub fn rmsnorm_forward(out: &mut [f32], rstd: &mut [f32], inp: &[f32], weight: &[f32], d: usize) {
-    out.par_chunks_mut(d)
-        .zip(rstd.par_iter_mut())
-        .zip(inp.par_chunks(d))
-        .for_each(|((o, rs), x)| {
-            let ms = x.iter().map(|v| v * v).sum::<f32>() / d as f32;
-            let r = 1.0 / (ms + RMS_EPS).sqrt();
-            *rs = r;
-            for ((o, &x), &g) in o.iter_mut().zip(x).zip(weight) {
-                *o = x * r * g;
-            }
-        });
+    out.par_chunks_mut(d).zip(rstd.par_iter_mut()).zip(inp.par_chunks(d)).for_each(|((o, rs), x)| {
+        let ms = x.iter().map(|v| v * v).sum::<f32>() / d as f32;
+        let r = 1.0 / (ms + RMS_EPS).sqrt();
+        *rs = r;
+        for ((o, &x), &g) in o.iter_mut().zip(x).zip(weight) {
+            *o = x * r * g;
+        }
+    });
 }
 
 /// dinp += ∂L/∂inp and dweight += ∂L/∂weight, given dout = ∂L/∂out.
 ///
 /// With x̂ = x·r: dx = r·(dy⊙g) − x · r³/d · Σ(dy⊙g⊙x); dg = Σ_rows dy⊙x̂.
-pub fn rmsnorm_backward(
-    dinp: &mut [f32],
-    dweight: &mut [f32],
-    dout: &[f32],
-    inp: &[f32],
-    weight: &[f32],
-    rstd: &[f32],
-    d: usize,
-) {
+pub fn rmsnorm_backward(dinp: &mut [f32], dweight: &mut [f32], dout: &[f32], inp: &[f32], weight: &[f32], rstd: &[f32], d: usize) {
     let rows = rstd.len();
     sum_rows(rows, dweight, |r, acc| {
         let (dy, x, rs) = (&dout[r * d..(r + 1) * d], &inp[r * d..(r + 1) * d], rstd[r]);
@@ -39,15 +28,11 @@ pub fn rmsnorm_backward(
             acc[j] += dy[j] * x[j] * rs;
         }
     });
-    dinp.par_chunks_mut(d)
-        .zip(dout.par_chunks(d))
-        .zip(inp.par_chunks(d))
-        .zip(rstd.par_iter())
-        .for_each(|(((dx, dy), x), &r)| {
-            let dot: f32 = dy.iter().zip(weight).zip(x).map(|((a, g), x)| a * g * x).sum();
-            let coef = r * r * r * dot / d as f32;
-            for j in 0..d {
-                dx[j] += r * dy[j] * weight[j] - coef * x[j];
-            }
-        });
+    dinp.par_chunks_mut(d).zip(dout.par_chunks(d)).zip(inp.par_chunks(d)).zip(rstd.par_iter()).for_each(|(((dx, dy), x), &r)| {
+        let dot: f32 = dy.iter().zip(weight).zip(x).map(|((a, g), x)| a * g * x).sum();
+        let coef = r * r * r * dot / d as f32;
+        for j in 0..d {
+            dx[j] += r * dy[j] * weight[j] - coef * x[j];
+        }
+    });
 }

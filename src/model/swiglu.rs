@@ -47,15 +47,12 @@ pub fn ffn_backward(
     let rows = a.len() / d;
     matmul(g.o, h, true, MatRef::t(dout, d), MatRef::rows(act, h), d, h, rows);
     matmul(dact, h, false, MatRef::rows(dout, d), MatRef::rows(w.o, h), rows, h, d);
-    dgu.par_chunks_mut(2 * h)
-        .zip(dact.par_chunks(h))
-        .zip(gu.par_chunks(2 * h))
-        .for_each(|((dx, dy), x)| {
-            for j in 0..h {
-                dx[j] = dy[j] * x[h + j] * silu_grad(x[j]);
-                dx[h + j] = dy[j] * silu(x[j]);
-            }
-        });
+    dgu.par_chunks_mut(2 * h).zip(dact.par_chunks(h)).zip(gu.par_chunks(2 * h)).for_each(|((dx, dy), x)| {
+        for j in 0..h {
+            dx[j] = dy[j] * x[h + j] * silu_grad(x[j]);
+            dx[h + j] = dy[j] * silu(x[j]);
+        }
+    });
     matmul(g.gu, d, true, MatRef::t(dgu, 2 * h), MatRef::rows(a, d), 2 * h, d, rows);
     matmul(da, d, false, MatRef::rows(dgu, 2 * h), MatRef::rows(w.gu, d), rows, d, 2 * h);
 }

@@ -21,3 +21,73 @@ pub fn tiny_cortex(memory: bool) -> Cortex {
         seq_len: 12,
     })
 }
+
+use flashlm_tui::engine::{EngineHandle, Event};
+use flashlm_tui::preset::{resolve, Preset};
+use flashlm_tui::train::RunConfig;
+use std::sync::Once;
+use std::time::Duration;
+
+static CACHE: Once = Once::new();
+
+/// Points the tokenizer/token cache at a temporary folder for the whole test
+/// binary (tests write only to temporary folders).
+pub fn isolated_cache() {
+    CACHE.call_once(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        std::env::set_var("FLASHLM_CACHE", &dir);
+    });
+}
+
+/// The tiny preset with text replacements applied.
+pub fn tiny_preset(replace: &[(&str, &str)]) -> (Preset, String) {
+    let (_, mut text) = resolve("tiny", None).unwrap();
+    for (a, b) in replace {
+        assert!(text.contains(a), "tiny.ron has no `{a}`");
+        text = text.replace(a, b);
+    }
+    (Preset::parse(&text, "tiny-test.ron").unwrap(), text)
+}
+
+pub fn run_config(preset: (Preset, String), runs_root: &std::path::Path) -> RunConfig {
+    isolated_cache();
+    RunConfig {
+        preset: preset.0,
+        preset_text: preset.1,
+        corpus: None,
+        valid: None,
+        budget: None,
+        threads: 2,
+        seed: None,
+        resume: None,
+        import: None,
+        runs_root: runs_root.to_path_buf(),
+        progress: false,
+        sample_prompt: "Once upon a time".into(),
+    }
+}
+
+/// Collects every event until the trainer finishes (or 120 s pass).
+pub fn collect(mut h: EngineHandle) -> Vec<Event> {
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while let Ok(ev) = h.events.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+        out.push(ev);
+    }
+    if let Some(t) = h.thread.take() {
+        t.join().unwrap();
+    }
+    out
+}
+
+pub fn step_losses(events: &[Event]) -> Vec<(u64, f64)> {
+    events.iter().filter_map(|e| if let Event::Step(m) = e { Some((m.step, m.loss)) } else { None }).collect()
+}
+
+pub fn errors(events: &[Event]) -> Vec<String> {
+    events.iter().filter_map(|e| if let Event::Error(m) = e { Some(m.clone()) } else { None }).collect()
+}
+
+pub fn run_dir(events: &[Event]) -> std::path::PathBuf {
+    events.iter().find_map(|e| if let Event::Started { run_dir, .. } = e { Some(run_dir.clone()) } else { None }).expect("a Started event")
+}

@@ -53,7 +53,9 @@ fn run_golden(version: &str) {
 
     let mut checked = 0;
     for (name, view) in case.tensors() {
-        let Some(pname) = name.strip_prefix("grad.") else { continue };
+        let Some(pname) = name.strip_prefix("grad.") else {
+            continue;
+        };
         let reference = f32s(view.data());
         let ours: &[f32] = match model.layout.get(pname) {
             Some(info) => &grads[info.range()],

@@ -1,5 +1,10 @@
 //! One integration-test binary (links once, far faster than many).
 
+mod cli;
 mod common;
+mod generate;
 mod golden;
 mod gradcheck;
+mod presets;
+mod stories;
+mod train;

@@ -1,0 +1,540 @@
+//! The command line: headless training, sampling, evaluation, benchmarks and
+//! preset listing. `anyhow` at this edge; the library uses typed errors.
+
+use crate::data::corpus::{load_stories, CorpusSource};
+use crate::data::tokenizer::{decode, encode_prompt, encode_stories, load_tokenizer, EOS, SPECIALS};
+use crate::data::tokens::{validation_windows, TokenStore};
+use crate::engine::{Command, Event, RunState};
+use crate::generate::{generate, SampleParams};
+use crate::model::Cortex;
+use crate::preset::{discover, resolve, thousands, Budget, Preset};
+use crate::train::checkpoint;
+use crate::train::eval::{evaluate, token_bytes, Bigram};
+use crate::train::trainer::ImportWeights;
+use crate::train::{start, RunConfig};
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "flashlm-tui",
+    version,
+    about = "Train the FlashLM family of small language models on CPUs, headless or in a terminal UI",
+    long_about = "Train the FlashLM family of small language models (v7.1 CORTEX-III, v7.2 CORTEX-VI, …) from scratch on ordinary CPUs.\n\nWith no subcommand, trains the default preset (v7.2-cortex-vi) on the built-in story corpus, headless, until the preset's budget is spent; Ctrl-C stops and saves."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Train a model (headless); writes checkpoints/<preset>-<timestamp>/
+    Train(TrainArgs),
+    /// Generate text from a checkpoint (or imported reference weights)
+    Sample(SampleArgs),
+    /// Validation loss, PPL and bits per byte of a checkpoint on a text file
+    Eval(EvalArgs),
+    /// Measure this machine's sgemm peak and the training/generation speed of a preset
+    Bench(BenchArgs),
+    /// List the available presets with their parameter counts
+    Presets {
+        /// Extra folder of .ron presets (overrides built-in ones of the same name)
+        #[arg(long)]
+        presets: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct BudgetArgs {
+    /// Train for N optimiser steps
+    #[arg(long, conflicts_with_all = ["tokens", "minutes"])]
+    pub steps: Option<u64>,
+    /// Train until N tokens have been seen
+    #[arg(long, conflicts_with_all = ["steps", "minutes"])]
+    pub tokens: Option<u64>,
+    /// Train for M minutes of wall time (evaluation included)
+    #[arg(long, conflicts_with_all = ["steps", "tokens"])]
+    pub minutes: Option<f64>,
+}
+
+impl BudgetArgs {
+    fn budget(&self) -> Result<Option<Budget>> {
+        Ok(match (self.steps, self.tokens, self.minutes) {
+            (Some(0), _, _) | (_, Some(0), _) => bail!("the budget must be positive"),
+            (Some(s), _, _) => Some(Budget::Steps(s)),
+            (_, Some(t), _) => Some(Budget::Tokens(t)),
+            (_, _, Some(m)) if !(m > 0.0 && m.is_finite()) => {
+                bail!("--minutes must be a positive number, got {m}")
+            }
+            (_, _, Some(m)) => Some(Budget::Minutes(m)),
+            _ => None,
+        })
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Preset name (see `flashlm-tui presets`) or path to a .ron file
+    #[arg(long, default_value = "v7.2-cortex-vi")]
+    pub preset: String,
+    /// Extra folder of .ron presets
+    #[arg(long)]
+    pub presets: Option<PathBuf>,
+    /// Run without the terminal UI (the only mode until the TUI lands)
+    #[arg(long)]
+    pub headless: bool,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+    /// Training text: a UTF-8 file or a folder of .txt files (default: the built-in story corpus)
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Validation text file (default: the last stories of the corpus are held out)
+    #[arg(long)]
+    pub valid: Option<PathBuf>,
+    /// Worker threads (default: all cores)
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Seed for initialisation and data order (default: the preset's)
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Continue a run from a checkpoint folder (e.g. checkpoints/<run>/last)
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Start from reference PyTorch weights (a safetensors state_dict); needs --tokenizer
+    #[arg(long, requires = "tokenizer")]
+    pub weights: Option<PathBuf>,
+    /// tokenizer.json for --weights
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Where run folders go
+    #[arg(long, default_value = "checkpoints")]
+    pub out: PathBuf,
+    /// Prompt for the periodic samples
+    #[arg(long, default_value = "Once upon a time")]
+    pub sample_prompt: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ModelSource {
+    /// A checkpoint folder (e.g. checkpoints/<run>/best)
+    #[arg(long, conflicts_with = "weights")]
+    pub checkpoint: Option<PathBuf>,
+    /// Reference PyTorch weights as a safetensors state_dict (with --preset and --tokenizer)
+    #[arg(long, requires_all = ["preset", "tokenizer"])]
+    pub weights: Option<PathBuf>,
+    /// Preset for --weights
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// tokenizer.json for --weights
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Worker threads (default: all cores)
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SampleArgs {
+    #[command(flatten)]
+    pub src: ModelSource,
+    #[arg(long, default_value = "Once upon a time")]
+    pub prompt: String,
+    /// Maximum new tokens
+    #[arg(long, default_value_t = 120)]
+    pub tokens: usize,
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f32,
+    /// Keep the k most likely tokens (0 = off)
+    #[arg(long, default_value_t = 40)]
+    pub top_k: usize,
+    /// Nucleus sampling threshold (1 = off)
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    /// CTRL repetition penalty over the last 64 tokens (1 = off)
+    #[arg(long, default_value_t = 1.0)]
+    pub repetition_penalty: f32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Number of samples
+    #[arg(long, default_value_t = 1)]
+    pub n: usize,
+    /// Training text for the "words seen in training" check (default: the checkpoint's corpus)
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub src: ModelSource,
+    /// Text file to evaluate on
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Evaluate a baseline instead of (or, with a model, next to) the model: `bigram`
+    #[arg(long)]
+    pub baseline: Option<String>,
+    /// Training text the bigram is fitted on (default: the checkpoint's corpus)
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Use at most this many windows
+    #[arg(long)]
+    pub max_windows: Option<usize>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    #[arg(long, default_value = "v7.2-cortex-vi")]
+    pub preset: String,
+    #[arg(long)]
+    pub presets: Option<PathBuf>,
+    /// Worker threads (default: all cores)
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Timed training steps (after 2 warm-up steps)
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+}
+
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+pub fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        None => {
+            eprintln!("flashlm-tui: no subcommand given: training v7.2-cortex-vi headless on the built-in story corpus (see --help)");
+            train(TrainArgs {
+                preset: "v7.2-cortex-vi".into(),
+                presets: None,
+                headless: true,
+                budget: BudgetArgs::default(),
+                corpus: None,
+                valid: None,
+                threads: None,
+                seed: None,
+                resume: None,
+                weights: None,
+                tokenizer: None,
+                out: "checkpoints".into(),
+                sample_prompt: "Once upon a time".into(),
+            })
+        }
+        Some(Cmd::Train(a)) => train(a),
+        Some(Cmd::Sample(a)) => sample(a),
+        Some(Cmd::Eval(a)) => eval(a),
+        Some(Cmd::Bench(a)) => crate::bench::run(&a),
+        Some(Cmd::Presets { presets }) => list_presets(presets.as_deref()),
+    }
+}
+
+fn list_presets(dir: Option<&Path>) -> Result<()> {
+    let entries = discover(dir);
+    let w = entries.iter().map(|e| e.name().len()).max().unwrap_or(4).max(4);
+    for e in &entries {
+        match &e.parsed {
+            Ok(p) => {
+                let n = p.build_model().num_params() as u64;
+                println!("{:<w$}  {:<5}  {:>10} params  {}", p.name, p.version, thousands(n), p.architecture());
+            }
+            Err(err) => println!("{:<w$}  error: {err}", e.name()),
+        }
+    }
+    Ok(())
+}
+
+fn fmt_secs(s: f64) -> String {
+    let s = s.max(0.0) as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    if !a.headless {
+        eprintln!("flashlm-tui: the terminal UI is not built yet; running headless");
+    }
+    let (preset, text) = if a.resume.is_some() && a.preset == "v7.2-cortex-vi" {
+        // the checkpoint carries its own preset; this one is a placeholder
+        resolve("v7.2-cortex-vi", None)?
+    } else {
+        resolve(&a.preset, a.presets.as_deref())?
+    };
+    if let Some(c) = &a.corpus {
+        if !c.exists() {
+            bail!("--corpus {}: no such file or folder", c.display());
+        }
+    }
+    if let Some(v) = &a.valid {
+        if !v.is_file() {
+            bail!("--valid {}: no such file", v.display());
+        }
+    }
+    let threads = a.threads.unwrap_or_else(default_threads);
+    if threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    let cfg = RunConfig {
+        preset,
+        preset_text: text,
+        corpus: a.corpus.clone(),
+        valid: a.valid.clone(),
+        budget: a.budget.budget()?,
+        threads,
+        seed: a.seed,
+        resume: a.resume.clone(),
+        import: a.weights.clone().map(|w| ImportWeights { weights: w, tokenizer: a.tokenizer.clone().unwrap_or_default() }),
+        runs_root: a.out.clone(),
+        progress: true,
+        sample_prompt: a.sample_prompt.clone(),
+    };
+    let mut handle = start(cfg);
+    let cmd = handle.commands.clone();
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let interrupted = interrupted.clone();
+        let _ = ctrlc::set_handler(move || {
+            let n = interrupted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n == 0 {
+                eprintln!("\nflashlm-tui: stopping: saving last/ (press Ctrl-C again to quit without saving)");
+                let _ = cmd.send(Command::Stop { save: true });
+            } else {
+                eprintln!("\nflashlm-tui: quitting without saving");
+                std::process::exit(130);
+            }
+        });
+    }
+    let mut failed: Option<String> = None;
+    let mut log_every = 50u64;
+    loop {
+        match handle.events.recv_timeout(Duration::from_millis(500)) {
+            Ok(ev) => match ev {
+                Event::Status { state, detail } => {
+                    if state == RunState::Preparing {
+                        eprintln!("[prep] {detail}");
+                    }
+                }
+                Event::Started { run_dir, preset, params, tokens_per_step, train_tokens, valid_tokens, resumed_from } => {
+                    if let Ok((p, _)) = resolve(&preset, None) {
+                        log_every = p.train.log_every;
+                    }
+                    match resumed_from {
+                        Some(s) => {
+                            println!("resumed {preset} at step {s} in {}", run_dir.display())
+                        }
+                        None => println!("run {} ({preset}, {} params)", run_dir.display(), thousands(params as u64)),
+                    }
+                    println!(
+                        "data: {} training tokens, {} validation tokens, {} tokens per step",
+                        thousands(train_tokens as u64),
+                        thousands(valid_tokens as u64),
+                        thousands(tokens_per_step as u64)
+                    );
+                }
+                Event::Step(m) => {
+                    if m.step % log_every == 0 || m.step == 1 {
+                        println!(
+                            "step {:>6}  loss {:.4}  ppl {:>8.2}  lr {:.2e}  {:>6.0} tok/s  tokens {:>11}  elapsed {}  eta {}",
+                            m.step,
+                            m.loss,
+                            m.loss.exp(),
+                            m.lr,
+                            m.tok_per_sec,
+                            thousands(m.tokens),
+                            fmt_secs(m.elapsed_secs),
+                            m.eta_secs.map(fmt_secs).unwrap_or_else(|| "?".into())
+                        );
+                    }
+                }
+                Event::Eval(e) => println!(
+                    "eval step {:>6}  val loss {:.4}  ppl {:.2}  bpc {:.4}{}",
+                    e.step,
+                    e.loss,
+                    e.ppl,
+                    e.bpc,
+                    if e.best { "  (best)" } else { "" }
+                ),
+                Event::Sample { step, text, .. } => {
+                    println!("sample @{step}: {}", text.replace('\n', " "))
+                }
+                Event::CheckpointSaved { step, path } => {
+                    println!("saved {} (step {step})", path.display())
+                }
+                Event::Warning(w) => eprintln!("warning: {w}"),
+                Event::Error(e) => {
+                    eprintln!("error: {e}");
+                    failed = Some(e);
+                }
+                Event::Finished(s) => {
+                    println!(
+                        "finished: {} steps, {} tokens in {}, {:.0} tok/s mean; best val loss {}; final val loss {} ppl {} bpc {}; run {}",
+                        s.steps,
+                        thousands(s.tokens),
+                        fmt_secs(s.elapsed_secs),
+                        s.mean_tok_per_sec,
+                        opt(s.best_val_loss),
+                        opt(s.final_val_loss),
+                        opt(s.final_val_ppl),
+                        opt(s.final_val_bpc),
+                        s.run_dir.display()
+                    );
+                }
+                Event::Generated { .. } | Event::MemoryUpdated { .. } => {}
+            },
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    if let Some(t) = handle.thread.take() {
+        let _ = t.join();
+    }
+    let _ = std::io::stdout().flush();
+    match failed {
+        Some(e) => Err(anyhow!("training failed: {e}")),
+        None => Ok(()),
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into())
+}
+
+/// A model ready for inference: definition, weights, tokenizer, and what it was trained on.
+pub struct Loaded {
+    pub preset: Preset,
+    pub model: Cortex,
+    pub params: Vec<f32>,
+    pub tokenizer: tokenizers::Tokenizer,
+    pub corpus: Option<CorpusSource>,
+}
+
+pub fn load_model(src: &ModelSource) -> Result<Loaded> {
+    if let Some(dir) = &src.checkpoint {
+        let (ck, _) = checkpoint::load(dir, |text| {
+            let p = Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
+            let m = p.build_model();
+            Ok((m.layout.clone(), m.tied_aliases()))
+        })?;
+        let preset = Preset::parse(&ck.preset_text, &dir.join("preset.ron").display().to_string())?;
+        let tokenizer = tokenizers::Tokenizer::from_bytes(ck.tokenizer_json.as_bytes())
+            .map_err(|e| anyhow!("{}: unreadable tokenizer.json: {e}", dir.display()))?;
+        let corpus = if ck.state.corpus.starts_with("built-in") {
+            Some(CorpusSource::BuiltIn { seed: preset.data.builtin_seed, stories: preset.data.builtin_stories })
+        } else {
+            Some(CorpusSource::Path(PathBuf::from(&ck.state.corpus)))
+        };
+        let model = preset.build_model();
+        return Ok(Loaded { preset, model, params: ck.params, tokenizer, corpus });
+    }
+    if let Some(w) = &src.weights {
+        let (preset, _) = resolve(src.preset.as_deref().unwrap_or_default(), None)?;
+        let tokenizer = load_tokenizer(src.tokenizer.as_deref().ok_or_else(|| anyhow!("--weights needs --tokenizer"))?)?;
+        let model = preset.build_model();
+        let params = crate::weights::import_reference(&model, w).map_err(|e| anyhow!(e))?;
+        eprintln!("warning: {}", crate::weights::D3_WARNING);
+        return Ok(Loaded { preset, model, params, tokenizer, corpus: None });
+    }
+    bail!("give a model: --checkpoint DIR, or --weights FILE --preset P --tokenizer tokenizer.json")
+}
+
+fn pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or_else(default_threads).max(1)).build().context("thread pool")
+}
+
+/// Ids that sampling must never produce: specials other than <eos>, and ids the tokenizer never makes.
+pub fn banned_ids(tok: &tokenizers::Tokenizer, vocab: usize) -> Vec<bool> {
+    let real = tok.get_vocab_size(true);
+    (0..vocab).map(|i| i >= real || (i < SPECIALS.len() && i as u32 != EOS)).collect()
+}
+
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphabetic() && c != '\'').filter(|w| !w.is_empty()).map(|w| w.to_lowercase())
+}
+
+fn sample(a: SampleArgs) -> Result<()> {
+    let m = load_model(&a.src)?;
+    let pool = pool(a.src.threads)?;
+    let prompt_ids = encode_prompt(&m.tokenizer, &a.prompt)?;
+    let banned = banned_ids(&m.tokenizer, m.model.cfg.vocab);
+    let known: Option<std::collections::HashSet<String>> = {
+        let src = a.corpus.clone().map(CorpusSource::Path).or(m.corpus.clone());
+        src.and_then(|s| load_stories(&s).ok()).map(|st| st.iter().flat_map(|s| words(s).collect::<Vec<_>>()).collect())
+    };
+    let (mut total, mut seen) = (0usize, 0usize);
+    for i in 0..a.n.max(1) {
+        let p = SampleParams {
+            temperature: a.temperature,
+            top_k: a.top_k,
+            top_p: a.top_p,
+            repetition_penalty: a.repetition_penalty,
+            penalty_window: 64,
+            max_tokens: a.tokens,
+            seed: a.seed + i as u64,
+        };
+        let t0 = std::time::Instant::now();
+        let out = pool.install(|| generate(&m.model, &m.params, &prompt_ids, &banned, EOS, &p, |_| true));
+        let dt = t0.elapsed().as_secs_f64();
+        let text = decode(&m.tokenizer, &out);
+        println!("{}{}", a.prompt, text);
+        eprintln!("[{} tokens in {:.2} s, {:.0} tok/s]", out.len(), dt, out.len() as f64 / dt.max(1e-9));
+        if let Some(k) = &known {
+            for w in words(&text) {
+                total += 1;
+                seen += k.contains(&w) as usize;
+            }
+        }
+    }
+    if known.is_some() && total > 0 {
+        println!("words seen in the training text: {seen}/{total} ({:.1} %)", 100.0 * seen as f64 / total as f64);
+    }
+    Ok(())
+}
+
+fn eval(a: EvalArgs) -> Result<()> {
+    let m = load_model(&a.src)?;
+    let pool = pool(a.src.threads)?;
+    let stories = load_stories(&CorpusSource::Path(a.data.clone()))?;
+    let t = m.preset.train.seq_len;
+    let b = m.preset.train.batch;
+    let ids = encode_stories(&m.tokenizer, &stories)?;
+    let store = TokenStore::from_vec(ids);
+    if store.len() < t + 1 {
+        bail!("{}: {} tokens, fewer than one window of {} tokens", a.data.display(), store.len(), t + 1);
+    }
+    let windows = validation_windows(store.len(), t, a.max_windows.unwrap_or(usize::MAX));
+    let bytes = token_bytes(&m.tokenizer, m.model.cfg.vocab);
+    println!(
+        "{}: {} windows of {} tokens (stride {t}), {} target tokens",
+        a.data.display(),
+        windows.len(),
+        t + 1,
+        thousands((windows.len() * t) as u64)
+    );
+    if let Some(bl) = &a.baseline {
+        if bl != "bigram" {
+            bail!("unknown baseline `{bl}`; expected `bigram`");
+        }
+        let src = a
+            .corpus
+            .clone()
+            .map(CorpusSource::Path)
+            .or(m.corpus.clone())
+            .ok_or_else(|| anyhow!("the bigram needs training text: --corpus FILE"))?;
+        let train = encode_stories(&m.tokenizer, &load_stories(&src)?)?;
+        let bg = Bigram::fit(&train, m.model.cfg.vocab, 1.0);
+        let r = bg.evaluate(&store, &windows, t, &bytes);
+        println!("bigram baseline: loss {:.4}  ppl {:.2}  bpc {:.4}", r.loss, r.ppl, r.bpc);
+    }
+    let mut ws = crate::model::Workspace::new();
+    let r = pool
+        .install(|| evaluate(&m.model, &mut ws, &m.params, &store, &windows, t, b, &bytes, &|| false))
+        .ok_or_else(|| anyhow!("evaluation interrupted"))?;
+    println!("model ({}): loss {:.4}  ppl {:.2}  bpc {:.4}  ({} tokens, {} bytes)", m.preset.name, r.loss, r.ppl, r.bpc, r.tokens, r.bytes);
+    Ok(())
+}

@@ -1,0 +1,378 @@
+//! Presets: one RON file per model version, built into the binary and
+//! overridable from `./presets/` or `--presets DIR`.
+
+use crate::model::{Cortex, CortexConfig, MemoryConfig};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    #[serde(default)]
+    pub reference: Option<Reference>,
+    pub model: ModelSpec,
+    pub train: TrainSpec,
+    #[serde(default)]
+    pub data: DataSpec,
+}
+
+/// What the FlashLM project reported for this version, with its caveats.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    pub reported_ppl: f64,
+    pub caveat: String,
+    pub hardware: String,
+    pub hours: f64,
+    /// PyTorch 2.15 training tok/s on 2 cores (median), from DESIGN.md.
+    pub pytorch_tok_s: f64,
+    #[serde(default)]
+    pub pytorch_tok_s_range: Option<(f64, f64)>,
+    #[serde(default)]
+    pub pytorch_peak_rss_mb: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum ModelSpec {
+    /// v7.1 CORTEX-III (gated causal depthwise conv) and, with `memory`, v7.2 CORTEX-VI.
+    Cortex {
+        vocab: usize,
+        d_model: usize,
+        n_layers: usize,
+        d_ff: usize,
+        kernel_size: usize,
+        #[serde(default)]
+        memory: Option<MemoryConfig>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Budget {
+    Steps(u64),
+    Tokens(u64),
+    Minutes(f64),
+}
+
+fn one() -> f32 {
+    1.0
+}
+fn beta1() -> f32 {
+    0.9
+}
+fn beta2() -> f32 {
+    0.95
+}
+fn adam_eps() -> f32 {
+    1e-8
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    pub batch: usize,
+    pub seq_len: usize,
+    pub lr: f32,
+    pub min_lr: f32,
+    pub warmup: u64,
+    pub weight_decay: f32,
+    #[serde(default = "one")]
+    pub grad_clip: f32,
+    #[serde(default = "beta1")]
+    pub beta1: f32,
+    #[serde(default = "beta2")]
+    pub beta2: f32,
+    #[serde(default = "adam_eps")]
+    pub eps: f32,
+    pub budget: Budget,
+    pub log_every: u64,
+    pub eval_every: u64,
+    /// Number of fixed validation windows (D20).
+    pub eval_windows: usize,
+    pub sample_every: u64,
+    pub checkpoint_every: u64,
+    pub seed: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// Built-in story count when no corpus is given.
+    pub builtin_stories: usize,
+    pub builtin_seed: u64,
+    /// Share of stories held out for validation when no validation file is given.
+    pub valid_fraction: f64,
+    /// The tokenizer is trained on at most this many bytes of stories (the first ones).
+    pub tokenizer_sample_bytes: usize,
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        DataSpec { builtin_stories: 12_000, builtin_seed: 1, valid_fraction: 0.05, tokenizer_sample_bytes: 8 << 20 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PresetError {
+    #[error("{file}:{line}:{col}: {msg}")]
+    Parse { file: String, line: usize, col: usize, msg: String },
+    #[error("{file}:{line}:{col}: invalid value for `{field}`: {msg}")]
+    Invalid { file: String, line: usize, col: usize, field: String, msg: String },
+    #[error("{0}: cannot read preset: {1}")]
+    Io(String, std::io::Error),
+    #[error("no preset named `{0}` (known: {1}); pass a name from `flashlm-tui presets` or a path to a .ron file")]
+    Unknown(String, String),
+}
+
+impl Preset {
+    /// Parses and validates RON text; `file` names the source in every error.
+    pub fn parse(text: &str, file: &str) -> Result<Preset, PresetError> {
+        let p: Preset = ron::from_str(text).map_err(|e| PresetError::Parse {
+            file: file.into(),
+            line: e.position.line,
+            col: e.position.col,
+            msg: e.code.to_string(),
+        })?;
+        p.validate(text, file)?;
+        Ok(p)
+    }
+
+    fn validate(&self, text: &str, file: &str) -> Result<(), PresetError> {
+        let bad = |field: &str, msg: String| {
+            let (line, col) = locate(text, field);
+            Err(PresetError::Invalid { file: file.into(), line, col, field: field.into(), msg })
+        };
+        let ModelSpec::Cortex { vocab, d_model, n_layers, d_ff, kernel_size, memory } = &self.model;
+        if *vocab < 5 || *vocab > 65_535 {
+            return bad("vocab", format!("{vocab}; expected 5..=65535 (tokens are stored as u16 and ids 0-3 are special)"));
+        }
+        for (f, v) in [("d_model", d_model), ("n_layers", n_layers), ("d_ff", d_ff)] {
+            if *v == 0 {
+                return bad(f, "0; expected a positive size".into());
+            }
+        }
+        if *kernel_size < 1 {
+            return bad("kernel_size", "0; expected ≥ 1".into());
+        }
+        if let Some(m) = memory {
+            if m.d_mem == 0 {
+                return bad("d_mem", "0; expected a positive size".into());
+            }
+            if !(m.decay > 0.0 && m.decay <= 1.0) {
+                return bad("decay", format!("{}; expected 0 < decay ≤ 1", m.decay));
+            }
+        }
+        let t = &self.train;
+        if t.batch == 0 {
+            return bad("batch", "0; expected ≥ 1".into());
+        }
+        if t.seq_len < 2 {
+            return bad("seq_len", format!("{}; expected ≥ 2", t.seq_len));
+        }
+        if !(t.lr > 0.0 && t.lr.is_finite()) {
+            return bad("lr", format!("{}; expected a positive number", t.lr));
+        }
+        if !(t.min_lr >= 0.0 && t.min_lr <= t.lr) {
+            return bad("min_lr", format!("{}; expected 0 ≤ min_lr ≤ lr ({})", t.min_lr, t.lr));
+        }
+        if !(t.weight_decay >= 0.0 && t.weight_decay < 1.0) {
+            return bad("weight_decay", format!("{}; expected 0 ≤ wd < 1", t.weight_decay));
+        }
+        if !(t.grad_clip > 0.0) {
+            return bad("grad_clip", format!("{}; expected > 0", t.grad_clip));
+        }
+        if !(0.0..1.0).contains(&t.beta1) || !(0.0..1.0).contains(&t.beta2) {
+            return bad("beta1", "betas must be in [0, 1)".into());
+        }
+        match t.budget {
+            Budget::Steps(0) | Budget::Tokens(0) => return bad("budget", "0; expected a positive budget".into()),
+            Budget::Minutes(m) if !(m > 0.0 && m.is_finite()) => return bad("budget", format!("{m} minutes; expected a positive number")),
+            Budget::Steps(s) if t.warmup >= s => {
+                return bad("warmup", format!("{} warm-up steps; expected fewer than the {s} budget steps", t.warmup))
+            }
+            _ => {}
+        }
+        for (f, v) in [
+            ("log_every", t.log_every),
+            ("eval_every", t.eval_every),
+            ("sample_every", t.sample_every),
+            ("checkpoint_every", t.checkpoint_every),
+        ] {
+            if v == 0 {
+                return bad(f, "0; expected ≥ 1".into());
+            }
+        }
+        if t.eval_windows == 0 {
+            return bad("eval_windows", "0; expected ≥ 1".into());
+        }
+        let d = &self.data;
+        if !(d.valid_fraction > 0.0 && d.valid_fraction < 0.5) {
+            return bad("valid_fraction", format!("{}; expected 0 < f < 0.5", d.valid_fraction));
+        }
+        if d.builtin_stories < 10 {
+            return bad("builtin_stories", format!("{}; expected ≥ 10", d.builtin_stories));
+        }
+        Ok(())
+    }
+
+    pub fn cortex_config(&self) -> CortexConfig {
+        let ModelSpec::Cortex { vocab, d_model, n_layers, d_ff, kernel_size, memory } = &self.model;
+        CortexConfig {
+            vocab: *vocab,
+            d_model: *d_model,
+            n_layers: *n_layers,
+            d_ff: *d_ff,
+            kernel_size: *kernel_size,
+            memory: memory.clone(),
+            seq_len: self.train.seq_len,
+        }
+    }
+
+    pub fn vocab(&self) -> usize {
+        let ModelSpec::Cortex { vocab, .. } = &self.model;
+        *vocab
+    }
+
+    pub fn build_model(&self) -> Cortex {
+        Cortex::new(self.cortex_config())
+    }
+
+    /// Short architecture label for listings.
+    pub fn architecture(&self) -> String {
+        let ModelSpec::Cortex { kernel_size, memory, d_model, n_layers, .. } = &self.model;
+        match memory {
+            None => format!("gated conv k={kernel_size}, {n_layers}×d{d_model}"),
+            Some(m) => format!("gated conv k={kernel_size} + Hebbian memory d_mem={}, {n_layers}×d{d_model}", m.d_mem),
+        }
+    }
+
+    pub fn budget_label(&self) -> String {
+        budget_label(&self.train.budget)
+    }
+}
+
+pub fn budget_label(b: &Budget) -> String {
+    match b {
+        Budget::Steps(s) => format!("{} steps", thousands(*s)),
+        Budget::Tokens(t) => format!("{} tokens", thousands(*t)),
+        Budget::Minutes(m) => format!("{m} min"),
+    }
+}
+
+/// Line and column (1-based) of the first `field:` in the text, for error messages.
+fn locate(text: &str, field: &str) -> (usize, usize) {
+    let pat = format!("{field}:");
+    for (i, line) in text.lines().enumerate() {
+        if let Some(c) = line.find(&pat) {
+            let before = line[..c].chars().last();
+            if before.is_none_or(|ch| !ch.is_alphanumeric() && ch != '_') {
+                return (i + 1, line[..c].chars().count() + 1);
+            }
+        }
+    }
+    (1, 1)
+}
+
+/// 5008896 → "5,008,896"
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// The presets compiled into the binary: (file name, RON text).
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("v7.1-cortex-iii.ron", include_str!("../presets/v7.1-cortex-iii.ron")),
+    ("v7.2-cortex-vi.ron", include_str!("../presets/v7.2-cortex-vi.ron")),
+    ("tiny.ron", include_str!("../presets/tiny.ron")),
+];
+
+/// A preset as found on disk or built in; parse failures are kept (with their
+/// error) so listings can show them instead of hiding them.
+#[derive(Debug)]
+pub struct PresetEntry {
+    pub file: String,
+    pub source: String,
+    pub text: String,
+    pub parsed: Result<Preset, String>,
+}
+
+impl PresetEntry {
+    pub fn name(&self) -> String {
+        match &self.parsed {
+            Ok(p) => p.name.clone(),
+            Err(_) => Path::new(&self.file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        }
+    }
+}
+
+/// Built-in presets, then `./presets/`, then `extra_dir`; later ones replace
+/// earlier ones of the same name.
+pub fn discover(extra_dir: Option<&Path>) -> Vec<PresetEntry> {
+    let mut entries: Vec<PresetEntry> = BUILTIN
+        .iter()
+        .map(|(f, text)| PresetEntry {
+            file: format!("<built-in>/{f}"),
+            source: "built-in".into(),
+            text: text.to_string(),
+            parsed: Preset::parse(text, &format!("<built-in>/{f}")).map_err(|e| e.to_string()),
+        })
+        .collect();
+    let mut dirs: Vec<PathBuf> = vec![PathBuf::from("presets")];
+    if let Some(d) = extra_dir {
+        dirs.push(d.to_path_buf());
+    }
+    for dir in dirs {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> =
+            rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "ron")).collect();
+        files.sort();
+        for path in files {
+            let file = path.display().to_string();
+            let (text, parsed) = match std::fs::read_to_string(&path) {
+                Ok(t) => {
+                    let p = Preset::parse(&t, &file).map_err(|e| e.to_string());
+                    (t, p)
+                }
+                Err(e) => (String::new(), Err(format!("{file}: cannot read: {e}"))),
+            };
+            let entry = PresetEntry { file, source: dir.display().to_string(), text, parsed };
+            let name = entry.name();
+            if let Some(i) = entries.iter().position(|e| e.name() == name) {
+                entries[i] = entry;
+            } else {
+                entries.push(entry);
+            }
+        }
+    }
+    entries
+}
+
+/// `--preset NAME` or `--preset PATH.ron` → (preset, its RON text).
+pub fn resolve(spec: &str, extra_dir: Option<&Path>) -> Result<(Preset, String), PresetError> {
+    if spec.ends_with(".ron") || spec.contains('/') {
+        let text = std::fs::read_to_string(spec).map_err(|e| PresetError::Io(spec.into(), e))?;
+        let p = Preset::parse(&text, spec)?;
+        return Ok((p, text));
+    }
+    let entries = discover(extra_dir);
+    let names: Vec<String> = entries.iter().map(|e| e.name()).collect();
+    match entries.into_iter().find(|e| e.name() == spec) {
+        Some(e) => {
+            let p = Preset::parse(&e.text, &e.file)?;
+            Ok((p, e.text))
+        }
+        None => Err(PresetError::Unknown(spec.into(), names.join(", "))),
+    }
+}

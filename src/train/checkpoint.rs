@@ -1,0 +1,241 @@
+//! Checkpoints: a self-contained folder (weights, AdamW moments, tokenizer,
+//! preset text, training state) with `meta.json` listing every file's size and
+//! SHA-256. Written into a temporary folder and renamed into place, so a crash
+//! never leaves a half-written checkpoint under a real name; every load verifies
+//! the hashes before reading anything.
+
+use crate::data::tokens::SamplerState;
+use crate::model::Layout;
+use crate::preset::Budget;
+use crate::rng::Rng;
+use crate::weights::{params_from_named, read_f32_tensors, to_safetensors};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const FORMAT_VERSION: u32 = 1;
+pub const WEIGHTS: &str = "model.safetensors";
+pub const OPTIMIZER: &str = "optimizer.safetensors";
+pub const TOKENIZER: &str = "tokenizer.json";
+pub const PRESET: &str = "preset.ron";
+pub const STATE: &str = "state.json";
+pub const META: &str = "meta.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error(
+        "{0}: not a checkpoint folder (no meta.json); expected a folder written by `flashlm-tui train` such as checkpoints/<run>/last"
+    )]
+    NotACheckpoint(String),
+    #[error("{path}: {msg}")]
+    Corrupt { path: String, msg: String },
+    #[error("{path}: checkpoint format version {found}, this build reads version {expected}")]
+    Version { path: String, found: u32, expected: u32 },
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Weights(#[from] crate::weights::WeightsError),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
+    move |e| CheckpointError::Io { path: path.display().to_string(), source: e }
+}
+
+/// Everything besides tensors that a resumed run needs to continue exactly.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainState {
+    /// Optimiser steps taken.
+    pub step: u64,
+    pub tokens_seen: u64,
+    /// Wall time spent training and evaluating so far (seconds).
+    pub elapsed_secs: f64,
+    pub budget: Budget,
+    /// The LR horizon N in steps (fixed after the first steps for a minutes budget).
+    pub horizon: Option<u64>,
+    pub sampler: SamplerState,
+    /// RNG for sampling during training.
+    pub rng: Rng,
+    pub best_val: Option<f64>,
+    pub seed: u64,
+    pub threads: usize,
+    /// How the corpus was given ("built-in story corpus (…)" or a path) and its hash.
+    pub corpus: String,
+    pub corpus_hash: String,
+    pub valid: Option<String>,
+    pub tokenizer_sha256: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Meta {
+    pub format_version: u32,
+    pub created_by: String,
+    pub kind: String,
+    pub files: BTreeMap<String, FileEntry>,
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(bytes);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a checkpoint holds once loaded and verified.
+pub struct Checkpoint {
+    pub dir: PathBuf,
+    pub params: Vec<f32>,
+    pub adam: Option<(Vec<f32>, Vec<f32>)>,
+    pub tokenizer_json: String,
+    pub preset_text: String,
+    pub state: TrainState,
+}
+
+pub struct SaveRequest<'a> {
+    pub layout: &'a Layout,
+    pub aliases: &'a [(&'a str, &'a str)],
+    pub params: &'a [f32],
+    pub adam: Option<(&'a [f32], &'a [f32])>,
+    pub tokenizer_json: &'a str,
+    pub preset_text: &'a str,
+    pub state: &'a TrainState,
+    pub kind: &'a str,
+}
+
+/// Writes a checkpoint to `dir` atomically (temp folder + rename; an existing
+/// checkpoint of the same name is replaced only once the new one is complete).
+pub fn save(dir: &Path, req: &SaveRequest) -> Result<(), CheckpointError> {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(io(parent))?;
+    let name = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "ckpt".into());
+    let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+
+    let ser = |e: safetensors::SafeTensorError| CheckpointError::Other(format!("cannot serialise tensors: {e}"));
+    let mut files: Vec<(&str, Vec<u8>)> = vec![(WEIGHTS, to_safetensors(req.layout, &[("", req.params)], req.aliases).map_err(ser)?)];
+    if let Some((m, v)) = req.adam {
+        files.push((OPTIMIZER, to_safetensors(req.layout, &[("adam_m.", m), ("adam_v.", v)], &[]).map_err(ser)?));
+    }
+    files.push((TOKENIZER, req.tokenizer_json.as_bytes().to_vec()));
+    files.push((PRESET, req.preset_text.as_bytes().to_vec()));
+    let state = serde_json::to_vec_pretty(req.state).map_err(|e| CheckpointError::Other(e.to_string()))?;
+    files.push((STATE, state));
+
+    let mut meta = Meta {
+        format_version: FORMAT_VERSION,
+        created_by: format!("flashlm-tui {}", env!("CARGO_PKG_VERSION")),
+        kind: req.kind.into(),
+        files: BTreeMap::new(),
+    };
+    for (fname, bytes) in &files {
+        let p = tmp.join(fname);
+        std::fs::write(&p, bytes).map_err(io(&p))?;
+        meta.files.insert(fname.to_string(), FileEntry { size: bytes.len() as u64, sha256: sha256_hex(bytes) });
+    }
+    let mp = tmp.join(META);
+    std::fs::write(&mp, serde_json::to_vec_pretty(&meta).map_err(|e| CheckpointError::Other(e.to_string()))?).map_err(io(&mp))?;
+
+    let old = parent.join(format!(".old-{name}-{}", std::process::id()));
+    if dir.exists() {
+        std::fs::rename(dir, &old).map_err(io(dir))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(io(dir))?;
+    if old.exists() {
+        let _ = std::fs::remove_dir_all(&old);
+    }
+    Ok(())
+}
+
+/// Reads `meta.json` and verifies every listed file's size and SHA-256.
+pub fn verify(dir: &Path) -> Result<(Meta, BTreeMap<String, Vec<u8>>), CheckpointError> {
+    let dp = dir.display().to_string();
+    if !dir.is_dir() {
+        return Err(CheckpointError::Io {
+            path: dp,
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "checkpoint folder not found"),
+        });
+    }
+    let mp = dir.join(META);
+    let mbytes = std::fs::read(&mp).map_err(|_| CheckpointError::NotACheckpoint(dp.clone()))?;
+    let meta: Meta = serde_json::from_slice(&mbytes)
+        .map_err(|e| CheckpointError::Corrupt { path: mp.display().to_string(), msg: format!("unreadable meta.json: {e}") })?;
+    if meta.format_version != FORMAT_VERSION {
+        return Err(CheckpointError::Version { path: dp, found: meta.format_version, expected: FORMAT_VERSION });
+    }
+    let mut out = BTreeMap::new();
+    for (fname, entry) in &meta.files {
+        let p = dir.join(fname);
+        let bytes = std::fs::read(&p).map_err(|e| CheckpointError::Corrupt {
+            path: p.display().to_string(),
+            msg: format!("listed in meta.json but cannot be read: {e}"),
+        })?;
+        if bytes.len() as u64 != entry.size {
+            return Err(CheckpointError::Corrupt {
+                path: p.display().to_string(),
+                msg: format!("size {} bytes, meta.json says {} (truncated or replaced)", bytes.len(), entry.size),
+            });
+        }
+        let h = sha256_hex(&bytes);
+        if h != entry.sha256 {
+            return Err(CheckpointError::Corrupt {
+                path: p.display().to_string(),
+                msg: format!("SHA-256 {h} does not match meta.json ({}): the file is corrupted", entry.sha256),
+            });
+        }
+        out.insert(fname.clone(), bytes);
+    }
+    for required in [WEIGHTS, TOKENIZER, PRESET, STATE] {
+        if !out.contains_key(required) {
+            return Err(CheckpointError::Corrupt { path: dp.clone(), msg: format!("{required} is missing from meta.json") });
+        }
+    }
+    Ok((meta, out))
+}
+
+/// Loads a verified checkpoint. `layout_for` builds the model layout from the
+/// checkpoint's own preset text (so shapes are checked against what was trained).
+pub fn load(
+    dir: &Path,
+    layout_for: impl FnOnce(&str) -> Result<(Layout, Vec<(&'static str, &'static str)>), String>,
+) -> Result<(Checkpoint, Layout), CheckpointError> {
+    let (_meta, files) = verify(dir)?;
+    let text = |name: &str| -> Result<String, CheckpointError> {
+        String::from_utf8(files[name].clone())
+            .map_err(|_| CheckpointError::Corrupt { path: dir.join(name).display().to_string(), msg: "not UTF-8".into() })
+    };
+    let preset_text = text(PRESET)?;
+    let tokenizer_json = text(TOKENIZER)?;
+    let state: TrainState = serde_json::from_slice(&files[STATE]).map_err(|e| CheckpointError::Corrupt {
+        path: dir.join(STATE).display().to_string(),
+        msg: format!("unreadable training state: {e}"),
+    })?;
+    let (layout, aliases) =
+        layout_for(&preset_text).map_err(|e| CheckpointError::Corrupt { path: dir.join(PRESET).display().to_string(), msg: e })?;
+    let wpath = dir.join(WEIGHTS).display().to_string();
+    let named = read_f32_tensors(&files[WEIGHTS], &wpath)?;
+    let params = params_from_named(&layout, &named, &aliases, |n| n.ends_with("decay_mask"), &wpath)?;
+    let adam = match files.get(OPTIMIZER) {
+        None => None,
+        Some(bytes) => {
+            let opath = dir.join(OPTIMIZER).display().to_string();
+            let named = read_f32_tensors(bytes, &opath)?;
+            let split = |prefix: &str| -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+                named.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|n| (n.to_string(), v.clone()))).collect()
+            };
+            let m = params_from_named(&layout, &split("adam_m."), &[], |_| false, &opath)?;
+            let v = params_from_named(&layout, &split("adam_v."), &[], |_| false, &opath)?;
+            Some((m, v))
+        }
+    };
+    Ok((Checkpoint { dir: dir.to_path_buf(), params, adam, tokenizer_json, preset_text, state }, layout))
+}

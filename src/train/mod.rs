@@ -1,0 +1,9 @@
+//! Training: optimiser, checkpoints, the loop on a background thread, evaluation.
+
+pub mod checkpoint;
+pub mod eval;
+pub mod optim;
+pub mod run;
+pub mod trainer;
+
+pub use trainer::{start, RunConfig};

@@ -1,0 +1,63 @@
+//! BB-OPT (AdamW, decoupled weight decay, global-norm clip) and the S-C
+//! schedule with the D11 fix (horizon from the real budget, progress clamped).
+
+use crate::kernels::ops::sum_sq_f64;
+use rayon::prelude::*;
+
+#[derive(Clone, Copy, Debug)]
+pub struct AdamW {
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+}
+
+/// Global L2 norm of the gradient (f64 accumulation, fixed order).
+pub fn grad_norm(grads: &[f32]) -> f64 {
+    sum_sq_f64(grads).sqrt()
+}
+
+/// Scales gradients by min(1, clip/(N + 1e-6)); returns the pre-clip norm N.
+pub fn clip_grad_norm(grads: &mut [f32], clip: f32) -> f64 {
+    let n = grad_norm(grads);
+    let f = (clip as f64 / (n + 1e-6)).min(1.0) as f32;
+    if f < 1.0 {
+        grads.par_iter_mut().for_each(|g| *g *= f);
+    }
+    n
+}
+
+impl AdamW {
+    /// One update; `step` = number of optimiser steps already taken (0 for the first).
+    pub fn update(&self, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], lr: f32, step: u64) {
+        let (b1, b2) = (self.beta1, self.beta2);
+        let bc1 = 1.0 - (b1 as f64).powi(step as i32 + 1);
+        let bc2 = 1.0 - (b2 as f64).powi(step as i32 + 1);
+        let (bc1, bc2) = (bc1 as f32, bc2 as f32);
+        let decay = 1.0 - lr * self.weight_decay;
+        let eps = self.eps;
+        params.par_chunks_mut(4096).zip(grads.par_chunks(4096)).zip(m.par_chunks_mut(4096)).zip(v.par_chunks_mut(4096)).for_each(
+            |(((p, g), m), v)| {
+                for i in 0..p.len() {
+                    p[i] *= decay;
+                    m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+                    v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+                    let mhat = m[i] / bc1;
+                    let vhat = v[i] / bc2;
+                    p[i] -= lr * mhat / (vhat.sqrt() + eps);
+                }
+            },
+        );
+    }
+}
+
+/// S-C with the D11 fix: linear warm-up P·(s+1)/W, then cosine from P to m over
+/// the horizon N with progress clamped to [0, 1] (LR stays at m after the end).
+pub fn lr_at(step: u64, peak: f32, min: f32, warmup: u64, horizon: u64) -> f32 {
+    if step < warmup {
+        return peak * (step + 1) as f32 / warmup as f32;
+    }
+    let span = horizon.saturating_sub(warmup).max(1) as f64;
+    let progress = ((step - warmup) as f64 / span).clamp(0.0, 1.0);
+    (min as f64 + 0.5 * (peak - min) as f64 * (1.0 + (std::f64::consts::PI * progress).cos())) as f32
+}

@@ -1,0 +1,59 @@
+//! Run folders (`checkpoints/<preset>-<timestamp>/`) and their metrics log.
+
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// UTC "YYYYMMDD-HHMMSS" for run folder names (no time-zone database needed).
+pub fn timestamp() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // civil-from-days (H. Hinnant)
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// A new, unused run folder under `root`.
+pub fn new_run_dir(root: &Path, preset: &str) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(root)?;
+    let base = format!("{preset}-{}", timestamp());
+    let mut dir = root.join(&base);
+    let mut i = 1;
+    while dir.exists() {
+        dir = root.join(format!("{base}-{i}"));
+        i += 1;
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Appends one JSON object per line to `metrics.jsonl`.
+pub struct MetricsLog {
+    file: Option<std::fs::File>,
+}
+
+impl MetricsLog {
+    pub fn open(run_dir: &Path) -> std::io::Result<Self> {
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(run_dir.join("metrics.jsonl"))?;
+        Ok(MetricsLog { file: Some(f) })
+    }
+
+    pub fn write<T: Serialize>(&mut self, kind: &str, value: &T) -> std::io::Result<()> {
+        let Some(f) = &mut self.file else {
+            return Ok(());
+        };
+        let mut v = serde_json::to_value(value).map_err(std::io::Error::other)?;
+        if let serde_json::Value::Object(m) = &mut v {
+            m.insert("type".into(), kind.into());
+        }
+        writeln!(f, "{v}")
+    }
+}

@@ -1,0 +1,712 @@
+//! The training loop. Runs on its own thread inside one rayon pool, owns the
+//! model, and talks to the world only through the engine's channels.
+
+use super::checkpoint::{self, SaveRequest, TrainState};
+use super::eval::{evaluate, token_bytes, EvalResult};
+use super::optim::{clip_grad_norm, lr_at, AdamW};
+use super::run::{new_run_dir, MetricsLog};
+use crate::data::corpus::{corpus_hash, load_stories, CorpusSource};
+use crate::data::tokenizer::{cached_tokenizer, check_vocab, decode, encode_prompt, encode_stories, EOS, SPECIALS};
+use crate::data::tokens::{cached_tokens, split_stories, validation_windows, TokenStore, WindowSampler};
+use crate::engine::*;
+use crate::generate::{generate, Decoder, SampleParams};
+use crate::model::{Cortex, Workspace};
+use crate::preset::{Budget, Preset};
+use crate::rng::Rng;
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError};
+use ndarray::Array2;
+use rayon::prelude::*;
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Reference weights to start from (a plain safetensors `state_dict`).
+#[derive(Clone, Debug)]
+pub struct ImportWeights {
+    pub weights: PathBuf,
+    pub tokenizer: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub preset: Preset,
+    pub preset_text: String,
+    pub corpus: Option<PathBuf>,
+    pub valid: Option<PathBuf>,
+    /// Overrides the preset's budget (on resume: sets a new total).
+    pub budget: Option<Budget>,
+    pub threads: usize,
+    pub seed: Option<u64>,
+    pub resume: Option<PathBuf>,
+    pub import: Option<ImportWeights>,
+    /// Parent of run folders (`./checkpoints`).
+    pub runs_root: PathBuf,
+    /// Show the tokenizer's own progress bars (off under the TUI).
+    pub progress: bool,
+    pub sample_prompt: String,
+}
+
+/// Starts the trainer thread.
+pub fn start(cfg: RunConfig) -> EngineHandle {
+    let (ctx, crx) = unbounded();
+    let (etx, erx) = bounded(EVENT_CAPACITY);
+    let memory = Slot::new();
+    let slot = memory.clone();
+    let thread = std::thread::Builder::new()
+        .name("trainer".into())
+        .spawn(move || {
+            let mut em = Emitter::new(etx);
+            let tx = em.sender();
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cfg, crx, &mut em, slot)));
+            match result {
+                Ok(()) => {}
+                Err(p) => {
+                    let msg = p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "unknown panic".into());
+                    let _ = tx.send_timeout(Event::Error(format!("trainer thread crashed: {msg}")), Duration::from_secs(2));
+                }
+            }
+        })
+        .expect("spawn trainer thread");
+    EngineHandle { commands: ctx, events: erx, memory, thread: Some(thread) }
+}
+
+fn run(cfg: RunConfig, commands: Receiver<crate::engine::Command>, em: &mut Emitter, memory: Slot<MemorySnapshot>) {
+    let pool = match rayon::ThreadPoolBuilder::new().num_threads(cfg.threads.max(1)).build() {
+        Ok(p) => p,
+        Err(e) => {
+            em.important(Event::Error(format!("cannot start {} threads: {e}", cfg.threads)));
+            em.drain(Duration::from_secs(5));
+            return;
+        }
+    };
+    pool.install(|| {
+        let ctl = RefCell::new(Control { rx: commands, paused: false, stop: None, pending: Vec::new() });
+        match Session::prepare(&cfg, em, &ctl) {
+            Ok(Some(mut s)) => s.train(em, &ctl, &memory),
+            Ok(None) => em.important(Event::Warning("stopped before training started; nothing saved".into())),
+            Err(e) => em.important(Event::Error(e)),
+        }
+    });
+    em.drain(Duration::from_secs(5));
+}
+
+struct Control {
+    rx: Receiver<crate::engine::Command>,
+    paused: bool,
+    /// Some(save) once a stop was requested
+    stop: Option<bool>,
+    pending: Vec<crate::engine::Command>,
+}
+
+impl Control {
+    /// Reads commands without blocking; returns true if a stop is pending.
+    fn poll(&mut self) -> bool {
+        use crate::engine::Command as C;
+        while let Ok(c) = self.rx.try_recv() {
+            match c {
+                C::Pause => self.paused = true,
+                C::Resume => self.paused = false,
+                C::Stop { save } => self.stop = Some(save),
+                other => self.pending.push(other),
+            }
+        }
+        self.stop.is_some()
+    }
+
+    fn wait(&mut self, d: Duration) {
+        use crate::engine::Command as C;
+        match self.rx.recv_timeout(d) {
+            Ok(C::Pause) => self.paused = true,
+            Ok(C::Resume) => self.paused = false,
+            Ok(C::Stop { save }) => self.stop = Some(save),
+            Ok(other) => self.pending.push(other),
+            Err(RecvTimeoutError::Timeout) => {}
+            // the consumer is gone: behave as Ctrl-C (stop and save)
+            Err(RecvTimeoutError::Disconnected) => {
+                if self.paused {
+                    self.stop = Some(true)
+                }
+            }
+        }
+    }
+}
+
+struct Session {
+    cfg: RunConfig,
+    preset: Preset,
+    preset_text: String,
+    model: Cortex,
+    params: Vec<f32>,
+    grads: Vec<f32>,
+    adam_m: Vec<f32>,
+    adam_v: Vec<f32>,
+    ws: Workspace,
+    train: TokenStore,
+    valid: TokenStore,
+    val_windows: Vec<usize>,
+    bytes_of: Vec<u32>,
+    sampler: WindowSampler,
+    tokenizer: tokenizers::Tokenizer,
+    tokenizer_json: String,
+    banned: Vec<bool>,
+    state: TrainState,
+    run_dir: PathBuf,
+    metrics: MetricsLog,
+    last_eval: Option<EvalResult>,
+    x: Vec<u32>,
+    y: Vec<u32>,
+}
+
+fn status(em: &mut Emitter, state: RunState, detail: impl Into<String>) {
+    em.important(Event::Status { state, detail: detail.into() });
+}
+
+impl Session {
+    fn prepare(cfg: &RunConfig, em: &mut Emitter, ctl: &RefCell<Control>) -> Result<Option<Session>, String> {
+        status(em, RunState::Preparing, "loading checkpoint / corpus");
+        let resumed = match &cfg.resume {
+            Some(dir) => Some(
+                checkpoint::load(dir, |text| {
+                    let p = Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
+                    let m = p.build_model();
+                    Ok((m.layout.clone(), m.tied_aliases()))
+                })
+                .map_err(|e| e.to_string())?
+                .0,
+            ),
+            None => None,
+        };
+        let (preset, preset_text) = match &resumed {
+            Some(ck) => (Preset::parse(&ck.preset_text, "preset.ron").map_err(|e| e.to_string())?, ck.preset_text.clone()),
+            None => (cfg.preset.clone(), cfg.preset_text.clone()),
+        };
+        let (b, t) = (preset.train.batch, preset.train.seq_len);
+        let vocab = preset.vocab();
+        let seed = cfg.seed.or(resumed.as_ref().map(|c| c.state.seed)).unwrap_or(preset.train.seed);
+
+        // corpus: flag, else what the resumed run used, else the built-in stories
+        let builtin = CorpusSource::BuiltIn { seed: preset.data.builtin_seed, stories: preset.data.builtin_stories };
+        let source = match (&cfg.corpus, &resumed) {
+            (Some(p), _) => CorpusSource::Path(p.clone()),
+            (None, Some(ck)) if !ck.state.corpus.starts_with("built-in") => CorpusSource::Path(PathBuf::from(&ck.state.corpus)),
+            _ => builtin,
+        };
+        let corpus_label = match &source {
+            CorpusSource::BuiltIn { seed, stories } => {
+                format!("built-in story corpus (seed {seed}, {stories} stories)")
+            }
+            CorpusSource::Path(p) => p.display().to_string(),
+        };
+        let valid_path = cfg.valid.clone().or_else(|| resumed.as_ref().and_then(|c| c.state.valid.as_ref().map(PathBuf::from)));
+        status(em, RunState::Preparing, format!("reading {corpus_label}"));
+        let stories = load_stories(&source).map_err(|e| e.to_string())?;
+        let (train_stories, valid_stories) = match &valid_path {
+            Some(v) => (stories, load_stories(&CorpusSource::Path(v.clone())).map_err(|e| e.to_string())?),
+            None => split_stories(stories, preset.data.valid_fraction).map_err(|e| e.to_string())?,
+        };
+        let hash = corpus_hash(&train_stories);
+        if ctl.borrow_mut().poll() {
+            return Ok(None);
+        }
+
+        // tokenizer: from the checkpoint / imported weights, else trained (cached) on a sample
+        let (tokenizer, tokenizer_json) = match (&resumed, &cfg.import) {
+            (Some(ck), _) => {
+                let tk = tokenizers::Tokenizer::from_bytes(ck.tokenizer_json.as_bytes())
+                    .map_err(|e| format!("checkpoint tokenizer.json: {e}"))?;
+                (tk, ck.tokenizer_json.clone())
+            }
+            (None, Some(imp)) => {
+                let json = std::fs::read_to_string(&imp.tokenizer).map_err(|e| format!("{}: {e}", imp.tokenizer.display()))?;
+                let tk = tokenizers::Tokenizer::from_bytes(json.as_bytes())
+                    .map_err(|e| format!("{}: not a tokenizer.json: {e}", imp.tokenizer.display()))?;
+                (tk, json)
+            }
+            (None, None) => {
+                let mut sample = Vec::new();
+                let mut bytes = 0;
+                for s in &train_stories {
+                    if bytes >= preset.data.tokenizer_sample_bytes {
+                        break;
+                    }
+                    bytes += s.len();
+                    sample.push(s.clone());
+                }
+                let shash = corpus_hash(&sample);
+                status(em, RunState::Preparing, format!("tokenizer: vocab {vocab} on {:.1} MB of text", bytes as f64 / 1e6));
+                let (tk, path, cached) = cached_tokenizer(&sample, &shash, vocab, cfg.progress).map_err(|e| e.to_string())?;
+                if !cached {
+                    em.important(Event::Warning(format!("trained a new tokenizer, cached at {}", path.display())));
+                }
+                let json = tk.to_string(false).map_err(|e| format!("cannot serialise tokenizer: {e}"))?;
+                (tk, json)
+            }
+        };
+        let unused = check_vocab(&tokenizer, vocab).map_err(|e| e.to_string())?;
+        if unused > 0 {
+            em.important(Event::Warning(format!(
+                "the tokenizer has {} ids, the model {vocab}: {unused} ids are never produced; they keep their rows and are masked when sampling",
+                vocab - unused
+            )));
+        }
+        let real_vocab = vocab - unused;
+        let mut banned = vec![false; vocab];
+        for (i, b) in banned.iter_mut().enumerate() {
+            *b = i >= real_vocab || (i < SPECIALS.len() && i as u32 != EOS);
+        }
+        status(em, RunState::Preparing, "encoding the corpus");
+        let train = cached_tokens(&tokenizer, &tokenizer_json, &train_stories, &hash, vocab).map_err(|e| e.to_string())?;
+        let valid = TokenStore::from_vec(encode_stories(&tokenizer, &valid_stories).map_err(|e| e.to_string())?);
+        drop(train_stories);
+        if valid.len() < t + 1 {
+            return Err(format!(
+                "validation text too small: {} tokens, need at least one window of seq_len + 1 = {} tokens",
+                valid.len(),
+                t + 1
+            ));
+        }
+        let n_windows = (train.len().saturating_sub(1)) / t;
+        let sampler = match &resumed {
+            Some(ck) if ck.state.corpus_hash == hash => WindowSampler::restore(ck.state.sampler.clone(), n_windows, b),
+            Some(_) => {
+                em.important(Event::Warning("the corpus differs from the checkpoint's; the data order restarts".into()));
+                WindowSampler::new(n_windows, b, seed).map_err(|e| too_small(e.to_string(), train.len(), t, b))?
+            }
+            None => WindowSampler::new(n_windows, b, seed).map_err(|e| too_small(e.to_string(), train.len(), t, b))?,
+        };
+        let val_windows = validation_windows(valid.len(), t, preset.train.eval_windows);
+
+        let model = preset.build_model();
+        let n = model.num_params();
+        let (params, adam) = match (&resumed, &cfg.import) {
+            (Some(ck), _) => (ck.params.clone(), ck.adam.clone()),
+            (None, Some(imp)) => (crate::weights::import_reference(&model, &imp.weights)?, None),
+            (None, None) => (model.init_params(seed), None),
+        };
+        if cfg.import.is_some() && resumed.is_none() {
+            em.important(Event::Warning(crate::weights::D3_WARNING.into()));
+        }
+        let (adam_m, adam_v) = adam.unwrap_or_else(|| (vec![0.0; n], vec![0.0; n]));
+        let tokenizer_sha = checkpoint::sha256_hex(tokenizer_json.as_bytes());
+
+        let (run_dir, state) = match resumed {
+            Some(ck) => {
+                let run_dir = ck.dir.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+                let mut st = ck.state;
+                if let Some(nb) = &cfg.budget {
+                    em.important(Event::Warning(format!(
+                        "resuming with a new budget: {} in total (was {}); the LR horizon is recomputed",
+                        crate::preset::budget_label(nb),
+                        crate::preset::budget_label(&st.budget)
+                    )));
+                    st.budget = nb.clone();
+                    st.horizon = None;
+                }
+                st.threads = cfg.threads;
+                (run_dir, st)
+            }
+            None => {
+                let dir = new_run_dir(&cfg.runs_root, &preset.name)
+                    .map_err(|e| format!("{}: cannot create run folder: {e}", cfg.runs_root.display()))?;
+                let st = TrainState {
+                    step: 0,
+                    tokens_seen: 0,
+                    elapsed_secs: 0.0,
+                    budget: cfg.budget.clone().unwrap_or_else(|| preset.train.budget.clone()),
+                    horizon: None,
+                    sampler: sampler.state(),
+                    rng: Rng::new(seed ^ 0x5A5A),
+                    best_val: None,
+                    seed,
+                    threads: cfg.threads,
+                    corpus: corpus_label,
+                    corpus_hash: hash.clone(),
+                    valid: valid_path.as_ref().map(|p| p.display().to_string()),
+                    tokenizer_sha256: tokenizer_sha,
+                };
+                (dir, st)
+            }
+        };
+        let metrics = MetricsLog::open(&run_dir).map_err(|e| format!("{}: cannot write metrics.jsonl: {e}", run_dir.display()))?;
+        let bytes_of = token_bytes(&tokenizer, vocab);
+        let mut s = Session {
+            cfg: cfg.clone(),
+            preset,
+            preset_text,
+            model,
+            params,
+            grads: vec![0.0; n],
+            adam_m,
+            adam_v,
+            ws: Workspace::new(),
+            train,
+            valid,
+            val_windows,
+            bytes_of,
+            sampler,
+            tokenizer,
+            tokenizer_json,
+            banned,
+            state,
+            run_dir,
+            metrics,
+            last_eval: None,
+            x: vec![0; b * t],
+            y: vec![0; b * t],
+        };
+        s.ws.ensure(&s.model, b, t);
+        let resumed_from = if cfg.resume.is_some() { Some(s.state.step) } else { None };
+        em.important(Event::Started {
+            run_dir: s.run_dir.clone(),
+            preset: s.preset.name.clone(),
+            params: n,
+            tokens_per_step: b * t,
+            train_tokens: s.train.len(),
+            valid_tokens: s.valid.len(),
+            resumed_from,
+        });
+        Ok(Some(s))
+    }
+
+    fn horizon(&self) -> Option<u64> {
+        let tps = (self.preset.train.batch * self.preset.train.seq_len) as u64;
+        match self.state.budget {
+            Budget::Steps(n) => Some(n),
+            Budget::Tokens(n) => Some(n.div_ceil(tps)),
+            Budget::Minutes(_) => self.state.horizon,
+        }
+    }
+
+    fn budget_reached(&self) -> bool {
+        match self.state.budget {
+            Budget::Steps(n) => self.state.step >= n,
+            Budget::Tokens(n) => self.state.tokens_seen >= n,
+            Budget::Minutes(m) => self.state.elapsed_secs >= m * 60.0,
+        }
+    }
+
+    fn train(&mut self, em: &mut Emitter, ctl: &RefCell<Control>, memory: &Slot<MemorySnapshot>) {
+        let tr = self.preset.train.clone();
+        let (b, t) = (tr.batch, tr.seq_len);
+        let opt = AdamW { beta1: tr.beta1, beta2: tr.beta2, eps: tr.eps, weight_decay: tr.weight_decay };
+        let session_start_step = self.state.step;
+        let mut train_secs = 0.0f64;
+        let mut ema_step: Option<f64> = None;
+        let mut calib: Vec<f64> = Vec::new();
+        let mut bad_steps = 0u32;
+        let mut error: Option<String> = None;
+        let mut last_status = RunState::Running;
+        status(em, RunState::Running, "training");
+        loop {
+            // commands
+            let stop = ctl.borrow_mut().poll();
+            self.handle_pending(em, ctl);
+            if stop {
+                break;
+            }
+            if ctl.borrow().paused {
+                if last_status != RunState::Paused {
+                    status(em, RunState::Paused, "paused");
+                    last_status = RunState::Paused;
+                }
+                ctl.borrow_mut().wait(Duration::from_millis(100));
+                continue;
+            }
+            if last_status != RunState::Running {
+                status(em, RunState::Running, "training");
+                last_status = RunState::Running;
+            }
+            if self.budget_reached() {
+                break;
+            }
+
+            // one optimiser step
+            let t0 = Instant::now();
+            self.sampler.next_batch(&self.train, t, &mut self.x, &mut self.y);
+            self.grads.par_chunks_mut(1 << 14).for_each(|g| g.fill(0.0));
+            let loss = self.model.loss_and_grad(&mut self.ws, &self.params, &mut self.grads, &self.x, &self.y, b, t);
+            let step = self.state.step;
+            if !loss.is_finite() {
+                bad_steps += 1;
+                em.important(Event::Warning(format!("step {}: loss is {loss}; step skipped, weights untouched", step + 1)));
+                let _ = self.metrics.write("skipped", &serde_json::json!({"step": step + 1, "loss": loss.to_string()}));
+                self.state.sampler = self.sampler.state();
+                if bad_steps >= 20 {
+                    error = Some(format!("{bad_steps} non-finite losses in a row; stopping (weights are from the last good step)"));
+                    break;
+                }
+                continue;
+            }
+            bad_steps = 0;
+            let gnorm = clip_grad_norm(&mut self.grads, tr.grad_clip);
+            let horizon = self.horizon().unwrap_or(u64::MAX);
+            let lr = lr_at(step, tr.lr, tr.min_lr, tr.warmup, horizon);
+            opt.update(&mut self.params, &self.grads, &mut self.adam_m, &mut self.adam_v, lr, step);
+            let dt = t0.elapsed().as_secs_f64();
+            train_secs += dt;
+            self.state.step += 1;
+            self.state.tokens_seen += (b * t) as u64;
+            self.state.elapsed_secs += dt;
+            self.state.sampler = self.sampler.state();
+            ema_step = Some(match ema_step {
+                None => dt,
+                Some(e) => 0.9 * e + 0.1 * dt,
+            });
+
+            // a minutes budget fixes its step horizon after the first steps
+            if let Budget::Minutes(m) = self.state.budget {
+                if self.state.horizon.is_none() {
+                    if self.state.step > session_start_step + 1 {
+                        calib.push(dt);
+                    }
+                    if calib.len() >= 6 || self.state.step >= tr.warmup.max(1) {
+                        let per = if calib.is_empty() { dt } else { calib.iter().sum::<f64>() / calib.len() as f64 };
+                        // eval passes are forward-only (~1/3 of a step) over eval_windows/B batches
+                        let eval_per_step = (tr.eval_windows as f64 / b as f64) * per / 3.0 / tr.eval_every as f64;
+                        let left = (m * 60.0 - self.state.elapsed_secs).max(0.0);
+                        let n = self.state.step + (left / (per + eval_per_step)) as u64;
+                        self.state.horizon = Some(n.max(self.state.step + 1));
+                        em.important(Event::Warning(format!(
+                            "LR horizon fixed at {} steps for the {m}-minute budget ({:.0} ms/step measured)",
+                            n,
+                            per * 1e3
+                        )));
+                    }
+                }
+            }
+
+            let eta = match self.state.budget {
+                Budget::Minutes(m) => Some((m * 60.0 - self.state.elapsed_secs).max(0.0)),
+                _ => self.horizon().map(|h| {
+                    let left = h.saturating_sub(self.state.step) as f64;
+                    let per = ema_step.unwrap_or(dt);
+                    let evals = left / tr.eval_every as f64 + 1.0;
+                    left * per + evals * (tr.eval_windows as f64 / b as f64) * per / 3.0
+                }),
+            };
+            let sm = StepMetrics {
+                step: self.state.step,
+                loss,
+                lr,
+                grad_norm: gnorm,
+                tokens: self.state.tokens_seen,
+                elapsed_secs: self.state.elapsed_secs,
+                step_ms: dt * 1e3,
+                tok_per_sec: (b * t) as f64 / dt,
+                eta_secs: eta,
+                horizon: self.horizon(),
+            };
+            if self.state.step % tr.log_every == 0 || self.state.step == 1 {
+                let _ = self.metrics.write("step", &sm);
+            }
+            em.metric(Event::Step(sm));
+
+            let s = self.state.step;
+            let done = self.budget_reached();
+            if s % tr.eval_every == 0 && !done {
+                status(em, RunState::Evaluating, "evaluating");
+                last_status = RunState::Evaluating;
+                match self.eval(em, ctl, memory) {
+                    Ok(()) => {}
+                    Err(e) => {
+                        error = Some(e);
+                        break;
+                    }
+                }
+            }
+            if s % tr.sample_every == 0 && !done {
+                self.periodic_sample(em);
+            }
+            if s % tr.checkpoint_every == 0 && !done {
+                let dir = self.run_dir.join(format!("step-{s}"));
+                if let Err(e) = self.save(&dir, "periodic") {
+                    em.important(Event::Warning(format!("could not save {}: {e}", dir.display())));
+                } else {
+                    em.important(Event::CheckpointSaved { step: s, path: dir });
+                }
+            }
+        }
+
+        // the end: final eval (unless the user stopped), then last/
+        let user_stop = ctl.borrow().stop;
+        let steps_this_session = self.state.step - session_start_step;
+        if user_stop.is_none() && error.is_none() && self.state.step > 0 {
+            status(em, RunState::Evaluating, "final evaluation");
+            if let Err(e) = self.eval(em, ctl, memory) {
+                error = Some(e);
+            }
+        }
+        let save = user_stop.unwrap_or(true);
+        if save && self.state.step >= 1 {
+            status(em, RunState::Saving, "saving last/");
+            let dir = self.run_dir.join("last");
+            match self.save(&dir, "last") {
+                Ok(()) => em.important(Event::CheckpointSaved { step: self.state.step, path: dir }),
+                Err(e) => em.important(Event::Error(format!("could not save {}: {e}", dir.display()))),
+            }
+        } else if !save {
+            em.important(Event::Warning("stopped without saving".into()));
+        }
+        if let Some(e) = &error {
+            em.important(Event::Error(e.clone()));
+        }
+        let tokens_this = steps_this_session * (b * t) as u64;
+        let summary = Summary {
+            run_dir: self.run_dir.clone(),
+            steps: self.state.step,
+            tokens: self.state.tokens_seen,
+            elapsed_secs: self.state.elapsed_secs,
+            mean_tok_per_sec: if train_secs > 0.0 { tokens_this as f64 / train_secs } else { 0.0 },
+            best_val_loss: self.state.best_val,
+            final_val_loss: self.last_eval.as_ref().map(|e| e.loss),
+            final_val_ppl: self.last_eval.as_ref().map(|e| e.ppl),
+            final_val_bpc: self.last_eval.as_ref().map(|e| e.bpc),
+            stopped_early: user_stop.is_some() || error.is_some(),
+        };
+        let _ = self.metrics.write("summary", &summary);
+        status(em, RunState::Finished, "finished");
+        em.important(Event::Finished(summary));
+    }
+
+    /// Validation on the fixed windows; saves best/ on improvement; refreshes heatmaps.
+    fn eval(&mut self, em: &mut Emitter, ctl: &RefCell<Control>, memory: &Slot<MemorySnapshot>) -> Result<(), String> {
+        let t0 = Instant::now();
+        let (b, t) = (self.preset.train.batch, self.preset.train.seq_len);
+        let stop = || ctl.borrow_mut().poll();
+        let res = evaluate(&self.model, &mut self.ws, &self.params, &self.valid, &self.val_windows, t, b, &self.bytes_of, &stop);
+        self.state.elapsed_secs += t0.elapsed().as_secs_f64();
+        let Some(res) = res else {
+            em.important(Event::Warning("evaluation interrupted".into()));
+            return Ok(());
+        };
+        if !res.loss.is_finite() {
+            em.important(Event::Warning(format!("step {}: validation loss is {}", self.state.step, res.loss)));
+            return Ok(());
+        }
+        let best = self.state.best_val.is_none_or(|bv| res.loss < bv);
+        let m = EvalMetrics {
+            step: self.state.step,
+            tokens: self.state.tokens_seen,
+            elapsed_secs: self.state.elapsed_secs,
+            loss: res.loss,
+            ppl: res.ppl,
+            bpc: res.bpc,
+            best,
+        };
+        let _ = self.metrics.write("eval", &m);
+        em.important(Event::Eval(m));
+        self.last_eval = Some(res.clone());
+        if best {
+            self.state.best_val = Some(res.loss);
+            let dir = self.run_dir.join("best");
+            match self.save(&dir, "best") {
+                Ok(()) => em.important(Event::CheckpointSaved { step: self.state.step, path: dir }),
+                Err(e) => em.important(Event::Warning(format!("could not save {}: {e}", dir.display()))),
+            }
+        }
+        if self.model.cfg.memory.is_some() {
+            memory.put(self.memory_snapshot(t));
+            em.important(Event::MemoryUpdated { step: self.state.step });
+        }
+        Ok(())
+    }
+
+    /// Each layer's Hebbian matrix after the probe sequence (the first validation window).
+    fn memory_snapshot(&self, t: usize) -> MemorySnapshot {
+        let probe: Vec<u32> = self.valid.as_slice()[..t.min(self.valid.len())].iter().map(|&v| v as u32).collect();
+        let mut dec = Decoder::new(&self.model, &self.params);
+        for &tok in &probe {
+            dec.step(tok);
+        }
+        let dm = self.model.cfg.memory.as_ref().map_or(0, |m| m.d_mem);
+        let layers = dec
+            .layers
+            .iter()
+            .map(|l| Array2::from_shape_vec((dm, dm), l.mem.clone()).unwrap_or_else(|_| Array2::zeros((dm, dm))))
+            .collect();
+        MemorySnapshot { step: self.state.step, layers }
+    }
+
+    fn periodic_sample(&mut self, em: &mut Emitter) {
+        let prompt = self.cfg.sample_prompt.clone();
+        let Ok(ids) = encode_prompt(&self.tokenizer, &prompt) else {
+            return;
+        };
+        let p = SampleParams { max_tokens: 60, seed: self.state.rng.next_u64(), ..SampleParams::default() };
+        let out = generate(&self.model, &self.params, &ids, &self.banned, EOS, &p, |_| true);
+        let text = format!("{prompt}{}", decode(&self.tokenizer, &out));
+        let _ = self.metrics.write("sample", &serde_json::json!({"step": self.state.step, "text": text}));
+        em.important(Event::Sample { step: self.state.step, prompt, text });
+    }
+
+    fn handle_pending(&mut self, em: &mut Emitter, ctl: &RefCell<Control>) {
+        let pending = std::mem::take(&mut ctl.borrow_mut().pending);
+        for c in pending {
+            match c {
+                crate::engine::Command::SaveNow => {
+                    let dir = self.run_dir.join(format!("step-{}", self.state.step));
+                    match self.save(&dir, "manual") {
+                        Ok(()) => em.important(Event::CheckpointSaved { step: self.state.step, path: dir }),
+                        Err(e) => em.important(Event::Warning(format!("could not save {}: {e}", dir.display()))),
+                    }
+                }
+                crate::engine::Command::Sample { id, prompt, params } => self.spawn_sample(em, id, prompt, params),
+                _ => {}
+            }
+        }
+    }
+
+    /// Samples from a snapshot of the weights on its own thread, so training never waits.
+    fn spawn_sample(&self, em: &mut Emitter, id: u64, prompt: String, params: SampleParams) {
+        let snapshot = Arc::new(self.params.clone());
+        let model = self.model.clone();
+        let tok = self.tokenizer.clone();
+        let banned = self.banned.clone();
+        let tx = em.sender();
+        std::thread::spawn(move || {
+            let ids = match encode_prompt(&tok, &prompt) {
+                Ok(ids) => ids,
+                Err(e) => {
+                    let _ = tx.send(Event::Generated { id, text: format!("error: {e}"), done: true });
+                    return;
+                }
+            };
+            let mut out: Vec<u32> = Vec::new();
+            generate(&model, &snapshot, &ids, &banned, EOS, &params, |t| {
+                out.push(t);
+                tx.send_timeout(Event::Generated { id, text: decode(&tok, &out), done: false }, Duration::from_millis(200)).is_ok()
+            });
+            let _ = tx.send_timeout(Event::Generated { id, text: decode(&tok, &out), done: true }, Duration::from_secs(1));
+        });
+    }
+
+    fn save(&self, dir: &Path, kind: &str) -> Result<(), checkpoint::CheckpointError> {
+        let aliases = self.model.tied_aliases();
+        checkpoint::save(
+            dir,
+            &SaveRequest {
+                layout: &self.model.layout,
+                aliases: &aliases,
+                params: &self.params,
+                adam: Some((&self.adam_m, &self.adam_v)),
+                tokenizer_json: &self.tokenizer_json,
+                preset_text: &self.preset_text,
+                state: &self.state,
+                kind,
+            },
+        )
+    }
+}
+
+fn too_small(msg: String, tokens: usize, t: usize, b: usize) -> String {
+    format!(
+        "{msg} (corpus too small: {tokens} tokens give {} windows of {} tokens, fewer than one batch of {b})",
+        tokens.saturating_sub(1) / t,
+        t + 1
+    )
+}

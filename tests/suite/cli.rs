@@ -1,0 +1,71 @@
+//! The binary itself: exact CLI contract, exit codes, no panics on bad input.
+
+use std::process::Command;
+
+fn bin() -> Command {
+    super::common::isolated_cache();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_flashlm-tui"));
+    c.env("FLASHLM_CACHE", std::env::var("FLASHLM_CACHE").unwrap());
+    c
+}
+
+fn run(c: &mut Command) -> (bool, String, String) {
+    let o = c.output().unwrap();
+    (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn presets_lists_names_versions_and_counts() {
+    let (ok, out, err) = run(bin().arg("presets"));
+    assert!(ok, "{err}");
+    let line = out.lines().find(|l| l.starts_with("v7.2-cortex-vi")).expect(&out);
+    assert!(line.contains("v7.2") && line.contains("5,008,896") && line.contains("Hebbian"), "{line}");
+    assert!(out.lines().any(|l| l.starts_with("v7.1-cortex-iii") && l.contains("4,614,144")), "{out}");
+}
+
+#[test]
+fn train_sample_eval_and_resume_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("runs");
+    let (ok, out, err) =
+        run(bin().args(["train", "--preset", "tiny", "--headless", "--steps", "30", "--threads", "2", "--out"]).arg(&out_dir));
+    assert!(ok, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("step     10") && out.contains("finished: 30 steps"), "{out}");
+    let run_dir = std::fs::read_dir(&out_dir).unwrap().next().unwrap().unwrap().path();
+    let best = run_dir.join("best");
+
+    let (ok, out, err) = run(bin().arg("sample").arg("--checkpoint").arg(&best).args(["--prompt", "Once upon a time", "--tokens", "20"]));
+    assert!(ok, "{err}");
+    assert!(out.starts_with("Once upon a time"), "{out}");
+    assert!(out.contains("words seen in the training text"), "{out}");
+
+    let valid = dir.path().join("valid.txt");
+    let text: Vec<String> = flashlm_tui::data::stories::stories(99, 20);
+    std::fs::write(&valid, text.join("\n<|endoftext|>\n")).unwrap();
+    let (ok, out, err) = run(bin().arg("eval").arg("--checkpoint").arg(&best).arg("--data").arg(&valid).args(["--baseline", "bigram"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("bigram baseline: loss") && out.contains("bpc"), "{out}");
+
+    let (ok, out, err) = run(bin().args(["train", "--headless", "--steps", "40", "--resume"]).arg(run_dir.join("last")));
+    assert!(ok, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("resumed tiny at step 30") && out.contains("finished: 40 steps"), "{out}");
+}
+
+#[test]
+fn bad_input_gets_a_message_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<Vec<String>> = vec![
+        vec!["train".into(), "--preset".into(), "no-such-preset".into(), "--headless".into()],
+        vec!["train".into(), "--preset".into(), dir.path().join("missing.ron").display().to_string()],
+        vec!["sample".into(), "--checkpoint".into(), dir.path().display().to_string()],
+        vec!["eval".into(), "--checkpoint".into(), dir.path().join("nope").display().to_string(), "--data".into(), "x.txt".into()],
+        vec!["train".into(), "--preset".into(), "tiny".into(), "--corpus".into(), dir.path().join("none.txt").display().to_string()],
+        vec!["train".into(), "--steps".into(), "5".into(), "--minutes".into(), "3".into()],
+    ];
+    for args in cases {
+        let (ok, _out, err) = run(bin().args(&args));
+        assert!(!ok, "{args:?} should fail");
+        assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{args:?}: {err}");
+        assert!(!err.trim().is_empty(), "{args:?}: no message");
+    }
+}

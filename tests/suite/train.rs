@@ -1,0 +1,207 @@
+//! The trainer end to end on the tiny preset: a run learns, writes its folder,
+//! resumes bit-exactly, and survives bad input.
+
+use super::common::*;
+use flashlm_tui::engine::Event;
+use flashlm_tui::preset::Budget;
+use flashlm_tui::train::checkpoint;
+use flashlm_tui::train::start;
+
+fn load_params(dir: &std::path::Path) -> Vec<f32> {
+    let (ck, _) = checkpoint::load(dir, |text| {
+        let p = flashlm_tui::preset::Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
+        let m = p.build_model();
+        Ok((m.layout.clone(), m.tied_aliases()))
+    })
+    .unwrap();
+    ck.params
+}
+
+#[test]
+fn tiny_run_learns_and_writes_its_run_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let ev = collect(start(run_config(tiny_preset(&[]), root.path())));
+    assert!(errors(&ev).is_empty(), "{:?}", errors(&ev));
+    let losses = step_losses(&ev);
+    assert_eq!(losses.last().unwrap().0, 60, "the step budget is honoured");
+    let first: f64 = losses[..5].iter().map(|l| l.1).sum::<f64>() / 5.0;
+    let last: f64 = losses[losses.len() - 5..].iter().map(|l| l.1).sum::<f64>() / 5.0;
+    assert!(last < first - 0.5, "loss should fall: first {first:.3}, last {last:.3}");
+    let evals: Vec<_> = ev.iter().filter_map(|e| if let Event::Eval(m) = e { Some(m.clone()) } else { None }).collect();
+    assert!(evals.len() >= 3, "evals at 20, 40 and the final one");
+    assert!(evals.iter().all(|e| e.loss.is_finite() && e.bpc > 0.0 && (e.ppl - e.loss.exp()).abs() < 1e-6));
+    assert!(ev.iter().any(|e| matches!(e, Event::Sample { .. })));
+    assert!(ev.iter().any(|e| matches!(e, Event::MemoryUpdated { .. })));
+    let dir = run_dir(&ev);
+    assert!(dir.file_name().unwrap().to_string_lossy().starts_with("tiny-"));
+    for sub in ["last", "best", "step-30", "metrics.jsonl"] {
+        assert!(dir.join(sub).exists(), "{sub} missing");
+    }
+    for f in ["model.safetensors", "optimizer.safetensors", "tokenizer.json", "preset.ron", "state.json", "meta.json"] {
+        assert!(dir.join("last").join(f).exists(), "last/{f} missing");
+    }
+    let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    for line in metrics.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
+        assert!(v["type"].is_string());
+    }
+    assert!(metrics.lines().any(|l| l.contains("\"summary\"")));
+    let fin = ev.iter().find_map(|e| if let Event::Finished(s) = e { Some(s.clone()) } else { None }).unwrap();
+    assert_eq!(fin.steps, 60);
+    assert!(!fin.stopped_early);
+}
+
+/// N steps + save + resume + N steps == 2N steps straight, bit for bit, at a
+/// fixed thread count. (Constant LR after warm-up so both schedules coincide
+/// although the first half's budget is N.)
+#[test]
+fn resume_is_bit_identical() {
+    let preset = || tiny_preset(&[("min_lr: 1e-4", "min_lr: 3e-3")]);
+    let root = tempfile::tempdir().unwrap();
+    let mut straight = run_config(preset(), root.path());
+    straight.budget = Some(Budget::Steps(40));
+    let a = collect(start(straight));
+    assert!(errors(&a).is_empty(), "{:?}", errors(&a));
+
+    let mut first = run_config(preset(), root.path());
+    first.budget = Some(Budget::Steps(20));
+    let b1 = collect(start(first));
+    let mut second = run_config(preset(), root.path());
+    second.resume = Some(run_dir(&b1).join("last"));
+    second.budget = Some(Budget::Steps(40));
+    let b2 = collect(start(second));
+    assert!(errors(&b2).is_empty(), "{:?}", errors(&b2));
+    assert!(b2.iter().any(|e| matches!(e, Event::Warning(w) if w.contains("new budget"))), "a new budget on resume is logged");
+    assert_eq!(run_dir(&b2), run_dir(&b1), "resume continues in the same run folder");
+
+    let la = step_losses(&a);
+    let lb: Vec<_> = step_losses(&b1).into_iter().chain(step_losses(&b2)).collect();
+    assert_eq!(la.len(), 40);
+    assert_eq!(la, lb, "losses must be bit-identical");
+    assert_eq!(load_params(&run_dir(&a).join("last")), load_params(&run_dir(&b2).join("last")), "final weights identical");
+}
+
+#[test]
+fn stop_command_saves_last_and_finishes() {
+    let root = tempfile::tempdir().unwrap();
+    let mut cfg = run_config(tiny_preset(&[]), root.path());
+    cfg.budget = Some(Budget::Steps(100_000));
+    let h = start(cfg);
+    let cmd = h.commands.clone();
+    let mut events = Vec::new();
+    while let Ok(ev) = h.events.recv_timeout(std::time::Duration::from_secs(60)) {
+        let stepped = matches!(&ev, Event::Step(m) if m.step == 5);
+        events.push(ev);
+        if stepped {
+            cmd.send(flashlm_tui::engine::Command::Stop { save: true }).unwrap();
+        }
+        if matches!(events.last(), Some(Event::Finished(_))) {
+            break;
+        }
+    }
+    let fin = events.iter().find_map(|e| if let Event::Finished(s) = e { Some(s.clone()) } else { None }).expect("finished");
+    assert!(fin.stopped_early);
+    assert!(fin.steps >= 5 && fin.steps < 100);
+    assert!(run_dir(&events).join("last/meta.json").exists());
+}
+
+#[test]
+fn nan_weights_skip_steps_and_stop_with_an_error() {
+    let root = tempfile::tempdir().unwrap();
+    // reference-format weights with a NaN: every loss is non-finite
+    let (p, text) = tiny_preset(&[]);
+    let model = p.build_model();
+    let mut params = model.init_params(1);
+    params[5] = f32::NAN;
+    let st = flashlm_tui::weights::to_safetensors(&model.layout, &[("", &params)], &model.tied_aliases()).unwrap();
+    let wpath = root.path().join("nan.safetensors");
+    std::fs::write(&wpath, st).unwrap();
+    // a tokenizer from a normal tiny run
+    let ok = collect(start(run_config((p.clone(), text.clone()), root.path())));
+    let tok = run_dir(&ok).join("last/tokenizer.json");
+    let mut cfg = run_config((p, text), root.path());
+    cfg.import = Some(flashlm_tui::train::trainer::ImportWeights { weights: wpath, tokenizer: tok });
+    let ev = collect(start(cfg));
+    let skipped = ev.iter().filter(|e| matches!(e, Event::Warning(w) if w.contains("step skipped"))).count();
+    assert!(skipped >= 20, "non-finite steps are reported ({skipped})");
+    assert!(errors(&ev).iter().any(|e| e.contains("non-finite")), "{:?}", errors(&ev));
+    let fin = ev.iter().find_map(|e| if let Event::Finished(s) = e { Some(s.clone()) } else { None }).unwrap();
+    assert_eq!(fin.steps, 0, "no update was applied");
+}
+
+#[test]
+fn corrupt_truncated_and_wrong_version_checkpoints_are_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let ev = collect(start(run_config(tiny_preset(&[]), root.path())));
+    let run = run_dir(&ev);
+    let layout_for = |text: &str| -> Result<_, String> {
+        let p = flashlm_tui::preset::Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
+        let m = p.build_model();
+        Ok((m.layout.clone(), m.tied_aliases()))
+    };
+    let copy = |name: &str| {
+        let dst = root.path().join(name);
+        std::fs::create_dir_all(&dst).unwrap();
+        for f in std::fs::read_dir(run.join("last")).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), dst.join(f.file_name())).unwrap();
+        }
+        dst
+    };
+    // a flipped byte
+    let c = copy("corrupt");
+    let mut w = std::fs::read(c.join("model.safetensors")).unwrap();
+    let n = w.len();
+    w[n - 3] ^= 0x40;
+    std::fs::write(c.join("model.safetensors"), w).unwrap();
+    let e = checkpoint::load(&c, layout_for).err().unwrap().to_string();
+    assert!(e.contains("model.safetensors") && e.contains("SHA-256"), "{e}");
+    // truncated
+    let c = copy("truncated");
+    let w = std::fs::read(c.join("optimizer.safetensors")).unwrap();
+    std::fs::write(c.join("optimizer.safetensors"), &w[..w.len() / 2]).unwrap();
+    let e = checkpoint::load(&c, layout_for).err().unwrap().to_string();
+    assert!(e.contains("optimizer.safetensors") && e.contains("truncated"), "{e}");
+    // wrong version
+    let c = copy("version");
+    let meta = std::fs::read_to_string(c.join("meta.json")).unwrap().replace("\"format_version\": 1", "\"format_version\": 99");
+    std::fs::write(c.join("meta.json"), meta).unwrap();
+    let e = checkpoint::load(&c, layout_for).err().unwrap().to_string();
+    assert!(e.contains("version 99"), "{e}");
+    // not a checkpoint at all
+    let e = checkpoint::load(root.path(), layout_for).err().unwrap().to_string();
+    assert!(e.contains("not a checkpoint"), "{e}");
+    // wrong shape: the same files read against a bigger model
+    let e = checkpoint::load(&run.join("last"), |_| {
+        let (p, _) = tiny_preset(&[("d_model: 32", "d_model: 48")]);
+        let m = p.build_model();
+        Ok((m.layout.clone(), m.tied_aliases()))
+    })
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("wrong shape") && e.contains("embed.weight"), "{e}");
+    // the run's own checkpoints are untouched by all this
+    assert!(checkpoint::load(&run.join("last"), layout_for).is_ok());
+}
+
+#[test]
+fn empty_and_too_small_corpora_are_clear_errors() {
+    let root = tempfile::tempdir().unwrap();
+    let empty = root.path().join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    let mut cfg = run_config(tiny_preset(&[]), root.path());
+    cfg.corpus = Some(empty);
+    let ev = collect(start(cfg));
+    let e = errors(&ev);
+    assert!(e.iter().any(|m| m.contains("empty.txt")), "{e:?}");
+
+    let small = root.path().join("small.txt");
+    std::fs::write(&small, "One tiny story.\n<|endoftext|>\nAnother one.\n<|endoftext|>\nA third.\n").unwrap();
+    let mut cfg = run_config(tiny_preset(&[]), root.path());
+    cfg.corpus = Some(small);
+    let ev = collect(start(cfg));
+    let e = errors(&ev);
+    assert!(e.iter().any(|m| m.contains("too small")), "{e:?}");
+    assert!(!ev.iter().any(|e| matches!(e, Event::Step(_))));
+}
