@@ -23,9 +23,7 @@ impl CorpusSource {
     /// A short human description for logs and errors.
     pub fn describe(&self) -> String {
         match self {
-            CorpusSource::BuiltIn { seed, stories } => {
-                format!("built-in corpus ({stories} stories, seed {seed})")
-            }
+            CorpusSource::BuiltIn { seed, stories } => format!("built-in corpus ({stories} stories, seed {seed})"),
             CorpusSource::Path(p) => p.display().to_string(),
         }
     }

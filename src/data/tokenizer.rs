@@ -3,6 +3,7 @@
 //! ByteLevel decoder (D14), no prefix space so prompts encode like story
 //! starts (D15), and the full 256-byte initial alphabet so any text encodes.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +15,8 @@ use tokenizers::normalizers::NormalizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::processors::PostProcessorWrapper;
-use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder, TokenizerImpl};
+use tokenizers::utils::SysRegex;
+use tokenizers::{AddedToken, Model, ModelWrapper, Tokenizer, TokenizerBuilder, TokenizerImpl};
 
 use super::{short, DataError};
 
@@ -172,15 +174,22 @@ pub fn encode_stories(tok: &Tokenizer, stories: &[String]) -> Result<Vec<u16>, D
 pub fn encode_stories_with(tok: &Tokenizer, stories: &[String], progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Vec<u16>, DataError> {
     let total = stories.len();
     let done = AtomicUsize::new(0);
+    let fast = FastEncoder::new(tok);
     let chunks: Vec<Result<Vec<u16>, DataError>> = stories
         .par_chunks(ENCODE_CHUNK)
         .enumerate()
-        .map(|(chunk_index, chunk)| {
+        .map_init(WordCache::default, |cache, (chunk_index, chunk)| {
             let mut out = Vec::with_capacity(chunk.iter().map(|s| s.len() / 3 + 1).sum());
+            let mut ids = Vec::new();
             for (j, story) in chunk.iter().enumerate() {
                 let what = || format!("story {}", chunk_index * ENCODE_CHUNK + j);
-                let enc = tok.encode_fast(story.as_str(), false).map_err(|e| DataError::Encode { what: what(), reason: e.to_string() })?;
-                for &id in enc.get_ids() {
+                ids.clear();
+                match &fast {
+                    Some(f) if !story.is_empty() => f.encode(story, cache, &mut ids),
+                    _ => tok.encode_fast(story.as_str(), false).map(|enc| ids.extend_from_slice(enc.get_ids())),
+                }
+                .map_err(|e| DataError::Encode { what: what(), reason: e.to_string() })?;
+                for &id in &ids {
                     out.push(u16::try_from(id).map_err(|_| DataError::IdOverflow { id, what: what() })?);
                 }
                 out.push(EOS as u16);
@@ -195,6 +204,91 @@ pub fn encode_stories_with(tok: &Tokenizer, stories: &[String], progress: &(dyn 
         tokens.extend_from_slice(&chunk?);
     }
     Ok(tokens)
+}
+
+/// Ids of each pre-tokenized piece of raw text seen so far (one per rayon job).
+type WordCache = HashMap<String, Vec<u32>>;
+/// Bound on a word cache; natural-language corpora stay far below it.
+const WORD_CACHE_MAX: usize = 1 << 20;
+
+/// The same pipeline `Tokenizer::encode` runs for a plain byte-level BPE
+/// tokenizer (GPT-2 regex split → byte-to-symbol map → BPE per piece), minus
+/// the offset bookkeeping and with a cache keyed on the raw piece, which
+/// makes corpus encoding several times faster. Only used when the tokenizer
+/// has nothing else that could change the result (checked in `new`); the
+/// tests compare it with `encode_fast`.
+struct FastEncoder<'a> {
+    model: &'a ModelWrapper,
+    add_prefix_space: bool,
+}
+
+impl<'a> FastEncoder<'a> {
+    fn new(tok: &'a Tokenizer) -> Option<Self> {
+        let add_prefix_space = match tok.get_pre_tokenizer() {
+            Some(PreTokenizerWrapper::ByteLevel(bl)) if bl.use_regex => bl.add_prefix_space,
+            _ => return None,
+        };
+        let model = tok.get_model();
+        let plain_bpe = matches!(model, ModelWrapper::BPE(bpe) if bpe.dropout.is_none());
+        let plain_post = matches!(tok.get_post_processor(), None | Some(PostProcessorWrapper::ByteLevel(_)));
+        // Added tokens are matched in the raw text before pre-tokenizing;
+        // with only special ones, and those encoded as text, there is nothing to match.
+        let no_added = tok.get_encode_special_tokens() && tok.get_added_tokens_decoder().values().all(|t| t.special);
+        let ok = plain_bpe
+            && plain_post
+            && no_added
+            && tok.get_normalizer().is_none()
+            && tok.get_truncation().is_none()
+            && tok.get_padding().is_none();
+        ok.then_some(FastEncoder { model, add_prefix_space })
+    }
+
+    fn encode(&self, text: &str, cache: &mut WordCache, out: &mut Vec<u32>) -> tokenizers::Result<()> {
+        let prefixed;
+        let text = if self.add_prefix_space && !text.starts_with(' ') {
+            prefixed = format!(" {text}");
+            prefixed.as_str()
+        } else {
+            text
+        };
+        let mut prev = 0;
+        for (start, end) in gpt2_split_regex().find_iter(text) {
+            if prev != start {
+                self.piece(&text[prev..start], cache, out)?;
+            }
+            self.piece(&text[start..end], cache, out)?;
+            prev = end;
+        }
+        if prev != text.len() {
+            self.piece(&text[prev..], cache, out)?;
+        }
+        Ok(())
+    }
+
+    fn piece(&self, raw: &str, cache: &mut WordCache, out: &mut Vec<u32>) -> tokenizers::Result<()> {
+        if let Some(ids) = cache.get(raw) {
+            out.extend_from_slice(ids);
+            return Ok(());
+        }
+        let table = symbol_of_byte();
+        let symbols: String = raw.bytes().map(|b| table[b as usize]).collect();
+        let ids: Vec<u32> = self.model.tokenize(&symbols)?.into_iter().map(|t| t.id).collect();
+        out.extend_from_slice(&ids);
+        if cache.len() >= WORD_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(raw.to_string(), ids);
+        Ok(())
+    }
+}
+
+/// The ByteLevel pre-tokenizer's split regex (tokenizers 0.22, `byte_level.rs`).
+fn gpt2_split_regex() -> &'static SysRegex {
+    static RE: OnceLock<SysRegex> = OnceLock::new();
+    RE.get_or_init(|| {
+        SysRegex::new(r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+")
+            .expect("the GPT-2 split regex is valid")
+    })
 }
 
 /// Encode a prompt exactly as a story start is encoded in the training
@@ -236,23 +330,30 @@ pub fn decode_bytes(tok: &Tokenizer, ids: &[u32]) -> Vec<u8> {
     out
 }
 
-/// Inverse of GPT-2's `bytes_to_unicode`: the byte a ByteLevel symbol stands for.
+/// GPT-2's `bytes_to_unicode`: the printable symbol standing for each byte.
+fn symbol_of_byte() -> &'static [char; 256] {
+    static TABLE: OnceLock<[char; 256]> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let printable = |b: u8| (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
+        let mut table = ['\0'; 256];
+        let mut next = 256u32;
+        for b in 0..=255u8 {
+            table[b as usize] = if printable(b) {
+                char::from(b)
+            } else {
+                next += 1;
+                char::from_u32(next - 1).unwrap_or('\u{fffd}')
+            };
+        }
+        table
+    })
+}
+
+/// Inverse of [`symbol_of_byte`]: the byte a ByteLevel symbol stands for.
 fn byte_of_symbol(ch: char) -> Option<u8> {
     static TABLE: OnceLock<Vec<(char, u8)>> = OnceLock::new();
     let table = TABLE.get_or_init(|| {
-        let printable = |b: u8| (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
-        let mut next = 256u32;
-        let mut t: Vec<(char, u8)> = (0..=255u8)
-            .map(|b| {
-                if printable(b) {
-                    (char::from(b), b)
-                } else {
-                    let c = char::from_u32(next).unwrap_or('\u{fffd}');
-                    next += 1;
-                    (c, b)
-                }
-            })
-            .collect();
+        let mut t: Vec<(char, u8)> = symbol_of_byte().iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
         t.sort_unstable();
         t
     });

@@ -52,7 +52,7 @@ impl TokenStore {
         // SAFETY: the mapping is read-only; our writers replace token files by
         // rename, never in place, so the mapped contents do not change.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| DataError::io("memory-map token file", path, e))?;
-        if map.as_ptr() as usize % std::mem::align_of::<u16>() != 0 {
+        if !(map.as_ptr() as usize).is_multiple_of(std::mem::align_of::<u16>()) {
             return Ok(TokenStore::from_vec(map.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()));
         }
         Ok(TokenStore { inner: Inner::Mapped(map) })
@@ -198,6 +198,7 @@ pub struct SamplerState {
 /// per epoch, batches of B windows, the incomplete last batch of an epoch
 /// dropped. The permutation is a pure function of (seed, epoch), so the
 /// state stays three numbers.
+#[derive(Clone)]
 pub struct WindowSampler {
     n_windows: usize,
     batch: usize,
@@ -205,6 +206,16 @@ pub struct WindowSampler {
     epoch: u64,
     pos: usize,
     perm: Vec<usize>,
+}
+
+impl std::fmt::Debug for WindowSampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WindowSampler")
+            .field("n_windows", &self.n_windows)
+            .field("batch", &self.batch)
+            .field("state", &self.state())
+            .finish()
+    }
 }
 
 impl WindowSampler {
@@ -287,8 +298,7 @@ impl WindowSampler {
             t + 1,
             tokens.len()
         );
-        let idx = self.next_indices().to_vec();
-        for (row, &w) in idx.iter().enumerate() {
+        for (row, &w) in self.next_indices().iter().enumerate() {
             fill_window(tokens, w * t, t, &mut x[row * t..(row + 1) * t], &mut y[row * t..(row + 1) * t]);
         }
     }

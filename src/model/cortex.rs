@@ -8,7 +8,7 @@
 
 use super::embedding::{embedding_backward, embedding_forward};
 use super::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
-use super::head::{cross_entropy_backward_inplace, cross_entropy_forward, head_backward, head_forward};
+use super::head::{cross_entropy_forward, cross_entropy_fused, head_backward, head_forward};
 use super::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights};
 use super::params::{carve_mut, Layout};
 use super::rmsnorm::{rmsnorm_backward, rmsnorm_forward};
@@ -228,21 +228,24 @@ impl Cortex {
     /// Forward + backward of the mean next-token loss. Gradients are added into
     /// `grads` (same layout as `params`); returns the mean loss.
     pub fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let loss = self.loss(ws, params, x, y, b, t);
+        self.forward(ws, params, x, b, t);
+        let (rows, v) = (b * t, self.cfg.vocab);
+        cross_entropy_fused(&mut ws.losses[..rows], &mut ws.logits[..rows * v], y, v, 1.0 / rows as f32);
+        let loss = ws.losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64;
         if !loss.is_finite() {
             return loss;
         }
-        self.backward(ws, params, grads, x, y, b, t);
+        self.backward(ws, params, grads, x, b, t);
         loss
     }
 
-    fn backward(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) {
+    /// Backward from the dlogits left in `ws.logits` by the fused cross-entropy.
+    fn backward(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], b: usize, t: usize) {
         let c = &self.cfg;
         let (d, h, k, v) = (c.d_model, c.d_ff, c.kernel_size, c.vocab);
         let rows = b * t;
         let n = rows * d;
         let emb = &params[self.embed.clone()];
-        cross_entropy_backward_inplace(&mut ws.logits[..rows * v], y, v, 1.0 / rows as f32);
         {
             let g = carve_mut(grads, &[self.embed.clone(), self.ln_out.clone()]);
             let [gemb, gln]: [&mut [f32]; 2] = g.try_into().ok().expect("two ranges");

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 /// out[t,c] = Σ_j w[c,j] · u[t−(k−1)+j, c], zero before the window start.
 /// `u` has row stride `ldu` (it lives inside the [g ; u] buffer).
 pub fn conv_forward(out: &mut [f32], u: &[f32], ldu: usize, w: &[f32], t: usize, d: usize, k: usize) {
+    let wt = taps_major(w, d, k);
     out.par_chunks_mut(t * d).enumerate().for_each(|(b, o)| {
         let base = b * t * ldu;
         for ti in 0..t {
@@ -20,18 +21,32 @@ pub fn conv_forward(out: &mut [f32], u: &[f32], ldu: usize, w: &[f32], t: usize,
                     continue;
                 }
                 let urow = &u[base + src as usize * ldu..base + src as usize * ldu + d];
+                let wj = &wt[j * d..(j + 1) * d];
                 for c in 0..d {
-                    orow[c] += w[c * k + j] * urow[c];
+                    orow[c] += wj[c] * urow[c];
                 }
             }
         }
     });
 }
 
+/// The [d, 1, k] weight as [k × d], so the inner loops run over contiguous channels.
+fn taps_major(w: &[f32], d: usize, k: usize) -> Vec<f32> {
+    let mut wt = vec![0.0f32; k * d];
+    for c in 0..d {
+        for j in 0..k {
+            wt[j * d + c] = w[c * k + j];
+        }
+    }
+    wt
+}
+
 /// du (row stride `ldu`, overwritten) and dw (+=) from dc = ∂L/∂out.
 pub fn conv_backward(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32], u: &[f32], w: &[f32], t: usize, d: usize, k: usize) {
     let rows = dc.len() / d;
-    sum_rows(rows, dw, |r, acc| {
+    let wt = taps_major(w, d, k);
+    let mut dwt = vec![0.0f32; k * d];
+    sum_rows(rows, &mut dwt, |r, acc| {
         let ti = r % t;
         let dcr = &dc[r * d..(r + 1) * d];
         for j in 0..k {
@@ -41,11 +56,17 @@ pub fn conv_backward(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32], u: 
             }
             let s = (r - back) * ldu;
             let urow = &u[s..s + d];
+            let aj = &mut acc[j * d..(j + 1) * d];
             for c in 0..d {
-                acc[c * k + j] += dcr[c] * urow[c];
+                aj[c] += dcr[c] * urow[c];
             }
         }
     });
+    for c in 0..d {
+        for j in 0..k {
+            dw[c * k + j] += dwt[j * d + c];
+        }
+    }
     du.par_chunks_mut(t * ldu).enumerate().for_each(|(b, dus)| {
         for ti in 0..t {
             let drow = &mut dus[ti * ldu..ti * ldu + d];
@@ -57,8 +78,9 @@ pub fn conv_backward(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32], u: 
                     continue;
                 }
                 let dcr = &dc[(b * t + dst) * d..(b * t + dst + 1) * d];
+                let wj = &wt[j * d..(j + 1) * d];
                 for c in 0..d {
-                    drow[c] += w[c * k + j] * dcr[c];
+                    drow[c] += wj[c] * dcr[c];
                 }
             }
         }

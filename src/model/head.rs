@@ -1,6 +1,7 @@
 //! Tied output head and BB-CE: logits z = E·h (E is the embedding table),
 //! loss = mean over rows of logsumexp(z) − z[y].
 
+use crate::kernels::ops::exp;
 use crate::kernels::{matmul, MatRef};
 use rayon::prelude::*;
 
@@ -19,13 +20,33 @@ pub fn cross_entropy_forward(losses: &mut [f32], logits: &[f32], targets: &[u32]
     });
 }
 
+/// Training pass in one sweep per row: per-row loss into `losses`, and the
+/// logits replaced by ∂L/∂z = scale·(softmax(z) − onehot(y)) (one exp per logit).
+pub fn cross_entropy_fused(losses: &mut [f32], logits: &mut [f32], targets: &[u32], vocab: usize, scale: f32) {
+    losses.par_iter_mut().zip(logits.par_chunks_mut(vocab)).zip(targets.par_iter()).for_each(|((l, z), &y)| {
+        let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let zy = z[y as usize];
+        let mut sum = 0.0f32;
+        for v in z.iter_mut() {
+            *v = exp(*v - max);
+            sum += *v;
+        }
+        *l = max + sum.ln() - zy;
+        let inv = scale / sum;
+        for v in z.iter_mut() {
+            *v *= inv;
+        }
+        z[y as usize] -= scale;
+    });
+}
+
 /// Turns logits into ∂L/∂z = scale·(softmax(z) − onehot(y)) in place.
 pub fn cross_entropy_backward_inplace(logits: &mut [f32], targets: &[u32], vocab: usize, scale: f32) {
     logits.par_chunks_mut(vocab).zip(targets.par_iter()).for_each(|(z, &y)| {
         let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0.0f32;
         for v in z.iter_mut() {
-            *v = (*v - max).exp();
+            *v = exp(*v - max);
             sum += *v;
         }
         let inv = scale / sum;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod data;
 mod generate;
 mod golden;
 mod gradcheck;
