@@ -8,6 +8,7 @@ use crate::model::{Cortex, Workspace};
 use crate::preset::{resolve, thousands};
 use crate::rng::Rng;
 use anyhow::{Context, Result};
+use rayon::prelude::*;
 use std::time::Instant;
 
 /// Training FLOPs per token: 6 × (matmul parameters, head included) for the
@@ -55,6 +56,9 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let model = preset.build_model();
     let mut params = model.init_params(1);
     let mut grads = vec![0.0f32; params.len()];
+    let (mut m, mut vv) = (vec![0.0f32; params.len()], vec![0.0f32; params.len()]);
+    let tr = &preset.train;
+    let opt = crate::train::optim::AdamW { beta1: tr.beta1, beta2: tr.beta2, eps: tr.eps, weight_decay: tr.weight_decay };
     let mut rng = Rng::new(3);
     let v = model.cfg.vocab;
     let x: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
@@ -67,12 +71,12 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         let mut times = Vec::new();
         for i in 0..warmup + steps {
             let t0 = Instant::now();
-            grads.iter_mut().for_each(|g| *g = 0.0);
+            // a whole training step: zero grads, forward + backward, clip, AdamW (lr tiny
+            // so random tokens do not push the weights anywhere odd)
+            grads.par_iter_mut().for_each(|g| *g = 0.0);
             model.loss_and_grad(&mut ws, &params, &mut grads, &x, &y, b, t);
-            // a plain SGD-sized update keeps the timing honest without AdamW state
-            for (p, g) in params.iter_mut().zip(&grads) {
-                *p -= 1e-6 * g;
-            }
+            crate::train::optim::clip_grad_norm(&mut grads, tr.grad_clip);
+            opt.update(&mut params, &grads, &mut m, &mut vv, 1e-6, i as u64);
             if i >= warmup {
                 times.push(t0.elapsed().as_secs_f64());
             }

@@ -2,7 +2,9 @@
 //! preset listing. `anyhow` at this edge; the library uses typed errors.
 
 use crate::data::corpus::{load_stories, CorpusSource};
-use crate::data::tokenizer::{decode, encode_prompt, encode_stories, load_tokenizer, EOS, SPECIALS};
+use crate::data::tokenizer::{
+    check_specials, check_vocab, decode, encode_prompt, encode_stories, load_tokenizer, tokenizer_from_json, EOS, SPECIALS,
+};
 use crate::data::tokens::{validation_windows, TokenStore};
 use crate::engine::{Command, Event, RunState};
 use crate::generate::{generate, SampleParams};
@@ -116,6 +118,12 @@ pub struct TrainArgs {
     /// Prompt for the periodic samples
     #[arg(long, default_value = "Once upon a time")]
     pub sample_prompt: String,
+    /// Override the preset's warm-up steps
+    #[arg(long)]
+    pub warmup: Option<u64>,
+    /// Override the preset's evaluation interval (steps)
+    #[arg(long)]
+    pub eval_every: Option<u64>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -222,6 +230,8 @@ pub fn main() -> Result<()> {
                 tokenizer: None,
                 out: "checkpoints".into(),
                 sample_prompt: "Once upon a time".into(),
+                warmup: None,
+                eval_every: None,
             })
         }
         Some(Cmd::Train(a)) => train(a),
@@ -293,6 +303,7 @@ fn train(a: TrainArgs) -> Result<()> {
         runs_root: a.out.clone(),
         progress: true,
         sample_prompt: a.sample_prompt.clone(),
+        overrides: crate::preset::Overrides { warmup: a.warmup, eval_every: a.eval_every },
     };
     let mut handle = start(cfg);
     let cmd = handle.commands.clone();
@@ -320,10 +331,8 @@ fn train(a: TrainArgs) -> Result<()> {
                         eprintln!("[prep] {detail}");
                     }
                 }
-                Event::Started { run_dir, preset, params, tokens_per_step, train_tokens, valid_tokens, resumed_from } => {
-                    if let Ok((p, _)) = resolve(&preset, None) {
-                        log_every = p.train.log_every;
-                    }
+                Event::Started { run_dir, preset, params, tokens_per_step, train_tokens, valid_tokens, resumed_from, log_every: le } => {
+                    log_every = le.max(1);
                     match resumed_from {
                         Some(s) => {
                             println!("resumed {preset} at step {s} in {}", run_dir.display())
@@ -422,8 +431,8 @@ pub fn load_model(src: &ModelSource) -> Result<Loaded> {
             Ok((m.layout.clone(), m.tied_aliases()))
         })?;
         let preset = Preset::parse(&ck.preset_text, &dir.join("preset.ron").display().to_string())?;
-        let tokenizer = tokenizers::Tokenizer::from_bytes(ck.tokenizer_json.as_bytes())
-            .map_err(|e| anyhow!("{}: unreadable tokenizer.json: {e}", dir.display()))?;
+        let tokenizer = tokenizer_from_json(&ck.tokenizer_json, &dir.join("tokenizer.json"))?;
+        check_vocab(&tokenizer, preset.vocab())?;
         let corpus = if ck.state.corpus.starts_with("built-in") {
             Some(CorpusSource::BuiltIn { seed: preset.data.builtin_seed, stories: preset.data.builtin_stories })
         } else {
@@ -434,7 +443,10 @@ pub fn load_model(src: &ModelSource) -> Result<Loaded> {
     }
     if let Some(w) = &src.weights {
         let (preset, _) = resolve(src.preset.as_deref().unwrap_or_default(), None)?;
-        let tokenizer = load_tokenizer(src.tokenizer.as_deref().ok_or_else(|| anyhow!("--weights needs --tokenizer"))?)?;
+        let tpath = src.tokenizer.as_deref().ok_or_else(|| anyhow!("--weights needs --tokenizer"))?;
+        let tokenizer = load_tokenizer(tpath)?;
+        check_specials(&tokenizer, &tpath.display().to_string())?;
+        check_vocab(&tokenizer, preset.vocab())?;
         let model = preset.build_model();
         let params = crate::weights::import_reference(&model, w).map_err(|e| anyhow!(e))?;
         eprintln!("warning: {}", crate::weights::D3_WARNING);
@@ -458,6 +470,15 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 fn sample(a: SampleArgs) -> Result<()> {
+    if !(a.temperature >= 0.0 && a.temperature.is_finite()) {
+        bail!("--temperature must be ≥ 0, got {}", a.temperature);
+    }
+    if !(a.repetition_penalty > 0.0 && a.repetition_penalty.is_finite()) {
+        bail!("--repetition-penalty must be > 0 (1 = off), got {}", a.repetition_penalty);
+    }
+    if !(a.top_p > 0.0 && a.top_p <= 1.0) {
+        bail!("--top-p must be in (0, 1], got {}", a.top_p);
+    }
     let m = load_model(&a.src)?;
     let pool = pool(a.src.threads)?;
     let prompt_ids = encode_prompt(&m.tokenizer, &a.prompt)?;
@@ -497,18 +518,34 @@ fn sample(a: SampleArgs) -> Result<()> {
 }
 
 fn eval(a: EvalArgs) -> Result<()> {
-    let m = load_model(&a.src)?;
+    let has_model = a.src.checkpoint.is_some() || a.src.weights.is_some();
+    let (preset, model, tokenizer, corpus) = if has_model {
+        let m = load_model(&a.src)?;
+        (m.preset, Some((m.model, m.params)), m.tokenizer, m.corpus)
+    } else if a.baseline.is_some() {
+        // baseline only: the preset's tokenizer on the training corpus (cached)
+        let (preset, _) = resolve(a.src.preset.as_deref().unwrap_or("v7.2-cortex-vi"), None)?;
+        let corpus = a
+            .corpus
+            .clone()
+            .map(CorpusSource::Path)
+            .unwrap_or(CorpusSource::BuiltIn { seed: preset.data.builtin_seed, stories: preset.data.builtin_stories });
+        let (tok, _, _) = crate::train::trainer::tokenizer_for(&preset, &load_stories(&corpus)?, true)?;
+        (preset, None, tok, Some(corpus))
+    } else {
+        bail!("give a model (--checkpoint DIR, or --weights FILE --preset P --tokenizer FILE) or --baseline bigram");
+    };
     let pool = pool(a.src.threads)?;
     let stories = load_stories(&CorpusSource::Path(a.data.clone()))?;
-    let t = m.preset.train.seq_len;
-    let b = m.preset.train.batch;
-    let ids = encode_stories(&m.tokenizer, &stories)?;
-    let store = TokenStore::from_vec(ids);
+    let t = preset.train.seq_len;
+    let b = preset.train.batch;
+    let vocab = preset.vocab();
+    let store = TokenStore::from_vec(pool.install(|| encode_stories(&tokenizer, &stories))?);
     if store.len() < t + 1 {
         bail!("{}: {} tokens, fewer than one window of {} tokens", a.data.display(), store.len(), t + 1);
     }
     let windows = validation_windows(store.len(), t, a.max_windows.unwrap_or(usize::MAX));
-    let bytes = token_bytes(&m.tokenizer, m.model.cfg.vocab);
+    let bytes = token_bytes(&tokenizer, vocab);
     println!(
         "{}: {} windows of {} tokens (stride {t}), {} target tokens",
         a.data.display(),
@@ -520,21 +557,22 @@ fn eval(a: EvalArgs) -> Result<()> {
         if bl != "bigram" {
             bail!("unknown baseline `{bl}`; expected `bigram`");
         }
-        let src = a
-            .corpus
-            .clone()
-            .map(CorpusSource::Path)
-            .or(m.corpus.clone())
-            .ok_or_else(|| anyhow!("the bigram needs training text: --corpus FILE"))?;
-        let train = encode_stories(&m.tokenizer, &load_stories(&src)?)?;
-        let bg = Bigram::fit(&train, m.model.cfg.vocab, 1.0);
+        let src =
+            a.corpus.clone().map(CorpusSource::Path).or(corpus).ok_or_else(|| anyhow!("the bigram needs training text: --corpus FILE"))?;
+        let train = pool.install(|| encode_stories(&tokenizer, &load_stories(&src)?).map_err(anyhow::Error::from))?;
+        let bg = Bigram::fit(&train, vocab, 1.0);
         let r = bg.evaluate(&store, &windows, t, &bytes);
-        println!("bigram baseline: loss {:.4}  ppl {:.2}  bpc {:.4}", r.loss, r.ppl, r.bpc);
+        println!("bigram baseline ({}): loss {:.4}  ppl {:.2}  bpc {:.4}", src.describe(), r.loss, r.ppl, r.bpc);
     }
-    let mut ws = crate::model::Workspace::new();
-    let r = pool
-        .install(|| evaluate(&m.model, &mut ws, &m.params, &store, &windows, t, b, &bytes, &|| false))
-        .ok_or_else(|| anyhow!("evaluation interrupted"))?;
-    println!("model ({}): loss {:.4}  ppl {:.2}  bpc {:.4}  ({} tokens, {} bytes)", m.preset.name, r.loss, r.ppl, r.bpc, r.tokens, r.bytes);
+    if let Some((model, params)) = model {
+        let mut ws = crate::model::Workspace::new();
+        let r = pool
+            .install(|| evaluate(&model, &mut ws, &params, &store, &windows, t, b, &bytes, &|| false))
+            .ok_or_else(|| anyhow!("evaluation interrupted"))?;
+        println!(
+            "model ({}): loss {:.4}  ppl {:.2}  bpc {:.4}  ({} tokens, {} bytes)",
+            preset.name, r.loss, r.ppl, r.bpc, r.tokens, r.bytes
+        );
+    }
     Ok(())
 }

@@ -99,6 +99,7 @@ pub enum Event {
         train_tokens: usize,
         valid_tokens: usize,
         resumed_from: Option<u64>,
+        log_every: u64,
     },
     Step(StepMetrics),
     Eval(EvalMetrics),

@@ -115,6 +115,13 @@ impl Default for DataSpec {
     }
 }
 
+/// Preset fields that `train` flags may override.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides {
+    pub warmup: Option<u64>,
+    pub eval_every: Option<u64>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PresetError {
     #[error("{file}:{line}:{col}: {msg}")]
@@ -216,6 +223,29 @@ impl Preset {
             return bad("builtin_stories", format!("{}; expected ≥ 10", d.builtin_stories));
         }
         Ok(())
+    }
+
+    /// Applies command-line overrides; the returned text (stored in every
+    /// checkpoint) is re-serialised so a resumed run sees the same values.
+    pub fn with_overrides(&self, text: &str, o: &Overrides) -> Result<(Preset, String), PresetError> {
+        if o.warmup.is_none() && o.eval_every.is_none() {
+            return Ok((self.clone(), text.to_string()));
+        }
+        let mut p = self.clone();
+        if let Some(w) = o.warmup {
+            p.train.warmup = w;
+        }
+        if let Some(e) = o.eval_every {
+            p.train.eval_every = e;
+        }
+        let text = ron::ser::to_string_pretty(&p, ron::ser::PrettyConfig::default()).map_err(|e| PresetError::Parse {
+            file: "<overrides>".into(),
+            line: 1,
+            col: 1,
+            msg: e.to_string(),
+        })?;
+        let p = Preset::parse(&text, "<preset with command-line overrides>")?;
+        Ok((p, text))
     }
 
     pub fn cortex_config(&self) -> CortexConfig {

@@ -6,8 +6,10 @@ use super::eval::{evaluate, token_bytes, EvalResult};
 use super::optim::{clip_grad_norm, lr_at, AdamW};
 use super::run::{new_run_dir, MetricsLog};
 use crate::data::corpus::{corpus_hash, load_stories, CorpusSource};
-use crate::data::tokenizer::{cached_tokenizer, check_vocab, decode, encode_prompt, encode_stories, EOS, SPECIALS};
-use crate::data::tokens::{cached_tokens, split_stories, validation_windows, TokenStore, WindowSampler};
+use crate::data::tokenizer::{
+    cached_tokenizer, check_specials, check_vocab, decode, encode_prompt, encode_stories, tokenizer_from_json, EOS, SPECIALS,
+};
+use crate::data::tokens::{cached_tokens_in, split_stories, validation_windows, TokenStore, WindowSampler};
 use crate::engine::*;
 use crate::generate::{generate, Decoder, SampleParams};
 use crate::model::{Cortex, Workspace};
@@ -45,6 +47,8 @@ pub struct RunConfig {
     /// Show the tokenizer's own progress bars (off under the TUI).
     pub progress: bool,
     pub sample_prompt: String,
+    /// Preset fields overridden from the command line (also applied on resume).
+    pub overrides: crate::preset::Overrides,
 }
 
 /// Starts the trainer thread.
@@ -85,7 +89,7 @@ fn run(cfg: RunConfig, commands: Receiver<crate::engine::Command>, em: &mut Emit
         }
     };
     pool.install(|| {
-        let ctl = RefCell::new(Control { rx: commands, paused: false, stop: None, pending: Vec::new() });
+        let ctl = RefCell::new(Control { rx: commands, paused: false, stop: None, abort: false, pending: Vec::new() });
         match Session::prepare(&cfg, em, &ctl) {
             Ok(Some(mut s)) => s.train(em, &ctl, &memory),
             Ok(None) => em.important(Event::Warning("stopped before training started; nothing saved".into())),
@@ -95,11 +99,31 @@ fn run(cfg: RunConfig, commands: Receiver<crate::engine::Command>, em: &mut Emit
     em.drain(Duration::from_secs(5));
 }
 
+/// The preset's tokenizer for a corpus: trained on at most
+/// `data.tokenizer_sample_bytes` of the first stories (BPE merges settle long
+/// before that on story text), cached by that sample's hash and the vocab.
+pub fn tokenizer_for(
+    preset: &Preset,
+    stories: &[String],
+    progress: bool,
+) -> Result<(tokenizers::Tokenizer, PathBuf, bool), crate::data::DataError> {
+    let mut n = 0;
+    let mut bytes = 0;
+    while n < stories.len() && bytes < preset.data.tokenizer_sample_bytes {
+        bytes += stories[n].len();
+        n += 1;
+    }
+    let sample = &stories[..n];
+    cached_tokenizer(sample, &corpus_hash(sample), preset.vocab(), progress)
+}
+
 struct Control {
     rx: Receiver<crate::engine::Command>,
     paused: bool,
     /// Some(save) once a stop was requested
     stop: Option<bool>,
+    /// a second stop: give up the final evaluation too
+    abort: bool,
     pending: Vec<crate::engine::Command>,
 }
 
@@ -111,11 +135,18 @@ impl Control {
             match c {
                 C::Pause => self.paused = true,
                 C::Resume => self.paused = false,
-                C::Stop { save } => self.stop = Some(save),
+                C::Stop { save } => self.request_stop(save),
                 other => self.pending.push(other),
             }
         }
         self.stop.is_some()
+    }
+
+    fn request_stop(&mut self, save: bool) {
+        if self.stop.is_some() || !save {
+            self.abort = true;
+        }
+        self.stop = Some(self.stop.unwrap_or(save) && save);
     }
 
     fn wait(&mut self, d: Duration) {
@@ -123,7 +154,7 @@ impl Control {
         match self.rx.recv_timeout(d) {
             Ok(C::Pause) => self.paused = true,
             Ok(C::Resume) => self.paused = false,
-            Ok(C::Stop { save }) => self.stop = Some(save),
+            Ok(C::Stop { save }) => self.request_stop(save),
             Ok(other) => self.pending.push(other),
             Err(RecvTimeoutError::Timeout) => {}
             // the consumer is gone: behave as Ctrl-C (stop and save)
@@ -185,6 +216,7 @@ impl Session {
             Some(ck) => (Preset::parse(&ck.preset_text, "preset.ron").map_err(|e| e.to_string())?, ck.preset_text.clone()),
             None => (cfg.preset.clone(), cfg.preset_text.clone()),
         };
+        let (preset, preset_text) = preset.with_overrides(&preset_text, &cfg.overrides).map_err(|e| e.to_string())?;
         let (b, t) = (preset.train.batch, preset.train.seq_len);
         let vocab = preset.vocab();
         let seed = cfg.seed.or(resumed.as_ref().map(|c| c.state.seed)).unwrap_or(preset.train.seed);
@@ -192,7 +224,8 @@ impl Session {
         // corpus: flag, else what the resumed run used, else the built-in stories
         let builtin = CorpusSource::BuiltIn { seed: preset.data.builtin_seed, stories: preset.data.builtin_stories };
         let source = match (&cfg.corpus, &resumed) {
-            (Some(p), _) => CorpusSource::Path(p.clone()),
+            // absolute, so `sample`/`eval` find it again from any folder
+            (Some(p), _) => CorpusSource::Path(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
             (None, Some(ck)) if !ck.state.corpus.starts_with("built-in") => CorpusSource::Path(PathBuf::from(&ck.state.corpus)),
             _ => builtin,
         };
@@ -202,7 +235,11 @@ impl Session {
             }
             CorpusSource::Path(p) => p.display().to_string(),
         };
-        let valid_path = cfg.valid.clone().or_else(|| resumed.as_ref().and_then(|c| c.state.valid.as_ref().map(PathBuf::from)));
+        let valid_path = cfg
+            .valid
+            .as_ref()
+            .map(|v| std::fs::canonicalize(v).unwrap_or_else(|_| v.clone()))
+            .or_else(|| resumed.as_ref().and_then(|c| c.state.valid.as_ref().map(PathBuf::from)));
         status(em, RunState::Preparing, format!("reading {corpus_label}"));
         let stories = load_stories(&source).map_err(|e| e.to_string())?;
         let (train_stories, valid_stories) = match &valid_path {
@@ -217,29 +254,20 @@ impl Session {
         // tokenizer: from the checkpoint / imported weights, else trained (cached) on a sample
         let (tokenizer, tokenizer_json) = match (&resumed, &cfg.import) {
             (Some(ck), _) => {
-                let tk = tokenizers::Tokenizer::from_bytes(ck.tokenizer_json.as_bytes())
-                    .map_err(|e| format!("checkpoint tokenizer.json: {e}"))?;
+                let tk = tokenizer_from_json(&ck.tokenizer_json, &ck.dir.join("tokenizer.json")).map_err(|e| e.to_string())?;
                 (tk, ck.tokenizer_json.clone())
             }
             (None, Some(imp)) => {
                 let json = std::fs::read_to_string(&imp.tokenizer).map_err(|e| format!("{}: {e}", imp.tokenizer.display()))?;
-                let tk = tokenizers::Tokenizer::from_bytes(json.as_bytes())
-                    .map_err(|e| format!("{}: not a tokenizer.json: {e}", imp.tokenizer.display()))?;
+                let tk = tokenizer_from_json(&json, &imp.tokenizer).map_err(|e| e.to_string())?;
+                check_specials(&tk, &imp.tokenizer.display().to_string()).map_err(|e| e.to_string())?;
+                // stored as loaded (with the ByteLevel decoder, D14) in every checkpoint
+                let json = tk.to_string(false).map_err(|e| format!("cannot serialise tokenizer: {e}"))?;
                 (tk, json)
             }
             (None, None) => {
-                let mut sample = Vec::new();
-                let mut bytes = 0;
-                for s in &train_stories {
-                    if bytes >= preset.data.tokenizer_sample_bytes {
-                        break;
-                    }
-                    bytes += s.len();
-                    sample.push(s.clone());
-                }
-                let shash = corpus_hash(&sample);
-                status(em, RunState::Preparing, format!("tokenizer: vocab {vocab} on {:.1} MB of text", bytes as f64 / 1e6));
-                let (tk, path, cached) = cached_tokenizer(&sample, &shash, vocab, cfg.progress).map_err(|e| e.to_string())?;
+                status(em, RunState::Preparing, format!("tokenizer: vocab {vocab}"));
+                let (tk, path, cached) = tokenizer_for(&preset, &train_stories, cfg.progress).map_err(|e| e.to_string())?;
                 if !cached {
                     em.important(Event::Warning(format!("trained a new tokenizer, cached at {}", path.display())));
                 }
@@ -260,7 +288,19 @@ impl Session {
             *b = i >= real_vocab || (i < SPECIALS.len() && i as u32 != EOS);
         }
         status(em, RunState::Preparing, "encoding the corpus");
-        let train = cached_tokens(&tokenizer, &tokenizer_json, &train_stories, &hash, vocab).map_err(|e| e.to_string())?;
+        let tx = em.sender();
+        let last_pct = std::sync::atomic::AtomicUsize::new(usize::MAX);
+        let progress = |done: usize, total: usize| {
+            let pct = if total == 0 { 100 } else { done * 100 / total };
+            if pct / 10 != last_pct.swap(pct, std::sync::atomic::Ordering::Relaxed) / 10 {
+                let _ = tx.try_send(Event::Status {
+                    state: RunState::Preparing,
+                    detail: format!("encoding the corpus: {pct} % of {total} stories"),
+                });
+            }
+        };
+        let train = cached_tokens_in(&crate::data::cache_dir(), &tokenizer, &tokenizer_json, &train_stories, &hash, vocab, &progress)
+            .map_err(|e| e.to_string())?;
         let valid = TokenStore::from_vec(encode_stories(&tokenizer, &valid_stories).map_err(|e| e.to_string())?);
         drop(train_stories);
         if valid.len() < t + 1 {
@@ -275,9 +315,9 @@ impl Session {
             Some(ck) if ck.state.corpus_hash == hash => WindowSampler::restore(ck.state.sampler.clone(), n_windows, b),
             Some(_) => {
                 em.important(Event::Warning("the corpus differs from the checkpoint's; the data order restarts".into()));
-                WindowSampler::new(n_windows, b, seed).map_err(|e| too_small(e.to_string(), train.len(), t, b))?
+                WindowSampler::for_tokens(train.len(), t, b, seed).map_err(|e| e.to_string())?
             }
-            None => WindowSampler::new(n_windows, b, seed).map_err(|e| too_small(e.to_string(), train.len(), t, b))?,
+            None => WindowSampler::for_tokens(train.len(), t, b, seed).map_err(|e| e.to_string())?,
         };
         let val_windows = validation_windows(valid.len(), t, preset.train.eval_windows);
 
@@ -308,6 +348,11 @@ impl Session {
                     st.horizon = None;
                 }
                 st.threads = cfg.threads;
+                // a different corpus or validation file on resume becomes the run's own
+                st.corpus = corpus_label;
+                st.corpus_hash = hash.clone();
+                st.valid = valid_path.as_ref().map(|p| p.display().to_string());
+                st.sampler = sampler.state();
                 (run_dir, st)
             }
             None => {
@@ -332,6 +377,36 @@ impl Session {
                 (dir, st)
             }
         };
+        let tps = (b * t) as u64;
+        let total_steps = match state.budget {
+            Budget::Steps(n) => Some(n),
+            Budget::Tokens(n) => Some(n.div_ceil(tps)),
+            Budget::Minutes(_) => None,
+        };
+        if let Some(n) = total_steps {
+            if n <= state.step {
+                return Err(format!(
+                    "the budget ({}) is already spent: the run is at step {} ({} tokens); give a larger total",
+                    crate::preset::budget_label(&state.budget),
+                    state.step,
+                    state.tokens_seen
+                ));
+            }
+            if preset.train.warmup >= n {
+                return Err(format!(
+                    "warm-up of {} steps does not fit the {n}-step budget; pass --warmup N with N < {n}",
+                    preset.train.warmup
+                ));
+            }
+        }
+        if let Budget::Minutes(m) = state.budget {
+            if state.elapsed_secs >= m * 60.0 {
+                return Err(format!(
+                    "the {m}-minute budget is already spent ({:.1} minutes so far); a budget flag on resume is the new total",
+                    state.elapsed_secs / 60.0
+                ));
+            }
+        }
         let metrics = MetricsLog::open(&run_dir).map_err(|e| format!("{}: cannot write metrics.jsonl: {e}", run_dir.display()))?;
         let bytes_of = token_bytes(&tokenizer, vocab);
         let mut s = Session {
@@ -369,6 +444,7 @@ impl Session {
             train_tokens: s.train.len(),
             valid_tokens: s.valid.len(),
             resumed_from,
+            log_every: s.preset.train.log_every,
         });
         Ok(Some(s))
     }
@@ -442,8 +518,19 @@ impl Session {
                 }
                 continue;
             }
-            bad_steps = 0;
             let gnorm = clip_grad_norm(&mut self.grads, tr.grad_clip);
+            if !gnorm.is_finite() {
+                bad_steps += 1;
+                em.important(Event::Warning(format!("step {}: gradient norm is {gnorm}; step skipped, weights untouched", step + 1)));
+                let _ = self.metrics.write("skipped", &serde_json::json!({"step": step + 1, "grad_norm": gnorm.to_string()}));
+                self.state.sampler = self.sampler.state();
+                if bad_steps >= 20 {
+                    error = Some(format!("{bad_steps} non-finite steps in a row; stopping (weights are from the last good step)"));
+                    break;
+                }
+                continue;
+            }
+            bad_steps = 0;
             let horizon = self.horizon().unwrap_or(u64::MAX);
             let lr = lr_at(step, tr.lr, tr.min_lr, tr.warmup, horizon);
             opt.update(&mut self.params, &self.grads, &mut self.adam_m, &mut self.adam_v, lr, step);
@@ -464,8 +551,8 @@ impl Session {
                     if self.state.step > session_start_step + 1 {
                         calib.push(dt);
                     }
-                    if calib.len() >= 6 || self.state.step >= tr.warmup.max(1) {
-                        let per = if calib.is_empty() { dt } else { calib.iter().sum::<f64>() / calib.len() as f64 };
+                    if calib.len() >= 6 {
+                        let per = calib.iter().sum::<f64>() / calib.len() as f64;
                         // eval passes are forward-only (~1/3 of a step) over eval_windows/B batches
                         let eval_per_step = (tr.eval_windows as f64 / b as f64) * per / 3.0 / tr.eval_every as f64;
                         let left = (m * 60.0 - self.state.elapsed_secs).max(0.0);
@@ -511,7 +598,7 @@ impl Session {
             if s % tr.eval_every == 0 && !done {
                 status(em, RunState::Evaluating, "evaluating");
                 last_status = RunState::Evaluating;
-                match self.eval(em, ctl, memory) {
+                match self.eval(em, ctl, memory, true) {
                     Ok(()) => {}
                     Err(e) => {
                         error = Some(e);
@@ -532,13 +619,13 @@ impl Session {
             }
         }
 
-        // the end: final eval (unless the user stopped), then last/
+        // the end: a final eval (a second stop skips it), then last/
         let user_stop = ctl.borrow().stop;
         let steps_this_session = self.state.step - session_start_step;
-        if user_stop.is_none() && error.is_none() && self.state.step > 0 {
+        if user_stop != Some(false) && !ctl.borrow().abort && self.state.step > 0 && bad_steps == 0 {
             status(em, RunState::Evaluating, "final evaluation");
-            if let Err(e) = self.eval(em, ctl, memory) {
-                error = Some(e);
+            if let Err(e) = self.eval(em, ctl, memory, false) {
+                error = error.or(Some(e));
             }
         }
         let save = user_stop.unwrap_or(true);
@@ -574,10 +661,15 @@ impl Session {
     }
 
     /// Validation on the fixed windows; saves best/ on improvement; refreshes heatmaps.
-    fn eval(&mut self, em: &mut Emitter, ctl: &RefCell<Control>, memory: &Slot<MemorySnapshot>) -> Result<(), String> {
+    /// `interruptible`: a stop request ends a periodic eval; the final eval ends only on a second stop.
+    fn eval(&mut self, em: &mut Emitter, ctl: &RefCell<Control>, memory: &Slot<MemorySnapshot>, interruptible: bool) -> Result<(), String> {
         let t0 = Instant::now();
         let (b, t) = (self.preset.train.batch, self.preset.train.seq_len);
-        let stop = || ctl.borrow_mut().poll();
+        let stop = || {
+            let mut c = ctl.borrow_mut();
+            let stopping = c.poll();
+            c.abort || (interruptible && stopping)
+        };
         let res = evaluate(&self.model, &mut self.ws, &self.params, &self.valid, &self.val_windows, t, b, &self.bytes_of, &stop);
         self.state.elapsed_secs += t0.elapsed().as_secs_f64();
         let Some(res) = res else {
@@ -701,12 +793,4 @@ impl Session {
             },
         )
     }
-}
-
-fn too_small(msg: String, tokens: usize, t: usize, b: usize) -> String {
-    format!(
-        "{msg} (corpus too small: {tokens} tokens give {} windows of {} tokens, fewer than one batch of {b})",
-        tokens.saturating_sub(1) / t,
-        t + 1
-    )
 }

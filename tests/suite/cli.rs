@@ -44,11 +44,23 @@ fn train_sample_eval_and_resume_from_the_command_line() {
     std::fs::write(&valid, text.join("\n<|endoftext|>\n")).unwrap();
     let (ok, out, err) = run(bin().arg("eval").arg("--checkpoint").arg(&best).arg("--data").arg(&valid).args(["--baseline", "bigram"]));
     assert!(ok, "{err}");
-    assert!(out.contains("bigram baseline: loss") && out.contains("bpc"), "{out}");
+    assert!(out.contains("bigram baseline (") && out.contains("bpc"), "{out}");
 
     let (ok, out, err) = run(bin().args(["train", "--headless", "--steps", "40", "--resume"]).arg(run_dir.join("last")));
     assert!(ok, "stdout:\n{out}\nstderr:\n{err}");
     assert!(out.contains("resumed tiny at step 30") && out.contains("finished: 40 steps"), "{out}");
+}
+
+#[test]
+fn bigram_baseline_needs_no_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let valid = dir.path().join("valid.txt");
+    std::fs::write(&valid, flashlm_tui::data::stories::stories(77, 10).join("\n<|endoftext|>\n")).unwrap();
+    let (ok, out, err) = run(bin().args(["eval", "--baseline", "bigram", "--preset", "tiny", "--data"]).arg(&valid));
+    assert!(ok, "{err}");
+    let line = out.lines().find(|l| l.starts_with("bigram baseline")).expect(&out);
+    let loss: f64 = line.split("loss ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!(loss > 0.5 && loss < (512f64).ln(), "{line}");
 }
 
 #[test]

@@ -64,6 +64,7 @@ pub fn run_config(preset: (Preset, String), runs_root: &std::path::Path) -> RunC
         runs_root: runs_root.to_path_buf(),
         progress: false,
         sample_prompt: "Once upon a time".into(),
+        overrides: Default::default(),
     }
 }
 

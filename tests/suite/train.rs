@@ -205,3 +205,68 @@ fn empty_and_too_small_corpora_are_clear_errors() {
     assert!(e.iter().any(|m| m.contains("too small")), "{e:?}");
     assert!(!ev.iter().any(|e| matches!(e, Event::Step(_))));
 }
+
+/// Reference-format weights (the golden v7.2 state_dict, tied keys duplicated,
+/// decay_mask buffers present) load into a matching model, and a mismatched
+/// model gets a list of what is missing, unexpected or mis-shaped.
+#[test]
+fn reference_state_dicts_import_or_explain_the_mismatch() {
+    use flashlm_tui::model::{Cortex, CortexConfig, MemoryConfig};
+    use flashlm_tui::weights::import_reference;
+    let path = fixtures().join("v7.2/weights.safetensors");
+    let cfg = CortexConfig {
+        vocab: 64,
+        d_model: 32,
+        n_layers: 2,
+        d_ff: 40,
+        kernel_size: 4,
+        memory: Some(MemoryConfig { d_mem: 8, decay: 0.9 }),
+        seq_len: 16,
+    };
+    let ok = Cortex::new(cfg.clone());
+    assert_eq!(import_reference(&ok, &path).unwrap().len(), ok.num_params());
+
+    let no_mem = Cortex::new(CortexConfig { memory: None, ..cfg.clone() });
+    let e = import_reference(&no_mem, &path).unwrap_err();
+    assert!(e.contains("unexpected: blocks.0.key_proj.weight"), "{e}");
+
+    let wider = Cortex::new(CortexConfig { d_ff: 48, n_layers: 3, ..cfg });
+    let e = import_reference(&wider, &path).unwrap_err();
+    assert!(e.contains("wrong shape: blocks.0.Wg.weight is [40, 32], expected [48, 32]"), "{e}");
+    assert!(e.contains("missing: blocks.2.ln1.weight"), "{e}");
+}
+
+/// Resuming the straight run's own `step-30/` checkpoint with the cosine
+/// schedule and the same 60-step budget replays steps 31–60 bit for bit
+/// (the schedule, horizon and data cursor all come from the checkpoint).
+#[test]
+fn resume_from_a_periodic_checkpoint_replays_the_schedule() {
+    let root = tempfile::tempdir().unwrap();
+    let straight = collect(start(run_config(tiny_preset(&[]), root.path())));
+    assert!(errors(&straight).is_empty(), "{:?}", errors(&straight));
+    let mut cfg = run_config(tiny_preset(&[]), root.path());
+    cfg.resume = Some(run_dir(&straight).join("step-30"));
+    let resumed = collect(start(cfg));
+    assert!(errors(&resumed).is_empty(), "{:?}", errors(&resumed));
+    let tail: Vec<_> = step_losses(&straight).into_iter().filter(|(s, _)| *s > 30).collect();
+    assert_eq!(tail.len(), 30);
+    assert_eq!(step_losses(&resumed), tail);
+    let lrs = |ev: &[Event]| -> Vec<f32> { ev.iter().filter_map(|e| if let Event::Step(m) = e { Some(m.lr) } else { None }).collect() };
+    assert_eq!(lrs(&resumed), lrs(&straight)[30..].to_vec());
+    assert!(lrs(&straight)[59] < lrs(&straight)[20], "the cosine decays");
+}
+
+#[test]
+fn a_spent_budget_or_oversized_warmup_is_refused_before_training() {
+    let root = tempfile::tempdir().unwrap();
+    let mut cfg = run_config(tiny_preset(&[]), root.path());
+    cfg.budget = Some(Budget::Steps(5));
+    let e = errors(&collect(start(cfg)));
+    assert!(e.iter().any(|m| m.contains("warm-up of 10 steps does not fit the 5-step budget")), "{e:?}");
+    let ok = collect(start(run_config(tiny_preset(&[]), root.path())));
+    let mut cfg = run_config(tiny_preset(&[]), root.path());
+    cfg.resume = Some(run_dir(&ok).join("last"));
+    cfg.budget = Some(Budget::Steps(60));
+    let e = errors(&collect(start(cfg)));
+    assert!(e.iter().any(|m| m.contains("already spent")), "{e:?}");
+}
