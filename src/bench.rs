@@ -107,6 +107,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let n_gen = 512;
     let gen = pool.install(|| {
         let mut dec = Decoder::new(&model, &params);
+        dec.parallel = true;
         let t0 = Instant::now();
         let mut tok = 1u32;
         let mut at16 = 0.0;
