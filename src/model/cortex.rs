@@ -8,7 +8,7 @@
 
 use super::embedding::{embedding_backward, embedding_forward};
 use super::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
-use super::head::{cross_entropy_forward, cross_entropy_fused, head_backward, head_forward};
+use super::head::{head_ce_fused, head_ce_loss, head_forward, HEAD_BLOCK};
 use super::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights};
 use super::params::{carve_mut, Layout};
 use super::rmsnorm::{rmsnorm_backward, rmsnorm_forward};
@@ -177,8 +177,19 @@ impl Cortex {
         }
     }
 
-    /// Forward pass over `tokens` [b × t]; logits end up in `ws.logits`.
+    /// Forward pass over `tokens` [b × t]; logits end up in `ws.logits`
+    /// (materialised only here: training and evaluation use the blocked head).
     pub fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
+        self.forward_hidden(ws, params, tokens, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        if ws.logits.len() < rows * v {
+            ws.logits.resize(rows * v, 0.0);
+        }
+        head_forward(&mut ws.logits[..rows * v], &ws.hf[..rows * d], &params[self.embed.clone()], d, v);
+    }
+
+    /// Everything up to the final norm: `ws.hf` = RMS_out(h).
+    fn forward_hidden(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
         let c = &self.cfg;
         let (d, h, k) = (c.d_model, c.d_ff, c.kernel_size);
         ws.ensure(self, b, t);
@@ -214,23 +225,37 @@ impl Cortex {
         }
         let last = &ws.hs[self.blocks.len()][..n];
         rmsnorm_forward(&mut ws.hf[..n], &mut ws.rstd_out[..rows], last, &params[self.ln_out.clone()], d);
-        head_forward(&mut ws.logits[..rows * c.vocab], &ws.hf[..n], &params[self.embed.clone()], d, c.vocab);
     }
 
     /// Forward + per-position losses; returns the mean loss (f64 accumulation).
     pub fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        self.forward(ws, params, x, b, t);
-        let rows = b * t;
-        cross_entropy_forward(&mut ws.losses[..rows], &ws.logits[..rows * self.cfg.vocab], y, self.cfg.vocab);
+        self.forward_hidden(ws, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        head_ce_loss(&mut ws.losses[..rows], &mut ws.head_buf, &ws.hf[..rows * d], &params[self.embed.clone()], y, d, v);
         ws.losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64
     }
 
     /// Forward + backward of the mean next-token loss. Gradients are added into
     /// `grads` (same layout as `params`); returns the mean loss.
     pub fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        self.forward(ws, params, x, b, t);
-        let (rows, v) = (b * t, self.cfg.vocab);
-        cross_entropy_fused(&mut ws.losses[..rows], &mut ws.logits[..rows * v], y, v, 1.0 / rows as f32);
+        self.forward_hidden(ws, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        let n = rows * d;
+        {
+            let g = carve_mut(grads, std::slice::from_ref(&self.embed));
+            let emb = &params[self.embed.clone()];
+            head_ce_fused(
+                &mut ws.losses[..rows],
+                &mut ws.tmp[..n],
+                g.into_iter().next().expect("one range"),
+                &mut ws.head_buf,
+                &ws.hf[..n],
+                emb,
+                y,
+                d,
+                v,
+            );
+        }
         let loss = ws.losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64;
         if !loss.is_finite() {
             return loss;
@@ -239,17 +264,14 @@ impl Cortex {
         loss
     }
 
-    /// Backward from the dlogits left in `ws.logits` by the fused cross-entropy.
+    /// Backward from ∂L/∂hf, left in `ws.tmp` by the fused head.
     fn backward(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], b: usize, t: usize) {
         let c = &self.cfg;
-        let (d, h, k, v) = (c.d_model, c.d_ff, c.kernel_size, c.vocab);
+        let (d, h, k) = (c.d_model, c.d_ff, c.kernel_size);
         let rows = b * t;
         let n = rows * d;
-        let emb = &params[self.embed.clone()];
         {
-            let g = carve_mut(grads, &[self.embed.clone(), self.ln_out.clone()]);
-            let [gemb, gln]: [&mut [f32]; 2] = g.try_into().ok().expect("two ranges");
-            head_backward(&mut ws.tmp[..n], gemb, &ws.logits[..rows * v], &ws.hf[..n], emb, d, v);
+            let gln = &mut grads[self.ln_out.clone()];
             let dh = &mut ws.dh[..n];
             dh.fill(0.0);
             let last = &ws.hs[self.blocks.len()][..n];
@@ -373,8 +395,11 @@ pub struct Workspace {
     layers: Vec<LayerActs>,
     rstd_out: Vec<f32>,
     hf: Vec<f32>,
+    /// [B·T × V], filled only by `forward` (tests, analysis)
     pub logits: Vec<f32>,
     pub losses: Vec<f32>,
+    /// one block of logits for the fused head
+    head_buf: Vec<f32>,
     tmp: Vec<f32>,
     dh: Vec<f32>,
     dgated: Vec<f32>,
@@ -429,8 +454,9 @@ impl Workspace {
             .collect();
         self.rstd_out = z(rows);
         self.hf = z(n);
-        self.logits = z(rows * v);
+        self.logits = Vec::new();
         self.losses = z(rows);
+        self.head_buf = z(HEAD_BLOCK.min(rows) * v);
         self.tmp = z(n);
         self.dh = z(n);
         self.dgated = z(n);

@@ -63,3 +63,45 @@ pub fn head_backward(dhf: &mut [f32], demb: &mut [f32], dlogits: &[f32], hf: &[f
     matmul(dhf, d, false, MatRef::rows(dlogits, vocab), MatRef::rows(emb, d), rows, d, vocab);
     matmul(demb, d, true, MatRef::t(dlogits, vocab), MatRef::rows(hf, d), vocab, d, rows);
 }
+
+/// Rows per block of the fused head: the [block × V] logits stay in cache-sized
+/// pieces and the whole [B·T × V] tensor is never materialised.
+pub const HEAD_BLOCK: usize = 512;
+
+/// Mean-loss training pass of head + cross-entropy, block by block of rows:
+/// logits = hf·Eᵀ, per-row loss, dlogits = (softmax − onehot)/N, then
+/// dhf = dlogits·E (overwritten) and dE += dlogitsᵀ·hf. `buf` holds one block of logits.
+#[allow(clippy::too_many_arguments)]
+pub fn head_ce_fused(
+    losses: &mut [f32],
+    dhf: &mut [f32],
+    demb: &mut [f32],
+    buf: &mut [f32],
+    hf: &[f32],
+    emb: &[f32],
+    targets: &[u32],
+    d: usize,
+    vocab: usize,
+) {
+    let rows = targets.len();
+    let scale = 1.0 / rows as f32;
+    for r0 in (0..rows).step_by(HEAD_BLOCK) {
+        let n = HEAD_BLOCK.min(rows - r0);
+        let (h, z) = (&hf[r0 * d..(r0 + n) * d], &mut buf[..n * vocab]);
+        matmul(z, vocab, false, MatRef::rows(h, d), MatRef::t(emb, d), n, vocab, d);
+        cross_entropy_fused(&mut losses[r0..r0 + n], z, &targets[r0..r0 + n], vocab, scale);
+        matmul(&mut dhf[r0 * d..(r0 + n) * d], d, false, MatRef::rows(z, vocab), MatRef::rows(emb, d), n, d, vocab);
+        matmul(demb, d, true, MatRef::t(z, vocab), MatRef::rows(h, d), vocab, d, n);
+    }
+}
+
+/// Per-row losses without gradients, block by block (evaluation).
+pub fn head_ce_loss(losses: &mut [f32], buf: &mut [f32], hf: &[f32], emb: &[f32], targets: &[u32], d: usize, vocab: usize) {
+    let rows = targets.len();
+    for r0 in (0..rows).step_by(HEAD_BLOCK) {
+        let n = HEAD_BLOCK.min(rows - r0);
+        let z = &mut buf[..n * vocab];
+        matmul(z, vocab, false, MatRef::rows(&hf[r0 * d..(r0 + n) * d], d), MatRef::t(emb, d), n, vocab, d);
+        cross_entropy_forward(&mut losses[r0..r0 + n], z, &targets[r0..r0 + n], vocab);
+    }
+}
