@@ -11,7 +11,7 @@ use super::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, Mi
 use super::head::{head_ce_fused, head_ce_loss, head_forward, HEAD_BLOCK};
 use super::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights};
 use super::params::{carve_mut, Layout};
-use super::rmsnorm::{rmsnorm_backward, rmsnorm_forward};
+use super::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
 use super::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -203,24 +203,25 @@ impl Cortex {
             let y = &mut after[0][..n];
             let la = &mut ws.layers[li];
             let tmp = &mut ws.tmp[..n];
-            rmsnorm_forward(&mut la.a1[..n], &mut la.rstd1[..rows], x, &params[br.ln1.clone()], d);
+            let an = &mut ws.anorm[..n];
+            rmsnorm_forward(an, &mut la.rstd1[..rows], x, &params[br.ln1.clone()], d);
             let mw = MixerWeights { up: &params[br.up.clone()], conv: &params[br.conv.clone()], down: &params[br.down.clone()] };
-            let acts = MixerActs { up: &mut la.up[..2 * n], conv: &mut la.conv[..n], gated: &mut la.gated[..n] };
-            mixer_forward(tmp, acts, &la.a1[..n], &mw, t, d, k);
+            let acts = MixerActs { up: &mut la.up[..2 * n], conv: &mut la.conv[..n], gated: &mut ws.dgated[..n] };
+            mixer_forward(tmp, acts, an, &mw, t, d, k);
             add(&mut la.h1[..n], x, tmp);
             let h2: &[f32] = if let (Some((ln, kvq, mo)), Some(sh)) = (&br.mem, self.mem_shape(t)) {
                 let dm = sh.d_mem;
-                rmsnorm_forward(&mut la.am[..n], &mut la.rstd_m[..rows], &la.h1[..n], &params[ln.clone()], d);
+                rmsnorm_forward(an, &mut la.rstd_m[..rows], &la.h1[..n], &params[ln.clone()], d);
                 let w = MemoryWeights { kvq: &params[kvq.clone()], out: &params[mo.clone()] };
-                memory_forward(tmp, &mut la.kvq[..rows * 3 * dm], &mut la.s[..b * t * t], &mut la.r[..rows * dm], &la.am[..n], &w, sh);
+                memory_forward(tmp, &mut la.kvq[..rows * 3 * dm], &mut la.s[..b * t * t], &mut la.r[..rows * dm], an, &w, sh);
                 add(&mut la.h2[..n], &la.h1[..n], tmp);
                 &la.h2[..n]
             } else {
                 &la.h1[..n]
             };
-            rmsnorm_forward(&mut la.a2[..n], &mut la.rstd2[..rows], h2, &params[br.ln2.clone()], d);
+            rmsnorm_forward(an, &mut la.rstd2[..rows], h2, &params[br.ln2.clone()], d);
             let fw = FfnWeights { gu: &params[br.gu.clone()], o: &params[br.o.clone()] };
-            ffn_forward(tmp, &mut la.gu[..2 * rows * h], &mut la.act[..rows * h], &la.a2[..n], &fw, d, h);
+            ffn_forward(tmp, &mut la.gu[..2 * rows * h], &mut ws.dact[..rows * h], an, &fw, d, h);
             add(y, h2, tmp);
         }
         let last = &ws.hs[self.blocks.len()][..n];
@@ -295,14 +296,15 @@ impl Cortex {
 
             let h2: &[f32] = if br.mem.is_some() { &la.h2[..n] } else { &la.h1[..n] };
             // FFN sub-layer
+            let an = &mut ws.anorm[..n];
+            rmsnorm_apply(an, h2, &params[br.ln2.clone()], &la.rstd2[..rows], d);
             let fw = FfnWeights { gu: &params[br.gu.clone()], o: &params[br.o.clone()] };
             ffn_backward(
                 da,
                 FfnGrads { gu: g_gu, o: g_o },
                 dh,
-                &la.a2[..n],
+                an,
                 &la.gu[..2 * rows * h],
-                &la.act[..rows * h],
                 &fw,
                 &mut ws.dact[..rows * h],
                 &mut ws.dgu[..2 * rows * h],
@@ -314,11 +316,12 @@ impl Cortex {
             if let (Some((ln, kvq, mo)), Some(sh), Some((g_lnm, g_kvq, g_mo))) = (&br.mem, self.mem_shape(t), g_mem) {
                 let dm = sh.d_mem;
                 let w = MemoryWeights { kvq: &params[kvq.clone()], out: &params[mo.clone()] };
+                rmsnorm_apply(an, &la.h1[..n], &params[ln.clone()], &la.rstd_m[..rows], d);
                 memory_backward(
                     da,
                     MemoryGrads { kvq: g_kvq, out: g_mo },
                     dh,
-                    &la.am[..n],
+                    an,
                     (&la.kvq[..rows * 3 * dm], &la.s[..b * t * t], &la.r[..rows * dm]),
                     &w,
                     &mut ws.dr[..rows * dm],
@@ -330,12 +333,13 @@ impl Cortex {
             }
             // mixer sub-layer
             let mw = MixerWeights { up: &params[br.up.clone()], conv: &params[br.conv.clone()], down: &params[br.down.clone()] };
+            rmsnorm_apply(an, x_in, &params[br.ln1.clone()], &la.rstd1[..rows], d);
             mixer_backward(
                 da,
                 MixerGrads { up: g_up, conv: g_conv, down: g_down },
                 dh,
-                &la.a1[..n],
-                (&la.up[..2 * n], &la.conv[..n], &la.gated[..n]),
+                an,
+                (&la.up[..2 * n], &la.conv[..n]),
                 &mw,
                 &mut ws.dgated[..n],
                 &mut ws.dup[..2 * n],
@@ -367,21 +371,16 @@ fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
 #[derive(Default)]
 struct LayerActs {
     rstd1: Vec<f32>,
-    a1: Vec<f32>,
     up: Vec<f32>,
     conv: Vec<f32>,
-    gated: Vec<f32>,
     h1: Vec<f32>,
     rstd_m: Vec<f32>,
-    am: Vec<f32>,
     kvq: Vec<f32>,
     s: Vec<f32>,
     r: Vec<f32>,
     h2: Vec<f32>,
     rstd2: Vec<f32>,
-    a2: Vec<f32>,
     gu: Vec<f32>,
-    act: Vec<f32>,
 }
 
 /// All activations and backward scratch for one (batch, window) shape, allocated
@@ -401,6 +400,8 @@ pub struct Workspace {
     /// one block of logits for the fused head
     head_buf: Vec<f32>,
     tmp: Vec<f32>,
+    /// the current normalised sub-layer input (recomputed in backward)
+    anorm: Vec<f32>,
     dh: Vec<f32>,
     dgated: Vec<f32>,
     dup: Vec<f32>,
@@ -435,21 +436,16 @@ impl Workspace {
         self.layers = (0..c.n_layers)
             .map(|_| LayerActs {
                 rstd1: z(rows),
-                a1: z(n),
                 up: z(2 * n),
                 conv: z(n),
-                gated: z(n),
                 h1: z(n),
                 rstd_m: z(if mem { rows } else { 0 }),
-                am: z(if mem { n } else { 0 }),
                 kvq: z(rows * 3 * dm),
                 s: z(if mem { b * t * t } else { 0 }),
                 r: z(rows * dm),
                 h2: z(if mem { n } else { 0 }),
                 rstd2: z(rows),
-                a2: z(n),
                 gu: z(2 * rows * h),
-                act: z(rows * h),
             })
             .collect();
         self.rstd_out = z(rows);
@@ -458,6 +454,7 @@ impl Workspace {
         self.losses = z(rows);
         self.head_buf = z(HEAD_BLOCK.min(rows) * v);
         self.tmp = z(n);
+        self.anorm = z(n);
         self.dh = z(n);
         self.dgated = z(n);
         self.dup = z(2 * n);

@@ -105,8 +105,17 @@ pub struct MixerActs<'a> {
     pub up: &'a mut [f32],
     /// CONV(u), [rows × d]
     pub conv: &'a mut [f32],
-    /// c ⊙ σ(g), [rows × d]
+    /// scratch for c ⊙ σ(g), [rows × d] (recomputed in backward, not kept)
     pub gated: &'a mut [f32],
+}
+
+/// m = c ⊙ σ(g), with g the first half of each [g ; u] row.
+fn gate(m: &mut [f32], conv: &[f32], up: &[f32], d: usize) {
+    m.par_chunks_mut(d).zip(conv.par_chunks(d)).zip(up.par_chunks(2 * d)).for_each(|((m, c), gu)| {
+        for j in 0..d {
+            m[j] = c[j] * sigmoid(gu[j]);
+        }
+    });
 }
 
 /// out = W_down·(CONV(u) ⊙ σ(g)) with [g ; u] = W_up·a.
@@ -122,15 +131,16 @@ pub fn mixer_forward(out: &mut [f32], acts: MixerActs, a: &[f32], w: &MixerWeigh
     matmul(out, d, false, MatRef::rows(acts.gated, d), MatRef::t(w.down, d), rows, d, d);
 }
 
-/// da = ∂L/∂a (overwritten); weight gradients added into `g`.
-/// `dgated` [rows × d] and `dup` [rows × 2d] are scratch.
+/// da = ∂L/∂a (overwritten); weight gradients added into `g`. `acts` = ([g ; u], CONV(u)).
+/// `dgated` [rows × d] and `dup` [rows × 2d] are scratch; c ⊙ σ(g) is recomputed
+/// into `dgated` first (cheaper than keeping it per layer).
 #[allow(clippy::too_many_arguments)]
 pub fn mixer_backward(
     da: &mut [f32],
     g: MixerGrads,
     dout: &[f32],
     a: &[f32],
-    acts: (&[f32], &[f32], &[f32]),
+    acts: (&[f32], &[f32]),
     w: &MixerWeights,
     dgated: &mut [f32],
     dup: &mut [f32],
@@ -138,10 +148,11 @@ pub fn mixer_backward(
     d: usize,
     k: usize,
 ) {
-    let (up, conv, gated) = acts;
+    let (up, conv) = acts;
     let rows = a.len() / d;
+    gate(dgated, conv, up, d);
     // out = gated · W_downᵀ
-    matmul(g.down, d, true, MatRef::t(dout, d), MatRef::rows(gated, d), d, d, rows);
+    matmul(g.down, d, true, MatRef::t(dout, d), MatRef::rows(dgated, d), d, d, rows);
     matmul(dgated, d, false, MatRef::rows(dout, d), MatRef::rows(w.down, d), rows, d, d);
     // gated = c ⊙ σ(g): dg = dm ⊙ c ⊙ σ'(g) into dup[:, :d], dc = dm ⊙ σ(g) into dgated.
     dup.par_chunks_mut(2 * d).zip(dgated.par_chunks_mut(d)).zip(up.par_chunks(2 * d)).zip(conv.par_chunks(d)).for_each(

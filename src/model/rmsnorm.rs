@@ -36,3 +36,13 @@ pub fn rmsnorm_backward(dinp: &mut [f32], dweight: &mut [f32], dout: &[f32], inp
         }
     });
 }
+
+/// Recomputes out = inp · rstd ⊙ weight from a stored rstd (the backward pass
+/// rebuilds normalised activations instead of keeping one copy per layer).
+pub fn rmsnorm_apply(out: &mut [f32], inp: &[f32], weight: &[f32], rstd: &[f32], d: usize) {
+    out.par_chunks_mut(d).zip(inp.par_chunks(d)).zip(rstd.par_iter()).for_each(|((o, x), &r)| {
+        for ((o, &x), &g) in o.iter_mut().zip(x).zip(weight) {
+            *o = x * r * g;
+        }
+    });
+}

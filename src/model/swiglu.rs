@@ -17,19 +17,25 @@ pub struct FfnGrads<'a> {
     pub o: &'a mut [f32],
 }
 
-/// Forward; keeps `gu` [rows × 2H] and `act` [rows × H] for backward.
+/// Forward; keeps `gu` [rows × 2H] for backward (`act` [rows × H] is scratch).
 pub fn ffn_forward(out: &mut [f32], gu: &mut [f32], act: &mut [f32], a: &[f32], w: &FfnWeights, d: usize, h: usize) {
     let rows = a.len() / d;
     matmul(gu, 2 * h, false, MatRef::rows(a, d), MatRef::t(w.gu, d), rows, 2 * h, d);
+    activate(act, gu, h);
+    matmul(out, d, false, MatRef::rows(act, h), MatRef::t(w.o, h), rows, d, h);
+}
+
+/// act = SiLU(g) ⊙ u for each [g ; u] row.
+fn activate(act: &mut [f32], gu: &[f32], h: usize) {
     act.par_chunks_mut(h).zip(gu.par_chunks(2 * h)).for_each(|(o, x)| {
         for j in 0..h {
             o[j] = silu(x[j]) * x[h + j];
         }
     });
-    matmul(out, d, false, MatRef::rows(act, h), MatRef::t(w.o, h), rows, d, h);
 }
 
-/// Backward: da overwritten; weight gradients added. Scratch `dact` [rows × H], `dgu` [rows × 2H].
+/// Backward: da overwritten; weight gradients added. Scratch `dact` [rows × H]
+/// (first holds the recomputed activation), `dgu` [rows × 2H].
 #[allow(clippy::too_many_arguments)]
 pub fn ffn_backward(
     da: &mut [f32],
@@ -37,7 +43,6 @@ pub fn ffn_backward(
     dout: &[f32],
     a: &[f32],
     gu: &[f32],
-    act: &[f32],
     w: &FfnWeights,
     dact: &mut [f32],
     dgu: &mut [f32],
@@ -45,7 +50,8 @@ pub fn ffn_backward(
     h: usize,
 ) {
     let rows = a.len() / d;
-    matmul(g.o, h, true, MatRef::t(dout, d), MatRef::rows(act, h), d, h, rows);
+    activate(dact, gu, h);
+    matmul(g.o, h, true, MatRef::t(dout, d), MatRef::rows(dact, h), d, h, rows);
     matmul(dact, h, false, MatRef::rows(dout, d), MatRef::rows(w.o, h), rows, h, d);
     dgu.par_chunks_mut(2 * h).zip(dact.par_chunks(h)).zip(gu.par_chunks(2 * h)).for_each(|((dx, dy), x)| {
         for j in 0..h {

@@ -401,7 +401,7 @@ fn mixer_block(rng: &mut Rng, b: usize, t: usize, d: usize, k: usize) -> Block<'
             let (ga, gup, gconv, gdown) = (gs.next().unwrap(), gs.next().unwrap(), gs.next().unwrap(), gs.next().unwrap());
             let (mut dgated, mut dup) = (vec![0.0; rows * d], vec![0.0; 2 * rows * d]);
             let grads = MixerGrads { up: gup, conv: gconv, down: gdown };
-            mixer_backward(ga, grads, dout, p[0], (&up, &conv, &gated), &w, &mut dgated, &mut dup, t, d, k);
+            mixer_backward(ga, grads, dout, p[0], (&up, &conv), &w, &mut dgated, &mut dup, t, d, k);
             g
         }),
     }
@@ -477,7 +477,7 @@ fn swiglu_block(rng: &mut Rng, rows: usize, d: usize, h: usize) -> Block<'static
             let mut gs = carve_mut(&mut g, &rr).into_iter();
             let (ga, ggu, go) = (gs.next().unwrap(), gs.next().unwrap(), gs.next().unwrap());
             let (mut dact, mut dgu) = (vec![0.0; rows * h], vec![0.0; rows * 2 * h]);
-            ffn_backward(ga, FfnGrads { gu: ggu, o: go }, dout, p[0], &gu, &act, &w, &mut dact, &mut dgu, d, h);
+            ffn_backward(ga, FfnGrads { gu: ggu, o: go }, dout, p[0], &gu, &w, &mut dact, &mut dgu, d, h);
             g
         }),
     }
