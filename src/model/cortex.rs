@@ -9,7 +9,7 @@
 use super::embedding::{embedding_backward, embedding_forward};
 use super::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
 use super::head::{head_ce_fused, head_ce_loss, head_forward, HEAD_BLOCK};
-use super::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights};
+use super::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights, CHUNK};
 use super::params::{carve_mut, Layout};
 use super::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
 use super::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
@@ -166,7 +166,14 @@ impl Cortex {
     }
 
     fn mem_shape(&self, t: usize) -> Option<MemoryShape> {
-        self.cfg.memory.as_ref().map(|m| MemoryShape { t, d: self.cfg.d_model, d_mem: m.d_mem, decay: m.decay, scale: self.read_scale() })
+        self.cfg.memory.as_ref().map(|m| MemoryShape {
+            t,
+            d: self.cfg.d_model,
+            d_mem: m.d_mem,
+            decay: m.decay,
+            scale: self.read_scale(),
+            chunk: CHUNK,
+        })
     }
 
     /// c = 1/(√d_mem·√T_train) (fix D2).
@@ -213,7 +220,7 @@ impl Cortex {
                 let dm = sh.d_mem;
                 rmsnorm_forward(an, &mut la.rstd_m[..rows], &la.h1[..n], &params[ln.clone()], d);
                 let w = MemoryWeights { kvq: &params[kvq.clone()], out: &params[mo.clone()] };
-                memory_forward(tmp, &mut la.kvq[..rows * 3 * dm], &mut la.s[..b * t * t], &mut la.r[..rows * dm], an, &w, sh);
+                memory_forward(tmp, &mut la.kvq[..rows * 3 * dm], &mut la.s[..b * sh.cache_len()], &mut la.r[..rows * dm], an, &w, sh);
                 add(&mut la.h2[..n], &la.h1[..n], tmp);
                 &la.h2[..n]
             } else {
@@ -322,10 +329,10 @@ impl Cortex {
                     MemoryGrads { kvq: g_kvq, out: g_mo },
                     dh,
                     an,
-                    (&la.kvq[..rows * 3 * dm], &la.s[..b * t * t], &la.r[..rows * dm]),
+                    (&la.kvq[..rows * 3 * dm], &mut la.s[..b * sh.cache_len()], &la.r[..rows * dm]),
                     &w,
                     &mut ws.dr[..rows * dm],
-                    &mut ws.ds[..b * t * t],
+                    &mut ws.ds[..b * sh.scratch_len()],
                     &mut ws.dkvq[..rows * 3 * dm],
                     sh,
                 );
@@ -429,6 +436,7 @@ impl Workspace {
         let n = rows * d;
         let z = |len: usize| vec![0.0f32; len];
         let mem = c.memory.is_some();
+        let cache_len = m.mem_shape(t).map_or(0, |sh| b * sh.cache_len());
         self.shape = (b, t);
         self.emb = z(n);
         self.rstd_in = z(rows);
@@ -441,7 +449,7 @@ impl Workspace {
                 h1: z(n),
                 rstd_m: z(if mem { rows } else { 0 }),
                 kvq: z(rows * 3 * dm),
-                s: z(if mem { b * t * t } else { 0 }),
+                s: z(cache_len),
                 r: z(rows * dm),
                 h2: z(if mem { n } else { 0 }),
                 rstd2: z(rows),
@@ -459,7 +467,7 @@ impl Workspace {
         self.dgated = z(n);
         self.dup = z(2 * n);
         self.dr = z(rows * dm);
-        self.ds = z(if mem { b * t * t } else { 0 });
+        self.ds = z(m.mem_shape(t).map_or(0, |sh| b * sh.scratch_len()));
         self.dkvq = z(rows * 3 * dm);
         self.dact = z(rows * h);
         self.dgu = z(2 * rows * h);

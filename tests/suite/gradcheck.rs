@@ -407,10 +407,11 @@ fn mixer_block(rng: &mut Rng, b: usize, t: usize, d: usize, k: usize) -> Block<'
     }
 }
 
-/// Hebbian memory: θ = [a ; W_kvq ; W_mo], decay 0.9, c = 1/√(8·12).
+/// Hebbian memory (chunkwise form, chunks of 4 so the state crosses chunk
+/// borders): θ = [a ; W_kvq ; W_mo], decay 0.9, c = 1/√(8·12).
 fn memory_block(rng: &mut Rng, b: usize, t: usize, d: usize, dm: usize) -> Block<'static> {
     let rows = b * t;
-    let sh = MemoryShape { t, d, d_mem: dm, decay: 0.9, scale: 1.0 / (8.0f32 * 12.0).sqrt() };
+    let sh = MemoryShape { t, d, d_mem: dm, decay: 0.9, scale: 1.0 / (8.0f32 * 12.0).sqrt(), chunk: 4 };
     let (theta, segs) = Packer::new(rng)
         .push("a", rows * d, 0.0, 1.0)
         .push("key/val/query_proj", 3 * dm * d, 0.0, 1.0 / (d as f32).sqrt())
@@ -419,7 +420,7 @@ fn memory_block(rng: &mut Rng, b: usize, t: usize, d: usize, dm: usize) -> Block
     let fwd = move |th: &[f32], segs: &[Segment]| {
         let p = split(th, segs);
         let w = MemoryWeights { kvq: p[1], out: p[2] };
-        let (mut kvq, mut s, mut r) = (vec![0.0; rows * 3 * dm], vec![0.0; b * t * t], vec![0.0; rows * dm]);
+        let (mut kvq, mut s, mut r) = (vec![0.0; rows * 3 * dm], vec![0.0; b * sh.cache_len()], vec![0.0; rows * dm]);
         let mut out = vec![0.0; rows * d];
         memory_forward(&mut out, &mut kvq, &mut s, &mut r, p[0], &w, sh);
         (out, kvq, s, r)
@@ -432,16 +433,16 @@ fn memory_block(rng: &mut Rng, b: usize, t: usize, d: usize, dm: usize) -> Block
         segs,
         forward: Box::new(move |th| fwd(th, &s1).0),
         backward: Box::new(move |th, dout| {
-            let (_, kvq, s, r) = fwd(th, &s2);
+            let (_, kvq, mut s, r) = fwd(th, &s2);
             let p = split(th, &s2);
             let w = MemoryWeights { kvq: p[1], out: p[2] };
             let mut g = vec![0.0; th.len()];
             let rr: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
             let mut gs = carve_mut(&mut g, &rr).into_iter();
             let (ga, gkvq, gout) = (gs.next().unwrap(), gs.next().unwrap(), gs.next().unwrap());
-            let (mut dr, mut ds, mut dkvq) = (vec![0.0; rows * dm], vec![0.0; b * t * t], vec![0.0; rows * 3 * dm]);
+            let (mut dr, mut ds, mut dkvq) = (vec![0.0; rows * dm], vec![0.0; b * sh.scratch_len()], vec![0.0; rows * 3 * dm]);
             let grads = MemoryGrads { kvq: gkvq, out: gout };
-            memory_backward(ga, grads, dout, p[0], (&kvq, &s, &r), &w, &mut dr, &mut ds, &mut dkvq, sh);
+            memory_backward(ga, grads, dout, p[0], (&kvq, &mut s, &r), &w, &mut dr, &mut ds, &mut dkvq, sh);
             g
         }),
     }
