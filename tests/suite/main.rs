@@ -5,6 +5,7 @@ mod common;
 mod data;
 mod generate;
 mod golden;
+mod hebbian;
 mod gradcheck;
 mod presets;
 mod stories;
