@@ -25,16 +25,19 @@ use std::time::Duration;
     name = "flashlm-tui",
     version,
     about = "Train the FlashLM family of small language models on CPUs, headless or in a terminal UI",
-    long_about = "Train the FlashLM family of small language models (v7.1 CORTEX-III, v7.2 CORTEX-VI, …) from scratch on ordinary CPUs.\n\nWith no subcommand, trains the default preset (v7.2-cortex-vi) on the built-in story corpus, headless, until the preset's budget is spent; Ctrl-C stops and saves."
+    long_about = "Train the FlashLM family of small language models (v7.1 CORTEX-III, v7.2 CORTEX-VI, …) from scratch on ordinary CPUs.\n\nWith no subcommand in a terminal, opens the terminal UI (pick a preset, watch it train, sample from it). When stdout is not a terminal, trains the default preset (v7.2-cortex-vi) on the built-in story corpus headless until the preset's budget is spent; Ctrl-C stops and saves."
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Cmd>,
+    /// Extra folder of .ron presets for the terminal UI's picker
+    #[arg(long)]
+    pub presets: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Train a model (headless); writes checkpoints/<preset>-<timestamp>/
+    /// Train a model (in the terminal UI, or headless); writes checkpoints/<preset>-<timestamp>/
     Train(TrainArgs),
     /// Generate text from a checkpoint (or imported reference weights)
     Sample(SampleArgs),
@@ -47,6 +50,12 @@ pub enum Cmd {
         /// Extra folder of .ron presets (overrides built-in ones of the same name)
         #[arg(long)]
         presets: Option<PathBuf>,
+    },
+    /// Past runs (from each run's metrics.jsonl) as a Markdown table
+    Runs {
+        /// The folder holding run folders
+        #[arg(long, default_value = "checkpoints")]
+        dir: PathBuf,
     },
 }
 
@@ -86,7 +95,7 @@ pub struct TrainArgs {
     /// Extra folder of .ron presets
     #[arg(long)]
     pub presets: Option<PathBuf>,
-    /// Run without the terminal UI (the only mode until the TUI lands)
+    /// Run without the terminal UI (automatic when stdout is not a terminal)
     #[arg(long)]
     pub headless: bool,
     #[command(flatten)]
@@ -173,6 +182,9 @@ pub struct SampleArgs {
     /// Training text for the "words seen in training" check (default: the checkpoint's corpus)
     #[arg(long)]
     pub corpus: Option<PathBuf>,
+    /// Open the terminal UI's sampling pane: type prompts, tune the parameters, watch the output stream
+    #[arg(long)]
+    pub interactive: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -211,11 +223,37 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
+fn stdout_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal()
+}
+
+/// Runs the terminal UI, then reports what happened on the restored terminal.
+fn run_tui(opts: crate::tui::Options) -> Result<()> {
+    let out = crate::tui::run(opts)?;
+    if let Some(s) = &out.summary {
+        println!("{s}");
+    }
+    if let Some(n) = &out.note {
+        eprintln!("flashlm-tui: {n}");
+    }
+    match out.error {
+        Some(e) => Err(anyhow!("training failed: {e}")),
+        None => Ok(()),
+    }
+}
+
 pub fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        None if stdout_is_terminal() => run_tui(crate::tui::Options {
+            launch: crate::tui::Launch::Picker,
+            presets_dir: cli.presets,
+            runs_root: "checkpoints".into(),
+            threads: default_threads(),
+        }),
         None => {
-            eprintln!("flashlm-tui: no subcommand given: training v7.2-cortex-vi headless on the built-in story corpus (see --help)");
+            eprintln!("flashlm-tui: stdout is not a terminal, so no terminal UI: training v7.2-cortex-vi headless on the built-in story corpus (see --help)");
             train(TrainArgs {
                 preset: "v7.2-cortex-vi".into(),
                 presets: None,
@@ -239,6 +277,14 @@ pub fn main() -> Result<()> {
         Some(Cmd::Eval(a)) => eval(a),
         Some(Cmd::Bench(a)) => crate::bench::run(&a),
         Some(Cmd::Presets { presets }) => list_presets(presets.as_deref()),
+        Some(Cmd::Runs { dir }) => {
+            let runs = crate::runs::scan(&dir);
+            if runs.is_empty() && !dir.is_dir() {
+                bail!("{}: no such folder (runs are written to checkpoints/ by `flashlm-tui train`; pass --dir)", dir.display());
+            }
+            print!("{}", crate::runs::markdown_table(&runs));
+            Ok(())
+        }
     }
 }
 
@@ -266,10 +312,8 @@ fn fmt_secs(s: f64) -> String {
     }
 }
 
-fn train(a: TrainArgs) -> Result<()> {
-    if !a.headless {
-        eprintln!("flashlm-tui: the terminal UI is not built yet; running headless");
-    }
+/// The trainer's configuration from the `train` flags.
+fn run_config(a: &TrainArgs) -> Result<RunConfig> {
     let (preset, text) = if a.resume.is_some() && a.preset == "v7.2-cortex-vi" {
         // the checkpoint carries its own preset; this one is a placeholder
         resolve("v7.2-cortex-vi", None)?
@@ -305,6 +349,25 @@ fn train(a: TrainArgs) -> Result<()> {
         sample_prompt: a.sample_prompt.clone(),
         overrides: crate::preset::Overrides { warmup: a.warmup, eval_every: a.eval_every },
     };
+    Ok(cfg)
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let tui = !a.headless && stdout_is_terminal();
+    if !a.headless && !tui {
+        eprintln!("flashlm-tui: stdout is not a terminal, so no terminal UI: running headless");
+    }
+    let mut cfg = run_config(&a)?;
+    if tui {
+        // nothing but the TUI may write to the terminal: the tokenizer's progress bars stay off
+        cfg.progress = false;
+        return run_tui(crate::tui::Options {
+            launch: crate::tui::Launch::Train(Box::new(cfg.clone())),
+            presets_dir: a.presets.clone(),
+            runs_root: a.out.clone(),
+            threads: cfg.threads,
+        });
+    }
     let mut handle = start(cfg);
     let cmd = handle.commands.clone();
     let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -478,6 +541,31 @@ fn sample(a: SampleArgs) -> Result<()> {
     }
     if !(a.top_p > 0.0 && a.top_p <= 1.0) {
         bail!("--top-p must be in (0, 1], got {}", a.top_p);
+    }
+    if a.interactive {
+        if !stdout_is_terminal() {
+            bail!("--interactive needs a terminal (stdout is not one); drop it to print samples");
+        }
+        if a.src.checkpoint.is_none() && a.src.weights.is_none() {
+            bail!("give a model: --checkpoint DIR, or --weights FILE --preset P --tokenizer tokenizer.json");
+        }
+        // fail here, with a plain message, rather than inside the UI
+        load_model(&a.src)?;
+        let params = SampleParams {
+            temperature: a.temperature,
+            top_k: a.top_k,
+            top_p: a.top_p,
+            repetition_penalty: a.repetition_penalty,
+            penalty_window: 64,
+            max_tokens: a.tokens,
+            seed: a.seed,
+        };
+        return run_tui(crate::tui::Options {
+            launch: crate::tui::Launch::Sample { source: a.src.clone(), prompt: a.prompt.clone(), params },
+            presets_dir: None,
+            runs_root: "checkpoints".into(),
+            threads: a.src.threads.unwrap_or_else(default_threads),
+        });
     }
     let m = load_model(&a.src)?;
     let pool = pool(a.src.threads)?;

@@ -9,5 +9,7 @@ pub mod kernels;
 pub mod model;
 pub mod preset;
 pub mod rng;
+pub mod runs;
 pub mod train;
+pub mod tui;
 pub mod weights;

@@ -10,3 +10,4 @@ mod gradcheck;
 mod presets;
 mod stories;
 mod train;
+mod tui;

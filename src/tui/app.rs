@@ -1,0 +1,1536 @@
+//! All state of the terminal UI and the pure functions that change it:
+//! [`App::on_event`] (the trainer's events), [`App::on_key`] (a key press, which
+//! returns the [`Action`] the event loop carries out) and [`App::on_tick`]
+//! (timers). Nothing here touches the terminal, and only read-only file-system
+//! look-ups happen (which checkpoint to resume, does a typed path exist).
+
+use crate::cli::ModelSource;
+use crate::engine::{Command, EvalMetrics, Event, MemorySnapshot, RunState, StepMetrics, Summary};
+use crate::generate::SampleParams;
+use crate::preset::{Preset, PresetEntry};
+use crate::runs::RunRecord;
+use crate::train::RunConfig;
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ndarray::Array2;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// After `q` `s`, a second stop (which skips the final evaluation) goes out this late.
+pub const ESCALATE_AFTER: Duration = Duration::from_millis(2500);
+/// Before the first step there is nothing to save: leave this soon after a stop.
+pub const LEAVE_UNSTARTED_AFTER: Duration = Duration::from_millis(1000);
+/// A trainer that has not stopped by then is left behind (with a message).
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(20);
+/// The smallest terminal the layout is designed for.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+
+const MAX_LOG: usize = 2000;
+const MAX_SAMPLES: usize = 50;
+const MAX_TOK_S: usize = 1024;
+const MAX_POINTS: usize = 200_000;
+const EMA_BETA: f64 = 0.95;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Screen {
+    Picker,
+    Dashboard,
+    Runs,
+    Sampling,
+}
+
+/// Focusable panes of the dashboard, in `Tab` order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pane {
+    Chart,
+    Heatmap,
+    Samples,
+    Log,
+}
+
+const PANES: [Pane; 4] = [Pane::Chart, Pane::Heatmap, Pane::Samples, Pane::Log];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleFocus {
+    Prompt,
+    Params,
+    Output,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XAxis {
+    Steps,
+    Tokens,
+    Time,
+}
+
+impl XAxis {
+    pub fn label(self) -> &'static str {
+        match self {
+            XAxis::Steps => "steps",
+            XAxis::Tokens => "tokens",
+            XAxis::Time => "wall time",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Corpus {
+    BuiltIn,
+    File(PathBuf),
+    TinyStories { train: PathBuf, valid: PathBuf },
+}
+
+impl Corpus {
+    pub fn label(&self) -> String {
+        match self {
+            Corpus::BuiltIn => "built-in story corpus".into(),
+            Corpus::File(p) => p.display().to_string(),
+            Corpus::TinyStories { train, .. } => format!("TinyStories ({})", train.display()),
+        }
+    }
+}
+
+/// The corpus chooser (`c` in the picker): built-in, TinyStories, or a typed path.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CorpusDialog {
+    pub selected: usize,
+    /// Some while a path is being typed.
+    pub editing: Option<LineEditor>,
+    pub error: Option<String>,
+}
+
+pub const CORPUS_OPTIONS: usize = 3;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Overlay {
+    None,
+    Help { scroll: u16 },
+    Confirm,
+    Ron { scroll: u16 },
+    Corpus(CorpusDialog),
+}
+
+/// What the event loop must do after a key or a tick.
+#[derive(Debug)]
+pub enum Action {
+    None,
+    Quit,
+    /// Start the trainer with this configuration.
+    Start(Box<RunConfig>),
+    /// Send a command to the running trainer.
+    Engine(Command),
+    /// Generate from a checkpoint (or imported weights) on a background thread.
+    SampleFrom {
+        source: ModelSource,
+        id: u64,
+        prompt: String,
+        params: SampleParams,
+    },
+    /// Re-read the runs folder and call [`App::set_runs`].
+    ScanRuns,
+}
+
+/// A one-line text editor with a cursor (in characters).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LineEditor {
+    pub chars: Vec<char>,
+    pub cursor: usize,
+}
+
+impl LineEditor {
+    pub fn new(text: &str) -> Self {
+        let chars: Vec<char> = text.chars().collect();
+        LineEditor { cursor: chars.len(), chars }
+    }
+    pub fn text(&self) -> String {
+        self.chars.iter().collect()
+    }
+    pub fn set(&mut self, text: &str) {
+        *self = LineEditor::new(text);
+    }
+    pub fn insert(&mut self, c: char) {
+        self.chars.insert(self.cursor.min(self.chars.len()), c);
+        self.cursor = (self.cursor + 1).min(self.chars.len());
+    }
+    pub fn insert_str(&mut self, s: &str) {
+        for c in s.chars() {
+            self.insert(if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c });
+        }
+    }
+    pub fn backspace(&mut self) {
+        if self.cursor > 0 && self.cursor <= self.chars.len() {
+            self.chars.remove(self.cursor - 1);
+            self.cursor -= 1;
+        }
+    }
+    pub fn delete(&mut self) {
+        if self.cursor < self.chars.len() {
+            self.chars.remove(self.cursor);
+        }
+    }
+    pub fn left(&mut self) {
+        self.cursor = self.cursor.saturating_sub(1);
+    }
+    pub fn right(&mut self) {
+        self.cursor = (self.cursor + 1).min(self.chars.len());
+    }
+    pub fn home(&mut self) {
+        self.cursor = 0;
+    }
+    pub fn end(&mut self) {
+        self.cursor = self.chars.len();
+    }
+    /// Common editing keys; returns false if the key is not an editing key.
+    fn edit(&mut self, key: &KeyEvent) -> bool {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('a') if ctrl => self.home(),
+            KeyCode::Char('e') if ctrl => self.end(),
+            KeyCode::Char('u') if ctrl => {
+                self.chars.drain(..self.cursor.min(self.chars.len()));
+                self.cursor = 0;
+            }
+            KeyCode::Char(c) if !ctrl && !key.modifiers.contains(KeyModifiers::ALT) => self.insert(c),
+            KeyCode::Backspace => self.backspace(),
+            KeyCode::Delete => self.delete(),
+            KeyCode::Left => self.left(),
+            KeyCode::Right => self.right(),
+            KeyCode::Home => self.home(),
+            KeyCode::End => self.end(),
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// A preset as listed in the picker.
+#[derive(Clone, Debug)]
+pub struct PresetRow {
+    pub name: String,
+    pub file: String,
+    pub text: String,
+    pub preset: Result<Preset, String>,
+    pub params: usize,
+}
+
+impl PresetRow {
+    pub fn from_entry(e: PresetEntry) -> Self {
+        let params = e.parsed.as_ref().map(|p| p.build_model().num_params()).unwrap_or(0);
+        PresetRow { name: e.name(), file: e.file, text: e.text, preset: e.parsed, params }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Save,
+    Warn,
+    Error,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogLine {
+    pub secs: f64,
+    pub level: Level,
+    pub text: String,
+}
+
+/// One training step as the loss chart needs it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrainPoint {
+    pub step: u64,
+    pub tokens: u64,
+    pub secs: f64,
+    pub loss: f64,
+    pub ema: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum HeatKind {
+    /// Hebbian memory matrices M at the probe sequence.
+    Memory,
+    /// For presets without memory: each layer's depthwise conv taps (k × d_model).
+    ConvTaps { checkpoint: PathBuf },
+}
+
+#[derive(Clone, Debug)]
+pub struct HeatData {
+    pub kind: HeatKind,
+    pub step: u64,
+    pub layers: Vec<Array2<f32>>,
+}
+
+/// The run being trained (or the last one, once finished).
+#[derive(Clone, Debug)]
+pub struct RunView {
+    pub preset: String,
+    pub version: String,
+    pub has_memory: bool,
+    pub d_mem: usize,
+    pub eval_every: u64,
+    /// Training FLOPs per token (bench::flops_per_token), for MFU.
+    pub flops_per_token: f64,
+    pub corpus: String,
+    pub run_dir: Option<PathBuf>,
+    pub state: RunState,
+    pub detail: String,
+    pub started: bool,
+    pub params: usize,
+    pub tokens_per_step: usize,
+    pub train_tokens: usize,
+    pub valid_tokens: usize,
+    pub resumed_from: Option<u64>,
+    pub last: Option<StepMetrics>,
+    pub points: Vec<TrainPoint>,
+    /// (biased EMA, number of terms)
+    pub ema: (f64, u32),
+    pub tok_s: VecDeque<f64>,
+    pub evals: Vec<EvalMetrics>,
+    /// Newest first: (step, text).
+    pub samples: VecDeque<(u64, String)>,
+    pub heat: Option<HeatData>,
+    pub summary: Option<Summary>,
+    pub error: Option<String>,
+    pub engine_alive: bool,
+    pub best_ckpt: Option<PathBuf>,
+    pub last_ckpt: Option<PathBuf>,
+    pub last_save: Option<(u64, PathBuf)>,
+}
+
+impl RunView {
+    pub fn new(preset: &Preset, corpus: String) -> Self {
+        let model = preset.build_model();
+        let fpt = crate::bench::flops_per_token(&model, preset.train.seq_len);
+        RunView {
+            preset: preset.name.clone(),
+            version: preset.version.clone(),
+            has_memory: model.cfg.memory.is_some(),
+            d_mem: model.cfg.memory.as_ref().map_or(0, |m| m.d_mem),
+            eval_every: preset.train.eval_every,
+            flops_per_token: fpt,
+            corpus,
+            run_dir: None,
+            state: RunState::Preparing,
+            detail: "starting".into(),
+            started: false,
+            params: model.num_params(),
+            tokens_per_step: preset.train.batch * preset.train.seq_len,
+            train_tokens: 0,
+            valid_tokens: 0,
+            resumed_from: None,
+            last: None,
+            points: Vec::new(),
+            ema: (0.0, 0),
+            tok_s: VecDeque::new(),
+            evals: Vec::new(),
+            samples: VecDeque::new(),
+            heat: None,
+            summary: None,
+            error: None,
+            engine_alive: true,
+            best_ckpt: None,
+            last_ckpt: None,
+            last_save: None,
+        }
+    }
+
+    fn push_point(&mut self, step: u64, tokens: u64, secs: f64, loss: f64) {
+        if !loss.is_finite() {
+            return;
+        }
+        self.ema.0 = EMA_BETA * self.ema.0 + (1.0 - EMA_BETA) * loss;
+        self.ema.1 = self.ema.1.saturating_add(1);
+        let ema = self.ema.0 / (1.0 - EMA_BETA.powi(self.ema.1.min(10_000) as i32));
+        self.points.push(TrainPoint { step, tokens, secs, loss, ema });
+        if self.points.len() > MAX_POINTS {
+            // keep memory bounded on very long runs: halve the resolution of the older half
+            let half = self.points.len() / 2;
+            let mut kept: Vec<TrainPoint> = self.points[..half].iter().step_by(2).copied().collect();
+            kept.extend_from_slice(&self.points[half..]);
+            self.points = kept;
+        }
+    }
+
+    /// Loads the history of a resumed run (its metrics.jsonl) into the chart.
+    pub fn preload(&mut self, rec: &RunRecord) {
+        if !self.points.is_empty() {
+            return;
+        }
+        for p in &rec.train {
+            self.push_point(p.step, p.tokens, p.secs, p.loss);
+        }
+        for e in &rec.evals {
+            self.evals.push(EvalMetrics {
+                step: e.step,
+                tokens: e.tokens,
+                elapsed_secs: e.secs,
+                loss: e.loss,
+                ppl: e.ppl,
+                bpc: e.bpc,
+                best: false,
+            });
+        }
+    }
+
+    pub fn active(&self) -> bool {
+        self.engine_alive && self.summary.is_none()
+    }
+
+    pub fn best_eval(&self) -> Option<&EvalMetrics> {
+        self.evals.iter().filter(|e| e.loss.is_finite()).min_by(|a, b| a.loss.total_cmp(&b.loss))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Quitting {
+    pub save: bool,
+    pub since: Instant,
+    pub escalated: bool,
+}
+
+/// The sampling pane: prompt line, parameters, streamed output.
+#[derive(Clone, Debug)]
+pub struct Sampling {
+    pub prompt: LineEditor,
+    pub history: Vec<String>,
+    /// Position while browsing the history with ↑/↓ (None = editing a new line).
+    pub hist_pos: Option<usize>,
+    draft: String,
+    pub params: SampleParams,
+    /// Which parameter ←/→ selected.
+    pub param_sel: usize,
+    pub focus: SampleFocus,
+    pub shown_prompt: String,
+    pub output: String,
+    pub id: u64,
+    next_id: u64,
+    pub running: bool,
+    pub tokens: usize,
+    pub started: Option<Instant>,
+    pub secs: Option<f64>,
+    /// Where the current output came from.
+    pub source_label: String,
+    pub scroll: u16,
+}
+
+pub const PARAM_NAMES: [&str; 6] = ["temperature", "top-k", "top-p", "repetition penalty", "max tokens", "seed"];
+
+impl Sampling {
+    fn new(prompt: &str, params: SampleParams) -> Self {
+        Sampling {
+            prompt: LineEditor::new(prompt),
+            history: Vec::new(),
+            hist_pos: None,
+            draft: String::new(),
+            params,
+            param_sel: 0,
+            focus: SampleFocus::Prompt,
+            shown_prompt: String::new(),
+            output: String::new(),
+            id: 0,
+            next_id: 1,
+            running: false,
+            tokens: 0,
+            started: None,
+            secs: None,
+            source_label: String::new(),
+            scroll: 0,
+        }
+    }
+
+    /// The value of parameter `i` as shown in the pane.
+    pub fn param_value(&self, i: usize) -> String {
+        let p = &self.params;
+        match i {
+            0 => format!("{:.2}", p.temperature),
+            1 => {
+                if p.top_k == 0 {
+                    "off".into()
+                } else {
+                    p.top_k.to_string()
+                }
+            }
+            2 => format!("{:.2}", p.top_p),
+            3 => format!("{:.2}", p.repetition_penalty),
+            4 => p.max_tokens.to_string(),
+            _ => p.seed.to_string(),
+        }
+    }
+
+    /// Steps parameter `i` up (`dir` = 1) or down (−1) within its valid range.
+    pub fn adjust(&mut self, i: usize, dir: i32) {
+        let p = &mut self.params;
+        let d = dir as f32;
+        match i {
+            0 => p.temperature = ((p.temperature + 0.05 * d).clamp(0.0, 2.0) * 100.0).round() / 100.0,
+            1 => p.top_k = (p.top_k as i64 + 5 * dir as i64).clamp(0, 1000) as usize,
+            2 => p.top_p = ((p.top_p + 0.05 * d).clamp(0.05, 1.0) * 100.0).round() / 100.0,
+            3 => p.repetition_penalty = ((p.repetition_penalty + 0.05 * d).clamp(0.5, 2.0) * 100.0).round() / 100.0,
+            4 => {
+                let step = if p.max_tokens >= 200 { 50 } else { 10 };
+                p.max_tokens = (p.max_tokens as i64 + step * dir as i64).clamp(10, 4000) as usize
+            }
+            _ => p.seed = if dir > 0 { p.seed.saturating_add(1) } else { p.seed.saturating_sub(1) },
+        }
+    }
+}
+
+/// Where the runs live, the threads to train with, what TinyStories copy exists.
+#[derive(Clone, Debug)]
+pub struct AppOptions {
+    pub runs_root: PathBuf,
+    pub threads: usize,
+    /// (train.txt, valid.txt) if a TinyStories copy was found.
+    pub tinystories: Option<(PathBuf, PathBuf)>,
+}
+
+/// The folders where a downloaded TinyStories copy (train.txt + valid.txt) may be.
+pub fn find_tinystories() -> Option<(PathBuf, PathBuf)> {
+    let candidates =
+        [crate::data::cache_dir().join("tinystories"), PathBuf::from("data/tinystories"), PathBuf::from("../shared/data/tinystories")];
+    candidates.iter().map(|d| (d.join("train.txt"), d.join("valid.txt"))).find(|(t, v)| t.is_file() && v.is_file())
+}
+
+pub struct App {
+    pub screen: Screen,
+    pub overlay: Overlay,
+    /// `sample --interactive`: only the sampling pane, no training.
+    pub sample_only: bool,
+    pub opts: AppOptions,
+    pub presets: Vec<PresetRow>,
+    pub selected: usize,
+    pub corpus: Corpus,
+    pub run: Option<RunView>,
+    pub focus: Pane,
+    pub ema_on: bool,
+    pub log_y: bool,
+    pub x_axis: XAxis,
+    pub recent: bool,
+    pub layer: usize,
+    pub all_layers: bool,
+    pub log: VecDeque<LogLine>,
+    /// Lines scrolled up from the newest (0 = follow).
+    pub log_scroll: usize,
+    pub samples_scroll: usize,
+    pub sampling: Sampling,
+    /// What `Enter` in the sampling pane generates from when no run is training.
+    pub sample_source: Option<ModelSource>,
+    pub sample_source_label: String,
+    pub runs: Vec<RunRecord>,
+    pub runs_selected: usize,
+    /// The newest checkpoint of each preset (what `r` resumes), refreshed with the runs.
+    pub latest_ckpts: Vec<Option<PathBuf>>,
+    pub runs_x: XAxis,
+    pub quitting: Option<Quitting>,
+    pub should_quit: bool,
+    /// Printed after the terminal is restored.
+    pub exit_note: Option<String>,
+    pub status: Option<String>,
+    /// Measured sgemm peak (GFLOP/s) for MFU.
+    pub peak_gflops: Option<f64>,
+    /// CPU use of the UI thread, in % of one core.
+    pub ui_cpu: Option<f64>,
+    pub dirty: bool,
+    t0: Instant,
+}
+
+impl App {
+    pub fn new(presets: Vec<PresetEntry>, opts: AppOptions) -> Self {
+        let presets: Vec<PresetRow> = presets.into_iter().map(PresetRow::from_entry).collect();
+        let mut app = App {
+            screen: Screen::Picker,
+            overlay: Overlay::None,
+            sample_only: false,
+            opts,
+            presets,
+            selected: 0,
+            corpus: Corpus::BuiltIn,
+            run: None,
+            focus: Pane::Chart,
+            ema_on: true,
+            log_y: false,
+            x_axis: XAxis::Steps,
+            recent: false,
+            layer: 0,
+            all_layers: false,
+            log: VecDeque::new(),
+            log_scroll: 0,
+            samples_scroll: 0,
+            sampling: Sampling::new("Once upon a time", SampleParams::default()),
+            sample_source: None,
+            sample_source_label: String::new(),
+            runs: Vec::new(),
+            runs_selected: 0,
+            latest_ckpts: Vec::new(),
+            runs_x: XAxis::Tokens,
+            quitting: None,
+            should_quit: false,
+            exit_note: None,
+            status: None,
+            peak_gflops: None,
+            ui_cpu: None,
+            dirty: true,
+            t0: Instant::now(),
+        };
+        app.refresh_checkpoints();
+        app
+    }
+
+    /// Looks up the newest checkpoint of every preset (for the picker and `r`).
+    pub fn refresh_checkpoints(&mut self) {
+        let root = self.opts.runs_root.clone();
+        self.latest_ckpts = self.presets.iter().map(|p| crate::runs::latest_checkpoint(&root, &p.name)).collect();
+    }
+
+    pub fn latest_checkpoint(&self, preset: usize) -> Option<&PathBuf> {
+        self.latest_ckpts.get(preset).and_then(|c| c.as_ref())
+    }
+
+    /// The sampling pane alone, generating from `source` (`sample --interactive`).
+    pub fn sample_only(source: ModelSource, label: String, prompt: &str, params: SampleParams) -> Self {
+        let mut app = App::new(Vec::new(), AppOptions { runs_root: PathBuf::from("checkpoints"), threads: 1, tinystories: None });
+        app.sample_only = true;
+        app.screen = Screen::Sampling;
+        app.sampling = Sampling::new(prompt, params);
+        app.sample_source = Some(source);
+        app.sample_source_label = label;
+        app
+    }
+
+    /// Opens the dashboard on a run the command line asked for (`train` in a terminal).
+    pub fn start_configured(&mut self, cfg: RunConfig) -> Action {
+        let corpus = cfg.corpus.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| Corpus::BuiltIn.label());
+        if let Some(i) = self.presets.iter().position(|p| p.name == cfg.preset.name) {
+            self.selected = i;
+        }
+        self.begin_run(&cfg.preset, corpus);
+        Action::Start(Box::new(cfg))
+    }
+
+    pub fn run_active(&self) -> bool {
+        self.run.as_ref().is_some_and(|r| r.active())
+    }
+
+    pub fn elapsed(&self) -> f64 {
+        self.t0.elapsed().as_secs_f64()
+    }
+
+    pub fn push_log(&mut self, level: Level, text: impl Into<String>) {
+        let text = text.into();
+        self.log.push_back(LogLine { secs: self.elapsed(), level, text });
+        while self.log.len() > MAX_LOG {
+            self.log.pop_front();
+        }
+        if self.log_scroll > 0 {
+            // stay on the same lines while new ones arrive below
+            self.log_scroll = (self.log_scroll + 1).min(self.log.len().saturating_sub(1));
+        }
+        self.dirty = true;
+    }
+
+    // ---------------------------------------------------------------- events
+
+    /// One event from the trainer (or from a checkpoint sampler).
+    pub fn on_event(&mut self, ev: Event) {
+        self.dirty = true;
+        if let Event::Generated { id, text, done } = ev {
+            self.on_generated(id, text, done);
+            return;
+        }
+        let Some(run) = self.run.as_mut() else {
+            // events with no run: only messages are worth keeping
+            match ev {
+                Event::Warning(w) => self.push_log(Level::Warn, w),
+                Event::Error(e) => self.push_log(Level::Error, e),
+                _ => {}
+            }
+            return;
+        };
+        let mut log: Vec<(Level, String)> = Vec::new();
+        match ev {
+            Event::Status { state, detail } => {
+                if state == RunState::Preparing && detail != run.detail {
+                    log.push((Level::Info, detail.clone()));
+                }
+                if run.summary.is_none() || state == RunState::Finished {
+                    run.state = state;
+                }
+                run.detail = detail;
+            }
+            Event::Started { run_dir, preset, params, tokens_per_step, train_tokens, valid_tokens, resumed_from, .. } => {
+                run.started = true;
+                run.preset = preset;
+                run.params = params;
+                run.tokens_per_step = tokens_per_step;
+                run.train_tokens = train_tokens;
+                run.valid_tokens = valid_tokens;
+                run.resumed_from = resumed_from;
+                let what = match resumed_from {
+                    Some(s) => format!("resumed {} at step {s} in {}", run.preset, run_dir.display()),
+                    None => format!("run {} ({}, {} params)", run_dir.display(), run.preset, crate::preset::thousands(params as u64)),
+                };
+                log.push((Level::Info, what));
+                log.push((
+                    Level::Info,
+                    format!(
+                        "data: {} training tokens, {} validation tokens, {} tokens per step",
+                        crate::preset::thousands(train_tokens as u64),
+                        crate::preset::thousands(valid_tokens as u64),
+                        crate::preset::thousands(tokens_per_step as u64)
+                    ),
+                ));
+                run.run_dir = Some(run_dir);
+            }
+            Event::Step(m) => {
+                run.push_point(m.step, m.tokens, m.elapsed_secs, m.loss);
+                run.tok_s.push_back(m.tok_per_sec);
+                while run.tok_s.len() > MAX_TOK_S {
+                    run.tok_s.pop_front();
+                }
+                if run.state == RunState::Preparing {
+                    run.state = RunState::Running;
+                }
+                run.last = Some(m);
+            }
+            Event::Eval(e) => {
+                log.push((
+                    Level::Info,
+                    format!(
+                        "eval @{}: val loss {:.4}  PPL {:.2}  BPC {:.4}{}",
+                        e.step,
+                        e.loss,
+                        e.ppl,
+                        e.bpc,
+                        if e.best { "  (best)" } else { "" }
+                    ),
+                ));
+                run.evals.push(e);
+            }
+            Event::Sample { step, text, .. } => {
+                run.samples.push_front((step, text));
+                run.samples.truncate(MAX_SAMPLES);
+            }
+            Event::MemoryUpdated { .. } => {}
+            Event::CheckpointSaved { step, path } => {
+                match path.file_name().map(|s| s.to_string_lossy().into_owned()).as_deref() {
+                    Some("best") => run.best_ckpt = Some(path.clone()),
+                    Some("last") => run.last_ckpt = Some(path.clone()),
+                    _ => {}
+                }
+                log.push((Level::Save, format!("saved {} (step {step})", path.display())));
+                run.last_save = Some((step, path));
+            }
+            Event::Warning(w) => log.push((Level::Warn, w)),
+            Event::Error(e) => {
+                log.push((Level::Error, e.clone()));
+                run.error = Some(e);
+            }
+            Event::Finished(s) => {
+                run.state = RunState::Finished;
+                log.push((
+                    Level::Info,
+                    format!(
+                        "finished: {} steps, {} tokens in {}, {:.0} tok/s mean; best val loss {}; final val PPL {}",
+                        s.steps,
+                        crate::preset::thousands(s.tokens),
+                        crate::runs::fmt_duration(s.elapsed_secs),
+                        s.mean_tok_per_sec,
+                        s.best_val_loss.map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into()),
+                        s.final_val_ppl.map(|v| format!("{v:.2}")).unwrap_or_else(|| "–".into()),
+                    ),
+                ));
+                let ck = run.best_ckpt.clone().or(run.last_ckpt.clone());
+                run.summary = Some(s);
+                if let Some(ck) = ck {
+                    self.sample_source_label = format!("checkpoint {}", ck.display());
+                    self.sample_source = Some(model_source(ck));
+                }
+                if self.quitting.is_some() {
+                    self.should_quit = true;
+                }
+            }
+            Event::Generated { .. } => unreachable!("handled above"),
+        }
+        for (level, text) in log {
+            self.push_log(level, text);
+        }
+    }
+
+    /// The trainer's channel closed (its thread ended).
+    pub fn on_engine_gone(&mut self) {
+        let Some(run) = self.run.as_mut() else {
+            return;
+        };
+        if !run.engine_alive {
+            return;
+        }
+        run.engine_alive = false;
+        self.dirty = true;
+        if run.summary.is_none() {
+            let msg = run.error.clone().map(|e| format!("the trainer stopped: {e}")).unwrap_or_else(|| "the trainer stopped".into());
+            if run.error.is_none() {
+                run.error = Some(msg.clone());
+                self.push_log(Level::Error, msg);
+            }
+        }
+        if self.quitting.is_some() {
+            self.should_quit = true;
+        }
+    }
+
+    /// New Hebbian memory matrices from the engine's slot.
+    pub fn on_memory(&mut self, m: MemorySnapshot) {
+        if let Some(run) = self.run.as_mut() {
+            run.heat = Some(HeatData { kind: HeatKind::Memory, step: m.step, layers: m.layers });
+            self.dirty = true;
+        }
+    }
+
+    /// Conv taps read from a checkpoint (presets without memory).
+    pub fn on_conv_taps(&mut self, checkpoint: PathBuf, step: u64, layers: Vec<Array2<f32>>) {
+        if let Some(run) = self.run.as_mut() {
+            if !run.has_memory {
+                run.heat = Some(HeatData { kind: HeatKind::ConvTaps { checkpoint }, step, layers });
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// The history of a resumed run, read from its metrics.jsonl.
+    pub fn preload(&mut self, rec: &RunRecord) {
+        if let Some(run) = self.run.as_mut() {
+            run.preload(rec);
+            self.dirty = true;
+        }
+    }
+
+    pub fn set_runs(&mut self, runs: Vec<RunRecord>) {
+        self.runs = runs;
+        self.refresh_checkpoints();
+        self.runs_selected = self.runs_selected.min(self.runs.len().saturating_sub(1));
+        self.dirty = true;
+    }
+
+    fn on_generated(&mut self, id: u64, text: String, done: bool) {
+        let s = &mut self.sampling;
+        if id != s.id {
+            return;
+        }
+        s.output = text;
+        if !done {
+            s.tokens += 1;
+        }
+        if done {
+            s.running = false;
+            s.secs = s.started.map(|t| t.elapsed().as_secs_f64());
+        }
+    }
+
+    // ------------------------------------------------------------------ time
+
+    /// Timers: the second stop after `q s`, leaving when there is nothing left to wait for.
+    pub fn on_tick(&mut self, now: Instant) -> Action {
+        let started = self.run.as_ref().is_some_and(|r| r.started);
+        let Some(q) = self.quitting.as_mut() else {
+            return Action::None;
+        };
+        let waited = now.saturating_duration_since(q.since);
+        if !started && waited >= LEAVE_UNSTARTED_AFTER {
+            self.should_quit = true;
+            self.exit_note = Some("stopped before the first training step; nothing was saved".into());
+            return Action::Quit;
+        }
+        if q.save && !q.escalated && waited >= ESCALATE_AFTER {
+            q.escalated = true;
+            self.push_log(Level::Warn, "still stopping: skipping the final evaluation to save sooner");
+            return Action::Engine(Command::Stop { save: true });
+        }
+        if waited >= GIVE_UP_AFTER {
+            self.should_quit = true;
+            self.exit_note = Some(format!("the trainer did not stop within {} s; the last save may be missing", GIVE_UP_AFTER.as_secs()));
+            return Action::Quit;
+        }
+        Action::None
+    }
+
+    // ------------------------------------------------------------------ keys
+
+    /// Bracketed paste: text for whichever line editor has focus.
+    pub fn on_paste(&mut self, text: &str) {
+        self.dirty = true;
+        if let Overlay::Corpus(CorpusDialog { editing: Some(ed), .. }) = &mut self.overlay {
+            ed.insert_str(text);
+        } else if self.overlay == Overlay::None && self.screen == Screen::Sampling && self.sampling.focus == SampleFocus::Prompt {
+            self.sampling.prompt.insert_str(text);
+        }
+    }
+
+    pub fn on_key(&mut self, key: KeyEvent) -> Action {
+        if key.kind == KeyEventKind::Release {
+            return Action::None;
+        }
+        self.dirty = true;
+        self.status = None;
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('C')) {
+            return self.interrupt();
+        }
+        match &self.overlay {
+            Overlay::None => {}
+            Overlay::Confirm => return self.confirm_key(key),
+            Overlay::Help { .. } | Overlay::Ron { .. } => return self.scroll_overlay_key(key),
+            Overlay::Corpus(_) => return self.corpus_key(key),
+        }
+        if self.screen == Screen::Sampling && self.sampling.focus == SampleFocus::Prompt {
+            return self.prompt_key(key);
+        }
+        // keys that work on every screen
+        match key.code {
+            KeyCode::Char('?') => {
+                self.overlay = Overlay::Help { scroll: 0 };
+                return Action::None;
+            }
+            KeyCode::Char('q') => return self.request_quit(),
+            KeyCode::Esc => return Action::None,
+            KeyCode::Char(c @ '1'..='4') if !self.sample_only => return self.switch_screen(c),
+            _ => {}
+        }
+        match self.screen {
+            Screen::Picker => self.picker_key(key),
+            Screen::Dashboard => self.dashboard_key(key),
+            Screen::Runs => self.runs_key(key),
+            Screen::Sampling => self.sampling_key(key),
+        }
+    }
+
+    /// Ctrl-C: stop and save; a second one skips the final evaluation; a third leaves at once.
+    fn interrupt(&mut self) -> Action {
+        if !self.run_active() {
+            self.should_quit = true;
+            return Action::Quit;
+        }
+        self.overlay = Overlay::None;
+        match self.quitting.as_mut() {
+            None => self.begin_quit(true),
+            Some(q) if q.save && !q.escalated => {
+                q.escalated = true;
+                self.push_log(Level::Warn, "second Ctrl-C: skipping the final evaluation (a third one quits at once)");
+                Action::Engine(Command::Stop { save: true })
+            }
+            Some(_) => {
+                self.should_quit = true;
+                self.exit_note = Some("quit while the trainer was still stopping; the last save may be missing".into());
+                Action::Quit
+            }
+        }
+    }
+
+    fn begin_quit(&mut self, save: bool) -> Action {
+        self.overlay = Overlay::None;
+        self.quitting = Some(Quitting { save, since: Instant::now(), escalated: false });
+        if save {
+            self.push_log(Level::Info, "stopping: final evaluation, then saving last/");
+        } else {
+            self.push_log(Level::Warn, "stopping without saving");
+        }
+        Action::Engine(Command::Stop { save })
+    }
+
+    fn request_quit(&mut self) -> Action {
+        if self.run_active() {
+            if self.quitting.is_some() {
+                self.status = Some("stopping… (Ctrl-C to hurry)".into());
+            } else {
+                self.overlay = Overlay::Confirm;
+            }
+            Action::None
+        } else {
+            self.should_quit = true;
+            Action::Quit
+        }
+    }
+
+    fn confirm_key(&mut self, key: KeyEvent) -> Action {
+        match key.code {
+            KeyCode::Char('s') | KeyCode::Char('S') => self.begin_quit(true),
+            KeyCode::Char('d') | KeyCode::Char('D') => self.begin_quit(false),
+            KeyCode::Char('c') | KeyCode::Char('C') | KeyCode::Esc => {
+                self.overlay = Overlay::None;
+                Action::None
+            }
+            _ => Action::None,
+        }
+    }
+
+    fn scroll_overlay_key(&mut self, key: KeyEvent) -> Action {
+        let close = match (&self.overlay, key.code) {
+            (_, KeyCode::Esc) | (_, KeyCode::Char('q')) => true,
+            (Overlay::Help { .. }, KeyCode::Char('?')) => true,
+            (Overlay::Ron { .. }, KeyCode::Char('e')) => true,
+            _ => false,
+        };
+        if close {
+            self.overlay = Overlay::None;
+            return Action::None;
+        }
+        if let Overlay::Help { scroll } | Overlay::Ron { scroll } = &mut self.overlay {
+            match key.code {
+                KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+                KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
+                KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+                KeyCode::PageDown => *scroll = scroll.saturating_add(10),
+                KeyCode::Home => *scroll = 0,
+                _ => {}
+            }
+        }
+        Action::None
+    }
+
+    fn switch_screen(&mut self, c: char) -> Action {
+        match c {
+            '1' => self.screen = Screen::Picker,
+            '2' => {
+                if self.run.is_none() {
+                    self.status = Some("no run yet: pick a preset and press Enter".into());
+                } else {
+                    self.screen = Screen::Dashboard;
+                }
+            }
+            '3' => {
+                self.screen = Screen::Runs;
+                return Action::ScanRuns;
+            }
+            _ => {
+                self.screen = Screen::Sampling;
+                self.sampling.focus = SampleFocus::Prompt;
+            }
+        }
+        Action::None
+    }
+
+    // picker
+
+    fn picker_key(&mut self, key: KeyEvent) -> Action {
+        let n = self.presets.len();
+        match key.code {
+            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(n.saturating_sub(1)),
+            KeyCode::Home => self.selected = 0,
+            KeyCode::End => self.selected = n.saturating_sub(1),
+            KeyCode::Enter => return self.start_selected(None),
+            KeyCode::Char('r') => {
+                let Some(row) = self.presets.get(self.selected) else {
+                    return Action::None;
+                };
+                return match crate::runs::latest_checkpoint(&self.opts.runs_root, &row.name) {
+                    Some(ck) => self.start_selected(Some(ck)),
+                    None => {
+                        self.status = Some(format!("no checkpoint of {} under {}/", row.name, self.opts.runs_root.display()));
+                        Action::None
+                    }
+                };
+            }
+            KeyCode::Char('c') => {
+                let selected = match &self.corpus {
+                    Corpus::BuiltIn => 0,
+                    Corpus::TinyStories { .. } => 1,
+                    Corpus::File(_) => 2,
+                };
+                self.overlay = Overlay::Corpus(CorpusDialog { selected, editing: None, error: None });
+            }
+            KeyCode::Char('e') => {
+                if !self.presets.is_empty() {
+                    self.overlay = Overlay::Ron { scroll: 0 };
+                }
+            }
+            _ => {}
+        }
+        Action::None
+    }
+
+    fn begin_run(&mut self, preset: &Preset, corpus: String) {
+        self.run = Some(RunView::new(preset, corpus));
+        self.quitting = None;
+        self.layer = 0;
+        self.log_scroll = 0;
+        self.samples_scroll = 0;
+        self.screen = Screen::Dashboard;
+    }
+
+    /// Enter (`resume` None) or `r` in the picker.
+    fn start_selected(&mut self, resume: Option<PathBuf>) -> Action {
+        if self.run_active() {
+            self.status = Some("a run is already training: stop it first (q)".into());
+            return Action::None;
+        }
+        let Some(row) = self.presets.get(self.selected) else {
+            return Action::None;
+        };
+        let preset = match &row.preset {
+            Ok(p) => p.clone(),
+            Err(e) => {
+                self.status = Some(format!("{} cannot start: {e}", row.name));
+                return Action::None;
+            }
+        };
+        let text = row.text.clone();
+        self.start_with(preset, text, resume)
+    }
+
+    fn start_with(&mut self, preset: Preset, text: String, resume: Option<PathBuf>) -> Action {
+        let (corpus, valid) = match &self.corpus {
+            Corpus::BuiltIn => (None, None),
+            Corpus::File(p) => (Some(p.clone()), None),
+            Corpus::TinyStories { train, valid } => (Some(train.clone()), Some(valid.clone())),
+        };
+        // on resume the checkpoint's own corpus is used unless another one was chosen
+        let corpus_label =
+            if resume.is_some() && self.corpus == Corpus::BuiltIn { "the checkpoint's corpus".into() } else { self.corpus.label() };
+        let cfg = RunConfig {
+            preset: preset.clone(),
+            preset_text: text,
+            corpus: if resume.is_some() && self.corpus == Corpus::BuiltIn { None } else { corpus },
+            valid,
+            budget: None,
+            threads: self.opts.threads.max(1),
+            seed: None,
+            resume: resume.clone(),
+            import: None,
+            runs_root: self.opts.runs_root.clone(),
+            progress: false,
+            sample_prompt: "Once upon a time".into(),
+            overrides: Default::default(),
+        };
+        self.begin_run(&preset, corpus_label);
+        if let Some(r) = &resume {
+            self.push_log(Level::Info, format!("resuming from {}", r.display()));
+        }
+        Action::Start(Box::new(cfg))
+    }
+
+    fn corpus_key(&mut self, key: KeyEvent) -> Action {
+        let Overlay::Corpus(dlg) = &mut self.overlay else {
+            return Action::None;
+        };
+        if let Some(ed) = dlg.editing.as_mut() {
+            match key.code {
+                KeyCode::Esc => dlg.editing = None,
+                KeyCode::Enter => {
+                    let text = ed.text();
+                    let path = PathBuf::from(text.trim());
+                    if text.trim().is_empty() {
+                        dlg.error = Some("type the path of a UTF-8 text file or a folder of .txt files".into());
+                    } else if !path.exists() {
+                        dlg.error = Some(format!("{}: no such file or folder", path.display()));
+                    } else {
+                        self.corpus = Corpus::File(path);
+                        self.overlay = Overlay::None;
+                        self.status = Some(format!("corpus: {}", self.corpus.label()));
+                    }
+                }
+                _ => {
+                    ed.edit(&key);
+                    dlg.error = None;
+                }
+            }
+            return Action::None;
+        }
+        match key.code {
+            KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('c') => self.overlay = Overlay::None,
+            KeyCode::Up | KeyCode::Char('k') => dlg.selected = dlg.selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => dlg.selected = (dlg.selected + 1).min(CORPUS_OPTIONS - 1),
+            KeyCode::Enter => match dlg.selected {
+                0 => {
+                    self.corpus = Corpus::BuiltIn;
+                    self.overlay = Overlay::None;
+                }
+                1 => match &self.opts.tinystories {
+                    Some((train, valid)) => {
+                        self.corpus = Corpus::TinyStories { train: train.clone(), valid: valid.clone() };
+                        self.overlay = Overlay::None;
+                    }
+                    None => {
+                        dlg.error = Some("TinyStories not found (looked in the cache folder, data/tinystories and ../shared/data/tinystories); run `flashlm-tui data download tinystories`".into())
+                    }
+                },
+                _ => {
+                    let start = if let Corpus::File(p) = &self.corpus { p.display().to_string() } else { String::new() };
+                    dlg.editing = Some(LineEditor::new(&start));
+                    dlg.error = None;
+                }
+            },
+            _ => {}
+        }
+        Action::None
+    }
+
+    // dashboard
+
+    fn dashboard_key(&mut self, key: KeyEvent) -> Action {
+        let n_layers = self.run.as_ref().and_then(|r| r.heat.as_ref()).map_or(0, |h| h.layers.len());
+        match key.code {
+            KeyCode::Char('p') => {
+                let Some(run) = self.run.as_mut().filter(|r| r.active()) else {
+                    self.status = Some("no run is training".into());
+                    return Action::None;
+                };
+                if self.quitting.is_some() {
+                    return Action::None;
+                }
+                return if run.state == RunState::Paused {
+                    run.detail = "resuming".into();
+                    Action::Engine(Command::Resume)
+                } else {
+                    run.detail = "pausing".into();
+                    Action::Engine(Command::Pause)
+                };
+            }
+            KeyCode::Char('s') => {
+                return match self.run.as_ref() {
+                    Some(r) if r.active() && r.started && self.quitting.is_none() => {
+                        self.status = Some("saving a checkpoint…".into());
+                        Action::Engine(Command::SaveNow)
+                    }
+                    Some(r) if r.active() => {
+                        self.status = Some("nothing to save before the first step".into());
+                        Action::None
+                    }
+                    _ => {
+                        self.status = Some("no run is training".into());
+                        Action::None
+                    }
+                };
+            }
+            KeyCode::Tab => {
+                let i = PANES.iter().position(|p| *p == self.focus).unwrap_or(0);
+                self.focus = PANES[(i + 1) % PANES.len()];
+            }
+            KeyCode::BackTab => {
+                let i = PANES.iter().position(|p| *p == self.focus).unwrap_or(0);
+                self.focus = PANES[(i + PANES.len() - 1) % PANES.len()];
+            }
+            KeyCode::Char('e') => self.ema_on = !self.ema_on,
+            KeyCode::Char('l') => self.log_y = !self.log_y,
+            KeyCode::Char('x') => {
+                self.x_axis = match self.x_axis {
+                    XAxis::Steps => XAxis::Tokens,
+                    XAxis::Tokens => XAxis::Time,
+                    XAxis::Time => XAxis::Steps,
+                }
+            }
+            KeyCode::Char('w') => self.recent = !self.recent,
+            KeyCode::Char('a') => self.all_layers = !self.all_layers,
+            KeyCode::Left => {
+                if n_layers > 0 {
+                    self.layer = (self.layer + n_layers - 1) % n_layers;
+                }
+            }
+            KeyCode::Right => {
+                if n_layers > 0 {
+                    self.layer = (self.layer + 1) % n_layers;
+                }
+            }
+            KeyCode::Up | KeyCode::Char('k') => self.scroll_focused(1),
+            KeyCode::Down | KeyCode::Char('j') => self.scroll_focused(-1),
+            KeyCode::PageUp => self.scroll_focused(10),
+            KeyCode::PageDown => self.scroll_focused(-10),
+            KeyCode::Home => self.scroll_focused(i32::MAX),
+            KeyCode::End => self.scroll_focused(i32::MIN),
+            _ => {}
+        }
+        Action::None
+    }
+
+    /// Scrolls the focused text pane: positive = back in time.
+    fn scroll_focused(&mut self, by: i32) {
+        let (pos, len) = match self.focus {
+            Pane::Log => (&mut self.log_scroll, self.log.len()),
+            Pane::Samples => (&mut self.samples_scroll, self.run.as_ref().map_or(0, |r| r.samples.len())),
+            _ => return,
+        };
+        let max = len.saturating_sub(1) as i64;
+        *pos = (*pos as i64 + by as i64).clamp(0, max) as usize;
+    }
+
+    // runs
+
+    fn runs_key(&mut self, key: KeyEvent) -> Action {
+        let n = self.runs.len();
+        match key.code {
+            KeyCode::Up | KeyCode::Char('k') => self.runs_selected = self.runs_selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => self.runs_selected = (self.runs_selected + 1).min(n.saturating_sub(1)),
+            KeyCode::Char('x') => self.runs_x = if self.runs_x == XAxis::Tokens { XAxis::Time } else { XAxis::Tokens },
+            KeyCode::Char('u') => return Action::ScanRuns,
+            KeyCode::Enter => {
+                let Some(r) = self.runs.get(self.runs_selected) else {
+                    return Action::None;
+                };
+                match crate::runs::sampling_checkpoint(&r.dir) {
+                    Some(ck) => {
+                        self.sample_source_label = format!("checkpoint {}", ck.display());
+                        self.sample_source = Some(model_source(ck));
+                        self.screen = Screen::Sampling;
+                        self.sampling.focus = SampleFocus::Prompt;
+                    }
+                    None => self.status = Some(format!("{} has no checkpoint to sample from", r.name)),
+                }
+            }
+            KeyCode::Char('r') => {
+                let Some(r) = self.runs.get(self.runs_selected) else {
+                    return Action::None;
+                };
+                if self.run_active() {
+                    self.status = Some("a run is already training: stop it first (q)".into());
+                    return Action::None;
+                }
+                let ck = r.dir.join("last");
+                let ck = if ck.join(crate::train::checkpoint::META).is_file() {
+                    ck
+                } else {
+                    match crate::runs::checkpoints(&r.dir).into_iter().next() {
+                        Some(c) => c.path,
+                        None => {
+                            self.status = Some(format!("{} has no checkpoint to resume", r.name));
+                            return Action::None;
+                        }
+                    }
+                };
+                // the checkpoint carries its own preset; this one only labels the dashboard
+                let row =
+                    self.presets.iter().find(|p| p.name == r.preset && p.preset.is_ok()).or(self.presets.iter().find(|p| p.preset.is_ok()));
+                let Some((Ok(preset), text)) = row.map(|p| (p.preset.clone(), p.text.clone())) else {
+                    self.status = Some("no valid preset to resume with".into());
+                    return Action::None;
+                };
+                return self.start_with(preset, text, Some(ck));
+            }
+            _ => {}
+        }
+        Action::None
+    }
+
+    // sampling
+
+    fn prompt_key(&mut self, key: KeyEvent) -> Action {
+        let s = &mut self.sampling;
+        match key.code {
+            KeyCode::Esc | KeyCode::Tab => s.focus = SampleFocus::Params,
+            KeyCode::BackTab => s.focus = SampleFocus::Output,
+            KeyCode::Enter => return self.submit(),
+            KeyCode::Up => {
+                if s.history.is_empty() {
+                    return Action::None;
+                }
+                let pos = match s.hist_pos {
+                    None => {
+                        s.draft = s.prompt.text();
+                        s.history.len() - 1
+                    }
+                    Some(p) => p.saturating_sub(1),
+                };
+                s.hist_pos = Some(pos);
+                let t = s.history[pos].clone();
+                s.prompt.set(&t);
+            }
+            KeyCode::Down => {
+                if let Some(p) = s.hist_pos {
+                    if p + 1 < s.history.len() {
+                        s.hist_pos = Some(p + 1);
+                        let t = s.history[p + 1].clone();
+                        s.prompt.set(&t);
+                    } else {
+                        s.hist_pos = None;
+                        let d = s.draft.clone();
+                        s.prompt.set(&d);
+                    }
+                }
+            }
+            _ => {
+                if s.prompt.edit(&key) {
+                    s.hist_pos = None;
+                }
+            }
+        }
+        Action::None
+    }
+
+    fn sampling_key(&mut self, key: KeyEvent) -> Action {
+        let s = &mut self.sampling;
+        match (s.focus, key.code) {
+            (_, KeyCode::Tab) => {
+                s.focus = match s.focus {
+                    SampleFocus::Prompt => SampleFocus::Params,
+                    SampleFocus::Params => SampleFocus::Output,
+                    SampleFocus::Output => SampleFocus::Prompt,
+                }
+            }
+            (_, KeyCode::BackTab) => {
+                s.focus = match s.focus {
+                    SampleFocus::Prompt => SampleFocus::Output,
+                    SampleFocus::Params => SampleFocus::Prompt,
+                    SampleFocus::Output => SampleFocus::Params,
+                }
+            }
+            (_, KeyCode::Char('i')) | (_, KeyCode::Char('/')) => s.focus = SampleFocus::Prompt,
+            (_, KeyCode::Enter) => return self.submit(),
+            (SampleFocus::Params, KeyCode::Left) => s.param_sel = (s.param_sel + PARAM_NAMES.len() - 1) % PARAM_NAMES.len(),
+            (SampleFocus::Params, KeyCode::Right) => s.param_sel = (s.param_sel + 1) % PARAM_NAMES.len(),
+            (SampleFocus::Params, KeyCode::Up | KeyCode::Char('+') | KeyCode::Char('=')) => s.adjust(s.param_sel, 1),
+            (SampleFocus::Params, KeyCode::Down | KeyCode::Char('-')) => s.adjust(s.param_sel, -1),
+            (SampleFocus::Output, KeyCode::Up | KeyCode::Char('k')) => s.scroll = s.scroll.saturating_sub(1),
+            (SampleFocus::Output, KeyCode::Down | KeyCode::Char('j')) => s.scroll = s.scroll.saturating_add(1),
+            (SampleFocus::Output, KeyCode::PageUp) => s.scroll = s.scroll.saturating_sub(10),
+            (SampleFocus::Output, KeyCode::PageDown) => s.scroll = s.scroll.saturating_add(10),
+            (SampleFocus::Output, KeyCode::Home) => s.scroll = 0,
+            _ => {}
+        }
+        Action::None
+    }
+
+    /// Enter in the sampling pane: from the training run's weights if one is
+    /// training, else from the chosen checkpoint.
+    fn submit(&mut self) -> Action {
+        let prompt = self.sampling.prompt.text();
+        let step = self.run.as_ref().and_then(|r| r.last.as_ref()).map_or(0, |m| m.step);
+        let training = self.run_active() && self.quitting.is_none();
+        let source = self.sample_source.clone();
+        if !training && source.is_none() {
+            self.status = Some("nothing to sample from: start a run (1) or pick a past run (3, Enter)".into());
+            return Action::None;
+        }
+        let s = &mut self.sampling;
+        if s.history.last() != Some(&prompt) && !prompt.is_empty() {
+            s.history.push(prompt.clone());
+        }
+        s.hist_pos = None;
+        s.id = s.next_id;
+        s.next_id += 1;
+        s.running = true;
+        s.tokens = 0;
+        s.output.clear();
+        s.shown_prompt = prompt.clone();
+        s.started = Some(Instant::now());
+        s.secs = None;
+        s.scroll = 0;
+        let params = s.params.clone();
+        let id = s.id;
+        if training {
+            s.source_label = format!("training weights at step {step}");
+            Action::Engine(Command::Sample { id, prompt, params })
+        } else {
+            s.source_label = self.sample_source_label.clone();
+            match source {
+                Some(source) => Action::SampleFrom { source, id, prompt, params },
+                None => Action::None,
+            }
+        }
+    }
+}
+
+/// A checkpoint folder as a model source for sampling.
+pub fn model_source(checkpoint: PathBuf) -> ModelSource {
+    ModelSource { checkpoint: Some(checkpoint), weights: None, preset: None, tokenizer: None, threads: None }
+}
+
+/// Every key binding, by context, as the help overlay lists them.
+pub const KEYMAP: &[(&str, &[(&str, &str)])] = &[
+    (
+        "Everywhere",
+        &[
+            ("?", "this help (Esc closes any overlay)"),
+            ("1 2 3 4", "presets · training · runs · sampling"),
+            ("q", "quit (asks while training)"),
+            ("Ctrl-C", "stop, save and quit (again: skip final eval)"),
+            ("Tab", "move focus (Shift-Tab back)"),
+            ("j k", "same as ↓ ↑ in lists and panes"),
+            ("↑ ↓ PgUp PgDn", "scroll this help and the RON text"),
+        ],
+    ),
+    (
+        "Presets",
+        &[
+            ("↑ ↓ Home End", "select a preset"),
+            ("Enter", "start training it"),
+            ("r", "resume its latest checkpoint"),
+            ("c", "choose the corpus"),
+            ("e", "show the preset's RON text"),
+        ],
+    ),
+    (
+        "Training",
+        &[
+            ("p", "pause / resume"),
+            ("s", "save a checkpoint now"),
+            ("e", "EMA smoothing on / off"),
+            ("l", "log-scale y on / off"),
+            ("x", "x axis: steps / tokens / time"),
+            ("w", "full history / recent window"),
+            ("← →", "memory heatmap layer"),
+            ("a", "all layers as small multiples"),
+            ("↑ ↓ PgUp PgDn", "scroll the focused log / samples"),
+            ("Home End", "oldest / newest in that pane"),
+        ],
+    ),
+    ("Quit dialog", &[("s", "stop and save"), ("d", "stop without saving"), ("c Esc", "cancel")]),
+    (
+        "Sampling",
+        &[
+            ("Enter", "generate from the prompt"),
+            ("Esc", "leave the prompt (keys become commands)"),
+            ("← → Home End", "move the cursor in the prompt"),
+            ("Ctrl-A Ctrl-E", "start / end of the prompt"),
+            ("Backspace Delete", "delete a character"),
+            ("Ctrl-U", "clear up to the cursor"),
+            ("↑ ↓", "prompt history"),
+            ("i /", "back to the prompt"),
+            ("← → (params)", "choose a parameter"),
+            ("↑ ↓ + -", "change it"),
+            ("PgUp PgDn", "scroll the output (when focused)"),
+        ],
+    ),
+    (
+        "Runs",
+        &[
+            ("↑ ↓", "select a run"),
+            ("Enter", "sample from its best checkpoint"),
+            ("r", "resume it"),
+            ("x", "x axis: tokens / time"),
+            ("u", "rescan the runs folder"),
+        ],
+    ),
+];
+
+/// "file:12:5: message" → (12, 5), for highlighting a preset's parse error.
+pub fn error_position(err: &str) -> Option<(usize, usize)> {
+    let b = err.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b':' {
+            let digits = |mut j: usize| {
+                let s = j;
+                while j < b.len() && b[j].is_ascii_digit() {
+                    j += 1;
+                }
+                (j > s).then(|| (err[s..j].parse::<usize>().ok(), j))
+            };
+            if let Some((Some(line), j)) = digits(i + 1) {
+                if j < b.len() && b[j] == b':' {
+                    if let Some((Some(col), k)) = digits(j + 1) {
+                        if k < b.len() && b[k] == b':' {
+                            return Some((line, col));
+                        }
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// True if `path` is inside a run folder of the given preset (for labels).
+pub fn is_run_of(path: &Path, preset: &str) -> bool {
+    path.ancestors().any(|a| a.file_name().is_some_and(|n| crate::runs::preset_of_dir_name(&n.to_string_lossy()) == preset))
+}

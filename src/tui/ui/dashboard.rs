@@ -1,0 +1,270 @@
+//! The training dashboard: header, loss chart, throughput sparkline, and the
+//! heatmap, samples and log panes around them.
+
+use super::{bold_label, clean, pane, si, thousands, DIM};
+use crate::engine::RunState;
+use crate::runs::fmt_duration;
+use crate::tui::app::{App, Pane, RunView, TrainPoint, XAxis};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style, Stylize};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, LegendPosition, Paragraph, Sparkline};
+use ratatui::Frame;
+
+/// Steps shown in the "recent window" view.
+pub const RECENT_POINTS: usize = 300;
+
+pub fn render_dashboard(f: &mut Frame, area: Rect, app: &App) {
+    if app.run.is_none() {
+        f.render_widget(Paragraph::new("No run yet: pick a preset (1) and press Enter.").block(pane("Training", false)), area);
+        return;
+    }
+    let bottom_h = (area.height / 4).max(6);
+    let spark_h = if area.height >= 34 { 5 } else { 3 };
+    let [header, middle, bottom] = Layout::vertical([Constraint::Length(4), Constraint::Min(8), Constraint::Length(bottom_h)]).areas(area);
+    let [left, right] = Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(middle);
+    let [chart, spark] = Layout::vertical([Constraint::Min(5), Constraint::Length(spark_h)]).areas(left);
+    let [samples, log] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
+    render_header(f, header, app);
+    render_loss_chart(f, chart, app);
+    render_throughput(f, spark, app);
+    super::heatmap::render_heatmap(f, right, app);
+    super::samples::render_samples(f, samples, app);
+    super::log::render_log(f, log, app);
+}
+
+/// What the header calls the state.
+pub fn state_label(app: &App, run: &RunView) -> (String, Color) {
+    if app.quitting.is_some() && run.summary.is_none() {
+        let what = if app.quitting.as_ref().is_some_and(|q| q.save) { "stopping (saving)" } else { "stopping (no save)" };
+        return (what.into(), Color::Yellow);
+    }
+    if run.error.is_some() && run.summary.is_none() {
+        return ("error".into(), Color::Red);
+    }
+    match run.state {
+        RunState::Preparing => ("preparing".into(), Color::Yellow),
+        RunState::Running => ("running".into(), Color::Green),
+        RunState::Paused => ("paused".into(), Color::Yellow),
+        RunState::Evaluating => ("evaluating".into(), Color::Magenta),
+        RunState::Saving => ("saving".into(), Color::Blue),
+        RunState::Finished => ("finished".into(), Color::Cyan),
+    }
+}
+
+pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
+    let Some(run) = app.run.as_ref() else {
+        return;
+    };
+    let (state, colour) = state_label(app, run);
+    let dir = run.run_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "(creating)".into());
+    let mut l1 = vec![
+        Span::styled(format!(" {} ", run.preset), Style::new().fg(Color::Black).bg(Color::Cyan).bold()),
+        Span::raw(" "),
+        Span::styled(format!(" {state} "), Style::new().fg(Color::Black).bg(colour).bold()),
+        Span::raw("  "),
+    ];
+    l1.extend(bold_label("run ", clean(&dir)));
+    l1.extend(bold_label("corpus ", clean(&run.corpus)));
+
+    let m = run.last.as_ref();
+    let step = m.map_or(0, |m| m.step);
+    let horizon = m.and_then(|m| m.horizon).map(|h| format!(" / {}", thousands(h))).unwrap_or_default();
+    let mut l2 = vec![Span::raw(" ")];
+    l2.extend(bold_label("step ", format!("{}{horizon}", thousands(step))));
+    l2.extend(bold_label("tokens ", thousands(m.map_or(0, |m| m.tokens))));
+    l2.extend(bold_label("elapsed ", fmt_duration(m.map_or(0.0, |m| m.elapsed_secs))));
+    let eta = match (run.summary.as_ref(), m.and_then(|m| m.eta_secs)) {
+        (Some(_), _) => "done".into(),
+        (None, Some(e)) => fmt_duration(e),
+        (None, None) => "–".into(),
+    };
+    l2.extend(bold_label("ETA ", eta));
+    l2.extend(bold_label("params ", thousands(run.params as u64)));
+
+    let mut l3 = vec![Span::raw(" ")];
+    l3.extend(bold_label("LR ", m.map(|m| format!("{:.2e}", m.lr)).unwrap_or_else(|| "–".into())));
+    let tok_s = m.map_or(0.0, |m| m.tok_per_sec);
+    l3.extend(bold_label("tok/s ", if m.is_some() { thousands(tok_s.round() as u64) } else { "–".into() }));
+    let mfu = match (app.peak_gflops, m) {
+        (Some(peak), Some(_)) if peak > 0.0 => format!("{:.1}%", 100.0 * run.flops_per_token * tok_s / (peak * 1e9)),
+        _ => "–".into(),
+    };
+    l3.extend(bold_label("MFU ", mfu));
+    l3.extend(bold_label("loss ", m.map(|m| format!("{:.4}", m.loss)).unwrap_or_else(|| "–".into())));
+    if let Some(e) = run.evals.last() {
+        l3.extend(bold_label("val ", format!("{:.4} (PPL {:.2})", e.loss, e.ppl)));
+    }
+
+    let l4 = if let Some(s) = &run.summary {
+        let best_ppl = s.best_val_loss.map(|l| format!("{:.2}", l.exp())).unwrap_or_else(|| "–".into());
+        let final_ppl = s.final_val_ppl.map(|p| format!("{p:.2}")).unwrap_or_else(|| "–".into());
+        Line::from(vec![
+            Span::styled(" ■ summary ", Style::new().fg(Color::Black).bg(Color::Green).bold()),
+            Span::raw(format!(
+                " best val PPL {best_ppl} · final val PPL {final_ppl} · {} tokens in {} · {} tok/s mean{}",
+                thousands(s.tokens),
+                fmt_duration(s.elapsed_secs),
+                thousands(s.mean_tok_per_sec.round() as u64),
+                if s.stopped_early { " · stopped early" } else { "" }
+            ))
+            .bold(),
+        ])
+    } else if let Some(e) = &run.error {
+        Line::from(Span::styled(format!(" ✗ {}", clean(e)), Style::new().fg(Color::Red).bold()))
+    } else if run.state == RunState::Preparing || !run.started {
+        Line::from(Span::styled(format!(" … {}", clean(&run.detail)), Style::new().fg(Color::Yellow)))
+    } else if let Some((step, path)) = &run.last_save {
+        Line::from(Span::styled(format!(" last save: {} (step {step})", clean(&path.display().to_string())), Style::new().fg(DIM)))
+    } else {
+        Line::from("")
+    };
+    f.render_widget(Paragraph::new(vec![Line::from(l1), Line::from(l2), Line::from(l3), l4]), area);
+}
+
+fn x_of(p: &TrainPoint, axis: XAxis) -> f64 {
+    match axis {
+        XAxis::Steps => p.step as f64,
+        XAxis::Tokens => p.tokens as f64,
+        XAxis::Time => p.secs,
+    }
+}
+
+/// Mean of each of `n` equal runs of points (the full-history view at chart resolution).
+pub fn downsample(points: &[TrainPoint], n: usize) -> Vec<TrainPoint> {
+    if points.len() <= n || n == 0 {
+        return points.to_vec();
+    }
+    let mut out = Vec::with_capacity(n);
+    for b in 0..n {
+        let (lo, hi) = (b * points.len() / n, ((b + 1) * points.len() / n).max(b * points.len() / n + 1));
+        let chunk = &points[lo..hi.min(points.len())];
+        let k = chunk.len() as f64;
+        let last = chunk[chunk.len() - 1];
+        out.push(TrainPoint {
+            step: last.step,
+            tokens: last.tokens,
+            secs: last.secs,
+            loss: chunk.iter().map(|p| p.loss).sum::<f64>() / k,
+            ema: chunk.iter().map(|p| p.ema).sum::<f64>() / k,
+        });
+    }
+    out
+}
+
+pub fn fmt_axis(v: f64, axis: XAxis) -> String {
+    match axis {
+        XAxis::Time => fmt_duration(v),
+        _ => si(v),
+    }
+}
+
+pub fn render_loss_chart(f: &mut Frame, area: Rect, app: &App) {
+    let Some(run) = app.run.as_ref() else {
+        return;
+    };
+    let view = if app.recent { format!("last {RECENT_POINTS} steps") } else { "full history".into() };
+    let title = format!(
+        "Loss · x {} · {} · {}{}",
+        app.x_axis.label(),
+        view,
+        if app.ema_on { "EMA" } else { "raw" },
+        if app.log_y { " · log-y" } else { "" }
+    );
+    let block = pane(title, app.focus == Pane::Chart);
+    let inner = block.inner(area);
+    let all = &run.points[..];
+    let shown = if app.recent { &all[all.len().saturating_sub(RECENT_POINTS)..] } else { all };
+    if shown.is_empty() {
+        let msg = if run.started { "waiting for the first step…" } else { "preparing…" };
+        f.render_widget(Paragraph::new(msg).fg(DIM).block(block), area);
+        return;
+    }
+    let pts = downsample(shown, (inner.width as usize * 2).max(2));
+    let ax = app.x_axis;
+    let ty = |v: f64| if app.log_y { v.max(1e-6).ln() } else { v };
+    let raw: Vec<(f64, f64)> = pts.iter().map(|p| (x_of(p, ax), ty(p.loss))).collect();
+    let ema: Vec<(f64, f64)> = pts.iter().map(|p| (x_of(p, ax), ty(p.ema))).collect();
+    let x0 = x_of(&shown[0], ax);
+    let x1 = x_of(&shown[shown.len() - 1], ax).max(x0 + 1e-9);
+    let val: Vec<(f64, f64)> = run
+        .evals
+        .iter()
+        .filter(|e| e.loss.is_finite())
+        .map(|e| {
+            let x = match ax {
+                XAxis::Steps => e.step as f64,
+                XAxis::Tokens => e.tokens as f64,
+                XAxis::Time => e.elapsed_secs,
+            };
+            (x, ty(e.loss))
+        })
+        .filter(|(x, _)| *x >= x0 && *x <= x1)
+        .collect();
+    let ys = raw.iter().chain(ema.iter()).chain(val.iter()).map(|p| p.1).filter(|y| y.is_finite());
+    let (mut y0, mut y1) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
+    if !y0.is_finite() {
+        (y0, y1) = (0.0, 1.0);
+    }
+    let pad = ((y1 - y0) * 0.05).max(1e-3);
+    let (y0, y1) = (y0 - pad, y1 + pad);
+    let mut datasets = Vec::new();
+    let raw_style = if app.ema_on { Style::new().fg(DIM) } else { Style::new().fg(Color::Cyan) };
+    datasets.push(Dataset::default().name("train").marker(Marker::Braille).graph_type(GraphType::Line).style(raw_style).data(&raw));
+    if app.ema_on {
+        datasets.push(
+            Dataset::default()
+                .name("EMA")
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::new().fg(Color::Cyan))
+                .data(&ema),
+        );
+    }
+    if !val.is_empty() {
+        // many evaluations would paint whole cells with dots; braille keeps the curve visible
+        let marker = if val.len() * 4 > inner.width as usize { Marker::Braille } else { Marker::Dot };
+        datasets.push(
+            Dataset::default()
+                .name("val")
+                .marker(marker)
+                .graph_type(GraphType::Scatter)
+                .style(Style::new().fg(Color::Yellow).bold())
+                .data(&val),
+        );
+    }
+    let unlog = |v: f64| if app.log_y { v.exp() } else { v };
+    let ylabels = vec![
+        Span::raw(format!("{:.2}", unlog(y0))),
+        Span::raw(format!("{:.2}", unlog((y0 + y1) / 2.0))),
+        Span::raw(format!("{:.2}", unlog(y1))),
+    ];
+    let xlabels = vec![Span::raw(fmt_axis(x0, ax)), Span::raw(fmt_axis((x0 + x1) / 2.0, ax)), Span::raw(fmt_axis(x1, ax))];
+    let chart = Chart::new(datasets)
+        .block(block)
+        .legend_position(Some(LegendPosition::TopRight))
+        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)))
+        .x_axis(Axis::default().bounds([x0, x1]).labels(xlabels).style(Style::new().fg(DIM)))
+        .y_axis(Axis::default().bounds([y0, y1]).labels(ylabels).style(Style::new().fg(DIM)));
+    f.render_widget(chart, area);
+}
+
+pub fn render_throughput(f: &mut Frame, area: Rect, app: &App) {
+    let Some(run) = app.run.as_ref() else {
+        return;
+    };
+    let n = run.tok_s.len();
+    let mean = if n > 0 { run.tok_s.iter().sum::<f64>() / n as f64 } else { 0.0 };
+    let title = match run.tok_s.back() {
+        Some(last) => {
+            format!("Throughput {} tok/s · mean {} over {n} steps", thousands(last.round() as u64), thousands(mean.round() as u64))
+        }
+        None => "Throughput (tok/s)".into(),
+    };
+    let block = pane(title, false);
+    let inner = block.inner(area);
+    let w = inner.width as usize;
+    let data: Vec<u64> = run.tok_s.iter().skip(n.saturating_sub(w)).map(|v| v.max(0.0).round() as u64).collect();
+    f.render_widget(Sparkline::default().block(block).data(&data).style(Style::new().fg(Color::Green)), area);
+}

@@ -1,0 +1,58 @@
+//! The log pane: status, warnings, checkpoint saves and errors, newest at the
+//! bottom, with scrollback (↑/↓ when focused).
+
+use super::{pane, wrap, DIM};
+use crate::tui::app::{App, Level, Pane};
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+pub fn level_style(l: Level) -> Style {
+    match l {
+        Level::Info => Style::new(),
+        Level::Save => Style::new().fg(Color::Green),
+        Level::Warn => Style::new().fg(Color::Yellow),
+        Level::Error => Style::new().fg(Color::Red),
+    }
+}
+
+pub fn render_log(f: &mut Frame, area: Rect, app: &App) {
+    let n = app.log.len();
+    let title = if app.log_scroll > 0 { format!("Log ({n}, {} newer below)", app.log_scroll) } else { format!("Log ({n})") };
+    let block = pane(title, app.focus == Pane::Log);
+    let inner = block.inner(area);
+    let h = inner.height as usize;
+    let width = inner.width as usize;
+    // walk back from the newest visible entry until the pane is full
+    let mut rows: Vec<Line> = Vec::new();
+    let end = n.saturating_sub(app.log_scroll);
+    for entry in app.log.iter().take(end).rev() {
+        if rows.len() >= h {
+            break;
+        }
+        let stamp = format!("{:02}:{:02} ", (entry.secs as u64) / 60, (entry.secs as u64) % 60);
+        let marker = match entry.level {
+            Level::Info => "",
+            Level::Save => "✔ ",
+            Level::Warn => "⚠ ",
+            Level::Error => "✗ ",
+        };
+        let body = wrap(&format!("{marker}{}", entry.text), width.saturating_sub(stamp.len()).max(1));
+        let style = level_style(entry.level);
+        let mut block_lines: Vec<Line> = body
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let lead = if i == 0 { stamp.clone() } else { " ".repeat(stamp.len()) };
+                Line::from(vec![Span::styled(lead, Style::new().fg(DIM)), Span::styled(l, style)])
+            })
+            .collect();
+        block_lines.reverse();
+        rows.extend(block_lines);
+    }
+    rows.truncate(h);
+    rows.reverse();
+    f.render_widget(Paragraph::new(rows).block(block), area);
+}

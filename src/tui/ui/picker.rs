@@ -1,0 +1,239 @@
+//! The preset picker, and its two overlays: the RON text viewer (`e`) and the
+//! corpus chooser (`c`).
+
+use super::{centered, clean, pane, thousands, wrap, ACCENT, DIM};
+use crate::preset::Preset;
+use crate::tui::app::{error_position, App, Corpus, Overlay, PresetRow, CORPUS_OPTIONS};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+const NAME_W: usize = 18;
+
+fn fit(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n <= w {
+        format!("{s:<w$}")
+    } else {
+        let mut t: String = s.chars().take(w.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn row_line(row: &PresetRow, selected: bool, width: usize) -> Line<'static> {
+    let marker = if selected { "▶ " } else { "  " };
+    let base = if selected { Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED) } else { Style::new() };
+    let mut spans = vec![Span::styled(marker, Style::new().fg(ACCENT).bold()), Span::styled(fit(&clean(&row.name), NAME_W), base)];
+    match &row.preset {
+        Ok(p) => {
+            let (ppl, tok) = match &p.reference {
+                Some(r) => (format!("{:.2}*", r.reported_ppl), thousands(r.pytorch_tok_s.round() as u64)),
+                None => ("–".into(), "–".into()),
+            };
+            let text = format!(
+                " {:<5} {:>10} {:>8} {:<13} {:>7} {:>9}",
+                fit(&p.version, 5),
+                thousands(row.params as u64),
+                format!("{}×{}", p.train.batch, p.train.seq_len),
+                fit(&p.budget_label(), 13),
+                ppl,
+                tok
+            );
+            spans.push(Span::styled(text, base));
+        }
+        Err(e) => {
+            let room = width.saturating_sub(NAME_W + 4);
+            spans.push(Span::styled(format!(" ✗ {}", fit(&clean(e), room)), Style::new().fg(Color::Red).add_modifier(base.add_modifier)));
+        }
+    }
+    Line::from(spans)
+}
+
+pub fn render_picker(f: &mut Frame, area: Rect, app: &App) {
+    let list_h = (app.presets.len() as u16 + 3).clamp(5, area.height.saturating_sub(8).max(5));
+    let [list, details] = Layout::vertical([Constraint::Length(list_h), Constraint::Min(4)]).areas(area);
+    let block = pane(format!("Presets ({}) · Enter start · r resume · c corpus · e RON", app.presets.len()), true);
+    let inner = block.inner(list);
+    let header = Line::from(Span::styled(
+        format!("  {:<NAME_W$} {:<5} {:>10} {:>8} {:<13} {:>7} {:>9}", "preset", "ver", "params", "B×T", "budget", "ref PPL", "PyT tok/s"),
+        Style::new().fg(ACCENT).bold(),
+    ));
+    let rows_h = inner.height.saturating_sub(1) as usize;
+    let skip = app.selected.saturating_sub(rows_h.saturating_sub(1));
+    let mut lines = vec![header];
+    for (i, row) in app.presets.iter().enumerate().skip(skip).take(rows_h) {
+        lines.push(row_line(row, i == app.selected, inner.width as usize));
+    }
+    if app.presets.is_empty() {
+        lines.push(Line::from(Span::styled("no presets found", Style::new().fg(Color::Red))));
+    }
+    f.render_widget(Paragraph::new(lines).block(block), list);
+    render_details(f, details, app);
+}
+
+fn details_of(p: &Preset, row: &PresetRow, width: usize) -> Vec<Line<'static>> {
+    let dim = Style::new().fg(DIM);
+    let mut v = vec![
+        Line::from(vec![Span::styled(clean(&p.description), Style::new().bold())]),
+        Line::from(vec![Span::styled("architecture ", dim), Span::raw(clean(&p.architecture()))]),
+        Line::from(vec![
+            Span::styled("params ", dim),
+            Span::raw(thousands(row.params as u64)),
+            Span::styled("  batch × seq ", dim),
+            Span::raw(format!("{} × {}", p.train.batch, p.train.seq_len)),
+            Span::styled("  budget ", dim),
+            Span::raw(p.budget_label()),
+            Span::styled("  eval every ", dim),
+            Span::raw(format!("{} steps", p.train.eval_every)),
+        ]),
+    ];
+    match &p.reference {
+        Some(r) => {
+            let range =
+                r.pytorch_tok_s_range.map(|(a, b)| format!(" ({}–{})", thousands(a as u64), thousands(b as u64))).unwrap_or_default();
+            v.push(Line::from(vec![
+                Span::styled("FlashLM reported PPL ", dim),
+                Span::styled(format!("{:.2}", r.reported_ppl), Style::new().bold()),
+                Span::styled(format!("  ({}, {} h)", clean(&r.hardware), r.hours), dim),
+                Span::styled("  PyTorch 2 cores ", dim),
+                Span::styled(format!("{} tok/s{range}", thousands(r.pytorch_tok_s as u64)), Style::new().bold()),
+            ]));
+            for l in wrap(&format!("* caveat: {}", r.caveat), width) {
+                v.push(Line::from(Span::styled(l, Style::new().fg(Color::Yellow))));
+            }
+        }
+        None => v.push(Line::from(Span::styled("no FlashLM reference figures for this preset", dim))),
+    }
+    v
+}
+
+fn render_details(f: &mut Frame, area: Rect, app: &App) {
+    let Some(row) = app.presets.get(app.selected) else {
+        return;
+    };
+    let block = pane(format!("{} · {}", clean(&row.name), clean(&row.file)), false);
+    let inner = block.inner(area);
+    let width = inner.width as usize;
+    let mut lines = match &row.preset {
+        Ok(p) => details_of(p, row, width),
+        Err(e) => {
+            let mut v =
+                vec![Line::from(Span::styled("✗ this preset does not parse and cannot be started:", Style::new().fg(Color::Red).bold()))];
+            for l in wrap(e, width) {
+                v.push(Line::from(Span::styled(l, Style::new().fg(Color::Red))));
+            }
+            v.push(Line::from(Span::styled("e shows the RON text with the error marked", Style::new().fg(DIM))));
+            v
+        }
+    };
+    let dim = Style::new().fg(DIM);
+    lines.push(Line::from(vec![Span::styled("corpus ", dim), Span::raw(clean(&app.corpus.label())), Span::styled("  (c to change)", dim)]));
+    let resume = app.latest_checkpoint(app.selected);
+    lines.push(Line::from(match resume {
+        Some(p) => {
+            vec![Span::styled("latest checkpoint ", dim), Span::raw(clean(&p.display().to_string())), Span::styled("  (r resumes)", dim)]
+        }
+        None => vec![Span::styled(format!("no checkpoint under {}/ yet", app.opts.runs_root.display()), dim)],
+    }));
+    f.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// `e`: the preset's RON text, with a parse error's line marked.
+pub fn render_ron(f: &mut Frame, area: Rect, app: &App) {
+    let Some(row) = app.presets.get(app.selected) else {
+        return;
+    };
+    let scroll = if let Overlay::Ron { scroll } = app.overlay { scroll } else { 0 };
+    let r = centered(area, area.width.saturating_sub(4).min(100), area.height.saturating_sub(2));
+    f.render_widget(Clear, r);
+    let err = row.preset.as_ref().err();
+    let at = err.and_then(|e| error_position(e));
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(e) = err {
+        lines.push(Line::from(Span::styled(format!("✗ {}", clean(e)), Style::new().fg(Color::Red).bold())));
+    }
+    for (i, l) in row.text.lines().enumerate() {
+        let n = i + 1;
+        let text = clean(&l.replace('\t', "    "));
+        let num = Span::styled(format!("{n:>4} "), Style::new().fg(DIM));
+        if at.is_some_and(|(line, _)| line == n) {
+            lines.push(Line::from(vec![num, Span::styled(text, Style::new().fg(Color::White).bg(Color::Red))]));
+            if let Some((_, col)) = at {
+                lines.push(Line::from(Span::styled(
+                    format!("     {}^ here", " ".repeat(col.saturating_sub(1))),
+                    Style::new().fg(Color::Red).bold(),
+                )));
+            }
+        } else {
+            lines.push(Line::from(vec![num, Span::raw(text)]));
+        }
+    }
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(Style::new().fg(ACCENT))
+        .title(Span::styled(format!(" {} (Esc closes, ↑↓ scroll) ", clean(&row.file)), Style::new().bold()));
+    let scroll = scroll.min((lines.len() as u16).saturating_sub(r.height.saturating_sub(2)));
+    f.render_widget(Paragraph::new(lines).scroll((scroll, 0)).block(block), r);
+}
+
+/// `c`: built-in corpus, TinyStories (if found) or a typed path.
+pub fn render_corpus(f: &mut Frame, area: Rect, app: &App) {
+    let Overlay::Corpus(dlg) = &app.overlay else {
+        return;
+    };
+    let r = centered(area, area.width.saturating_sub(4).min(90), 14);
+    f.render_widget(Clear, r);
+    let tiny = match &app.opts.tinystories {
+        Some((t, _)) => format!("TinyStories ({})", t.display()),
+        None => "TinyStories (not found: `flashlm-tui data download tinystories`)".into(),
+    };
+    let current = match &app.corpus {
+        Corpus::BuiltIn => 0,
+        Corpus::TinyStories { .. } => 1,
+        Corpus::File(_) => 2,
+    };
+    let opts = ["built-in story corpus (generated, no download)".to_string(), tiny, "a file or folder path…".to_string()];
+    let mut lines = vec![Line::from(Span::styled("Train on:", Style::new().bold())), Line::from("")];
+    for (i, o) in opts.iter().enumerate().take(CORPUS_OPTIONS) {
+        let sel = i == dlg.selected;
+        let mark = if sel { "▶ " } else { "  " };
+        let now = if i == current { "  (current)" } else { "" };
+        let mut style = if sel { Style::new().bold().reversed() } else { Style::new() };
+        if i == 1 && app.opts.tinystories.is_none() {
+            style = style.fg(DIM);
+        }
+        lines.push(Line::from(vec![
+            Span::styled(mark, Style::new().fg(ACCENT).bold()),
+            Span::styled(clean(o), style),
+            Span::styled(now, Style::new().fg(DIM)),
+        ]));
+    }
+    lines.push(Line::from(""));
+    if let Some(ed) = &dlg.editing {
+        let before: String = ed.chars[..ed.cursor.min(ed.chars.len())].iter().collect();
+        let at: String = ed.chars.get(ed.cursor).map(|c| c.to_string()).unwrap_or_else(|| " ".into());
+        let after: String = ed.chars.iter().skip(ed.cursor + 1).collect();
+        lines.push(Line::from(vec![
+            Span::styled("path> ", Style::new().fg(ACCENT).bold()),
+            Span::raw(clean(&before)),
+            Span::styled(clean(&at), Style::new().reversed()),
+            Span::raw(clean(&after)),
+        ]));
+        lines.push(Line::from(Span::styled("Enter accepts · Esc back", Style::new().fg(DIM))));
+    } else {
+        lines.push(Line::from(Span::styled("↑↓ choose · Enter select · Esc cancel", Style::new().fg(DIM))));
+    }
+    if let Some(e) = &dlg.error {
+        lines.push(Line::from(Span::styled(clean(e), Style::new().fg(Color::Red))));
+    }
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(Style::new().fg(ACCENT))
+        .title(Span::styled(" Corpus ", Style::new().bold()));
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), r);
+}

@@ -1,0 +1,43 @@
+//! The samples pane: the trainer's periodic samples, newest first, each with its step.
+
+use super::{pane, wrap, DIM};
+use crate::tui::app::{App, Pane};
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+pub fn render_samples(f: &mut Frame, area: Rect, app: &App) {
+    let Some(run) = app.run.as_ref() else {
+        return;
+    };
+    let n = run.samples.len();
+    let title =
+        if app.samples_scroll > 0 { format!("Samples ({n}, {} newer above)", app.samples_scroll) } else { format!("Samples ({n})") };
+    let block = pane(title, app.focus == Pane::Samples);
+    let inner = block.inner(area);
+    let mut lines: Vec<Line> = Vec::new();
+    if n == 0 {
+        lines.push(Line::from(Span::styled("no sample yet (the trainer samples every sample_every steps)", Style::new().fg(DIM))));
+    }
+    let width = inner.width.saturating_sub(1) as usize;
+    for (step, text) in run.samples.iter().skip(app.samples_scroll) {
+        if lines.len() >= inner.height as usize {
+            break;
+        }
+        let tag = format!("@{step} ");
+        let body = wrap(&format!("{tag}{text}"), width);
+        for (i, l) in body.into_iter().enumerate() {
+            if i == 0 && l.starts_with(&tag) {
+                lines.push(Line::from(vec![
+                    Span::styled(tag.clone(), Style::new().fg(Color::Yellow).bold()),
+                    Span::raw(l[tag.len()..].to_string()),
+                ]));
+            } else {
+                lines.push(Line::from(l));
+            }
+        }
+    }
+    f.render_widget(Paragraph::new(lines).block(block), area);
+}
