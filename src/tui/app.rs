@@ -605,7 +605,8 @@ impl App {
         if let Some(i) = self.presets.iter().position(|p| p.name == cfg.preset.name) {
             self.selected = i;
         }
-        self.begin_run(&cfg.preset, corpus);
+        let view = cfg.resume.as_deref().and_then(checkpoint_preset).unwrap_or_else(|| cfg.preset.clone());
+        self.begin_run(&view, corpus);
         Action::Start(Box::new(cfg))
     }
 
@@ -1088,12 +1089,17 @@ impl App {
         // on resume the checkpoint's own corpus is used unless another one was chosen
         let corpus_label =
             if resume.is_some() && self.corpus == Corpus::BuiltIn { "the checkpoint's corpus".into() } else { self.corpus.label() };
+        // a resumed run trains the checkpoint's own preset; one whose budget is
+        // spent continues for another budget of the same size (the engine
+        // recomputes the LR horizon for the new total)
+        let view = resume.as_deref().and_then(checkpoint_preset).unwrap_or_else(|| preset.clone());
+        let extension = resume.as_deref().and_then(spent_budget_extension);
         let cfg = RunConfig {
             preset: preset.clone(),
             preset_text: text,
             corpus: if resume.is_some() && self.corpus == Corpus::BuiltIn { None } else { corpus },
             valid,
-            budget: None,
+            budget: extension.as_ref().map(|e| e.0.clone()),
             threads: self.opts.threads.max(1),
             seed: None,
             resume: resume.clone(),
@@ -1103,9 +1109,12 @@ impl App {
             sample_prompt: "Once upon a time".into(),
             overrides: Default::default(),
         };
-        self.begin_run(&preset, corpus_label);
+        self.begin_run(&view, corpus_label);
         if let Some(r) = &resume {
             self.push_log(Level::Info, format!("resuming from {}", r.display()));
+        }
+        if let Some((_, msg)) = extension {
+            self.push_log(Level::Warn, msg);
         }
         Action::Start(Box::new(cfg))
     }
@@ -1429,6 +1438,31 @@ impl App {
     }
 }
 
+/// The preset a checkpoint was trained with (its own preset.ron).
+pub fn checkpoint_preset(ck: &Path) -> Option<Preset> {
+    let text = std::fs::read_to_string(ck.join(crate::train::checkpoint::PRESET)).ok()?;
+    Preset::parse(&text, &ck.join(crate::train::checkpoint::PRESET).display().to_string()).ok()
+}
+
+/// If the checkpoint's budget is already spent: a new total one budget further, and why.
+pub fn spent_budget_extension(ck: &Path) -> Option<(crate::preset::Budget, String)> {
+    use crate::preset::Budget;
+    let text = std::fs::read_to_string(ck.join(crate::train::checkpoint::STATE)).ok()?;
+    let st: crate::train::checkpoint::TrainState = serde_json::from_str(&text).ok()?;
+    let next = match st.budget {
+        Budget::Steps(n) if st.step >= n => Budget::Steps(st.step + n),
+        Budget::Tokens(n) if st.tokens_seen >= n => Budget::Tokens(st.tokens_seen + n),
+        Budget::Minutes(m) if st.elapsed_secs >= m * 60.0 => Budget::Minutes(((st.elapsed_secs / 60.0 + m) * 100.0).round() / 100.0),
+        _ => return None,
+    };
+    let msg = format!(
+        "the checkpoint's budget ({}) is spent: continuing to a new total of {}",
+        crate::preset::budget_label(&st.budget),
+        crate::preset::budget_label(&next)
+    );
+    Some((next, msg))
+}
+
 /// A checkpoint folder as a model source for sampling.
 pub fn model_source(checkpoint: PathBuf) -> ModelSource {
     ModelSource { checkpoint: Some(checkpoint), weights: None, preset: None, tokenizer: None, threads: None }
@@ -1528,9 +1562,4 @@ pub fn error_position(err: &str) -> Option<(usize, usize)> {
         i += 1;
     }
     None
-}
-
-/// True if `path` is inside a run folder of the given preset (for labels).
-pub fn is_run_of(path: &Path, preset: &str) -> bool {
-    path.ancestors().any(|a| a.file_name().is_some_and(|n| crate::runs::preset_of_dir_name(&n.to_string_lossy()) == preset))
 }

@@ -431,14 +431,21 @@ pub fn run(opts: Options) -> Result<Outcome> {
         }
     };
     if !app.sample_only {
-        // the sgemm peak for MFU, measured once on its own small pool (~0.3 s)
+        // the sgemm peak for MFU, measured once on its own pool (~0.3 s): in the
+        // background while the picker waits for the user, but before the
+        // trainer starts when it starts at once, so neither slows the other
         let tx = rt.bg_tx.clone();
-        let _ = std::thread::Builder::new().name("sgemm-peak".into()).spawn(move || {
+        let measure = move || {
             if let Ok(pool) = rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
                 let p = pool.install(|| crate::bench::sgemm_peak(4096));
                 let _ = tx.send(Background::Peak(p));
             }
-        });
+        };
+        if matches!(first, Action::Start(_)) {
+            measure();
+        } else {
+            let _ = std::thread::Builder::new().name("sgemm-peak".into()).spawn(measure);
+        }
         rt.perform(&mut app, Action::ScanRuns);
     }
 

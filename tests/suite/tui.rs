@@ -1288,4 +1288,33 @@ fn end_to_end_in_a_real_terminal() {
     assert!(s.contains(&format!("run checkpoints/{}", run_dir.file_name().unwrap().to_string_lossy())), "summary printed:\n{s}");
     assert!(run_dir.join("last/meta.json").is_file(), "q s saved last/");
     assert!(saved.join("model.safetensors").is_file());
+
+    // again: r resumes the latest checkpoint of tiny-long, Ctrl-C stops and saves
+    let state = |d: &Path| -> u64 {
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("last/state.json")).unwrap()).unwrap();
+        v["step"].as_u64().unwrap()
+    };
+    let stopped_at = state(&run_dir);
+    t.keys(&["C-l"]);
+    t.text(&cmd);
+    t.keys(&["Enter"]);
+    t.wait("the preset picker again", 20, |s| s.contains("1 Presets") && s.contains("tiny-long"));
+    for _ in 0..12 {
+        if t.capture().lines().any(|l| l.contains("▶ tiny-long")) {
+            break;
+        }
+        t.keys(&["Down"]);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    t.keys(&["r"]);
+    let s = t.wait("the resumed run to step on", 60, |s| screen_step(s).is_some_and(|n| n > stopped_at + 20));
+    assert!(s.contains(&run_dir.file_name().unwrap().to_string_lossy().to_string()), "same run folder:\n{s}");
+    let t0 = Instant::now();
+    t.keys(&["C-c"]);
+    let s = t.wait("the TUI to exit after Ctrl-C", 10, |s| s.contains("EXIT="));
+    let took = t0.elapsed();
+    assert!(s.trim_end().ends_with("e2e$") && s.contains("EXIT=0"), "{s}");
+    assert!(!s.contains("EXIT=1") && !s.contains("EXIT=130"), "{s}");
+    assert!(took < Duration::from_secs(5), "Ctrl-C took {took:?}");
+    assert!(state(&run_dir) > stopped_at + 20, "Ctrl-C saved last/ further on");
 }

@@ -11,6 +11,8 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 const NAME_W: usize = 18;
+/// Width of the fixed columns after the name.
+const ROW_W: usize = 58;
 
 fn fit(s: &str, w: usize) -> String {
     let n = s.chars().count();
@@ -43,6 +45,11 @@ fn row_line(row: &PresetRow, selected: bool, width: usize) -> Line<'static> {
                 tok
             );
             spans.push(Span::styled(text, base));
+            // wide terminals also get the architecture in the row
+            let room = width.saturating_sub(2 + NAME_W + ROW_W + 2);
+            if room >= 20 {
+                spans.push(Span::styled(format!("  {}", fit(&clean(&p.architecture()), room)), Style::new().fg(DIM)));
+            }
         }
         Err(e) => {
             let room = width.saturating_sub(NAME_W + 4);
@@ -57,10 +64,12 @@ pub fn render_picker(f: &mut Frame, area: Rect, app: &App) {
     let [list, details] = Layout::vertical([Constraint::Length(list_h), Constraint::Min(4)]).areas(area);
     let block = pane(format!("Presets ({}) · Enter start · r resume · c corpus · e RON", app.presets.len()), true);
     let inner = block.inner(list);
-    let header = Line::from(Span::styled(
-        format!("  {:<NAME_W$} {:<5} {:>10} {:>8} {:<13} {:>7} {:>9}", "preset", "ver", "params", "B×T", "budget", "ref PPL", "PyT tok/s"),
-        Style::new().fg(ACCENT).bold(),
-    ));
+    let mut head =
+        format!("  {:<NAME_W$} {:<5} {:>10} {:>8} {:<13} {:>7} {:>9}", "preset", "ver", "params", "B×T", "budget", "ref PPL", "PyT tok/s");
+    if (inner.width as usize).saturating_sub(2 + NAME_W + ROW_W + 2) >= 20 {
+        head.push_str("  architecture");
+    }
+    let header = Line::from(Span::styled(head, Style::new().fg(ACCENT).bold()));
     let rows_h = inner.height.saturating_sub(1) as usize;
     let skip = app.selected.saturating_sub(rows_h.saturating_sub(1));
     let mut lines = vec![header];
