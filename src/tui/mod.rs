@@ -381,7 +381,10 @@ impl Runtime {
             match b {
                 Background::Peak(p) => {
                     app.peak_gflops = Some(p);
-                    app.push_log(Level::Info, format!("sgemm peak measured: {p:.1} GFLOP/s (MFU is against it)"));
+                    app.push_log(
+                        Level::Info,
+                        format!("sgemm peak measured: {p:.1} GFLOP/s; MFU is against it (low if other work was running)"),
+                    );
                 }
                 Background::ConvTaps(path, step, layers) => app.on_conv_taps(path, step, layers),
             }

@@ -88,7 +88,15 @@ pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
     let tok_s = m.map_or(0.0, |m| m.tok_per_sec);
     l3.extend(bold_label("tok/s ", if m.is_some() { thousands(tok_s.round() as u64) } else { "–".into() }));
     let mfu = match (app.peak_gflops, m) {
-        (Some(peak), Some(_)) if peak > 0.0 => format!("{:.1}%", 100.0 * run.flops_per_token * tok_s / (peak * 1e9)),
+        (Some(peak), Some(_)) if peak > 0.0 => {
+            let v = 100.0 * run.flops_per_token * tok_s / (peak * 1e9);
+            // a peak measured while other work ran is too low: say so rather than show 130 %
+            if v > 100.0 {
+                ">100%?".into()
+            } else {
+                format!("{v:.1}%")
+            }
+        }
         _ => "–".into(),
     };
     l3.extend(bold_label("MFU ", mfu));
