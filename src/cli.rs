@@ -549,8 +549,9 @@ fn sample(a: SampleArgs) -> Result<()> {
         if a.src.checkpoint.is_none() && a.src.weights.is_none() {
             bail!("give a model: --checkpoint DIR, or --weights FILE --preset P --tokenizer tokenizer.json");
         }
-        // fail here, with a plain message, rather than inside the UI
-        load_model(&a.src)?;
+        // fail here, with a plain message, rather than inside the UI (and
+        // print any loading warning before the UI owns the terminal)
+        let loaded = load_model(&a.src)?;
         let params = SampleParams {
             temperature: a.temperature,
             top_k: a.top_k,
@@ -561,7 +562,7 @@ fn sample(a: SampleArgs) -> Result<()> {
             seed: a.seed,
         };
         return run_tui(crate::tui::Options {
-            launch: crate::tui::Launch::Sample { source: a.src.clone(), prompt: a.prompt.clone(), params },
+            launch: crate::tui::Launch::Sample { source: a.src.clone(), loaded: Some(Box::new(loaded)), prompt: a.prompt.clone(), params },
             presets_dir: None,
             runs_root: "checkpoints".into(),
             threads: a.src.threads.unwrap_or_else(default_threads),

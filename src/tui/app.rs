@@ -1426,7 +1426,7 @@ impl App {
         let params = s.params.clone();
         let id = s.id;
         if training {
-            s.source_label = format!("training weights at step {step}");
+            s.source_label = format!("training weights at step {}", crate::preset::thousands(step));
             Action::Engine(Command::Sample { id, prompt, params })
         } else {
             s.source_label = self.sample_source_label.clone();

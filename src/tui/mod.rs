@@ -29,17 +29,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How the TUI opens.
-#[derive(Debug)]
 pub enum Launch {
     /// The preset picker (`flashlm-tui` in a terminal).
     Picker,
     /// The dashboard of a run started from the command line (`train` in a terminal).
     Train(Box<RunConfig>),
-    /// Only the sampling pane (`sample --interactive`).
-    Sample { source: ModelSource, prompt: String, params: SampleParams },
+    /// Only the sampling pane (`sample --interactive`), with the model already loaded.
+    Sample { source: ModelSource, loaded: Option<Box<crate::cli::Loaded>>, prompt: String, params: SampleParams },
 }
 
-#[derive(Debug)]
 pub struct Options {
     pub launch: Launch,
     pub presets_dir: Option<PathBuf>,
@@ -64,9 +62,13 @@ static UI_THREAD: OnceLock<Mutex<Option<std::thread::ThreadId>>> = OnceLock::new
 /// Panics of other threads while the TUI owns the terminal: shown in the log, not printed.
 static THREAD_PANICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
+/// Leaves raw mode and the alternate screen, once: a second "leave" would send
+/// the cursor back to where the TUI started, over a panic message printed since.
 fn restore_terminal() {
-    let _ = disable_raw_mode();
-    let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste, LeaveAlternateScreen, crossterm::cursor::Show);
+    if TUI_ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = disable_raw_mode();
+        let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste, LeaveAlternateScreen, crossterm::cursor::Show);
+    }
 }
 
 /// Installed once: on the UI thread it restores the terminal before the
@@ -83,7 +85,6 @@ fn install_panic_hook() {
             let me = std::thread::current().id();
             let ui = UI_THREAD.get().and_then(|m| m.lock().ok().and_then(|g| *g));
             if ui == Some(me) {
-                TUI_ACTIVE.store(false, Ordering::SeqCst);
                 restore_terminal();
                 prev(info);
             } else {
@@ -127,7 +128,6 @@ impl TerminalGuard {
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
-        TUI_ACTIVE.store(false, Ordering::SeqCst);
         restore_terminal();
     }
 }
@@ -188,27 +188,32 @@ impl CpuMeter {
 pub struct CheckpointSampler {
     current: Arc<AtomicU64>,
     cache: Arc<Mutex<Option<(String, Arc<crate::cli::Loaded>)>>>,
+    pool: Option<Arc<rayon::ThreadPool>>,
 }
 
 fn source_key(s: &ModelSource) -> String {
     format!("{:?}|{:?}|{:?}|{:?}", s.checkpoint, s.weights, s.preset, s.tokenizer)
 }
 
-impl Default for CheckpointSampler {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl CheckpointSampler {
-    pub fn new() -> Self {
-        CheckpointSampler { current: Arc::new(AtomicU64::new(0)), cache: Arc::new(Mutex::new(None)) }
+    /// Generation runs inside a pool of `threads` (its large products use it).
+    pub fn new(threads: usize) -> Self {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build().ok().map(Arc::new);
+        CheckpointSampler { current: Arc::new(AtomicU64::new(0)), cache: Arc::new(Mutex::new(None)), pool }
+    }
+
+    /// A model the caller already loaded (so nothing loads, or prints, later).
+    pub fn preload(&self, source: &ModelSource, m: crate::cli::Loaded) {
+        if let Ok(mut g) = self.cache.lock() {
+            *g = Some((source_key(source), Arc::new(m)));
+        }
     }
 
     pub fn start(&self, source: ModelSource, id: u64, prompt: String, params: SampleParams, tx: Sender<Event>) {
         self.current.store(id, Ordering::SeqCst);
         let current = self.current.clone();
         let cache = self.cache.clone();
+        let pool = self.pool.clone();
         let tx_err = tx.clone();
         let spawned = std::thread::Builder::new().name("sampler".into()).spawn(move || {
             let key = source_key(&source);
@@ -239,11 +244,17 @@ impl CheckpointSampler {
             };
             let banned = crate::cli::banned_ids(&m.tokenizer, m.model.cfg.vocab);
             let mut out: Vec<u32> = Vec::new();
-            generate(&m.model, &m.params, &ids, &banned, EOS, &params, |t| {
-                out.push(t);
-                current.load(Ordering::SeqCst) == id
-                    && tx.send(Event::Generated { id, text: decode(&m.tokenizer, &out), done: false }).is_ok()
-            });
+            let mut run = || {
+                generate(&m.model, &m.params, &ids, &banned, EOS, &params, |t| {
+                    out.push(t);
+                    current.load(Ordering::SeqCst) == id
+                        && tx.send(Event::Generated { id, text: decode(&m.tokenizer, &out), done: false }).is_ok()
+                })
+            };
+            match &pool {
+                Some(p) => p.install(run),
+                None => run(),
+            };
             let _ = tx.send(Event::Generated { id, text: decode(&m.tokenizer, &out), done: true });
         });
         if let Err(e) = spawned {
@@ -404,7 +415,7 @@ pub fn run(opts: Options) -> Result<Outcome> {
     let (bg_tx, bg_rx) = unbounded();
     let mut rt = Runtime {
         engine: None,
-        sampler: CheckpointSampler::new(),
+        sampler: CheckpointSampler::new(threads),
         gen_tx,
         gen_rx,
         bg_tx,
@@ -424,7 +435,10 @@ pub fn run(opts: Options) -> Result<Outcome> {
             let a = app.start_configured(*cfg);
             (app, a)
         }
-        Launch::Sample { source, prompt, params } => {
+        Launch::Sample { source, loaded, prompt, params } => {
+            if let Some(m) = loaded {
+                rt.sampler.preload(&source, *m);
+            }
             let label = match (&source.checkpoint, &source.weights) {
                 (Some(c), _) => format!("checkpoint {}", c.display()),
                 (None, Some(w)) => format!("weights {}", w.display()),
@@ -468,7 +482,9 @@ pub fn run(opts: Options) -> Result<Outcome> {
     let mut last_draw = Instant::now() - frame;
     let result: Result<()> = (|| loop {
         let now = Instant::now();
-        let wait = if app.dirty { (last_draw + frame).saturating_duration_since(now) } else { frame };
+        // a running sample is timed by when its last token arrives: wake more often then
+        let idle = if app.sampling.running { Duration::from_millis(15) } else { frame };
+        let wait = if app.dirty { (last_draw + frame).saturating_duration_since(now).min(idle) } else { idle };
         if cevent::poll(wait).context("reading terminal input")? {
             loop {
                 match cevent::read().context("reading terminal input")? {

@@ -698,7 +698,7 @@ fn sampling_from_a_checkpoint_without_training() {
     let Action::SampleFrom { source, id, prompt, params } = a else { panic!("{a:?}") };
     assert_eq!(source.checkpoint.as_deref(), Some(best.as_path()));
     let (tx, rx) = crossbeam_channel::unbounded();
-    let sampler = flashlm_tui::tui::CheckpointSampler::new();
+    let sampler = flashlm_tui::tui::CheckpointSampler::new(2);
     sampler.start(source, id, prompt, params, tx);
     let deadline = Instant::now() + Duration::from_secs(30);
     while app.sampling.running && Instant::now() < deadline {

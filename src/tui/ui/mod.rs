@@ -65,7 +65,6 @@ fn render_tabs(f: &mut Frame, area: Rect, app: &App) {
     let mut spans = vec![Span::styled(" flashlm-tui ", Style::new().fg(Color::Black).bg(ACCENT).bold()), Span::raw(" ")];
     if app.sample_only {
         spans.push(Span::styled(" Sampling ", Style::new().reversed()));
-        spans.push(Span::styled(format!("  {}", app.sample_source_label), Style::new().fg(DIM)));
     } else {
         let tabs =
             [(Screen::Picker, "1 Presets"), (Screen::Dashboard, "2 Training"), (Screen::Runs, "3 Runs"), (Screen::Sampling, "4 Sampling")];

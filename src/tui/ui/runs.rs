@@ -32,8 +32,15 @@ pub fn render_runs(f: &mut Frame, area: Rect, app: &App) {
     // narrow terminals get the columns that matter most for comparing runs
     let wide = area.width >= 150;
     let cols: Vec<usize> = if wide { (0..COLUMNS.len()).collect() } else { vec![0, 3, 4, 5, 6, 7, 9, 11] };
-    let widths: Vec<Constraint> =
-        cols.iter().map(|&c| if c == 0 { Constraint::Min(16) } else { Constraint::Length(COLUMNS[c].len().max(7) as u16) }).collect();
+    let preset_w = app.runs.iter().map(|r| r.preset.chars().count()).max().unwrap_or(6).clamp(6, 20) as u16;
+    let widths: Vec<Constraint> = cols
+        .iter()
+        .map(|&c| match c {
+            0 => Constraint::Min(16),
+            1 => Constraint::Length(preset_w),
+            _ => Constraint::Length(COLUMNS[c].len().max(7) as u16),
+        })
+        .collect();
     let header = Row::new(cols.iter().map(|&c| Cell::from(COLUMNS[c]))).style(Style::new().fg(ACCENT).bold());
     let rows: Vec<Row> = app
         .runs
