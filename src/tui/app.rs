@@ -1426,7 +1426,12 @@ impl App {
         let params = s.params.clone();
         let id = s.id;
         if training {
-            s.source_label = format!("training weights at step {}", crate::preset::thousands(step));
+            let started = self.run.as_ref().is_some_and(|r| r.started);
+            s.source_label = if started {
+                format!("training weights at step {}", crate::preset::thousands(step))
+            } else {
+                "training weights (queued until the first step)".into()
+            };
             Action::Engine(Command::Sample { id, prompt, params })
         } else {
             s.source_label = self.sample_source_label.clone();

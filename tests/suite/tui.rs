@@ -477,9 +477,14 @@ fn memory_heatmap_uses_half_blocks_a_diverging_scale_and_a_legend() {
     assert!(has(&b, "all 2 layers") && has(&b, "L1") && has(&b, "L2") && has(&b, "shared scale"), "{}", screen(&b));
     app.on_key(key('a'));
     assert!(!has(&render(&app, 100, 30), "all 2 layers"));
-    // at the minimum size the legend still fits
+    // at the minimum size the legend still fits, whole numbers first
     let b = render(&app, 80, 24);
     assert!(has(&b, "min ") && has(&b, "max "), "{}", screen(&b));
+    for (lo, hi) in [(-0.0123f32, 0.0456f32), (-123.4, 5.0), (-1e-5, 2e4)] {
+        let l = flashlm_tui::tui::ui::heatmap::legend(lo, hi, 28);
+        let text: String = l.spans.iter().map(|s| s.content.to_string()).collect();
+        assert!(text.chars().count() <= 28 && text.ends_with(&num(hi)) && text.contains(&num(lo)), "{text}");
+    }
 }
 
 #[test]

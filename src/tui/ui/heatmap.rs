@@ -130,18 +130,27 @@ pub fn num(v: f32) -> String {
     }
 }
 
-/// The legend line: `min <v> ███ 0 ███ max <v>` in the scale's colours.
-pub fn legend(lo: f32, hi: f32) -> Line<'static> {
-    let mut spans = vec![Span::styled("min ", Style::new().fg(DIM)), Span::raw(format!("{} ", num(lo)))];
-    for t in [-1.0, -0.6, -0.25] {
-        spans.push(Span::styled("█", Style::new().fg(diverging(t))));
+/// The legend line: `min <v> ███ 0 ███ max <v>` in the scale's colours, with
+/// fewer swatches when `width` is tight (the numbers always stay whole).
+pub fn legend(lo: f32, hi: f32, width: usize) -> Line<'static> {
+    let (a, b) = (num(lo), num(hi));
+    let fixed = "min ".len() + a.chars().count() + 1 + " 0 ".len() + " max ".len() + b.chars().count();
+    let n = (width.saturating_sub(fixed) / 2).clamp(1, 3);
+    let ts: &[f32] = match n {
+        3 => &[1.0, 0.6, 0.25],
+        2 => &[1.0, 0.4],
+        _ => &[1.0],
+    };
+    let mut spans = vec![Span::styled("min ", Style::new().fg(DIM)), Span::raw(format!("{a} "))];
+    for &t in ts {
+        spans.push(Span::styled("█", Style::new().fg(diverging(-t))));
     }
     spans.push(Span::styled(" 0 ", Style::new().bold()));
-    for t in [0.25, 0.6, 1.0] {
+    for &t in ts.iter().rev() {
         spans.push(Span::styled("█", Style::new().fg(diverging(t))));
     }
     spans.push(Span::styled(" max ", Style::new().fg(DIM)));
-    spans.push(Span::raw(num(hi)));
+    spans.push(Span::raw(b));
     Line::from(spans)
 }
 
@@ -217,7 +226,7 @@ pub fn render_heatmap(f: &mut Frame, area: Rect, app: &App) {
             draw_matrix(f.buffer_mut(), tile, m, vmax, square);
         }
         f.render_widget(Line::from(Span::styled("shared scale across layers · ← → a", Style::new().fg(DIM))), note_row);
-        f.render_widget(legend(lo, hi), legend_row);
+        f.render_widget(legend(lo, hi, legend_row.width as usize), legend_row);
     } else {
         let l = app.layer.min(h.layers.len() - 1);
         let m = &h.layers[l];
@@ -234,7 +243,7 @@ pub fn render_heatmap(f: &mut Frame, area: Rect, app: &App) {
             format!("{dims} · rows tap · cols channel")
         };
         f.render_widget(Line::from(Span::styled(note, Style::new().fg(DIM))), note_row);
-        f.render_widget(legend(lo, hi), legend_row);
+        f.render_widget(legend(lo, hi, legend_row.width as usize), legend_row);
     }
 }
 
