@@ -752,7 +752,8 @@ impl App {
                     self.should_quit = true;
                 }
             }
-            Event::Generated { .. } => unreachable!("handled above"),
+            // handled before the match
+            Event::Generated { .. } => {}
         }
         for (level, text) in log {
             self.push_log(level, text);
@@ -966,12 +967,10 @@ impl App {
     }
 
     fn scroll_overlay_key(&mut self, key: KeyEvent) -> Action {
-        let close = match (&self.overlay, key.code) {
-            (_, KeyCode::Esc) | (_, KeyCode::Char('q')) => true,
-            (Overlay::Help { .. }, KeyCode::Char('?')) => true,
-            (Overlay::Ron { .. }, KeyCode::Char('e')) => true,
-            _ => false,
-        };
+        let close = matches!(
+            (&self.overlay, key.code),
+            (_, KeyCode::Esc | KeyCode::Char('q')) | (Overlay::Help { .. }, KeyCode::Char('?')) | (Overlay::Ron { .. }, KeyCode::Char('e'))
+        );
         if close {
             self.overlay = Overlay::None;
             return Action::None;
@@ -1041,11 +1040,7 @@ impl App {
                 };
                 self.overlay = Overlay::Corpus(CorpusDialog { selected, editing: None, error: None });
             }
-            KeyCode::Char('e') => {
-                if !self.presets.is_empty() {
-                    self.overlay = Overlay::Ron { scroll: 0 };
-                }
-            }
+            KeyCode::Char('e') if !self.presets.is_empty() => self.overlay = Overlay::Ron { scroll: 0 },
             _ => {}
         }
         Action::None
@@ -1231,16 +1226,8 @@ impl App {
             }
             KeyCode::Char('w') => self.recent = !self.recent,
             KeyCode::Char('a') => self.all_layers = !self.all_layers,
-            KeyCode::Left => {
-                if n_layers > 0 {
-                    self.layer = (self.layer + n_layers - 1) % n_layers;
-                }
-            }
-            KeyCode::Right => {
-                if n_layers > 0 {
-                    self.layer = (self.layer + 1) % n_layers;
-                }
-            }
+            KeyCode::Left if n_layers > 0 => self.layer = (self.layer + n_layers - 1) % n_layers,
+            KeyCode::Right if n_layers > 0 => self.layer = (self.layer + 1) % n_layers,
             KeyCode::Up | KeyCode::Char('k') => self.scroll_focused(1),
             KeyCode::Down | KeyCode::Char('j') => self.scroll_focused(-1),
             KeyCode::PageUp => self.scroll_focused(10),

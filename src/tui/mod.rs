@@ -183,11 +183,14 @@ impl CpuMeter {
 
 // -------------------------------------------------------- background work
 
+/// The last model loaded for sampling, keyed by its source.
+type CachedModel = (String, Arc<crate::cli::Loaded>);
+
 /// Generates from checkpoints (when nothing is training) on background
 /// threads; a newer request cancels an older one. The loaded model is kept.
 pub struct CheckpointSampler {
     current: Arc<AtomicU64>,
-    cache: Arc<Mutex<Option<(String, Arc<crate::cli::Loaded>)>>>,
+    cache: Arc<Mutex<Option<CachedModel>>>,
     pool: Option<Arc<rayon::ThreadPool>>,
 }
 

@@ -445,7 +445,7 @@ fn memory_heatmap_uses_half_blocks_a_diverging_scale_and_a_legend() {
     assert!(legend.contains(" 0 ") && legend.contains(&format!("max {}", num(hi))), "{legend}");
     let first_swatch = (lx..b.area.width).find(|&x| b[(x, ly)].symbol() == "█").unwrap();
     assert_eq!(b[(first_swatch, ly)].fg, diverging(-1.0));
-    let last_swatch = (lx..b.area.width).filter(|&x| b[(x, ly)].symbol() == "█").last().unwrap();
+    let last_swatch = (lx..b.area.width).rev().find(|&x| b[(x, ly)].symbol() == "█").unwrap();
     assert_eq!(b[(last_swatch, ly)].fg, diverging(1.0));
     assert_eq!(diverging(-1.0), Color::Rgb(40, 120, 255));
     assert_eq!(diverging(1.0), Color::Rgb(255, 80, 40));

@@ -50,7 +50,7 @@ pub fn fit(rows: usize, cols: usize, w: usize, h2: usize, square: bool) -> Fit {
         (s, s)
     } else {
         // keep the columns sharp when they fit, and never stretch rows more than 3×
-        (if cols <= w { cols * (w / cols).min(3).max(1) } else { w }, h2.min(rows * 3))
+        (if cols <= w { cols * (w / cols).clamp(1, 3) } else { w }, h2.min(rows * 3))
     };
     Fit { src: (rows, cols), size }
 }
@@ -117,7 +117,7 @@ pub fn num(v: f32) -> String {
     let a = v.abs();
     if a == 0.0 {
         "0".into()
-    } else if a >= 1000.0 || a < 0.01 {
+    } else if !(0.01..1000.0).contains(&a) {
         format!("{v:.1e}")
     } else if a >= 100.0 {
         format!("{v:.0}")
