@@ -36,7 +36,7 @@ pub fn sgemm_peak(rows: usize) -> f64 {
         let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
         let b: Vec<f32> = (0..n * k).map(|_| rng.normal()).collect();
         let mut c = vec![0.0f32; m * n];
-        for rep in 0..6 {
+        for rep in 0..16 {
             let t0 = Instant::now();
             matmul(&mut c, n, false, MatRef::rows(&a, k), MatRef::t(&b, k), m, n, k);
             let dt = t0.elapsed().as_secs_f64();
