@@ -507,22 +507,17 @@ impl Session {
             self.grads.par_chunks_mut(1 << 14).for_each(|g| g.fill(0.0));
             let loss = self.model.loss_and_grad(&mut self.ws, &self.params, &mut self.grads, &self.x, &self.y, b, t);
             let step = self.state.step;
-            if !loss.is_finite() {
+            // a non-finite loss or gradient norm skips the step; the weights stay as they were
+            let (gnorm, bad) = if loss.is_finite() {
+                let n = clip_grad_norm(&mut self.grads, tr.grad_clip);
+                (n, (!n.is_finite()).then(|| ("grad_norm", format!("gradient norm is {n}"), n.to_string())))
+            } else {
+                (f64::NAN, Some(("loss", format!("loss is {loss}"), loss.to_string())))
+            };
+            if let Some((key, what, value)) = bad {
                 bad_steps += 1;
-                em.important(Event::Warning(format!("step {}: loss is {loss}; step skipped, weights untouched", step + 1)));
-                let _ = self.metrics.write("skipped", &serde_json::json!({"step": step + 1, "loss": loss.to_string()}));
-                self.state.sampler = self.sampler.state();
-                if bad_steps >= 20 {
-                    error = Some(format!("{bad_steps} non-finite losses in a row; stopping (weights are from the last good step)"));
-                    break;
-                }
-                continue;
-            }
-            let gnorm = clip_grad_norm(&mut self.grads, tr.grad_clip);
-            if !gnorm.is_finite() {
-                bad_steps += 1;
-                em.important(Event::Warning(format!("step {}: gradient norm is {gnorm}; step skipped, weights untouched", step + 1)));
-                let _ = self.metrics.write("skipped", &serde_json::json!({"step": step + 1, "grad_norm": gnorm.to_string()}));
+                em.important(Event::Warning(format!("step {}: {what}; step skipped, weights untouched", step + 1)));
+                let _ = self.metrics.write("skipped", &serde_json::json!({"step": step + 1, key: value}));
                 self.state.sampler = self.sampler.state();
                 if bad_steps >= 20 {
                     error = Some(format!("{bad_steps} non-finite steps in a row; stopping (weights are from the last good step)"));
