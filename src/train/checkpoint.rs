@@ -139,11 +139,11 @@ pub fn save(dir: &Path, req: &SaveRequest) -> Result<(), CheckpointError> {
     };
     for (fname, bytes) in &files {
         let p = tmp.join(fname);
-        std::fs::write(&p, bytes).map_err(io(&p))?;
+        write_synced(&p, bytes).map_err(io(&p))?;
         meta.files.insert(fname.to_string(), FileEntry { size: bytes.len() as u64, sha256: sha256_hex(bytes) });
     }
     let mp = tmp.join(META);
-    std::fs::write(&mp, serde_json::to_vec_pretty(&meta).map_err(|e| CheckpointError::Other(e.to_string()))?).map_err(io(&mp))?;
+    write_synced(&mp, &serde_json::to_vec_pretty(&meta).map_err(|e| CheckpointError::Other(e.to_string()))?).map_err(io(&mp))?;
 
     let old = parent.join(format!(".old-{name}-{}", std::process::id()));
     if dir.exists() {
@@ -154,6 +154,15 @@ pub fn save(dir: &Path, req: &SaveRequest) -> Result<(), CheckpointError> {
         let _ = std::fs::remove_dir_all(&old);
     }
     Ok(())
+}
+
+/// Writes and flushes to disk before the folder is renamed into place, so a
+/// power cut cannot leave a renamed checkpoint with empty files.
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// Reads `meta.json` and verifies every listed file's size and SHA-256.

@@ -66,11 +66,7 @@ pub fn start(cfg: RunConfig) -> EngineHandle {
             match result {
                 Ok(()) => {}
                 Err(p) => {
-                    let msg = p
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_else(|| "unknown panic".into());
+                    let msg = panic_message(&*p);
                     let _ = tx.send_timeout(Event::Error(format!("trainer thread crashed: {msg}")), Duration::from_secs(2));
                 }
             }
@@ -91,7 +87,34 @@ fn run(cfg: RunConfig, commands: Receiver<crate::engine::Command>, em: &mut Emit
     pool.install(|| {
         let ctl = RefCell::new(Control { rx: commands, paused: false, stop: None, abort: false, pending: Vec::new() });
         match Session::prepare(&cfg, em, &ctl) {
-            Ok(Some(mut s)) => s.train(em, &ctl, &memory),
+            Ok(Some(mut s)) => {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.train(em, &ctl, &memory)));
+                if let Err(p) = r {
+                    // keep what was learned: the weights are those of the last finished update
+                    // unless the panic hit the update itself
+                    let msg = panic_message(&*p);
+                    em.important(Event::Error(format!("trainer crashed at step {}: {msg}", s.state.step)));
+                    if s.state.step >= 1 {
+                        let dir = s.run_dir.join("last");
+                        match s.save(&dir, "last") {
+                            Ok(()) => em.important(Event::CheckpointSaved { step: s.state.step, path: dir }),
+                            Err(e) => em.important(Event::Error(format!("could not save {}: {e}", dir.display()))),
+                        }
+                    }
+                    em.important(Event::Finished(Summary {
+                        run_dir: s.run_dir.clone(),
+                        steps: s.state.step,
+                        tokens: s.state.tokens_seen,
+                        elapsed_secs: s.state.elapsed_secs,
+                        mean_tok_per_sec: 0.0,
+                        best_val_loss: s.state.best_val,
+                        final_val_loss: None,
+                        final_val_ppl: None,
+                        final_val_bpc: None,
+                        stopped_early: true,
+                    }));
+                }
+            }
             Ok(None) => em.important(Event::Warning("stopped before training started; nothing saved".into())),
             Err(e) => em.important(Event::Error(e)),
         }
@@ -115,6 +138,13 @@ pub fn tokenizer_for(
     }
     let sample = &stories[..n];
     cached_tokenizer(sample, &corpus_hash(sample), preset.vocab(), progress)
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 struct Control {

@@ -392,7 +392,7 @@ fn mixer_block(rng: &mut Rng, b: usize, t: usize, d: usize, k: usize) -> Block<'
         segs,
         forward: Box::new(move |th| fwd(th, &s1).0),
         backward: Box::new(move |th, dout| {
-            let (_, up, conv, gated) = fwd(th, &s2);
+            let (_, up, conv, _gated) = fwd(th, &s2);
             let p = split(th, &s2);
             let w = MixerWeights { up: p[1], conv: p[2], down: p[3] };
             let mut g = vec![0.0; th.len()];
@@ -470,7 +470,7 @@ fn swiglu_block(rng: &mut Rng, rows: usize, d: usize, h: usize) -> Block<'static
         segs,
         forward: Box::new(move |th| fwd(th, &s1).0),
         backward: Box::new(move |th, dout| {
-            let (_, gu, act) = fwd(th, &s2);
+            let (_, gu, _act) = fwd(th, &s2);
             let p = split(th, &s2);
             let w = FfnWeights { gu: p[1], o: p[2] };
             let mut g = vec![0.0; th.len()];
