@@ -26,7 +26,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Products at least this large (multiply-adds) are split over the current rayon pool.
-const PAR_MATVEC: usize = 1 << 16;
+const PAR_MATVEC: usize = 1 << 17;
 
 /// y[o] = Σ_i w[o, i]·x[i] for w stored [out × in]; large products run on the
 /// current rayon pool when `parallel` (never from a thread outside the pool).
@@ -34,9 +34,11 @@ fn matvec(y: &mut [f32], w: &[f32], x: &[f32], parallel: bool) {
     let n = x.len();
     if parallel && y.len() * n >= PAR_MATVEC {
         use rayon::prelude::*;
-        y.par_chunks_mut(64).enumerate().for_each(|(c, ys)| {
+        // one contiguous block per thread: a fork/join costs microseconds, a token ~1 ms
+        let per = y.len().div_ceil(rayon::current_num_threads());
+        y.par_chunks_mut(per).enumerate().for_each(|(c, ys)| {
             for (i, yo) in ys.iter_mut().enumerate() {
-                let o = c * 64 + i;
+                let o = c * per + i;
                 *yo = dot(&w[o * n..(o + 1) * n], x);
             }
         });
