@@ -40,30 +40,6 @@ pub fn cross_entropy_fused(losses: &mut [f32], logits: &mut [f32], targets: &[u3
     });
 }
 
-/// Turns logits into ∂L/∂z = scale·(softmax(z) − onehot(y)) in place.
-pub fn cross_entropy_backward_inplace(logits: &mut [f32], targets: &[u32], vocab: usize, scale: f32) {
-    logits.par_chunks_mut(vocab).zip(targets.par_iter()).for_each(|(z, &y)| {
-        let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0f32;
-        for v in z.iter_mut() {
-            *v = exp(*v - max);
-            sum += *v;
-        }
-        let inv = scale / sum;
-        for v in z.iter_mut() {
-            *v *= inv;
-        }
-        z[y as usize] -= scale;
-    });
-}
-
-/// dhf [rows × d] (overwritten) and dE (+=) from dlogits.
-pub fn head_backward(dhf: &mut [f32], demb: &mut [f32], dlogits: &[f32], hf: &[f32], emb: &[f32], d: usize, vocab: usize) {
-    let rows = hf.len() / d;
-    matmul(dhf, d, false, MatRef::rows(dlogits, vocab), MatRef::rows(emb, d), rows, d, vocab);
-    matmul(demb, d, true, MatRef::t(dlogits, vocab), MatRef::rows(hf, d), vocab, d, rows);
-}
-
 /// Rows per block of the fused head: the [block × V] logits stay in cache-sized
 /// pieces and the whole [B·T × V] tensor is never materialised.
 pub const HEAD_BLOCK: usize = 512;

@@ -52,7 +52,7 @@ use super::common::{pool, tiny_cortex};
 use check::*;
 use flashlm_tui::model::embedding::{embedding_backward, embedding_forward};
 use flashlm_tui::model::gated_conv::{conv_backward, conv_forward, mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
-use flashlm_tui::model::head::{cross_entropy_backward_inplace, cross_entropy_forward, head_backward, head_forward};
+use flashlm_tui::model::head::{cross_entropy_forward, head_ce_fused, head_forward, HEAD_BLOCK};
 use flashlm_tui::model::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights};
 use flashlm_tui::model::params::carve_mut;
 use flashlm_tui::model::rmsnorm::{rmsnorm_backward, rmsnorm_forward};
@@ -498,12 +498,12 @@ fn check_head_ce(rng: &mut Rng, rows: usize, d: usize, v: usize) -> Report {
         losses.iter().map(|&l| l as f64).sum()
     };
     let p = split(&theta, &segs);
-    let mut logits = vec![0.0; rows * v];
-    head_forward(&mut logits, p[0], p[1], d, v);
-    cross_entropy_backward_inplace(&mut logits, &targets, v, 1.0);
+    // the training path: blocked, fused head + CE of the *mean* loss, scaled back to the sum
+    let (mut losses, mut buf) = (vec![0.0; rows], vec![0.0; HEAD_BLOCK.min(rows) * v]);
     let mut g = vec![0.0; theta.len()];
     let (gh, ge) = g.split_at_mut(rows * d);
-    head_backward(gh, ge, &logits, p[0], p[1], d, v);
+    head_ce_fused(&mut losses, gh, ge, &mut buf, p[0], p[1], &targets, d, v);
+    g.iter_mut().for_each(|x| *x *= rows as f32);
     let label = format!("head+cross-entropy rows={rows} d={d} V={v}");
     gradcheck(&label, &theta, &g, &segs, usize::MAX, BLOCK_TOL, rng, &mut loss)
 }
@@ -680,6 +680,8 @@ fn gradcheck_swiglu() {
 fn gradcheck_head_cross_entropy() {
     let mut rng = Rng::new(7);
     pool().install(|| check_head_ce(&mut rng, 6, 5, 11)).assert_ok();
+    // more rows than one head block (512): the dE accumulation crosses blocks
+    pool().install(|| check_head_ce(&mut rng, 600, 3, 7)).assert_ok();
 }
 
 #[test]
