@@ -48,7 +48,30 @@ pub fn sgemm_peak(rows: usize) -> f64 {
     best
 }
 
+/// One preset's figures, as printed by `bench --json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct BenchResult {
+    pub preset: String,
+    pub params: usize,
+    pub batch: usize,
+    pub seq_len: usize,
+    pub threads: usize,
+    pub ms_per_step: f64,
+    pub tok_per_sec: f64,
+    pub gflops: f64,
+    pub sgemm_peak: f64,
+    pub mfu: f64,
+    pub gen_tok_per_sec: f64,
+    pub gen_first16: f64,
+    pub gen_at_4096: f64,
+    pub peak_rss_mb: Option<f64>,
+    pub pytorch_tok_s: Option<f64>,
+}
+
 pub fn run(a: &BenchArgs) -> Result<()> {
+    if a.all {
+        return run_all(a);
+    }
     let (preset, _) = resolve(&a.preset, a.presets.as_deref())?;
     let threads = a.threads.unwrap_or_else(default_threads).max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("thread pool")?;
@@ -103,26 +126,120 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     if let Some(r) = &preset.reference {
         println!("PyTorch reference (DESIGN.md, 2-core EPYC): {:.0} tok/s → ratio {:.2}×", r.pytorch_tok_s, tok_s / r.pytorch_tok_s);
     }
-    // generation: one stream, incremental state
-    let n_gen = 512;
+    // generation: one stream, incremental state, context 1 … 4096
+    let n_gen = 4096;
     let gen = pool.install(|| {
         let mut dec = Decoder::new(&model, &params);
         dec.parallel = true;
         let t0 = Instant::now();
         let mut tok = 1u32;
-        let mut at16 = 0.0;
+        let (mut at16, mut before_last16) = (0.0, 0.0);
         for i in 0..n_gen {
+            if i == n_gen - 16 {
+                before_last16 = t0.elapsed().as_secs_f64();
+            }
             dec.step(tok);
             tok = (i as u32 * 31 + 7) % v as u32;
             if i == 15 {
                 at16 = t0.elapsed().as_secs_f64();
             }
         }
-        (n_gen as f64 / t0.elapsed().as_secs_f64(), 16.0 / at16)
+        let total = t0.elapsed().as_secs_f64();
+        (n_gen as f64 / total, 16.0 / at16, 16.0 / (total - before_last16))
     });
-    println!("generate: {:.0} tok/s single stream over {n_gen} tokens (first 16: {:.0} tok/s)", gen.0, gen.1);
-    if let Some(rss) = peak_rss_mb() {
+    println!(
+        "generate: {:.0} tok/s single stream over {n_gen} tokens (context ≤ 16: {:.0} tok/s, context 4,080–4,096: {:.0} tok/s)",
+        gen.0, gen.1, gen.2
+    );
+    let rss = peak_rss_mb();
+    if let Some(rss) = rss {
         println!("peak RSS (this process): {rss:.0} MB");
+    }
+    if a.json {
+        let r = BenchResult {
+            preset: preset.name.clone(),
+            params: model.num_params(),
+            batch: b,
+            seq_len: t,
+            threads,
+            ms_per_step: med * 1e3,
+            tok_per_sec: tok_s,
+            gflops,
+            sgemm_peak: peak,
+            mfu: gflops / peak,
+            gen_tok_per_sec: gen.0,
+            gen_first16: gen.1,
+            gen_at_4096: gen.2,
+            peak_rss_mb: rss,
+            pytorch_tok_s: preset.reference.as_ref().map(|r| r.pytorch_tok_s),
+        };
+        println!("{}", serde_json::to_string(&r)?);
+    }
+    Ok(())
+}
+
+/// `bench --all`: every full-size preset in a child process (peak RSS is then
+/// that preset's own), at the default thread count and at 1 thread.
+fn run_all(a: &BenchArgs) -> Result<()> {
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let threads = a.threads.unwrap_or_else(default_threads).max(1);
+    let presets: Vec<String> = crate::preset::discover(a.presets.as_deref())
+        .into_iter()
+        .filter_map(|e| e.parsed.ok())
+        .filter(|p| p.name != "tiny")
+        .map(|p| p.name)
+        .collect();
+    let child = |name: &str, th: usize| -> Result<BenchResult> {
+        eprintln!("bench: {name} at {th} thread(s)…");
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(["bench", "--json", "--preset", name, "--threads", &th.to_string(), "--steps", &a.steps.to_string()]);
+        if let Some(d) = &a.presets {
+            cmd.arg("--presets").arg(d);
+        }
+        let out = cmd.output().context("cannot run the benchmark child process")?;
+        if !out.status.success() {
+            anyhow::bail!("bench of {name} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().rev().find(|l| l.starts_with('{')).context("no JSON line from the benchmark child")?;
+        Ok(serde_json::from_str(line)?)
+    };
+    let mut rows = Vec::new();
+    for name in &presets {
+        let full = child(name, threads)?;
+        let one = if threads > 1 { Some(child(name, 1)?) } else { None };
+        rows.push((full, one));
+    }
+    println!("| preset | params | batch×seq | ms/step | tok/s ({threads} thr) | tok/s (1 thr) | scaling | GFLOP/s | sgemm peak | MFU | gen tok/s (ctx ≤16 / 4,096) | peak RSS | PyTorch tok/s |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (r, one) in &rows {
+        let (one_s, scale) = match one {
+            Some(o) => (format!("{:.0}", o.tok_per_sec), format!("{:.2}×", r.tok_per_sec / o.tok_per_sec)),
+            None => ("–".into(), "–".into()),
+        };
+        println!(
+            "| {} | {} | {}×{} | {:.0} | {:.0} | {} | {} | {:.1} | {:.1} | {:.1} % | {:.0} ({:.0} / {:.0}) | {} | {} |",
+            r.preset,
+            thousands(r.params as u64),
+            r.batch,
+            r.seq_len,
+            r.ms_per_step,
+            r.tok_per_sec,
+            one_s,
+            scale,
+            r.gflops,
+            r.sgemm_peak,
+            100.0 * r.mfu,
+            r.gen_tok_per_sec,
+            r.gen_first16,
+            r.gen_at_4096,
+            r.peak_rss_mb.map(|m| format!("{m:.0} MB")).unwrap_or_else(|| "–".into()),
+            r.pytorch_tok_s.map(|t| format!("{t:.0}")).unwrap_or_else(|| "–".into()),
+        );
+    }
+    let ms = |n: &str| rows.iter().find(|(r, _)| r.preset == n).map(|(r, _)| r.ms_per_step);
+    if let (Some(a72), Some(a71)) = (ms("v7.2-cortex-vi"), ms("v7.1-cortex-iii")) {
+        println!("\nHebbian overhead: v7.2 {a72:.0} ms/step vs v7.1 {a71:.0} ms/step = {:+.1} %", 100.0 * (a72 / a71 - 1.0));
     }
     Ok(())
 }

@@ -217,6 +217,13 @@ pub struct BenchArgs {
     /// Timed training steps (after 2 warm-up steps)
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
+    /// Benchmark every full-size preset, each in its own process (so peak RSS is
+    /// per preset), at the default thread count and at 1 thread; prints one Markdown table
+    #[arg(long, conflicts_with = "preset")]
+    pub all: bool,
+    /// Also print the figures as one JSON line (used by --all)
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn default_threads() -> usize {

@@ -81,3 +81,17 @@ fn bad_input_gets_a_message_not_a_panic() {
         assert!(!err.trim().is_empty(), "{args:?}: no message");
     }
 }
+
+/// `bench` output contract (not its speed): the first line and the JSON record.
+#[test]
+fn bench_prints_its_contract_lines() {
+    let (ok, out, err) = run(bin().args(["bench", "--preset", "tiny", "--steps", "3", "--threads", "2", "--json"]));
+    assert!(ok, "{err}");
+    let first = out.lines().next().unwrap();
+    assert!(first.starts_with("train: ") && first.ends_with("tok/s (fp32, 2 threads)"), "{first}");
+    assert!(out.contains("FLOP/token = ") && out.contains("MFU") && out.contains("sgemm peak"), "{out}");
+    let json = out.lines().last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(v["preset"], "tiny");
+    assert!(v["tok_per_sec"].as_f64().unwrap() > 0.0 && v["gen_at_4096"].as_f64().unwrap() > 0.0);
+}
