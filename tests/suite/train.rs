@@ -270,3 +270,25 @@ fn a_spent_budget_or_oversized_warmup_is_refused_before_training() {
     let e = errors(&collect(start(cfg)));
     assert!(e.iter().any(|m| m.contains("already spent")), "{e:?}");
 }
+
+/// BPC on a hand-computable case: ΣNLL / (ln 2 · UTF-8 bytes of the targets),
+/// with byte counts taken from the byte-level vocabulary (multi-byte characters
+/// count all their bytes, `<eos>` counts none).
+#[test]
+fn bits_per_byte_is_hand_computable() {
+    use flashlm_tui::data::tokenizer::{decode, encode_prompt, train_tokenizer, EOS};
+    use flashlm_tui::train::eval::{token_bytes, EvalResult};
+    let r = EvalResult::from_sums(10.0 * std::f64::consts::LN_2, 5, 10);
+    assert!((r.bpc - 1.0).abs() < 1e-12 && (r.loss - 2.0 * std::f64::consts::LN_2).abs() < 1e-12);
+    assert!((r.ppl - 4.0).abs() < 1e-9);
+
+    let stories: Vec<String> = ["Zoë ate crème brûlée.", "Zoë saw a café.", "A café, a crème."].iter().map(|s| s.to_string()).collect();
+    let tok = train_tokenizer(&stories, 300, false).unwrap();
+    let bytes = token_bytes(&tok, 300);
+    let text = "Zoë ate a café crème.";
+    let ids = encode_prompt(&tok, text).unwrap();
+    assert_eq!(decode(&tok, &ids), text);
+    let total: u32 = ids.iter().map(|&i| bytes[i as usize]).sum();
+    assert_eq!(total as usize, text.len(), "byte counts of the pieces add up to the UTF-8 length");
+    assert_eq!(bytes[EOS as usize], 0);
+}
