@@ -352,7 +352,8 @@ fn run_config(a: &TrainArgs) -> Result<RunConfig> {
         resume: a.resume.clone(),
         import: a.weights.clone().map(|w| ImportWeights { weights: w, tokenizer: a.tokenizer.clone().unwrap_or_default() }),
         runs_root: a.out.clone(),
-        progress: true,
+        // the tokenizer's own bars print blank lines into logs and pipes
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         sample_prompt: a.sample_prompt.clone(),
         overrides: crate::preset::Overrides { warmup: a.warmup, eval_every: a.eval_every },
     };
