@@ -48,6 +48,18 @@ pub struct MemoryShape {
 /// against the d_mem × d_mem state products.
 pub const CHUNK: usize = 64;
 
+/// Applies S[t,i] ← w[t−i]·S[t,i] for i ≤ t and 0 above the diagonal, in place on
+/// an [n × n] block (w = c·λ^Δ: the causal decay mask of the forward and backward).
+fn causal_decay(block: &mut [f32], n: usize, w: &[f32]) {
+    for ti in 0..n {
+        let row = &mut block[ti * n..(ti + 1) * n];
+        for i in 0..=ti {
+            row[i] *= w[ti - i];
+        }
+        row[ti + 1..].fill(0.0);
+    }
+}
+
 impl MemoryShape {
     fn chunks(&self) -> usize {
         self.t.div_ceil(self.chunk.max(1))
@@ -98,13 +110,7 @@ pub fn memory_forward_quadratic(
         let (kk, vv, qq) = (&x[..], &x[dm..], &x[2 * dm..]);
         // P = Q·Vᵀ
         matmul_serial(sb, t, false, MatRef::rows(qq, 3 * dm), MatRef::t(vv, 3 * dm), t, t, dm);
-        for ti in 0..t {
-            let row = &mut sb[ti * t..(ti + 1) * t];
-            for i in 0..=ti {
-                row[i] *= lam[ti - i];
-            }
-            row[ti + 1..].fill(0.0);
-        }
+        causal_decay(&mut sb[..t * t], t, &lam);
         // R = S·K
         matmul_serial(rb, dm, false, MatRef::rows(sb, t), MatRef::rows(kk, 3 * dm), t, dm, t);
     });
@@ -142,13 +148,7 @@ pub fn memory_backward_quadratic(
         matmul_serial(dx, 3 * dm, false, MatRef::t(sb, t), MatRef::rows(drb, dm), t, dm, t);
         matmul_serial(dsb, t, false, MatRef::rows(drb, dm), MatRef::t(kk, 3 * dm), t, t, dm);
         // S = c·Λ⊙P  ⇒  dP = c·Λ⊙dS
-        for ti in 0..t {
-            let row = &mut dsb[ti * t..(ti + 1) * t];
-            for i in 0..=ti {
-                row[i] *= lam[ti - i];
-            }
-            row[ti + 1..].fill(0.0);
-        }
+        causal_decay(&mut dsb[..t * t], t, &lam);
         // P = Q·Vᵀ  ⇒  dQ = dP·V, dV = dPᵀ·Q
         matmul_serial(&mut dx[2 * dm..], 3 * dm, false, MatRef::rows(dsb, t), MatRef::rows(vv, 3 * dm), t, dm, t);
         matmul_serial(&mut dx[dm..], 3 * dm, false, MatRef::t(dsb, t), MatRef::rows(qq, 3 * dm), t, dm, t);
@@ -207,13 +207,7 @@ pub fn memory_forward(out: &mut [f32], kvq: &mut [f32], cache: &mut [f32], r: &m
             // in-chunk scores S = c·Λ⊙(Q·Vᵀ)
             let sb = &mut blocks[j * cs * cs..j * cs * cs + l * l];
             matmul_serial(sb, l, false, MatRef::rows(qq, 3 * dm), MatRef::t(vv, 3 * dm), l, l, dm);
-            for ti in 0..l {
-                let row = &mut sb[ti * l..(ti + 1) * l];
-                for i in 0..=ti {
-                    row[i] *= lam[ti - i];
-                }
-                row[ti + 1..].fill(0.0);
-            }
+            causal_decay(&mut sb[..l * l], l, &lam);
             let rc = &mut rb[s0 * dm..e * dm];
             matmul_serial(rc, dm, false, MatRef::rows(sb, l), MatRef::rows(kk, 3 * dm), l, dm, l);
             if j > 0 {
@@ -279,13 +273,7 @@ pub fn memory_backward(
                 matmul_serial(dxc, 3 * dm, false, MatRef::t(sb, l), MatRef::rows(drc, dm), l, dm, l);
                 let dsl = &mut dsb[..l * l];
                 matmul_serial(dsl, l, false, MatRef::rows(drc, dm), MatRef::t(kk, 3 * dm), l, l, dm);
-                for ti in 0..l {
-                    let row = &mut dsl[ti * l..(ti + 1) * l];
-                    for i in 0..=ti {
-                        row[i] *= lam[ti - i];
-                    }
-                    row[ti + 1..].fill(0.0);
-                }
+                causal_decay(&mut dsl[..l * l], l, &lam);
                 matmul_serial(&mut dxc[2 * dm..], 3 * dm, false, MatRef::rows(dsl, l), MatRef::rows(vv, 3 * dm), l, dm, l);
                 matmul_serial(&mut dxc[dm..], 3 * dm, false, MatRef::t(dsl, l), MatRef::rows(qq, 3 * dm), l, dm, l);
                 if j + 1 < nch {
