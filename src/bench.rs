@@ -2,9 +2,8 @@
 //! speed of a preset on random tokens. Figures are measured here, never assumed.
 
 use crate::cli::{default_threads, BenchArgs};
-use crate::generate::Decoder;
 use crate::kernels::{matmul, MatRef};
-use crate::model::{Cortex, Workspace};
+use crate::model::Workspace;
 use crate::preset::{resolve, thousands};
 use crate::rng::Rng;
 use anyhow::{Context, Result};
@@ -15,14 +14,8 @@ use std::time::Instant;
 /// dense products, plus per layer 6·d·k for the depthwise conv and, with memory,
 /// 6·T·d_mem for the causal quadratic memory form (the average reader sees T/2
 /// positions: 2 products × 2 flops × T/2 × d_mem forward, ×3 with backward).
-pub fn flops_per_token(m: &Cortex, t: usize) -> f64 {
-    let c = &m.cfg;
-    let (d, h, v) = (c.d_model as f64, c.d_ff as f64, c.vocab as f64);
-    let dm = c.memory.as_ref().map_or(0.0, |m| m.d_mem as f64);
-    let per_layer_mm = 2.0 * d * d + d * d + 3.0 * h * d + if dm > 0.0 { 4.0 * dm * d } else { 0.0 };
-    let mm = c.n_layers as f64 * per_layer_mm + v * d;
-    let mix = c.n_layers as f64 * (6.0 * d * c.kernel_size as f64 + 6.0 * t as f64 * dm);
-    6.0 * mm + mix
+pub fn flops_per_token(m: &dyn crate::model::LanguageModel, t: usize) -> f64 {
+    m.flops_per_token(t)
 }
 
 pub const FLOP_FORMULA: &str = "FLOP/token = 6·(matmul params incl. head) + L·(6·d·k + 6·T·d_mem)";
@@ -83,7 +76,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let tr = &preset.train;
     let opt = crate::train::optim::AdamW { beta1: tr.beta1, beta2: tr.beta2, eps: tr.eps, weight_decay: tr.weight_decay };
     let mut rng = Rng::new(3);
-    let v = model.cfg.vocab;
+    let v = model.vocab();
     let x: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
     let y: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
     let mut ws = Workspace::new();
@@ -110,7 +103,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     sorted.sort_by(|a, b| a.total_cmp(b));
     let med = sorted[sorted.len() / 2];
     let tok_s = (b * t) as f64 / med;
-    let fpt = flops_per_token(&model, t);
+    let fpt = flops_per_token(&*model, t);
     let gflops = fpt * tok_s / 1e9;
     println!("train: {:.0} tok/s (fp32, {threads} threads)", tok_s);
     println!("preset {} ({} params), batch {b} × seq {t}", preset.name, thousands(model.num_params() as u64));
@@ -129,8 +122,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     // generation: one stream, incremental state, context 1 … 4096
     let n_gen = 4096;
     let gen = pool.install(|| {
-        let mut dec = Decoder::new(&model, &params);
-        dec.parallel = true;
+        let mut dec = model.decoder(&params);
+        dec.set_parallel(true);
         let t0 = Instant::now();
         let mut tok = 1u32;
         let (mut at16, mut before_last16) = (0.0, 0.0);

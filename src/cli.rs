@@ -8,7 +8,7 @@ use crate::data::tokenizer::{
 use crate::data::tokens::{validation_windows, TokenStore};
 use crate::engine::{Command, Event, RunState};
 use crate::generate::{generate, SampleParams};
-use crate::model::Cortex;
+use crate::model::Model;
 use crate::preset::{discover, resolve, thousands, Budget, Preset};
 use crate::train::checkpoint;
 use crate::train::eval::{evaluate, token_bytes, Bigram};
@@ -488,7 +488,7 @@ fn opt(v: Option<f64>) -> String {
 /// A model ready for inference: definition, weights, tokenizer, and what it was trained on.
 pub struct Loaded {
     pub preset: Preset,
-    pub model: Cortex,
+    pub model: Model,
     pub params: Vec<f32>,
     pub tokenizer: tokenizers::Tokenizer,
     pub corpus: Option<CorpusSource>,
@@ -499,7 +499,7 @@ pub fn load_model(src: &ModelSource) -> Result<Loaded> {
         let (ck, _) = checkpoint::load(dir, |text| {
             let p = Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
             let m = p.build_model();
-            Ok((m.layout.clone(), m.tied_aliases()))
+            Ok((m.layout().clone(), m.tied_aliases()))
         })?;
         let preset = Preset::parse(&ck.preset_text, &dir.join("preset.ron").display().to_string())?;
         let tokenizer = tokenizer_from_json(&ck.tokenizer_json, &dir.join("tokenizer.json"))?;
@@ -519,7 +519,7 @@ pub fn load_model(src: &ModelSource) -> Result<Loaded> {
         check_specials(&tokenizer, &tpath.display().to_string())?;
         check_vocab(&tokenizer, preset.vocab())?;
         let model = preset.build_model();
-        let params = crate::weights::import_reference(&model, w).map_err(|e| anyhow!(e))?;
+        let params = crate::weights::import_reference(&*model, w).map_err(|e| anyhow!(e))?;
         eprintln!("warning: {}", crate::weights::D3_WARNING);
         return Ok(Loaded { preset, model, params, tokenizer, corpus: None });
     }
@@ -579,7 +579,7 @@ fn sample(a: SampleArgs) -> Result<()> {
     let m = load_model(&a.src)?;
     let pool = pool(a.src.threads)?;
     let prompt_ids = encode_prompt(&m.tokenizer, &a.prompt)?;
-    let banned = banned_ids(&m.tokenizer, m.model.cfg.vocab);
+    let banned = banned_ids(&m.tokenizer, m.model.vocab());
     let known: Option<std::collections::HashSet<String>> = {
         let src = a.corpus.clone().map(CorpusSource::Path).or(m.corpus.clone());
         src.and_then(|s| load_stories(&s).ok()).map(|st| st.iter().flat_map(|s| words(s).collect::<Vec<_>>()).collect())
@@ -596,7 +596,7 @@ fn sample(a: SampleArgs) -> Result<()> {
             seed: a.seed + i as u64,
         };
         let t0 = std::time::Instant::now();
-        let out = pool.install(|| generate(&m.model, &m.params, &prompt_ids, &banned, EOS, &p, |_| true));
+        let out = pool.install(|| generate(&*m.model, &m.params, &prompt_ids, &banned, EOS, &p, |_| true));
         let dt = t0.elapsed().as_secs_f64();
         let text = decode(&m.tokenizer, &out);
         println!("{}{}", a.prompt, text);
@@ -664,7 +664,7 @@ fn eval(a: EvalArgs) -> Result<()> {
     if let Some((model, params)) = model {
         let mut ws = crate::model::Workspace::new();
         let r = pool
-            .install(|| evaluate(&model, &mut ws, &params, &store, &windows, t, b, &bytes, &|| false))
+            .install(|| evaluate(&*model, &mut ws, &params, &store, &windows, t, b, &bytes, &|| false))
             .ok_or_else(|| anyhow!("evaluation interrupted"))?;
         println!(
             "model ({}): loss {:.4}  ppl {:.2}  bpc {:.4}  ({} tokens, {} bytes)",

@@ -115,9 +115,9 @@ pub const D3_WARNING: &str = "reference FlashLM v7.x weights were trained to pre
 
 /// Loads a plain safetensors file holding a reference `state_dict` (reference
 /// names, tied keys duplicated, `decay_mask` buffers ignored) into `model`'s layout.
-pub fn import_reference(model: &crate::model::Cortex, path: &Path) -> Result<Vec<f32>, String> {
+pub fn import_reference(model: &dyn crate::model::LanguageModel, path: &Path) -> Result<Vec<f32>, String> {
     let bytes = read_file(path).map_err(|e| e.to_string())?;
     let p = path.display().to_string();
     let named = read_f32_tensors(&bytes, &p).map_err(|e| e.to_string())?;
-    params_from_named(&model.layout, &named, &model.tied_aliases(), |n| n.ends_with("decay_mask"), &p).map_err(|e| e.to_string())
+    params_from_named(model.layout(), &named, &model.tied_aliases(), |n| model.is_buffer(n), &p).map_err(|e| e.to_string())
 }

@@ -2,5 +2,6 @@
 
 pub mod matmul;
 pub mod ops;
+pub mod vec;
 
 pub use matmul::{matmul, MatRef};

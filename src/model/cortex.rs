@@ -10,6 +10,7 @@ use super::embedding::{embedding_backward, embedding_forward};
 use super::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
 use super::head::{head_ce_fused, head_ce_loss, head_forward, HEAD_BLOCK};
 use super::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights, CHUNK};
+use super::lm::{Decode, LanguageModel, MemoryDims, Workspace};
 use super::params::{carve_mut, Layout};
 use super::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
 use super::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
@@ -187,16 +188,15 @@ impl Cortex {
     /// Forward pass over `tokens` [b × t]; logits end up in `ws.logits`
     /// (materialised only here: training and evaluation use the blocked head).
     pub fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        self.forward_hidden(ws, params, tokens, b, t);
+        let (cw, logits, _) = ws.parts::<CortexWs>();
+        self.forward_hidden(cw, params, tokens, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        if ws.logits.len() < rows * v {
-            ws.logits.resize(rows * v, 0.0);
-        }
-        head_forward(&mut ws.logits[..rows * v], &ws.hf[..rows * d], &params[self.embed.clone()], d, v);
+        logits.resize(rows * v, 0.0);
+        head_forward(&mut logits[..rows * v], &cw.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
 
     /// Everything up to the final norm: `ws.hf` = RMS_out(h).
-    fn forward_hidden(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
+    fn forward_hidden(&self, ws: &mut CortexWs, params: &[f32], tokens: &[u32], b: usize, t: usize) {
         let c = &self.cfg;
         let (d, h, k) = (c.d_model, c.d_ff, c.kernel_size);
         ws.ensure(self, b, t);
@@ -237,23 +237,27 @@ impl Cortex {
 
     /// Forward + per-position losses; returns the mean loss (f64 accumulation).
     pub fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        self.forward_hidden(ws, params, x, b, t);
+        let (cw, _, losses) = ws.parts::<CortexWs>();
+        self.forward_hidden(cw, params, x, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_ce_loss(&mut ws.losses[..rows], &mut ws.head_buf, &ws.hf[..rows * d], &params[self.embed.clone()], y, d, v);
-        ws.losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64
+        losses.resize(rows, 0.0);
+        head_ce_loss(&mut losses[..rows], &mut cw.head_buf, &cw.hf[..rows * d], &params[self.embed.clone()], y, d, v);
+        losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64
     }
 
     /// Forward + backward of the mean next-token loss. Gradients are added into
     /// `grads` (same layout as `params`); returns the mean loss.
     pub fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
+        let (ws, _, losses) = ws.parts::<CortexWs>();
         self.forward_hidden(ws, params, x, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
         let n = rows * d;
+        losses.resize(rows, 0.0);
         {
             let g = carve_mut(grads, std::slice::from_ref(&self.embed));
             let emb = &params[self.embed.clone()];
             head_ce_fused(
-                &mut ws.losses[..rows],
+                &mut losses[..rows],
                 &mut ws.tmp[..n],
                 g.into_iter().next().expect("one range"),
                 &mut ws.head_buf,
@@ -264,7 +268,7 @@ impl Cortex {
                 v,
             );
         }
-        let loss = ws.losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64;
+        let loss = losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64;
         if !loss.is_finite() {
             return loss;
         }
@@ -273,7 +277,7 @@ impl Cortex {
     }
 
     /// Backward from ∂L/∂hf, left in `ws.tmp` by the fused head.
-    fn backward(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], b: usize, t: usize) {
+    fn backward(&self, ws: &mut CortexWs, params: &[f32], grads: &mut [f32], x: &[u32], b: usize, t: usize) {
         let c = &self.cfg;
         let (d, h, k) = (c.d_model, c.d_ff, c.kernel_size);
         let rows = b * t;
@@ -393,7 +397,7 @@ struct LayerActs {
 /// All activations and backward scratch for one (batch, window) shape, allocated
 /// once and reused every step (llm.c's ActivationTensors).
 #[derive(Default)]
-pub struct Workspace {
+pub struct CortexWs {
     shape: (usize, usize),
     emb: Vec<f32>,
     rstd_in: Vec<f32>,
@@ -401,9 +405,6 @@ pub struct Workspace {
     layers: Vec<LayerActs>,
     rstd_out: Vec<f32>,
     hf: Vec<f32>,
-    /// [B·T × V], filled only by `forward` (tests, analysis)
-    pub logits: Vec<f32>,
-    pub losses: Vec<f32>,
     /// one block of logits for the fused head
     head_buf: Vec<f32>,
     tmp: Vec<f32>,
@@ -419,11 +420,7 @@ pub struct Workspace {
     dgu: Vec<f32>,
 }
 
-impl Workspace {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
+impl CortexWs {
     /// Grows buffers to fit `b × t` (never shrinks, so alternating shapes do not reallocate).
     pub fn ensure(&mut self, m: &Cortex, b: usize, t: usize) {
         if self.shape.0 * self.shape.1 >= b * t && self.shape.1 >= t && self.layers.len() == m.cfg.n_layers {
@@ -458,8 +455,6 @@ impl Workspace {
             .collect();
         self.rstd_out = z(rows);
         self.hf = z(n);
-        self.logits = Vec::new();
-        self.losses = z(rows);
         self.head_buf = z(HEAD_BLOCK.min(rows) * v);
         self.tmp = z(n);
         self.anorm = z(n);
@@ -471,5 +466,71 @@ impl Workspace {
         self.dkvq = z(rows * 3 * dm);
         self.dact = z(rows * h);
         self.dgu = z(2 * rows * h);
+    }
+}
+
+impl LanguageModel for Cortex {
+    fn version(&self) -> &'static str {
+        if self.cfg.memory.is_some() {
+            "v7.2"
+        } else {
+            "v7.1"
+        }
+    }
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    fn vocab(&self) -> usize {
+        self.cfg.vocab
+    }
+    fn init_params(&self, seed: u64) -> Vec<f32> {
+        Cortex::init_params(self, seed)
+    }
+    fn tied_aliases(&self) -> Vec<(&'static str, &'static str)> {
+        Cortex::tied_aliases(self)
+    }
+    fn is_buffer(&self, name: &str) -> bool {
+        name.ends_with("decay_mask")
+    }
+    fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
+        Cortex::forward(self, ws, params, tokens, b, t)
+    }
+    fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
+        Cortex::loss(self, ws, params, x, y, b, t)
+    }
+    fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
+        Cortex::loss_and_grad(self, ws, params, grads, x, y, b, t)
+    }
+    fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {
+        Box::new(super::cortex_decode::Decoder::new(self, params))
+    }
+    /// 6 × (matmul parameters, head included) for the dense products, plus per
+    /// layer 6·d·k for the depthwise conv and, with memory, 6·T·d_mem for the
+    /// causal quadratic memory form (the average reader sees T/2 positions:
+    /// 2 products × 2 flops × T/2 × d_mem forward, ×3 with backward).
+    fn flops_per_token(&self, t: usize) -> f64 {
+        let c = &self.cfg;
+        let (d, h, v) = (c.d_model as f64, c.d_ff as f64, c.vocab as f64);
+        let dm = c.memory.as_ref().map_or(0.0, |m| m.d_mem as f64);
+        let per_layer_mm = 2.0 * d * d + d * d + 3.0 * h * d + if dm > 0.0 { 4.0 * dm * d } else { 0.0 };
+        let mm = c.n_layers as f64 * per_layer_mm + v * d;
+        let mix = c.n_layers as f64 * (6.0 * d * c.kernel_size as f64 + 6.0 * t as f64 * dm);
+        6.0 * mm + mix
+    }
+    fn memory_dims(&self) -> Option<MemoryDims> {
+        self.cfg.memory.as_ref().map(|m| MemoryDims { n_layers: self.cfg.n_layers, d_mem: m.d_mem })
+    }
+    fn conv_taps(&self, params: &[f32]) -> Vec<(usize, usize, Vec<f32>)> {
+        (0..self.cfg.n_layers).map(|l| (self.cfg.d_model, self.cfg.kernel_size, self.block_view(params, l).conv.to_vec())).collect()
+    }
+    fn receptive_field(&self) -> Option<usize> {
+        Some(1 + self.cfg.n_layers * (self.cfg.kernel_size - 1))
+    }
+    fn describe(&self) -> String {
+        let c = &self.cfg;
+        match &c.memory {
+            None => format!("gated conv k={}, {}×d{}", c.kernel_size, c.n_layers, c.d_model),
+            Some(m) => format!("gated conv k={} + Hebbian memory d_mem={}, {}×d{}", c.kernel_size, m.d_mem, c.n_layers, c.d_model),
+        }
     }
 }

@@ -1,14 +1,21 @@
 //! Model assembly. One file per building block, each with forward and backward
-//! side by side; `cortex.rs` stacks them into v7.1 / v7.2.
+//! side by side; one file per version stacks them (`cortex.rs` = v7.1 / v7.2).
+//! Every version implements [`LanguageModel`] (lm.rs); `registry.rs` builds one
+//! from a preset's `ModelSpec`.
 
+pub mod bitlinear;
 pub mod cortex;
+pub mod cortex_decode;
 pub mod embedding;
 pub mod gated_conv;
 pub mod head;
 pub mod hebbian;
+pub mod lm;
 pub mod params;
+pub mod registry;
 pub mod rmsnorm;
 pub mod swiglu;
 
-pub use cortex::{Cortex, CortexConfig, MemoryConfig, Workspace};
+pub use cortex::{Cortex, CortexConfig, MemoryConfig};
+pub use lm::{Decode, LanguageModel, MemoryDims, Model, TernaryShare, WindowDecoder, Workspace};
 pub use params::{Layout, TensorInfo};

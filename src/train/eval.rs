@@ -3,7 +3,7 @@
 //! baseline on the same windows.
 
 use crate::data::tokens::TokenStore;
-use crate::model::{Cortex, Workspace};
+use crate::model::{LanguageModel, Workspace};
 use std::collections::HashMap;
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -49,7 +49,7 @@ pub fn token_bytes(tok: &tokenizers::Tokenizer, vocab: usize) -> Vec<u32> {
 /// `stop` is polled between batches so a long eval can be interrupted.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
-    model: &Cortex,
+    model: &dyn LanguageModel,
     ws: &mut Workspace,
     params: &[f32],
     store: &TokenStore,

@@ -11,8 +11,8 @@ use crate::data::tokenizer::{
 };
 use crate::data::tokens::{cached_tokens_in, split_stories, validation_windows, TokenStore, WindowSampler};
 use crate::engine::*;
-use crate::generate::{generate, Decoder, SampleParams};
-use crate::model::{Cortex, Workspace};
+use crate::generate::{generate, SampleParams};
+use crate::model::{Model, Workspace};
 use crate::preset::{Budget, Preset};
 use crate::rng::Rng;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError};
@@ -201,7 +201,7 @@ struct Session {
     cfg: RunConfig,
     preset: Preset,
     preset_text: String,
-    model: Cortex,
+    model: Model,
     params: Vec<f32>,
     grads: Vec<f32>,
     adam_m: Vec<f32>,
@@ -235,7 +235,7 @@ impl Session {
                 checkpoint::load(dir, |text| {
                     let p = Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
                     let m = p.build_model();
-                    Ok((m.layout.clone(), m.tied_aliases()))
+                    Ok((m.layout().clone(), m.tied_aliases()))
                 })
                 .map_err(|e| e.to_string())?
                 .0,
@@ -355,7 +355,7 @@ impl Session {
         let n = model.num_params();
         let (params, adam) = match (&resumed, &cfg.import) {
             (Some(ck), _) => (ck.params.clone(), ck.adam.clone()),
-            (None, Some(imp)) => (crate::weights::import_reference(&model, &imp.weights)?, None),
+            (None, Some(imp)) => (crate::weights::import_reference(&*model, &imp.weights)?, None),
             (None, None) => (model.init_params(seed), None),
         };
         if cfg.import.is_some() && resumed.is_none() {
@@ -439,7 +439,7 @@ impl Session {
         }
         let metrics = MetricsLog::open(&run_dir).map_err(|e| format!("{}: cannot write metrics.jsonl: {e}", run_dir.display()))?;
         let bytes_of = token_bytes(&tokenizer, vocab);
-        let mut s = Session {
+        let s = Session {
             cfg: cfg.clone(),
             preset,
             preset_text,
@@ -464,7 +464,6 @@ impl Session {
             x: vec![0; b * t],
             y: vec![0; b * t],
         };
-        s.ws.ensure(&s.model, b, t);
         let resumed_from = if cfg.resume.is_some() { Some(s.state.step) } else { None };
         em.important(Event::Started {
             run_dir: s.run_dir.clone(),
@@ -695,7 +694,7 @@ impl Session {
             let stopping = c.poll();
             c.abort || (interruptible && stopping)
         };
-        let res = evaluate(&self.model, &mut self.ws, &self.params, &self.valid, &self.val_windows, t, b, &self.bytes_of, &stop);
+        let res = evaluate(&*self.model, &mut self.ws, &self.params, &self.valid, &self.val_windows, t, b, &self.bytes_of, &stop);
         self.state.elapsed_secs += t0.elapsed().as_secs_f64();
         let Some(res) = res else {
             em.important(Event::Warning("evaluation interrupted".into()));
@@ -726,7 +725,7 @@ impl Session {
                 Err(e) => em.important(Event::Warning(format!("could not save {}: {e}", dir.display()))),
             }
         }
-        if self.model.cfg.memory.is_some() {
+        if self.model.memory_dims().is_some() {
             memory.put(self.memory_snapshot(t));
             em.important(Event::MemoryUpdated { step: self.state.step });
         }
@@ -736,15 +735,15 @@ impl Session {
     /// Each layer's Hebbian matrix after the probe sequence (the first validation window).
     fn memory_snapshot(&self, t: usize) -> MemorySnapshot {
         let probe: Vec<u32> = self.valid.as_slice()[..t.min(self.valid.len())].iter().map(|&v| v as u32).collect();
-        let mut dec = Decoder::new(&self.model, &self.params);
+        let mut dec = self.model.decoder(&self.params);
         for &tok in &probe {
             dec.step(tok);
         }
-        let dm = self.model.cfg.memory.as_ref().map_or(0, |m| m.d_mem);
+        let dm = self.model.memory_dims().map_or(0, |m| m.d_mem);
         let layers = dec
-            .layers
+            .memory()
             .iter()
-            .map(|l| Array2::from_shape_vec((dm, dm), l.mem.clone()).unwrap_or_else(|_| Array2::zeros((dm, dm))))
+            .map(|l| Array2::from_shape_vec((dm, dm), l.to_vec()).unwrap_or_else(|_| Array2::zeros((dm, dm))))
             .collect();
         MemorySnapshot { step: self.state.step, layers }
     }
@@ -755,7 +754,7 @@ impl Session {
             return;
         };
         let p = SampleParams { max_tokens: 60, seed: self.state.rng.next_u64(), ..SampleParams::default() };
-        let out = generate(&self.model, &self.params, &ids, &self.banned, EOS, &p, |_| true);
+        let out = generate(&*self.model, &self.params, &ids, &self.banned, EOS, &p, |_| true);
         let text = format!("{prompt}{}", decode(&self.tokenizer, &out));
         let _ = self.metrics.write("sample", &serde_json::json!({"step": self.state.step, "text": text}));
         em.important(Event::Sample { step: self.state.step, prompt, text });
@@ -794,7 +793,7 @@ impl Session {
                 }
             };
             let mut out: Vec<u32> = Vec::new();
-            generate(&model, &snapshot, &ids, &banned, EOS, &params, |t| {
+            generate(&*model, &snapshot, &ids, &banned, EOS, &params, |t| {
                 out.push(t);
                 tx.send_timeout(Event::Generated { id, text: decode(&tok, &out), done: false }, Duration::from_millis(200)).is_ok()
             });
@@ -807,7 +806,7 @@ impl Session {
         checkpoint::save(
             dir,
             &SaveRequest {
-                layout: &self.model.layout,
+                layout: self.model.layout(),
                 aliases: &aliases,
                 params: &self.params,
                 adam: Some((&self.adam_m, &self.adam_v)),

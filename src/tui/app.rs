@@ -302,12 +302,12 @@ pub struct RunView {
 impl RunView {
     pub fn new(preset: &Preset, corpus: String) -> Self {
         let model = preset.build_model();
-        let fpt = crate::bench::flops_per_token(&model, preset.train.seq_len);
+        let fpt = model.flops_per_token(preset.train.seq_len);
         RunView {
             preset: preset.name.clone(),
             version: preset.version.clone(),
-            has_memory: model.cfg.memory.is_some(),
-            d_mem: model.cfg.memory.as_ref().map_or(0, |m| m.d_mem),
+            has_memory: model.memory_dims().is_some(),
+            d_mem: model.memory_dims().map_or(0, |m| m.d_mem),
             eval_every: preset.train.eval_every,
             flops_per_token: fpt,
             corpus,

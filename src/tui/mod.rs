@@ -245,10 +245,10 @@ impl CheckpointSampler {
                     return;
                 }
             };
-            let banned = crate::cli::banned_ids(&m.tokenizer, m.model.cfg.vocab);
+            let banned = crate::cli::banned_ids(&m.tokenizer, m.model.vocab());
             let mut out: Vec<u32> = Vec::new();
             let mut run = || {
-                generate(&m.model, &m.params, &ids, &banned, EOS, &params, |t| {
+                generate(&*m.model, &m.params, &ids, &banned, EOS, &params, |t| {
                     out.push(t);
                     current.load(Ordering::SeqCst) == id
                         && tx.send(Event::Generated { id, text: decode(&m.tokenizer, &out), done: false }).is_ok()
@@ -272,14 +272,14 @@ pub fn conv_taps(checkpoint: &Path) -> Result<(u64, Vec<Array2<f32>>)> {
     let (ck, _) = crate::train::checkpoint::load(checkpoint, |text| {
         let p = crate::preset::Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
         let m = p.build_model();
-        Ok((m.layout.clone(), m.tied_aliases()))
+        Ok((m.layout().clone(), m.tied_aliases()))
     })?;
     let preset = crate::preset::Preset::parse(&ck.preset_text, "preset.ron")?;
     let model = preset.build_model();
-    let (d, k) = (model.cfg.d_model, model.cfg.kernel_size);
-    let layers = (0..model.cfg.n_layers)
-        .map(|l| {
-            let conv = model.block_view(&ck.params, l).conv;
+    let layers = model
+        .conv_taps(&ck.params)
+        .into_iter()
+        .map(|(d, k, conv)| {
             // stored [channel × tap]; shown taps down, channels across
             Array2::from_shape_fn((k, d), |(tap, ch)| conv.get(ch * k + tap).copied().unwrap_or(0.0))
         })

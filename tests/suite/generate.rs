@@ -2,7 +2,8 @@
 //! full parallel forward pass, also past the training window.
 
 use super::common::{pool, tiny_cortex};
-use flashlm_tui::generate::{sample_token, Decoder, SampleParams};
+use flashlm_tui::generate::{sample_token, SampleParams};
+use flashlm_tui::model::cortex_decode::Decoder;
 use flashlm_tui::model::Workspace;
 use flashlm_tui::rng::Rng;
 

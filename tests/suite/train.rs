@@ -11,7 +11,7 @@ fn load_params(dir: &std::path::Path) -> Vec<f32> {
     let (ck, _) = checkpoint::load(dir, |text| {
         let p = flashlm_tui::preset::Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
         let m = p.build_model();
-        Ok((m.layout.clone(), m.tied_aliases()))
+        Ok((m.layout().clone(), m.tied_aliases()))
     })
     .unwrap();
     ck.params
@@ -113,7 +113,7 @@ fn nan_weights_skip_steps_and_stop_with_an_error() {
     let model = p.build_model();
     let mut params = model.init_params(1);
     params[5] = f32::NAN;
-    let st = flashlm_tui::weights::to_safetensors(&model.layout, &[("", &params)], &model.tied_aliases()).unwrap();
+    let st = flashlm_tui::weights::to_safetensors(model.layout(), &[("", &params)], &model.tied_aliases()).unwrap();
     let wpath = root.path().join("nan.safetensors");
     std::fs::write(&wpath, st).unwrap();
     // a tokenizer from a normal tiny run
@@ -137,7 +137,7 @@ fn corrupt_truncated_and_wrong_version_checkpoints_are_refused() {
     let layout_for = |text: &str| -> Result<_, String> {
         let p = flashlm_tui::preset::Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
         let m = p.build_model();
-        Ok((m.layout.clone(), m.tied_aliases()))
+        Ok((m.layout().clone(), m.tied_aliases()))
     };
     let copy = |name: &str| {
         let dst = root.path().join(name);
@@ -175,7 +175,7 @@ fn corrupt_truncated_and_wrong_version_checkpoints_are_refused() {
     let e = checkpoint::load(&run.join("last"), |_| {
         let (p, _) = tiny_preset(&[("d_model: 32", "d_model: 48")]);
         let m = p.build_model();
-        Ok((m.layout.clone(), m.tied_aliases()))
+        Ok((m.layout().clone(), m.tied_aliases()))
     })
     .err()
     .unwrap()

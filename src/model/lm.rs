@@ -1,0 +1,165 @@
+//! The interface every FlashLM version implements, so the trainer, sampler,
+//! evaluator, benchmark and TUI work with any of them.
+//!
+//! A model is a *definition* (config, parameter layout, offsets); its
+//! parameters live in one flat `Vec<f32>` owned by the caller, gradients and
+//! AdamW moments in buffers of the same layout. Activations live in a
+//! [`Workspace`] that each model fills with its own scratch type.
+
+use super::params::Layout;
+use std::any::Any;
+use std::sync::Arc;
+
+/// A shared, immutable model definition.
+pub type Model = Arc<dyn LanguageModel>;
+
+/// Share of one ternary matrix's quantised weights at −1, 0 and +1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TernaryShare {
+    pub name: String,
+    pub neg: f32,
+    pub zero: f32,
+    pub pos: f32,
+}
+
+/// Hebbian memory dimensions, for the TUI heatmap.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MemoryDims {
+    pub n_layers: usize,
+    pub d_mem: usize,
+}
+
+pub trait LanguageModel: Send + Sync + std::fmt::Debug {
+    /// Short label such as "v4" or "v7.2".
+    fn version(&self) -> &'static str;
+    /// Reference parameter names, shapes and offsets in the flat buffer.
+    fn layout(&self) -> &Layout;
+    fn vocab(&self) -> usize;
+    fn num_params(&self) -> usize {
+        self.layout().total
+    }
+    /// Fresh parameters per the spec's initialisation section.
+    fn init_params(&self, seed: u64) -> Vec<f32>;
+    /// (alias, canonical) names holding the same tensor in reference state dicts.
+    fn tied_aliases(&self) -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
+    /// Reference state-dict entries that are buffers, not parameters (skipped on import).
+    fn is_buffer(&self, _name: &str) -> bool {
+        false
+    }
+    /// Full forward over `tokens` [b × t] in evaluation mode (no dropout);
+    /// leaves the logits [b·t × V] in `ws.logits`.
+    fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize);
+    /// Evaluation loss: mean next-token CE of the main head over all b·t
+    /// positions (y_t = x_{t+1}); per-position losses are left in `ws.losses`.
+    fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64;
+    /// Training step: forward + backward of the training objective (dropout on
+    /// where the version has it, seeded by `ws.seed`), gradients *added* into
+    /// `grads`. Returns the main-head mean CE (what is logged and compared with
+    /// validation); a non-finite value means the gradient must not be used.
+    fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64;
+    /// Incremental decoder: one token in, next-token logits out.
+    fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a>;
+    /// Training FLOPs per token at window `t` (6·matmul params + mixer terms).
+    fn flops_per_token(&self, t: usize) -> f64;
+    /// Share of −1/0/+1 per ternary matrix (empty for float models).
+    fn ternary_shares(&self, _params: &[f32]) -> Vec<TernaryShare> {
+        Vec::new()
+    }
+    /// Hebbian memory dimensions, if the model has one.
+    fn memory_dims(&self) -> Option<MemoryDims> {
+        None
+    }
+    /// Per-layer depthwise conv taps [d × k] as (d, k, taps), if the model has convs.
+    fn conv_taps(&self, _params: &[f32]) -> Vec<(usize, usize, Vec<f32>)> {
+        Vec::new()
+    }
+    /// Receptive field of the token mixers in tokens, if finite (conv stacks).
+    fn receptive_field(&self) -> Option<usize> {
+        None
+    }
+    /// One-line architecture label for listings.
+    fn describe(&self) -> String;
+}
+
+/// Streaming generation state.
+pub trait Decode {
+    /// Feeds one token; `logits()` then holds the next-token logits.
+    fn step(&mut self, token: u32);
+    fn logits(&self) -> &[f32];
+    /// Tokens fed so far.
+    fn pos(&self) -> usize;
+    /// Split large products over the current rayon pool (only from inside one).
+    fn set_parallel(&mut self, parallel: bool);
+    /// Current Hebbian memory matrices [d_mem × d_mem] per layer, if any.
+    fn memory(&self) -> Vec<&[f32]> {
+        Vec::new()
+    }
+}
+
+/// Activations and scratch for one model, reused across steps (llm.c's
+/// ActivationTensors). Models keep their own scratch type inside.
+#[derive(Default)]
+pub struct Workspace {
+    /// [b·t × V] logits, filled by `forward` only.
+    pub logits: Vec<f32>,
+    /// Per-position main-head CE of the last `loss`/`loss_and_grad`.
+    pub losses: Vec<f32>,
+    /// Seed for dropout masks in `loss_and_grad` (the trainer sets it per step).
+    pub seed: u64,
+    inner: Option<Box<dyn Any + Send>>,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The model's scratch of type `T` (created on first use, replaced if a
+    /// different model used this workspace before), with `logits` and `losses`.
+    pub fn parts<T: Default + Send + 'static>(&mut self) -> (&mut T, &mut Vec<f32>, &mut Vec<f32>) {
+        if !self.inner.as_ref().is_some_and(|b| b.is::<T>()) {
+            self.inner = Some(Box::new(T::default()));
+        }
+        let inner = self.inner.as_mut().and_then(|b| b.downcast_mut::<T>()).expect("inner workspace of type T");
+        (inner, &mut self.logits, &mut self.losses)
+    }
+}
+
+/// A decoder for models with no streaming form (e.g. the `reference_compat`
+/// variants whose normalisation looks at the whole window): every token re-runs
+/// the full forward over the last `window` tokens, like the reference generators.
+pub struct WindowDecoder<'a> {
+    model: &'a dyn LanguageModel,
+    params: &'a [f32],
+    window: usize,
+    history: Vec<u32>,
+    ws: Workspace,
+    logits: Vec<f32>,
+}
+
+impl<'a> WindowDecoder<'a> {
+    pub fn new(model: &'a dyn LanguageModel, params: &'a [f32], window: usize) -> Self {
+        WindowDecoder { model, params, window: window.max(1), history: Vec::new(), ws: Workspace::new(), logits: vec![0.0; model.vocab()] }
+    }
+}
+
+impl Decode for WindowDecoder<'_> {
+    fn step(&mut self, token: u32) {
+        self.history.push(token);
+        let start = self.history.len().saturating_sub(self.window);
+        let ctx = &self.history[start..];
+        let t = ctx.len();
+        self.model.forward(&mut self.ws, self.params, ctx, 1, t);
+        let v = self.model.vocab();
+        self.logits.copy_from_slice(&self.ws.logits[(t - 1) * v..t * v]);
+    }
+    fn logits(&self) -> &[f32] {
+        &self.logits
+    }
+    fn pos(&self) -> usize {
+        self.history.len()
+    }
+    fn set_parallel(&mut self, _parallel: bool) {}
+}

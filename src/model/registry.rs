@@ -1,0 +1,31 @@
+//! ModelSpec (from a preset) → a model definition.
+
+use super::cortex::{Cortex, CortexConfig};
+use super::lm::Model;
+use crate::preset::ModelSpec;
+use std::sync::Arc;
+
+/// Why a spec cannot be built yet (checked when a preset is parsed, so
+/// `build` never meets such a spec).
+pub fn unavailable(spec: &ModelSpec) -> Option<String> {
+    match spec {
+        ModelSpec::Cortex { .. } => None,
+        _ => Some("this model version is not implemented in this build".into()),
+    }
+}
+
+/// Builds the model of a validated spec; `seq_len` is the training window.
+pub fn build(spec: &ModelSpec, seq_len: usize) -> Model {
+    match spec {
+        ModelSpec::Cortex { vocab, d_model, n_layers, d_ff, kernel_size, memory } => Arc::new(Cortex::new(CortexConfig {
+            vocab: *vocab,
+            d_model: *d_model,
+            n_layers: *n_layers,
+            d_ff: *d_ff,
+            kernel_size: *kernel_size,
+            memory: memory.clone(),
+            seq_len,
+        })),
+        other => unreachable!("preset validation refuses unavailable models: {other:?}"),
+    }
+}
