@@ -10,6 +10,7 @@ pub mod embedding;
 pub mod gated_conv;
 pub mod head;
 pub mod hebbian;
+pub mod layernorm;
 pub mod lm;
 pub mod params;
 pub mod registry;

@@ -61,7 +61,7 @@ use flashlm_tui::model::{Cortex, CortexConfig, MemoryConfig, Workspace};
 use flashlm_tui::rng::Rng;
 
 /// The reusable central-difference checker and the packing helpers.
-mod check {
+pub mod check {
     use flashlm_tui::rng::Rng;
     use std::ops::Range;
 
