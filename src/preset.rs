@@ -106,7 +106,8 @@ impl ModelSpec {
     /// (field, value) pairs that must be positive.
     fn sizes(&self) -> Vec<(&'static str, usize)> {
         match self {
-            ModelSpec::Cortex { d_model, n_layers, d_ff, kernel_size, .. } | ModelSpec::Bolt { d_model, n_layers, d_ff, kernel_size, .. } => {
+            ModelSpec::Cortex { d_model, n_layers, d_ff, kernel_size, .. }
+            | ModelSpec::Bolt { d_model, n_layers, d_ff, kernel_size, .. } => {
                 vec![("d_model", *d_model), ("n_layers", *n_layers), ("d_ff", *d_ff), ("kernel_size", *kernel_size)]
             }
             ModelSpec::Thunderbolt { d_model, n_layers, groups, d_ff, .. } => {
@@ -153,7 +154,10 @@ impl ModelSpec {
             ModelSpec::CortexV7 { n_layers, exits, .. } => {
                 for &(after, w, thr) in exits {
                     if after == 0 || after >= *n_layers {
-                        return Err(("exits", format!("exit after block {after}; expected 1..{n_layers} (blocks counted from 1, before the last)")));
+                        return Err((
+                            "exits",
+                            format!("exit after block {after}; expected 1..{n_layers} (blocks counted from 1, before the last)"),
+                        ));
                     }
                     if !(w >= 0.0 && w.is_finite()) || !(0.0..=1.0).contains(&thr) {
                         return Err(("exits", format!("({after}, {w}, {thr}): expected weight ≥ 0 and 0 ≤ threshold ≤ 1")));
@@ -188,12 +192,31 @@ fn beta2() -> f32 {
 fn adam_eps() -> f32 {
     1e-8
 }
+fn one_usize() -> usize {
+    1
+}
+
+/// Learning-rate schedule after the linear warm-up P·(s+1)/W (spec BB-SCHED).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum Schedule {
+    /// S-A/S-B/S-C with the D11 fix: one cosine from P to m over the budget's
+    /// horizon, progress clamped (LR stays at m after the end).
+    #[default]
+    Cosine,
+    /// S-D (v6, v7): restarts every `cycle` steps at a peak shrunk by `gamma`
+    /// per cycle: lr = m + ½(P·γ^c − m)(1 + cos πφ), floored at m.
+    Cyclic { cycle: u64, gamma: f32 },
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainSpec {
+    /// Micro-batch size (windows per forward/backward).
     pub batch: usize,
     pub seq_len: usize,
+    /// Micro-batches per optimiser step (BB-OPT: losses averaged, gradients summed).
+    #[serde(default = "one_usize")]
+    pub accum: usize,
     pub lr: f32,
     pub min_lr: f32,
     pub warmup: u64,
@@ -206,6 +229,8 @@ pub struct TrainSpec {
     pub beta2: f32,
     #[serde(default = "adam_eps")]
     pub eps: f32,
+    #[serde(default)]
+    pub schedule: Schedule,
     pub budget: Budget,
     pub log_every: u64,
     pub eval_every: u64,
@@ -286,6 +311,14 @@ impl Preset {
         let t = &self.train;
         if t.batch == 0 {
             return bad("batch", "0; expected ≥ 1".into());
+        }
+        if t.accum == 0 || t.accum > 1024 {
+            return bad("accum", format!("{}; expected 1..=1024 micro-batches per step", t.accum));
+        }
+        if let Schedule::Cyclic { cycle, gamma } = t.schedule {
+            if cycle == 0 || !(gamma > 0.0 && gamma <= 1.0) {
+                return bad("schedule", format!("Cyclic(cycle: {cycle}, gamma: {gamma}); expected cycle ≥ 1 and 0 < gamma ≤ 1"));
+            }
         }
         if t.seq_len < 2 {
             return bad("seq_len", format!("{}; expected ≥ 2", t.seq_len));

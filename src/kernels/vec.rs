@@ -48,4 +48,3 @@ pub fn rmsnorm(out: &mut [f32], x: &[f32], g: &[f32]) {
         *o = x * r * g;
     }
 }
-

@@ -137,7 +137,6 @@ impl<'a> Decoder<'a> {
     }
 }
 
-
 impl Decode for Decoder<'_> {
     fn step(&mut self, token: u32) {
         Decoder::step(self, token)

@@ -51,6 +51,29 @@ impl AdamW {
     }
 }
 
+/// The preset's schedule at optimiser step `step` (0 for the first update).
+pub fn schedule_lr(s: &crate::preset::Schedule, step: u64, peak: f32, min: f32, warmup: u64, horizon: u64) -> f32 {
+    match *s {
+        crate::preset::Schedule::Cosine => lr_at(step, peak, min, warmup, horizon),
+        crate::preset::Schedule::Cyclic { cycle, gamma } => cyclic_lr(step, peak, min, warmup, cycle, gamma),
+    }
+}
+
+/// S-D: warm-up P·(s+1)/W, then e = s − W, c = ⌊e/C⌋, φ = (e mod C)/C,
+/// lr = m + ½(P·γ^c − m)(1 + cos πφ). Once P·γ^c < m this oscillates
+/// between P·γ^c and m, exactly as the spec describes the reference.
+pub fn cyclic_lr(step: u64, peak: f32, min: f32, warmup: u64, cycle: u64, gamma: f32) -> f32 {
+    if step < warmup {
+        return peak * (step + 1) as f32 / warmup as f32;
+    }
+    let e = step - warmup;
+    let c = e / cycle.max(1);
+    let phi = (e % cycle.max(1)) as f64 / cycle.max(1) as f64;
+    let top = peak as f64 * (gamma as f64).powf(c as f64);
+    let lr = min as f64 + 0.5 * (top - min as f64) * (1.0 + (std::f64::consts::PI * phi).cos());
+    lr as f32
+}
+
 /// S-C with the D11 fix: linear warm-up P·(s+1)/W, then cosine from P to m over
 /// the horizon N with progress clamped to [0, 1] (LR stays at m after the end).
 pub fn lr_at(step: u64, peak: f32, min: f32, warmup: u64, horizon: u64) -> f32 {

@@ -3,7 +3,7 @@
 
 use super::checkpoint::{self, SaveRequest, TrainState};
 use super::eval::{evaluate, token_bytes, EvalResult};
-use super::optim::{clip_grad_norm, lr_at, AdamW};
+use super::optim::{clip_grad_norm, schedule_lr, AdamW};
 use super::run::{new_run_dir, MetricsLog};
 use crate::data::corpus::{corpus_hash, load_stories, CorpusSource};
 use crate::data::tokenizer::{
@@ -407,7 +407,7 @@ impl Session {
                 (dir, st)
             }
         };
-        let tps = (b * t) as u64;
+        let tps = (preset.train.accum * b * t) as u64;
         let total_steps = match state.budget {
             Budget::Steps(n) => Some(n),
             Budget::Tokens(n) => Some(n.div_ceil(tps)),
@@ -469,7 +469,7 @@ impl Session {
             run_dir: s.run_dir.clone(),
             preset: s.preset.name.clone(),
             params: n,
-            tokens_per_step: b * t,
+            tokens_per_step: s.preset.train.accum * b * t,
             train_tokens: s.train.len(),
             valid_tokens: s.valid.len(),
             resumed_from,
@@ -479,7 +479,8 @@ impl Session {
     }
 
     fn horizon(&self) -> Option<u64> {
-        let tps = (self.preset.train.batch * self.preset.train.seq_len) as u64;
+        let tr = &self.preset.train;
+        let tps = (tr.accum * tr.batch * tr.seq_len) as u64;
         match self.state.budget {
             Budget::Steps(n) => Some(n),
             Budget::Tokens(n) => Some(n.div_ceil(tps)),
@@ -532,10 +533,20 @@ impl Session {
 
             // one optimiser step
             let t0 = Instant::now();
-            self.sampler.next_batch(&self.train, t, &mut self.x, &mut self.y);
-            self.grads.par_chunks_mut(1 << 14).for_each(|g| g.fill(0.0));
-            let loss = self.model.loss_and_grad(&mut self.ws, &self.params, &mut self.grads, &self.x, &self.y, b, t);
             let step = self.state.step;
+            self.grads.par_chunks_mut(1 << 14).for_each(|g| g.fill(0.0));
+            // BB-OPT: `accum` micro-batches, gradients summed, losses averaged
+            let mut loss = 0.0;
+            for micro in 0..tr.accum {
+                self.sampler.next_batch(&self.train, t, &mut self.x, &mut self.y);
+                // dropout masks depend only on (run seed, step, micro-batch): resume replays them
+                self.ws.seed = self.state.seed ^ (step << 8 | micro as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                loss += self.model.loss_and_grad(&mut self.ws, &self.params, &mut self.grads, &self.x, &self.y, b, t) / tr.accum as f64;
+            }
+            if tr.accum > 1 && loss.is_finite() {
+                let f = 1.0 / tr.accum as f32;
+                self.grads.par_chunks_mut(1 << 14).for_each(|g| g.iter_mut().for_each(|x| *x *= f));
+            }
             // a non-finite loss or gradient norm skips the step; the weights stay as they were
             let (gnorm, bad) = if loss.is_finite() {
                 let n = clip_grad_norm(&mut self.grads, tr.grad_clip);
@@ -556,12 +567,12 @@ impl Session {
             }
             bad_steps = 0;
             let horizon = self.horizon().unwrap_or(u64::MAX);
-            let lr = lr_at(step, tr.lr, tr.min_lr, tr.warmup, horizon);
+            let lr = schedule_lr(&tr.schedule, step, tr.lr, tr.min_lr, tr.warmup, horizon);
             opt.update(&mut self.params, &self.grads, &mut self.adam_m, &mut self.adam_v, lr, step);
             let dt = t0.elapsed().as_secs_f64();
             train_secs += dt;
             self.state.step += 1;
-            self.state.tokens_seen += (b * t) as u64;
+            self.state.tokens_seen += (tr.accum * b * t) as u64;
             self.state.elapsed_secs += dt;
             self.state.sampler = self.sampler.state();
             ema_step = Some(match ema_step {
@@ -578,7 +589,7 @@ impl Session {
                     if calib.len() >= 6 {
                         let per = calib.iter().sum::<f64>() / calib.len() as f64;
                         // eval passes are forward-only (~1/3 of a step) over eval_windows/B batches
-                        let eval_per_step = (tr.eval_windows as f64 / b as f64) * per / 3.0 / tr.eval_every as f64;
+                        let eval_per_step = (tr.eval_windows as f64 / b as f64) * per / tr.accum as f64 / 3.0 / tr.eval_every as f64;
                         let left = (m * 60.0 - self.state.elapsed_secs).max(0.0);
                         let n = self.state.step + (left / (per + eval_per_step)) as u64;
                         self.state.horizon = Some(n.max(self.state.step + 1));
@@ -597,7 +608,7 @@ impl Session {
                     let left = h.saturating_sub(self.state.step) as f64;
                     let per = ema_step.unwrap_or(dt);
                     let evals = left / tr.eval_every as f64 + 1.0;
-                    left * per + evals * (tr.eval_windows as f64 / b as f64) * per / 3.0
+                    left * per + evals * (tr.eval_windows as f64 / b as f64) * per / tr.accum as f64 / 3.0
                 }),
             };
             let sm = StepMetrics {
@@ -608,7 +619,7 @@ impl Session {
                 tokens: self.state.tokens_seen,
                 elapsed_secs: self.state.elapsed_secs,
                 step_ms: dt * 1e3,
-                tok_per_sec: (b * t) as f64 / dt,
+                tok_per_sec: (tr.accum * b * t) as f64 / dt,
                 eta_secs: eta,
                 horizon: self.horizon(),
             };
@@ -666,7 +677,7 @@ impl Session {
         if let Some(e) = &error {
             em.important(Event::Error(e.clone()));
         }
-        let tokens_this = steps_this_session * (b * t) as u64;
+        let tokens_this = steps_this_session * (self.preset.train.accum * b * t) as u64;
         let summary = Summary {
             run_dir: self.run_dir.clone(),
             steps: self.state.step,
@@ -740,11 +751,8 @@ impl Session {
             dec.step(tok);
         }
         let dm = self.model.memory_dims().map_or(0, |m| m.d_mem);
-        let layers = dec
-            .memory()
-            .iter()
-            .map(|l| Array2::from_shape_vec((dm, dm), l.to_vec()).unwrap_or_else(|_| Array2::zeros((dm, dm))))
-            .collect();
+        let layers =
+            dec.memory().iter().map(|l| Array2::from_shape_vec((dm, dm), l.to_vec()).unwrap_or_else(|_| Array2::zeros((dm, dm)))).collect();
         MemorySnapshot { step: self.state.step, layers }
     }
 

@@ -316,7 +316,7 @@ impl RunView {
             detail: "starting".into(),
             started: false,
             params: model.num_params(),
-            tokens_per_step: preset.train.batch * preset.train.seq_len,
+            tokens_per_step: preset.train.accum * preset.train.batch * preset.train.seq_len,
             train_tokens: 0,
             valid_tokens: 0,
             resumed_from: None,

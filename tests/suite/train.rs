@@ -292,3 +292,51 @@ fn bits_per_byte_is_hand_computable() {
     assert_eq!(total as usize, text.len(), "byte counts of the pieces add up to the UTF-8 length");
     assert_eq!(bytes[EOS as usize], 0);
 }
+
+/// BB-OPT accumulation: 2 micro-batches of 2 windows give the same optimiser
+/// steps as 1 batch of 4 (same windows in the same order; gradients summed then
+/// averaged), up to float summation order.
+#[test]
+fn gradient_accumulation_equals_the_larger_batch() {
+    let root = tempfile::tempdir().unwrap();
+    let run = |batch: &str, accum: &str| {
+        let p = tiny_preset(&[
+            ("batch: 4,", batch),
+            ("seq_len: 32,", accum),
+            ("budget: Steps(60)", "budget: Steps(8)"),
+            ("warmup: 10,", "warmup: 2,"),
+        ]);
+        collect(start(run_config(p, root.path())))
+    };
+    let big = run("batch: 4,", "seq_len: 32,");
+    let acc = run("batch: 2,", "seq_len: 32, accum: 2,");
+    assert!(errors(&big).is_empty() && errors(&acc).is_empty(), "{:?} {:?}", errors(&big), errors(&acc));
+    let (lb, la) = (step_losses(&big), step_losses(&acc));
+    assert_eq!(lb.len(), 8);
+    assert_eq!(lb.len(), la.len());
+    for ((s1, l1), (s2, l2)) in lb.iter().zip(&la) {
+        assert_eq!(s1, s2);
+        assert!((l1 - l2).abs() < 1e-4, "step {s1}: batch 4 loss {l1} vs 2×2 accumulated {l2}");
+    }
+    let started =
+        |ev: &[Event]| ev.iter().find_map(|e| if let Event::Started { tokens_per_step, .. } = e { Some(*tokens_per_step) } else { None });
+    assert_eq!(started(&acc), Some(128), "tokens per optimiser step count every micro-batch");
+    let (pb, pa) = (load_params(&run_dir(&big).join("last")), load_params(&run_dir(&acc).join("last")));
+    let worst = pb.iter().zip(&pa).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "weights after 8 steps differ by {worst}");
+}
+
+/// S-D (v6, v7): warm-up, then cosine restarts every C steps at P·γ^c.
+#[test]
+fn cyclic_schedule_follows_the_spec() {
+    use flashlm_tui::train::optim::cyclic_lr;
+    let (p, m, w, c, g) = (4e-3f32, 1e-4f32, 100u64, 500u64, 0.85f32);
+    assert!((cyclic_lr(0, p, m, w, c, g) - p / 100.0).abs() < 1e-9);
+    assert!((cyclic_lr(100, p, m, w, c, g) - p).abs() < 1e-7, "first cycle starts at the peak");
+    assert!((cyclic_lr(350, p, m, w, c, g) - (m + 0.5 * (p - m))).abs() < 1e-6, "half way down the first cycle");
+    assert!((cyclic_lr(600, p, m, w, c, g) - p * g).abs() < 1e-7, "second cycle restarts at P·γ");
+    assert!((cyclic_lr(1100, p, m, w, c, g) - p * g * g).abs() < 1e-7);
+    // once P·γ^c < m the spec's formula oscillates between P·γ^c and m
+    let deep = cyclic_lr(100 + 500 * 40, p, m, w, c, g);
+    assert!(deep < m && deep > 0.0, "{deep}");
+}
