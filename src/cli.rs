@@ -465,6 +465,7 @@ fn train(a: TrainArgs) -> Result<()> {
                         s.run_dir.display()
                     );
                 }
+                Event::Ternary { step, shares } => println!("ternary @{step}: {}", crate::model::lm::ternary_summary(&shares)),
                 Event::Generated { .. } | Event::MemoryUpdated { .. } => {}
             },
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}

@@ -114,6 +114,11 @@ pub enum Event {
         text: String,
         done: bool,
     },
+    /// Share of −1 / 0 / +1 in each ternary matrix (ternary presets, at every eval).
+    Ternary {
+        step: u64,
+        shares: Vec<crate::model::TernaryShare>,
+    },
     /// New heatmaps are in the engine's memory slot.
     MemoryUpdated {
         step: u64,

@@ -520,6 +520,9 @@ impl LanguageModel for Cortex {
     fn memory_dims(&self) -> Option<MemoryDims> {
         self.cfg.memory.as_ref().map(|m| MemoryDims { n_layers: self.cfg.n_layers, d_mem: m.d_mem })
     }
+    fn has_conv_taps(&self) -> bool {
+        true
+    }
     fn conv_taps(&self, params: &[f32]) -> Vec<(usize, usize, Vec<f32>)> {
         (0..self.cfg.n_layers).map(|l| (self.cfg.d_model, self.cfg.kernel_size, self.block_view(params, l).conv.to_vec())).collect()
     }

@@ -14,12 +14,19 @@ use std::sync::Arc;
 pub type Model = Arc<dyn LanguageModel>;
 
 /// Share of one ternary matrix's quantised weights at −1, 0 and +1.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TernaryShare {
     pub name: String,
     pub neg: f32,
     pub zero: f32,
     pub pos: f32,
+}
+
+/// Weighted mean of the shares over all matrices, as "−1 a % · 0 b % · +1 c %".
+pub fn ternary_summary(shares: &[TernaryShare]) -> String {
+    let n = shares.len().max(1) as f32;
+    let (neg, zero, pos) = shares.iter().fold((0.0, 0.0, 0.0), |(a, b, c), s| (a + s.neg / n, b + s.zero / n, c + s.pos / n));
+    format!("−1 {:.1} % · 0 {:.1} % · +1 {:.1} % (mean of {} matrices)", 100.0 * neg, 100.0 * zero, 100.0 * pos, shares.len())
 }
 
 /// Hebbian memory dimensions, for the TUI heatmap.
@@ -70,6 +77,10 @@ pub trait LanguageModel: Send + Sync + std::fmt::Debug {
     /// Hebbian memory dimensions, if the model has one.
     fn memory_dims(&self) -> Option<MemoryDims> {
         None
+    }
+    /// Whether `conv_taps` has anything to show.
+    fn has_conv_taps(&self) -> bool {
+        false
     }
     /// Per-layer depthwise conv taps [d × k] as (d, k, taps), if the model has convs.
     fn conv_taps(&self, _params: &[f32]) -> Vec<(usize, usize, Vec<f32>)> {

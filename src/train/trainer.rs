@@ -727,6 +727,11 @@ impl Session {
         };
         let _ = self.metrics.write("eval", &m);
         em.important(Event::Eval(m));
+        let shares = self.model.ternary_shares(&self.params);
+        if !shares.is_empty() {
+            let _ = self.metrics.write("ternary", &serde_json::json!({"step": self.state.step, "shares": shares}));
+            em.important(Event::Ternary { step: self.state.step, shares });
+        }
         self.last_eval = Some(res.clone());
         if best {
             self.state.best_val = Some(res.loss);

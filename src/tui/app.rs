@@ -297,6 +297,10 @@ pub struct RunView {
     pub best_ckpt: Option<PathBuf>,
     pub last_ckpt: Option<PathBuf>,
     pub last_save: Option<(u64, PathBuf)>,
+    /// Latest −1/0/+1 shares of each ternary matrix (empty for float models).
+    pub ternary: Vec<crate::model::TernaryShare>,
+    /// The model has depthwise convs whose taps the heatmap pane can show.
+    pub has_conv: bool,
 }
 
 impl RunView {
@@ -307,6 +311,7 @@ impl RunView {
             preset: preset.name.clone(),
             version: preset.version.clone(),
             has_memory: model.memory_dims().is_some(),
+            has_conv: model.has_conv_taps(),
             d_mem: model.memory_dims().map_or(0, |m| m.d_mem),
             eval_every: preset.train.eval_every,
             flops_per_token: fpt,
@@ -333,6 +338,7 @@ impl RunView {
             best_ckpt: None,
             last_ckpt: None,
             last_save: None,
+            ternary: Vec::new(),
         }
     }
 
@@ -712,6 +718,10 @@ impl App {
             Event::Sample { step, text, .. } => {
                 run.samples.push_front((step, text));
                 run.samples.truncate(MAX_SAMPLES);
+            }
+            Event::Ternary { step, shares } => {
+                log.push((Level::Info, format!("ternary @{step}: {}", crate::model::lm::ternary_summary(&shares))));
+                run.ternary = shares;
             }
             Event::MemoryUpdated { .. } => {}
             Event::CheckpointSaved { step, path } => {

@@ -358,7 +358,7 @@ impl Runtime {
                             }
                         }
                         Event::CheckpointSaved { path, .. } => {
-                            let no_memory = app.run.as_ref().is_some_and(|r| !r.has_memory);
+                            let no_memory = app.run.as_ref().is_some_and(|r| !r.has_memory && r.has_conv);
                             if no_memory && !self.conv_loading.swap(true, Ordering::SeqCst) {
                                 let (path, tx, flag) = (path.clone(), self.bg_tx.clone(), self.conv_loading.clone());
                                 let _ = std::thread::Builder::new().name("conv-taps".into()).spawn(move || {

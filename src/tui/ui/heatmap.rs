@@ -184,13 +184,26 @@ pub fn render_heatmap(f: &mut Frame, area: Rect, app: &App) {
                 run.eval_every,
                 d = run.d_mem
             )
-        } else {
+        } else if run.has_conv {
             format!(
                 "{} ({}) has no Hebbian memory, so there is no memory matrix to show. Its depthwise conv taps (k × d_model per layer) appear here once a checkpoint is saved.",
                 run.preset, run.version
             )
+        } else {
+            format!("{} ({}) has no Hebbian memory and no convolution: nothing to draw here.", run.preset, run.version)
         };
-        f.render_widget(Paragraph::new(msg).fg(DIM).wrap(Wrap { trim: true }), inner);
+        let mut lines = vec![Line::from(Span::styled(msg, Style::new().fg(DIM)))];
+        if !run.ternary.is_empty() {
+            lines.push(Line::from(""));
+            lines.push(Line::from(Span::styled("ternary weights  −1 / 0 / +1", Style::new().bold())));
+            for s in &run.ternary {
+                lines.push(Line::from(vec![
+                    Span::raw(format!("{:>5.1} {:>5.1} {:>5.1}  ", 100.0 * s.neg, 100.0 * s.zero, 100.0 * s.pos)),
+                    Span::styled(clean(&s.name), Style::new().fg(DIM)),
+                ]));
+            }
+        }
+        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
         return;
     };
     if inner.height < 3 || inner.width < 4 {
