@@ -5,6 +5,7 @@ mod common;
 mod data;
 mod generate;
 mod golden;
+mod gpt2;
 mod gradcheck;
 mod hebbian;
 mod presets;
