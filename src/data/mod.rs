@@ -8,6 +8,7 @@
 pub mod corpus;
 pub mod gpt2;
 pub mod stories;
+pub mod tok;
 pub mod tokenizer;
 pub mod tokens;
 
