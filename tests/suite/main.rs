@@ -1,5 +1,6 @@
 //! One integration-test binary (links once, far faster than many).
 
+mod bolt;
 mod cli;
 mod common;
 mod data;
