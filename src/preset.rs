@@ -459,6 +459,7 @@ pub fn thousands(n: u64) -> String {
 pub const BUILTIN: &[(&str, &str)] = &[
     ("v7.1-cortex-iii.ron", include_str!("../presets/v7.1-cortex-iii.ron")),
     ("v7.2-cortex-vi.ron", include_str!("../presets/v7.2-cortex-vi.ron")),
+    ("v4-bolt.ron", include_str!("../presets/v4-bolt.ron")),
     ("tiny.ron", include_str!("../presets/tiny.ron")),
 ];
 

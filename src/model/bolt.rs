@@ -382,6 +382,9 @@ impl LanguageModel for Bolt {
     fn ternary_shares(&self, params: &[f32]) -> Vec<TernaryShare> {
         self.bit_matrices().into_iter().map(|(name, r, o, i)| ternary_share(&name, &params[r], o, i, BIT)).collect()
     }
+    fn has_conv_taps(&self) -> bool {
+        true
+    }
     fn conv_taps(&self, params: &[f32]) -> Vec<(usize, usize, Vec<f32>)> {
         self.blocks.iter().map(|br| (self.cfg.d_model, self.cfg.kernel_size, params[br.conv.clone()].to_vec())).collect()
     }
