@@ -190,9 +190,17 @@ pub struct SampleArgs {
 pub struct EvalArgs {
     #[command(flatten)]
     pub src: ModelSource,
-    /// Text file to evaluate on
-    #[arg(long)]
-    pub data: PathBuf,
+    /// Text file to evaluate on (loss, PPL, bits per byte)
+    #[arg(long, required_unless_present = "probe")]
+    pub data: Option<PathBuf>,
+    /// Run a probe instead of (or next to) the text evaluation. `recall`: loss on
+    /// names re-mentioned in built-in stories, by distance to their earlier
+    /// occurrence, and with the earlier occurrences swapped for another name
+    #[arg(long, value_parser = ["recall"])]
+    pub probe: Option<String>,
+    /// Built-in stories the recall probe reads (held out: numbered after the preset's training stories)
+    #[arg(long, default_value_t = 200)]
+    pub probe_stories: usize,
     /// Evaluate a baseline instead of (or, with a model, next to) the model: `bigram`
     #[arg(long)]
     pub baseline: Option<String>,
@@ -632,19 +640,24 @@ fn eval(a: EvalArgs) -> Result<()> {
         bail!("give a model (--checkpoint DIR, or --weights FILE --preset P --tokenizer FILE) or --baseline bigram");
     };
     let pool = pool(a.src.threads)?;
-    let stories = load_stories(&CorpusSource::Path(a.data.clone()))?;
     let t = preset.train.seq_len;
     let b = preset.train.batch;
     let vocab = preset.vocab();
+    let Some(data) = a.data.clone() else {
+        // probe only
+        let (model, params) = model.as_ref().ok_or_else(|| anyhow!("--probe needs a model: --checkpoint DIR"))?;
+        return run_probe(&a, &preset, &**model, params, &tokenizer, &pool);
+    };
+    let stories = load_stories(&CorpusSource::Path(data.clone()))?;
     let store = TokenStore::from_vec(pool.install(|| tokenizer.encode_stories(&stories))?);
     if store.len() < t + 1 {
-        bail!("{}: {} tokens, fewer than one window of {} tokens", a.data.display(), store.len(), t + 1);
+        bail!("{}: {} tokens, fewer than one window of {} tokens", data.display(), store.len(), t + 1);
     }
     let windows = validation_windows(store.len(), t, a.max_windows.unwrap_or(usize::MAX));
     let bytes = tokenizer.token_bytes(vocab);
     println!(
         "{}: {} windows of {} tokens (stride {t}), {} target tokens",
-        a.data.display(),
+        data.display(),
         windows.len(),
         t + 1,
         thousands((windows.len() * t) as u64)
@@ -669,6 +682,30 @@ fn eval(a: EvalArgs) -> Result<()> {
             "model ({}): loss {:.4}  ppl {:.2}  bpc {:.4}  ({} tokens, {} bytes)",
             preset.name, r.loss, r.ppl, r.bpc, r.tokens, r.bytes
         );
+        if a.probe.is_some() {
+            run_probe(&a, &preset, &*model, &params, &tokenizer, &pool)?;
+        }
+    }
+    Ok(())
+}
+
+/// `eval --probe recall`: held-out built-in stories (numbered after the
+/// preset's training stories), windows of the preset's seq_len from each story's start.
+fn run_probe(
+    a: &EvalArgs,
+    preset: &Preset,
+    model: &dyn crate::model::LanguageModel,
+    params: &[f32],
+    tok: &Tok,
+    pool: &rayon::ThreadPool,
+) -> Result<()> {
+    let first = preset.data.builtin_stories as u64;
+    let stories = crate::train::probe::probe_stories(preset.data.builtin_seed, first, a.probe_stories.max(1));
+    let report = pool
+        .install(|| crate::train::probe::recall_probe(model, params, tok, &stories, preset.train.seq_len, &|| false))
+        .ok_or_else(|| anyhow!("probe interrupted"))?;
+    for line in report.lines() {
+        println!("{line}");
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ mod gpt2;
 mod gradcheck;
 mod hebbian;
 mod presets;
+mod probe;
 mod stories;
 mod train;
 mod tui;
