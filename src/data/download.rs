@@ -381,6 +381,7 @@ fn header<'a>(r: &'a ureq::http::Response<ureq::Body>, name: &str) -> Option<&'a
 /// headers); relative ones (a renamed repository) are followed.
 fn head(agent: &ureq::Agent, url: &str, endpoint: &str) -> Result<Meta, DownloadError> {
     let mut current = url.to_string();
+    let mut status = 0;
     for _ in 0..5 {
         let resp = agent
             .head(&current)
@@ -391,7 +392,7 @@ fn head(agent: &ureq::Agent, url: &str, endpoint: &str) -> Result<Meta, Download
             .build()
             .call()
             .map_err(|e| transport(url, e))?;
-        let status = resp.status().as_u16();
+        status = resp.status().as_u16();
         if (300..400).contains(&status) {
             if let Some(loc) = header(&resp, "location").filter(|l| l.starts_with('/')) {
                 let base = current.find("://").and_then(|i| current[i + 3..].find('/').map(|j| i + 3 + j)).unwrap_or(current.len());
@@ -411,7 +412,8 @@ fn head(agent: &ureq::Agent, url: &str, endpoint: &str) -> Result<Meta, Download
         }
         return Ok(Meta { commit, etag, size });
     }
-    Err(DownloadError::Status { url: url.into(), status: 310 })
+    // Relative redirects going round in circles.
+    Err(DownloadError::Status { url: url.into(), status })
 }
 
 /// Commits and etags become path components: no separators, no `..`.

@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod data;
+mod download;
 mod generate;
 mod golden;
 mod gradcheck;
