@@ -2,16 +2,15 @@
 //! preset listing. `anyhow` at this edge; the library uses typed errors.
 
 use crate::data::corpus::{load_stories, CorpusSource};
-use crate::data::tokenizer::{
-    check_specials, check_vocab, decode, encode_prompt, encode_stories, load_tokenizer, tokenizer_from_json, EOS, SPECIALS,
-};
+use crate::data::tok::Tok;
+use crate::data::tokenizer::EOS;
 use crate::data::tokens::{validation_windows, TokenStore};
 use crate::engine::{Command, Event, RunState};
 use crate::generate::{generate, SampleParams};
 use crate::model::Model;
 use crate::preset::{discover, resolve, thousands, Budget, Preset};
 use crate::train::checkpoint;
-use crate::train::eval::{evaluate, token_bytes, Bigram};
+use crate::train::eval::{evaluate, Bigram};
 use crate::train::trainer::ImportWeights;
 use crate::train::{start, RunConfig};
 use anyhow::{anyhow, bail, Context, Result};
@@ -497,7 +496,7 @@ pub struct Loaded {
     pub preset: Preset,
     pub model: Model,
     pub params: Vec<f32>,
-    pub tokenizer: tokenizers::Tokenizer,
+    pub tokenizer: Tok,
     pub corpus: Option<CorpusSource>,
 }
 
@@ -509,8 +508,8 @@ pub fn load_model(src: &ModelSource) -> Result<Loaded> {
             Ok((m.layout().clone(), m.tied_aliases()))
         })?;
         let preset = Preset::parse(&ck.preset_text, &dir.join("preset.ron").display().to_string())?;
-        let tokenizer = tokenizer_from_json(&ck.tokenizer_json, &dir.join("tokenizer.json"))?;
-        check_vocab(&tokenizer, preset.vocab())?;
+        let tokenizer = Tok::from_json(&ck.tokenizer_json, &dir.join("tokenizer.json"))?;
+        tokenizer.check_vocab(preset.vocab())?;
         let corpus = if ck.state.corpus.starts_with("built-in") {
             Some(CorpusSource::BuiltIn { seed: preset.data.builtin_seed, stories: preset.data.builtin_stories })
         } else {
@@ -522,9 +521,9 @@ pub fn load_model(src: &ModelSource) -> Result<Loaded> {
     if let Some(w) = &src.weights {
         let (preset, _) = resolve(src.preset.as_deref().unwrap_or_default(), None)?;
         let tpath = src.tokenizer.as_deref().ok_or_else(|| anyhow!("--weights needs --tokenizer"))?;
-        let tokenizer = load_tokenizer(tpath)?;
-        check_specials(&tokenizer, &tpath.display().to_string())?;
-        check_vocab(&tokenizer, preset.vocab())?;
+        let tokenizer = Tok::load(tpath)?;
+        tokenizer.check_specials(&tpath.display().to_string())?;
+        tokenizer.check_vocab(preset.vocab())?;
         let model = preset.build_model();
         let params = crate::weights::import_reference(&*model, w).map_err(|e| anyhow!(e))?;
         eprintln!("warning: {}", crate::weights::D3_WARNING);
@@ -538,9 +537,8 @@ fn pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {
 }
 
 /// Ids that sampling must never produce: specials other than <eos>, and ids the tokenizer never makes.
-pub fn banned_ids(tok: &tokenizers::Tokenizer, vocab: usize) -> Vec<bool> {
-    let real = tok.get_vocab_size(true);
-    (0..vocab).map(|i| i >= real || (i < SPECIALS.len() && i as u32 != EOS)).collect()
+pub fn banned_ids(tok: &Tok, vocab: usize) -> Vec<bool> {
+    tok.banned_ids(vocab)
 }
 
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
@@ -585,7 +583,7 @@ fn sample(a: SampleArgs) -> Result<()> {
     }
     let m = load_model(&a.src)?;
     let pool = pool(a.src.threads)?;
-    let prompt_ids = encode_prompt(&m.tokenizer, &a.prompt)?;
+    let prompt_ids = m.tokenizer.encode_prompt(&a.prompt)?;
     let banned = banned_ids(&m.tokenizer, m.model.vocab());
     let known: Option<std::collections::HashSet<String>> = {
         let src = a.corpus.clone().map(CorpusSource::Path).or(m.corpus.clone());
@@ -605,7 +603,7 @@ fn sample(a: SampleArgs) -> Result<()> {
         let t0 = std::time::Instant::now();
         let out = pool.install(|| generate(&*m.model, &m.params, &prompt_ids, &banned, EOS, &p, |_| true));
         let dt = t0.elapsed().as_secs_f64();
-        let text = decode(&m.tokenizer, &out);
+        let text = m.tokenizer.decode(&out);
         println!("{}{}", a.prompt, text);
         eprintln!("[{} tokens in {:.2} s, {:.0} tok/s]", out.len(), dt, out.len() as f64 / dt.max(1e-9));
         if let Some(k) = &known {
@@ -644,12 +642,12 @@ fn eval(a: EvalArgs) -> Result<()> {
     let t = preset.train.seq_len;
     let b = preset.train.batch;
     let vocab = preset.vocab();
-    let store = TokenStore::from_vec(pool.install(|| encode_stories(&tokenizer, &stories))?);
+    let store = TokenStore::from_vec(pool.install(|| tokenizer.encode_stories(&stories))?);
     if store.len() < t + 1 {
         bail!("{}: {} tokens, fewer than one window of {} tokens", a.data.display(), store.len(), t + 1);
     }
     let windows = validation_windows(store.len(), t, a.max_windows.unwrap_or(usize::MAX));
-    let bytes = token_bytes(&tokenizer, vocab);
+    let bytes = tokenizer.token_bytes(vocab);
     println!(
         "{}: {} windows of {} tokens (stride {t}), {} target tokens",
         a.data.display(),
@@ -663,7 +661,7 @@ fn eval(a: EvalArgs) -> Result<()> {
         }
         let src =
             a.corpus.clone().map(CorpusSource::Path).or(corpus).ok_or_else(|| anyhow!("the bigram needs training text: --corpus FILE"))?;
-        let train = pool.install(|| encode_stories(&tokenizer, &load_stories(&src)?).map_err(anyhow::Error::from))?;
+        let train = pool.install(|| tokenizer.encode_stories(&load_stories(&src)?).map_err(anyhow::Error::from))?;
         let bg = Bigram::fit(&train, vocab, 1.0);
         let r = bg.evaluate(&store, &windows, t, &bytes);
         println!("bigram baseline ({}): loss {:.4}  ppl {:.2}  bpc {:.4}", src.describe(), r.loss, r.ppl, r.bpc);

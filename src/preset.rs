@@ -251,11 +251,20 @@ pub struct DataSpec {
     pub valid_fraction: f64,
     /// The tokenizer is trained on at most this many bytes of stories (the first ones).
     pub tokenizer_sample_bytes: usize,
+    /// Which tokenizer to train: byte-level BPE (default) or v4's GPT-2 remap.
+    #[serde(default)]
+    pub tokenizer: crate::data::tok::TokenizerKind,
 }
 
 impl Default for DataSpec {
     fn default() -> Self {
-        DataSpec { builtin_stories: 12_000, builtin_seed: 1, valid_fraction: 0.05, tokenizer_sample_bytes: 8 << 20 }
+        DataSpec {
+            builtin_stories: 12_000,
+            builtin_seed: 1,
+            valid_fraction: 0.05,
+            tokenizer_sample_bytes: 8 << 20,
+            tokenizer: Default::default(),
+        }
     }
 }
 
@@ -450,6 +459,7 @@ pub fn thousands(n: u64) -> String {
 pub const BUILTIN: &[(&str, &str)] = &[
     ("v7.1-cortex-iii.ron", include_str!("../presets/v7.1-cortex-iii.ron")),
     ("v7.2-cortex-vi.ron", include_str!("../presets/v7.2-cortex-vi.ron")),
+    ("v4-bolt.ron", include_str!("../presets/v4-bolt.ron")),
     ("tiny.ron", include_str!("../presets/tiny.ron")),
 ];
 

@@ -7,7 +7,9 @@
 
 pub mod corpus;
 pub mod download;
+pub mod gpt2;
 pub mod stories;
+pub mod tok;
 pub mod tokenizer;
 pub mod tokens;
 

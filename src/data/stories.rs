@@ -1826,6 +1826,8 @@ const ADVENTURES: [&[&str]; 4] = [
 /// One re-mention of an entity: where it was first introduced and where it is named again (byte offsets into `Story::text`, pointing at the start of the name).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mention {
+    /// Which tracked entity: 0 hero, 1 friend, 2 pet, 3 object, 4 thief.
+    pub entity: usize,
     pub name: String,
     pub intro_byte: usize,
     pub mention_byte: usize,
@@ -2195,7 +2197,9 @@ impl Writer {
         for &(ent, byte) in &self.marks {
             match intro[ent] {
                 None => intro[ent] = Some(byte),
-                Some(first) => mentions.push(Mention { name: self.cast.names[ent].to_string(), intro_byte: first, mention_byte: byte }),
+                Some(first) => {
+                    mentions.push(Mention { entity: ent, name: self.cast.names[ent].to_string(), intro_byte: first, mention_byte: byte })
+                }
             }
         }
         Story { text: self.text, mentions }

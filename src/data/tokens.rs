@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use super::tok::Tok;
 use serde::{Deserialize, Serialize};
-use tokenizers::Tokenizer;
 
-use super::{sha256_hex, short, tokenizer, DataError};
+use super::{sha256_hex, short, DataError};
 use crate::rng::Rng;
 
 /// A stream of u16 token ids.
@@ -97,13 +97,7 @@ pub fn tokens_cache_path(dir: &Path, corpus_hash: &str, vocab: usize, tok_json: 
 }
 
 /// [`cached_tokens_in`] under [`super::cache_dir`].
-pub fn cached_tokens(
-    tok: &Tokenizer,
-    tok_json: &str,
-    stories: &[String],
-    corpus_hash: &str,
-    vocab: usize,
-) -> Result<TokenStore, DataError> {
+pub fn cached_tokens(tok: &Tok, tok_json: &str, stories: &[String], corpus_hash: &str, vocab: usize) -> Result<TokenStore, DataError> {
     cached_tokens_in(&super::cache_dir(), tok, tok_json, stories, corpus_hash, vocab, &|_, _| {})
 }
 
@@ -112,7 +106,7 @@ pub fn cached_tokens(
 /// total)` stories) and written there, then memory-mapped.
 pub fn cached_tokens_in(
     dir: &Path,
-    tok: &Tokenizer,
+    tok: &Tok,
     tok_json: &str,
     stories: &[String],
     corpus_hash: &str,
@@ -127,7 +121,7 @@ pub fn cached_tokens_in(
             }
         }
     }
-    let tokens = tokenizer::encode_stories_with(tok, stories, progress)?;
+    let tokens = tok.encode_stories_with(stories, progress)?;
     TokenStore::write(&path, &tokens)?;
     // Map the file rather than keep the Vec: big corpora then live in the
     // page cache instead of the heap, the same as on a cache hit.

@@ -4,6 +4,7 @@
 //! from a preset's `ModelSpec`.
 
 pub mod bitlinear;
+pub mod bolt;
 pub mod cortex;
 pub mod cortex_decode;
 pub mod embedding;

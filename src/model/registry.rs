@@ -1,5 +1,6 @@
 //! ModelSpec (from a preset) → a model definition.
 
+use super::bolt::{Bolt, BoltConfig};
 use super::cortex::{Cortex, CortexConfig};
 use super::lm::Model;
 use crate::preset::ModelSpec;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 /// `build` never meets such a spec).
 pub fn unavailable(spec: &ModelSpec) -> Option<String> {
     match spec {
-        ModelSpec::Cortex { .. } => None,
+        ModelSpec::Cortex { .. } | ModelSpec::Bolt { .. } => None,
         _ => Some("this model version is not implemented in this build".into()),
     }
 }
@@ -25,6 +26,13 @@ pub fn build(spec: &ModelSpec, seq_len: usize) -> Model {
             kernel_size: *kernel_size,
             memory: memory.clone(),
             seq_len,
+        })),
+        ModelSpec::Bolt { vocab, d_model, n_layers, d_ff, kernel_size } => Arc::new(Bolt::new(BoltConfig {
+            vocab: *vocab,
+            d_model: *d_model,
+            n_layers: *n_layers,
+            d_ff: *d_ff,
+            kernel_size: *kernel_size,
         })),
         other => unreachable!("preset validation refuses unavailable models: {other:?}"),
     }

@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod eval;
 pub mod optim;
+pub mod probe;
 pub mod run;
 pub mod trainer;
 

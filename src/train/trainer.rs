@@ -2,13 +2,12 @@
 //! model, and talks to the world only through the engine's channels.
 
 use super::checkpoint::{self, SaveRequest, TrainState};
-use super::eval::{evaluate, token_bytes, EvalResult};
+use super::eval::{evaluate, EvalResult};
 use super::optim::{clip_grad_norm, schedule_lr, AdamW};
 use super::run::{new_run_dir, MetricsLog};
 use crate::data::corpus::{corpus_hash, load_stories, CorpusSource};
-use crate::data::tokenizer::{
-    cached_tokenizer, check_specials, check_vocab, decode, encode_prompt, encode_stories, tokenizer_from_json, EOS, SPECIALS,
-};
+use crate::data::tok::{cached_tok_in, Tok};
+use crate::data::tokenizer::EOS;
 use crate::data::tokens::{cached_tokens_in, split_stories, validation_windows, TokenStore, WindowSampler};
 use crate::engine::*;
 use crate::generate::{generate, SampleParams};
@@ -125,11 +124,7 @@ fn run(cfg: RunConfig, commands: Receiver<crate::engine::Command>, em: &mut Emit
 /// The preset's tokenizer for a corpus: trained on at most
 /// `data.tokenizer_sample_bytes` of the first stories (BPE merges settle long
 /// before that on story text), cached by that sample's hash and the vocab.
-pub fn tokenizer_for(
-    preset: &Preset,
-    stories: &[String],
-    progress: bool,
-) -> Result<(tokenizers::Tokenizer, PathBuf, bool), crate::data::DataError> {
+pub fn tokenizer_for(preset: &Preset, stories: &[String], progress: bool) -> Result<(Tok, PathBuf, bool), crate::data::DataError> {
     let mut n = 0;
     let mut bytes = 0;
     while n < stories.len() && bytes < preset.data.tokenizer_sample_bytes {
@@ -137,7 +132,7 @@ pub fn tokenizer_for(
         n += 1;
     }
     let sample = &stories[..n];
-    cached_tokenizer(sample, &corpus_hash(sample), preset.vocab(), progress)
+    cached_tok_in(&crate::data::cache_dir(), preset.data.tokenizer, sample, &corpus_hash(sample), preset.vocab(), progress)
 }
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
@@ -212,7 +207,7 @@ struct Session {
     val_windows: Vec<usize>,
     bytes_of: Vec<u32>,
     sampler: WindowSampler,
-    tokenizer: tokenizers::Tokenizer,
+    tokenizer: Tok,
     tokenizer_json: String,
     banned: Vec<bool>,
     state: TrainState,
@@ -284,15 +279,15 @@ impl Session {
         // tokenizer: from the checkpoint / imported weights, else trained (cached) on a sample
         let (tokenizer, tokenizer_json) = match (&resumed, &cfg.import) {
             (Some(ck), _) => {
-                let tk = tokenizer_from_json(&ck.tokenizer_json, &ck.dir.join("tokenizer.json")).map_err(|e| e.to_string())?;
+                let tk = Tok::from_json(&ck.tokenizer_json, &ck.dir.join("tokenizer.json")).map_err(|e| e.to_string())?;
                 (tk, ck.tokenizer_json.clone())
             }
             (None, Some(imp)) => {
                 let json = std::fs::read_to_string(&imp.tokenizer).map_err(|e| format!("{}: {e}", imp.tokenizer.display()))?;
-                let tk = tokenizer_from_json(&json, &imp.tokenizer).map_err(|e| e.to_string())?;
-                check_specials(&tk, &imp.tokenizer.display().to_string()).map_err(|e| e.to_string())?;
+                let tk = Tok::from_json(&json, &imp.tokenizer).map_err(|e| e.to_string())?;
+                tk.check_specials(&imp.tokenizer.display().to_string()).map_err(|e| e.to_string())?;
                 // stored as loaded (with the ByteLevel decoder, D14) in every checkpoint
-                let json = tk.to_string(false).map_err(|e| format!("cannot serialise tokenizer: {e}"))?;
+                let json = tk.to_json().map_err(|e| e.to_string())?;
                 (tk, json)
             }
             (None, None) => {
@@ -301,22 +296,18 @@ impl Session {
                 if !cached {
                     em.important(Event::Warning(format!("trained a new tokenizer, cached at {}", path.display())));
                 }
-                let json = tk.to_string(false).map_err(|e| format!("cannot serialise tokenizer: {e}"))?;
+                let json = tk.to_json().map_err(|e| e.to_string())?;
                 (tk, json)
             }
         };
-        let unused = check_vocab(&tokenizer, vocab).map_err(|e| e.to_string())?;
+        let unused = tokenizer.check_vocab(vocab).map_err(|e| e.to_string())?;
         if unused > 0 {
             em.important(Event::Warning(format!(
                 "the tokenizer has {} ids, the model {vocab}: {unused} ids are never produced; they keep their rows and are masked when sampling",
                 vocab - unused
             )));
         }
-        let real_vocab = vocab - unused;
-        let mut banned = vec![false; vocab];
-        for (i, b) in banned.iter_mut().enumerate() {
-            *b = i >= real_vocab || (i < SPECIALS.len() && i as u32 != EOS);
-        }
+        let banned = tokenizer.banned_ids(vocab);
         status(em, RunState::Preparing, "encoding the corpus");
         let tx = em.sender();
         let last_pct = std::sync::atomic::AtomicUsize::new(usize::MAX);
@@ -331,7 +322,7 @@ impl Session {
         };
         let train = cached_tokens_in(&crate::data::cache_dir(), &tokenizer, &tokenizer_json, &train_stories, &hash, vocab, &progress)
             .map_err(|e| e.to_string())?;
-        let valid = TokenStore::from_vec(encode_stories(&tokenizer, &valid_stories).map_err(|e| e.to_string())?);
+        let valid = TokenStore::from_vec(tokenizer.encode_stories(&valid_stories).map_err(|e| e.to_string())?);
         drop(train_stories);
         if valid.len() < t + 1 {
             return Err(format!(
@@ -438,7 +429,7 @@ impl Session {
             }
         }
         let metrics = MetricsLog::open(&run_dir).map_err(|e| format!("{}: cannot write metrics.jsonl: {e}", run_dir.display()))?;
-        let bytes_of = token_bytes(&tokenizer, vocab);
+        let bytes_of = tokenizer.token_bytes(vocab);
         let s = Session {
             cfg: cfg.clone(),
             preset,
@@ -763,12 +754,12 @@ impl Session {
 
     fn periodic_sample(&mut self, em: &mut Emitter) {
         let prompt = self.cfg.sample_prompt.clone();
-        let Ok(ids) = encode_prompt(&self.tokenizer, &prompt) else {
+        let Ok(ids) = self.tokenizer.encode_prompt(&prompt) else {
             return;
         };
         let p = SampleParams { max_tokens: 60, seed: self.state.rng.next_u64(), ..SampleParams::default() };
         let out = generate(&*self.model, &self.params, &ids, &self.banned, EOS, &p, |_| true);
-        let text = format!("{prompt}{}", decode(&self.tokenizer, &out));
+        let text = format!("{prompt}{}", self.tokenizer.decode(&out));
         let _ = self.metrics.write("sample", &serde_json::json!({"step": self.state.step, "text": text}));
         em.important(Event::Sample { step: self.state.step, prompt, text });
     }
@@ -798,7 +789,7 @@ impl Session {
         let banned = self.banned.clone();
         let tx = em.sender();
         std::thread::spawn(move || {
-            let ids = match encode_prompt(&tok, &prompt) {
+            let ids = match tok.encode_prompt(&prompt) {
                 Ok(ids) => ids,
                 Err(e) => {
                     let _ = tx.send(Event::Generated { id, text: format!("error: {e}"), done: true });
@@ -808,9 +799,9 @@ impl Session {
             let mut out: Vec<u32> = Vec::new();
             generate(&*model, &snapshot, &ids, &banned, EOS, &params, |t| {
                 out.push(t);
-                tx.send_timeout(Event::Generated { id, text: decode(&tok, &out), done: false }, Duration::from_millis(200)).is_ok()
+                tx.send_timeout(Event::Generated { id, text: tok.decode(&out), done: false }, Duration::from_millis(200)).is_ok()
             });
-            let _ = tx.send_timeout(Event::Generated { id, text: decode(&tok, &out), done: true }, Duration::from_secs(1));
+            let _ = tx.send_timeout(Event::Generated { id, text: tok.decode(&out), done: true }, Duration::from_secs(1));
         });
     }
 

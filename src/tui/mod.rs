@@ -10,7 +10,7 @@ pub mod app;
 pub mod ui;
 
 use crate::cli::{load_model, ModelSource};
-use crate::data::tokenizer::{decode, encode_prompt, EOS};
+use crate::data::tokenizer::EOS;
 use crate::engine::{EngineHandle, Event};
 use crate::generate::{generate, SampleParams};
 use crate::preset::PresetEntry;
@@ -238,7 +238,7 @@ impl CheckpointSampler {
                     }
                 },
             };
-            let ids = match encode_prompt(&m.tokenizer, &prompt) {
+            let ids = match m.tokenizer.encode_prompt(&prompt) {
                 Ok(ids) => ids,
                 Err(e) => {
                     let _ = tx.send(Event::Generated { id, text: format!("[{e}]"), done: true });
@@ -251,14 +251,14 @@ impl CheckpointSampler {
                 generate(&*m.model, &m.params, &ids, &banned, EOS, &params, |t| {
                     out.push(t);
                     current.load(Ordering::SeqCst) == id
-                        && tx.send(Event::Generated { id, text: decode(&m.tokenizer, &out), done: false }).is_ok()
+                        && tx.send(Event::Generated { id, text: m.tokenizer.decode(&out), done: false }).is_ok()
                 })
             };
             match &pool {
                 Some(p) => p.install(run),
                 None => run(),
             };
-            let _ = tx.send(Event::Generated { id, text: decode(&m.tokenizer, &out), done: true });
+            let _ = tx.send(Event::Generated { id, text: m.tokenizer.decode(&out), done: true });
         });
         if let Err(e) = spawned {
             let _ = tx_err.send(Event::Generated { id, text: format!("[cannot start a sampling thread: {e}]"), done: true });

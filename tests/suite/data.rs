@@ -322,6 +322,7 @@ fn tokenizer_and_token_caches_round_trip() {
     assert!(!cached3);
 
     let expected = encode_stories(&t1, stories).unwrap();
+    let t1 = flashlm_tui::data::tok::Tok::Bpe(t1);
     let store = cached_tokens_in(dir.path(), &t1, &json, stories, &hash, 400, &|_, _| {}).unwrap();
     assert_eq!(store.as_slice(), &expected[..]);
     let path = tokens_cache_path(dir.path(), &hash, 400, &json);

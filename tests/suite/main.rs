@@ -1,11 +1,13 @@
 //! One integration-test binary (links once, far faster than many).
 
+mod bolt;
 mod cli;
 mod common;
 mod data;
 mod download;
 mod generate;
 mod golden;
+mod gpt2;
 mod gradcheck;
 mod hebbian;
 mod presets;

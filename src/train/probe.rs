@@ -1,0 +1,288 @@
+//! Long-range recall probe (issue 6, item 4).
+//!
+//! The built-in stories record every place a character or object is named
+//! again ([`Mention`]). For each such re-mention we score the model's loss on
+//! the name's first token, in a window that starts at the story's start, and
+//! bucket it by the distance in tokens back to the *nearest earlier
+//! occurrence* of the same name (the introduction or an earlier re-mention).
+//! Then we swap every earlier occurrence for a different name of the same kind
+//! and score the same token again: the loss rises by as much as the model used
+//! the earlier occurrences to predict the name. That gap is what the model
+//! learned to recall.
+//!
+//! A model that only sees its receptive field RF = 1 + L·(k−1) (v7.1's gated
+//! conv stack) cannot see an occurrence more than RF tokens back, so its gap
+//! beyond RF is exactly zero (the tokens it does see are identical); v7.2's
+//! Hebbian memory can. Models without a finite receptive field use fixed
+//! buckets ≤ 85 and 86–255 tokens.
+
+use crate::data::stories::{Mention, Story};
+use crate::data::tok::Tok;
+use crate::data::tokenizer::EOS;
+use crate::model::{LanguageModel, Workspace};
+
+/// One distance bucket's result. Losses are mean nats on the name token.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RecallBucket {
+    /// Inclusive distance range in tokens.
+    pub lo: usize,
+    pub hi: usize,
+    pub n: usize,
+    pub loss: f64,
+    pub swapped_loss: f64,
+}
+
+impl RecallBucket {
+    /// Swapped minus original loss: > 0 means the model used the earlier name.
+    pub fn gap(&self) -> f64 {
+        self.swapped_loss - self.loss
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RecallReport {
+    pub stories: usize,
+    /// Stories skipped because token and byte offsets could not be matched
+    /// (e.g. a tokenizer that maps unknown words to `<unk>`).
+    pub skipped_stories: usize,
+    pub receptive_field: Option<usize>,
+    pub buckets: Vec<RecallBucket>,
+}
+
+impl RecallReport {
+    /// A few lines for the terminal and the TUI log.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let basis = match self.receptive_field {
+            Some(rf) => format!("receptive field {rf} tokens"),
+            None => "no finite receptive field: fixed buckets".into(),
+        };
+        out.push(format!("recall probe on {} built-in stories ({basis}):", self.stories));
+        for b in &self.buckets {
+            if b.n == 0 {
+                out.push(format!("  distance {:>3}–{:<3}: no re-mentions", b.lo, b.hi));
+            } else {
+                out.push(format!(
+                    "  distance {:>3}–{:<3}: {:>4} names  loss {:.3}  swapped {:.3}  gap {:+.3}",
+                    b.lo,
+                    b.hi,
+                    b.n,
+                    b.loss,
+                    b.swapped_loss,
+                    b.gap()
+                ));
+            }
+        }
+        if self.skipped_stories > 0 {
+            out.push(format!("  ({} stories skipped: their tokens do not map back to byte offsets)", self.skipped_stories));
+        }
+        out
+    }
+}
+
+/// Distance buckets: ≤ RF and beyond it (up to the window), or fixed.
+pub fn buckets_for(rf: Option<usize>, window: usize) -> Vec<(usize, usize)> {
+    match rf {
+        Some(rf) if rf < window => vec![(1, rf), (rf + 1, window)],
+        Some(rf) => vec![(1, rf)],
+        None => vec![(1, 85), (86, 255.max(86))],
+    }
+}
+
+/// One scored name token: the story variant it lives in and its index there.
+struct Target {
+    distance: usize,
+    /// token index of the name token in the original / swapped encoding
+    orig_pos: usize,
+    swap_pos: usize,
+    swapped: Vec<u32>,
+}
+
+/// Byte offset where each token starts, if the tokens spell exactly `text`.
+fn token_starts(tok: &Tok, text: &str, ids: &[u32]) -> Option<Vec<usize>> {
+    let mut starts = Vec::with_capacity(ids.len());
+    let mut at = 0;
+    for &id in ids {
+        starts.push(at);
+        at += tok.decode_bytes(&[id]).len();
+    }
+    (at == text.len()).then_some(starts)
+}
+
+/// Index of the token whose bytes contain `byte`.
+fn token_at(starts: &[usize], byte: usize) -> usize {
+    starts.partition_point(|&s| s <= byte).saturating_sub(1)
+}
+
+/// Every occurrence of each entity: the introduction and the re-mentions, by byte.
+fn occurrences(mentions: &[Mention]) -> Vec<(usize, usize)> {
+    // (entity, byte), sorted by byte
+    let mut occ: Vec<(usize, usize)> = Vec::new();
+    for m in mentions {
+        if !occ.contains(&(m.entity, m.intro_byte)) {
+            occ.push((m.entity, m.intro_byte));
+        }
+        occ.push((m.entity, m.mention_byte));
+    }
+    occ.sort_by_key(|&(_, b)| b);
+    occ.dedup();
+    occ
+}
+
+/// `text` with the name at each byte offset in `at` replaced by `rep`
+/// (first letter's case kept); returns the new text and the shift in bytes
+/// of any offset after the last replacement.
+fn swap_names(text: &str, at: &[usize], name_len: usize, rep: &str) -> (String, isize) {
+    let mut out = String::with_capacity(text.len() + at.len() * rep.len());
+    let mut last = 0;
+    for &b in at {
+        out.push_str(&text[last..b]);
+        let upper = text[b..].chars().next().is_some_and(char::is_uppercase);
+        let mut r = rep.chars();
+        if let Some(first) = r.next() {
+            if upper {
+                out.extend(first.to_uppercase());
+            } else {
+                out.extend(first.to_lowercase());
+            }
+            out.push_str(r.as_str());
+        }
+        last = b + name_len;
+    }
+    out.push_str(&text[last..]);
+    (out, at.len() as isize * (rep.len() as isize - name_len as isize))
+}
+
+/// A replacement of the same kind (entity slot) that the story does not use.
+fn replacement<'a>(pool: &'a [Vec<String>], entity: usize, story: &Story, name: &str, salt: usize) -> Option<&'a str> {
+    let cands = pool.get(entity)?;
+    (0..cands.len())
+        .map(|i| cands[(i + salt) % cands.len()].as_str())
+        .find(|c| !c.eq_ignore_ascii_case(name) && !story.text.to_lowercase().contains(&c.to_lowercase()) && !c.is_empty())
+}
+
+/// Runs the probe over `stories` with windows of at most `window` tokens.
+pub fn recall_probe(
+    model: &dyn LanguageModel,
+    params: &[f32],
+    tok: &Tok,
+    stories: &[Story],
+    window: usize,
+    stop: &dyn Fn() -> bool,
+) -> Option<RecallReport> {
+    let rf = model.receptive_field();
+    let ranges = buckets_for(rf, window);
+    let mut sums = vec![(0usize, 0.0f64, 0.0f64); ranges.len()];
+    // names of each entity slot across the probe stories, for swaps
+    let mut pool: Vec<Vec<String>> = vec![Vec::new(); 5];
+    for s in stories {
+        for m in &s.mentions {
+            if m.entity < pool.len() && !pool[m.entity].contains(&m.name) {
+                pool[m.entity].push(m.name.clone());
+            }
+        }
+    }
+    let mut ws = Workspace::new();
+    let mut skipped = 0;
+    for (si, story) in stories.iter().enumerate() {
+        if stop() {
+            return None;
+        }
+        let Ok(ids) = tok.encode_prompt(&story.text) else {
+            skipped += 1;
+            continue;
+        };
+        let Some(starts) = token_starts(tok, &story.text, &ids) else {
+            skipped += 1;
+            continue;
+        };
+        let t = window.min(ids.len().saturating_sub(1));
+        if t < 2 {
+            continue;
+        }
+        let occ = occurrences(&story.mentions);
+        let mut targets: Vec<Target> = Vec::new();
+        for (k, &(ent, byte)) in occ.iter().enumerate() {
+            let earlier: Vec<usize> = occ[..k].iter().filter(|o| o.0 == ent).map(|o| o.1).collect();
+            let Some(&prev) = earlier.last() else {
+                continue; // the introduction itself
+            };
+            let pos = token_at(&starts, byte);
+            if pos == 0 || pos > t {
+                continue; // outside the window (or nothing before it)
+            }
+            let distance = pos - token_at(&starts, prev);
+            if distance == 0 {
+                continue;
+            }
+            let name = &story.mentions.iter().find(|m| m.entity == ent).map(|m| m.name.clone()).unwrap_or_default();
+            if name.is_empty() || !story.text[byte..].to_lowercase().starts_with(&name.to_lowercase()) {
+                continue;
+            }
+            let Some(rep) = replacement(&pool, ent, story, name, si + k) else {
+                continue;
+            };
+            let (swapped_text, shift) = swap_names(&story.text, &earlier, name.len(), rep);
+            let Ok(sw) = tok.encode_prompt(&swapped_text) else {
+                continue;
+            };
+            let Some(sw_starts) = token_starts(tok, &swapped_text, &sw) else {
+                continue;
+            };
+            let new_byte = (byte as isize + shift) as usize;
+            let swap_pos = token_at(&sw_starts, new_byte);
+            // the name token itself must be the same token in both versions
+            if swap_pos == 0 || swap_pos > t || sw.get(swap_pos) != ids.get(pos) {
+                continue;
+            }
+            targets.push(Target { distance, orig_pos: pos, swap_pos, swapped: sw });
+        }
+        if targets.is_empty() {
+            continue;
+        }
+        // one batch: the original story, then one swapped variant per target,
+        // all cut/padded to t + 1 tokens (padding after a target cannot reach it: causal)
+        let b = 1 + targets.len();
+        let mut x = vec![EOS; b * t];
+        let mut y = vec![EOS; b * t];
+        let mut fill = |row: usize, toks: &[u32]| {
+            for i in 0..t {
+                x[row * t + i] = toks.get(i).copied().unwrap_or(EOS);
+                y[row * t + i] = toks.get(i + 1).copied().unwrap_or(EOS);
+            }
+        };
+        fill(0, &ids);
+        for (j, tg) in targets.iter().enumerate() {
+            fill(1 + j, &tg.swapped);
+        }
+        model.loss(&mut ws, params, &x, &y, b, t);
+        for (j, tg) in targets.iter().enumerate() {
+            // the name token at index p is predicted at position p − 1
+            let orig = ws.losses[tg.orig_pos - 1] as f64;
+            let swapped = ws.losses[(1 + j) * t + tg.swap_pos - 1] as f64;
+            if let Some(bi) = ranges.iter().position(|&(lo, hi)| tg.distance >= lo && tg.distance <= hi) {
+                sums[bi].0 += 1;
+                sums[bi].1 += orig;
+                sums[bi].2 += swapped;
+            }
+        }
+    }
+    let buckets = ranges
+        .iter()
+        .zip(&sums)
+        .map(|(&(lo, hi), &(n, a, s))| RecallBucket {
+            lo,
+            hi,
+            n,
+            loss: if n > 0 { a / n as f64 } else { f64::NAN },
+            swapped_loss: if n > 0 { s / n as f64 } else { f64::NAN },
+        })
+        .collect();
+    Some(RecallReport { stories: stories.len(), skipped_stories: skipped, receptive_field: rf, buckets })
+}
+
+/// The probe's stories: built-in stories the model did not train on when it
+/// trained on the built-in corpus (the held-out tail of indices).
+pub fn probe_stories(seed: u64, first_index: u64, n: usize) -> Vec<Story> {
+    (0..n as u64).map(|i| crate::data::stories::story(seed, first_index + i)).collect()
+}
