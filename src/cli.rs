@@ -50,6 +50,11 @@ pub enum Cmd {
         #[arg(long)]
         presets: Option<PathBuf>,
     },
+    /// Fetch real training data into the Hugging Face cache (honours HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE)
+    Data {
+        #[command(subcommand)]
+        cmd: DataCmd,
+    },
     /// Past runs (from each run's metrics.jsonl) as a Markdown table
     Runs {
         /// The folder holding run folders
@@ -291,6 +296,7 @@ pub fn main() -> Result<()> {
         Some(Cmd::Eval(a)) => eval(a),
         Some(Cmd::Bench(a)) => crate::bench::run(&a),
         Some(Cmd::Presets { presets }) => list_presets(presets.as_deref()),
+        Some(Cmd::Data { cmd }) => data(cmd),
         Some(Cmd::Runs { dir }) => {
             let runs = crate::runs::scan(&dir);
             if runs.is_empty() && !dir.is_dir() {
@@ -706,6 +712,72 @@ fn run_probe(
         .ok_or_else(|| anyhow!("probe interrupted"))?;
     for line in report.lines() {
         println!("{line}");
+    }
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataCmd {
+    /// Download a dataset from the Hugging Face Hub (resumes a broken download; reuses a complete copy in the cache)
+    Download {
+        #[command(subcommand)]
+        dataset: Dataset,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Dataset {
+    /// TinyStories (roneneldan/TinyStories): v2 is about 2.2 GB train + 22 MB valid, v1 about 1.9 GB + 19 MB
+    Tinystories {
+        /// v2: TinyStoriesV2-GPT4-*.txt (GPT-4 stories only); v1: TinyStories-*.txt
+        #[arg(long, value_enum, default_value = "v2")]
+        version: crate::data::download::TsVersion,
+        /// Which files to fetch
+        #[arg(long, value_enum, default_value = "both")]
+        split: crate::data::download::Split,
+    },
+}
+
+/// `data download tinystories`: fetch, then say where the files are and how to train on them.
+fn data(cmd: DataCmd) -> Result<()> {
+    use crate::data::download::{tinystories_files, HubConfig, ProgressLine, Split, TINYSTORIES_REPO};
+    let DataCmd::Download { dataset: Dataset::Tinystories { version, split } } = cmd;
+    let cfg = HubConfig::from_env();
+    if cfg.offline {
+        eprintln!("HF_HUB_OFFLINE is set: no network, only the cache {}", cfg.hub_cache.display());
+    }
+    let mut paths = Vec::new();
+    for file in tinystories_files(version, split) {
+        let bar = ProgressLine::new(file);
+        let got = cfg.download(TINYSTORIES_REPO, file, &|done, total| bar.update(done, total));
+        bar.finish();
+        paths.push(got?);
+    }
+    println!(
+        "{} of {TINYSTORIES_REPO} in the Hugging Face cache {}:",
+        tinystories_files(version, split).join(" and "),
+        cfg.hub_cache.display()
+    );
+    for p in &paths {
+        println!("  {}", p.display());
+    }
+    let q = |p: &Path| {
+        let s = p.display().to_string();
+        if s.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
+            format!("'{}'", s.replace('\'', r"'\''"))
+        } else {
+            s
+        }
+    };
+    match (split, paths.as_slice()) {
+        (Split::Both, [train, valid]) => {
+            println!("train on them with:\n  flashlm-tui train --preset v7.2-cortex-vi --corpus {} --valid {}", q(train), q(valid))
+        }
+        (Split::Train, [train]) => println!(
+            "train on it with (the last stories are held out for validation):\n  flashlm-tui train --preset v7.2-cortex-vi --corpus {}",
+            q(train)
+        ),
+        _ => println!("pass it as --valid FILE to `flashlm-tui train`, or as --data FILE to `flashlm-tui eval`"),
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! content hash of the stories, so a cache hit can never serve stale data.
 
 pub mod corpus;
+pub mod download;
 pub mod gpt2;
 pub mod stories;
 pub mod tok;

@@ -4,6 +4,7 @@ mod bolt;
 mod cli;
 mod common;
 mod data;
+mod download;
 mod generate;
 mod golden;
 mod gpt2;
