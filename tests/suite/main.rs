@@ -9,5 +9,6 @@ mod gradcheck;
 mod hebbian;
 mod presets;
 mod stories;
+mod thunderbolt;
 mod train;
 mod tui;
