@@ -13,5 +13,6 @@ mod hebbian;
 mod presets;
 mod probe;
 mod stories;
+mod thunderbolt;
 mod train;
 mod tui;

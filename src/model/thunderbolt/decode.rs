@@ -1,0 +1,151 @@
+//! v5 streaming decoder (D4 fixed, so the model is a causal recurrence): per layer
+//! the scan state c and the previous LN₁ / LN₂ outputs (the token shifts' u_{t−1}),
+//! O(1) work per token at any length. Same arithmetic per element as the full
+//! forward (shared `shift_mix`, `recurrence_step`, `groupnorm_chunk`), so only
+//! the matmul summation order differs.
+
+use super::{BlockWeights, Thunderbolt};
+use crate::kernels::ops::sigmoid;
+use crate::kernels::vec::matvec;
+use crate::model::groupnorm::groupnorm_chunk;
+use crate::model::layernorm::LN_EPS;
+use crate::model::lm::Decode;
+use crate::model::recurrence::recurrence_step;
+use crate::model::token_shift::shift_mix;
+
+/// Recurrent state of one layer after the tokens fed so far.
+#[derive(Clone)]
+struct LayerState {
+    c: Vec<f32>,
+    prev1: Vec<f32>,
+    prev2: Vec<f32>,
+}
+
+pub struct StreamDecoder<'a> {
+    model: &'a Thunderbolt,
+    params: &'a [f32],
+    /// Q(W) of every block, quantised once on this thread (full size: 26.5 M
+    /// floats = 106 MB; re-quantising per token would double the work)
+    weights: Vec<BlockWeights>,
+    layers: Vec<LayerState>,
+    pos: usize,
+    parallel: bool,
+    h: Vec<f32>,
+    n: Vec<f32>,
+    a: Vec<f32>,
+    z: Vec<f32>,
+    q: Vec<f32>,
+    gn: Vec<f32>,
+    gstat: (Vec<f32>, Vec<f32>),
+    u: Vec<f32>,
+    y: Vec<f32>,
+    logits: Vec<f32>,
+}
+
+/// LayerNorm of one row, in the order of `layernorm_forward`.
+fn layernorm_row(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32]) {
+    let d = x.len();
+    let m = x.iter().sum::<f32>() / d as f32;
+    let v = x.iter().map(|&v| (v - m) * (v - m)).sum::<f32>() / d as f32;
+    let r = 1.0 / (v + LN_EPS).sqrt();
+    for j in 0..d {
+        out[j] = (x[j] - m) * r * gamma[j] + beta[j];
+    }
+}
+
+impl<'a> StreamDecoder<'a> {
+    pub fn new(model: &'a Thunderbolt, params: &'a [f32]) -> Self {
+        let c = &model.cfg;
+        let (d, h) = (c.d_model, c.d_ff);
+        let weights = (0..c.n_layers)
+            .map(|l| {
+                let mut w = BlockWeights::default();
+                model.block_weights(&mut w, params, l, false);
+                w
+            })
+            .collect();
+        StreamDecoder {
+            model,
+            params,
+            weights,
+            layers: (0..c.n_layers).map(|_| LayerState { c: vec![0.0; d], prev1: vec![0.0; d], prev2: vec![0.0; d] }).collect(),
+            pos: 0,
+            parallel: false,
+            h: vec![0.0; d],
+            n: vec![0.0; d],
+            a: vec![0.0; d],
+            z: vec![0.0; 3 * d],
+            q: vec![0.0; d],
+            gn: vec![0.0; d],
+            gstat: (vec![0.0; c.groups], vec![0.0; c.groups]),
+            u: vec![0.0; h],
+            y: vec![0.0; d],
+            logits: vec![0.0; c.vocab],
+        }
+    }
+
+    /// a = TS(LN(h)) for one token, updating the shift's previous row.
+    fn norm_shift(n: &mut [f32], a: &mut [f32], prev: &mut [f32], h: &[f32], w: &[f32], b: &[f32], mix: &[f32]) {
+        layernorm_row(n, h, w, b);
+        for j in 0..h.len() {
+            a[j] = shift_mix(sigmoid(mix[j]), n[j], prev[j]);
+        }
+        prev.copy_from_slice(n);
+    }
+
+    pub fn step(&mut self, token: u32) {
+        let m = self.model;
+        let c = &m.cfg;
+        let (d, g) = (c.d_model, c.groups);
+        let p = self.params;
+        let par = self.parallel;
+        let emb = &p[m.embed.clone()];
+        let tok = token as usize;
+        self.h.copy_from_slice(&emb[tok * d..(tok + 1) * d]);
+        for (li, br) in m.blocks.iter().enumerate() {
+            let (w, st) = (&self.weights[li], &mut self.layers[li]);
+            // gated recurrence
+            let (l1w, l1b) = (&p[br.ln1_w.clone()], &p[br.ln1_b.clone()]);
+            Self::norm_shift(&mut self.n, &mut self.a, &mut st.prev1, &self.h, l1w, l1b, &p[br.mix1.clone()]);
+            matvec(&mut self.z, &w.fvo, &self.a, par);
+            let (f_bias, lb) = (&p[br.f_bias.clone()], m.gate_lower_bound(li));
+            for j in 0..d {
+                let (cj, qj) = recurrence_step(st.c[j], self.z[j], self.z[d + j], self.z[2 * d + j], f_bias[j], lb);
+                st.c[j] = cj;
+                self.q[j] = qj;
+            }
+            let (gw, gb) = (&p[br.gn_w.clone()], &p[br.gn_b.clone()]);
+            groupnorm_chunk(&mut self.gn, &mut self.gstat.0, &mut self.gstat.1, &self.q, gw, gb, d, g);
+            matvec(&mut self.y, &w.proj, &self.gn, par);
+            self.h.iter_mut().zip(&self.y).for_each(|(h, y)| *h += y);
+            // ReLU² FFN
+            let (l2w, l2b) = (&p[br.ln2_w.clone()], &p[br.ln2_b.clone()]);
+            Self::norm_shift(&mut self.n, &mut self.a, &mut st.prev2, &self.h, l2w, l2b, &p[br.mix2.clone()]);
+            matvec(&mut self.u, &w.up, &self.a, par);
+            self.u.iter_mut().for_each(|u| {
+                let r = u.max(0.0);
+                *u = r * r;
+            });
+            matvec(&mut self.y, &w.down, &self.u, par);
+            self.h.iter_mut().zip(&self.y).for_each(|(h, y)| *h += y);
+        }
+        layernorm_row(&mut self.n, &self.h, &p[m.ln_out_w.clone()], &p[m.ln_out_b.clone()]);
+        matvec(&mut self.logits, emb, &self.n, par);
+        self.pos += 1;
+    }
+}
+
+impl Decode for StreamDecoder<'_> {
+    fn step(&mut self, token: u32) {
+        StreamDecoder::step(self, token)
+    }
+    fn logits(&self) -> &[f32] {
+        &self.logits
+    }
+    fn pos(&self) -> usize {
+        self.pos
+    }
+    fn set_parallel(&mut self, parallel: bool) {
+        self.parallel = parallel;
+    }
+}

@@ -1,0 +1,54 @@
+//! Token shift (v5, spec §5.2): TS(u; ω)_t = s ⊙ u_t + (1 − s) ⊙ u_{t−1}, s = σ(ω),
+//! with u_{−1} = 0 at the first position of every window (shift_1 of §0).
+//! Rows are [b·t × d], sequence-major; rows of different sequences never mix.
+
+use crate::kernels::ops::{sigmoid, sum_rows};
+use rayon::prelude::*;
+
+/// One output element: s·cur + (1 − s)·prev (shared with the streaming decoder
+/// so both paths round identically).
+#[inline(always)]
+pub fn shift_mix(s: f32, cur: f32, prev: f32) -> f32 {
+    s * cur + (1.0 - s) * prev
+}
+
+/// out = TS(inp; mix) over windows of `t` positions.
+pub fn token_shift_forward(out: &mut [f32], inp: &[f32], mix: &[f32], t: usize, d: usize) {
+    out.par_chunks_mut(d).enumerate().for_each(|(r, o)| {
+        let cur = &inp[r * d..(r + 1) * d];
+        if r % t == 0 {
+            for j in 0..d {
+                o[j] = shift_mix(sigmoid(mix[j]), cur[j], 0.0);
+            }
+        } else {
+            let prev = &inp[(r - 1) * d..r * d];
+            for j in 0..d {
+                o[j] = shift_mix(sigmoid(mix[j]), cur[j], prev[j]);
+            }
+        }
+    });
+}
+
+/// Backward, given dout = ∂L/∂out: dinp is *overwritten* with
+/// ∂L/∂u_t = s ⊙ dout_t + (1 − s) ⊙ dout_{t+1} (no t+1 at the window end), and
+/// dmix += Σ_rows dout_t ⊙ (u_t − u_{t−1}) ⊙ s(1 − s).
+pub fn token_shift_backward(dinp: &mut [f32], dmix: &mut [f32], dout: &[f32], inp: &[f32], mix: &[f32], t: usize, d: usize) {
+    let rows = dinp.len() / d;
+    sum_rows(rows, dmix, |r, acc| {
+        let (dy, cur) = (&dout[r * d..(r + 1) * d], &inp[r * d..(r + 1) * d]);
+        for j in 0..d {
+            let s = sigmoid(mix[j]);
+            let prev = if r % t == 0 { 0.0 } else { inp[(r - 1) * d + j] };
+            acc[j] += dy[j] * (cur[j] - prev) * s * (1.0 - s);
+        }
+    });
+    dinp.par_chunks_mut(d).enumerate().for_each(|(r, dx)| {
+        let dy = &dout[r * d..(r + 1) * d];
+        let last = r % t == t - 1;
+        for j in 0..d {
+            let s = sigmoid(mix[j]);
+            let next = if last { 0.0 } else { dout[(r + 1) * d + j] };
+            dx[j] = s * dy[j] + (1.0 - s) * next;
+        }
+    });
+}
