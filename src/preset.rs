@@ -460,6 +460,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("v7.1-cortex-iii.ron", include_str!("../presets/v7.1-cortex-iii.ron")),
     ("v7.2-cortex-vi.ron", include_str!("../presets/v7.2-cortex-vi.ron")),
     ("v4-bolt.ron", include_str!("../presets/v4-bolt.ron")),
+    ("v5-thunderbolt.ron", include_str!("../presets/v5-thunderbolt.ron")),
     ("tiny.ron", include_str!("../presets/tiny.ron")),
 ];
 

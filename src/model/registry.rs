@@ -3,6 +3,7 @@
 use super::bolt::{Bolt, BoltConfig};
 use super::cortex::{Cortex, CortexConfig};
 use super::lm::Model;
+use super::thunderbolt::{Thunderbolt, ThunderboltConfig};
 use crate::preset::ModelSpec;
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use std::sync::Arc;
 /// `build` never meets such a spec).
 pub fn unavailable(spec: &ModelSpec) -> Option<String> {
     match spec {
-        ModelSpec::Cortex { .. } | ModelSpec::Bolt { .. } => None,
+        ModelSpec::Cortex { .. } | ModelSpec::Bolt { .. } | ModelSpec::Thunderbolt { .. } => None,
         _ => Some("this model version is not implemented in this build".into()),
     }
 }
@@ -34,6 +35,16 @@ pub fn build(spec: &ModelSpec, seq_len: usize) -> Model {
             d_ff: *d_ff,
             kernel_size: *kernel_size,
         })),
+        ModelSpec::Thunderbolt { vocab, d_model, n_layers, groups, d_ff, reference_compat } => {
+            Arc::new(Thunderbolt::new(ThunderboltConfig {
+                vocab: *vocab,
+                d_model: *d_model,
+                n_layers: *n_layers,
+                groups: *groups,
+                d_ff: *d_ff,
+                reference_compat: *reference_compat,
+            }))
+        }
         other => unreachable!("preset validation refuses unavailable models: {other:?}"),
     }
 }
