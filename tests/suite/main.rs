@@ -10,6 +10,7 @@ mod golden;
 mod gpt2;
 mod gradcheck;
 mod hebbian;
+mod lineup;
 mod presets;
 mod probe;
 mod stories;

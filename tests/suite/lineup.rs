@@ -1,0 +1,81 @@
+//! Every built-in preset of the lineup (v4 … v7.2), shrunk to a tiny model of
+//! the same architecture and tokenizer kind, trains a few steps through the
+//! engine, then samples and evaluates from its checkpoint through the CLI.
+
+use crate::common::{collect, errors, isolated_cache, run_config, run_dir, step_losses};
+use flashlm_tui::engine::Event;
+use flashlm_tui::model::MemoryConfig;
+use flashlm_tui::preset::{resolve, Budget, ModelSpec, Preset};
+use flashlm_tui::train::start;
+use std::process::Command;
+
+const LINEUP: [&str; 7] =
+    ["v4-bolt", "v5-thunderbolt", "v5.2-nova-ignition", "v6-supernova", "v7-cortex", "v7.1-cortex-iii", "v7.2-cortex-vi"];
+
+/// The preset with tiny sizes; the architecture, tokenizer kind, schedule and
+/// accumulation stay the preset's own.
+fn shrink(mut p: Preset) -> Preset {
+    let (d, h) = (16, 24);
+    match &mut p.model {
+        ModelSpec::Cortex { vocab, d_model, n_layers, d_ff, kernel_size, memory } => {
+            (*vocab, *d_model, *n_layers, *d_ff, *kernel_size) = (512, d, 2, h, 4);
+            if let Some(m) = memory {
+                *m = MemoryConfig { d_mem: 8, decay: m.decay };
+            }
+        }
+        ModelSpec::Bolt { vocab, d_model, n_layers, d_ff, kernel_size } => (*vocab, *d_model, *n_layers, *d_ff, *kernel_size) = (512, d, 2, h, 4),
+        ModelSpec::Thunderbolt { vocab, d_model, n_layers, groups, d_ff, .. } => (*vocab, *d_model, *n_layers, *groups, *d_ff) = (512, d, 2, 4, h),
+        ModelSpec::Nova { vocab, d_model, n_layers, n_heads, d_ff, .. } => (*vocab, *d_model, *n_layers, *n_heads, *d_ff) = (512, d, 2, 2, h),
+        ModelSpec::Supernova { vocab, d_model, n_layers, d_ff, d_reason, n_slots, d_planner, .. } => {
+            (*vocab, *d_model, *n_layers, *d_ff, *d_reason, *n_slots, *d_planner) = (512, d, 2, h, 8, 4, 4)
+        }
+        ModelSpec::CortexV7 { vocab, d_model, n_layers, d_ff, exits, .. } => {
+            (*vocab, *d_model, *n_layers, *d_ff) = (512, d, 3, h);
+            *exits = vec![(1, 0.1, 0.55), (2, 0.3, 0.35)];
+        }
+    }
+    let t = &mut p.train;
+    t.batch = 2;
+    t.seq_len = 32;
+    t.accum = t.accum.min(2);
+    t.warmup = 1;
+    t.budget = Budget::Steps(4);
+    (t.log_every, t.eval_every, t.sample_every, t.checkpoint_every, t.eval_windows) = (1, 2, 2, 100, 4);
+    p.data.builtin_stories = 200;
+    p.data.tokenizer_sample_bytes = 1 << 20;
+    p
+}
+
+fn cli(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_flashlm-tui")).args(args).env("NO_COLOR", "1").output().unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn every_version_trains_samples_and_evaluates() {
+    isolated_cache();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("valid.txt");
+    std::fs::write(&data, flashlm_tui::data::stories::stories(7, 40).join("\n<|endoftext|>\n")).unwrap();
+    for name in LINEUP {
+        let (full, _) = resolve(name, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let ternary = matches!(full.model, ModelSpec::Bolt { .. } | ModelSpec::Thunderbolt { .. } | ModelSpec::Supernova { .. } | ModelSpec::CortexV7 { .. });
+        let p = shrink(full);
+        let text = ron::ser::to_string_pretty(&p, Default::default()).unwrap();
+        let p = Preset::parse(&text, name).unwrap_or_else(|e| panic!("{name}: shrunk preset invalid: {e}"));
+        let ev = collect(start(run_config((p, text), root.path())));
+        assert!(errors(&ev).is_empty(), "{name}: {:?}", errors(&ev));
+        let losses = step_losses(&ev);
+        assert_eq!(losses.len(), 4, "{name}: 4 logged steps");
+        assert!(losses.iter().all(|l| l.1.is_finite() && l.1 > 0.0), "{name}: {losses:?}");
+        assert!(ev.iter().any(|e| matches!(e, Event::Eval(m) if m.loss.is_finite() && m.bpc > 0.0)), "{name}: an eval with BPC");
+        assert!(ev.iter().any(|e| matches!(e, Event::Sample { .. })), "{name}: a sample");
+        assert_eq!(ev.iter().any(|e| matches!(e, Event::Ternary { .. })), ternary, "{name}: ternary shares iff ternary");
+        let last = run_dir(&ev).join("last");
+        let last = last.to_str().unwrap();
+        let (ok, out) = cli(&["sample", "--checkpoint", last, "--prompt", "Once upon a time", "--tokens", "8", "--seed", "1"]);
+        assert!(ok && out.contains("Once upon a time"), "{name}: sample failed:\n{out}");
+        let (ok, out) = cli(&["eval", "--checkpoint", last, "--data", data.to_str().unwrap(), "--max-windows", "4"]);
+        assert!(ok && out.contains("bpc"), "{name}: eval failed:\n{out}");
+    }
+}
