@@ -6,7 +6,10 @@
 pub mod bitlinear;
 pub mod cortex;
 pub mod cortex_decode;
+pub mod cortex_v7;
+pub mod decayed_sum;
 pub mod embedding;
+pub mod exit_head;
 pub mod gated_conv;
 pub mod head;
 pub mod hebbian;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod cortex_v7;
 mod data;
 mod generate;
 mod golden;
