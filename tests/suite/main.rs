@@ -3,6 +3,7 @@
 mod bolt;
 mod cli;
 mod common;
+mod cortex_v7;
 mod data;
 mod download;
 mod generate;
