@@ -137,6 +137,9 @@ pub struct TrainArgs {
     /// Override the preset's evaluation interval (steps)
     #[arg(long)]
     pub eval_every: Option<u64>,
+    /// Override the preset's micro-batches per optimiser step (gradient accumulation)
+    #[arg(long)]
+    pub accum: Option<usize>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -289,6 +292,7 @@ pub fn main() -> Result<()> {
                 sample_prompt: "Once upon a time".into(),
                 warmup: None,
                 eval_every: None,
+                accum: None,
             })
         }
         Some(Cmd::Train(a)) => train(a),
@@ -368,7 +372,7 @@ fn run_config(a: &TrainArgs) -> Result<RunConfig> {
         // the tokenizer's own bars print blank lines into logs and pipes
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         sample_prompt: a.sample_prompt.clone(),
-        overrides: crate::preset::Overrides { warmup: a.warmup, eval_every: a.eval_every },
+        overrides: crate::preset::Overrides { warmup: a.warmup, eval_every: a.eval_every, accum: a.accum },
     };
     Ok(cfg)
 }

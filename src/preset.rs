@@ -273,6 +273,7 @@ impl Default for DataSpec {
 pub struct Overrides {
     pub warmup: Option<u64>,
     pub eval_every: Option<u64>,
+    pub accum: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -381,7 +382,7 @@ impl Preset {
     /// Applies command-line overrides; the returned text (stored in every
     /// checkpoint) is re-serialised so a resumed run sees the same values.
     pub fn with_overrides(&self, text: &str, o: &Overrides) -> Result<(Preset, String), PresetError> {
-        if o.warmup.is_none() && o.eval_every.is_none() {
+        if o.warmup.is_none() && o.eval_every.is_none() && o.accum.is_none() {
             return Ok((self.clone(), text.to_string()));
         }
         let mut p = self.clone();
@@ -390,6 +391,9 @@ impl Preset {
         }
         if let Some(e) = o.eval_every {
             p.train.eval_every = e;
+        }
+        if let Some(a) = o.accum {
+            p.train.accum = a;
         }
         let text = ron::ser::to_string_pretty(&p, ron::ser::PrettyConfig::default()).map_err(|e| PresetError::Parse {
             file: "<overrides>".into(),
@@ -461,6 +465,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("v7.2-cortex-vi.ron", include_str!("../presets/v7.2-cortex-vi.ron")),
     ("v4-bolt.ron", include_str!("../presets/v4-bolt.ron")),
     ("v5-thunderbolt.ron", include_str!("../presets/v5-thunderbolt.ron")),
+    ("v7-cortex.ron", include_str!("../presets/v7-cortex.ron")),
     ("tiny.ron", include_str!("../presets/tiny.ron")),
 ];
 

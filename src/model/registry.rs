@@ -2,6 +2,7 @@
 
 use super::bolt::{Bolt, BoltConfig};
 use super::cortex::{Cortex, CortexConfig};
+use super::cortex_v7::{CortexV7, CortexV7Config};
 use super::lm::Model;
 use super::thunderbolt::{Thunderbolt, ThunderboltConfig};
 use crate::preset::ModelSpec;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 /// `build` never meets such a spec).
 pub fn unavailable(spec: &ModelSpec) -> Option<String> {
     match spec {
-        ModelSpec::Cortex { .. } | ModelSpec::Bolt { .. } | ModelSpec::Thunderbolt { .. } => None,
+        ModelSpec::Cortex { .. } | ModelSpec::Bolt { .. } | ModelSpec::Thunderbolt { .. } | ModelSpec::CortexV7 { .. } => None,
         _ => Some("this model version is not implemented in this build".into()),
     }
 }
@@ -43,6 +44,17 @@ pub fn build(spec: &ModelSpec, seq_len: usize) -> Model {
                 groups: *groups,
                 d_ff: *d_ff,
                 reference_compat: *reference_compat,
+            }))
+        }
+        ModelSpec::CortexV7 { vocab, d_model, n_layers, d_ff, exits, consistency_weight, diversity_weight } => {
+            Arc::new(CortexV7::new(CortexV7Config {
+                vocab: *vocab,
+                d_model: *d_model,
+                n_layers: *n_layers,
+                d_ff: *d_ff,
+                exits: exits.clone(),
+                consistency_weight: *consistency_weight,
+                diversity_weight: *diversity_weight,
             }))
         }
         other => unreachable!("preset validation refuses unavailable models: {other:?}"),
