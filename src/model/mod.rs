@@ -3,15 +3,20 @@
 //! Every version implements [`LanguageModel`] (lm.rs); `registry.rs` builds one
 //! from a preset's `ModelSpec`.
 
+pub mod attention;
 pub mod bitlinear;
 pub mod cortex;
 pub mod cortex_decode;
+pub mod dropout;
 pub mod embedding;
 pub mod gated_conv;
+pub mod geglu;
 pub mod head;
 pub mod hebbian;
 pub mod layernorm;
 pub mod lm;
+pub mod nova;
+pub mod nova_decode;
 pub mod params;
 pub mod registry;
 pub mod rmsnorm;
@@ -19,4 +24,5 @@ pub mod swiglu;
 
 pub use cortex::{Cortex, CortexConfig, MemoryConfig};
 pub use lm::{Decode, LanguageModel, MemoryDims, Model, TernaryShare, WindowDecoder, Workspace};
+pub use nova::{Nova, NovaConfig};
 pub use params::{Layout, TensorInfo};
