@@ -7,6 +7,7 @@ mod generate;
 mod golden;
 mod gradcheck;
 mod hebbian;
+mod nova;
 mod presets;
 mod stories;
 mod train;
