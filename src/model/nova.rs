@@ -77,7 +77,10 @@ pub struct Nova {
 impl Nova {
     pub fn new(cfg: NovaConfig) -> Self {
         let (v, d, h) = (cfg.vocab, cfg.d_model, cfg.d_ff);
-        assert!(cfg.n_heads > 0 && d % cfg.n_heads == 0 && (d / cfg.n_heads) % 2 == 0, "heads must split d_model into even widths");
+        assert!(
+            cfg.n_heads > 0 && d % cfg.n_heads == 0 && (d / cfg.n_heads).is_multiple_of(2),
+            "heads must split d_model into even widths"
+        );
         let mut l = Layout::default();
         let embed = l.add("embed.weight", &[v, d]);
         let blocks = (0..cfg.n_layers)
@@ -214,6 +217,7 @@ impl Nova {
     }
 
     /// Training forward (dropout seeded by `ws.seed`) + backward; gradients added into `grads`.
+    #[allow(clippy::too_many_arguments)]
     pub fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
         let seed = Some(ws.seed);
         let (nw, _, losses) = ws.parts::<NovaWs>();
@@ -243,7 +247,7 @@ impl Nova {
         let rope = Rope { cos: &ws.cos[..t * hd / 2], sin: &ws.sin[..t * hd / 2] };
         {
             let [gw, gb]: [&mut [f32]; 2] =
-                carve_mut(grads, &[self.ln_out_w.clone(), self.ln_out_b.clone()]).try_into().ok().expect("two ranges");
+                carve_mut(grads, &[self.ln_out_w.clone(), self.ln_out_b.clone()]).try_into().expect("two ranges");
             let dh = &mut ws.dh[..n];
             dh.fill(0.0);
             let last = &ws.hs[self.blocks.len()][..n];
@@ -264,7 +268,7 @@ impl Nova {
                 br.down.clone(),
             ];
             let [g_ln1w, g_ln1b, g_qkv, g_out, g_ln2w, g_ln2b, g_up, g_down]: [&mut [f32]; 8] =
-                carve_mut(grads, &ranges).try_into().ok().expect("eight ranges");
+                carve_mut(grads, &ranges).try_into().expect("eight ranges");
             let (an, da) = (&mut ws.anorm[..n], &mut ws.tmp[..n]);
             // GEGLU sub-layer: ∂(GEGLU output) = ∂h ⊙ mask
             let ffn_mask = self.mask(seed, 2 + 2 * li as u64);
