@@ -466,6 +466,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("v4-bolt.ron", include_str!("../presets/v4-bolt.ron")),
     ("v5-thunderbolt.ron", include_str!("../presets/v5-thunderbolt.ron")),
     ("v7-cortex.ron", include_str!("../presets/v7-cortex.ron")),
+    ("v5.2-nova-ignition.ron", include_str!("../presets/v5.2-nova-ignition.ron")),
     ("tiny.ron", include_str!("../presets/tiny.ron")),
 ];
 

@@ -3,20 +3,25 @@
 //! Every version implements [`LanguageModel`] (lm.rs); `registry.rs` builds one
 //! from a preset's `ModelSpec`.
 
+pub mod attention;
 pub mod bitlinear;
 pub mod bolt;
 pub mod cortex;
 pub mod cortex_decode;
 pub mod cortex_v7;
 pub mod decayed_sum;
+pub mod dropout;
 pub mod embedding;
 pub mod exit_head;
 pub mod gated_conv;
 pub mod groupnorm;
+pub mod geglu;
 pub mod head;
 pub mod hebbian;
 pub mod layernorm;
 pub mod lm;
+pub mod nova;
+pub mod nova_decode;
 pub mod params;
 pub mod recurrence;
 pub mod registry;
@@ -28,4 +33,5 @@ pub mod token_shift;
 
 pub use cortex::{Cortex, CortexConfig, MemoryConfig};
 pub use lm::{Decode, LanguageModel, MemoryDims, Model, TernaryShare, WindowDecoder, Workspace};
+pub use nova::{Nova, NovaConfig};
 pub use params::{Layout, TensorInfo};

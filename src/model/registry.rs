@@ -2,6 +2,7 @@
 
 use super::bolt::{Bolt, BoltConfig};
 use super::cortex::{Cortex, CortexConfig};
+use super::nova::{Nova, NovaConfig};
 use super::cortex_v7::{CortexV7, CortexV7Config};
 use super::lm::Model;
 use super::thunderbolt::{Thunderbolt, ThunderboltConfig};
@@ -12,7 +13,7 @@ use std::sync::Arc;
 /// `build` never meets such a spec).
 pub fn unavailable(spec: &ModelSpec) -> Option<String> {
     match spec {
-        ModelSpec::Cortex { .. } | ModelSpec::Bolt { .. } | ModelSpec::Thunderbolt { .. } | ModelSpec::CortexV7 { .. } => None,
+        ModelSpec::Cortex { .. } | ModelSpec::Bolt { .. } | ModelSpec::Thunderbolt { .. } | ModelSpec::CortexV7 { .. } | ModelSpec::Nova { .. } => None,
         _ => Some("this model version is not implemented in this build".into()),
     }
 }
@@ -57,6 +58,14 @@ pub fn build(spec: &ModelSpec, seq_len: usize) -> Model {
                 diversity_weight: *diversity_weight,
             }))
         }
+        ModelSpec::Nova { vocab, d_model, n_layers, n_heads, d_ff, dropout } => Arc::new(Nova::new(NovaConfig {
+            vocab: *vocab,
+            d_model: *d_model,
+            n_layers: *n_layers,
+            n_heads: *n_heads,
+            d_ff: *d_ff,
+            dropout: *dropout,
+        })),
         other => unreachable!("preset validation refuses unavailable models: {other:?}"),
     }
 }

@@ -12,6 +12,7 @@ mod gpt2;
 mod gradcheck;
 mod hebbian;
 mod lineup;
+mod nova;
 mod presets;
 mod probe;
 mod stories;

@@ -1,0 +1,451 @@
+//! v5.2 Nova-Ignition: a small float Transformer with RoPE (spec §6).
+//!
+//!   h = Dropout(E[x])
+//!   per block (pre-norm): h += Attn(LN₁(h)); h += Dropout(GEGLU(LN₂(h)))
+//!   z = E·LN_out(h)                       (tied head, `head.weight` alias)
+//!
+//! Attention (attention.rs): causal multi-head softmax attention with RoPE and
+//! dropout on the probabilities. Dropout (dropout.rs, inverted, p = `dropout`) is
+//! active only in `loss_and_grad`; its masks are a pure function of `ws.seed`
+//! (stream 0 the embedding, 1+2l block l's attention probabilities, 2+2l block
+//! l's FFN output), so the same seed gives the same masks. `forward` and `loss`
+//! never drop. The model was trained on 128-token windows; positions are not
+//! limited by anything but f32 angle precision (see nova_decode.rs).
+
+use super::attention::{
+    attention_backward, attention_forward, rope_inv_freq, rope_table, AttnActs, AttnGrads, AttnSaved, AttnScratch, AttnShape, AttnWeights,
+    Rope,
+};
+use super::dropout::{dropout_apply, DropMask};
+use super::embedding::{embedding_backward, embedding_forward};
+use super::geglu::{geglu_backward, geglu_forward, GegluGrads, GegluWeights};
+use super::head::{head_ce_fused, head_ce_loss, head_forward, HEAD_BLOCK};
+use super::layernorm::{layernorm_apply, layernorm_backward, layernorm_forward};
+use super::lm::{Decode, LanguageModel, Workspace};
+use super::params::{carve_mut, Layout};
+use crate::rng::Rng;
+use std::ops::Range;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NovaConfig {
+    pub vocab: usize,
+    pub d_model: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    /// GEGLU hidden width H (W_up is [2H × d])
+    pub d_ff: usize,
+    /// Dropout probability p (embedding, attention probabilities, FFN output), training only.
+    pub dropout: f32,
+}
+
+#[derive(Clone, Debug)]
+struct BlockRanges {
+    ln1_w: Range<usize>,
+    ln1_b: Range<usize>,
+    qkv: Range<usize>,
+    out: Range<usize>,
+    ln2_w: Range<usize>,
+    ln2_b: Range<usize>,
+    up: Range<usize>,
+    down: Range<usize>,
+}
+
+/// One block's parameters.
+pub struct NovaBlock<'a> {
+    pub ln1: (&'a [f32], &'a [f32]),
+    pub qkv: &'a [f32],
+    pub out: &'a [f32],
+    pub ln2: (&'a [f32], &'a [f32]),
+    pub up: &'a [f32],
+    pub down: &'a [f32],
+}
+
+/// The model definition: config, layout and offsets (parameters live in a flat
+/// buffer owned by the caller).
+#[derive(Clone, Debug)]
+pub struct Nova {
+    pub cfg: NovaConfig,
+    pub layout: Layout,
+    embed: Range<usize>,
+    blocks: Vec<BlockRanges>,
+    ln_out_w: Range<usize>,
+    ln_out_b: Range<usize>,
+    /// RoPE inverse frequencies 10000^(−2i/hd) (the reference's non-trainable buffer)
+    pub inv_freq: Vec<f32>,
+}
+
+impl Nova {
+    pub fn new(cfg: NovaConfig) -> Self {
+        let (v, d, h) = (cfg.vocab, cfg.d_model, cfg.d_ff);
+        assert!(
+            cfg.n_heads > 0 && d % cfg.n_heads == 0 && (d / cfg.n_heads).is_multiple_of(2),
+            "heads must split d_model into even widths"
+        );
+        let mut l = Layout::default();
+        let embed = l.add("embed.weight", &[v, d]);
+        let blocks = (0..cfg.n_layers)
+            .map(|i| {
+                let p = |s: &str| format!("blocks.{i}.{s}");
+                BlockRanges {
+                    ln1_w: l.add(p("norm1.weight"), &[d]),
+                    ln1_b: l.add(p("norm1.bias"), &[d]),
+                    qkv: l.add(p("attn.qkv.weight"), &[3 * d, d]),
+                    out: l.add(p("attn.out.weight"), &[d, d]),
+                    ln2_w: l.add(p("norm2.weight"), &[d]),
+                    ln2_b: l.add(p("norm2.bias"), &[d]),
+                    up: l.add(p("ffn.up.weight"), &[2 * h, d]),
+                    down: l.add(p("ffn.down.weight"), &[d, h]),
+                }
+            })
+            .collect();
+        let ln_out_w = l.add("ln_out.weight", &[d]);
+        let ln_out_b = l.add("ln_out.bias", &[d]);
+        let inv_freq = rope_inv_freq(d / cfg.n_heads);
+        Nova { cfg, layout: l, embed, blocks, ln_out_w, ln_out_b, inv_freq }
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.cfg.d_model / self.cfg.n_heads
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.layout.total
+    }
+
+    pub fn block_view<'a>(&self, params: &'a [f32], i: usize) -> NovaBlock<'a> {
+        let b = &self.blocks[i];
+        NovaBlock {
+            ln1: (&params[b.ln1_w.clone()], &params[b.ln1_b.clone()]),
+            qkv: &params[b.qkv.clone()],
+            out: &params[b.out.clone()],
+            ln2: (&params[b.ln2_w.clone()], &params[b.ln2_b.clone()]),
+            up: &params[b.up.clone()],
+            down: &params[b.down.clone()],
+        }
+    }
+
+    /// (embedding table, (ln_out γ, ln_out β))
+    pub fn outer_view<'a>(&self, params: &'a [f32]) -> (&'a [f32], (&'a [f32], &'a [f32])) {
+        (&params[self.embed.clone()], (&params[self.ln_out_w.clone()], &params[self.ln_out_b.clone()]))
+    }
+
+    /// Spec §6.3: every linear matrix and E ~ N(0, 0.02²); LayerNorm γ = 1, β = 0.
+    pub fn init_params(&self, seed: u64) -> Vec<f32> {
+        let mut rng = Rng::new(seed);
+        let mut p = vec![0.0f32; self.layout.total];
+        for t in &self.layout.tensors {
+            let r = t.range();
+            if t.shape.len() == 1 {
+                p[r].fill(if t.name.ends_with(".weight") { 1.0 } else { 0.0 });
+            } else {
+                for x in &mut p[r] {
+                    *x = rng.normal() * 0.02;
+                }
+            }
+        }
+        p
+    }
+
+    fn attn_shape(&self, b: usize, t: usize) -> AttnShape {
+        AttnShape { b, t, d: self.cfg.d_model, heads: self.cfg.n_heads }
+    }
+
+    /// Dropout mask `stream` of a training step with seed `seed` (None: evaluation).
+    fn mask(&self, seed: Option<u64>, stream: u64) -> DropMask {
+        seed.map_or(DropMask::OFF, |s| DropMask::new(s, stream, self.cfg.dropout))
+    }
+
+    /// Everything up to the final norm: `ws.hf` = LN_out(h). `seed` = Some in training (dropout on).
+    fn forward_hidden(&self, ws: &mut NovaWs, params: &[f32], tokens: &[u32], b: usize, t: usize, seed: Option<u64>) {
+        let c = &self.cfg;
+        let (d, h) = (c.d_model, c.d_ff);
+        ws.ensure(self, b, t);
+        let (rows, n, sh) = (b * t, b * t * d, self.attn_shape(b, t));
+        let hd = self.head_dim();
+        let rope = Rope { cos: &ws.cos[..t * hd / 2], sin: &ws.sin[..t * hd / 2] };
+        embedding_forward(&mut ws.hs[0][..n], tokens, &params[self.embed.clone()], d);
+        dropout_apply(&mut ws.hs[0][..n], self.mask(seed, 0), 0);
+        for (li, br) in self.blocks.iter().enumerate() {
+            let (before, after) = ws.hs.split_at_mut(li + 1);
+            let (x, y) = (&before[li][..n], &mut after[0][..n]);
+            let la = &mut ws.layers[li];
+            let (an, tmp) = (&mut ws.anorm[..n], &mut ws.tmp[..n]);
+            // attention sub-layer
+            layernorm_forward(an, &mut la.mean1[..rows], &mut la.rstd1[..rows], x, &params[br.ln1_w.clone()], &params[br.ln1_b.clone()], d);
+            let w = AttnWeights { qkv: &params[br.qkv.clone()], out: &params[br.out.clone()] };
+            let acts = AttnActs { qkvh: &mut la.qkvh[..3 * n], probs: &mut la.probs[..sh.probs_len()], att: &mut la.att[..n] };
+            let scratch = AttnScratch { qkv: &mut ws.qkv, heads: &mut ws.heads, pd: &mut ws.pd, datt: &mut ws.datt };
+            attention_forward(tmp, acts, scratch, an, &w, rope, self.mask(seed, 1 + 2 * li as u64), sh);
+            add(&mut la.h1[..n], x, tmp);
+            // GEGLU sub-layer
+            layernorm_forward(
+                an,
+                &mut la.mean2[..rows],
+                &mut la.rstd2[..rows],
+                &la.h1[..n],
+                &params[br.ln2_w.clone()],
+                &params[br.ln2_b.clone()],
+                d,
+            );
+            let fw = GegluWeights { up: &params[br.up.clone()], down: &params[br.down.clone()] };
+            geglu_forward(tmp, &mut la.ab[..2 * rows * h], &mut ws.act[..rows * h], an, &fw, d, h);
+            dropout_apply(tmp, self.mask(seed, 2 + 2 * li as u64), 0);
+            add(y, &la.h1[..n], tmp);
+        }
+        let last = &ws.hs[self.blocks.len()][..n];
+        let (g, bb) = (&params[self.ln_out_w.clone()], &params[self.ln_out_b.clone()]);
+        layernorm_forward(&mut ws.hf[..n], &mut ws.mean_out[..rows], &mut ws.rstd_out[..rows], last, g, bb, d);
+    }
+
+    /// Evaluation forward; logits [b·t × V] into `ws.logits`.
+    pub fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
+        let (nw, logits, _) = ws.parts::<NovaWs>();
+        self.forward_hidden(nw, params, tokens, b, t, None);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        logits.resize(rows * v, 0.0);
+        head_forward(&mut logits[..rows * v], &nw.hf[..rows * d], &params[self.embed.clone()], d, v);
+    }
+
+    /// Evaluation loss (no dropout): per-position CE into `ws.losses`, returns the mean.
+    pub fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
+        let (nw, _, losses) = ws.parts::<NovaWs>();
+        self.forward_hidden(nw, params, x, b, t, None);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        losses.resize(rows, 0.0);
+        head_ce_loss(&mut losses[..rows], &mut nw.head_buf, &nw.hf[..rows * d], &params[self.embed.clone()], y, d, v);
+        losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64
+    }
+
+    /// Training forward (dropout seeded by `ws.seed`) + backward; gradients added into `grads`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
+        let seed = Some(ws.seed);
+        let (nw, _, losses) = ws.parts::<NovaWs>();
+        self.forward_hidden(nw, params, x, b, t, seed);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        let n = rows * d;
+        losses.resize(rows, 0.0);
+        {
+            let gemb = carve_mut(grads, std::slice::from_ref(&self.embed)).into_iter().next().expect("one range");
+            let emb = &params[self.embed.clone()];
+            head_ce_fused(&mut losses[..rows], &mut nw.tmp[..n], gemb, &mut nw.head_buf, &nw.hf[..n], emb, y, d, v);
+        }
+        let loss = losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64;
+        if !loss.is_finite() {
+            return loss;
+        }
+        self.backward(nw, params, grads, x, b, t, seed);
+        loss
+    }
+
+    /// Backward from ∂L/∂hf, left in `ws.tmp` by the fused head.
+    #[allow(clippy::too_many_arguments)]
+    fn backward(&self, ws: &mut NovaWs, params: &[f32], grads: &mut [f32], x: &[u32], b: usize, t: usize, seed: Option<u64>) {
+        let (d, h) = (self.cfg.d_model, self.cfg.d_ff);
+        let (rows, n, sh) = (b * t, b * t * d, self.attn_shape(b, t));
+        let hd = self.head_dim();
+        let rope = Rope { cos: &ws.cos[..t * hd / 2], sin: &ws.sin[..t * hd / 2] };
+        {
+            let [gw, gb]: [&mut [f32]; 2] =
+                carve_mut(grads, &[self.ln_out_w.clone(), self.ln_out_b.clone()]).try_into().expect("two ranges");
+            let dh = &mut ws.dh[..n];
+            dh.fill(0.0);
+            let last = &ws.hs[self.blocks.len()][..n];
+            let g = &params[self.ln_out_w.clone()];
+            layernorm_backward(dh, gw, gb, &ws.tmp[..n], last, g, &ws.mean_out[..rows], &ws.rstd_out[..rows], d);
+        }
+        for (li, br) in self.blocks.iter().enumerate().rev() {
+            let la = &ws.layers[li];
+            let x_in = &ws.hs[li][..n];
+            let ranges = [
+                br.ln1_w.clone(),
+                br.ln1_b.clone(),
+                br.qkv.clone(),
+                br.out.clone(),
+                br.ln2_w.clone(),
+                br.ln2_b.clone(),
+                br.up.clone(),
+                br.down.clone(),
+            ];
+            let [g_ln1w, g_ln1b, g_qkv, g_out, g_ln2w, g_ln2b, g_up, g_down]: [&mut [f32]; 8] =
+                carve_mut(grads, &ranges).try_into().expect("eight ranges");
+            let (an, da) = (&mut ws.anorm[..n], &mut ws.tmp[..n]);
+            // GEGLU sub-layer: ∂(GEGLU output) = ∂h ⊙ mask
+            let ffn_mask = self.mask(seed, 2 + 2 * li as u64);
+            let dy: &[f32] = if ffn_mask.is_active() {
+                ws.dy[..n].copy_from_slice(&ws.dh[..n]);
+                dropout_apply(&mut ws.dy[..n], ffn_mask, 0);
+                &ws.dy[..n]
+            } else {
+                &ws.dh[..n]
+            };
+            let (g2, b2) = (&params[br.ln2_w.clone()], &params[br.ln2_b.clone()]);
+            layernorm_apply(an, &la.h1[..n], g2, b2, &la.mean2[..rows], &la.rstd2[..rows], d);
+            let fw = GegluWeights { up: &params[br.up.clone()], down: &params[br.down.clone()] };
+            let fg = GegluGrads { up: g_up, down: g_down };
+            geglu_backward(da, fg, dy, an, &la.ab[..2 * rows * h], &fw, &mut ws.act[..rows * h], &mut ws.dab[..2 * rows * h], d, h);
+            layernorm_backward(&mut ws.dh[..n], g_ln2w, g_ln2b, da, &la.h1[..n], g2, &la.mean2[..rows], &la.rstd2[..rows], d);
+            // attention sub-layer
+            let (g1, b1) = (&params[br.ln1_w.clone()], &params[br.ln1_b.clone()]);
+            layernorm_apply(an, x_in, g1, b1, &la.mean1[..rows], &la.rstd1[..rows], d);
+            let w = AttnWeights { qkv: &params[br.qkv.clone()], out: &params[br.out.clone()] };
+            let saved = AttnSaved { qkvh: &la.qkvh[..3 * n], probs: &la.probs[..sh.probs_len()], att: &la.att[..n] };
+            let scratch = AttnScratch { qkv: &mut ws.qkv, heads: &mut ws.heads, pd: &mut ws.pd, datt: &mut ws.datt };
+            let ag = AttnGrads { qkv: g_qkv, out: g_out };
+            attention_backward(da, ag, &ws.dh[..n], an, saved, &w, scratch, rope, self.mask(seed, 1 + 2 * li as u64), sh);
+            layernorm_backward(&mut ws.dh[..n], g_ln1w, g_ln1b, da, x_in, g1, &la.mean1[..rows], &la.rstd1[..rows], d);
+        }
+        // h0 = Dropout(E[x])
+        dropout_apply(&mut ws.dh[..n], self.mask(seed, 0), 0);
+        let gemb = &mut grads[self.embed.clone()];
+        embedding_backward(gemb, &ws.dh[..n], x, d);
+    }
+}
+
+fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
+    use rayon::prelude::*;
+    out.par_chunks_mut(4096).zip(a.par_chunks(4096)).zip(b.par_chunks(4096)).for_each(|((o, a), b)| {
+        for i in 0..o.len() {
+            o[i] = a[i] + b[i];
+        }
+    });
+}
+
+#[derive(Default)]
+struct LayerActs {
+    mean1: Vec<f32>,
+    rstd1: Vec<f32>,
+    qkvh: Vec<f32>,
+    probs: Vec<f32>,
+    att: Vec<f32>,
+    h1: Vec<f32>,
+    mean2: Vec<f32>,
+    rstd2: Vec<f32>,
+    ab: Vec<f32>,
+}
+
+/// Activations and scratch for one (batch, window) shape, allocated once and reused.
+#[derive(Default)]
+pub struct NovaWs {
+    shape: (usize, usize),
+    /// residual stream: hs[0] = Dropout(E[x]), hs[l+1] = output of block l
+    hs: Vec<Vec<f32>>,
+    layers: Vec<LayerActs>,
+    mean_out: Vec<f32>,
+    rstd_out: Vec<f32>,
+    hf: Vec<f32>,
+    head_buf: Vec<f32>,
+    tmp: Vec<f32>,
+    /// the current normalised sub-layer input (recomputed in backward)
+    anorm: Vec<f32>,
+    dh: Vec<f32>,
+    dy: Vec<f32>,
+    act: Vec<f32>,
+    dab: Vec<f32>,
+    qkv: Vec<f32>,
+    heads: Vec<f32>,
+    pd: Vec<f32>,
+    datt: Vec<f32>,
+    /// RoPE tables [rope_t × hd/2]
+    rope_t: usize,
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+}
+
+impl NovaWs {
+    /// Grows buffers to fit `b × t` (never shrinks) and fills the RoPE tables for 0…t−1.
+    fn ensure(&mut self, m: &Nova, b: usize, t: usize) {
+        let c = &m.cfg;
+        let fits = self.shape.0 * self.shape.1 >= b * t && self.shape.1 >= t && self.layers.len() == c.n_layers;
+        if !fits {
+            let (rows, d, h, v) = (b * t, c.d_model, c.d_ff, c.vocab);
+            let n = rows * d;
+            let pl = b * c.n_heads * t * t;
+            let z = |len: usize| vec![0.0f32; len];
+            self.shape = (b, t);
+            self.hs = (0..=c.n_layers).map(|_| z(n)).collect();
+            self.layers = (0..c.n_layers)
+                .map(|_| LayerActs {
+                    mean1: z(rows),
+                    rstd1: z(rows),
+                    qkvh: z(3 * n),
+                    probs: z(pl),
+                    att: z(n),
+                    h1: z(n),
+                    mean2: z(rows),
+                    rstd2: z(rows),
+                    ab: z(2 * rows * h),
+                })
+                .collect();
+            self.mean_out = z(rows);
+            self.rstd_out = z(rows);
+            self.hf = z(n);
+            self.head_buf = z(HEAD_BLOCK.min(rows) * v);
+            self.tmp = z(n);
+            self.anorm = z(n);
+            self.dh = z(n);
+            self.dy = z(n);
+            self.act = z(rows * h);
+            self.dab = z(2 * rows * h);
+            self.qkv = z(3 * n);
+            self.heads = z(3 * n);
+            self.pd = z(pl);
+            self.datt = z(n);
+        }
+        if self.rope_t != t || self.cos.len() < t * m.inv_freq.len() {
+            let half = m.inv_freq.len();
+            self.cos.resize(t * half, 0.0);
+            self.sin.resize(t * half, 0.0);
+            rope_table(&mut self.cos[..t * half], &mut self.sin[..t * half], 0, &m.inv_freq);
+            self.rope_t = t;
+        }
+    }
+}
+
+impl LanguageModel for Nova {
+    fn version(&self) -> &'static str {
+        "v5.2"
+    }
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    fn vocab(&self) -> usize {
+        self.cfg.vocab
+    }
+    fn init_params(&self, seed: u64) -> Vec<f32> {
+        Nova::init_params(self, seed)
+    }
+    fn tied_aliases(&self) -> Vec<(&'static str, &'static str)> {
+        vec![("head.weight", "embed.weight")]
+    }
+    /// The RoPE `inv_freq` buffers (recomputed from the config, see `rope_inv_freq`).
+    fn is_buffer(&self, name: &str) -> bool {
+        name.ends_with(".rotary.inv_freq")
+    }
+    fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
+        Nova::forward(self, ws, params, tokens, b, t)
+    }
+    fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
+        Nova::loss(self, ws, params, x, y, b, t)
+    }
+    fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
+        Nova::loss_and_grad(self, ws, params, grads, x, y, b, t)
+    }
+    fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {
+        Box::new(super::nova_decode::NovaDecoder::new(self, params))
+    }
+    /// 6 × (matmul parameters, head included: L·(4d² + 3·H·d) + V·d) for the
+    /// dense products, plus per layer 6·T·d for attention: the average query
+    /// attends to T/2 keys, q·k and a·v take 2 flops per (key, feature), i.e.
+    /// 2·T·d forward, ×3 with backward.
+    fn flops_per_token(&self, t: usize) -> f64 {
+        let c = &self.cfg;
+        let (d, h, v, l) = (c.d_model as f64, c.d_ff as f64, c.vocab as f64, c.n_layers as f64);
+        let mm = l * (4.0 * d * d + 3.0 * h * d) + v * d;
+        6.0 * mm + l * 6.0 * t as f64 * d
+    }
+    fn describe(&self) -> String {
+        let c = &self.cfg;
+        format!("RoPE attention {}×{} + GEGLU {}, {}×d{}, dropout {}", c.n_heads, self.head_dim(), c.d_ff, c.n_layers, c.d_model, c.dropout)
+    }
+}

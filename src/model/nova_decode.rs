@@ -1,0 +1,158 @@
+//! v5.2 incremental decoder: a KV cache per layer (keys stored already rotated),
+//! O(t) work per token for the attention over the t cached positions.
+//!
+//! Positions keep counting from 0 for the whole stream, so feeding a sequence
+//! token by token gives the full forward's logits over that sequence at any
+//! length. The model was *trained* on 128-token windows (spec §6.1), so
+//! positions ≥ 128 are RoPE angles it never saw; the reference generator instead
+//! crops to the last 128 tokens and restarts positions at 0 (spec §6.6). A caller
+//! that wants the reference behaviour can use `WindowDecoder` with window 128.
+
+use super::attention::{rope_rotate, rope_table, softmax_scaled};
+use super::geglu::gelu;
+use super::layernorm::LN_EPS;
+use super::lm::Decode;
+use super::nova::Nova;
+use crate::kernels::vec::{dot, matvec};
+
+/// Keys (RoPE applied) and values of every position fed so far, [pos × d] each.
+#[derive(Clone, Default)]
+pub struct KvCache {
+    pub k: Vec<f32>,
+    pub v: Vec<f32>,
+}
+
+pub struct NovaDecoder<'a> {
+    model: &'a Nova,
+    params: &'a [f32],
+    pub layers: Vec<KvCache>,
+    pub pos: usize,
+    pub parallel: bool,
+    h: Vec<f32>,
+    a: Vec<f32>,
+    qkv: Vec<f32>,
+    q: Vec<f32>,
+    o: Vec<f32>,
+    y: Vec<f32>,
+    ab: Vec<f32>,
+    act: Vec<f32>,
+    scores: Vec<f32>,
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    pub logits: Vec<f32>,
+}
+
+/// One row of BB-LN, in the same operation order as `layernorm_forward`.
+fn layernorm_row(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32]) {
+    let d = x.len();
+    let m = x.iter().sum::<f32>() / d as f32;
+    let v = x.iter().map(|&v| (v - m) * (v - m)).sum::<f32>() / d as f32;
+    let r = 1.0 / (v + LN_EPS).sqrt();
+    for j in 0..d {
+        out[j] = (x[j] - m) * r * gamma[j] + beta[j];
+    }
+}
+
+impl<'a> NovaDecoder<'a> {
+    pub fn new(model: &'a Nova, params: &'a [f32]) -> Self {
+        let c = &model.cfg;
+        let (d, h) = (c.d_model, c.d_ff);
+        let half = model.inv_freq.len();
+        NovaDecoder {
+            model,
+            params,
+            layers: vec![KvCache::default(); c.n_layers],
+            pos: 0,
+            parallel: false,
+            h: vec![0.0; d],
+            a: vec![0.0; d],
+            qkv: vec![0.0; 3 * d],
+            q: vec![0.0; d],
+            o: vec![0.0; d],
+            y: vec![0.0; d],
+            ab: vec![0.0; 2 * h],
+            act: vec![0.0; h],
+            scores: Vec::new(),
+            cos: vec![0.0; half],
+            sin: vec![0.0; half],
+            logits: vec![0.0; c.vocab],
+        }
+    }
+
+    /// Feeds one token at position `self.pos`; `self.logits` then holds the next-token logits.
+    pub fn step(&mut self, token: u32) {
+        let c = &self.model.cfg;
+        let (d, h, heads) = (c.d_model, c.d_ff, c.n_heads);
+        let hd = d / heads;
+        let par = self.parallel;
+        let (emb, (gout, bout)) = self.model.outer_view(self.params);
+        let t = token as usize;
+        self.h.copy_from_slice(&emb[t * d..(t + 1) * d]);
+        rope_table(&mut self.cos, &mut self.sin, self.pos, &self.model.inv_freq);
+        let scale = 1.0 / (hd as f32).sqrt();
+        let n_keys = self.pos + 1;
+        self.scores.resize(n_keys, 0.0);
+        for li in 0..c.n_layers {
+            let bv = self.model.block_view(self.params, li);
+            let kv = &mut self.layers[li];
+            // attention
+            layernorm_row(&mut self.a, &self.h, bv.ln1.0, bv.ln1.1);
+            matvec(&mut self.qkv, bv.qkv, &self.a, par);
+            let k_start = kv.k.len();
+            kv.k.resize(k_start + d, 0.0);
+            for hi in 0..heads {
+                let r = hi * hd..(hi + 1) * hd;
+                rope_rotate(&mut self.q[r.clone()], &self.qkv[r.clone()], &self.cos, &self.sin);
+                rope_rotate(&mut kv.k[k_start + r.start..k_start + r.end], &self.qkv[d + r.start..d + r.end], &self.cos, &self.sin);
+            }
+            kv.v.extend_from_slice(&self.qkv[2 * d..3 * d]);
+            for hi in 0..heads {
+                let r = hi * hd..(hi + 1) * hd;
+                let q = &self.q[r.clone()];
+                for (j, s) in self.scores.iter_mut().enumerate() {
+                    *s = dot(q, &kv.k[j * d + r.start..j * d + r.end]);
+                }
+                softmax_scaled(&mut self.scores, scale);
+                let o = &mut self.o[r.clone()];
+                o.fill(0.0);
+                for (j, &p) in self.scores.iter().enumerate() {
+                    for (oi, &vi) in o.iter_mut().zip(&kv.v[j * d + r.start..j * d + r.end]) {
+                        *oi += p * vi;
+                    }
+                }
+            }
+            matvec(&mut self.y, bv.out, &self.o, par);
+            for i in 0..d {
+                self.h[i] += self.y[i];
+            }
+            // GEGLU
+            layernorm_row(&mut self.a, &self.h, bv.ln2.0, bv.ln2.1);
+            matvec(&mut self.ab, bv.up, &self.a, par);
+            for j in 0..h {
+                self.act[j] = gelu(self.ab[j]) * self.ab[h + j];
+            }
+            matvec(&mut self.y, bv.down, &self.act, par);
+            for i in 0..d {
+                self.h[i] += self.y[i];
+            }
+        }
+        layernorm_row(&mut self.a, &self.h, gout, bout);
+        matvec(&mut self.logits, emb, &self.a, par);
+        self.pos += 1;
+    }
+}
+
+impl Decode for NovaDecoder<'_> {
+    fn step(&mut self, token: u32) {
+        NovaDecoder::step(self, token)
+    }
+    fn logits(&self) -> &[f32] {
+        &self.logits
+    }
+    fn pos(&self) -> usize {
+        self.pos
+    }
+    fn set_parallel(&mut self, parallel: bool) {
+        self.parallel = parallel;
+    }
+}
