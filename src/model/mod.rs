@@ -13,8 +13,15 @@ pub mod hebbian;
 pub mod layernorm;
 pub mod lm;
 pub mod params;
+pub mod rcsm;
+pub mod rcsm_bank;
+pub mod rcsm_gate;
+pub mod rcsm_memory;
 pub mod registry;
 pub mod rmsnorm;
+pub mod shift_mixer;
+pub mod supernova;
+pub mod supernova_decode;
 pub mod swiglu;
 
 pub use cortex::{Cortex, CortexConfig, MemoryConfig};

@@ -9,5 +9,6 @@ mod gradcheck;
 mod hebbian;
 mod presets;
 mod stories;
+mod supernova;
 mod train;
 mod tui;
