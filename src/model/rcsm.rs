@@ -98,28 +98,21 @@ pub struct RcsmActs {
 }
 
 impl RcsmActs {
-    pub fn new(rows: usize, sh: RcsmShape) -> Self {
-        let z = |n: usize| vec![0.0f32; n];
+    /// Sizes every buffer for `rows` rows (reusing allocations).
+    pub fn fit(&mut self, rows: usize, sh: RcsmShape) {
         let (dr, dp) = (sh.d_r, sh.d_p);
-        RcsmActs {
-            r0: z(rows * dr),
-            rstd_b: z(rows),
-            a: z(rows * dr),
-            s: z(rows * sh.n_s * dr),
-            pi: z(rows * sh.n_s),
-            e: z(rows * dr),
-            eta: z(rows * dr),
-            r1: z(rows * dr),
-            ebar: z(rows * dr),
-            c: z(rows * dp),
-            rstd_c: z(rows),
-            nc: z(rows * dp),
-            q: z(rows * dr),
-            alpha: z(rows * sh.n_slots),
-            cat: z(rows * 2 * dr),
-            r2: z(rows * dr),
-            o: z(rows * sh.d),
+        for x in [&mut self.r0, &mut self.a, &mut self.e, &mut self.eta, &mut self.r1, &mut self.ebar, &mut self.q, &mut self.r2] {
+            fit(x, rows * dr);
         }
+        fit(&mut self.rstd_b, rows);
+        fit(&mut self.rstd_c, rows);
+        fit(&mut self.s, rows * sh.n_s * dr);
+        fit(&mut self.pi, rows * sh.n_s);
+        fit(&mut self.c, rows * dp);
+        fit(&mut self.nc, rows * dp);
+        fit(&mut self.alpha, rows * sh.n_slots);
+        fit(&mut self.cat, rows * 2 * dr);
+        fit(&mut self.o, rows * sh.d);
     }
 }
 
@@ -144,27 +137,26 @@ pub struct RcsmScratch {
 }
 
 impl RcsmScratch {
-    pub fn new(rows: usize, sh: RcsmShape) -> Self {
-        let z = |n: usize| vec![0.0f32; n];
+    /// Sizes every buffer for `rows` rows (reusing allocations).
+    pub fn fit(&mut self, rows: usize, sh: RcsmShape) {
         let (dr, dp) = (sh.d_r, sh.d_p);
-        RcsmScratch {
-            cat_a: z(rows * 2 * dr),
-            dcat: z(rows * 2 * dr),
-            ds: z(rows * sh.n_s * dr),
-            dz: z(rows * sh.n_s),
-            dsc: z(rows * sh.n_slots),
-            dout: z(rows * sh.d),
-            dr2: z(rows * dr),
-            dr1: z(rows * dr),
-            de: z(rows * dr),
-            da: z(rows * dr),
-            dq: z(rows * dr),
-            deta: z(rows * dr),
-            debar: z(rows * dr),
-            dnc: z(rows * dp),
-            dc: z(rows * dp),
+        for x in [&mut self.dr2, &mut self.dr1, &mut self.de, &mut self.da, &mut self.dq, &mut self.deta, &mut self.debar] {
+            fit(x, rows * dr);
         }
+        fit(&mut self.cat_a, rows * 2 * dr);
+        fit(&mut self.dcat, rows * 2 * dr);
+        fit(&mut self.ds, rows * sh.n_s * dr);
+        fit(&mut self.dz, rows * sh.n_s);
+        fit(&mut self.dsc, rows * sh.n_slots);
+        fit(&mut self.dout, rows * sh.d);
+        fit(&mut self.dnc, rows * dp);
+        fit(&mut self.dc, rows * dp);
     }
+}
+
+/// Exactly `len` elements, reusing the allocation.
+fn fit(v: &mut Vec<f32>, len: usize) {
+    v.resize(len, 0.0);
 }
 
 /// out += σ(ρ)·W_up·r for the P-RCSM of input `x` [rows × d] and planner `p`

@@ -116,11 +116,12 @@ impl BlockRanges {
         ]
     }
 
-    /// `f` = float parameters, `w` = matrices (Q(W) when quantising).
+    /// Views into `w`, the buffer the matrices are read from (Q(W) when quantising).
     pub fn mixer<'a>(&self, w: &'a [f32]) -> ShiftMixerWeights<'a> {
         ShiftMixerWeights { mix: &w[self.mix.clone()], gate: &w[self.gate.clone()], val: &w[self.val.clone()] }
     }
 
+    /// `f` = the parameters (float tensors), `w` = the matrices (Q(W) when quantising).
     pub fn rcsm<'a>(&self, f: &'a [f32], w: &'a [f32]) -> RcsmWeights<'a> {
         RcsmWeights {
             rho: f[self.rho.start],
@@ -314,8 +315,10 @@ impl Supernova {
         embedding_forward(&mut ws.hs[0][..n], tokens, &params[self.embed.clone()], d);
         ws.hs[0][..n].par_iter_mut().for_each(|x| *x *= scale);
         let p0 = &params[self.planner.clone()];
-        ws.ps[0][..rows * dp].par_chunks_mut(dp).for_each(|p| p.copy_from_slice(p0));
-        let last = self.blocks.len() - 1;
+        if let Some(ps0) = ws.ps.first_mut() {
+            ps0[..rows * dp].par_chunks_mut(dp).for_each(|p| p.copy_from_slice(p0));
+        }
+        let last = self.blocks.len().saturating_sub(1);
         for (li, br) in self.blocks.iter().enumerate() {
             let (before, after) = ws.hs.split_at_mut(li + 1);
             let x = &before[li][..n];
@@ -354,6 +357,7 @@ impl Supernova {
     }
 
     /// Forward + backward of the mean next-token loss; gradients added into `grads`.
+    #[allow(clippy::too_many_arguments)]
     pub fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
         let (sw, _, losses) = ws.parts::<SupernovaWs>();
         self.forward_hidden(sw, params, x, b, t);
@@ -387,7 +391,8 @@ impl Supernova {
             let hl = &ws.hs[self.blocks.len()][..n];
             rmsnorm_backward(dh, &mut grads[self.ln_out.clone()], &ws.tmp[..n], hl, &params[self.ln_out.clone()], &ws.rstd_out[..rows], d);
         }
-        let last = self.blocks.len() - 1;
+        let last = self.blocks.len().saturating_sub(1);
+        ws.dp_next.fill(0.0); // ∂L/∂p₀ stays zero without blocks
         for (li, br) in self.blocks.iter().enumerate().rev() {
             let la = &ws.layers[li];
             let x_in = &ws.hs[li][..n];
@@ -470,6 +475,7 @@ struct LayerActs {
 #[derive(Default)]
 pub struct SupernovaWs {
     shape: (usize, usize),
+    cfg: Option<SupernovaConfig>,
     /// Q(W) of every ternary matrix (flat layout)
     q: Vec<f32>,
     /// block inputs h_l, [rows × d] each (hs[0] = scaled embedding)
@@ -496,50 +502,53 @@ pub struct SupernovaWs {
 }
 
 impl SupernovaWs {
-    /// Sized for exactly `b × t` (the P-RCSM buffers are per shape).
+    /// Sizes every buffer for exactly `b × t` rows of this config. `Vec::resize`
+    /// keeps the capacity, so changing shapes (e.g. a growing generation window)
+    /// only allocates when a buffer outgrows everything seen before. Every
+    /// buffer is written before it is read in each pass, so stale tails are harmless.
     fn ensure(&mut self, m: &Supernova, b: usize, t: usize) {
-        if self.shape == (b, t) && self.layers.len() == m.cfg.n_layers && self.hs.first().is_some_and(|h| h.len() == b * t * m.cfg.d_model)
-        {
+        if self.shape == (b, t) && self.cfg.as_ref() == Some(&m.cfg) {
             return;
         }
         let c = &m.cfg;
         let rows = b * t;
         let (d, h, dp, v) = (c.d_model, c.d_ff, c.d_planner, c.vocab);
         let n = rows * d;
-        let z = |len: usize| vec![0.0f32; len];
         let sh = m.shape(t);
         self.shape = (b, t);
-        self.hs = (0..=c.n_layers).map(|_| z(n)).collect();
-        self.ps = (0..c.n_layers).map(|_| z(rows * dp)).collect();
-        self.layers = (0..c.n_layers)
-            .map(|_| LayerActs {
-                rstd_a: z(rows),
-                m: z(n),
-                g: z(n),
-                v: z(n),
-                h1: z(n),
-                rcsm: RcsmActs::new(rows, sh),
-                h2: z(n),
-                rstd_d: z(rows),
-                gu: z(2 * rows * h),
-            })
-            .collect();
-        self.rstd_out = z(rows);
-        self.hf = z(n);
-        self.head_buf = z(HEAD_BLOCK.min(rows) * v);
-        self.u = z(n);
-        self.tmp = z(n);
-        self.cat = z(2 * n);
-        self.dcat = z(2 * n);
-        self.dv = z(n);
-        self.dg = z(n);
-        self.dh = z(n);
-        self.dact = z(rows * h);
-        self.dgu = z(2 * rows * h);
-        self.dp = z(rows * dp);
-        self.dp_next = z(rows * dp);
-        self.rcsm = RcsmScratch::new(rows, sh);
+        self.cfg = Some(c.clone());
+        self.hs.resize_with(c.n_layers + 1, Vec::new);
+        self.hs.iter_mut().for_each(|x| fit(x, n));
+        self.ps.resize_with(c.n_layers, Vec::new);
+        self.ps.iter_mut().for_each(|x| fit(x, rows * dp));
+        self.layers.resize_with(c.n_layers, LayerActs::default);
+        for la in &mut self.layers {
+            fit(&mut la.rstd_a, rows);
+            for x in [&mut la.m, &mut la.g, &mut la.v, &mut la.h1, &mut la.h2] {
+                fit(x, n);
+            }
+            la.rcsm.fit(rows, sh);
+            fit(&mut la.rstd_d, rows);
+            fit(&mut la.gu, 2 * rows * h);
+        }
+        fit(&mut self.rstd_out, rows);
+        fit(&mut self.head_buf, HEAD_BLOCK.min(rows) * v);
+        for x in [&mut self.hf, &mut self.u, &mut self.tmp, &mut self.dv, &mut self.dg, &mut self.dh] {
+            fit(x, n);
+        }
+        fit(&mut self.cat, 2 * n);
+        fit(&mut self.dcat, 2 * n);
+        fit(&mut self.dact, rows * h);
+        fit(&mut self.dgu, 2 * rows * h);
+        fit(&mut self.dp, rows * dp);
+        fit(&mut self.dp_next, rows * dp);
+        self.rcsm.fit(rows, sh);
     }
+}
+
+/// Exactly `len` elements, reusing the allocation.
+fn fit(v: &mut Vec<f32>, len: usize) {
+    v.resize(len, 0.0);
 }
 
 impl LanguageModel for Supernova {
@@ -573,12 +582,11 @@ impl LanguageModel for Supernova {
             Box::new(super::supernova_decode::Decoder::new(self, params))
         }
     }
-    /// 6 × (matmul parameters incl. the head + the slot read, 2·n_slots·d_r per
-    /// layer, which is a product with the slot matrix twice):
-    /// per layer 4d² (mixer) + d_r·d (down) + n_s·(2d_r² + d_r) (bank, router)
-    /// + 2·d_r·d_p + d_p² (gate, planner) + 3d_r² + 2·n_slots·d_r (memory)
-    /// + d·d_r (up) + 3·H·d (SwiGLU); plus V·d for the head. The shifts and
-    /// the running mean are O(d) per token and left out; nothing grows with t.
+    /// 6 × (matmul parameters, head included, plus the slot read as two
+    /// products with S): per layer 4d² (mixer), d_r·d (down), n_s·(2d_r² + d_r)
+    /// (scales, router), 2·d_r·d_p + d_p² (gate, planner), 3d_r² + 2·n_slots·d_r
+    /// (memory), d·d_r (up), 3·H·d (SwiGLU); plus V·d for the head. Shifts and the
+    /// running mean are O(d) per token and left out; nothing grows with t.
     fn flops_per_token(&self, _t: usize) -> f64 {
         let c = &self.cfg;
         let (d, h, v) = (c.d_model as f64, c.d_ff as f64, c.vocab as f64);
