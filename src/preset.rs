@@ -151,6 +151,9 @@ impl ModelSpec {
                     return Err(("dropout", format!("{dropout}; expected 0 ≤ p < 1")));
                 }
             }
+            ModelSpec::Supernova { n_scales, .. } if *n_scales > 12 => {
+                return Err(("n_scales", format!("{n_scales}; expected ≤ 12 (scale i shifts by 2^i tokens)")));
+            }
             ModelSpec::CortexV7 { n_layers, exits, .. } => {
                 for &(after, w, thr) in exits {
                     if after == 0 || after >= *n_layers {
@@ -165,9 +168,6 @@ impl ModelSpec {
                 }
             }
             _ => {}
-        }
-        if let Some(why) = crate::model::registry::unavailable(self) {
-            return Err(("model", why));
         }
         Ok(())
     }
@@ -461,12 +461,13 @@ pub fn thousands(n: u64) -> String {
 
 /// The presets compiled into the binary: (file name, RON text).
 pub const BUILTIN: &[(&str, &str)] = &[
-    ("v7.1-cortex-iii.ron", include_str!("../presets/v7.1-cortex-iii.ron")),
-    ("v7.2-cortex-vi.ron", include_str!("../presets/v7.2-cortex-vi.ron")),
     ("v4-bolt.ron", include_str!("../presets/v4-bolt.ron")),
     ("v5-thunderbolt.ron", include_str!("../presets/v5-thunderbolt.ron")),
-    ("v7-cortex.ron", include_str!("../presets/v7-cortex.ron")),
     ("v5.2-nova-ignition.ron", include_str!("../presets/v5.2-nova-ignition.ron")),
+    ("v6-supernova.ron", include_str!("../presets/v6-supernova.ron")),
+    ("v7-cortex.ron", include_str!("../presets/v7-cortex.ron")),
+    ("v7.1-cortex-iii.ron", include_str!("../presets/v7.1-cortex-iii.ron")),
+    ("v7.2-cortex-vi.ron", include_str!("../presets/v7.2-cortex-vi.ron")),
     ("tiny.ron", include_str!("../presets/tiny.ron")),
 ];
 

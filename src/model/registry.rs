@@ -2,21 +2,13 @@
 
 use super::bolt::{Bolt, BoltConfig};
 use super::cortex::{Cortex, CortexConfig};
-use super::nova::{Nova, NovaConfig};
 use super::cortex_v7::{CortexV7, CortexV7Config};
 use super::lm::Model;
+use super::nova::{Nova, NovaConfig};
+use super::supernova::{Supernova, SupernovaConfig};
 use super::thunderbolt::{Thunderbolt, ThunderboltConfig};
 use crate::preset::ModelSpec;
 use std::sync::Arc;
-
-/// Why a spec cannot be built yet (checked when a preset is parsed, so
-/// `build` never meets such a spec).
-pub fn unavailable(spec: &ModelSpec) -> Option<String> {
-    match spec {
-        ModelSpec::Cortex { .. } | ModelSpec::Bolt { .. } | ModelSpec::Thunderbolt { .. } | ModelSpec::CortexV7 { .. } | ModelSpec::Nova { .. } => None,
-        _ => Some("this model version is not implemented in this build".into()),
-    }
-}
 
 /// Builds the model of a validated spec; `seq_len` is the training window.
 pub fn build(spec: &ModelSpec, seq_len: usize) -> Model {
@@ -66,6 +58,18 @@ pub fn build(spec: &ModelSpec, seq_len: usize) -> Model {
             d_ff: *d_ff,
             dropout: *dropout,
         })),
-        other => unreachable!("preset validation refuses unavailable models: {other:?}"),
+        ModelSpec::Supernova { vocab, d_model, n_layers, d_ff, d_reason, n_scales, n_slots, d_planner, reference_compat } => {
+            Arc::new(Supernova::new(SupernovaConfig {
+                vocab: *vocab,
+                d_model: *d_model,
+                n_layers: *n_layers,
+                d_ff: *d_ff,
+                d_reason: *d_reason,
+                n_scales: *n_scales,
+                n_slots: *n_slots,
+                d_planner: *d_planner,
+                reference_compat: *reference_compat,
+            }))
+        }
     }
 }

@@ -23,9 +23,15 @@ fn shrink(mut p: Preset) -> Preset {
                 *m = MemoryConfig { d_mem: 8, decay: m.decay };
             }
         }
-        ModelSpec::Bolt { vocab, d_model, n_layers, d_ff, kernel_size } => (*vocab, *d_model, *n_layers, *d_ff, *kernel_size) = (512, d, 2, h, 4),
-        ModelSpec::Thunderbolt { vocab, d_model, n_layers, groups, d_ff, .. } => (*vocab, *d_model, *n_layers, *groups, *d_ff) = (512, d, 2, 4, h),
-        ModelSpec::Nova { vocab, d_model, n_layers, n_heads, d_ff, .. } => (*vocab, *d_model, *n_layers, *n_heads, *d_ff) = (512, d, 2, 2, h),
+        ModelSpec::Bolt { vocab, d_model, n_layers, d_ff, kernel_size } => {
+            (*vocab, *d_model, *n_layers, *d_ff, *kernel_size) = (512, d, 2, h, 4)
+        }
+        ModelSpec::Thunderbolt { vocab, d_model, n_layers, groups, d_ff, .. } => {
+            (*vocab, *d_model, *n_layers, *groups, *d_ff) = (512, d, 2, 4, h)
+        }
+        ModelSpec::Nova { vocab, d_model, n_layers, n_heads, d_ff, .. } => {
+            (*vocab, *d_model, *n_layers, *n_heads, *d_ff) = (512, d, 2, 2, h)
+        }
         ModelSpec::Supernova { vocab, d_model, n_layers, d_ff, d_reason, n_slots, d_planner, .. } => {
             (*vocab, *d_model, *n_layers, *d_ff, *d_reason, *n_slots, *d_planner) = (512, d, 2, h, 8, 4, 4)
         }
@@ -59,7 +65,10 @@ fn every_version_trains_samples_and_evaluates() {
     std::fs::write(&data, flashlm_tui::data::stories::stories(7, 40).join("\n<|endoftext|>\n")).unwrap();
     for name in LINEUP {
         let (full, _) = resolve(name, None).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let ternary = matches!(full.model, ModelSpec::Bolt { .. } | ModelSpec::Thunderbolt { .. } | ModelSpec::Supernova { .. } | ModelSpec::CortexV7 { .. });
+        let ternary = matches!(
+            full.model,
+            ModelSpec::Bolt { .. } | ModelSpec::Thunderbolt { .. } | ModelSpec::Supernova { .. } | ModelSpec::CortexV7 { .. }
+        );
         let p = shrink(full);
         let text = ron::ser::to_string_pretty(&p, Default::default()).unwrap();
         let p = Preset::parse(&text, name).unwrap_or_else(|e| panic!("{name}: shrunk preset invalid: {e}"));
