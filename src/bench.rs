@@ -68,7 +68,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let (preset, _) = resolve(&a.preset, a.presets.as_deref())?;
     let threads = a.threads.unwrap_or_else(default_threads).max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("thread pool")?;
-    let (b, t) = (preset.train.batch, preset.train.seq_len);
+    let (b, t) = (a.batch.unwrap_or(preset.train.batch).max(1), preset.train.seq_len);
     let model = preset.build_model();
     let mut params = model.init_params(1);
     let mut grads = vec![0.0f32; params.len()];
@@ -107,6 +107,12 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let gflops = fpt * tok_s / 1e9;
     println!("train: {:.0} tok/s (fp32, {threads} threads)", tok_s);
     println!("preset {} ({} params), batch {b} × seq {t}", preset.name, thousands(model.num_params() as u64));
+    if b != preset.train.batch || preset.train.accum > 1 {
+        println!(
+            "timed: micro-batches of {b} × {t} (the preset trains {} × {t} × accum {}); a step here is one micro-batch plus clip and AdamW",
+            preset.train.batch, preset.train.accum
+        );
+    }
     println!(
         "ms/step: median {:.1} (min {:.1}, max {:.1}) over {} timed steps after {warmup} warm-up",
         med * 1e3,
@@ -176,16 +182,21 @@ pub fn run(a: &BenchArgs) -> Result<()> {
 fn run_all(a: &BenchArgs) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find this executable")?;
     let threads = a.threads.unwrap_or_else(default_threads).max(1);
-    let presets: Vec<String> = crate::preset::discover(a.presets.as_deref())
-        .into_iter()
-        .filter_map(|e| e.parsed.ok())
-        .filter(|p| p.name != "tiny")
-        .map(|p| p.name)
+    let parsed: Vec<crate::preset::Preset> =
+        crate::preset::discover(a.presets.as_deref()).into_iter().filter_map(|e| e.parsed.ok()).filter(|p| p.name != "tiny").collect();
+    let presets: Vec<String> = parsed.iter().map(|p| p.name.clone()).collect();
+    // micro-batches above 16×256 tokens (v5's 64×256) are timed at 16 windows, as PyTorch was
+    let batches: Vec<(String, Option<usize>)> = parsed
+        .iter()
+        .map(|p| (p.name.clone(), (p.train.batch * p.train.seq_len > 4096).then_some(4096 / p.train.seq_len).or(a.batch)))
         .collect();
     let child = |name: &str, th: usize| -> Result<BenchResult> {
         eprintln!("bench: {name} at {th} thread(s)…");
         let mut cmd = std::process::Command::new(&exe);
         cmd.args(["bench", "--json", "--preset", name, "--threads", &th.to_string(), "--steps", &a.steps.to_string()]);
+        if let Some(b) = batches.iter().find(|(n, _)| n == name).and_then(|(_, b)| *b) {
+            cmd.args(["--batch", &b.to_string()]);
+        }
         if let Some(d) = &a.presets {
             cmd.arg("--presets").arg(d);
         }

@@ -104,7 +104,8 @@ pub struct TrainArgs {
     pub headless: bool,
     #[command(flatten)]
     pub budget: BudgetArgs,
-    /// Training text: a UTF-8 file or a folder of .txt files (default: the built-in story corpus)
+    /// Training text: a UTF-8 file, a folder of .txt files, or `-` for standard input
+    /// (copied to the cache first; needs --headless) (default: the built-in story corpus)
     #[arg(long)]
     pub corpus: Option<PathBuf>,
     /// Validation text file (default: the last stories of the corpus are held out)
@@ -232,6 +233,10 @@ pub struct BenchArgs {
     /// Timed training steps (after 2 warm-up steps)
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
+    /// Time micro-batches of this many windows instead of the preset's batch
+    /// (`--all` times presets above 16×256 tokens per micro-batch at 16 windows: v5)
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// Benchmark every full-size preset, each in its own process (so peak RSS is
     /// per preset), at the default thread count and at 1 thread; prints one Markdown table
     #[arg(long, conflicts_with = "preset")]
@@ -344,8 +349,17 @@ fn run_config(a: &TrainArgs) -> Result<RunConfig> {
     } else {
         resolve(&a.preset, a.presets.as_deref())?
     };
+    let mut corpus = a.corpus.clone();
     if let Some(c) = &a.corpus {
-        if !c.exists() {
+        if c.as_os_str() == "-" {
+            use std::io::IsTerminal;
+            if std::io::stdin().is_terminal() {
+                bail!("--corpus - reads the corpus from standard input, but stdin is a terminal; pipe text in (e.g. `cat stories.txt | flashlm-tui train --headless --corpus -`)");
+            }
+            let (path, bytes) = crate::data::corpus::spool_stdin(&crate::data::cache_dir())?;
+            eprintln!("read {} bytes from standard input into {}", thousands(bytes), path.display());
+            corpus = Some(path);
+        } else if !c.exists() {
             bail!("--corpus {}: no such file or folder", c.display());
         }
     }
@@ -361,7 +375,7 @@ fn run_config(a: &TrainArgs) -> Result<RunConfig> {
     let cfg = RunConfig {
         preset,
         preset_text: text,
-        corpus: a.corpus.clone(),
+        corpus,
         valid: a.valid.clone(),
         budget: a.budget.budget()?,
         threads,
@@ -481,6 +495,11 @@ fn train(a: TrainArgs) -> Result<()> {
                         opt(s.final_val_bpc),
                         s.run_dir.display()
                     );
+                }
+                Event::Recall { step, report } => {
+                    for (i, line) in report.lines().iter().enumerate() {
+                        println!("{}{line}", if i == 0 { format!("recall @{step}: ") } else { String::new() });
+                    }
                 }
                 Event::Ternary { step, shares } => println!("ternary @{step}: {}", crate::model::lm::ternary_summary(&shares)),
                 Event::Generated { .. } | Event::MemoryUpdated { .. } => {}
@@ -727,6 +746,19 @@ pub enum DataCmd {
         #[command(subcommand)]
         dataset: Dataset,
     },
+    /// Write built-in stories to a text file (`<|endoftext|>` lines between them), e.g. a
+    /// large corpus for testing the streaming tokenizer: `--megabytes 1100`
+    Generate {
+        /// Output file
+        #[arg(long)]
+        out: PathBuf,
+        /// Stop after this many megabytes (10^6 bytes) of text
+        #[arg(long, default_value_t = 100)]
+        megabytes: u64,
+        /// Story seed
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -745,7 +777,10 @@ pub enum Dataset {
 /// `data download tinystories`: fetch, then say where the files are and how to train on them.
 fn data(cmd: DataCmd) -> Result<()> {
     use crate::data::download::{tinystories_files, HubConfig, ProgressLine, Split, TINYSTORIES_REPO};
-    let DataCmd::Download { dataset: Dataset::Tinystories { version, split } } = cmd;
+    let (version, split) = match cmd {
+        DataCmd::Download { dataset: Dataset::Tinystories { version, split } } => (version, split),
+        DataCmd::Generate { out, megabytes, seed } => return generate_corpus(&out, megabytes, seed),
+    };
     let cfg = HubConfig::from_env();
     if cfg.offline {
         eprintln!("HF_HUB_OFFLINE is set: no network, only the cache {}", cfg.hub_cache.display());
@@ -783,5 +818,31 @@ fn data(cmd: DataCmd) -> Result<()> {
         ),
         _ => println!("pass it as --valid FILE to `flashlm-tui train`, or as --data FILE to `flashlm-tui eval`"),
     }
+    Ok(())
+}
+
+/// `data generate`: built-in stories, generated in parallel batches, streamed to `out`.
+fn generate_corpus(out: &Path, megabytes: u64, seed: u64) -> Result<()> {
+    use rayon::prelude::*;
+    use std::io::Write;
+    let limit = megabytes * 1_000_000;
+    let file = std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let (mut written, mut next) = (0u64, 0u64);
+    let t0 = std::time::Instant::now();
+    while written < limit {
+        let batch: Vec<String> = (next..next + 4096).into_par_iter().map(|i| crate::data::stories::story(seed, i).text).collect();
+        next += 4096;
+        for s in batch {
+            if written >= limit {
+                break;
+            }
+            let piece = format!("{s}\n<|endoftext|>\n");
+            w.write_all(piece.as_bytes()).with_context(|| format!("cannot write {}", out.display()))?;
+            written += piece.len() as u64;
+        }
+    }
+    w.flush().with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("wrote {} MB of built-in stories to {} in {:.1} s", written / 1_000_000, out.display(), t0.elapsed().as_secs_f64());
     Ok(())
 }

@@ -114,6 +114,11 @@ pub enum Event {
         text: String,
         done: bool,
     },
+    /// The long-range recall probe at an eval (held-out built-in stories).
+    Recall {
+        step: u64,
+        report: crate::train::probe::RecallReport,
+    },
     /// Share of −1 / 0 / +1 in each ternary matrix (ternary presets, at every eval).
     Ternary {
         step: u64,

@@ -116,6 +116,12 @@ pub fn split_stories_text(text: &str) -> Vec<String> {
     };
 
     let has_separator = text.split('\n').any(|line| line.trim() == STORY_SEPARATOR);
+    split_stories_mode(text, has_separator)
+}
+
+/// Split BOM-free, `\n`-normalised text into stories on separator lines
+/// (`has_separator`) or on blank lines.
+pub fn split_stories_mode(text: &str, has_separator: bool) -> Vec<String> {
     let is_boundary = |line: &str| {
         if has_separator {
             line.trim() == STORY_SEPARATOR
@@ -148,16 +154,80 @@ fn push_story(stories: &mut Vec<String>, raw: &str) {
     }
 }
 
+/// Copies standard input into `dir/stdin/<sha256>.txt` (streamed in 1 MB
+/// pieces, so memory stays flat whatever its size) and returns that file and
+/// its length: a piped corpus is then read, split, hashed and cached like any file.
+pub fn spool_stdin(dir: &Path) -> Result<(PathBuf, u64), DataError> {
+    spool(&mut std::io::stdin().lock(), dir)
+}
+
+/// [`spool_stdin`] from any reader.
+pub fn spool(input: &mut dyn std::io::Read, dir: &Path) -> Result<(PathBuf, u64), DataError> {
+    use sha2::{Digest, Sha256};
+    use std::io::Write;
+    let folder = dir.join("stdin");
+    std::fs::create_dir_all(&folder).map_err(|e| DataError::io("create folder", &folder, e))?;
+    let tmp = folder.join(format!(".incoming-{}", std::process::id()));
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| DataError::io("create", &tmp, e))?);
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(DataError::io("read", Path::new("<stdin>"), e)),
+        };
+        h.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(|e| DataError::io("write", &tmp, e))?;
+        total += n as u64;
+    }
+    out.flush().map_err(|e| DataError::io("write", &tmp, e))?;
+    drop(out);
+    if total == 0 {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(DataError::EmptyCorpus { what: "standard input".into() });
+    }
+    let path = folder.join(format!("{}.txt", super::hex(&h.finalize())));
+    std::fs::rename(&tmp, &path).map_err(|e| DataError::io("rename", &tmp, e))?;
+    Ok((path, total))
+}
+
 /// A stable content hash of a story list: SHA-256 (hex) over every story's
 /// byte length and bytes, so no choice of separator can make two different
 /// story lists collide.
 pub fn corpus_hash(stories: &[String]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(b"flashlm-corpus-v1\n");
+    let mut h = CorpusHasher::new();
     for s in stories {
-        h.update((s.len() as u64).to_le_bytes());
-        h.update(s.as_bytes());
+        h.add(s);
     }
-    super::hex(&h.finalize())
+    h.finish()
+}
+
+/// [`corpus_hash`] fed one story at a time (for corpora read in blocks).
+pub struct CorpusHasher(sha2::Sha256);
+
+impl Default for CorpusHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CorpusHasher {
+    pub fn new() -> Self {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"flashlm-corpus-v1\n");
+        CorpusHasher(h)
+    }
+    pub fn add(&mut self, story: &str) {
+        use sha2::Digest;
+        self.0.update((story.len() as u64).to_le_bytes());
+        self.0.update(story.as_bytes());
+    }
+    pub fn finish(self) -> String {
+        use sha2::Digest;
+        super::hex(&self.0.finalize())
+    }
 }

@@ -9,6 +9,7 @@ pub mod corpus;
 pub mod download;
 pub mod gpt2;
 pub mod stories;
+pub mod stream;
 pub mod tok;
 pub mod tokenizer;
 pub mod tokens;

@@ -6,9 +6,10 @@ use super::eval::{evaluate, EvalResult};
 use super::optim::{clip_grad_norm, schedule_lr, AdamW};
 use super::run::{new_run_dir, MetricsLog};
 use crate::data::corpus::{corpus_hash, load_stories, CorpusSource};
+use crate::data::stream;
 use crate::data::tok::{cached_tok_in, Tok};
 use crate::data::tokenizer::EOS;
-use crate::data::tokens::{cached_tokens_in, split_stories, validation_windows, TokenStore, WindowSampler};
+use crate::data::tokens::{cached_tokens_in, split_stories, tokens_cache_path, validation_windows, TokenStore, WindowSampler};
 use crate::engine::*;
 use crate::generate::{generate, SampleParams};
 use crate::model::{Model, Workspace};
@@ -134,6 +135,9 @@ pub fn tokenizer_for(preset: &Preset, stories: &[String], progress: bool) -> Res
     let sample = &stories[..n];
     cached_tok_in(&crate::data::cache_dir(), preset.data.tokenizer, sample, &corpus_hash(sample), preset.vocab(), progress)
 }
+
+/// Stories the recall probe reads at every evaluation (a few seconds for v7.2).
+const PROBE_STORIES: usize = 16;
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<String>()
@@ -266,12 +270,53 @@ impl Session {
             .map(|v| std::fs::canonicalize(v).unwrap_or_else(|_| v.clone()))
             .or_else(|| resumed.as_ref().and_then(|c| c.state.valid.as_ref().map(PathBuf::from)));
         status(em, RunState::Preparing, format!("reading {corpus_label}"));
-        let stories = load_stories(&source).map_err(|e| e.to_string())?;
-        let (train_stories, valid_stories) = match &valid_path {
-            Some(v) => (stories, load_stories(&CorpusSource::Path(v.clone())).map_err(|e| e.to_string())?),
-            None => split_stories(stories, preset.data.valid_fraction).map_err(|e| e.to_string())?,
+        // big corpora stream in blocks (data/stream.rs); the rest is read whole
+        let streamed = match &source {
+            CorpusSource::Path(p) if stream::should_stream(p) => Some(stream::corpus_files(p).map_err(|e| e.to_string())?),
+            _ => None,
         };
-        let hash = corpus_hash(&train_stories);
+        let tx = em.sender();
+        let bytes_progress = |what: &'static str| {
+            let tx = tx.clone();
+            let last = std::sync::atomic::AtomicU64::new(u64::MAX);
+            move |done: u64, total: u64| {
+                let pct = if total == 0 { 100 } else { done * 100 / total };
+                if pct != last.swap(pct, std::sync::atomic::Ordering::Relaxed) {
+                    let _ = tx.try_send(Event::Status {
+                        state: RunState::Preparing,
+                        detail: format!("{what}: {pct} % of {} MB", total / 1_000_000),
+                    });
+                }
+            }
+        };
+        let (train_stories, valid_stories, hash, valid_from) = match &streamed {
+            Some(files) => {
+                let total = stream::total_bytes(files);
+                let valid_from = valid_path.is_none().then(|| ((1.0 - preset.data.valid_fraction) * total as f64) as u64);
+                let scan = stream::scan(
+                    files,
+                    stream::BLOCK_BYTES,
+                    preset.data.tokenizer_sample_bytes,
+                    valid_from,
+                    &bytes_progress("scanning the corpus"),
+                )
+                .map_err(|e| e.to_string())?;
+                let valid = match &valid_path {
+                    Some(v) => load_stories(&CorpusSource::Path(v.clone())).map_err(|e| e.to_string())?,
+                    None => Vec::new(),
+                };
+                (scan.sample, valid, scan.hash, valid_from)
+            }
+            None => {
+                let stories = load_stories(&source).map_err(|e| e.to_string())?;
+                let (train_stories, valid_stories) = match &valid_path {
+                    Some(v) => (stories, load_stories(&CorpusSource::Path(v.clone())).map_err(|e| e.to_string())?),
+                    None => split_stories(stories, preset.data.valid_fraction).map_err(|e| e.to_string())?,
+                };
+                let hash = corpus_hash(&train_stories);
+                (train_stories, valid_stories, hash, None)
+            }
+        };
         if ctl.borrow_mut().poll() {
             return Ok(None);
         }
@@ -320,9 +365,46 @@ impl Session {
                 });
             }
         };
-        let train = cached_tokens_in(&crate::data::cache_dir(), &tokenizer, &tokenizer_json, &train_stories, &hash, vocab, &progress)
-            .map_err(|e| e.to_string())?;
-        let valid = TokenStore::from_vec(tokenizer.encode_stories(&valid_stories).map_err(|e| e.to_string())?);
+        let (train, valid) = match &streamed {
+            Some(files) => {
+                let path = tokens_cache_path(&crate::data::cache_dir(), &hash, vocab, &tokenizer_json);
+                let vpath = path.with_extension("valid.u16");
+                let held_out = valid_from.is_some();
+                if !(path.is_file() && (!held_out || vpath.is_file())) {
+                    let st = stream::encode_to_files(
+                        files,
+                        stream::BLOCK_BYTES,
+                        &tokenizer,
+                        valid_from,
+                        &path,
+                        &vpath,
+                        &bytes_progress("encoding the corpus"),
+                    )
+                    .map_err(|e| e.to_string())?;
+                    em.important(Event::Warning(format!(
+                        "encoded {} MB into {} training tokens in {:.1} s ({:.1} MB/s, streamed in {} MB blocks)",
+                        st.bytes / 1_000_000,
+                        st.train_tokens,
+                        st.secs,
+                        st.mb_per_sec(),
+                        stream::BLOCK_BYTES >> 20
+                    )));
+                }
+                let train = TokenStore::open(&path).map_err(|e| e.to_string())?;
+                let valid = if held_out {
+                    TokenStore::open(&vpath).map_err(|e| e.to_string())?
+                } else {
+                    TokenStore::from_vec(tokenizer.encode_stories(&valid_stories).map_err(|e| e.to_string())?)
+                };
+                (train, valid)
+            }
+            None => {
+                let train =
+                    cached_tokens_in(&crate::data::cache_dir(), &tokenizer, &tokenizer_json, &train_stories, &hash, vocab, &progress)
+                        .map_err(|e| e.to_string())?;
+                (train, TokenStore::from_vec(tokenizer.encode_stories(&valid_stories).map_err(|e| e.to_string())?))
+            }
+        };
         drop(train_stories);
         if valid.len() < t + 1 {
             return Err(format!(
@@ -718,6 +800,13 @@ impl Session {
         };
         let _ = self.metrics.write("eval", &m);
         em.important(Event::Eval(m));
+        // the recall probe on a few held-out built-in stories (numbered after the preset's own)
+        let probe =
+            crate::train::probe::probe_stories(self.preset.data.builtin_seed, self.preset.data.builtin_stories as u64, PROBE_STORIES);
+        if let Some(report) = crate::train::probe::recall_probe(&*self.model, &self.params, &self.tokenizer, &probe, t, &stop) {
+            let _ = self.metrics.write("recall", &serde_json::json!({"step": self.state.step, "report": report}));
+            em.important(Event::Recall { step: self.state.step, report });
+        }
         let shares = self.model.ternary_shares(&self.params);
         if !shares.is_empty() {
             let _ = self.metrics.write("ternary", &serde_json::json!({"step": self.state.step, "shares": shares}));

@@ -492,8 +492,14 @@ pub struct AppOptions {
     pub tinystories: Option<(PathBuf, PathBuf)>,
 }
 
-/// The folders where a downloaded TinyStories copy (train.txt + valid.txt) may be.
+/// A TinyStories copy (train, valid): the V2 files in the Hugging Face cache
+/// (`flashlm-tui data download tinystories`), else train.txt + valid.txt in a
+/// few usual folders.
 pub fn find_tinystories() -> Option<(PathBuf, PathBuf)> {
+    use crate::data::download::{find_cached_tinystories, TsVersion};
+    if let Some((train, Some(valid))) = find_cached_tinystories(TsVersion::V2) {
+        return Some((train, valid));
+    }
     let candidates =
         [crate::data::cache_dir().join("tinystories"), PathBuf::from("data/tinystories"), PathBuf::from("../shared/data/tinystories")];
     candidates.iter().map(|d| (d.join("train.txt"), d.join("valid.txt"))).find(|(t, v)| t.is_file() && v.is_file())
@@ -718,6 +724,11 @@ impl App {
             Event::Sample { step, text, .. } => {
                 run.samples.push_front((step, text));
                 run.samples.truncate(MAX_SAMPLES);
+            }
+            Event::Recall { step, report } => {
+                for (i, line) in report.lines().into_iter().enumerate() {
+                    log.push((Level::Info, if i == 0 { format!("recall @{step}: {line}") } else { line }));
+                }
             }
             Event::Ternary { step, shares } => {
                 log.push((Level::Info, format!("ternary @{step}: {}", crate::model::lm::ternary_summary(&shares))));

@@ -95,3 +95,59 @@ fn bench_prints_its_contract_lines() {
     assert_eq!(v["preset"], "tiny");
     assert!(v["tok_per_sec"].as_f64().unwrap() > 0.0 && v["gen_at_4096"].as_f64().unwrap() > 0.0);
 }
+
+/// `--corpus -`: the corpus is piped in, spooled into the cache, and trained on;
+/// an empty pipe is a clear error. Also `--accum` and `eval --probe recall`.
+#[test]
+fn corpus_from_stdin_accum_flag_and_recall_probe() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("runs");
+    let text = flashlm_tui::data::stories::stories(5, 300).join("\n<|endoftext|>\n");
+    let mut child = bin()
+        .args([
+            "train",
+            "--preset",
+            "tiny",
+            "--headless",
+            "--steps",
+            "4",
+            "--warmup",
+            "2",
+            "--accum",
+            "2",
+            "--threads",
+            "2",
+            "--corpus",
+            "-",
+            "--out",
+        ])
+        .arg(&out_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains(&format!("read {} bytes from standard input", thousands(text.len()))), "{err}");
+    assert!(out.contains("256 tokens per step") && out.contains("finished: 4 steps"), "accum 2 × 4 × 32 tokens per step:\n{out}");
+    let run_dir = std::fs::read_dir(&out_dir).unwrap().next().unwrap().unwrap().path();
+
+    let mut empty = bin().args(["train", "--preset", "tiny", "--headless", "--corpus", "-"]).stdin(Stdio::null()).output().unwrap();
+    empty.stderr.extend_from_slice(&empty.stdout);
+    let msg = String::from_utf8_lossy(&empty.stderr);
+    assert!(!empty.status.success() && msg.contains("standard input") && !msg.contains("panicked"), "{msg}");
+
+    let (ok, out, err) =
+        run(bin().arg("eval").arg("--checkpoint").arg(run_dir.join("last")).args(["--probe", "recall", "--probe-stories", "6"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("recall probe on 6 built-in stories (receptive field 7 tokens)") && out.contains("distance   8–32"), "{out}");
+}
+
+fn thousands(n: usize) -> String {
+    flashlm_tui::preset::thousands(n as u64)
+}

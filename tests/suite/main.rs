@@ -16,6 +16,7 @@ mod nova;
 mod presets;
 mod probe;
 mod stories;
+mod stream;
 mod supernova;
 mod thunderbolt;
 mod train;
