@@ -216,7 +216,7 @@ impl Bolt {
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
         losses.resize(rows, 0.0);
         head_ce_loss(&mut losses[..rows], &mut bw.head_buf, &bw.hf[..rows * d], &params[self.embed.clone()], y, d, v);
-        losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64
+        super::head::mean_loss(&losses[..rows])
     }
 
     /// Forward + backward of the mean next-token loss; gradients added into `grads`.
@@ -229,7 +229,7 @@ impl Bolt {
         let emb = &params[self.embed.clone()];
         let gemb = &mut grads[self.embed.clone()];
         head_ce_fused(&mut losses[..rows], &mut ws.tmp[..n], gemb, &mut ws.head_buf, &ws.hf[..n], emb, y, d, v);
-        let loss = losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64;
+        let loss = super::head::mean_loss(&losses[..rows]);
         if loss.is_finite() {
             self.backward(ws, params, grads, x, b, t);
         }

@@ -242,7 +242,7 @@ impl Cortex {
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
         losses.resize(rows, 0.0);
         head_ce_loss(&mut losses[..rows], &mut cw.head_buf, &cw.hf[..rows * d], &params[self.embed.clone()], y, d, v);
-        losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64
+        super::head::mean_loss(&losses[..rows])
     }
 
     /// Forward + backward of the mean next-token loss. Gradients are added into
@@ -268,7 +268,7 @@ impl Cortex {
                 v,
             );
         }
-        let loss = losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64;
+        let loss = super::head::mean_loss(&losses[..rows]);
         if !loss.is_finite() {
             return loss;
         }

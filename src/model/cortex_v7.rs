@@ -351,7 +351,7 @@ impl CortexV7 {
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
         losses.resize(rows, 0.0);
         head_ce_loss(&mut losses[..rows], &mut w.head_buf, &w.hf[..rows * d], &params[self.embed.clone()], y, d, v);
-        losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64
+        super::head::mean_loss(&losses[..rows])
     }
 
     /// The full training objective and its parts, no gradient.
@@ -413,7 +413,7 @@ impl CortexV7 {
         for (a, s) in w.argmax[..rows].iter_mut().zip(&w.main[..rows]) {
             *a = s.argmax;
         }
-        let main = losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64;
+        let main = super::head::mean_loss(&losses[..rows]);
         let mut obj = Objective { total: 0.0, main, exits: vec![ExitTerms::default(); self.exits.len()] };
         match grads {
             Some(g) if main.is_finite() => self.backward(w, params, g, x, y, b, t, &mut obj.exits),

@@ -81,3 +81,9 @@ pub fn head_ce_loss(losses: &mut [f32], buf: &mut [f32], hf: &[f32], emb: &[f32]
         cross_entropy_forward(&mut losses[r0..r0 + n], z, &targets[r0..r0 + n], vocab);
     }
 }
+
+/// Mean of per-position losses, accumulated in f64 in position order (the
+/// value every model's `loss` and `loss_and_grad` return).
+pub fn mean_loss(losses: &[f32]) -> f64 {
+    losses.iter().map(|&l| l as f64).sum::<f64>() / losses.len() as f64
+}

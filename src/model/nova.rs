@@ -213,7 +213,7 @@ impl Nova {
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
         losses.resize(rows, 0.0);
         head_ce_loss(&mut losses[..rows], &mut nw.head_buf, &nw.hf[..rows * d], &params[self.embed.clone()], y, d, v);
-        losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64
+        super::head::mean_loss(&losses[..rows])
     }
 
     /// Training forward (dropout seeded by `ws.seed`) + backward; gradients added into `grads`.
@@ -230,7 +230,7 @@ impl Nova {
             let emb = &params[self.embed.clone()];
             head_ce_fused(&mut losses[..rows], &mut nw.tmp[..n], gemb, &mut nw.head_buf, &nw.hf[..n], emb, y, d, v);
         }
-        let loss = losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64;
+        let loss = super::head::mean_loss(&losses[..rows]);
         if !loss.is_finite() {
             return loss;
         }

@@ -353,7 +353,7 @@ impl Supernova {
         let w = if self.quantized { &sw.q[..] } else { params };
         losses.resize(rows, 0.0);
         head_ce_loss(&mut losses[..rows], &mut sw.head_buf, &sw.hf[..rows * d], &w[self.head.clone()], y, d, v);
-        losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64
+        super::head::mean_loss(&losses[..rows])
     }
 
     /// Forward + backward of the mean next-token loss; gradients added into `grads`.
@@ -369,7 +369,7 @@ impl Supernova {
             let ghead = &mut grads[self.head.clone()];
             head_ce_fused(&mut losses[..rows], &mut sw.tmp[..n], ghead, &mut sw.head_buf, &sw.hf[..n], &w[self.head.clone()], y, d, v);
         }
-        let loss = losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64;
+        let loss = super::head::mean_loss(&losses[..rows]);
         if !loss.is_finite() {
             return loss;
         }

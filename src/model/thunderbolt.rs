@@ -302,7 +302,7 @@ impl Thunderbolt {
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
         losses.resize(rows, 0.0);
         head_ce_loss(&mut losses[..rows], &mut tw.head_buf, &tw.an[..rows * d], &params[self.embed.clone()], y, d, v);
-        losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64
+        super::head::mean_loss(&losses[..rows])
     }
 
     /// Forward + backward of the mean next-token loss; gradients added into `grads`.
@@ -317,7 +317,7 @@ impl Thunderbolt {
             let emb = &params[self.embed.clone()];
             head_ce_fused(&mut losses[..rows], &mut tw.a[..n], gemb, &mut tw.head_buf, &tw.an[..n], emb, y, d, v);
         }
-        let loss = losses[..rows].iter().map(|&l| l as f64).sum::<f64>() / rows as f64;
+        let loss = super::head::mean_loss(&losses[..rows]);
         if !loss.is_finite() {
             return loss;
         }
