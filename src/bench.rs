@@ -18,8 +18,6 @@ pub fn flops_per_token(m: &dyn crate::model::LanguageModel, t: usize) -> f64 {
     m.flops_per_token(t)
 }
 
-pub const FLOP_FORMULA: &str = "FLOP/token = 6·(matmul params incl. head) + L·(6·d·k + 6·T·d_mem)";
-
 /// Best GFLOP/s of our matmul over the training shapes (M = B·T rows).
 pub fn sgemm_peak(rows: usize) -> f64 {
     let shapes = [(rows, 512, 256), (rows, 256, 512), (rows, 1024, 256), (rows, 256, 1024)];
@@ -57,11 +55,14 @@ pub struct BenchResult {
     pub gen_tok_per_sec: f64,
     pub gen_first16: f64,
     pub gen_at_4096: f64,
+    #[serde(default)]
+    pub gen_bf16_tok_per_sec: Option<f64>,
     pub peak_rss_mb: Option<f64>,
     pub pytorch_tok_s: Option<f64>,
 }
 
 pub fn run(a: &BenchArgs) -> Result<()> {
+    crate::precision::check_training(a.precision)?;
     if a.all {
         return run_all(a);
     }
@@ -120,36 +121,31 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         sorted[sorted.len() - 1] * 1e3,
         steps
     );
-    println!("{FLOP_FORMULA} = {:.2} MFLOP", fpt / 1e6);
+    println!("FLOP/token = {} = {:.2} MFLOP", model.flop_formula(), fpt / 1e6);
     println!("achieved {:.1} GFLOP/s; fp32 sgemm peak measured {:.1} GFLOP/s → MFU {:.1} %", gflops, peak, 100.0 * gflops / peak);
     if let Some(r) = &preset.reference {
         println!("PyTorch reference (DESIGN.md, 2-core EPYC): {:.0} tok/s → ratio {:.2}×", r.pytorch_tok_s, tok_s / r.pytorch_tok_s);
     }
-    // generation: one stream, incremental state, context 1 … 4096
-    let n_gen = 4096;
-    let gen = pool.install(|| {
-        let mut dec = model.decoder(&params);
-        dec.set_parallel(true);
-        let t0 = Instant::now();
-        let mut tok = 1u32;
-        let (mut at16, mut before_last16) = (0.0, 0.0);
-        for i in 0..n_gen {
-            if i == n_gen - 16 {
-                before_last16 = t0.elapsed().as_secs_f64();
-            }
-            dec.step(tok);
-            tok = (i as u32 * 31 + 7) % v as u32;
-            if i == 15 {
-                at16 = t0.elapsed().as_secs_f64();
-            }
+    // generation: one stream, incremental state, context 1 … 4096; fp32, then
+    // bf16 weight storage where the model's decoder has it
+    let (gen, gen16) = if a.no_gen {
+        ((0.0, 0.0, 0.0), None)
+    } else {
+        let gen = pool.install(|| time_generation(model.decoder(&params), v));
+        println!(
+            "generate (fp32): {:.0} tok/s single stream over {GEN_TOKENS} tokens (context ≤ 16: {:.0} tok/s, context 4,080–4,096: {:.0} tok/s)",
+            gen.0, gen.1, gen.2
+        );
+        let gen16 = pool.install(|| model.decoder_bf16(&params).map(|d| time_generation(d, v)));
+        match gen16 {
+            Some(g) => println!(
+                "generate (bf16 weights): {:.0} tok/s (context ≤ 16: {:.0} tok/s, context 4,080–4,096: {:.0} tok/s)",
+                g.0, g.1, g.2
+            ),
+            None => println!("generate (bf16 weights): not available for this model (fp32 decoder only)"),
         }
-        let total = t0.elapsed().as_secs_f64();
-        (n_gen as f64 / total, 16.0 / at16, 16.0 / (total - before_last16))
-    });
-    println!(
-        "generate: {:.0} tok/s single stream over {n_gen} tokens (context ≤ 16: {:.0} tok/s, context 4,080–4,096: {:.0} tok/s)",
-        gen.0, gen.1, gen.2
-    );
+        (gen, gen16)
+    };
     let rss = peak_rss_mb();
     if let Some(rss) = rss {
         println!("peak RSS (this process): {rss:.0} MB");
@@ -169,12 +165,36 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             gen_tok_per_sec: gen.0,
             gen_first16: gen.1,
             gen_at_4096: gen.2,
+            gen_bf16_tok_per_sec: gen16.map(|g| g.0),
             peak_rss_mb: rss,
             pytorch_tok_s: preset.reference.as_ref().map(|r| r.pytorch_tok_s),
         };
         println!("{}", serde_json::to_string(&r)?);
     }
     Ok(())
+}
+
+const GEN_TOKENS: usize = 4096;
+
+/// Feeds GEN_TOKENS tokens one at a time: (mean tok/s, tok/s over the first 16,
+/// tok/s over the last 16).
+fn time_generation(mut dec: Box<dyn crate::model::Decode + '_>, v: usize) -> (f64, f64, f64) {
+    dec.set_parallel(true);
+    let t0 = Instant::now();
+    let mut tok = 1u32;
+    let (mut at16, mut before_last16) = (0.0, 0.0);
+    for i in 0..GEN_TOKENS {
+        if i == GEN_TOKENS - 16 {
+            before_last16 = t0.elapsed().as_secs_f64();
+        }
+        dec.step(tok);
+        tok = (i as u32 * 31 + 7) % v as u32;
+        if i == 15 {
+            at16 = t0.elapsed().as_secs_f64();
+        }
+    }
+    let total = t0.elapsed().as_secs_f64();
+    (GEN_TOKENS as f64 / total, 16.0 / at16, 16.0 / (total - before_last16))
 }
 
 /// `bench --all`: every full-size preset in a child process (peak RSS is then
@@ -194,6 +214,10 @@ fn run_all(a: &BenchArgs) -> Result<()> {
         eprintln!("bench: {name} at {th} thread(s)…");
         let mut cmd = std::process::Command::new(&exe);
         cmd.args(["bench", "--json", "--preset", name, "--threads", &th.to_string(), "--steps", &a.steps.to_string()]);
+        if th != threads {
+            // generation is timed once, at the default thread count
+            cmd.arg("--no-gen");
+        }
         if let Some(b) = batches.iter().find(|(n, _)| n == name).and_then(|(_, b)| *b) {
             cmd.args(["--batch", &b.to_string()]);
         }
@@ -208,21 +232,22 @@ fn run_all(a: &BenchArgs) -> Result<()> {
         let line = text.lines().rev().find(|l| l.starts_with('{')).context("no JSON line from the benchmark child")?;
         Ok(serde_json::from_str(line)?)
     };
+    let started = Instant::now();
     let mut rows = Vec::new();
     for name in &presets {
         let full = child(name, threads)?;
         let one = if threads > 1 { Some(child(name, 1)?) } else { None };
         rows.push((full, one));
     }
-    println!("| preset | params | batch×seq | ms/step | tok/s ({threads} thr) | tok/s (1 thr) | scaling | GFLOP/s | sgemm peak | MFU | gen tok/s (ctx ≤16 / 4,096) | peak RSS | PyTorch tok/s |");
-    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| preset | params | batch×seq | ms/step | tok/s ({threads} thr) | tok/s (1 thr) | scaling | GFLOP/s | sgemm peak | MFU | gen tok/s (ctx ≤16 / 4,096) | gen bf16 | peak RSS | PyTorch tok/s |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (r, one) in &rows {
         let (one_s, scale) = match one {
             Some(o) => (format!("{:.0}", o.tok_per_sec), format!("{:.2}×", r.tok_per_sec / o.tok_per_sec)),
             None => ("–".into(), "–".into()),
         };
         println!(
-            "| {} | {} | {}×{} | {:.0} | {:.0} | {} | {} | {:.1} | {:.1} | {:.1} % | {:.0} ({:.0} / {:.0}) | {} | {} |",
+            "| {} | {} | {}×{} | {:.0} | {:.0} | {} | {} | {:.1} | {:.1} | {:.1} % | {:.0} ({:.0} / {:.0}) | {} | {} | {} |",
             r.preset,
             thousands(r.params as u64),
             r.batch,
@@ -237,6 +262,7 @@ fn run_all(a: &BenchArgs) -> Result<()> {
             r.gen_tok_per_sec,
             r.gen_first16,
             r.gen_at_4096,
+            r.gen_bf16_tok_per_sec.map(|g| format!("{g:.0}")).unwrap_or_else(|| "–".into()),
             r.peak_rss_mb.map(|m| format!("{m:.0} MB")).unwrap_or_else(|| "–".into()),
             r.pytorch_tok_s.map(|t| format!("{t:.0}")).unwrap_or_else(|| "–".into()),
         );
@@ -245,6 +271,14 @@ fn run_all(a: &BenchArgs) -> Result<()> {
     if let (Some(a72), Some(a71)) = (ms("v7.2-cortex-vi"), ms("v7.1-cortex-iii")) {
         println!("\nHebbian overhead: v7.2 {a72:.0} ms/step vs v7.1 {a71:.0} ms/step = {:+.1} %", 100.0 * (a72 / a71 - 1.0));
     }
+    let secs = started.elapsed().as_secs();
+    println!(
+        "\nbench --all: {} presets in {} min {:02} s; CPU: {}",
+        rows.len(),
+        secs / 60,
+        secs % 60,
+        crate::precision::cpu_vector_features()
+    );
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use crate::data::tokens::{validation_windows, TokenStore};
 use crate::engine::{Command, Event, RunState};
 use crate::generate::{generate, SampleParams};
 use crate::model::Model;
+use crate::precision::Precision;
 use crate::preset::{discover, resolve, thousands, Budget, Preset};
 use crate::train::checkpoint;
 use crate::train::eval::{evaluate, Bigram};
@@ -141,6 +142,10 @@ pub struct TrainArgs {
     /// Override the preset's micro-batches per optimiser step (gradient accumulation)
     #[arg(long)]
     pub accum: Option<usize>,
+    /// Training precision: fp32 (the default), or bf16, which needs AVX512-BF16 dot products
+    /// and is refused with the reason where it cannot run
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    pub precision: Precision,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -193,6 +198,10 @@ pub struct SampleArgs {
     /// Open the terminal UI's sampling pane: type prompts, tune the parameters, watch the output stream
     #[arg(long)]
     pub interactive: bool,
+    /// Weights for the products: fp32, or bf16 copies (half the bytes streamed per token, f32 arithmetic;
+    /// v7.1/v7.2 only; output differs slightly from fp32)
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    pub precision: Precision,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -244,6 +253,13 @@ pub struct BenchArgs {
     /// Also print the figures as one JSON line (used by --all)
     #[arg(long)]
     pub json: bool,
+    /// Training precision. bf16 needs AVX512-BF16 (said plainly where the CPU lacks it);
+    /// generation is timed in fp32 and, where the model supports it, with bf16 weights too
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    pub precision: Precision,
+    /// Skip the generation timing (used by --all for the 1-thread runs)
+    #[arg(long)]
+    pub no_gen: bool,
 }
 
 pub fn default_threads() -> usize {
@@ -298,6 +314,7 @@ pub fn main() -> Result<()> {
                 warmup: None,
                 eval_every: None,
                 accum: None,
+                precision: Precision::Fp32,
             })
         }
         Some(Cmd::Train(a)) => train(a),
@@ -392,6 +409,7 @@ fn run_config(a: &TrainArgs) -> Result<RunConfig> {
 }
 
 fn train(a: TrainArgs) -> Result<()> {
+    crate::precision::check_training(a.precision)?;
     let tui = !a.headless && stdout_is_terminal();
     if !a.headless && !tui {
         eprintln!("flashlm-tui: stdout is not a terminal, so no terminal UI: running headless");
@@ -604,6 +622,7 @@ fn sample(a: SampleArgs) -> Result<()> {
             penalty_window: 64,
             max_tokens: a.tokens,
             seed: a.seed,
+            bf16: a.precision == Precision::Bf16,
         };
         return run_tui(crate::tui::Options {
             launch: crate::tui::Launch::Sample { source: a.src.clone(), loaded: Some(Box::new(loaded)), prompt: a.prompt.clone(), params },
@@ -613,6 +632,12 @@ fn sample(a: SampleArgs) -> Result<()> {
         });
     }
     let m = load_model(&a.src)?;
+    if a.precision == Precision::Bf16 && m.model.decoder_bf16(&m.params).is_none() {
+        bail!(
+            "--precision bf16: generation with bf16 weights is implemented for v7.1 and v7.2 only; {} decodes in fp32 (drop the flag)",
+            m.preset.name
+        );
+    }
     let pool = pool(a.src.threads)?;
     let prompt_ids = m.tokenizer.encode_prompt(&a.prompt)?;
     let banned = banned_ids(&m.tokenizer, m.model.vocab());
@@ -630,6 +655,7 @@ fn sample(a: SampleArgs) -> Result<()> {
             penalty_window: 64,
             max_tokens: a.tokens,
             seed: a.seed + i as u64,
+            bf16: a.precision == Precision::Bf16,
         };
         let t0 = std::time::Instant::now();
         let out = pool.install(|| generate(&*m.model, &m.params, &prompt_ids, &banned, EOS, &p, |_| true));

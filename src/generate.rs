@@ -16,11 +16,24 @@ pub struct SampleParams {
     pub penalty_window: usize,
     pub max_tokens: usize,
     pub seed: u64,
+    /// Generate with bf16 copies of the weights where the model supports it
+    /// (`LanguageModel::decoder_bf16`), else fp32.
+    #[serde(default)]
+    pub bf16: bool,
 }
 
 impl Default for SampleParams {
     fn default() -> Self {
-        SampleParams { temperature: 0.8, top_k: 40, top_p: 1.0, repetition_penalty: 1.0, penalty_window: 64, max_tokens: 120, seed: 0 }
+        SampleParams {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 1.0,
+            repetition_penalty: 1.0,
+            penalty_window: 64,
+            max_tokens: 120,
+            seed: 0,
+            bf16: false,
+        }
     }
 }
 
@@ -109,7 +122,7 @@ pub fn generate(
     p: &SampleParams,
     mut on_token: impl FnMut(u32) -> bool,
 ) -> Vec<u32> {
-    let mut dec = model.decoder(params);
+    let mut dec = if p.bf16 { model.decoder_bf16(params) } else { None }.unwrap_or_else(|| model.decoder(params));
     dec.set_parallel(rayon::current_thread_index().is_some());
     let mut rng = Rng::new(p.seed);
     let mut history: Vec<u32> = prompt.to_vec();

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod generate;
 pub mod kernels;
 pub mod model;
+pub mod precision;
 pub mod preset;
 pub mod rng;
 pub mod runs;

@@ -379,6 +379,9 @@ impl LanguageModel for Bolt {
         let (l, d, h, v, k) = (c.n_layers as f64, c.d_model as f64, c.d_ff as f64, c.vocab as f64, c.kernel_size as f64);
         6.0 * (l * (3.0 * d * d + 3.0 * h * d) + v * d) + l * 6.0 * d * k
     }
+    fn flop_formula(&self) -> &'static str {
+        "6·(L·(3d² + 3·H·d) + V·d) + L·6·d·k (ternary products counted as dense)"
+    }
     fn ternary_shares(&self, params: &[f32]) -> Vec<TernaryShare> {
         self.bit_matrices().into_iter().map(|(name, r, o, i)| ternary_share(&name, &params[r], o, i, BIT)).collect()
     }

@@ -504,6 +504,9 @@ impl LanguageModel for Cortex {
     fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {
         Box::new(super::cortex_decode::Decoder::new(self, params))
     }
+    fn decoder_bf16<'a>(&'a self, params: &[f32]) -> Option<Box<dyn Decode + 'a>> {
+        Some(Box::new(super::cortex_decode::Decoder::new_bf16(self, params)))
+    }
     /// 6 × (matmul parameters, head included) for the dense products, plus per
     /// layer 6·d·k for the depthwise conv and, with memory, 6·T·d_mem for the
     /// causal quadratic memory form (the average reader sees T/2 positions:
@@ -516,6 +519,13 @@ impl LanguageModel for Cortex {
         let mm = c.n_layers as f64 * per_layer_mm + v * d;
         let mix = c.n_layers as f64 * (6.0 * d * c.kernel_size as f64 + 6.0 * t as f64 * dm);
         6.0 * mm + mix
+    }
+    fn flop_formula(&self) -> &'static str {
+        if self.cfg.memory.is_some() {
+            "6·(L·(3d² + 3·H·d + 4·d_mem·d) + V·d) + L·(6·d·k + 6·T·d_mem)"
+        } else {
+            "6·(L·(3d² + 3·H·d) + V·d) + L·6·d·k"
+        }
     }
     fn memory_dims(&self) -> Option<MemoryDims> {
         self.cfg.memory.as_ref().map(|m| MemoryDims { n_layers: self.cfg.n_layers, d_mem: m.d_mem })

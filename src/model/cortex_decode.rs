@@ -6,7 +6,7 @@
 use super::cortex::Cortex;
 use super::lm::Decode;
 use crate::kernels::ops::{sigmoid, silu};
-use crate::kernels::vec::{dot, matvec, rmsnorm};
+use crate::kernels::vec::{dot, matvec_mat, rmsnorm, WeightStore};
 
 /// Per-layer recurrent state after the tokens fed so far.
 #[derive(Clone)]
@@ -21,7 +21,8 @@ pub struct LayerState {
 /// Incremental decoder over a fixed parameter buffer.
 pub struct Decoder<'a> {
     model: &'a Cortex,
-    params: &'a [f32],
+    /// f32 weights, plus a bf16 copy for the products when generating in bf16
+    w: WeightStore<'a>,
     pub layers: Vec<LayerState>,
     pub pos: usize,
     /// split large products over the current rayon pool
@@ -40,12 +41,22 @@ pub struct Decoder<'a> {
 
 impl<'a> Decoder<'a> {
     pub fn new(model: &'a Cortex, params: &'a [f32]) -> Self {
+        Self::with_weights(model, WeightStore::fp32(params))
+    }
+
+    /// A decoder whose matrix products read bf16 copies of the weights (the
+    /// model computed is the one with bf16-rounded weights; f32 arithmetic).
+    pub fn new_bf16(model: &'a Cortex, params: &[f32]) -> Self {
+        Self::with_weights(model, WeightStore::bf16(params))
+    }
+
+    fn with_weights(model: &'a Cortex, w: WeightStore<'a>) -> Self {
         let c = &model.cfg;
         let d = c.d_model;
         let dm = c.memory.as_ref().map_or(0, |m| m.d_mem);
         Decoder {
             model,
-            params,
+            w,
             layers: (0..c.n_layers)
                 .map(|_| LayerState { ring: vec![0.0; (c.kernel_size - 1) * d], ring_pos: 0, mem: vec![0.0; dm * dm] })
                 .collect(),
@@ -68,17 +79,17 @@ impl<'a> Decoder<'a> {
     pub fn step(&mut self, token: u32) {
         let c = &self.model.cfg;
         let (d, h, k) = (c.d_model, c.d_ff, c.kernel_size);
-        let (emb, ln_in, ln_out) = self.model.outer_view(self.params);
+        let (emb, ln_in, ln_out) = self.model.outer_view(self.w.params());
         let t = token as usize;
         rmsnorm(&mut self.h, &emb[t * d..(t + 1) * d], ln_in);
         let scale = self.model.read_scale();
         let par = self.parallel;
         for li in 0..c.n_layers {
-            let bv = self.model.block_view(self.params, li);
+            let bv = self.model.block_view(self.w.params(), li);
             let st = &mut self.layers[li];
             // gated conv mixer
             rmsnorm(&mut self.a, &self.h, bv.ln1);
-            matvec(&mut self.up, bv.up, &self.a, par);
+            matvec_mat(&mut self.up, self.w.mat(bv.up), &self.a, par);
             let (g, u) = self.up.split_at(d);
             for ch in 0..d {
                 // tap k−1 is the current token, tap j the token k−1−j steps back
@@ -94,7 +105,7 @@ impl<'a> Decoder<'a> {
                 st.ring[st.ring_pos * d..(st.ring_pos + 1) * d].copy_from_slice(u);
                 st.ring_pos = (st.ring_pos + 1) % (k - 1);
             }
-            matvec(&mut self.y, bv.down, &self.m, par);
+            matvec_mat(&mut self.y, self.w.mat(bv.down), &self.m, par);
             for i in 0..d {
                 self.h[i] += self.y[i];
             }
@@ -102,7 +113,7 @@ impl<'a> Decoder<'a> {
             if let (Some((ln, wkvq, wmo)), Some(mc)) = (bv.mem, c.memory.as_ref()) {
                 let dm = mc.d_mem;
                 rmsnorm(&mut self.a, &self.h, ln);
-                matvec(&mut self.kvq, wkvq, &self.a, par);
+                matvec_mat(&mut self.kvq, self.w.mat(wkvq), &self.a, par);
                 let (kk, rest) = self.kvq.split_at(dm);
                 let (vv, qq) = rest.split_at(dm);
                 for i in 0..dm {
@@ -115,24 +126,24 @@ impl<'a> Decoder<'a> {
                     let row = &st.mem[i * dm..(i + 1) * dm];
                     self.r[i] = scale * dot(row, qq);
                 }
-                matvec(&mut self.y, wmo, &self.r, par);
+                matvec_mat(&mut self.y, self.w.mat(wmo), &self.r, par);
                 for i in 0..d {
                     self.h[i] += self.y[i];
                 }
             }
             // SwiGLU
             rmsnorm(&mut self.a, &self.h, bv.ln2);
-            matvec(&mut self.gu, bv.gu, &self.a, par);
+            matvec_mat(&mut self.gu, self.w.mat(bv.gu), &self.a, par);
             for j in 0..h {
                 self.act[j] = silu(self.gu[j]) * self.gu[h + j];
             }
-            matvec(&mut self.y, bv.o, &self.act, par);
+            matvec_mat(&mut self.y, self.w.mat(bv.o), &self.act, par);
             for i in 0..d {
                 self.h[i] += self.y[i];
             }
         }
         rmsnorm(&mut self.a, &self.h, ln_out);
-        matvec(&mut self.logits, emb, &self.a, par);
+        matvec_mat(&mut self.logits, self.w.mat(emb), &self.a, par);
         self.pos += 1;
     }
 }

@@ -673,6 +673,9 @@ impl LanguageModel for CortexV7 {
         let mm = c.n_layers as f64 * (4.0 * d * d + 3.0 * d * f) + v * d + c.exits.len() as f64 * (v * d + h * d + h);
         6.0 * mm + 9.0 * c.n_layers as f64 * d
     }
+    fn flop_formula(&self) -> &'static str {
+        "6·(L·(4d² + 3·d·d_ff) + V·d + n_exits·(V·d + 64·d + 64)) + 9·L·d"
+    }
     fn ternary_shares(&self, params: &[f32]) -> Vec<TernaryShare> {
         self.bit_matrices().into_iter().map(|(name, r, out, inp)| ternary_share(&name, &params[r], out, inp, BitVariant::C)).collect()
     }

@@ -444,6 +444,9 @@ impl LanguageModel for Nova {
         let mm = l * (4.0 * d * d + 3.0 * h * d) + v * d;
         6.0 * mm + l * 6.0 * t as f64 * d
     }
+    fn flop_formula(&self) -> &'static str {
+        "6·(L·(4d² + 3·H·d) + V·d) + L·6·T·d (causal attention)"
+    }
     fn describe(&self) -> String {
         let c = &self.cfg;
         format!("RoPE attention {}×{} + GEGLU {}, {}×d{}, dropout {}", c.n_heads, self.head_dim(), c.d_ff, c.n_layers, c.d_model, c.dropout)

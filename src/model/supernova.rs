@@ -602,6 +602,9 @@ impl LanguageModel for Supernova {
             + 3.0 * h * d;
         6.0 * (c.n_layers as f64 * per_layer + v * d)
     }
+    fn flop_formula(&self) -> &'static str {
+        "6·(L·(4d² + 2·d_r·d + n_s·(2d_r² + d_r) + 2·d_r·d_p + d_p² + 3d_r² + 2·n_slots·d_r + 3·H·d) + V·d)"
+    }
     fn ternary_shares(&self, params: &[f32]) -> Vec<TernaryShare> {
         self.ternary
             .iter()

@@ -534,6 +534,9 @@ impl LanguageModel for Thunderbolt {
         let (d, h, v, l) = (c.d_model as f64, c.d_ff as f64, c.vocab as f64, c.n_layers as f64);
         6.0 * (l * (4.0 * d * d + 2.0 * d * h) + v * d) + 12.0 * l * d
     }
+    fn flop_formula(&self) -> &'static str {
+        "6·(L·(4d² + 2·d·H) + V·d) + 12·L·d (ternary products counted as dense)"
+    }
     /// One entry per BitLinear matrix, named like the reference module
     /// (`blocks.{i}.rec.W_f`, …, `blocks.{i}.ffn_down`).
     fn ternary_shares(&self, params: &[f32]) -> Vec<TernaryShare> {

@@ -2,14 +2,14 @@
 
 use std::process::Command;
 
-fn bin() -> Command {
+pub(super) fn bin() -> Command {
     super::common::isolated_cache();
     let mut c = Command::new(env!("CARGO_BIN_EXE_flashlm-tui"));
     c.env("FLASHLM_CACHE", std::env::var("FLASHLM_CACHE").unwrap());
     c
 }
 
-fn run(c: &mut Command) -> (bool, String, String) {
+pub(super) fn run(c: &mut Command) -> (bool, String, String) {
     let o = c.output().unwrap();
     (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }

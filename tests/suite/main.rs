@@ -13,6 +13,7 @@ mod gradcheck;
 mod hebbian;
 mod lineup;
 mod nova;
+mod precision;
 mod presets;
 mod probe;
 mod stories;

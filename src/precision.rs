@@ -1,0 +1,89 @@
+//! `--precision fp32|bf16`: what each path supports on this CPU, and the
+//! message when it cannot run.
+//!
+//! Training in bf16 needs AVX512-BF16 dot products (`vdpbf16ps`); without them a
+//! bf16 product is an f32 product plus conversions, i.e. slower than fp32. The
+//! build machine has no AVX512-BF16, so the bf16 training path is not written
+//! (it could not be tested here): `train`/`bench --precision bf16` say so and
+//! stop. Generation is different: it streams every weight once per token, so
+//! bf16 *storage* (converted to f32 in registers, AVX2 is enough) halves the
+//! bytes read; `sample --precision bf16` and `bench` use it where the model's
+//! decoder supports it.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum Precision {
+    /// 32-bit floats everywhere (the default)
+    #[default]
+    Fp32,
+    /// bfloat16 weights in the products, f32 accumulation
+    Bf16,
+}
+
+impl Precision {
+    pub fn label(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
+/// Whether this CPU has AVX512-BF16 dot products.
+pub fn cpu_has_avx512_bf16() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512bf16")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Vector extensions this CPU reports that matter for the kernels, for messages.
+pub fn cpu_vector_features() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut f = Vec::new();
+        if std::arch::is_x86_feature_detected!("avx2") {
+            f.push("AVX2");
+        }
+        if std::arch::is_x86_feature_detected!("fma") {
+            f.push("FMA");
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            f.push("AVX-512F");
+        }
+        if std::arch::is_x86_feature_detected!("avx512bf16") {
+            f.push("AVX512-BF16");
+        }
+        if f.is_empty() {
+            "no AVX".into()
+        } else {
+            f.join(", ")
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        "not x86-64".into()
+    }
+}
+
+/// Ok for fp32; for bf16 training, the reason it cannot run here.
+pub fn check_training(p: Precision) -> anyhow::Result<()> {
+    match p {
+        Precision::Fp32 => Ok(()),
+        Precision::Bf16 if !cpu_has_avx512_bf16() => anyhow::bail!(
+            "--precision bf16 trains with AVX512-BF16 dot products, which this CPU does not have (it has: {}). \
+             Without them bf16 products are f32 products plus conversions, slower than fp32. \
+             Train with --precision fp32 (the default); generation can still use bf16 weights: `sample --precision bf16`.",
+            cpu_vector_features()
+        ),
+        Precision::Bf16 => anyhow::bail!(
+            "--precision bf16 training is not implemented yet: this CPU has AVX512-BF16, but the bf16 kernels were \
+             never built because no such CPU was available to test them on. Train with --precision fp32 (the default)."
+        ),
+    }
+}
