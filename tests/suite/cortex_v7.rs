@@ -14,7 +14,6 @@ use flashlm_tui::model::decayed_sum::{
     decay_weights, time_mix_backward, time_mix_forward, TimeMixActs, TimeMixGrads, TimeMixScratch, TimeMixWeights,
 };
 use flashlm_tui::model::exit_head::entropy_confidence;
-use flashlm_tui::model::params::carve_mut;
 use flashlm_tui::model::{LanguageModel, Workspace};
 use flashlm_tui::rng::Rng;
 
@@ -186,44 +185,30 @@ fn cortex_v7_time_mix_block_gradcheck() {
     let rows = b * t;
     let mut rng = Rng::new(71);
     let sd = 1.0 / (d as f32).sqrt();
-    let (theta, segs) = Packer::new(&mut rng)
+    let packed = Packer::new(&mut rng)
         .push("a", rows * d, 0.0, 1.0)
         .push("Wr/Wk/Wv", 3 * d * d, 0.0, sd)
         .push("decay δ", d, 0.3, 1.0)
         .push("ln_x", d, 1.0, 0.2)
         .push("Wo", d * d, 0.0, sd)
         .done();
-    let fwd = move |th: &[f32], segs: &[Segment]| {
-        let p = split(th, segs);
+    let fwd = move |p: &[&[f32]]| {
         let mut w = vec![0.0; d];
         decay_weights(&mut w, p[2]);
         let (mut rkv, mut s, mut rstd, mut n, mut out) =
             (vec![0.0; 3 * rows * d], vec![0.0; rows * d], vec![0.0; rows], vec![0.0; rows * d], vec![0.0; rows * d]);
         let tw = TimeMixWeights { rkv: p[1], w: &w, ln_x: p[3], o: p[4] };
         time_mix_forward(&mut out, TimeMixActs { rkv: &mut rkv, s: &mut s, rstd_x: &mut rstd }, &mut n, p[0], &tw, t, d);
-        (out, rkv, s, rstd, w)
+        (out, (rkv, s, rstd, w))
     };
-    let (s1, s2) = (segs.clone(), segs.clone());
-    let block = Block {
-        label: format!("v7 time mix b={b} t={t} d={d}"),
-        theta,
-        segs,
-        forward: Box::new(move |th| fwd(th, &s1).0),
-        backward: Box::new(move |th, dout| {
-            let (_, rkv, s, rstd, w) = fwd(th, &s2);
-            let p = split(th, &s2);
-            let tw = TimeMixWeights { rkv: p[1], w: &w, ln_x: p[3], o: p[4] };
-            let mut g = vec![0.0; th.len()];
-            let rr: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let [ga, grkv, gdec, glnx, go]: [&mut [f32]; 5] = carve_mut(&mut g, &rr).try_into().ok().unwrap();
-            let (mut y, mut n, mut drkv, mut carry) =
-                (vec![0.0; rows * d], vec![0.0; rows * d], vec![0.0; 3 * rows * d], vec![0.0; 2 * b * d]);
-            let sc = TimeMixScratch { y: &mut y, n: &mut n, drkv: &mut drkv, carry: &mut carry };
-            let tg = TimeMixGrads { rkv: grkv, decay: gdec, ln_x: glnx, o: go };
-            time_mix_backward(ga, tg, dout, p[0], (&rkv, &s, &rstd), &tw, sc, t, d);
-            g
-        }),
-    };
+    let block = Block::new(format!("v7 time mix b={b} t={t} d={d}"), packed, fwd, move |p, (rkv, s, rstd, w), dout, g| {
+        let tw = TimeMixWeights { rkv: p[1], w: &w, ln_x: p[3], o: p[4] };
+        let [ga, grkv, gdec, glnx, go]: [&mut [f32]; 5] = g.try_into().ok().unwrap();
+        let (mut y, mut n, mut drkv, mut carry) = (vec![0.0; rows * d], vec![0.0; rows * d], vec![0.0; 3 * rows * d], vec![0.0; 2 * b * d]);
+        let sc = TimeMixScratch { y: &mut y, n: &mut n, drkv: &mut drkv, carry: &mut carry };
+        let tg = TimeMixGrads { rkv: grkv, decay: gdec, ln_x: glnx, o: go };
+        time_mix_backward(ga, tg, dout, p[0], (&rkv, &s, &rstd), &tw, sc, t, d);
+    });
     pool().install(|| block.check(usize::MAX, BLOCK_TOL, &mut rng)).assert_ok();
 }
 

@@ -56,7 +56,6 @@ use flashlm_tui::model::embedding::{embedding_backward, embedding_forward};
 use flashlm_tui::model::gated_conv::{conv_backward, conv_forward, mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
 use flashlm_tui::model::head::{cross_entropy_forward, head_ce_fused, head_forward, HEAD_BLOCK};
 use flashlm_tui::model::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights};
-use flashlm_tui::model::params::carve_mut;
 use flashlm_tui::model::rmsnorm::{rmsnorm_backward, rmsnorm_forward};
 use flashlm_tui::model::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
 use flashlm_tui::model::{Cortex, CortexConfig, MemoryConfig, Workspace};
@@ -259,6 +258,35 @@ pub mod check {
         pub backward: Backward<'f>,
     }
 
+    impl Block<'static> {
+        /// A block from θ = [segment₀ ; segment₁ ; …] (a [`Packer`]'s output), its
+        /// forward `forward(parts) = (out, saved)` on θ split into its segments, and
+        /// its backward `backward(parts, saved, dout, grads)` writing into the
+        /// zeroed gradient split the same way. The backward reruns the forward.
+        pub fn new<S, F, B>(label: String, (theta, segs): (Vec<f32>, Vec<Segment>), forward: F, backward: B) -> Self
+        where
+            F: Fn(&[&[f32]]) -> (Vec<f32>, S) + Send + Sync + 'static,
+            B: Fn(&[&[f32]], S, &[f32], Vec<&mut [f32]>) + Sync + 'static,
+        {
+            let forward = std::sync::Arc::new(forward);
+            let (f1, s1, s2) = (forward.clone(), segs.clone(), segs.clone());
+            Block {
+                label,
+                theta,
+                segs,
+                forward: Box::new(move |th| f1(&split(th, &s1)).0),
+                backward: Box::new(move |th, dout| {
+                    let p = split(th, &s2);
+                    let (_, saved) = forward(&p);
+                    let mut g = vec![0.0; th.len()];
+                    let ranges: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
+                    backward(&p, saved, dout, flashlm_tui::model::params::carve_mut(&mut g, &ranges));
+                    g
+                }),
+            }
+        }
+    }
+
     impl<'f> Block<'f> {
         /// The same θ and forward with another backward (a planted bug).
         pub fn with_backward<'a>(&'a self, label: &str, backward: Backward<'a>) -> Block<'a> {
@@ -290,30 +318,16 @@ pub mod check {
 /// RMSNorm on `rows` rows of width d: θ = [x ; g]. The test's 67 rows cross the
 /// fixed 64-row reduction chunk of `sum_rows` (used for dg).
 fn rmsnorm_block(rng: &mut Rng, rows: usize, d: usize) -> Block<'static> {
-    let (theta, segs) = Packer::new(rng).push("x", rows * d, 0.0, 1.0).push("gain", d, 1.0, 0.3).done();
-    let s2 = segs.clone();
-    Block {
-        label: format!("rmsnorm rows={rows} d={d}"),
-        theta,
-        segs: segs.clone(),
-        forward: Box::new(move |t| {
-            let p = split(t, &segs);
-            let (mut out, mut rstd) = (vec![0.0; rows * d], vec![0.0; rows]);
-            rmsnorm_forward(&mut out, &mut rstd, p[0], p[1], d);
-            out
-        }),
-        backward: Box::new(move |t, dout| {
-            let p = split(t, &s2);
-            let (mut out, mut rstd) = (vec![0.0; rows * d], vec![0.0; rows]);
-            rmsnorm_forward(&mut out, &mut rstd, p[0], p[1], d);
-            let mut g = vec![0.0; t.len()];
-            let r: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let mut gs = carve_mut(&mut g, &r);
-            let (gx, gg) = gs.split_at_mut(1);
-            rmsnorm_backward(gx[0], gg[0], dout, p[0], p[1], &rstd, d);
-            g
-        }),
-    }
+    let packed = Packer::new(rng).push("x", rows * d, 0.0, 1.0).push("gain", d, 1.0, 0.3).done();
+    let fwd = move |p: &[&[f32]]| {
+        let (mut out, mut rstd) = (vec![0.0; rows * d], vec![0.0; rows]);
+        rmsnorm_forward(&mut out, &mut rstd, p[0], p[1], d);
+        (out, rstd)
+    };
+    Block::new(format!("rmsnorm rows={rows} d={d}"), packed, fwd, move |p, rstd, dout, g| {
+        let [gx, gg]: [&mut [f32]; 2] = g.try_into().ok().unwrap();
+        rmsnorm_backward(gx, gg, dout, p[0], p[1], &rstd, d);
+    })
 }
 
 /// The RMSNorm backward written out in the test (the control for the dropped-term
@@ -363,68 +377,42 @@ fn embedding_block(rng: &mut Rng) -> Block<'static> {
 /// must be exactly zero. θ = [u buffer ; w].
 fn conv_block(rng: &mut Rng, b: usize, t: usize, d: usize, k: usize) -> Block<'static> {
     let (ldu, off) = (d + 3, 2);
-    let ulen = b * t * ldu;
-    let (theta, segs) = Packer::new(rng).push("u (strided)", ulen, 0.0, 1.0).push("conv w", d * k, 0.0, 0.5).done();
-    let s2 = segs.clone();
-    Block {
-        label: format!("conv b={b} t={t} d={d} k={k} ldu={ldu}"),
-        theta,
-        segs: segs.clone(),
-        forward: Box::new(move |th| {
-            let p = split(th, &segs);
-            let mut out = vec![0.0; b * t * d];
-            conv_forward(&mut out, &p[0][off..], ldu, p[1], t, d, k);
-            out
-        }),
-        backward: Box::new(move |th, dout| {
-            let p = split(th, &s2);
-            let mut g = vec![0.0; th.len()];
-            let (gu, gw) = g.split_at_mut(ulen);
-            conv_backward(&mut gu[off..], ldu, gw, dout, &p[0][off..], p[1], t, d, k);
-            g
-        }),
-    }
+    let packed = Packer::new(rng).push("u (strided)", b * t * ldu, 0.0, 1.0).push("conv w", d * k, 0.0, 0.5).done();
+    let fwd = move |p: &[&[f32]]| {
+        let mut out = vec![0.0; b * t * d];
+        conv_forward(&mut out, &p[0][off..], ldu, p[1], t, d, k);
+        (out, ())
+    };
+    Block::new(format!("conv b={b} t={t} d={d} k={k} ldu={ldu}"), packed, fwd, move |p, (), dout, g| {
+        let [gu, gw]: [&mut [f32]; 2] = g.try_into().ok().unwrap();
+        conv_backward(&mut gu[off..], ldu, gw, dout, &p[0][off..], p[1], t, d, k);
+    })
 }
 
 /// Gated conv mixer: θ = [a ; W_up ; conv ; W_down].
 fn mixer_block(rng: &mut Rng, b: usize, t: usize, d: usize, k: usize) -> Block<'static> {
     let rows = b * t;
     let sd = 1.0 / (d as f32).sqrt();
-    let (theta, segs) = Packer::new(rng)
+    let packed = Packer::new(rng)
         .push("a", rows * d, 0.0, 1.0)
         .push("mixer_up", 2 * d * d, 0.0, sd)
         .push("conv", d * k, 0.0, 0.5)
         .push("mixer_down", d * d, 0.0, sd)
         .done();
-    let fwd = move |th: &[f32], segs: &[Segment]| {
-        let p = split(th, segs);
+    let fwd = move |p: &[&[f32]]| {
         let w = MixerWeights { up: p[1], conv: p[2], down: p[3] };
         let (mut up, mut conv, mut gated) = (vec![0.0; 2 * rows * d], vec![0.0; rows * d], vec![0.0; rows * d]);
         let mut out = vec![0.0; rows * d];
         mixer_forward(&mut out, MixerActs { up: &mut up, conv: &mut conv, gated: &mut gated }, p[0], &w, t, d, k);
-        (out, up, conv, gated)
+        (out, (up, conv))
     };
-    let s1 = segs.clone();
-    let s2 = segs.clone();
-    Block {
-        label: format!("gated conv mixer b={b} t={t} d={d} k={k}"),
-        theta,
-        segs,
-        forward: Box::new(move |th| fwd(th, &s1).0),
-        backward: Box::new(move |th, dout| {
-            let (_, up, conv, _gated) = fwd(th, &s2);
-            let p = split(th, &s2);
-            let w = MixerWeights { up: p[1], conv: p[2], down: p[3] };
-            let mut g = vec![0.0; th.len()];
-            let r: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let mut gs = carve_mut(&mut g, &r).into_iter();
-            let (ga, gup, gconv, gdown) = (gs.next().unwrap(), gs.next().unwrap(), gs.next().unwrap(), gs.next().unwrap());
-            let (mut dgated, mut dup) = (vec![0.0; rows * d], vec![0.0; 2 * rows * d]);
-            let grads = MixerGrads { up: gup, conv: gconv, down: gdown };
-            mixer_backward(ga, grads, dout, p[0], (&up, &conv), &w, &mut dgated, &mut dup, t, d, k);
-            g
-        }),
-    }
+    Block::new(format!("gated conv mixer b={b} t={t} d={d} k={k}"), packed, fwd, move |p, (up, conv), dout, g| {
+        let w = MixerWeights { up: p[1], conv: p[2], down: p[3] };
+        let [ga, gup, gconv, gdown]: [&mut [f32]; 4] = g.try_into().ok().unwrap();
+        let (mut dgated, mut dup) = (vec![0.0; rows * d], vec![0.0; 2 * rows * d]);
+        let grads = MixerGrads { up: gup, conv: gconv, down: gdown };
+        mixer_backward(ga, grads, dout, p[0], (&up, &conv), &w, &mut dgated, &mut dup, t, d, k);
+    })
 }
 
 /// Hebbian memory (chunkwise form, chunks of 4 so the state crosses chunk
@@ -432,76 +420,46 @@ fn mixer_block(rng: &mut Rng, b: usize, t: usize, d: usize, k: usize) -> Block<'
 fn memory_block(rng: &mut Rng, b: usize, t: usize, d: usize, dm: usize) -> Block<'static> {
     let rows = b * t;
     let sh = MemoryShape { t, d, d_mem: dm, decay: 0.9, scale: 1.0 / (8.0f32 * 12.0).sqrt(), chunk: 4 };
-    let (theta, segs) = Packer::new(rng)
+    let packed = Packer::new(rng)
         .push("a", rows * d, 0.0, 1.0)
         .push("key/val/query_proj", 3 * dm * d, 0.0, 1.0 / (d as f32).sqrt())
         .push("mem_out", d * dm, 0.0, 1.0 / (dm as f32).sqrt())
         .done();
-    let fwd = move |th: &[f32], segs: &[Segment]| {
-        let p = split(th, segs);
+    let fwd = move |p: &[&[f32]]| {
         let w = MemoryWeights { kvq: p[1], out: p[2] };
         let (mut kvq, mut s, mut r) = (vec![0.0; rows * 3 * dm], vec![0.0; b * sh.cache_len()], vec![0.0; rows * dm]);
         let mut out = vec![0.0; rows * d];
         memory_forward(&mut out, &mut kvq, &mut s, &mut r, p[0], &w, sh);
-        (out, kvq, s, r)
+        (out, (kvq, s, r))
     };
-    let s1 = segs.clone();
-    let s2 = segs.clone();
-    Block {
-        label: format!("hebbian memory b={b} t={t} d={d} d_mem={dm}"),
-        theta,
-        segs,
-        forward: Box::new(move |th| fwd(th, &s1).0),
-        backward: Box::new(move |th, dout| {
-            let (_, kvq, mut s, r) = fwd(th, &s2);
-            let p = split(th, &s2);
-            let w = MemoryWeights { kvq: p[1], out: p[2] };
-            let mut g = vec![0.0; th.len()];
-            let rr: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let mut gs = carve_mut(&mut g, &rr).into_iter();
-            let (ga, gkvq, gout) = (gs.next().unwrap(), gs.next().unwrap(), gs.next().unwrap());
-            let (mut dr, mut ds, mut dkvq) = (vec![0.0; rows * dm], vec![0.0; b * sh.scratch_len()], vec![0.0; rows * 3 * dm]);
-            let grads = MemoryGrads { kvq: gkvq, out: gout };
-            memory_backward(ga, grads, dout, p[0], (&kvq, &mut s, &r), &w, &mut dr, &mut ds, &mut dkvq, sh);
-            g
-        }),
-    }
+    Block::new(format!("hebbian memory b={b} t={t} d={d} d_mem={dm}"), packed, fwd, move |p, (kvq, mut s, r), dout, g| {
+        let w = MemoryWeights { kvq: p[1], out: p[2] };
+        let [ga, gkvq, gout]: [&mut [f32]; 3] = g.try_into().ok().unwrap();
+        let (mut dr, mut ds, mut dkvq) = (vec![0.0; rows * dm], vec![0.0; b * sh.scratch_len()], vec![0.0; rows * 3 * dm]);
+        let grads = MemoryGrads { kvq: gkvq, out: gout };
+        memory_backward(ga, grads, dout, p[0], (&kvq, &mut s, &r), &w, &mut dr, &mut ds, &mut dkvq, sh);
+    })
 }
 
 /// SwiGLU FFN: θ = [a ; W_g,W_u ; W_o].
 fn swiglu_block(rng: &mut Rng, rows: usize, d: usize, h: usize) -> Block<'static> {
-    let (theta, segs) = Packer::new(rng)
+    let packed = Packer::new(rng)
         .push("a", rows * d, 0.0, 1.0)
         .push("Wg/Wu", 2 * h * d, 0.0, 1.0 / (d as f32).sqrt())
         .push("Wo", d * h, 0.0, 1.0 / (h as f32).sqrt())
         .done();
-    let fwd = move |th: &[f32], segs: &[Segment]| {
-        let p = split(th, segs);
+    let fwd = move |p: &[&[f32]]| {
         let w = FfnWeights { gu: p[1], o: p[2] };
         let (mut gu, mut act, mut out) = (vec![0.0; rows * 2 * h], vec![0.0; rows * h], vec![0.0; rows * d]);
         ffn_forward(&mut out, &mut gu, &mut act, p[0], &w, d, h);
-        (out, gu, act)
+        (out, gu)
     };
-    let s1 = segs.clone();
-    let s2 = segs.clone();
-    Block {
-        label: format!("swiglu rows={rows} d={d} h={h}"),
-        theta,
-        segs,
-        forward: Box::new(move |th| fwd(th, &s1).0),
-        backward: Box::new(move |th, dout| {
-            let (_, gu, _act) = fwd(th, &s2);
-            let p = split(th, &s2);
-            let w = FfnWeights { gu: p[1], o: p[2] };
-            let mut g = vec![0.0; th.len()];
-            let rr: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let mut gs = carve_mut(&mut g, &rr).into_iter();
-            let (ga, ggu, go) = (gs.next().unwrap(), gs.next().unwrap(), gs.next().unwrap());
-            let (mut dact, mut dgu) = (vec![0.0; rows * h], vec![0.0; rows * 2 * h]);
-            ffn_backward(ga, FfnGrads { gu: ggu, o: go }, dout, p[0], &gu, &w, &mut dact, &mut dgu, d, h);
-            g
-        }),
-    }
+    Block::new(format!("swiglu rows={rows} d={d} h={h}"), packed, fwd, move |p, gu, dout, g| {
+        let w = FfnWeights { gu: p[1], o: p[2] };
+        let [ga, ggu, go]: [&mut [f32]; 3] = g.try_into().ok().unwrap();
+        let (mut dact, mut dgu) = (vec![0.0; rows * h], vec![0.0; rows * 2 * h]);
+        ffn_backward(ga, FfnGrads { gu: ggu, o: go }, dout, p[0], &gu, &w, &mut dact, &mut dgu, d, h);
+    })
 }
 
 /// Tied head + cross-entropy, checked directly with L = Σ_rows CE_r (f64): the

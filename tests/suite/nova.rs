@@ -16,7 +16,6 @@ use flashlm_tui::model::dropout::DropMask;
 use flashlm_tui::model::geglu::{geglu_backward, geglu_forward, gelu, gelu_grad, GegluGrads, GegluWeights};
 use flashlm_tui::model::layernorm::{layernorm_backward, layernorm_forward};
 use flashlm_tui::model::nova_decode::NovaDecoder;
-use flashlm_tui::model::params::carve_mut;
 use flashlm_tui::model::{LanguageModel, Nova, NovaConfig, Workspace};
 use flashlm_tui::rng::Rng;
 use flashlm_tui::weights::read_f32_tensors;
@@ -133,63 +132,37 @@ fn nova_gelu_is_the_exact_erf_form() {
 }
 
 fn layernorm_block(rng: &mut Rng, rows: usize, d: usize) -> Block<'static> {
-    let (theta, segs) = Packer::new(rng).push("x", rows * d, 0.3, 1.0).push("gamma", d, 1.0, 0.3).push("beta", d, 0.0, 0.3).done();
-    let s2 = segs.clone();
-    Block {
-        label: format!("layernorm rows={rows} d={d}"),
-        theta,
-        segs: segs.clone(),
-        forward: Box::new(move |th| {
-            let p = split(th, &segs);
-            let (mut out, mut mean, mut rstd) = (vec![0.0; rows * d], vec![0.0; rows], vec![0.0; rows]);
-            layernorm_forward(&mut out, &mut mean, &mut rstd, p[0], p[1], p[2], d);
-            out
-        }),
-        backward: Box::new(move |th, dout| {
-            let p = split(th, &s2);
-            let (mut out, mut mean, mut rstd) = (vec![0.0; rows * d], vec![0.0; rows], vec![0.0; rows]);
-            layernorm_forward(&mut out, &mut mean, &mut rstd, p[0], p[1], p[2], d);
-            let mut g = vec![0.0; th.len()];
-            let r: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let [gx, gg, gb]: [&mut [f32]; 3] = carve_mut(&mut g, &r).try_into().ok().unwrap();
-            layernorm_backward(gx, gg, gb, dout, p[0], p[1], &mean, &rstd, d);
-            g
-        }),
-    }
+    let packed = Packer::new(rng).push("x", rows * d, 0.3, 1.0).push("gamma", d, 1.0, 0.3).push("beta", d, 0.0, 0.3).done();
+    let fwd = move |p: &[&[f32]]| {
+        let (mut out, mut mean, mut rstd) = (vec![0.0; rows * d], vec![0.0; rows], vec![0.0; rows]);
+        layernorm_forward(&mut out, &mut mean, &mut rstd, p[0], p[1], p[2], d);
+        (out, (mean, rstd))
+    };
+    Block::new(format!("layernorm rows={rows} d={d}"), packed, fwd, move |p, (mean, rstd), dout, g| {
+        let [gx, gg, gb]: [&mut [f32]; 3] = g.try_into().ok().unwrap();
+        layernorm_backward(gx, gg, gb, dout, p[0], p[1], &mean, &rstd, d);
+    })
 }
 
 /// GEGLU FFN: θ = [x ; W_up ; W_down].
 fn geglu_block(rng: &mut Rng, rows: usize, d: usize, h: usize) -> Block<'static> {
-    let (theta, segs) = Packer::new(rng)
+    let packed = Packer::new(rng)
         .push("x", rows * d, 0.0, 1.0)
         .push("ffn.up", 2 * h * d, 0.0, 1.0 / (d as f32).sqrt())
         .push("ffn.down", d * h, 0.0, 1.0 / (h as f32).sqrt())
         .done();
-    let fwd = move |th: &[f32], segs: &[Segment]| {
-        let p = split(th, segs);
+    let fwd = move |p: &[&[f32]]| {
         let w = GegluWeights { up: p[1], down: p[2] };
         let (mut ab, mut act, mut out) = (vec![0.0; rows * 2 * h], vec![0.0; rows * h], vec![0.0; rows * d]);
         geglu_forward(&mut out, &mut ab, &mut act, p[0], &w, d, h);
         (out, ab)
     };
-    let (s1, s2) = (segs.clone(), segs.clone());
-    Block {
-        label: format!("geglu rows={rows} d={d} h={h}"),
-        theta,
-        segs,
-        forward: Box::new(move |th| fwd(th, &s1).0),
-        backward: Box::new(move |th, dout| {
-            let (_, ab) = fwd(th, &s2);
-            let p = split(th, &s2);
-            let w = GegluWeights { up: p[1], down: p[2] };
-            let mut g = vec![0.0; th.len()];
-            let rr: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let [gx, gup, gdown]: [&mut [f32]; 3] = carve_mut(&mut g, &rr).try_into().ok().unwrap();
-            let (mut dact, mut dab) = (vec![0.0; rows * h], vec![0.0; rows * 2 * h]);
-            geglu_backward(gx, GegluGrads { up: gup, down: gdown }, dout, p[0], &ab, &w, &mut dact, &mut dab, d, h);
-            g
-        }),
-    }
+    Block::new(format!("geglu rows={rows} d={d} h={h}"), packed, fwd, move |p, ab, dout, g| {
+        let w = GegluWeights { up: p[1], down: p[2] };
+        let [gx, gup, gdown]: [&mut [f32]; 3] = g.try_into().ok().unwrap();
+        let (mut dact, mut dab) = (vec![0.0; rows * h], vec![0.0; rows * 2 * h]);
+        geglu_backward(gx, GegluGrads { up: gup, down: gdown }, dout, p[0], &ab, &w, &mut dact, &mut dab, d, h);
+    })
 }
 
 /// Everything one attention call needs, allocated per call (tests only).
@@ -239,35 +212,24 @@ impl AttnBufs {
 fn attention_block(rng: &mut Rng, sh: AttnShape, p: f32, seed: u64) -> Block<'static> {
     let (rows, d) = (sh.rows(), sh.d);
     let drop = DropMask::new(seed, 3, p);
-    let (theta, segs) = Packer::new(rng)
+    let packed = Packer::new(rng)
         .push("x", rows * d, 0.0, 1.0)
         .push("attn.qkv", 3 * d * d, 0.0, 1.0 / (d as f32).sqrt())
         .push("attn.out", d * d, 0.0, 1.0 / (d as f32).sqrt())
         .done();
-    let (s1, s2) = (segs.clone(), segs.clone());
-    Block {
-        label: format!("attention b={} t={} d={} heads={} dropout={p}", sh.b, sh.t, sh.d, sh.heads),
-        theta,
-        segs,
-        forward: Box::new(move |th| {
-            let q = split(th, &s1);
-            AttnBufs::new(sh).forward(q[0], &AttnWeights { qkv: q[1], out: q[2] }, drop, sh)
-        }),
-        backward: Box::new(move |th, dout| {
-            let q = split(th, &s2);
-            let w = AttnWeights { qkv: q[1], out: q[2] };
-            let mut bufs = AttnBufs::new(sh);
-            bufs.forward(q[0], &w, drop, sh);
-            let mut g = vec![0.0; th.len()];
-            let rr: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let [gx, gqkv, gout]: [&mut [f32]; 3] = carve_mut(&mut g, &rr).try_into().ok().unwrap();
-            let saved = AttnSaved { qkvh: &bufs.qkvh, probs: &bufs.probs, att: &bufs.att };
-            let s = AttnScratch { qkv: &mut bufs.qkv, heads: &mut bufs.heads, pd: &mut bufs.pd, datt: &mut bufs.datt };
-            let rope = Rope { cos: &bufs.cos, sin: &bufs.sin };
-            attention_backward(gx, AttnGrads { qkv: gqkv, out: gout }, dout, q[0], saved, &w, s, rope, drop, sh);
-            g
-        }),
-    }
+    let fwd = move |q: &[&[f32]]| {
+        let mut bufs = AttnBufs::new(sh);
+        (bufs.forward(q[0], &AttnWeights { qkv: q[1], out: q[2] }, drop, sh), bufs)
+    };
+    let label = format!("attention b={} t={} d={} heads={} dropout={p}", sh.b, sh.t, sh.d, sh.heads);
+    Block::new(label, packed, fwd, move |q, mut bufs, dout, g| {
+        let w = AttnWeights { qkv: q[1], out: q[2] };
+        let [gx, gqkv, gout]: [&mut [f32]; 3] = g.try_into().ok().unwrap();
+        let saved = AttnSaved { qkvh: &bufs.qkvh, probs: &bufs.probs, att: &bufs.att };
+        let s = AttnScratch { qkv: &mut bufs.qkv, heads: &mut bufs.heads, pd: &mut bufs.pd, datt: &mut bufs.datt };
+        let rope = Rope { cos: &bufs.cos, sin: &bufs.sin };
+        attention_backward(gx, AttnGrads { qkv: gqkv, out: gout }, dout, q[0], saved, &w, s, rope, drop, sh);
+    })
 }
 
 #[test]

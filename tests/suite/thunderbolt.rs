@@ -10,7 +10,6 @@ use super::golden_util::{layout_shapes, read_json, state_dict, Golden};
 use super::gradcheck::check::*;
 use flashlm_tui::model::bitlinear::{quantize, BitVariant};
 use flashlm_tui::model::groupnorm::{groupnorm_backward, groupnorm_forward};
-use flashlm_tui::model::params::carve_mut;
 use flashlm_tui::model::recurrence::{recurrence_backward, recurrence_forward};
 use flashlm_tui::model::relu2_ffn::{relu2_ffn_backward, relu2_ffn_forward, Relu2Grads, Relu2Weights};
 use flashlm_tui::model::thunderbolt::{Thunderbolt, ThunderboltConfig, ThunderboltWs, TRAIN_WINDOW};
@@ -134,122 +133,68 @@ fn thunderbolt_workspace_fits_8gb_at_64x256() {
 /// Token shift over 2 windows of 4: θ = [u ; ω].
 fn token_shift_block(rng: &mut Rng, b: usize, t: usize, d: usize) -> Block<'static> {
     let rows = b * t;
-    let (theta, segs) = Packer::new(rng).push("u", rows * d, 0.0, 1.0).push("mix", d, 0.0, 1.0).done();
-    let s1 = segs.clone();
-    let s2 = segs.clone();
-    Block {
-        label: format!("token shift b={b} t={t} d={d}"),
-        theta,
-        segs,
-        forward: Box::new(move |th| {
-            let p = split(th, &s1);
-            let mut out = vec![0.0; rows * d];
-            token_shift_forward(&mut out, p[0], p[1], t, d);
-            out
-        }),
-        backward: Box::new(move |th, dout| {
-            let p = split(th, &s2);
-            let mut g = vec![0.0; th.len()];
-            let (gu, gm) = g.split_at_mut(rows * d);
-            token_shift_backward(gu, gm, dout, p[0], p[1], t, d);
-            g
-        }),
-    }
+    let packed = Packer::new(rng).push("u", rows * d, 0.0, 1.0).push("mix", d, 0.0, 1.0).done();
+    let fwd = move |p: &[&[f32]]| {
+        let mut out = vec![0.0; rows * d];
+        token_shift_forward(&mut out, p[0], p[1], t, d);
+        (out, ())
+    };
+    Block::new(format!("token shift b={b} t={t} d={d}"), packed, fwd, move |p, (), dout, g| {
+        let [gu, gm]: [&mut [f32]; 2] = g.try_into().ok().unwrap();
+        token_shift_backward(gu, gm, dout, p[0], p[1], t, d);
+    })
 }
 
 /// Recurrence with lower bound `lb`: θ = [z ; β_f], output q.
 fn recurrence_block(rng: &mut Rng, b: usize, t: usize, d: usize, lb: f32) -> Block<'static> {
     let rows = b * t;
-    let (theta, segs) = Packer::new(rng).push("z = [z_f|z_v|z_o]", rows * 3 * d, 0.0, 1.0).push("f_bias", d, 0.0, 0.5).done();
-    let fwd = move |th: &[f32], segs: &[Segment]| {
-        let p = split(th, segs);
+    let packed = Packer::new(rng).push("z = [z_f|z_v|z_o]", rows * 3 * d, 0.0, 1.0).push("f_bias", d, 0.0, 0.5).done();
+    let fwd = move |p: &[&[f32]]| {
         let (mut q, mut c) = (vec![0.0; rows * d], vec![0.0; rows * d]);
         recurrence_forward(&mut q, &mut c, p[0], p[1], lb, t, d);
         (q, c)
     };
-    let s1 = segs.clone();
-    let s2 = segs.clone();
-    Block {
-        label: format!("recurrence b={b} t={t} d={d} lb={lb}"),
-        theta,
-        segs,
-        forward: Box::new(move |th| fwd(th, &s1).0),
-        backward: Box::new(move |th, dout| {
-            let (_, c) = fwd(th, &s2);
-            let p = split(th, &s2);
-            let mut g = vec![0.0; th.len()];
-            let (gz, gb) = g.split_at_mut(rows * 3 * d);
-            recurrence_backward(gz, gb, dout, p[0], &c, p[1], lb, t, d);
-            g
-        }),
-    }
+    Block::new(format!("recurrence b={b} t={t} d={d} lb={lb}"), packed, fwd, move |p, c, dout, g| {
+        let [gz, gb]: [&mut [f32]; 2] = g.try_into().ok().unwrap();
+        recurrence_backward(gz, gb, dout, p[0], &c, p[1], lb, t, d);
+    })
 }
 
 /// GroupNorm pooling `span` positions: θ = [x ; γ ; β].
 fn groupnorm_block(rng: &mut Rng, b: usize, t: usize, d: usize, groups: usize, span: usize) -> Block<'static> {
     let rows = b * t;
     let sets = rows / span * groups;
-    let (theta, segs) = Packer::new(rng).push("x", rows * d, 0.3, 1.0).push("gamma", d, 1.0, 0.3).push("beta", d, 0.0, 0.3).done();
-    let fwd = move |th: &[f32], segs: &[Segment]| {
-        let p = split(th, segs);
+    let packed = Packer::new(rng).push("x", rows * d, 0.3, 1.0).push("gamma", d, 1.0, 0.3).push("beta", d, 0.0, 0.3).done();
+    let fwd = move |p: &[&[f32]]| {
         let (mut out, mut m, mut r) = (vec![0.0; rows * d], vec![0.0; sets], vec![0.0; sets]);
         groupnorm_forward(&mut out, &mut m, &mut r, p[0], p[1], p[2], d, groups, span);
-        (out, m, r)
+        (out, (m, r))
     };
-    let s1 = segs.clone();
-    let s2 = segs.clone();
-    Block {
-        label: format!("groupnorm b={b} t={t} d={d} G={groups} span={span}"),
-        theta,
-        segs,
-        forward: Box::new(move |th| fwd(th, &s1).0),
-        backward: Box::new(move |th, dout| {
-            let (_, m, r) = fwd(th, &s2);
-            let p = split(th, &s2);
-            let mut g = vec![0.0; th.len()];
-            let rr: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let mut gs = carve_mut(&mut g, &rr).into_iter();
-            let (gx, gg, gb) = (gs.next().unwrap(), gs.next().unwrap(), gs.next().unwrap());
-            groupnorm_backward(gx, gg, gb, dout, p[0], p[1], &m, &r, d, groups, span);
-            g
-        }),
-    }
+    Block::new(format!("groupnorm b={b} t={t} d={d} G={groups} span={span}"), packed, fwd, move |p, (m, r), dout, g| {
+        let [gx, gg, gb]: [&mut [f32]; 3] = g.try_into().ok().unwrap();
+        groupnorm_backward(gx, gg, gb, dout, p[0], p[1], &m, &r, d, groups, span);
+    })
 }
 
 /// ReLU² FFN with Q(W) as the variable (the float path): θ = [a ; W_up ; W_down].
 fn relu2_block(rng: &mut Rng, rows: usize, d: usize, h: usize) -> Block<'static> {
-    let (theta, segs) = Packer::new(rng)
+    let packed = Packer::new(rng)
         .push("a", rows * d, 0.0, 1.0)
         .push("ffn_up", h * d, 0.0, 1.0 / (d as f32).sqrt())
         .push("ffn_down", d * h, 0.0, 1.0 / (h as f32).sqrt())
         .done();
-    let fwd = move |th: &[f32], segs: &[Segment]| {
-        let p = split(th, segs);
+    let fwd = move |p: &[&[f32]]| {
         let w = Relu2Weights { up: p[1], down: p[2] };
         let (mut out, mut u, mut r) = (vec![0.0; rows * d], vec![0.0; rows * h], vec![0.0; rows * h]);
         relu2_ffn_forward(&mut out, &mut u, &mut r, p[0], &w, d, h);
         (out, u)
     };
-    let s1 = segs.clone();
-    let s2 = segs.clone();
-    Block {
-        label: format!("relu² ffn rows={rows} d={d} h={h}"),
-        theta,
-        segs,
-        forward: Box::new(move |th| fwd(th, &s1).0),
-        backward: Box::new(move |th, dout| {
-            let (_, u) = fwd(th, &s2);
-            let p = split(th, &s2);
-            let w = Relu2Weights { up: p[1], down: p[2] };
-            let mut g = vec![0.0; th.len()];
-            let rr: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let mut gs = carve_mut(&mut g, &rr).into_iter();
-            let (ga, gu, gd) = (gs.next().unwrap(), gs.next().unwrap(), gs.next().unwrap());
-            let mut dr = vec![0.0; rows * h];
-            relu2_ffn_backward(ga, Relu2Grads { up: gu, down: gd }, dout, p[0], &u, &w, &mut dr, d, h);
-            g
-        }),
-    }
+    Block::new(format!("relu² ffn rows={rows} d={d} h={h}"), packed, fwd, move |p, u, dout, g| {
+        let w = Relu2Weights { up: p[1], down: p[2] };
+        let [ga, gu, gd]: [&mut [f32]; 3] = g.try_into().ok().unwrap();
+        let mut dr = vec![0.0; rows * h];
+        relu2_ffn_backward(ga, Relu2Grads { up: gu, down: gd }, dout, p[0], &u, &w, &mut dr, d, h);
+    })
 }
 
 #[test]
