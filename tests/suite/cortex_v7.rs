@@ -4,7 +4,9 @@
 //! straight-through gradient of the ternary matrices, the true recurrence (D8),
 //! causality, the incremental decoder and its adaptive early exit (D18).
 
+use super::check_util::*;
 use super::common::{fixtures, pool};
+use super::golden_util::{layout_shapes, max_diff, read_json, state_dict, Golden};
 use super::gradcheck::check::*;
 use flashlm_tui::model::bitlinear::{quantize, BitVariant};
 use flashlm_tui::model::cortex_v7::{AdaptiveExit, CortexV7, CortexV7Config, Decoder};
@@ -12,24 +14,8 @@ use flashlm_tui::model::decayed_sum::{
     decay_weights, time_mix_backward, time_mix_forward, TimeMixActs, TimeMixGrads, TimeMixScratch, TimeMixWeights,
 };
 use flashlm_tui::model::exit_head::entropy_confidence;
-use flashlm_tui::model::params::carve_mut;
 use flashlm_tui::model::{LanguageModel, Workspace};
 use flashlm_tui::rng::Rng;
-use flashlm_tui::weights::{f32s, params_from_named, read_f32_tensors};
-use safetensors::SafeTensors;
-
-fn nan_is_inf(x: f32) -> f32 {
-    if x.is_nan() {
-        f32::INFINITY
-    } else {
-        x
-    }
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| nan_is_inf((x - y).abs())).fold(0.0, f32::max)
-}
 
 // ───────────────────────────────── golden ─────────────────────────────────
 
@@ -39,8 +25,8 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 /// the stored aux.* outputs separately.
 #[test]
 fn cortex_v7_golden_logits_exits_and_every_gradient() {
-    let dir = fixtures().join("v7");
-    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let golden = Golden::open("v7");
+    let cfg = &golden.cfg;
     let c = &cfg["config"];
     let u = |k: &str| c[k].as_u64().unwrap() as usize;
     let exits: Vec<(usize, f32, f32)> = c["exit_layers"]
@@ -60,74 +46,39 @@ fn cortex_v7_golden_logits_exits_and_every_gradient() {
         consistency_weight: 0.0,
         diversity_weight: 0.0,
     });
-    assert_eq!(model.num_params() as u64, cfg["param_count"].as_u64().unwrap(), "parameter count");
-    let reference: Vec<String> = cfg["state_dict"].as_array().unwrap().iter().map(|e| e[0].as_str().unwrap().to_string()).collect();
+    let reference: Vec<String> = state_dict(cfg).into_iter().map(|(n, _)| n).filter(|n| n != "head.weight").collect();
     let ours: Vec<String> = model.layout.tensors.iter().map(|t| t.name.clone()).collect();
-    assert_eq!(ours, reference.iter().filter(|n| *n != "head.weight").cloned().collect::<Vec<_>>());
+    assert_eq!(ours, reference);
     let bit: Vec<String> =
         cfg["ternary"]["bitlinear_modules"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
-    let wbytes = std::fs::read(dir.join("weights.safetensors")).unwrap();
-    let named = read_f32_tensors(&wbytes, "weights.safetensors").unwrap();
-    let params = params_from_named(&model.layout, &named, &model.tied_aliases(), |_| false, "weights").unwrap();
+    let params = golden.params(&model);
     let shares: Vec<String> = model.ternary_shares(&params).into_iter().map(|s| s.name).collect();
     assert_eq!(shares, bit, "one ternary share per BitLinear module");
 
-    let cbytes = std::fs::read(dir.join("case.safetensors")).unwrap();
-    let case = SafeTensors::deserialize(&cbytes).unwrap();
-    let tok = case.tensor("tokens").unwrap();
-    let (b, t1) = (tok.shape()[0], tok.shape()[1]);
-    let t = t1 - 1;
-    let tokens: Vec<i64> = tok.data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect();
-    let x: Vec<u32> = (0..b * t).map(|i| tokens[(i / t) * t1 + i % t] as u32).collect();
-    let y: Vec<u32> = (0..b * t).map(|i| tokens[(i / t) * t1 + i % t + 1] as u32).collect();
-
     let mut ws = Workspace::new();
-    let mut grads = vec![0.0f32; model.num_params()];
-    let (loss, obj) = pool().install(|| {
-        let loss = model.loss_and_grad(&mut ws, &params, &mut grads, &x, &y, b, t);
-        (loss, model.objective(&mut ws, &params, &x, &y, b, t))
-    });
-    let ref_loss = f32s(case.tensor("loss").unwrap().data())[0] as f64;
-    let loss_err = (loss - ref_loss).abs();
-    assert!(loss_err <= 1e-5, "loss {loss} vs reference {ref_loss}");
+    let run = golden.run(&model, &params, &mut ws);
+    let (x, y, b, t) = (&run.case.x, &run.case.y, run.case.b, run.case.t);
+    let obj = pool().install(|| model.objective(&mut ws, &params, x, y, b, t));
     assert_eq!(obj.total, obj.main, "all auxiliary weights 0: objective = CE_main");
 
-    let v = model.cfg.vocab;
-    pool().install(|| model.forward(&mut ws, &params, &x, b, t));
-    let logit_err = max_diff(&ws.logits[..b * t * v], &f32s(case.tensor("logits").unwrap().data()));
-    assert!(logit_err <= 1e-5, "logits differ by {logit_err}");
-
-    let outs = pool().install(|| model.exit_outputs(&mut ws, &params, &x, b, t));
+    let outs = pool().install(|| model.exit_outputs(&mut ws, &params, x, b, t));
     assert_eq!(outs.len(), 1);
-    let exit_logit_err = max_diff(&outs[0].0, &f32s(case.tensor("aux.exit_gates.0.logits").unwrap().data()));
-    let conf_err = max_diff(&outs[0].1, &f32s(case.tensor("aux.exit_gates.0.conf").unwrap().data()));
-    assert!(exit_logit_err <= 1e-5, "exit logits differ by {exit_logit_err}");
-    assert!(conf_err <= 1e-5, "exit gate confidence differs by {conf_err}");
+    let exit_logit_err = golden.assert_close("aux.exit_gates.0.logits", &outs[0].0);
+    let conf_err = golden.assert_close("aux.exit_gates.0.conf", &outs[0].1);
 
-    let (mut checked, mut zeros, mut worst_ratio) = (0, 0, 0.0f32);
-    for (name, view) in case.tensors() {
-        let Some(pname) = name.strip_prefix("grad.") else {
-            continue;
-        };
-        let reference = f32s(view.data());
-        let canon = if pname == "head.weight" { "embed.weight" } else { pname };
-        let ours = &grads[model.layout.get(canon).unwrap_or_else(|| panic!("{name}: no parameter")).range()];
-        let max_ref = reference.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let tol = 1e-5 + 1e-4 * max_ref;
-        let worst = max_diff(ours, &reference);
-        assert!(worst <= tol, "{name} differs by {worst} (tolerance {tol})");
-        worst_ratio = worst_ratio.max(worst / tol);
+    let mut zeros = 0;
+    let (checked, worst_ratio) = golden.assert_every_gradient(&model, &run.grads, |pname, ours| {
         if pname.starts_with("exit_gates.") {
-            assert!(ours.iter().all(|&g| g == 0.0), "{name}: exit parameters get no gradient from CE_main");
+            assert!(ours.iter().all(|&g| g == 0.0), "{pname}: exit parameters get no gradient from CE_main");
             zeros += 1;
         }
-        checked += 1;
-    }
+    });
     assert_eq!(checked, model.layout.tensors.len() + 1, "every parameter's gradient (and the tied head alias) checked");
     assert_eq!(zeros, 6);
     eprintln!(
-        "v7 golden: loss |Δ| {loss_err:.2e}, logits {logit_err:.2e}, exit logits {exit_logit_err:.2e}, conf {conf_err:.2e}, \
-         worst grad {worst_ratio:.3} of tolerance"
+        "v7 golden: loss |Δ| {:.2e}, logits {:.2e}, exit logits {exit_logit_err:.2e}, conf {conf_err:.2e}, \
+         worst grad {worst_ratio:.3} of tolerance",
+        run.loss_err, run.logit_err
     );
 }
 
@@ -135,17 +86,10 @@ fn cortex_v7_golden_logits_exits_and_every_gradient() {
 fn cortex_v7_full_size_param_count_and_names() {
     let model = CortexV7::new(CortexV7Config::full_size());
     assert_eq!(model.num_params(), 7_118_082);
-    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("v7/full_size.json")).unwrap()).unwrap();
+    let j = read_json(fixtures().join("v7/full_size.json"));
     assert_eq!(j["param_count"].as_u64().unwrap(), 7_118_082);
-    let reference: Vec<(String, Vec<usize>)> = j["state_dict"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e[0].as_str().unwrap().to_string(), e[1].as_array().unwrap().iter().map(|s| s.as_u64().unwrap() as usize).collect()))
-        .filter(|(n, _)| n != "head.weight")
-        .collect();
-    let ours: Vec<(String, Vec<usize>)> = model.layout.tensors.iter().map(|t| (t.name.clone(), t.shape.clone())).collect();
-    assert_eq!(ours, reference, "names, order and shapes");
+    let reference: Vec<_> = state_dict(&j).into_iter().filter(|(n, _)| n != "head.weight").collect();
+    assert_eq!(layout_shapes(&model), reference, "names, order and shapes");
     // §8.4: ternary 3 932 160, backbone without exits 4 987 392
     let ternary: usize = model.layout.tensors.iter().filter(|t| t.name.contains("_mix.W")).map(|t| t.len()).sum();
     assert_eq!(ternary, 3_932_160);
@@ -193,20 +137,14 @@ fn tiny() -> CortexV7 {
 /// and not at others (both BCE targets and the diversity term are exercised).
 fn test_params(model: &CortexV7, seed: u64) -> Vec<f32> {
     let mut rng = Rng::new(seed);
-    let mut p = vec![0.0f32; model.num_params()];
-    for t in &model.layout.tensors {
-        let (mean, std) = match t.shape.as_slice() {
-            _ if t.name.ends_with("decay") => (0.5, 1.0),
-            _ if t.name.ends_with("bias") => (0.0, 0.5),
-            [_] => (1.0, 0.2),
-            _ if t.name == "embed.weight" => (0.0, 0.5),
-            [_, fan_in] => (0.0, 1.0 / (*fan_in as f32).sqrt()),
-            s => panic!("unexpected shape {s:?} for {}", t.name),
-        };
-        for x in &mut p[t.range()] {
-            *x = mean + std * rng.normal();
-        }
-    }
+    let mut p = draw_params(model, &mut rng, |t| match t.shape.as_slice() {
+        _ if t.name.ends_with("decay") => (0.5, 1.0),
+        _ if t.name.ends_with("bias") => (0.0, 0.5),
+        [_] => (1.0, 0.2),
+        _ if t.name == "embed.weight" => (0.0, 0.5),
+        [_, fan_in] => (0.0, 1.0 / (*fan_in as f32).sqrt()),
+        s => panic!("unexpected shape {s:?} for {}", t.name),
+    });
     // gate pre-activations W1·ê + b1 kept ≥ ~2 away from the ReLU kink (b1 = ±3,
     // small W1): a finite difference across a kink is not a derivative
     for j in 0..model.cfg.exits.len() {
@@ -225,10 +163,6 @@ fn test_params(model: &CortexV7, seed: u64) -> Vec<f32> {
         p[j] = p[i] + 0.15 * rng.normal();
     }
     p
-}
-
-fn random_tokens(rng: &mut Rng, n: usize, vocab: usize) -> Vec<u32> {
-    (0..n).map(|_| rng.below(vocab) as u32).collect()
 }
 
 /// The BitLinear matrices replaced by Q(W).
@@ -251,44 +185,30 @@ fn cortex_v7_time_mix_block_gradcheck() {
     let rows = b * t;
     let mut rng = Rng::new(71);
     let sd = 1.0 / (d as f32).sqrt();
-    let (theta, segs) = Packer::new(&mut rng)
+    let packed = Packer::new(&mut rng)
         .push("a", rows * d, 0.0, 1.0)
         .push("Wr/Wk/Wv", 3 * d * d, 0.0, sd)
         .push("decay δ", d, 0.3, 1.0)
         .push("ln_x", d, 1.0, 0.2)
         .push("Wo", d * d, 0.0, sd)
         .done();
-    let fwd = move |th: &[f32], segs: &[Segment]| {
-        let p = split(th, segs);
+    let fwd = move |p: &[&[f32]]| {
         let mut w = vec![0.0; d];
         decay_weights(&mut w, p[2]);
         let (mut rkv, mut s, mut rstd, mut n, mut out) =
             (vec![0.0; 3 * rows * d], vec![0.0; rows * d], vec![0.0; rows], vec![0.0; rows * d], vec![0.0; rows * d]);
         let tw = TimeMixWeights { rkv: p[1], w: &w, ln_x: p[3], o: p[4] };
         time_mix_forward(&mut out, TimeMixActs { rkv: &mut rkv, s: &mut s, rstd_x: &mut rstd }, &mut n, p[0], &tw, t, d);
-        (out, rkv, s, rstd, w)
+        (out, (rkv, s, rstd, w))
     };
-    let (s1, s2) = (segs.clone(), segs.clone());
-    let block = Block {
-        label: format!("v7 time mix b={b} t={t} d={d}"),
-        theta,
-        segs,
-        forward: Box::new(move |th| fwd(th, &s1).0),
-        backward: Box::new(move |th, dout| {
-            let (_, rkv, s, rstd, w) = fwd(th, &s2);
-            let p = split(th, &s2);
-            let tw = TimeMixWeights { rkv: p[1], w: &w, ln_x: p[3], o: p[4] };
-            let mut g = vec![0.0; th.len()];
-            let rr: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let [ga, grkv, gdec, glnx, go]: [&mut [f32]; 5] = carve_mut(&mut g, &rr).try_into().ok().unwrap();
-            let (mut y, mut n, mut drkv, mut carry) =
-                (vec![0.0; rows * d], vec![0.0; rows * d], vec![0.0; 3 * rows * d], vec![0.0; 2 * b * d]);
-            let sc = TimeMixScratch { y: &mut y, n: &mut n, drkv: &mut drkv, carry: &mut carry };
-            let tg = TimeMixGrads { rkv: grkv, decay: gdec, ln_x: glnx, o: go };
-            time_mix_backward(ga, tg, dout, p[0], (&rkv, &s, &rstd), &tw, sc, t, d);
-            g
-        }),
-    };
+    let block = Block::new(format!("v7 time mix b={b} t={t} d={d}"), packed, fwd, move |p, (rkv, s, rstd, w), dout, g| {
+        let tw = TimeMixWeights { rkv: p[1], w: &w, ln_x: p[3], o: p[4] };
+        let [ga, grkv, gdec, glnx, go]: [&mut [f32]; 5] = g.try_into().ok().unwrap();
+        let (mut y, mut n, mut drkv, mut carry) = (vec![0.0; rows * d], vec![0.0; rows * d], vec![0.0; 3 * rows * d], vec![0.0; 2 * b * d]);
+        let sc = TimeMixScratch { y: &mut y, n: &mut n, drkv: &mut drkv, carry: &mut carry };
+        let tg = TimeMixGrads { rkv: grkv, decay: gdec, ln_x: glnx, o: go };
+        time_mix_backward(ga, tg, dout, p[0], (&rkv, &s, &rstd), &tw, sc, t, d);
+    });
     pool().install(|| block.check(usize::MAX, BLOCK_TOL, &mut rng)).assert_ok();
 }
 
@@ -319,14 +239,8 @@ const SEED: u64 = 6;
 /// consistency term) are rejected against the full objective.
 #[test]
 fn cortex_v7_gradcheck_rejects_a_dropped_objective_term() {
-    let mut model = tiny();
-    model.ternary = false;
-    let (b, t, v) = (2, 12, model.cfg.vocab);
-    let params = test_params(&model, SEED);
-    let mut rng = Rng::new(SEED + 1000);
-    let mut x = random_tokens(&mut rng, b * t, v);
-    x[7] = x[2];
-    let y = random_tokens(&mut rng, b * t, v);
+    let (model, params, (x, y), mut rng) = objective_case(SEED);
+    let (b, t) = OBJECTIVE_BT;
     for (drop, tensor) in [("diversity", "exit_gates.1.head.weight"), ("consistency", "exit_gates.0.gate.2.weight")] {
         let mut partial = tiny();
         partial.ternary = false;
@@ -343,21 +257,30 @@ fn cortex_v7_gradcheck_rejects_a_dropped_objective_term() {
             let mut loss = |p: &[f32]| model.objective(&mut ws, p, &x, &y, b, t).total;
             gradcheck(&format!("v7 objective, {drop} term dropped"), &params, &grads, &segs, 16, MODEL_TOL, &mut rng, &mut loss)
         });
-        report.print();
-        assert!(report.violation().is_some_and(|w| w.ratio > 10.0), "the checker must reject a gradient without the {drop} term");
+        let w = report.assert_rejected(&format!("a gradient without the {drop} term"));
+        assert!(w.ratio > 10.0, "the checker must reject a gradient without the {drop} term by far");
     }
 }
 
-fn full_objective_check(seed: u64) -> (Report, usize, flashlm_tui::model::cortex_v7::Objective) {
+/// (B, T) of the objective checks.
+const OBJECTIVE_BT: (usize, usize) = (2, 12);
+
+/// The tiny model on the float path, its test parameters, a batch with a repeated
+/// token and the checker's random stream, for the objective checks.
+fn objective_case(seed: u64) -> (CortexV7, Vec<f32>, (Vec<u32>, Vec<u32>), Rng) {
     let mut model = tiny();
     model.ternary = false;
-    let (b, t, v) = (2, 12, model.cfg.vocab);
+    let (b, t) = OBJECTIVE_BT;
     let params = test_params(&model, seed);
     let mut rng = Rng::new(seed + 1000);
-    let mut x = random_tokens(&mut rng, b * t, v);
-    x[7] = x[2];
-    let y = random_tokens(&mut rng, b * t, v);
-    let segs: Vec<Segment> = model.layout.tensors.iter().map(|ti| Segment { name: ti.name.clone(), range: ti.range() }).collect();
+    let xy = tokens_with_repeat(&mut rng, b * t, model.cfg.vocab, (7, 2));
+    (model, params, xy, rng)
+}
+
+fn full_objective_check(seed: u64) -> (Report, usize, flashlm_tui::model::cortex_v7::Objective) {
+    let (model, params, (x, y), mut rng) = objective_case(seed);
+    let (b, t) = OBJECTIVE_BT;
+    let segs = every_tensor(&model);
     pool().install(|| {
         let mut ws = Workspace::new();
         let mut grads = vec![0.0f32; model.num_params()];
@@ -477,20 +400,10 @@ fn cortex_v7_loss_and_grad_accumulates_and_repeats() {
     pool().install(|| {
         let mut ws = Workspace::new();
         let n = model.num_params();
-        let (mut once, mut again, mut twice) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
         // a smaller shape first: buffers sized for it must grow correctly
         model.loss_and_grad(&mut ws, &params, &mut vec![0.0; n], &x[..8], &y[..8], 1, 8);
         model.exit_outputs(&mut ws, &params, &x[..4], 1, 4);
-        let l1 = model.loss_and_grad(&mut ws, &params, &mut once, &x, &y, b, t);
-        let l2 = model.loss_and_grad(&mut ws, &params, &mut again, &x, &y, b, t);
-        assert_eq!(l1.to_bits(), l2.to_bits());
-        assert!(once.iter().zip(&again).all(|(p, q)| p.to_bits() == q.to_bits()), "gradient not repeatable");
-        model.loss_and_grad(&mut ws, &params, &mut twice, &x, &y, b, t);
-        model.loss_and_grad(&mut ws, &params, &mut twice, &x, &y, b, t);
-        let scale = once.iter().fold(0.0f32, |m, g| m.max(g.abs()));
-        for (a, c) in once.iter().zip(&twice) {
-            assert!((c - 2.0 * a).abs() <= 1e-5 * scale);
-        }
+        assert_accumulates_and_repeats("v7", &model, &mut ws, &params, (&x, &y, b, t), |_| {});
     });
 }
 
@@ -586,11 +499,7 @@ fn cortex_v7_incremental_decoder_equals_full_forward() {
         let tokens = random_tokens(&mut rng, len, v);
         let (full, _) = full_forward(&model, &params, &tokens);
         let mut dec = model.decoder(&params);
-        let mut worst = 0.0f32;
-        for (i, &tok) in tokens.iter().enumerate() {
-            dec.step(tok);
-            worst = worst.max(max_diff(dec.logits(), &full[i * v..(i + 1) * v]));
-        }
+        let worst = decoder_worst(dec.as_mut(), &tokens, &full, v);
         assert_eq!(dec.pos(), len);
         assert!(worst <= 1e-4, "incremental logits differ from the full forward by {worst}");
         eprintln!("v7 decoder vs full forward: {worst:.2e}");

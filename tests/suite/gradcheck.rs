@@ -48,13 +48,14 @@
 //!
 //! The per-tensor error statistics are printed by each test (`-- --nocapture`).
 
-use super::common::{pool, tiny_cortex};
+use super::check_util::*;
+use super::common::{fixtures, pool, tiny_cortex};
+use super::golden_util::{layout_shapes, read_json, state_dict};
 use check::*;
 use flashlm_tui::model::embedding::{embedding_backward, embedding_forward};
 use flashlm_tui::model::gated_conv::{conv_backward, conv_forward, mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
 use flashlm_tui::model::head::{cross_entropy_forward, head_ce_fused, head_forward, HEAD_BLOCK};
 use flashlm_tui::model::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights};
-use flashlm_tui::model::params::carve_mut;
 use flashlm_tui::model::rmsnorm::{rmsnorm_backward, rmsnorm_forward};
 use flashlm_tui::model::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
 use flashlm_tui::model::{Cortex, CortexConfig, MemoryConfig, Workspace};
@@ -165,6 +166,13 @@ pub mod check {
             }
         }
 
+        /// Prints, then returns the worst element, which must break the tolerance
+        /// (a checker self-test: a planted bug must be rejected).
+        pub fn assert_rejected(&self, what: &str) -> &Worst {
+            self.print();
+            self.violation().unwrap_or_else(|| panic!("{}: the checker must reject {what}", self.label))
+        }
+
         /// Prints, then panics with the worst element if anything broke the tolerance.
         pub fn assert_ok(&self) {
             self.print();
@@ -250,7 +258,47 @@ pub mod check {
         pub backward: Backward<'f>,
     }
 
-    impl Block<'_> {
+    impl Block<'static> {
+        /// A block from θ = [segment₀ ; segment₁ ; …] (a [`Packer`]'s output), its
+        /// forward `forward(parts) = (out, saved)` on θ split into its segments, and
+        /// its backward `backward(parts, saved, dout, grads)` writing into the
+        /// zeroed gradient split the same way. The backward reruns the forward.
+        pub fn new<S, F, B>(label: String, (theta, segs): (Vec<f32>, Vec<Segment>), forward: F, backward: B) -> Self
+        where
+            F: Fn(&[&[f32]]) -> (Vec<f32>, S) + Send + Sync + 'static,
+            B: Fn(&[&[f32]], S, &[f32], Vec<&mut [f32]>) + Sync + 'static,
+        {
+            let forward = std::sync::Arc::new(forward);
+            let (f1, s1, s2) = (forward.clone(), segs.clone(), segs.clone());
+            Block {
+                label,
+                theta,
+                segs,
+                forward: Box::new(move |th| f1(&split(th, &s1)).0),
+                backward: Box::new(move |th, dout| {
+                    let p = split(th, &s2);
+                    let (_, saved) = forward(&p);
+                    let mut g = vec![0.0; th.len()];
+                    let ranges: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
+                    backward(&p, saved, dout, flashlm_tui::model::params::carve_mut(&mut g, &ranges));
+                    g
+                }),
+            }
+        }
+    }
+
+    impl<'f> Block<'f> {
+        /// The same θ and forward with another backward (a planted bug).
+        pub fn with_backward<'a>(&'a self, label: &str, backward: Backward<'a>) -> Block<'a> {
+            Block {
+                label: label.into(),
+                theta: self.theta.clone(),
+                segs: self.segs.clone(),
+                forward: Box::new(|th| (self.forward)(th)),
+                backward,
+            }
+        }
+
         /// L(θ) = Σ w_i·out_i (f64) with fixed random w; analytic = backward(θ, w).
         pub fn check(&self, per_segment: usize, tol: Tol, rng: &mut Rng) -> Report {
             let n_out = (self.forward)(&self.theta).len();
@@ -270,30 +318,16 @@ pub mod check {
 /// RMSNorm on `rows` rows of width d: θ = [x ; g]. The test's 67 rows cross the
 /// fixed 64-row reduction chunk of `sum_rows` (used for dg).
 fn rmsnorm_block(rng: &mut Rng, rows: usize, d: usize) -> Block<'static> {
-    let (theta, segs) = Packer::new(rng).push("x", rows * d, 0.0, 1.0).push("gain", d, 1.0, 0.3).done();
-    let s2 = segs.clone();
-    Block {
-        label: format!("rmsnorm rows={rows} d={d}"),
-        theta,
-        segs: segs.clone(),
-        forward: Box::new(move |t| {
-            let p = split(t, &segs);
-            let (mut out, mut rstd) = (vec![0.0; rows * d], vec![0.0; rows]);
-            rmsnorm_forward(&mut out, &mut rstd, p[0], p[1], d);
-            out
-        }),
-        backward: Box::new(move |t, dout| {
-            let p = split(t, &s2);
-            let (mut out, mut rstd) = (vec![0.0; rows * d], vec![0.0; rows]);
-            rmsnorm_forward(&mut out, &mut rstd, p[0], p[1], d);
-            let mut g = vec![0.0; t.len()];
-            let r: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let mut gs = carve_mut(&mut g, &r);
-            let (gx, gg) = gs.split_at_mut(1);
-            rmsnorm_backward(gx[0], gg[0], dout, p[0], p[1], &rstd, d);
-            g
-        }),
-    }
+    let packed = Packer::new(rng).push("x", rows * d, 0.0, 1.0).push("gain", d, 1.0, 0.3).done();
+    let fwd = move |p: &[&[f32]]| {
+        let (mut out, mut rstd) = (vec![0.0; rows * d], vec![0.0; rows]);
+        rmsnorm_forward(&mut out, &mut rstd, p[0], p[1], d);
+        (out, rstd)
+    };
+    Block::new(format!("rmsnorm rows={rows} d={d}"), packed, fwd, move |p, rstd, dout, g| {
+        let [gx, gg]: [&mut [f32]; 2] = g.try_into().ok().unwrap();
+        rmsnorm_backward(gx, gg, dout, p[0], p[1], &rstd, d);
+    })
 }
 
 /// The RMSNorm backward written out in the test (the control for the dropped-term
@@ -343,68 +377,42 @@ fn embedding_block(rng: &mut Rng) -> Block<'static> {
 /// must be exactly zero. θ = [u buffer ; w].
 fn conv_block(rng: &mut Rng, b: usize, t: usize, d: usize, k: usize) -> Block<'static> {
     let (ldu, off) = (d + 3, 2);
-    let ulen = b * t * ldu;
-    let (theta, segs) = Packer::new(rng).push("u (strided)", ulen, 0.0, 1.0).push("conv w", d * k, 0.0, 0.5).done();
-    let s2 = segs.clone();
-    Block {
-        label: format!("conv b={b} t={t} d={d} k={k} ldu={ldu}"),
-        theta,
-        segs: segs.clone(),
-        forward: Box::new(move |th| {
-            let p = split(th, &segs);
-            let mut out = vec![0.0; b * t * d];
-            conv_forward(&mut out, &p[0][off..], ldu, p[1], t, d, k);
-            out
-        }),
-        backward: Box::new(move |th, dout| {
-            let p = split(th, &s2);
-            let mut g = vec![0.0; th.len()];
-            let (gu, gw) = g.split_at_mut(ulen);
-            conv_backward(&mut gu[off..], ldu, gw, dout, &p[0][off..], p[1], t, d, k);
-            g
-        }),
-    }
+    let packed = Packer::new(rng).push("u (strided)", b * t * ldu, 0.0, 1.0).push("conv w", d * k, 0.0, 0.5).done();
+    let fwd = move |p: &[&[f32]]| {
+        let mut out = vec![0.0; b * t * d];
+        conv_forward(&mut out, &p[0][off..], ldu, p[1], t, d, k);
+        (out, ())
+    };
+    Block::new(format!("conv b={b} t={t} d={d} k={k} ldu={ldu}"), packed, fwd, move |p, (), dout, g| {
+        let [gu, gw]: [&mut [f32]; 2] = g.try_into().ok().unwrap();
+        conv_backward(&mut gu[off..], ldu, gw, dout, &p[0][off..], p[1], t, d, k);
+    })
 }
 
 /// Gated conv mixer: θ = [a ; W_up ; conv ; W_down].
 fn mixer_block(rng: &mut Rng, b: usize, t: usize, d: usize, k: usize) -> Block<'static> {
     let rows = b * t;
     let sd = 1.0 / (d as f32).sqrt();
-    let (theta, segs) = Packer::new(rng)
+    let packed = Packer::new(rng)
         .push("a", rows * d, 0.0, 1.0)
         .push("mixer_up", 2 * d * d, 0.0, sd)
         .push("conv", d * k, 0.0, 0.5)
         .push("mixer_down", d * d, 0.0, sd)
         .done();
-    let fwd = move |th: &[f32], segs: &[Segment]| {
-        let p = split(th, segs);
+    let fwd = move |p: &[&[f32]]| {
         let w = MixerWeights { up: p[1], conv: p[2], down: p[3] };
         let (mut up, mut conv, mut gated) = (vec![0.0; 2 * rows * d], vec![0.0; rows * d], vec![0.0; rows * d]);
         let mut out = vec![0.0; rows * d];
         mixer_forward(&mut out, MixerActs { up: &mut up, conv: &mut conv, gated: &mut gated }, p[0], &w, t, d, k);
-        (out, up, conv, gated)
+        (out, (up, conv))
     };
-    let s1 = segs.clone();
-    let s2 = segs.clone();
-    Block {
-        label: format!("gated conv mixer b={b} t={t} d={d} k={k}"),
-        theta,
-        segs,
-        forward: Box::new(move |th| fwd(th, &s1).0),
-        backward: Box::new(move |th, dout| {
-            let (_, up, conv, _gated) = fwd(th, &s2);
-            let p = split(th, &s2);
-            let w = MixerWeights { up: p[1], conv: p[2], down: p[3] };
-            let mut g = vec![0.0; th.len()];
-            let r: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let mut gs = carve_mut(&mut g, &r).into_iter();
-            let (ga, gup, gconv, gdown) = (gs.next().unwrap(), gs.next().unwrap(), gs.next().unwrap(), gs.next().unwrap());
-            let (mut dgated, mut dup) = (vec![0.0; rows * d], vec![0.0; 2 * rows * d]);
-            let grads = MixerGrads { up: gup, conv: gconv, down: gdown };
-            mixer_backward(ga, grads, dout, p[0], (&up, &conv), &w, &mut dgated, &mut dup, t, d, k);
-            g
-        }),
-    }
+    Block::new(format!("gated conv mixer b={b} t={t} d={d} k={k}"), packed, fwd, move |p, (up, conv), dout, g| {
+        let w = MixerWeights { up: p[1], conv: p[2], down: p[3] };
+        let [ga, gup, gconv, gdown]: [&mut [f32]; 4] = g.try_into().ok().unwrap();
+        let (mut dgated, mut dup) = (vec![0.0; rows * d], vec![0.0; 2 * rows * d]);
+        let grads = MixerGrads { up: gup, conv: gconv, down: gdown };
+        mixer_backward(ga, grads, dout, p[0], (&up, &conv), &w, &mut dgated, &mut dup, t, d, k);
+    })
 }
 
 /// Hebbian memory (chunkwise form, chunks of 4 so the state crosses chunk
@@ -412,76 +420,46 @@ fn mixer_block(rng: &mut Rng, b: usize, t: usize, d: usize, k: usize) -> Block<'
 fn memory_block(rng: &mut Rng, b: usize, t: usize, d: usize, dm: usize) -> Block<'static> {
     let rows = b * t;
     let sh = MemoryShape { t, d, d_mem: dm, decay: 0.9, scale: 1.0 / (8.0f32 * 12.0).sqrt(), chunk: 4 };
-    let (theta, segs) = Packer::new(rng)
+    let packed = Packer::new(rng)
         .push("a", rows * d, 0.0, 1.0)
         .push("key/val/query_proj", 3 * dm * d, 0.0, 1.0 / (d as f32).sqrt())
         .push("mem_out", d * dm, 0.0, 1.0 / (dm as f32).sqrt())
         .done();
-    let fwd = move |th: &[f32], segs: &[Segment]| {
-        let p = split(th, segs);
+    let fwd = move |p: &[&[f32]]| {
         let w = MemoryWeights { kvq: p[1], out: p[2] };
         let (mut kvq, mut s, mut r) = (vec![0.0; rows * 3 * dm], vec![0.0; b * sh.cache_len()], vec![0.0; rows * dm]);
         let mut out = vec![0.0; rows * d];
         memory_forward(&mut out, &mut kvq, &mut s, &mut r, p[0], &w, sh);
-        (out, kvq, s, r)
+        (out, (kvq, s, r))
     };
-    let s1 = segs.clone();
-    let s2 = segs.clone();
-    Block {
-        label: format!("hebbian memory b={b} t={t} d={d} d_mem={dm}"),
-        theta,
-        segs,
-        forward: Box::new(move |th| fwd(th, &s1).0),
-        backward: Box::new(move |th, dout| {
-            let (_, kvq, mut s, r) = fwd(th, &s2);
-            let p = split(th, &s2);
-            let w = MemoryWeights { kvq: p[1], out: p[2] };
-            let mut g = vec![0.0; th.len()];
-            let rr: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let mut gs = carve_mut(&mut g, &rr).into_iter();
-            let (ga, gkvq, gout) = (gs.next().unwrap(), gs.next().unwrap(), gs.next().unwrap());
-            let (mut dr, mut ds, mut dkvq) = (vec![0.0; rows * dm], vec![0.0; b * sh.scratch_len()], vec![0.0; rows * 3 * dm]);
-            let grads = MemoryGrads { kvq: gkvq, out: gout };
-            memory_backward(ga, grads, dout, p[0], (&kvq, &mut s, &r), &w, &mut dr, &mut ds, &mut dkvq, sh);
-            g
-        }),
-    }
+    Block::new(format!("hebbian memory b={b} t={t} d={d} d_mem={dm}"), packed, fwd, move |p, (kvq, mut s, r), dout, g| {
+        let w = MemoryWeights { kvq: p[1], out: p[2] };
+        let [ga, gkvq, gout]: [&mut [f32]; 3] = g.try_into().ok().unwrap();
+        let (mut dr, mut ds, mut dkvq) = (vec![0.0; rows * dm], vec![0.0; b * sh.scratch_len()], vec![0.0; rows * 3 * dm]);
+        let grads = MemoryGrads { kvq: gkvq, out: gout };
+        memory_backward(ga, grads, dout, p[0], (&kvq, &mut s, &r), &w, &mut dr, &mut ds, &mut dkvq, sh);
+    })
 }
 
 /// SwiGLU FFN: θ = [a ; W_g,W_u ; W_o].
 fn swiglu_block(rng: &mut Rng, rows: usize, d: usize, h: usize) -> Block<'static> {
-    let (theta, segs) = Packer::new(rng)
+    let packed = Packer::new(rng)
         .push("a", rows * d, 0.0, 1.0)
         .push("Wg/Wu", 2 * h * d, 0.0, 1.0 / (d as f32).sqrt())
         .push("Wo", d * h, 0.0, 1.0 / (h as f32).sqrt())
         .done();
-    let fwd = move |th: &[f32], segs: &[Segment]| {
-        let p = split(th, segs);
+    let fwd = move |p: &[&[f32]]| {
         let w = FfnWeights { gu: p[1], o: p[2] };
         let (mut gu, mut act, mut out) = (vec![0.0; rows * 2 * h], vec![0.0; rows * h], vec![0.0; rows * d]);
         ffn_forward(&mut out, &mut gu, &mut act, p[0], &w, d, h);
-        (out, gu, act)
+        (out, gu)
     };
-    let s1 = segs.clone();
-    let s2 = segs.clone();
-    Block {
-        label: format!("swiglu rows={rows} d={d} h={h}"),
-        theta,
-        segs,
-        forward: Box::new(move |th| fwd(th, &s1).0),
-        backward: Box::new(move |th, dout| {
-            let (_, gu, _act) = fwd(th, &s2);
-            let p = split(th, &s2);
-            let w = FfnWeights { gu: p[1], o: p[2] };
-            let mut g = vec![0.0; th.len()];
-            let rr: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let mut gs = carve_mut(&mut g, &rr).into_iter();
-            let (ga, ggu, go) = (gs.next().unwrap(), gs.next().unwrap(), gs.next().unwrap());
-            let (mut dact, mut dgu) = (vec![0.0; rows * h], vec![0.0; rows * 2 * h]);
-            ffn_backward(ga, FfnGrads { gu: ggu, o: go }, dout, p[0], &gu, &w, &mut dact, &mut dgu, d, h);
-            g
-        }),
-    }
+    Block::new(format!("swiglu rows={rows} d={d} h={h}"), packed, fwd, move |p, gu, dout, g| {
+        let w = FfnWeights { gu: p[1], o: p[2] };
+        let [ga, ggu, go]: [&mut [f32]; 3] = g.try_into().ok().unwrap();
+        let (mut dact, mut dgu) = (vec![0.0; rows * h], vec![0.0; rows * 2 * h]);
+        ffn_backward(ga, FfnGrads { gu: ggu, o: go }, dout, p[0], &gu, &w, &mut dact, &mut dgu, d, h);
+    })
 }
 
 /// Tied head + cross-entropy, checked directly with L = Σ_rows CE_r (f64): the
@@ -514,25 +492,13 @@ fn check_head_ce(rng: &mut Rng, rows: usize, d: usize, v: usize) -> Report {
 /// W_mo ~ 0.01, which would make the memory's gradients too small to test):
 /// gains 1 + 0.2·N, E ~ N(0, 0.5²), conv N(0, 1/k), linears N(0, 1/fan_in).
 fn test_params(model: &Cortex, seed: u64) -> Vec<f32> {
-    let mut rng = Rng::new(seed);
-    let mut p = vec![0.0f32; model.num_params()];
-    for t in &model.layout.tensors {
-        let (mean, std) = match t.shape.as_slice() {
-            [_] => (1.0, 0.2),
-            _ if t.name == "embed.weight" => (0.0, 0.5),
-            [_, 1, k] => (0.0, 1.0 / (*k as f32).sqrt()),
-            [_, fan_in] => (0.0, 1.0 / (*fan_in as f32).sqrt()),
-            s => panic!("unexpected shape {s:?} for {}", t.name),
-        };
-        for x in &mut p[t.range()] {
-            *x = mean + std * rng.normal();
-        }
-    }
-    p
-}
-
-fn random_tokens(rng: &mut Rng, n: usize, vocab: usize) -> Vec<u32> {
-    (0..n).map(|_| rng.below(vocab) as u32).collect()
+    draw_params(model, &mut Rng::new(seed), |t| match t.shape.as_slice() {
+        [_] => (1.0, 0.2),
+        _ if t.name == "embed.weight" => (0.0, 0.5),
+        [_, 1, k] => (0.0, 1.0 / (*k as f32).sqrt()),
+        [_, fan_in] => (0.0, 1.0 / (*fan_in as f32).sqrt()),
+        s => panic!("unexpected shape {s:?} for {}", t.name),
+    })
 }
 
 fn check_model(memory: bool) {
@@ -540,35 +506,9 @@ fn check_model(memory: bool) {
     let (b, t, v) = (2, model.cfg.seq_len, model.cfg.vocab);
     let params = test_params(&model, 11 + memory as u64);
     let mut rng = Rng::new(21 + memory as u64);
-    let mut x = random_tokens(&mut rng, b * t, v);
-    x[7] = x[2]; // a repeated input token: embedding gradients must add up
-    let y = random_tokens(&mut rng, b * t, v);
-    let segs: Vec<Segment> = model.layout.tensors.iter().map(|ti| Segment { name: ti.name.clone(), range: ti.range() }).collect();
-    let report = pool().install(|| {
-        let mut ws = Workspace::new();
-        let mut grads = vec![0.0f32; model.num_params()];
-        let l0 = model.loss_and_grad(&mut ws, &params, &mut grads, &x, &y, b, t);
-        assert!(l0.is_finite());
-        let mut loss = |p: &[f32]| model.loss(&mut ws, p, &x, &y, b, t);
-        let label = if memory { "v7.2 tiny model (memory)" } else { "v7.1 tiny model (no memory)" };
-        gradcheck(label, &params, &grads, &segs, usize::MAX, MODEL_TOL, &mut rng, &mut loss)
-    });
-    report.assert_ok();
-}
-
-fn logits(model: &Cortex, ws: &mut Workspace, params: &[f32], x: &[u32], b: usize, t: usize) -> Vec<f32> {
-    model.forward(ws, params, x, b, t);
-    ws.logits[..b * t * model.cfg.vocab].to_vec()
-}
-
-/// Per position of sequence `seq`: is any logit different (compared bitwise)?
-fn changed_positions(a: &[f32], c: &[f32], seq: usize, t: usize, v: usize) -> Vec<bool> {
-    (0..t)
-        .map(|p| {
-            let r = (seq * t + p) * v..(seq * t + p + 1) * v;
-            a[r.clone()].iter().zip(&c[r]).any(|(x, y)| x.to_bits() != y.to_bits())
-        })
-        .collect()
+    let (x, y) = tokens_with_repeat(&mut rng, b * t, v, (7, 2));
+    let label = if memory { "v7.2 tiny model (memory)" } else { "v7.1 tiny model (no memory)" };
+    model_gradcheck(label, &model, &params, (&x, &y, b, t), &every_tensor(&model), usize::MAX, MODEL_TOL, &mut rng).assert_ok();
 }
 
 fn check_causality(memory: bool) {
@@ -581,43 +521,22 @@ fn check_causality(memory: bool) {
         pool().install(|| {
             let mut ws = Workspace::new();
             let x = random_tokens(&mut rng, b * t, v);
-            let base = logits(&model, &mut ws, &params, &x, b, t);
-            for pos in [0, 1, 5, t / 2, t - 2, t - 1] {
-                for seq in 0..b {
-                    let mut x2 = x.clone();
-                    let i = seq * t + pos;
-                    x2[i] = ((x2[i] as usize + 1 + rng.below(v - 1)) % v) as u32;
-                    let l2 = logits(&model, &mut ws, &params, &x2, b, t);
-                    let ch = changed_positions(&base, &l2, seq, t, v);
-                    for (p, &changed) in ch.iter().enumerate() {
-                        // Exactly equal before `pos`; changed from `pos` on, up to the conv
-                        // receptive field without memory, up to the window end with it.
-                        let should = p >= pos && (memory || p < pos + receptive_field);
-                        assert_eq!(
-                            changed, should,
-                            "memory={memory}: token {pos} of seq {seq}: logits at position {p} changed={changed} \
-                             (receptive field {receptive_field})"
-                        );
-                    }
-                    let other = 1 - seq;
-                    let ch_other = changed_positions(&base, &l2, other, t, v);
-                    assert!(ch_other.iter().all(|c| !c), "memory={memory}: seq {seq} leaked into seq {other}");
-                }
-            }
-            // Batch rows are independent: replace all of sequence 1 (and then all of 0).
+            let positions = [0, 1, 5, t / 2, t - 2, t - 1];
+            let base = single_token_changes(&model, &mut ws, &params, &x, (b, t), &positions, &mut rng, |pos, seq, base, l2| {
+                // Exactly equal before `pos`; changed from `pos` on, up to the conv
+                // receptive field without memory, up to the window end with it.
+                let should = |p| p >= pos && (memory || p < pos + receptive_field);
+                let what = format!("memory={memory}: token {pos} (receptive field {receptive_field})");
+                assert_changed_exactly(base, l2, (b, t, v), seq, should, &what);
+            });
+            // Batch rows are independent: replace all of sequence 0 (and then all of 1).
             for seq in 0..b {
                 let mut x2 = x.clone();
                 for tok in &mut x2[seq * t..(seq + 1) * t] {
-                    *tok = ((*tok as usize + 1 + rng.below(v - 1)) % v) as u32;
+                    *tok = other_token(&mut rng, *tok, v);
                 }
                 let l2 = logits(&model, &mut ws, &params, &x2, b, t);
-                let other = 1 - seq;
-                let r = other * t * v..(other + 1) * t * v;
-                assert!(
-                    base[r.clone()].iter().zip(&l2[r]).all(|(p, q)| p.to_bits() == q.to_bits()),
-                    "memory={memory}: changing sequence {seq} changed sequence {other}'s logits"
-                );
-                assert!(changed_positions(&base, &l2, seq, t, v).iter().all(|&c| c));
+                assert_changed_exactly(&base, &l2, (b, t, v), seq, |_| true, &format!("memory={memory}: sequence {seq} replaced"));
             }
         });
     }
@@ -706,21 +625,8 @@ fn loss_and_grad_accumulates_and_repeats() {
         let params = test_params(&model, 31);
         let mut rng = Rng::new(32);
         let (x, y) = (random_tokens(&mut rng, b * t, v), random_tokens(&mut rng, b * t, v));
-        pool().install(|| {
-            let mut ws = Workspace::new();
-            let n = model.num_params();
-            let (mut once, mut again, mut twice) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
-            let l1 = model.loss_and_grad(&mut ws, &params, &mut once, &x, &y, b, t);
-            let l2 = model.loss_and_grad(&mut ws, &params, &mut again, &x, &y, b, t);
-            assert_eq!(l1.to_bits(), l2.to_bits(), "memory={memory}: loss not repeatable");
-            assert!(once.iter().zip(&again).all(|(p, q)| p.to_bits() == q.to_bits()), "memory={memory}: gradient not repeatable");
-            model.loss_and_grad(&mut ws, &params, &mut twice, &x, &y, b, t);
-            model.loss_and_grad(&mut ws, &params, &mut twice, &x, &y, b, t);
-            let scale = once.iter().fold(0.0f32, |m, g| m.max(g.abs()));
-            for (i, (a, c)) in once.iter().zip(&twice).enumerate() {
-                assert!((c - 2.0 * a).abs() <= 1e-5 * scale, "memory={memory}: element {i}: {c} after two calls, {a} after one");
-            }
-        });
+        let what = format!("memory={memory}");
+        pool().install(|| assert_accumulates_and_repeats(&what, &model, &mut Workspace::new(), &params, (&x, &y, b, t), |_| {}));
     }
 }
 
@@ -732,21 +638,16 @@ fn checker_rejects_sign_flip() {
         let good = mixer_block(&mut rng, 2, 5, 4, 3);
         // Whole conv-weight gradient negated.
         let conv = good.segs[2].range.clone();
-        let bad = Block {
-            label: "mixer, conv gradient negated".into(),
-            theta: good.theta.clone(),
-            segs: good.segs.clone(),
-            forward: Box::new(|th| (good.forward)(th)),
-            backward: Box::new(|th, dout| {
+        let bad = good.with_backward(
+            "mixer, conv gradient negated",
+            Box::new(|th, dout| {
                 let mut g = (good.backward)(th, dout);
                 g[conv.clone()].iter_mut().for_each(|v| *v = -*v);
                 g
             }),
-        };
+        );
         let report = bad.check(usize::MAX, BLOCK_TOL, &mut rng.clone());
-        report.print();
-        let w = report.violation().expect("checker must reject a negated conv gradient");
-        assert_eq!(w.segment, "conv");
+        assert_eq!(report.assert_rejected("a negated conv gradient").segment, "conv");
         // A single flipped element: the largest |∂L/∂W_down| entry.
         let down = good.segs[3].range.clone();
         let n_out = (good.forward)(&good.theta).len();
@@ -754,19 +655,16 @@ fn checker_rejects_sign_flip() {
         let w0: Vec<f32> = (0..n_out).map(|_| rng_w.normal()).collect();
         let g0 = (good.backward)(&good.theta, &w0);
         let big = down.clone().max_by(|&i, &j| g0[i].abs().total_cmp(&g0[j].abs())).unwrap();
-        let one = Block {
-            label: "mixer, one W_down element negated".into(),
-            theta: good.theta.clone(),
-            segs: good.segs.clone(),
-            forward: Box::new(|th| (good.forward)(th)),
-            backward: Box::new(|th, dout| {
+        let one = good.with_backward(
+            "mixer, one W_down element negated",
+            Box::new(|th, dout| {
                 let mut g = (good.backward)(th, dout);
                 g[big] = -g[big];
                 g
             }),
-        };
+        );
         let report = one.check(usize::MAX, BLOCK_TOL, &mut rng.clone());
-        let w = report.violation().expect("checker must reject one flipped element");
+        let w = report.assert_rejected("one flipped element");
         assert_eq!((w.segment.as_str(), w.index), ("mixer_down", big - down.start));
         // Control: the unmodified block passes with the same random weights.
         good.check(usize::MAX, BLOCK_TOL, &mut rng.clone()).assert_ok();
@@ -786,9 +684,7 @@ fn checker_rejects_dropped_rmsnorm_term() {
             block.backward = Box::new(move |th, dout| rmsnorm_backward_by_hand(th, dout, rows, d, drop));
             let report = block.check(usize::MAX, BLOCK_TOL, &mut rng.clone());
             if drop {
-                report.print();
-                let w = report.violation().expect("checker must reject the dropped term");
-                assert_eq!(w.segment, "x", "only dx loses the term");
+                assert_eq!(report.assert_rejected("the dropped term").segment, "x", "only dx loses the term");
             } else {
                 report.assert_ok();
             }
@@ -821,21 +717,10 @@ fn full_size(memory: bool) -> Cortex {
 fn check_full_size(version: &str, memory: bool, expected: usize) {
     let model = full_size(memory);
     assert_eq!(model.num_params(), expected, "{version}: parameter count");
-    let path = super::common::fixtures().join(version).join("full_size.json");
-    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let j = read_json(fixtures().join(version).join("full_size.json"));
     assert_eq!(j["param_count"].as_u64().unwrap() as usize, expected, "{version}: fixture count");
-    let reference: Vec<(String, Vec<usize>)> = j["state_dict"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            let name = e[0].as_str().unwrap().to_string();
-            let shape = e[1].as_array().unwrap().iter().map(|s| s.as_u64().unwrap() as usize).collect();
-            (name, shape)
-        })
-        .filter(|(n, _)| n != "head.weight" && !n.ends_with("decay_mask"))
-        .collect();
-    let ours: Vec<(String, Vec<usize>)> = model.layout.tensors.iter().map(|t| (t.name.clone(), t.shape.clone())).collect();
+    let reference: Vec<_> = state_dict(&j).into_iter().filter(|(n, _)| n != "head.weight" && !n.ends_with("decay_mask")).collect();
+    let ours = layout_shapes(&model);
     assert_eq!(ours, reference, "{version}: parameter names, order and shapes");
 }
 

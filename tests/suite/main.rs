@@ -1,6 +1,7 @@
 //! One integration-test binary (links once, far faster than many).
 
 mod bolt;
+mod check_util;
 mod cli;
 mod common;
 mod cortex_v7;
@@ -8,6 +9,7 @@ mod data;
 mod download;
 mod generate;
 mod golden;
+mod golden_util;
 mod gpt2;
 mod gradcheck;
 mod hebbian;

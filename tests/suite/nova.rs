@@ -5,7 +5,9 @@
 //! causality, incremental decoder == full forward, dropout determinism.
 //! Tolerances and ε: see tests/suite/gradcheck.rs.
 
+use super::check_util::*;
 use super::common::{fixtures, pool};
+use super::golden_util::{layout_shapes, read_json, state_dict, Golden};
 use super::gradcheck::check::*;
 use flashlm_tui::model::attention::{
     attention_backward, attention_forward, rope_table, AttnActs, AttnGrads, AttnSaved, AttnScratch, AttnShape, AttnWeights, Rope,
@@ -14,24 +16,14 @@ use flashlm_tui::model::dropout::DropMask;
 use flashlm_tui::model::geglu::{geglu_backward, geglu_forward, gelu, gelu_grad, GegluGrads, GegluWeights};
 use flashlm_tui::model::layernorm::{layernorm_backward, layernorm_forward};
 use flashlm_tui::model::nova_decode::NovaDecoder;
-use flashlm_tui::model::params::carve_mut;
 use flashlm_tui::model::{LanguageModel, Nova, NovaConfig, Workspace};
 use flashlm_tui::rng::Rng;
-use flashlm_tui::weights::{f32s, import_reference, read_f32_tensors};
-use safetensors::SafeTensors;
+use flashlm_tui::weights::read_f32_tensors;
 
 // ───────────────────────────── fixtures ─────────────────────────────
 
-struct Case {
-    b: usize,
-    t: usize,
-    x: Vec<u32>,
-    y: Vec<u32>,
-}
-
 fn fixture_json(name: &str) -> serde_json::Value {
-    let path = fixtures().join("v5.2").join(name);
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    read_json(fixtures().join("v5.2").join(name))
 }
 
 /// The fixture's tiny config. The fixture was made in eval() mode (every Dropout
@@ -51,76 +43,20 @@ fn fixture_model(dropout: f32) -> Nova {
     })
 }
 
-fn load_case(case: &SafeTensors) -> Case {
-    let tok = case.tensor("tokens").unwrap();
-    let (b, t1) = (tok.shape()[0], tok.shape()[1]);
-    let t = t1 - 1;
-    let tokens: Vec<i64> = tok.data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect();
-    let pick = |shift: usize| (0..b * t).map(|i| tokens[(i / t) * t1 + i % t + shift] as u32).collect::<Vec<u32>>();
-    Case { b, t, x: pick(0), y: pick(1) }
-}
-
-fn nan_is_inf(x: f32) -> f32 {
-    if x.is_nan() {
-        f32::INFINITY
-    } else {
-        x
-    }
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(p, q)| nan_is_inf((p - q).abs())).fold(0.0, f32::max)
-}
-
 #[test]
 fn nova_golden_logits_loss_and_every_gradient() {
     let model = fixture_model(0.0);
-    let cfg = fixture_json("config.json");
-    assert_eq!(model.num_params() as u64, cfg["param_count"].as_u64().unwrap(), "parameter count");
+    let golden = Golden::open("v5.2");
     // The import path skips the RoPE buffers (is_buffer) and checks the tied alias.
-    let params = import_reference(&model, &fixtures().join("v5.2/weights.safetensors")).unwrap();
-    let bytes = std::fs::read(fixtures().join("v5.2/case.safetensors")).unwrap();
-    let case = SafeTensors::deserialize(&bytes).unwrap();
-    let Case { b, t, x, y } = load_case(&case);
-
+    let params = golden.params(&model);
     let mut ws = Workspace::new();
     ws.seed = 99; // irrelevant with dropout 0
-    let mut grads = vec![0.0f32; model.num_params()];
-    let loss = pool().install(|| model.loss_and_grad(&mut ws, &params, &mut grads, &x, &y, b, t));
-    let ref_loss = f32s(case.tensor("loss").unwrap().data())[0] as f64;
-    let eval_loss = pool().install(|| model.loss(&mut ws, &params, &x, &y, b, t));
-    eprintln!("v5.2 golden: loss {loss:.7} (eval path {eval_loss:.7}) vs reference {ref_loss:.7}");
-    assert!((loss - ref_loss).abs() <= 1e-5, "loss {loss} vs reference {ref_loss}");
-    assert!((eval_loss - ref_loss).abs() <= 1e-5, "eval loss {eval_loss} vs reference {ref_loss}");
-
-    pool().install(|| model.forward(&mut ws, &params, &x, b, t));
-    let ref_logits = f32s(case.tensor("logits").unwrap().data());
-    let worst = max_abs_diff(&ws.logits[..b * t * model.cfg.vocab], &ref_logits);
-    eprintln!("   logits max |Δ| {worst:.3e}");
-    assert!(worst <= 1e-5, "logits differ by {worst}");
-
-    let mut checked = 0;
-    let mut worst_ratio = 0.0f32;
-    for (name, view) in case.tensors() {
-        let Some(pname) = name.strip_prefix("grad.") else {
-            continue;
-        };
-        let reference = f32s(view.data());
-        let canon = model.tied_aliases().into_iter().find(|(a, _)| *a == pname).map_or(pname, |(_, c)| c);
-        let info = model.layout.get(canon).unwrap_or_else(|| panic!("gradient {name} has no parameter here"));
-        let ours = &grads[info.range()];
-        let max_ref = reference.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let tol = 1e-5 + 1e-4 * max_ref;
-        let worst = max_abs_diff(ours, &reference);
-        eprintln!("   {name:<36} max|ref| {max_ref:.3e}  max |Δ| {worst:.3e}  ({:.3} of tolerance)", worst / tol);
-        worst_ratio = worst_ratio.max(worst / tol);
-        assert!(worst <= tol, "{name} differs by {worst} (tolerance {tol})");
-        checked += 1;
-    }
-    assert_eq!(checked, model.layout.tensors.len() + model.tied_aliases().len(), "every parameter's gradient must be checked");
+    let run = golden.run(&model, &params, &mut ws);
+    let (x, y, b, t) = (&run.case.x, &run.case.y, run.case.b, run.case.t);
+    let eval_loss = pool().install(|| model.loss(&mut ws, &params, x, y, b, t));
+    golden.assert_loss("eval loss", eval_loss);
+    let (checked, _) = golden.assert_every_gradient(&model, &run.grads, |_, _| {});
     assert_eq!(checked, 20);
-    eprintln!("   {checked} gradient tensors, worst at {worst_ratio:.3} of tolerance");
 }
 
 /// The reference's `blocks.*.attn.rotary.inv_freq` buffers are not parameters
@@ -166,15 +102,8 @@ fn nova_param_count_full_size() {
     assert_eq!(model.num_params(), 4_987_392);
     let j = fixture_json("full_size.json");
     assert_eq!(j["param_count"].as_u64().unwrap() as usize, model.num_params());
-    let reference: Vec<(String, Vec<usize>)> = j["state_dict"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e[0].as_str().unwrap().to_string(), e[1].as_array().unwrap().iter().map(|s| s.as_u64().unwrap() as usize).collect()))
-        .filter(|(n, _)| n != "head.weight" && !model.is_buffer(n))
-        .collect();
-    let ours: Vec<(String, Vec<usize>)> = model.layout.tensors.iter().map(|t| (t.name.clone(), t.shape.clone())).collect();
-    assert_eq!(ours, reference, "parameter names, order and shapes");
+    let reference: Vec<_> = state_dict(&j).into_iter().filter(|(n, _)| n != "head.weight" && !model.is_buffer(n)).collect();
+    assert_eq!(layout_shapes(&model), reference, "parameter names, order and shapes");
     assert_eq!(model.tied_aliases(), vec![("head.weight", "embed.weight")]);
     // 6·(matmul params incl. head) + 6·T·d per layer
     let mm = 6.0 * (4.0 * 256.0 * 256.0 + 3.0 * 512.0 * 256.0) + 4096.0 * 256.0;
@@ -203,63 +132,37 @@ fn nova_gelu_is_the_exact_erf_form() {
 }
 
 fn layernorm_block(rng: &mut Rng, rows: usize, d: usize) -> Block<'static> {
-    let (theta, segs) = Packer::new(rng).push("x", rows * d, 0.3, 1.0).push("gamma", d, 1.0, 0.3).push("beta", d, 0.0, 0.3).done();
-    let s2 = segs.clone();
-    Block {
-        label: format!("layernorm rows={rows} d={d}"),
-        theta,
-        segs: segs.clone(),
-        forward: Box::new(move |th| {
-            let p = split(th, &segs);
-            let (mut out, mut mean, mut rstd) = (vec![0.0; rows * d], vec![0.0; rows], vec![0.0; rows]);
-            layernorm_forward(&mut out, &mut mean, &mut rstd, p[0], p[1], p[2], d);
-            out
-        }),
-        backward: Box::new(move |th, dout| {
-            let p = split(th, &s2);
-            let (mut out, mut mean, mut rstd) = (vec![0.0; rows * d], vec![0.0; rows], vec![0.0; rows]);
-            layernorm_forward(&mut out, &mut mean, &mut rstd, p[0], p[1], p[2], d);
-            let mut g = vec![0.0; th.len()];
-            let r: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let [gx, gg, gb]: [&mut [f32]; 3] = carve_mut(&mut g, &r).try_into().ok().unwrap();
-            layernorm_backward(gx, gg, gb, dout, p[0], p[1], &mean, &rstd, d);
-            g
-        }),
-    }
+    let packed = Packer::new(rng).push("x", rows * d, 0.3, 1.0).push("gamma", d, 1.0, 0.3).push("beta", d, 0.0, 0.3).done();
+    let fwd = move |p: &[&[f32]]| {
+        let (mut out, mut mean, mut rstd) = (vec![0.0; rows * d], vec![0.0; rows], vec![0.0; rows]);
+        layernorm_forward(&mut out, &mut mean, &mut rstd, p[0], p[1], p[2], d);
+        (out, (mean, rstd))
+    };
+    Block::new(format!("layernorm rows={rows} d={d}"), packed, fwd, move |p, (mean, rstd), dout, g| {
+        let [gx, gg, gb]: [&mut [f32]; 3] = g.try_into().ok().unwrap();
+        layernorm_backward(gx, gg, gb, dout, p[0], p[1], &mean, &rstd, d);
+    })
 }
 
 /// GEGLU FFN: θ = [x ; W_up ; W_down].
 fn geglu_block(rng: &mut Rng, rows: usize, d: usize, h: usize) -> Block<'static> {
-    let (theta, segs) = Packer::new(rng)
+    let packed = Packer::new(rng)
         .push("x", rows * d, 0.0, 1.0)
         .push("ffn.up", 2 * h * d, 0.0, 1.0 / (d as f32).sqrt())
         .push("ffn.down", d * h, 0.0, 1.0 / (h as f32).sqrt())
         .done();
-    let fwd = move |th: &[f32], segs: &[Segment]| {
-        let p = split(th, segs);
+    let fwd = move |p: &[&[f32]]| {
         let w = GegluWeights { up: p[1], down: p[2] };
         let (mut ab, mut act, mut out) = (vec![0.0; rows * 2 * h], vec![0.0; rows * h], vec![0.0; rows * d]);
         geglu_forward(&mut out, &mut ab, &mut act, p[0], &w, d, h);
         (out, ab)
     };
-    let (s1, s2) = (segs.clone(), segs.clone());
-    Block {
-        label: format!("geglu rows={rows} d={d} h={h}"),
-        theta,
-        segs,
-        forward: Box::new(move |th| fwd(th, &s1).0),
-        backward: Box::new(move |th, dout| {
-            let (_, ab) = fwd(th, &s2);
-            let p = split(th, &s2);
-            let w = GegluWeights { up: p[1], down: p[2] };
-            let mut g = vec![0.0; th.len()];
-            let rr: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let [gx, gup, gdown]: [&mut [f32]; 3] = carve_mut(&mut g, &rr).try_into().ok().unwrap();
-            let (mut dact, mut dab) = (vec![0.0; rows * h], vec![0.0; rows * 2 * h]);
-            geglu_backward(gx, GegluGrads { up: gup, down: gdown }, dout, p[0], &ab, &w, &mut dact, &mut dab, d, h);
-            g
-        }),
-    }
+    Block::new(format!("geglu rows={rows} d={d} h={h}"), packed, fwd, move |p, ab, dout, g| {
+        let w = GegluWeights { up: p[1], down: p[2] };
+        let [gx, gup, gdown]: [&mut [f32]; 3] = g.try_into().ok().unwrap();
+        let (mut dact, mut dab) = (vec![0.0; rows * h], vec![0.0; rows * 2 * h]);
+        geglu_backward(gx, GegluGrads { up: gup, down: gdown }, dout, p[0], &ab, &w, &mut dact, &mut dab, d, h);
+    })
 }
 
 /// Everything one attention call needs, allocated per call (tests only).
@@ -309,35 +212,24 @@ impl AttnBufs {
 fn attention_block(rng: &mut Rng, sh: AttnShape, p: f32, seed: u64) -> Block<'static> {
     let (rows, d) = (sh.rows(), sh.d);
     let drop = DropMask::new(seed, 3, p);
-    let (theta, segs) = Packer::new(rng)
+    let packed = Packer::new(rng)
         .push("x", rows * d, 0.0, 1.0)
         .push("attn.qkv", 3 * d * d, 0.0, 1.0 / (d as f32).sqrt())
         .push("attn.out", d * d, 0.0, 1.0 / (d as f32).sqrt())
         .done();
-    let (s1, s2) = (segs.clone(), segs.clone());
-    Block {
-        label: format!("attention b={} t={} d={} heads={} dropout={p}", sh.b, sh.t, sh.d, sh.heads),
-        theta,
-        segs,
-        forward: Box::new(move |th| {
-            let q = split(th, &s1);
-            AttnBufs::new(sh).forward(q[0], &AttnWeights { qkv: q[1], out: q[2] }, drop, sh)
-        }),
-        backward: Box::new(move |th, dout| {
-            let q = split(th, &s2);
-            let w = AttnWeights { qkv: q[1], out: q[2] };
-            let mut bufs = AttnBufs::new(sh);
-            bufs.forward(q[0], &w, drop, sh);
-            let mut g = vec![0.0; th.len()];
-            let rr: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let [gx, gqkv, gout]: [&mut [f32]; 3] = carve_mut(&mut g, &rr).try_into().ok().unwrap();
-            let saved = AttnSaved { qkvh: &bufs.qkvh, probs: &bufs.probs, att: &bufs.att };
-            let s = AttnScratch { qkv: &mut bufs.qkv, heads: &mut bufs.heads, pd: &mut bufs.pd, datt: &mut bufs.datt };
-            let rope = Rope { cos: &bufs.cos, sin: &bufs.sin };
-            attention_backward(gx, AttnGrads { qkv: gqkv, out: gout }, dout, q[0], saved, &w, s, rope, drop, sh);
-            g
-        }),
-    }
+    let fwd = move |q: &[&[f32]]| {
+        let mut bufs = AttnBufs::new(sh);
+        (bufs.forward(q[0], &AttnWeights { qkv: q[1], out: q[2] }, drop, sh), bufs)
+    };
+    let label = format!("attention b={} t={} d={} heads={} dropout={p}", sh.b, sh.t, sh.d, sh.heads);
+    Block::new(label, packed, fwd, move |q, mut bufs, dout, g| {
+        let w = AttnWeights { qkv: q[1], out: q[2] };
+        let [gx, gqkv, gout]: [&mut [f32]; 3] = g.try_into().ok().unwrap();
+        let saved = AttnSaved { qkvh: &bufs.qkvh, probs: &bufs.probs, att: &bufs.att };
+        let s = AttnScratch { qkv: &mut bufs.qkv, heads: &mut bufs.heads, pd: &mut bufs.pd, datt: &mut bufs.datt };
+        let rope = Rope { cos: &bufs.cos, sin: &bufs.sin };
+        attention_backward(gx, AttnGrads { qkv: gqkv, out: gout }, dout, q[0], saved, &w, s, rope, drop, sh);
+    })
 }
 
 #[test]
@@ -384,16 +276,8 @@ fn nova_gradcheck_rejects_wrong_attention_mask() {
         let good = attention_block(&mut rng.clone(), sh, 0.3, 17);
         let other = attention_block(&mut rng.clone(), sh, 0.3, 18);
         assert_eq!(good.theta, other.theta);
-        let bad = Block {
-            label: "attention, backward with another seed's mask".into(),
-            theta: good.theta.clone(),
-            segs: good.segs.clone(),
-            forward: good.forward,
-            backward: other.backward,
-        };
-        let report = bad.check(usize::MAX, BLOCK_TOL, &mut rng);
-        report.print();
-        assert!(report.violation().is_some(), "checker must reject a backward with the wrong dropout mask");
+        let bad = good.with_backward("attention, backward with another seed's mask", other.backward);
+        bad.check(usize::MAX, BLOCK_TOL, &mut rng).assert_rejected("a backward with the wrong dropout mask");
     });
 }
 
@@ -409,25 +293,13 @@ fn tiny(dropout: f32) -> Nova {
 /// central difference is off by 2 % from truncation alone: at ε = 3·10⁻³ the
 /// same elements agree to 0.3 %.)
 fn test_params(model: &Nova, seed: u64) -> Vec<f32> {
-    let mut rng = Rng::new(seed);
-    let mut p = vec![0.0f32; model.num_params()];
-    for t in &model.layout.tensors {
-        let (mean, std) = match t.shape.as_slice() {
-            [_] if t.name.ends_with(".weight") => (1.0, 0.2),
-            [_] => (0.0, 0.2),
-            _ if t.name == "embed.weight" => (0.0, 1.0),
-            [_, fan_in] => (0.0, 1.0 / (*fan_in as f32).sqrt()),
-            s => panic!("unexpected shape {s:?} for {}", t.name),
-        };
-        for x in &mut p[t.range()] {
-            *x = mean + std * rng.normal();
-        }
-    }
-    p
-}
-
-fn random_tokens(rng: &mut Rng, n: usize, vocab: usize) -> Vec<u32> {
-    (0..n).map(|_| rng.below(vocab) as u32).collect()
+    draw_params(model, &mut Rng::new(seed), |t| match t.shape.as_slice() {
+        [_] if t.name.ends_with(".weight") => (1.0, 0.2),
+        [_] => (0.0, 0.2),
+        _ if t.name == "embed.weight" => (0.0, 1.0),
+        [_, fan_in] => (0.0, 1.0 / (*fan_in as f32).sqrt()),
+        s => panic!("unexpected shape {s:?} for {}", t.name),
+    })
 }
 
 /// Whole-model check of every parameter tensor. With dropout the scalar is the
@@ -438,10 +310,8 @@ fn check_model(dropout: f32, seed: u64, grad_seed: u64) -> Report {
     let (b, t, v) = (2, 6, model.cfg.vocab);
     let params = test_params(&model, 61);
     let mut rng = Rng::new(62);
-    let mut x = random_tokens(&mut rng, b * t, v);
-    x[7] = x[2]; // repeated input token: embedding gradients add up
-    let y = random_tokens(&mut rng, b * t, v);
-    let segs: Vec<Segment> = model.layout.tensors.iter().map(|ti| Segment { name: ti.name.clone(), range: ti.range() }).collect();
+    let (x, y) = tokens_with_repeat(&mut rng, b * t, v, (7, 2));
+    let segs = every_tensor(&model);
     pool().install(|| {
         let mut ws = Workspace::new();
         let mut grads = vec![0.0f32; model.num_params()];
@@ -471,23 +341,7 @@ fn nova_gradcheck_whole_model_without_dropout() {
 fn nova_gradcheck_whole_model_with_dropout() {
     check_model(0.25, 5, 5).assert_ok();
     // the masks are part of the function: another seed's gradient is rejected
-    let wrong = check_model(0.25, 5, 6);
-    wrong.print();
-    assert!(wrong.violation().is_some(), "a gradient computed with other dropout masks must be rejected");
-}
-
-fn logits(model: &Nova, ws: &mut Workspace, params: &[f32], x: &[u32], b: usize, t: usize) -> Vec<f32> {
-    model.forward(ws, params, x, b, t);
-    ws.logits[..b * t * model.cfg.vocab].to_vec()
-}
-
-fn changed_positions(a: &[f32], c: &[f32], seq: usize, t: usize, v: usize) -> Vec<bool> {
-    (0..t)
-        .map(|p| {
-            let r = (seq * t + p) * v..(seq * t + p + 1) * v;
-            a[r.clone()].iter().zip(&c[r]).any(|(x, y)| x.to_bits() != y.to_bits())
-        })
-        .collect()
+    check_model(0.25, 5, 6).assert_rejected("a gradient computed with other dropout masks");
 }
 
 /// Changing token `pos` leaves every logit before `pos` bitwise unchanged and
@@ -503,20 +357,9 @@ fn nova_causality() {
             let mut ws = Workspace::new();
             ws.seed = seed; // forward never drops, whatever the seed
             let x = random_tokens(&mut rng, b * t, v);
-            let base = logits(&model, &mut ws, &params, &x, b, t);
-            for pos in [0, 1, 4, t - 2, t - 1] {
-                for seq in 0..b {
-                    let mut x2 = x.clone();
-                    let i = seq * t + pos;
-                    x2[i] = ((x2[i] as usize + 1 + rng.below(v - 1)) % v) as u32;
-                    let l2 = logits(&model, &mut ws, &params, &x2, b, t);
-                    let ch = changed_positions(&base, &l2, seq, t, v);
-                    for (p, &changed) in ch.iter().enumerate() {
-                        assert_eq!(changed, p >= pos, "token {pos} of seq {seq}: logits at position {p} changed={changed}");
-                    }
-                    assert!(changed_positions(&base, &l2, 1 - seq, t, v).iter().all(|c| !c), "seq {seq} leaked into the other");
-                }
-            }
+            single_token_changes(&model, &mut ws, &params, &x, (b, t), &[0, 1, 4, t - 2, t - 1], &mut rng, |pos, seq, base, l2| {
+                assert_changed_exactly(base, l2, (b, t, v), seq, |p| p >= pos, &format!("token {pos} of seq {seq}"));
+            });
         });
     }
 }
@@ -535,32 +378,22 @@ fn nova_decoder_equals_full_forward() {
         let tokens = random_tokens(&mut rng, len, v);
         let mut ws = Workspace::new();
         let full = pool().install(|| logits(&model, &mut ws, &params, &tokens, 1, len));
-        let mut dec = model.decoder(&params);
-        let mut worst = 0.0f32;
-        for (i, &tok) in tokens.iter().enumerate() {
-            dec.step(tok);
-            assert_eq!(dec.pos(), i + 1);
-            worst = worst.max(max_abs_diff(dec.logits(), &full[i * v..(i + 1) * v]));
-        }
+        let worst = decoder_worst(model.decoder(&params).as_mut(), &tokens, &full, v);
         eprintln!("decoder len {len}: max |Δ| {worst:.3e}");
         assert!(worst <= 1e-4, "len {len}: decoder logits differ from the full forward by {worst}");
     }
     // fixture weights and tokens against the reference logits
     let model = fixture_model(0.1);
-    let params = import_reference(&model, &fixtures().join("v5.2/weights.safetensors")).unwrap();
-    let bytes = std::fs::read(fixtures().join("v5.2/case.safetensors")).unwrap();
-    let case = SafeTensors::deserialize(&bytes).unwrap();
-    let Case { b, t, x, .. } = load_case(&case);
-    let reference = f32s(case.tensor("logits").unwrap().data());
+    let golden = Golden::open("v5.2");
+    let params = golden.params(&model);
+    let case = golden.tokens();
+    let (b, t, x) = (case.b, case.t, case.x);
+    let reference = golden.tensor("logits");
     let v = model.cfg.vocab;
     let mut worst = 0.0f32;
     for s in 0..b {
-        let mut dec = NovaDecoder::new(&model, &params);
-        for p in 0..t {
-            dec.step(x[s * t + p]);
-            let r = (s * t + p) * v;
-            worst = worst.max(max_abs_diff(&dec.logits, &reference[r..r + v]));
-        }
+        let rows = s * t..(s + 1) * t;
+        worst = worst.max(decoder_worst(&mut NovaDecoder::new(&model, &params), &x[rows], &reference[s * t * v..(s + 1) * t * v], v));
     }
     eprintln!("decoder vs reference logits: max |Δ| {worst:.3e}");
     assert!(worst <= 1e-5, "decoder differs from the reference logits by {worst}");
@@ -613,19 +446,11 @@ fn nova_dropout_only_in_training_and_deterministic() {
         let train_0 = without.loss_and_grad(&mut ws, &params, &mut g0, &x, &y, b, t);
         assert!((train_0 - eval_0).abs() < 1e-6, "p = 0: training loss {train_0} vs evaluation loss {eval_0}");
 
-        let (mut once, mut again, mut twice, mut other) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
+        // same seed: same loss and gradient; gradients add into `grads`
         ws.seed = 42;
-        let l1 = with.loss_and_grad(&mut ws, &params, &mut once, &x, &y, b, t);
-        let l2 = with.loss_and_grad(&mut ws, &params, &mut again, &x, &y, b, t);
-        assert_eq!(l1.to_bits(), l2.to_bits(), "same seed, same loss");
-        assert!(once.iter().zip(&again).all(|(p, q)| p.to_bits() == q.to_bits()), "same seed, same gradient");
+        let (l1, once) = assert_accumulates_and_repeats("dropout 0.3, seed 42", &with, &mut ws, &params, (&x, &y, b, t), |_| {});
         assert!((l1 - eval_p).abs() > 1e-4, "dropout must change the training loss ({l1} vs {eval_p})");
-        with.loss_and_grad(&mut ws, &params, &mut twice, &x, &y, b, t);
-        with.loss_and_grad(&mut ws, &params, &mut twice, &x, &y, b, t);
-        let scale = once.iter().fold(0.0f32, |m, g| m.max(g.abs()));
-        for (i, (a, c)) in once.iter().zip(&twice).enumerate() {
-            assert!((c - 2.0 * a).abs() <= 1e-5 * scale, "element {i}: {c} after two calls, {a} after one");
-        }
+        let mut other = vec![0.0f32; n];
         ws.seed = 43;
         let l3 = with.loss_and_grad(&mut ws, &params, &mut other, &x, &y, b, t);
         assert!((l3 - l1).abs() > 1e-6, "another seed, other masks ({l3} vs {l1})");
@@ -683,11 +508,6 @@ fn nova_training_window_shapes() {
     assert!(g1.iter().zip(&g2).all(|(p, q)| p.to_bits() == q.to_bits()), "gradient depends on the thread count");
     let mut ws = Workspace::new();
     let full = pool().install(|| logits(&model, &mut ws, &params, &x[..t], 1, t));
-    let mut dec = model.decoder(&params);
-    let mut worst = 0.0f32;
-    for (i, &tok) in x[..t].iter().enumerate() {
-        dec.step(tok);
-        worst = worst.max(max_abs_diff(dec.logits(), &full[i * v..(i + 1) * v]));
-    }
+    let worst = decoder_worst(model.decoder(&params).as_mut(), &x[..t], &full, v);
     assert!(worst <= 1e-4, "decoder vs forward over a 128-token window: {worst}");
 }

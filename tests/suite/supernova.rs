@@ -3,14 +3,14 @@
 //! straight-through gradient of the BIT-C matrices, causality with the D6 fix,
 //! zero-filled shifts for short windows (D17) and the O(1) incremental decoder.
 
+use super::check_util::*;
 use super::common::{fixtures, pool};
-use super::gradcheck::check::{gradcheck, Segment, MODEL_TOL};
+use super::golden_util::{layout_shapes, max_diff, read_json, state_dict, Golden};
+use super::gradcheck::check::MODEL_TOL;
 use flashlm_tui::model::bitlinear::{quantize, BitVariant};
 use flashlm_tui::model::supernova::{Supernova, SupernovaConfig};
 use flashlm_tui::model::{LanguageModel, Workspace};
 use flashlm_tui::rng::Rng;
-use flashlm_tui::weights::{f32s, params_from_named, read_f32_tensors};
-use safetensors::SafeTensors;
 
 /// Widths of the tiny model: with d_r 6, d_p 4 one block-0 mixer weight had a
 /// third derivative so large that the ε = 10⁻² central difference erred by 13 %
@@ -34,51 +34,21 @@ fn tiny(reference_compat: bool) -> Supernova {
 /// ρ = 0, which would hide most of the model from a gradient check): gains
 /// 1 + 0.2·N, matrices N(0, 1/fan_in), E, slots, planner_init, ρ ~ N(0, 1).
 fn test_params(model: &Supernova, seed: u64) -> Vec<f32> {
-    let mut rng = Rng::new(seed);
-    let mut p = vec![0.0f32; model.num_params()];
-    for t in &model.layout.tensors {
-        let (mean, std) = match t.shape.as_slice() {
-            [_] if t.name.ends_with("res_gate") => (0.0, 1.0),
-            [_] => (1.0, 0.2),
-            _ if t.name == "embed.weight" || t.name.ends_with("slots") || t.name == "planner_init" => (0.0, 1.0),
-            [_, fan_in] => (0.0, 1.0 / (*fan_in as f32).sqrt()),
-            s => panic!("unexpected shape {s:?} for {}", t.name),
-        };
-        for x in &mut p[t.range()] {
-            *x = mean + std * rng.normal();
-        }
-    }
-    p
-}
-
-fn random_tokens(rng: &mut Rng, n: usize, vocab: usize) -> Vec<u32> {
-    (0..n).map(|_| rng.below(vocab) as u32).collect()
-}
-
-fn logits(model: &Supernova, ws: &mut Workspace, params: &[f32], x: &[u32], b: usize, t: usize) -> Vec<f32> {
-    model.forward(ws, params, x, b, t);
-    ws.logits[..b * t * model.cfg.vocab].to_vec()
-}
-
-fn nan_is_inf(x: f32) -> f32 {
-    if x.is_nan() {
-        f32::INFINITY
-    } else {
-        x
-    }
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| nan_is_inf((x - y).abs())).fold(0.0, f32::max)
+    draw_params(model, &mut Rng::new(seed), |t| match t.shape.as_slice() {
+        [_] if t.name.ends_with("res_gate") => (0.0, 1.0),
+        [_] => (1.0, 0.2),
+        _ if t.name == "embed.weight" || t.name.ends_with("slots") || t.name == "planner_init" => (0.0, 1.0),
+        [_, fan_in] => (0.0, 1.0 / (*fan_in as f32).sqrt()),
+        s => panic!("unexpected shape {s:?} for {}", t.name),
+    })
 }
 
 /// The fixture was made by the reference (window-mean planner, D6), so it runs with
 /// `reference_compat`; the last block's planner-update parameters get no gradient.
 #[test]
 fn supernova_golden_reference_compat_logits_loss_every_gradient() {
-    let dir = fixtures().join("v6");
-    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let golden = Golden::open("v6");
+    let cfg = &golden.cfg;
     let c = &cfg["config"];
     let u = |k: &str| c[k].as_u64().unwrap() as usize;
     let model = Supernova::new(SupernovaConfig {
@@ -92,54 +62,20 @@ fn supernova_golden_reference_compat_logits_loss_every_gradient() {
         d_planner: u("d_planner"),
         reference_compat: true,
     });
-    assert_eq!(model.num_params() as u64, cfg["param_count"].as_u64().unwrap(), "parameter count");
     let ternary: Vec<String> = model.ternary_shares(&vec![0.0; model.num_params()]).into_iter().map(|s| s.name).collect();
     let reference_bit: Vec<String> =
         cfg["ternary"]["bitlinear_modules"].as_array().unwrap().iter().map(|m| format!("{}.weight", m.as_str().unwrap())).collect();
     assert_eq!(ternary, reference_bit, "BIT-C matrices");
-
-    let wbytes = std::fs::read(dir.join("weights.safetensors")).unwrap();
-    let named = read_f32_tensors(&wbytes, "weights.safetensors").unwrap();
-    let params = params_from_named(&model.layout, &named, &[], |_| false, "weights").unwrap();
-    let cbytes = std::fs::read(dir.join("case.safetensors")).unwrap();
-    let case = SafeTensors::deserialize(&cbytes).unwrap();
-    let tok = case.tensor("tokens").unwrap();
-    let (b, t1) = (tok.shape()[0], tok.shape()[1]);
-    let t = t1 - 1;
-    let tokens: Vec<i64> = tok.data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect();
-    let x: Vec<u32> = (0..b * t).map(|i| tokens[(i / t) * t1 + i % t] as u32).collect();
-    let y: Vec<u32> = (0..b * t).map(|i| tokens[(i / t) * t1 + i % t + 1] as u32).collect();
-
-    let mut ws = Workspace::new();
-    let mut grads = vec![0.0f32; model.num_params()];
-    let loss = pool().install(|| model.loss_and_grad(&mut ws, &params, &mut grads, &x, &y, b, t));
-    let ref_loss = f32s(case.tensor("loss").unwrap().data())[0] as f64;
-    let ours = pool().install(|| logits(&model, &mut ws, &params, &x, b, t));
-    let logit_err = max_diff(&ours, &f32s(case.tensor("logits").unwrap().data()));
-    eprintln!("v6 golden: loss {loss} vs {ref_loss} (|Δ| {:.2e}), logits max |Δ| {logit_err:.2e}", (loss - ref_loss).abs());
-    assert!((loss - ref_loss).abs() <= 1e-5, "loss {loss} vs reference {ref_loss}");
-    assert!(logit_err <= 1e-5, "logits differ by {logit_err}");
+    assert!(model.tied_aliases().is_empty());
+    let params = golden.params(&model);
+    let run = golden.run(&model, &params, &mut Workspace::new());
 
     let no_grad: Vec<&str> = cfg["params_without_grad"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    let (mut checked, mut worst_ratio) = (0, 0.0f32);
-    for (name, view) in case.tensors() {
-        let Some(pname) = name.strip_prefix("grad.") else {
-            continue;
-        };
-        let info = model.layout.get(pname).unwrap_or_else(|| panic!("gradient {name} has no parameter here"));
-        let (ours, reference) = (&grads[info.range()], f32s(view.data()));
-        assert_eq!(ours.len(), reference.len(), "{name} size");
-        let max_ref = reference.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let tol = 1e-5 + 1e-4 * max_ref;
-        let worst = max_diff(ours, &reference);
-        worst_ratio = worst_ratio.max(worst / tol);
-        assert!(worst <= tol, "{name} differs by {worst} (tolerance {tol})");
+    let (checked, _) = golden.assert_every_gradient(&model, &run.grads, |pname, ours| {
         if no_grad.contains(&pname) {
             assert!(ours.iter().all(|&g| g == 0.0), "{pname}: the unused last planner update must get no gradient");
         }
-        checked += 1;
-    }
-    eprintln!("v6 golden: {checked} gradient tensors, worst |Δ| = {worst_ratio:.3} of the tolerance");
+    });
     assert_eq!(no_grad.len(), 3);
     assert_eq!(checked, model.layout.tensors.len(), "every parameter's gradient must be checked");
 }
@@ -152,17 +88,9 @@ fn supernova_param_count_full_size() {
     let ternary: usize = shares.iter().map(|s| model.layout.get(&s.name).unwrap().len()).sum();
     assert_eq!(ternary, 3_348_480, "spec §7.4 ternary count");
     assert_eq!(shares.len(), 6 * 14 + 1, "14 BIT-C matrices per block + the head");
-    let path = fixtures().join("v6").join("full_size.json");
-    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let j = read_json(fixtures().join("v6").join("full_size.json"));
     assert_eq!(j["param_count"].as_u64().unwrap(), 4_141_862);
-    let reference: Vec<(String, Vec<usize>)> = j["state_dict"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e[0].as_str().unwrap().to_string(), e[1].as_array().unwrap().iter().map(|s| s.as_u64().unwrap() as usize).collect()))
-        .collect();
-    let ours: Vec<(String, Vec<usize>)> = model.layout.tensors.iter().map(|t| (t.name.clone(), t.shape.clone())).collect();
-    assert_eq!(ours, reference, "parameter names, order and shapes");
+    assert_eq!(layout_shapes(&model), state_dict(&j), "parameter names, order and shapes");
     // spec §7.3 init: std √(2/out) for BIT-C, ρ = 0, gains 1
     let p = model.init_params(1);
     let std = |name: &str| {
@@ -181,19 +109,9 @@ fn check_float_path(compat: bool, t: usize, seed: u64) {
     let (b, v) = (2, model.cfg.vocab);
     let params = test_params(&model, seed);
     let mut rng = Rng::new(seed + 1);
-    let mut x = random_tokens(&mut rng, b * t, v);
-    x[b * t - 1] = x[0]; // a repeated token: embedding gradients add up
-    let y = random_tokens(&mut rng, b * t, v);
-    let segs: Vec<Segment> = model.layout.tensors.iter().map(|ti| Segment { name: ti.name.clone(), range: ti.range() }).collect();
-    let report = pool().install(|| {
-        let mut ws = Workspace::new();
-        let mut grads = vec![0.0f32; model.num_params()];
-        assert!(model.loss_and_grad(&mut ws, &params, &mut grads, &x, &y, b, t).is_finite());
-        let mut loss = |p: &[f32]| model.loss(&mut ws, p, &x, &y, b, t);
-        let label = format!("v6 tiny float path, reference_compat={compat}, T={t}");
-        gradcheck(&label, &params, &grads, &segs, 32, MODEL_TOL, &mut rng, &mut loss)
-    });
-    report.assert_ok();
+    let (x, y) = tokens_with_repeat(&mut rng, b * t, v, (b * t - 1, 0));
+    let label = format!("v6 tiny float path, reference_compat={compat}, T={t}");
+    model_gradcheck(&label, &model, &params, (&x, &y, b, t), &every_tensor(&model), 32, MODEL_TOL, &mut rng).assert_ok();
 }
 
 /// Every parameter tensor against central differences, with BIT-C off (Q = identity):
@@ -224,29 +142,9 @@ fn supernova_ste_latent_grad_is_grad_wrt_quantised_weights() {
     assert_eq!(n_bit, 2 * 15 + 1, "n_scales = 3: 15 BIT-C matrices per block + the head");
     let mut rng = Rng::new(6);
     let (x, y) = (random_tokens(&mut rng, b * t, v), random_tokens(&mut rng, b * t, v));
-    pool().install(|| {
-        let mut ws = Workspace::new();
-        let (mut g_ste, mut g_q) = (vec![0.0f32; params.len()], vec![0.0f32; params.len()]);
-        let l_ste = model.loss_and_grad(&mut ws, &params, &mut g_ste, &x, &y, b, t);
-        let l_q = float.loss_and_grad(&mut ws, &qparams, &mut g_q, &x, &y, b, t);
-        assert_eq!(l_ste.to_bits(), l_q.to_bits(), "the ternary forward is the float forward at Q(W)");
-        for ti in &model.layout.tensors {
-            let r = ti.range();
-            assert!(g_ste[r.clone()].iter().zip(&g_q[r]).all(|(a, c)| a.to_bits() == c.to_bits()), "{}: STE gradient", ti.name);
-        }
-        let l_float = float.loss(&mut ws, &params, &x, &y, b, t);
-        assert!((l_float - l_ste).abs() > 1e-3, "quantisation must change the loss ({l_float} vs {l_ste})");
-    });
-}
-
-/// Per position of sequence `seq`: is any logit different (bitwise)?
-fn changed_positions(a: &[f32], c: &[f32], seq: usize, t: usize, v: usize) -> Vec<bool> {
-    (0..t)
-        .map(|p| {
-            let r = (seq * t + p) * v..(seq * t + p + 1) * v;
-            a[r.clone()].iter().zip(&c[r]).any(|(x, y)| x.to_bits() != y.to_bits())
-        })
-        .collect()
+    let l_ste = assert_ste(&model, &float, &params, &qparams, (&x, &y, b, t), false);
+    let l_float = pool().install(|| float.loss(&mut Workspace::new(), &params, &x, &y, b, t));
+    assert!((l_float - l_ste).abs() > 1e-3, "quantisation must change the loss ({l_float} vs {l_ste})");
 }
 
 /// With the D6 fix, logits at positions < p do not move (bitwise) when token p
@@ -263,21 +161,10 @@ fn supernova_causality_with_d6_fix() {
         pool().install(|| {
             let mut ws = Workspace::new();
             let x = random_tokens(&mut rng, b * t, v);
-            let base = logits(&model, &mut ws, &params, &x, b, t);
-            for pos in [0, 1, 3, 6, t - 1] {
-                for seq in 0..b {
-                    let mut x2 = x.clone();
-                    let i = seq * t + pos;
-                    x2[i] = ((x2[i] as usize + 1 + rng.below(v - 1)) % v) as u32;
-                    let l2 = logits(&model, &mut ws, &params, &x2, b, t);
-                    let ch = changed_positions(&base, &l2, seq, t, v);
-                    for (p, &changed) in ch.iter().enumerate() {
-                        // the running-mean planner carries the change to every later position
-                        assert_eq!(changed, p >= pos, "token {pos} of seq {seq}: logits at {p} changed={changed}");
-                    }
-                    assert!(changed_positions(&base, &l2, 1 - seq, t, v).iter().all(|c| !c), "seq {seq} leaked into the other sequence");
-                }
-            }
+            single_token_changes(&model, &mut ws, &params, &x, (b, t), &[0, 1, 3, 6, t - 1], &mut rng, |pos, seq, base, l2| {
+                // the running-mean planner carries the change to every later position
+                assert_changed_exactly(base, l2, (b, t, v), seq, |p| p >= pos, &format!("token {pos} of seq {seq}"));
+            });
         });
     }
     let leaky = tiny(true);
@@ -333,19 +220,15 @@ fn supernova_decoder_equals_full_forward() {
             let tokens = random_tokens(&mut rng, len, v);
             let mut ws = Workspace::new();
             let full = pool().install(|| logits(&model, &mut ws, &params, &tokens, 1, len));
-            let mut dec = model.decoder(&params);
-            let mut worst = 0.0f32;
-            for (i, &tok) in tokens.iter().enumerate() {
-                dec.step(tok);
-                assert_eq!(dec.pos(), i + 1);
-                let reference = if compat {
-                    // the reference window at step i is the prefix
-                    pool().install(|| logits(&model, &mut ws, &params, &tokens[..=i], 1, i + 1))[i * v..].to_vec()
-                } else {
-                    full[i * v..(i + 1) * v].to_vec()
-                };
-                worst = worst.max(max_diff(dec.logits(), &reference));
-            }
+            let reference: Vec<f32> = if compat {
+                // the reference window at step i is the prefix
+                (0..len)
+                    .flat_map(|i| pool().install(|| logits(&model, &mut ws, &params, &tokens[..=i], 1, i + 1))[i * v..].to_vec())
+                    .collect()
+            } else {
+                full
+            };
+            let worst = decoder_worst(model.decoder(&params).as_mut(), &tokens, &reference, v);
             assert!(worst <= 1e-4, "compat={compat}: incremental logits differ from the full forward by {worst}");
         }
     }
@@ -361,23 +244,14 @@ fn supernova_loss_and_grad_accumulates_and_repeats() {
     let (x, y) = (random_tokens(&mut rng, b * t, v), random_tokens(&mut rng, b * t, v));
     pool().install(|| {
         let mut ws = Workspace::new();
-        let n = model.num_params();
-        let (mut once, mut again, mut twice) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
-        let l1 = model.loss_and_grad(&mut ws, &params, &mut once, &x, &y, b, t);
         // a different shape in between must not leave anything behind
-        let _ = model.loss(&mut ws, &params, &x[..5], &y[..5], 1, 5);
-        let l2 = model.loss_and_grad(&mut ws, &params, &mut again, &x, &y, b, t);
-        assert_eq!(l1.to_bits(), l2.to_bits(), "loss not repeatable");
-        assert!(once.iter().zip(&again).all(|(p, q)| p.to_bits() == q.to_bits()), "gradient not repeatable");
+        let between = |ws: &mut Workspace| {
+            let _ = model.loss(ws, &params, &x[..5], &y[..5], 1, 5);
+        };
+        let (l1, _) = assert_accumulates_and_repeats("v6", &model, &mut ws, &params, (&x, &y, b, t), between);
         let l3 = model.loss(&mut ws, &params, &x, &y, b, t);
         // (the evaluation head uses libm exp, the fused training head the fast exp)
         assert!((l1 - l3).abs() <= 1e-6, "loss() {l3} and loss_and_grad() {l1} disagree");
-        model.loss_and_grad(&mut ws, &params, &mut twice, &x, &y, b, t);
-        model.loss_and_grad(&mut ws, &params, &mut twice, &x, &y, b, t);
-        let scale = once.iter().fold(0.0f32, |m, g| m.max(g.abs()));
-        for (i, (a, c)) in once.iter().zip(&twice).enumerate() {
-            assert!((c - 2.0 * a).abs() <= 1e-5 * scale, "element {i}: {c} after two calls, {a} after one");
-        }
     });
 }
 

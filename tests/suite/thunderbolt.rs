@@ -4,19 +4,18 @@
 //! streaming decoder (fix D4 on), and the workspace size at 64×256.
 //! Tolerances and the checker are those of gradcheck.rs (see its doc comment).
 
+use super::check_util::*;
 use super::common::{fixtures, pool};
+use super::golden_util::{layout_shapes, read_json, state_dict, Golden};
 use super::gradcheck::check::*;
 use flashlm_tui::model::bitlinear::{quantize, BitVariant};
 use flashlm_tui::model::groupnorm::{groupnorm_backward, groupnorm_forward};
-use flashlm_tui::model::params::carve_mut;
 use flashlm_tui::model::recurrence::{recurrence_backward, recurrence_forward};
 use flashlm_tui::model::relu2_ffn::{relu2_ffn_backward, relu2_ffn_forward, Relu2Grads, Relu2Weights};
 use flashlm_tui::model::thunderbolt::{Thunderbolt, ThunderboltConfig, ThunderboltWs, TRAIN_WINDOW};
 use flashlm_tui::model::token_shift::{token_shift_backward, token_shift_forward};
 use flashlm_tui::model::{LanguageModel, Workspace};
 use flashlm_tui::rng::Rng;
-use flashlm_tui::weights::{f32s, params_from_named, read_f32_tensors};
-use safetensors::SafeTensors;
 
 fn tiny(reference_compat: bool) -> Thunderbolt {
     Thunderbolt::new(ThunderboltConfig { vocab: 37, d_model: 16, n_layers: 2, groups: 4, d_ff: 24, reference_compat })
@@ -31,33 +30,13 @@ fn is_ternary(name: &str) -> bool {
 /// O(1) activations everywhere: gains 1 + 0.2·N, biases/mix/f_bias 0.5·N,
 /// E ~ N(0, 0.5²), matrices N(0, 1/fan_in).
 fn test_params(model: &Thunderbolt, seed: u64) -> Vec<f32> {
-    let mut rng = Rng::new(seed);
-    let mut p = vec![0.0f32; model.num_params()];
-    for t in &model.layout.tensors {
-        let (mean, std) = match t.shape.as_slice() {
-            [_] if t.name.ends_with(".weight") => (1.0, 0.2),
-            [_] => (0.0, 0.5),
-            _ if t.name == "embed.weight" => (0.0, 0.5),
-            [_, fan_in] => (0.0, 1.0 / (*fan_in as f32).sqrt()),
-            s => panic!("unexpected shape {s:?} for {}", t.name),
-        };
-        for x in &mut p[t.range()] {
-            *x = mean + std * rng.normal();
-        }
-    }
-    p
-}
-
-fn random_tokens(rng: &mut Rng, n: usize, vocab: usize) -> Vec<u32> {
-    (0..n).map(|_| rng.below(vocab) as u32).collect()
-}
-
-fn nan_is_inf(x: f32) -> f32 {
-    if x.is_nan() {
-        f32::INFINITY
-    } else {
-        x
-    }
+    draw_params(model, &mut Rng::new(seed), |t| match t.shape.as_slice() {
+        [_] if t.name.ends_with(".weight") => (1.0, 0.2),
+        [_] => (0.0, 0.5),
+        _ if t.name == "embed.weight" => (0.0, 0.5),
+        [_, fan_in] => (0.0, 1.0 / (*fan_in as f32).sqrt()),
+        s => panic!("unexpected shape {s:?} for {}", t.name),
+    })
 }
 
 // ─────────────────────────────── golden fixture ───────────────────────────────
@@ -68,9 +47,8 @@ fn nan_is_inf(x: f32) -> f32 {
 /// gradient tensor, all 34 gradient tensors (33 + the tied head.weight).
 #[test]
 fn thunderbolt_golden_reference_compat() {
-    let dir = fixtures().join("v5");
-    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
-    let c = &cfg["config"];
+    let golden = Golden::open("v5");
+    let c = &golden.cfg["config"];
     let u = |k: &str| c[k].as_u64().unwrap() as usize;
     let model = Thunderbolt::new(ThunderboltConfig {
         vocab: u("vocab"),
@@ -81,63 +59,16 @@ fn thunderbolt_golden_reference_compat() {
         reference_compat: true,
     });
     assert_eq!(u("n_heads") * u("d_head"), u("d_model"));
-    assert_eq!(model.num_params() as u64, cfg["param_count"].as_u64().unwrap(), "parameter count");
     // notes: gate_lb = 0.9·layer_idx/max(n_layers−1, 1) → 0.0 and 0.9 here
     assert_eq!((model.gate_lower_bound(0), model.gate_lower_bound(1)), (0.0, 0.9));
-
-    let wbytes = std::fs::read(dir.join("weights.safetensors")).unwrap();
-    let named = read_f32_tensors(&wbytes, "weights.safetensors").unwrap();
-    let params = params_from_named(&model.layout, &named, &model.tied_aliases(), |_| false, "weights").unwrap();
-
-    let cbytes = std::fs::read(dir.join("case.safetensors")).unwrap();
-    let case = SafeTensors::deserialize(&cbytes).unwrap();
-    let tok = case.tensor("tokens").unwrap();
-    let (b, t1) = (tok.shape()[0], tok.shape()[1]);
-    let t = t1 - 1;
-    let tokens: Vec<i64> = tok.data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect();
-    let tokens = &tokens;
-    let x: Vec<u32> = (0..b).flat_map(|bi| (0..t).map(move |ti| tokens[bi * t1 + ti] as u32)).collect();
-    let y: Vec<u32> = (0..b).flat_map(|bi| (0..t).map(move |ti| tokens[bi * t1 + ti + 1] as u32)).collect();
-
+    let params = golden.params(&model);
     let mut ws = Workspace::new();
-    let mut grads = vec![0.0f32; model.num_params()];
-    let loss = pool().install(|| model.loss_and_grad(&mut ws, &params, &mut grads, &x, &y, b, t));
-    let ref_loss = f32s(case.tensor("loss").unwrap().data())[0] as f64;
-    eprintln!("v5 golden: loss {loss} vs {ref_loss} (|Δ| {:.3e})", (loss - ref_loss).abs());
-    assert!((loss - ref_loss).abs() <= 1e-5, "loss {loss} vs reference {ref_loss}");
-    let eval = pool().install(|| model.loss(&mut ws, &params, &x, &y, b, t));
-    assert!((eval - ref_loss).abs() <= 1e-5, "eval loss {eval} vs reference {ref_loss}");
-
-    pool().install(|| model.forward(&mut ws, &params, &x, b, t));
-    let ref_logits = f32s(case.tensor("logits").unwrap().data());
-    let v = model.cfg.vocab;
-    assert_eq!(ref_logits.len(), b * t * v);
-    let worst = ws.logits[..b * t * v].iter().zip(&ref_logits).map(|(a, b)| nan_is_inf((a - b).abs())).fold(0.0f32, f32::max);
-    eprintln!("v5 golden: logits max |Δ| {worst:.3e}");
-    assert!(worst <= 1e-5, "logits differ by {worst}");
-
-    let mut checked = 0;
-    let mut worst_ratio = (0.0f32, String::new());
-    for (name, view) in case.tensors() {
-        let Some(pname) = name.strip_prefix("grad.") else {
-            continue;
-        };
-        let reference = f32s(view.data());
-        let canon = if pname == "head.weight" { "embed.weight" } else { pname };
-        let ours = &grads[model.layout.get(canon).unwrap_or_else(|| panic!("{name} has no parameter")).range()];
-        assert_eq!(ours.len(), reference.len(), "{name} size");
-        let max_ref = reference.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let tol = 1e-5 + 1e-4 * max_ref;
-        let worst = ours.iter().zip(&reference).map(|(a, b)| nan_is_inf((a - b).abs())).fold(0.0f32, f32::max);
-        assert!(worst <= tol, "{name} differs by {worst} (tolerance {tol})");
-        if worst / tol > worst_ratio.0 {
-            worst_ratio = (worst / tol, format!("{name}: |Δ| {worst:.3e}, max|ref| {max_ref:.3e}"));
-        }
-        checked += 1;
-    }
-    eprintln!("v5 golden: worst gradient {} ({:.3} of tolerance)", worst_ratio.1, worst_ratio.0);
+    let run = golden.run(&model, &params, &mut ws);
+    let (x, y, b, t) = (&run.case.x, &run.case.y, run.case.b, run.case.t);
+    let eval = pool().install(|| model.loss(&mut ws, &params, x, y, b, t));
+    golden.assert_loss("eval loss", eval);
+    let (checked, _) = golden.assert_every_gradient(&model, &run.grads, |_, _| {});
     assert_eq!(checked, 34, "every gradient tensor (33 parameters + tied head.weight) must be compared");
-    assert_eq!(checked, model.layout.tensors.len() + model.tied_aliases().len());
 }
 
 /// Names, order and shapes of the reference default config (full_size.json), and
@@ -147,7 +78,7 @@ fn thunderbolt_param_count_full_size() {
     let model = Thunderbolt::new(ThunderboltConfig::full_size());
     assert_eq!(model.num_params(), 29_750_784);
     assert_eq!(model.ternary_params(), 26_542_080);
-    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("v5/full_size.json")).unwrap()).unwrap();
+    let j = read_json(fixtures().join("v5/full_size.json"));
     assert_eq!(j["param_count"].as_u64().unwrap(), 29_750_784);
     let c = &j["config"];
     let cfg = ThunderboltConfig::full_size();
@@ -156,15 +87,8 @@ fn thunderbolt_param_count_full_size() {
         (cfg.vocab, cfg.d_model, cfg.n_layers, cfg.groups, cfg.d_ff),
         (u("vocab"), u("d_model"), u("n_layers"), u("n_heads"), u("d_ffn"))
     );
-    let reference: Vec<(String, Vec<usize>)> = j["state_dict"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e[0].as_str().unwrap().to_string(), e[1].as_array().unwrap().iter().map(|s| s.as_u64().unwrap() as usize).collect()))
-        .filter(|(n, _)| n != "head.weight")
-        .collect();
-    let ours: Vec<(String, Vec<usize>)> = model.layout.tensors.iter().map(|t| (t.name.clone(), t.shape.clone())).collect();
-    assert_eq!(ours, reference);
+    let reference: Vec<_> = state_dict(&j).into_iter().filter(|(n, _)| n != "head.weight").collect();
+    assert_eq!(layout_shapes(&model), reference);
     // b_l = 0.9·l/17 at L = 18
     for l in 0..18 {
         assert_eq!(model.gate_lower_bound(l), (0.9 * l as f64 / 17.0) as f32);
@@ -209,122 +133,68 @@ fn thunderbolt_workspace_fits_8gb_at_64x256() {
 /// Token shift over 2 windows of 4: θ = [u ; ω].
 fn token_shift_block(rng: &mut Rng, b: usize, t: usize, d: usize) -> Block<'static> {
     let rows = b * t;
-    let (theta, segs) = Packer::new(rng).push("u", rows * d, 0.0, 1.0).push("mix", d, 0.0, 1.0).done();
-    let s1 = segs.clone();
-    let s2 = segs.clone();
-    Block {
-        label: format!("token shift b={b} t={t} d={d}"),
-        theta,
-        segs,
-        forward: Box::new(move |th| {
-            let p = split(th, &s1);
-            let mut out = vec![0.0; rows * d];
-            token_shift_forward(&mut out, p[0], p[1], t, d);
-            out
-        }),
-        backward: Box::new(move |th, dout| {
-            let p = split(th, &s2);
-            let mut g = vec![0.0; th.len()];
-            let (gu, gm) = g.split_at_mut(rows * d);
-            token_shift_backward(gu, gm, dout, p[0], p[1], t, d);
-            g
-        }),
-    }
+    let packed = Packer::new(rng).push("u", rows * d, 0.0, 1.0).push("mix", d, 0.0, 1.0).done();
+    let fwd = move |p: &[&[f32]]| {
+        let mut out = vec![0.0; rows * d];
+        token_shift_forward(&mut out, p[0], p[1], t, d);
+        (out, ())
+    };
+    Block::new(format!("token shift b={b} t={t} d={d}"), packed, fwd, move |p, (), dout, g| {
+        let [gu, gm]: [&mut [f32]; 2] = g.try_into().ok().unwrap();
+        token_shift_backward(gu, gm, dout, p[0], p[1], t, d);
+    })
 }
 
 /// Recurrence with lower bound `lb`: θ = [z ; β_f], output q.
 fn recurrence_block(rng: &mut Rng, b: usize, t: usize, d: usize, lb: f32) -> Block<'static> {
     let rows = b * t;
-    let (theta, segs) = Packer::new(rng).push("z = [z_f|z_v|z_o]", rows * 3 * d, 0.0, 1.0).push("f_bias", d, 0.0, 0.5).done();
-    let fwd = move |th: &[f32], segs: &[Segment]| {
-        let p = split(th, segs);
+    let packed = Packer::new(rng).push("z = [z_f|z_v|z_o]", rows * 3 * d, 0.0, 1.0).push("f_bias", d, 0.0, 0.5).done();
+    let fwd = move |p: &[&[f32]]| {
         let (mut q, mut c) = (vec![0.0; rows * d], vec![0.0; rows * d]);
         recurrence_forward(&mut q, &mut c, p[0], p[1], lb, t, d);
         (q, c)
     };
-    let s1 = segs.clone();
-    let s2 = segs.clone();
-    Block {
-        label: format!("recurrence b={b} t={t} d={d} lb={lb}"),
-        theta,
-        segs,
-        forward: Box::new(move |th| fwd(th, &s1).0),
-        backward: Box::new(move |th, dout| {
-            let (_, c) = fwd(th, &s2);
-            let p = split(th, &s2);
-            let mut g = vec![0.0; th.len()];
-            let (gz, gb) = g.split_at_mut(rows * 3 * d);
-            recurrence_backward(gz, gb, dout, p[0], &c, p[1], lb, t, d);
-            g
-        }),
-    }
+    Block::new(format!("recurrence b={b} t={t} d={d} lb={lb}"), packed, fwd, move |p, c, dout, g| {
+        let [gz, gb]: [&mut [f32]; 2] = g.try_into().ok().unwrap();
+        recurrence_backward(gz, gb, dout, p[0], &c, p[1], lb, t, d);
+    })
 }
 
 /// GroupNorm pooling `span` positions: θ = [x ; γ ; β].
 fn groupnorm_block(rng: &mut Rng, b: usize, t: usize, d: usize, groups: usize, span: usize) -> Block<'static> {
     let rows = b * t;
     let sets = rows / span * groups;
-    let (theta, segs) = Packer::new(rng).push("x", rows * d, 0.3, 1.0).push("gamma", d, 1.0, 0.3).push("beta", d, 0.0, 0.3).done();
-    let fwd = move |th: &[f32], segs: &[Segment]| {
-        let p = split(th, segs);
+    let packed = Packer::new(rng).push("x", rows * d, 0.3, 1.0).push("gamma", d, 1.0, 0.3).push("beta", d, 0.0, 0.3).done();
+    let fwd = move |p: &[&[f32]]| {
         let (mut out, mut m, mut r) = (vec![0.0; rows * d], vec![0.0; sets], vec![0.0; sets]);
         groupnorm_forward(&mut out, &mut m, &mut r, p[0], p[1], p[2], d, groups, span);
-        (out, m, r)
+        (out, (m, r))
     };
-    let s1 = segs.clone();
-    let s2 = segs.clone();
-    Block {
-        label: format!("groupnorm b={b} t={t} d={d} G={groups} span={span}"),
-        theta,
-        segs,
-        forward: Box::new(move |th| fwd(th, &s1).0),
-        backward: Box::new(move |th, dout| {
-            let (_, m, r) = fwd(th, &s2);
-            let p = split(th, &s2);
-            let mut g = vec![0.0; th.len()];
-            let rr: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let mut gs = carve_mut(&mut g, &rr).into_iter();
-            let (gx, gg, gb) = (gs.next().unwrap(), gs.next().unwrap(), gs.next().unwrap());
-            groupnorm_backward(gx, gg, gb, dout, p[0], p[1], &m, &r, d, groups, span);
-            g
-        }),
-    }
+    Block::new(format!("groupnorm b={b} t={t} d={d} G={groups} span={span}"), packed, fwd, move |p, (m, r), dout, g| {
+        let [gx, gg, gb]: [&mut [f32]; 3] = g.try_into().ok().unwrap();
+        groupnorm_backward(gx, gg, gb, dout, p[0], p[1], &m, &r, d, groups, span);
+    })
 }
 
 /// ReLU² FFN with Q(W) as the variable (the float path): θ = [a ; W_up ; W_down].
 fn relu2_block(rng: &mut Rng, rows: usize, d: usize, h: usize) -> Block<'static> {
-    let (theta, segs) = Packer::new(rng)
+    let packed = Packer::new(rng)
         .push("a", rows * d, 0.0, 1.0)
         .push("ffn_up", h * d, 0.0, 1.0 / (d as f32).sqrt())
         .push("ffn_down", d * h, 0.0, 1.0 / (h as f32).sqrt())
         .done();
-    let fwd = move |th: &[f32], segs: &[Segment]| {
-        let p = split(th, segs);
+    let fwd = move |p: &[&[f32]]| {
         let w = Relu2Weights { up: p[1], down: p[2] };
         let (mut out, mut u, mut r) = (vec![0.0; rows * d], vec![0.0; rows * h], vec![0.0; rows * h]);
         relu2_ffn_forward(&mut out, &mut u, &mut r, p[0], &w, d, h);
         (out, u)
     };
-    let s1 = segs.clone();
-    let s2 = segs.clone();
-    Block {
-        label: format!("relu² ffn rows={rows} d={d} h={h}"),
-        theta,
-        segs,
-        forward: Box::new(move |th| fwd(th, &s1).0),
-        backward: Box::new(move |th, dout| {
-            let (_, u) = fwd(th, &s2);
-            let p = split(th, &s2);
-            let w = Relu2Weights { up: p[1], down: p[2] };
-            let mut g = vec![0.0; th.len()];
-            let rr: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-            let mut gs = carve_mut(&mut g, &rr).into_iter();
-            let (ga, gu, gd) = (gs.next().unwrap(), gs.next().unwrap(), gs.next().unwrap());
-            let mut dr = vec![0.0; rows * h];
-            relu2_ffn_backward(ga, Relu2Grads { up: gu, down: gd }, dout, p[0], &u, &w, &mut dr, d, h);
-            g
-        }),
-    }
+    Block::new(format!("relu² ffn rows={rows} d={d} h={h}"), packed, fwd, move |p, u, dout, g| {
+        let w = Relu2Weights { up: p[1], down: p[2] };
+        let [ga, gu, gd]: [&mut [f32]; 3] = g.try_into().ok().unwrap();
+        let mut dr = vec![0.0; rows * h];
+        relu2_ffn_backward(ga, Relu2Grads { up: gu, down: gd }, dout, p[0], &u, &w, &mut dr, d, h);
+    })
 }
 
 #[test]
@@ -372,12 +242,9 @@ fn thunderbolt_checker_rejects_recurrence_without_lower_bound() {
         let good = recurrence_block(&mut rng.clone(), 2, 5, 4, 0.9);
         let (rows, d) = (10, 4);
         let segs = good.segs.clone();
-        let bad = Block {
-            label: "recurrence, backward with b = 0".into(),
-            theta: good.theta.clone(),
-            segs: good.segs.clone(),
-            forward: Box::new(|th| (good.forward)(th)),
-            backward: Box::new(move |th, dout| {
+        let bad = good.with_backward(
+            "recurrence, backward with b = 0",
+            Box::new(move |th, dout| {
                 let p = split(th, &segs);
                 let (mut q, mut c) = (vec![0.0; rows * d], vec![0.0; rows * d]);
                 recurrence_forward(&mut q, &mut c, p[0], p[1], 0.9, 5, d);
@@ -386,10 +253,8 @@ fn thunderbolt_checker_rejects_recurrence_without_lower_bound() {
                 recurrence_backward(gz, gb, dout, p[0], &c, p[1], 0.0, 5, d);
                 g
             }),
-        };
-        let report = bad.check(usize::MAX, BLOCK_TOL, &mut rng.clone());
-        report.print();
-        assert!(report.violation().is_some(), "checker must reject the missing lower bound");
+        );
+        bad.check(usize::MAX, BLOCK_TOL, &mut rng.clone()).assert_rejected("the missing lower bound");
         good.check(usize::MAX, BLOCK_TOL, &mut rng.clone()).assert_ok();
     });
 }
@@ -447,19 +312,9 @@ fn thunderbolt_gradcheck_whole_model_float_path() {
         let (b, t, v) = (2, 8, model.cfg.vocab);
         let params = test_params(&model, 61 + compat as u64);
         let mut rng = Rng::new(62 + compat as u64);
-        let mut x = random_tokens(&mut rng, b * t, v);
-        x[7] = x[2];
-        let y = random_tokens(&mut rng, b * t, v);
-        let segs: Vec<Segment> = model.layout.tensors.iter().map(|ti| Segment { name: ti.name.clone(), range: ti.range() }).collect();
-        let report = pool().install(|| {
-            let mut ws = Workspace::new();
-            let mut grads = vec![0.0f32; model.num_params()];
-            assert!(model.loss_and_grad(&mut ws, &params, &mut grads, &x, &y, b, t).is_finite());
-            let mut loss = |p: &[f32]| model.loss(&mut ws, p, &x, &y, b, t);
-            let label = format!("v5 tiny model, float path, reference_compat={compat}");
-            gradcheck(&label, &params, &grads, &segs, 48, V5_MODEL_TOL, &mut rng, &mut loss)
-        });
-        report.assert_ok();
+        let (x, y) = tokens_with_repeat(&mut rng, b * t, v, (7, 2));
+        let label = format!("v5 tiny model, float path, reference_compat={compat}");
+        model_gradcheck(&label, &model, &params, (&x, &y, b, t), &every_tensor(&model), 48, V5_MODEL_TOL, &mut rng).assert_ok();
     }
 }
 
@@ -482,17 +337,7 @@ fn thunderbolt_ste_gradient_is_gradient_wrt_quantised_weights() {
         n_ternary += 1;
     }
     assert_eq!(n_ternary, 12);
-    pool().install(|| {
-        let (mut ws, mut g_ste, mut g_q) = (Workspace::new(), vec![0.0f32; params.len()], vec![0.0f32; params.len()]);
-        let l1 = model.loss_and_grad(&mut ws, &params, &mut g_ste, &x, &y, b, t);
-        let l2 = float.loss_and_grad(&mut ws, &qparams, &mut g_q, &x, &y, b, t);
-        assert_eq!(l1.to_bits(), l2.to_bits());
-        for ti in &model.layout.tensors {
-            let (a, c) = (&g_ste[ti.range()], &g_q[ti.range()]);
-            assert!(a.iter().zip(c).all(|(p, q)| p.to_bits() == q.to_bits()), "{}: STE gradient ≠ gradient at Q(W)", ti.name);
-            assert!(a.iter().any(|&g| g != 0.0), "{}: zero gradient", ti.name);
-        }
-    });
+    assert_ste(&model, &float, &params, &qparams, (&x, &y, b, t), true);
 }
 
 /// `loss_and_grad` adds into `grads` and leaves no state behind: a repeat is
@@ -507,27 +352,13 @@ fn thunderbolt_loss_and_grad_accumulates_and_repeats() {
         let (x, y) = (random_tokens(&mut rng, b * t, v), random_tokens(&mut rng, b * t, v));
         pool().install(|| {
             let mut ws = Workspace::new();
-            let n = model.num_params();
-            let (mut once, mut again, mut twice) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
-            let l1 = model.loss_and_grad(&mut ws, &params, &mut once, &x, &y, b, t);
-            let l2 = model.loss_and_grad(&mut ws, &params, &mut again, &x, &y, b, t);
-            assert_eq!(l1.to_bits(), l2.to_bits());
-            assert!(once.iter().zip(&again).all(|(p, q)| p.to_bits() == q.to_bits()), "compat={compat}: gradient not repeatable");
-            model.loss_and_grad(&mut ws, &params, &mut twice, &x, &y, b, t);
-            model.loss_and_grad(&mut ws, &params, &mut twice, &x, &y, b, t);
-            let scale = once.iter().fold(0.0f32, |m, g| m.max(g.abs()));
-            assert!(once.iter().zip(&twice).all(|(a, c)| (c - 2.0 * a).abs() <= 1e-5 * scale), "compat={compat}: not accumulated");
+            let (l1, _) = assert_accumulates_and_repeats(&format!("compat={compat}"), &model, &mut ws, &params, (&x, &y, b, t), |_| {});
             // the per-position losses of `loss` average to the returned mean
             let l = model.loss(&mut ws, &params, &x, &y, b, t);
             let mean = ws.losses[..b * t].iter().map(|&v| v as f64).sum::<f64>() / (b * t) as f64;
             assert!((l - mean).abs() < 1e-12 && (l - l1).abs() < 1e-6);
         });
     }
-}
-
-fn logits(model: &Thunderbolt, ws: &mut Workspace, params: &[f32], x: &[u32], b: usize, t: usize) -> Vec<f32> {
-    model.forward(ws, params, x, b, t);
-    ws.logits[..b * t * model.cfg.vocab].to_vec()
 }
 
 /// With the D4 fix, changing the token at position p leaves every logit before p
@@ -545,29 +376,22 @@ fn thunderbolt_causality() {
             pool().install(|| {
                 let mut ws = Workspace::new();
                 let x = random_tokens(&mut rng, b * t, v);
-                let base = logits(&model, &mut ws, &params, &x, b, t);
-                for pos in [0, 1, 5, t - 1] {
-                    for seq in 0..b {
-                        let mut x2 = x.clone();
-                        let i = seq * t + pos;
-                        x2[i] = ((x2[i] as usize + 1 + rng.below(v - 1)) % v) as u32;
-                        let l2 = logits(&model, &mut ws, &params, &x2, b, t);
-                        let row = |s: usize, p: usize| (s * t + p) * v..(s * t + p + 1) * v;
-                        let same = |s: usize, p: usize| base[row(s, p)].iter().zip(&l2[row(s, p)]).all(|(a, c)| a.to_bits() == c.to_bits());
-                        let other = 1 - seq;
-                        assert!((0..t).all(|p| same(other, p)), "compat={compat}: sequence {seq} leaked into {other}");
-                        assert!(!same(seq, pos), "compat={compat}: token {pos} did not change its own logits");
-                        if compat {
-                            if pos == t - 1 {
-                                assert!(!same(seq, 0), "reference GroupNorm should leak the last token into position 0");
-                            }
-                        } else {
-                            for p in 0..pos {
-                                assert!(same(seq, p), "token {pos} of seq {seq} changed the logits at position {p}");
-                            }
+                single_token_changes(&model, &mut ws, &params, &x, (b, t), &[0, 1, 5, t - 1], &mut rng, |pos, seq, base, l2| {
+                    let row = |s: usize, p: usize| (s * t + p) * v..(s * t + p + 1) * v;
+                    let same = |s: usize, p: usize| base[row(s, p)].iter().zip(&l2[row(s, p)]).all(|(a, c)| a.to_bits() == c.to_bits());
+                    let other = 1 - seq;
+                    assert!((0..t).all(|p| same(other, p)), "compat={compat}: sequence {seq} leaked into {other}");
+                    assert!(!same(seq, pos), "compat={compat}: token {pos} did not change its own logits");
+                    if compat {
+                        if pos == t - 1 {
+                            assert!(!same(seq, 0), "reference GroupNorm should leak the last token into position 0");
+                        }
+                    } else {
+                        for p in 0..pos {
+                            assert!(same(seq, p), "token {pos} of seq {seq} changed the logits at position {p}");
                         }
                     }
-                }
+                });
             });
         }
     }
@@ -585,15 +409,7 @@ fn thunderbolt_incremental_decoder_matches_forward() {
         let tokens = random_tokens(&mut rng, len, v);
         let mut ws = Workspace::new();
         let full = pool().install(|| logits(&model, &mut ws, &params, &tokens, 1, len));
-        let mut dec = model.decoder(&params);
-        let mut worst = 0.0f32;
-        for (i, &tok) in tokens.iter().enumerate() {
-            dec.step(tok);
-            assert_eq!(dec.pos(), i + 1);
-            for (a, b) in dec.logits().iter().zip(&full[i * v..(i + 1) * v]) {
-                worst = worst.max(nan_is_inf((a - b).abs()));
-            }
-        }
+        let worst = decoder_worst(model.decoder(&params).as_mut(), &tokens, &full, v);
         eprintln!("v5 streaming decoder vs full forward: max |Δ| {worst:.3e}");
         assert!(worst <= 1e-4, "incremental logits differ from the full forward by {worst}");
     }
