@@ -57,6 +57,8 @@ pub struct BenchResult {
     pub gen_at_4096: f64,
     #[serde(default)]
     pub gen_bf16_tok_per_sec: Option<f64>,
+    #[serde(default)]
+    pub gen_int8_tok_per_sec: Option<f64>,
     pub peak_rss_mb: Option<f64>,
     pub pytorch_tok_s: Option<f64>,
 }
@@ -127,7 +129,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         println!("PyTorch reference (DESIGN.md, 2-core EPYC): {:.0} tok/s → ratio {:.2}×", r.pytorch_tok_s, tok_s / r.pytorch_tok_s);
     }
     // generation: one stream, incremental state, context 1 … 4096; fp32, then
-    // bf16 weight storage where the model's decoder has it
+    // bf16 and int8 weight storage where the model's decoder has them
     let (gen, gen16) = if a.no_gen {
         ((0.0, 0.0, 0.0), None)
     } else {
@@ -136,14 +138,23 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             "generate (fp32): {:.0} tok/s single stream over {GEN_TOKENS} tokens (context ≤ 16: {:.0} tok/s, context 4,080–4,096: {:.0} tok/s)",
             gen.0, gen.1, gen.2
         );
-        let gen16 = pool.install(|| model.decoder_bf16(&params).map(|d| time_generation(d, v)));
-        match gen16 {
-            Some(g) => println!(
-                "generate (bf16 weights): {:.0} tok/s (context ≤ 16: {:.0} tok/s, context 4,080–4,096: {:.0} tok/s)",
-                g.0, g.1, g.2
-            ),
-            None => println!("generate (bf16 weights): not available for this model (fp32 decoder only)"),
+        let mut low = Vec::new();
+        for p in [crate::precision::Precision::Bf16, crate::precision::Precision::Int8] {
+            match pool.install(|| model.decoder_lowp(&params, p).map(|d| time_generation(d, v))) {
+                Some(g) => {
+                    println!(
+                        "generate ({} weights): {:.0} tok/s (context ≤ 16: {:.0} tok/s, context 4,080–4,096: {:.0} tok/s)",
+                        p.label(),
+                        g.0,
+                        g.1,
+                        g.2
+                    );
+                    low.push(g.0);
+                }
+                None => println!("generate ({} weights): not available for this model (fp32 decoder only)", p.label()),
+            }
         }
+        let gen16 = (low.len() == 2).then(|| (low[0], low[1]));
         (gen, gen16)
     };
     let rss = peak_rss_mb();
@@ -166,6 +177,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             gen_first16: gen.1,
             gen_at_4096: gen.2,
             gen_bf16_tok_per_sec: gen16.map(|g| g.0),
+            gen_int8_tok_per_sec: gen16.map(|g| g.1),
             peak_rss_mb: rss,
             pytorch_tok_s: preset.reference.as_ref().map(|r| r.pytorch_tok_s),
         };
@@ -239,7 +251,7 @@ fn run_all(a: &BenchArgs) -> Result<()> {
         let one = if threads > 1 { Some(child(name, 1)?) } else { None };
         rows.push((full, one));
     }
-    println!("| preset | params | batch×seq | ms/step | tok/s ({threads} thr) | tok/s (1 thr) | scaling | GFLOP/s | sgemm peak | MFU | gen tok/s (ctx ≤16 / 4,096) | gen bf16 | peak RSS | PyTorch tok/s |");
+    println!("| preset | params | batch×seq | ms/step | tok/s ({threads} thr) | tok/s (1 thr) | scaling | GFLOP/s | sgemm peak | MFU | gen tok/s (ctx ≤16 / 4,096) | gen bf16 / int8 | peak RSS | PyTorch tok/s |");
     println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (r, one) in &rows {
         let (one_s, scale) = match one {
@@ -262,7 +274,10 @@ fn run_all(a: &BenchArgs) -> Result<()> {
             r.gen_tok_per_sec,
             r.gen_first16,
             r.gen_at_4096,
-            r.gen_bf16_tok_per_sec.map(|g| format!("{g:.0}")).unwrap_or_else(|| "–".into()),
+            match (r.gen_bf16_tok_per_sec, r.gen_int8_tok_per_sec) {
+                (Some(b), Some(i)) => format!("{b:.0} / {i:.0}"),
+                _ => "–".into(),
+            },
             r.peak_rss_mb.map(|m| format!("{m:.0} MB")).unwrap_or_else(|| "–".into()),
             r.pytorch_tok_s.map(|t| format!("{t:.0}")).unwrap_or_else(|| "–".into()),
         );

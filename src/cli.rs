@@ -198,8 +198,8 @@ pub struct SampleArgs {
     /// Open the terminal UI's sampling pane: type prompts, tune the parameters, watch the output stream
     #[arg(long)]
     pub interactive: bool,
-    /// Weights for the products: fp32, or bf16 copies (half the bytes streamed per token, f32 arithmetic;
-    /// v7.1/v7.2 only; output differs slightly from fp32)
+    /// Weights for the products: fp32, or bf16 / int8 (blocks of 32, one scale each) copies: half / ~a
+    /// quarter of the bytes streamed per token, f32 arithmetic; v7.1/v7.2 only; output differs slightly from fp32
     #[arg(long, value_enum, default_value_t = Precision::Fp32)]
     pub precision: Precision,
 }
@@ -228,6 +228,10 @@ pub struct EvalArgs {
     /// Use at most this many windows
     #[arg(long)]
     pub max_windows: Option<usize>,
+    /// Also score the windows through the incremental decoder with fp32 and with bf16 / int8
+    /// weights (what `sample --precision` generates from), to measure the cost in loss
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    pub precision: Precision,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -622,7 +626,7 @@ fn sample(a: SampleArgs) -> Result<()> {
             penalty_window: 64,
             max_tokens: a.tokens,
             seed: a.seed,
-            bf16: a.precision == Precision::Bf16,
+            precision: a.precision,
         };
         return run_tui(crate::tui::Options {
             launch: crate::tui::Launch::Sample { source: a.src.clone(), loaded: Some(Box::new(loaded)), prompt: a.prompt.clone(), params },
@@ -632,9 +636,11 @@ fn sample(a: SampleArgs) -> Result<()> {
         });
     }
     let m = load_model(&a.src)?;
-    if a.precision == Precision::Bf16 && m.model.decoder_bf16(&m.params).is_none() {
+    if a.precision != Precision::Fp32 && m.model.decoder_lowp(&m.params, a.precision).is_none() {
         bail!(
-            "--precision bf16: generation with bf16 weights is implemented for v7.1 and v7.2 only; {} decodes in fp32 (drop the flag)",
+            "--precision {}: generation with {} weights is implemented for v7.1 and v7.2 only; {} decodes in fp32 (drop the flag)",
+            a.precision.label(),
+            a.precision.label(),
             m.preset.name
         );
     }
@@ -655,7 +661,7 @@ fn sample(a: SampleArgs) -> Result<()> {
             penalty_window: 64,
             max_tokens: a.tokens,
             seed: a.seed + i as u64,
-            bf16: a.precision == Precision::Bf16,
+            precision: a.precision,
         };
         let t0 = std::time::Instant::now();
         let out = pool.install(|| generate(&*m.model, &m.params, &prompt_ids, &banned, EOS, &p, |_| true));
@@ -737,6 +743,25 @@ fn eval(a: EvalArgs) -> Result<()> {
             "model ({}): loss {:.4}  ppl {:.2}  bpc {:.4}  ({} tokens, {} bytes)",
             preset.name, r.loss, r.ppl, r.bpc, r.tokens, r.bytes
         );
+        if a.precision != Precision::Fp32 {
+            // the same windows through the decoder, fp32 and low precision
+            if model.decoder_lowp(&params, a.precision).is_none() {
+                bail!("--precision {}: {} decodes in fp32 only", a.precision.label(), preset.name);
+            }
+            let fp32 = || model.decoder(&params);
+            let low = || model.decoder_lowp(&params, a.precision).expect("checked above");
+            let r32 = pool.install(|| crate::train::eval::evaluate_decoder(&fp32, &store, &windows, t, &bytes));
+            let rlo = pool.install(|| crate::train::eval::evaluate_decoder(&low, &store, &windows, t, &bytes));
+            println!("decoder, fp32 weights: loss {:.4}  ppl {:.2}  bpc {:.4}", r32.loss, r32.ppl, r32.bpc);
+            println!(
+                "decoder, {} weights: loss {:.4}  ppl {:.2}  bpc {:.4}  (Δ loss vs fp32 {:+.4} nats)",
+                a.precision.label(),
+                rlo.loss,
+                rlo.ppl,
+                rlo.bpc,
+                rlo.loss - r32.loss
+            );
+        }
         if a.probe.is_some() {
             run_probe(&a, &preset, &*model, &params, &tokenizer, &pool)?;
         }

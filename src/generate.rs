@@ -16,10 +16,10 @@ pub struct SampleParams {
     pub penalty_window: usize,
     pub max_tokens: usize,
     pub seed: u64,
-    /// Generate with bf16 copies of the weights where the model supports it
-    /// (`LanguageModel::decoder_bf16`), else fp32.
+    /// Weights for the decoder's products: bf16 / int8 copies where the model
+    /// supports them (`LanguageModel::decoder_lowp`), else fp32.
     #[serde(default)]
-    pub bf16: bool,
+    pub precision: crate::precision::Precision,
 }
 
 impl Default for SampleParams {
@@ -32,7 +32,7 @@ impl Default for SampleParams {
             penalty_window: 64,
             max_tokens: 120,
             seed: 0,
-            bf16: false,
+            precision: crate::precision::Precision::Fp32,
         }
     }
 }
@@ -122,7 +122,7 @@ pub fn generate(
     p: &SampleParams,
     mut on_token: impl FnMut(u32) -> bool,
 ) -> Vec<u32> {
-    let mut dec = if p.bf16 { model.decoder_bf16(params) } else { None }.unwrap_or_else(|| model.decoder(params));
+    let mut dec = model.decoder_lowp(params, p.precision).unwrap_or_else(|| model.decoder(params));
     dec.set_parallel(rayon::current_thread_index().is_some());
     let mut rng = Rng::new(p.seed);
     let mut history: Vec<u32> = prompt.to_vec();

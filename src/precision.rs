@@ -8,7 +8,10 @@
 //! stop. Generation is different: it streams every weight once per token, so
 //! bf16 *storage* (converted to f32 in registers, AVX2 is enough) halves the
 //! bytes read; `sample --precision bf16` and `bench` use it where the model's
-//! decoder supports it.
+//! decoder supports it. `int8` goes one step further for generation only:
+//! blocks of 32 weights as int8 with one f32 scale (1.125 bytes per weight,
+//! the GGML Q8_0 layout); `eval`-style loss through the decoder is reported by
+//! `bench` so the cost in quality is measured, not assumed.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +22,8 @@ pub enum Precision {
     Fp32,
     /// bfloat16 weights in the products, f32 accumulation
     Bf16,
+    /// int8 weights in blocks of 32 with one f32 scale each (generation only)
+    Int8,
 }
 
 impl Precision {
@@ -26,6 +31,7 @@ impl Precision {
         match self {
             Precision::Fp32 => "fp32",
             Precision::Bf16 => "bf16",
+            Precision::Int8 => "int8",
         }
     }
 }
@@ -81,6 +87,7 @@ pub fn check_training(p: Precision) -> anyhow::Result<()> {
              Train with --precision fp32 (the default); generation can still use bf16 weights: `sample --precision bf16`.",
             cpu_vector_features()
         ),
+        Precision::Int8 => anyhow::bail!("--precision int8 is for generation only (`sample`); train with --precision fp32 (the default)"),
         Precision::Bf16 => anyhow::bail!(
             "--precision bf16 training is not implemented yet: this CPU has AVX512-BF16, but the bf16 kernels were \
              never built because no such CPU was available to test them on. Train with --precision fp32 (the default)."

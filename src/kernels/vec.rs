@@ -23,22 +23,7 @@ pub const PAR_MATVEC: usize = 1 << 17;
 /// y[o] = Σ_i w[o, i]·x[i] for w stored [out × in]; large products run on the
 /// current rayon pool when `parallel` (never from a thread outside the pool).
 pub fn matvec(y: &mut [f32], w: &[f32], x: &[f32], parallel: bool) {
-    let n = x.len();
-    if parallel && y.len() * n >= PAR_MATVEC {
-        use rayon::prelude::*;
-        // one contiguous block per thread: a fork/join costs microseconds, a token ~1 ms
-        let per = y.len().div_ceil(rayon::current_num_threads());
-        y.par_chunks_mut(per).enumerate().for_each(|(c, ys)| {
-            for (i, yo) in ys.iter_mut().enumerate() {
-                let o = c * per + i;
-                *yo = dot(&w[o * n..(o + 1) * n], x);
-            }
-        });
-    } else {
-        for (o, yo) in y.iter_mut().enumerate() {
-            *yo = dot(&w[o * n..(o + 1) * n], x);
-        }
-    }
+    matvec_mat(y, Mat::F32(w), x, parallel)
 }
 
 pub fn rmsnorm(out: &mut [f32], x: &[f32], g: &[f32]) {
@@ -86,68 +71,196 @@ pub fn dot_bf16(w: &[u16], x: &[f32]) -> f32 {
 pub enum Mat<'a> {
     F32(&'a [f32]),
     Bf16(&'a [u16]),
+    Ternary(&'a TernaryMat),
+    /// int8 codes with one f32 scale per Q8_BLOCK consecutive weights; `f32`
+    /// holds the same (dequantised) values for rows that do not split into blocks
+    Q8 {
+        codes: &'a [i8],
+        scales: &'a [f32],
+        f32: &'a [f32],
+    },
 }
 
-/// y = W·x for either storage; same splitting over the rayon pool as `matvec`.
+/// Weights per int8 block (one f32 scale each: 1.125 bytes per weight).
+pub const Q8_BLOCK: usize = 32;
+
+/// Dot product of block-scaled int8 weights with f32 activations; `c.len()` is a
+/// multiple of Q8_BLOCK and `s` has one scale per block.
+#[inline]
+pub fn dot_q8(c: &[i8], s: &[f32], x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    for ((cb, &sb), xb) in c.chunks_exact(Q8_BLOCK).zip(s).zip(x.chunks_exact(Q8_BLOCK)) {
+        for (c16, x16) in cb.chunks_exact(16).zip(xb.chunks_exact(16)) {
+            for l in 0..16 {
+                acc[l] = (c16[l] as f32 * sb).mul_add(x16[l], acc[l]);
+            }
+        }
+    }
+    acc.iter().sum()
+}
+
+/// A ternary matrix Q(W) = diag(α)·T with T ∈ {−1, 0, +1}, stored as one byte
+/// per weight plus one scale per row: exactly the quantised weights of a
+/// BitLinear layer in a quarter of the bytes of f32.
+pub struct TernaryMat {
+    codes: Vec<i8>,
+    scales: Vec<f32>,
+}
+
+impl TernaryMat {
+    /// Packs q [out × inp] if every row is α_o·{−1, 0, +1} exactly, else None.
+    pub fn pack(q: &[f32], inp: usize) -> Option<TernaryMat> {
+        let mut codes = Vec::with_capacity(q.len());
+        let mut scales = Vec::with_capacity(q.len() / inp.max(1));
+        for row in q.chunks_exact(inp) {
+            let a = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            for &v in row {
+                codes.push(match v {
+                    v if v == 0.0 => 0,
+                    v if v == a => 1,
+                    v if v == -a => -1,
+                    _ => return None,
+                });
+            }
+            scales.push(a);
+        }
+        Some(TernaryMat { codes, scales })
+    }
+}
+
+/// Dot product of ternary codes with f32 activations (16 FMA lanes).
+#[inline]
+pub fn dot_i8(c: &[i8], x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let (cc, cx) = (c.chunks_exact(16), x.chunks_exact(16));
+    let tail: f32 = cc.remainder().iter().zip(cx.remainder()).map(|(&a, b)| a as f32 * b).sum();
+    for (a, b) in cc.zip(cx) {
+        for l in 0..16 {
+            acc[l] = (a[l] as f32).mul_add(b[l], acc[l]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// A decoder's own copy of a matrix: packed ternary where the values allow it
+/// (quantised BitLinear weights), else f32.
+pub enum OwnedMat {
+    F32(Vec<f32>),
+    Ternary(TernaryMat),
+}
+
+impl OwnedMat {
+    pub fn new(q: Vec<f32>, inp: usize) -> OwnedMat {
+        match TernaryMat::pack(&q, inp) {
+            Some(t) => OwnedMat::Ternary(t),
+            None => OwnedMat::F32(q),
+        }
+    }
+    pub fn mat(&self) -> Mat<'_> {
+        match self {
+            OwnedMat::F32(w) => Mat::F32(w),
+            OwnedMat::Ternary(t) => Mat::Ternary(t),
+        }
+    }
+}
+
+/// y = W·x for any storage; same splitting over the rayon pool as `matvec`.
 pub fn matvec_mat(y: &mut [f32], w: Mat<'_>, x: &[f32], parallel: bool) {
-    let w = match w {
-        Mat::F32(w) => return matvec(y, w, x, parallel),
-        Mat::Bf16(w) => w,
-    };
     let n = x.len();
+    let row = |o: usize| -> f32 {
+        match w {
+            Mat::F32(w) => dot(&w[o * n..(o + 1) * n], x),
+            Mat::Bf16(w) => dot_bf16(&w[o * n..(o + 1) * n], x),
+            Mat::Ternary(t) => t.scales[o] * dot_i8(&t.codes[o * n..(o + 1) * n], x),
+            Mat::Q8 { codes, scales, f32: w } => {
+                if n % Q8_BLOCK == 0 {
+                    dot_q8(&codes[o * n..(o + 1) * n], &scales[o * n / Q8_BLOCK..(o + 1) * n / Q8_BLOCK], x)
+                } else {
+                    dot(&w[o * n..(o + 1) * n], x)
+                }
+            }
+        }
+    };
     if parallel && y.len() * n >= PAR_MATVEC {
         use rayon::prelude::*;
         let per = y.len().div_ceil(rayon::current_num_threads());
         y.par_chunks_mut(per).enumerate().for_each(|(c, ys)| {
             for (i, yo) in ys.iter_mut().enumerate() {
-                let o = c * per + i;
-                *yo = dot_bf16(&w[o * n..(o + 1) * n], x);
+                *yo = row(c * per + i);
             }
         });
     } else {
         for (o, yo) in y.iter_mut().enumerate() {
-            *yo = dot_bf16(&w[o * n..(o + 1) * n], x);
+            *yo = row(o);
         }
     }
 }
 
+/// Low-precision copies of a whole parameter buffer for decoding.
+enum LowP {
+    None,
+    Bf16(Vec<u16>),
+    Q8 { codes: Vec<i8>, scales: Vec<f32> },
+}
+
 /// A parameter buffer as a decoder reads it: f32 always (norm gains, conv taps,
-/// embedding rows), plus a bf16 copy of everything when generating in bf16.
-/// In bf16 mode the f32 view holds the bf16-rounded values too, so the decoder
-/// computes exactly the model whose weights are the rounded ones.
+/// embedding rows), plus a bf16 or block-int8 copy of everything when generating
+/// in lower precision. Then the f32 view holds the rounded (dequantised) values
+/// too, so the decoder computes exactly the model whose weights are the rounded ones.
 pub struct WeightStore<'a> {
     f32s: std::borrow::Cow<'a, [f32]>,
-    bf16: Option<Vec<u16>>,
+    low: LowP,
 }
 
 impl<'a> WeightStore<'a> {
     pub fn fp32(params: &'a [f32]) -> Self {
-        WeightStore { f32s: std::borrow::Cow::Borrowed(params), bf16: None }
+        WeightStore { f32s: std::borrow::Cow::Borrowed(params), low: LowP::None }
     }
+    /// bf16 (round to nearest even) copy.
     pub fn bf16(params: &[f32]) -> Self {
         let bf16: Vec<u16> = params.iter().map(|&x| to_bf16(x)).collect();
         let rounded = bf16.iter().map(|&h| from_bf16(h)).collect::<Vec<f32>>();
-        WeightStore { f32s: std::borrow::Cow::Owned(rounded), bf16: Some(bf16) }
+        WeightStore { f32s: std::borrow::Cow::Owned(rounded), low: LowP::Bf16(bf16) }
     }
-    /// The f32 parameter buffer (bf16-rounded in bf16 mode).
+    /// int8 copy in blocks of Q8_BLOCK weights along the flat buffer, one
+    /// scale max|w|/127 per block, codes round(w/scale) (a tail block short of
+    /// Q8_BLOCK is padded with zeros).
+    pub fn int8(params: &[f32]) -> Self {
+        let nb = params.len().div_ceil(Q8_BLOCK);
+        let mut codes = vec![0i8; nb * Q8_BLOCK];
+        let mut scales = vec![0.0f32; nb];
+        let mut deq = vec![0.0f32; params.len()];
+        for (b, wb) in params.chunks(Q8_BLOCK).enumerate() {
+            let m = wb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let s = if m > 0.0 { m / 127.0 } else { 0.0 };
+            scales[b] = s;
+            for (i, &w) in wb.iter().enumerate() {
+                let c = if s > 0.0 { (w / s).round().clamp(-127.0, 127.0) as i8 } else { 0 };
+                codes[b * Q8_BLOCK + i] = c;
+                deq[b * Q8_BLOCK + i] = c as f32 * s;
+            }
+        }
+        WeightStore { f32s: std::borrow::Cow::Owned(deq), low: LowP::Q8 { codes, scales } }
+    }
+    /// The f32 parameter buffer (rounded values in bf16 / int8 mode).
     pub fn params(&self) -> &[f32] {
         &self.f32s
     }
-    pub fn is_bf16(&self) -> bool {
-        self.bf16.is_some()
-    }
     /// The storage to multiply with for `w`, a sub-slice of `self.params()`.
     pub fn mat<'s>(&'s self, w: &'s [f32]) -> Mat<'s> {
-        match &self.bf16 {
-            None => Mat::F32(w),
-            Some(h) => {
-                // a slice from elsewhere (not this buffer) is used as it is
-                let off = (w.as_ptr() as usize).checked_sub(self.f32s.as_ptr() as usize).map(|b| b / std::mem::size_of::<f32>());
-                match off {
-                    Some(off) if off + w.len() <= h.len() => Mat::Bf16(&h[off..off + w.len()]),
-                    _ => Mat::F32(w),
-                }
+        // a slice from elsewhere (not this buffer) is used as it is
+        let off = (w.as_ptr() as usize).checked_sub(self.f32s.as_ptr() as usize).map(|b| b / std::mem::size_of::<f32>());
+        let off = match off {
+            Some(off) if off + w.len() <= self.f32s.len() => off,
+            _ => return Mat::F32(w),
+        };
+        match &self.low {
+            LowP::None => Mat::F32(w),
+            LowP::Bf16(h) => Mat::Bf16(&h[off..off + w.len()]),
+            LowP::Q8 { codes, scales } if off % Q8_BLOCK == 0 => {
+                Mat::Q8 { codes: &codes[off..off + w.len()], scales: &scales[off / Q8_BLOCK..(off + w.len()).div_ceil(Q8_BLOCK)], f32: w }
             }
+            LowP::Q8 { .. } => Mat::F32(w),
         }
     }
 }

@@ -19,7 +19,7 @@ use super::params::{carve_mut, Layout};
 use super::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
 use super::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
 use crate::kernels::ops::{sigmoid, silu};
-use crate::kernels::vec::{matvec, rmsnorm};
+use crate::kernels::vec::{matvec, matvec_mat, rmsnorm, OwnedMat};
 use crate::rng::Rng;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -406,7 +406,9 @@ impl LanguageModel for Bolt {
 pub struct BoltDecoder<'a> {
     model: &'a Bolt,
     params: &'a [f32],
-    q: Vec<TernaryBlock>,
+    /// per layer Q(W) of up, down, SwiGLU gate;up, SwiGLU down, packed as
+    /// ternary bytes + row scales (a quarter of the bytes of f32 per token)
+    q: Vec<[OwnedMat; 4]>,
     /// per layer: last k−1 conv inputs, [(k−1) × d] as a ring starting at `ring_pos`
     rings: Vec<Vec<f32>>,
     ring_pos: usize,
@@ -426,8 +428,12 @@ impl<'a> BoltDecoder<'a> {
     pub fn new(model: &'a Bolt, params: &'a [f32]) -> Self {
         let c = &model.cfg;
         let d = c.d_model;
-        let mut q = Vec::new();
-        model.quantize_all(&mut q, params);
+        let mut tb = Vec::new();
+        model.quantize_all(&mut tb, params);
+        let q = tb
+            .into_iter()
+            .map(|b| [OwnedMat::new(b.up, d), OwnedMat::new(b.down, d), OwnedMat::new(b.gu, d), OwnedMat::new(b.w_down, c.d_ff)])
+            .collect();
         BoltDecoder {
             model,
             params,
@@ -457,7 +463,7 @@ impl<'a> BoltDecoder<'a> {
         for ((br, q), ring) in m.blocks.iter().zip(&self.q).zip(&mut self.rings) {
             // gated conv mixer; tap k−1 is the current token, tap j the token k−1−j back
             rmsnorm(&mut self.a, &self.h, &p[br.norm1.clone()]);
-            matvec(&mut self.up, &q.up, &self.a, par);
+            matvec_mat(&mut self.up, q[0].mat(), &self.a, par);
             let (g, u) = self.up.split_at(d);
             let conv = &p[br.conv.clone()];
             for ch in 0..d {
@@ -472,15 +478,15 @@ impl<'a> BoltDecoder<'a> {
             if k > 1 {
                 ring[self.ring_pos * d..(self.ring_pos + 1) * d].copy_from_slice(u);
             }
-            matvec(&mut self.y, &q.down, &self.m, par);
+            matvec_mat(&mut self.y, q[1].mat(), &self.m, par);
             self.h.iter_mut().zip(&self.y).for_each(|(h, y)| *h += y);
             // SwiGLU
             rmsnorm(&mut self.a, &self.h, &p[br.norm2.clone()]);
-            matvec(&mut self.gu, &q.gu, &self.a, par);
+            matvec_mat(&mut self.gu, q[2].mat(), &self.a, par);
             for j in 0..h {
                 self.act[j] = silu(self.gu[j]) * self.gu[h + j];
             }
-            matvec(&mut self.y, &q.w_down, &self.act, par);
+            matvec_mat(&mut self.y, q[3].mat(), &self.act, par);
             self.h.iter_mut().zip(&self.y).for_each(|(h, y)| *h += y);
         }
         if k > 1 {

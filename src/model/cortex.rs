@@ -14,6 +14,7 @@ use super::lm::{Decode, LanguageModel, MemoryDims, Workspace};
 use super::params::{carve_mut, Layout};
 use super::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
 use super::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
+use crate::precision::Precision;
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -504,8 +505,14 @@ impl LanguageModel for Cortex {
     fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {
         Box::new(super::cortex_decode::Decoder::new(self, params))
     }
-    fn decoder_bf16<'a>(&'a self, params: &[f32]) -> Option<Box<dyn Decode + 'a>> {
-        Some(Box::new(super::cortex_decode::Decoder::new_bf16(self, params)))
+    fn decoder_lowp<'a>(&'a self, params: &[f32], p: Precision) -> Option<Box<dyn Decode + 'a>> {
+        use crate::kernels::vec::WeightStore;
+        let w = match p {
+            Precision::Fp32 => return None,
+            Precision::Bf16 => WeightStore::bf16(params),
+            Precision::Int8 => WeightStore::int8(params),
+        };
+        Some(Box::new(super::cortex_decode::Decoder::with_weights(self, w)))
     }
     /// 6 × (matmul parameters, head included) for the dense products, plus per
     /// layer 6·d·k for the depthwise conv and, with memory, 6·T·d_mem for the

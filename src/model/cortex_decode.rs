@@ -21,7 +21,7 @@ pub struct LayerState {
 /// Incremental decoder over a fixed parameter buffer.
 pub struct Decoder<'a> {
     model: &'a Cortex,
-    /// f32 weights, plus a bf16 copy for the products when generating in bf16
+    /// f32 weights, plus a bf16 / int8 copy for the products in lower precision
     w: WeightStore<'a>,
     pub layers: Vec<LayerState>,
     pub pos: usize,
@@ -44,13 +44,9 @@ impl<'a> Decoder<'a> {
         Self::with_weights(model, WeightStore::fp32(params))
     }
 
-    /// A decoder whose matrix products read bf16 copies of the weights (the
-    /// model computed is the one with bf16-rounded weights; f32 arithmetic).
-    pub fn new_bf16(model: &'a Cortex, params: &[f32]) -> Self {
-        Self::with_weights(model, WeightStore::bf16(params))
-    }
-
-    fn with_weights(model: &'a Cortex, w: WeightStore<'a>) -> Self {
+    /// A decoder over `w`; with bf16 or int8 copies the model computed is the
+    /// one with rounded weights (f32 arithmetic).
+    pub fn with_weights(model: &'a Cortex, w: WeightStore<'a>) -> Self {
         let c = &model.cfg;
         let d = c.d_model;
         let dm = c.memory.as_ref().map_or(0, |m| m.d_mem);

@@ -68,9 +68,10 @@ pub trait LanguageModel: Send + Sync + std::fmt::Debug {
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64;
     /// Incremental decoder: one token in, next-token logits out.
     fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a>;
-    /// Decoder whose matrix products stream bf16 copies of the weights (half
-    /// the bytes per token; f32 arithmetic). `None`: this model decodes in fp32 only.
-    fn decoder_bf16<'a>(&'a self, _params: &[f32]) -> Option<Box<dyn Decode + 'a>> {
+    /// Decoder whose matrix products stream bf16 or block-int8 copies of the
+    /// weights (fewer bytes per token; f32 arithmetic). `None`: this model
+    /// decodes in fp32 only (or `p` is Fp32).
+    fn decoder_lowp<'a>(&'a self, _params: &[f32], _p: crate::precision::Precision) -> Option<Box<dyn Decode + 'a>> {
         None
     }
     /// Training FLOPs per token at window `t` (6·matmul params + mixer terms).

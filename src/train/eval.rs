@@ -82,6 +82,38 @@ pub fn evaluate(
     Some(EvalResult::from_sums(nll, n, bytes))
 }
 
+/// The same measurement through an incremental decoder (teacher forcing, one
+/// token at a time, a fresh decoder per window): what generation in a given
+/// precision would score. Windows run in parallel on the current pool.
+pub fn evaluate_decoder<'m>(
+    make: &(dyn Fn() -> Box<dyn crate::model::Decode + 'm> + Sync),
+    store: &TokenStore,
+    windows: &[usize],
+    t: usize,
+    bytes_of: &[u32],
+) -> EvalResult {
+    use rayon::prelude::*;
+    let toks = store.as_slice();
+    let (nll, n, bytes) = windows
+        .par_iter()
+        .map(|&s| {
+            let mut dec = make();
+            let (mut nll, mut bytes) = (0.0f64, 0u64);
+            for i in s..s + t {
+                dec.step(toks[i] as u32);
+                let z = dec.logits();
+                let m = z.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                let lse = m as f64 + z.iter().map(|&v| ((v - m) as f64).exp()).sum::<f64>().ln();
+                let y = toks[i + 1] as usize;
+                nll += lse - z[y] as f64;
+                bytes += bytes_of.get(y).copied().unwrap_or(0) as u64;
+            }
+            (nll, t as u64, bytes)
+        })
+        .reduce(|| (0.0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+    EvalResult::from_sums(nll, n, bytes)
+}
+
 /// An interpolated bigram model: p(b|a) = (c(a,b) + α·p(b)) / (c(a) + α), with
 /// p(b) the add-one unigram distribution.
 pub struct Bigram {

@@ -43,12 +43,15 @@ fn bf16_dot_equals_f32_dot_of_rounded_values() {
     }
 }
 
-/// The bf16 decoder computes the model whose weights are the bf16-rounded ones:
-/// its logits equal a forward pass over rounded parameters at every position.
-fn bf16_decoder_is_the_rounded_model(memory: bool) {
+/// The bf16 / int8 decoder computes the model whose weights are the rounded
+/// ones: its logits equal a forward pass over rounded parameters at every position.
+fn lowp_decoder_is_the_rounded_model(memory: bool, p: Precision) {
     let model = tiny_cortex(memory);
     let params = model.init_params(3);
-    let rounded: Vec<f32> = params.iter().map(|&x| from_bf16(to_bf16(x))).collect();
+    let rounded: Vec<f32> = match p {
+        Precision::Bf16 => params.iter().map(|&x| from_bf16(to_bf16(x))).collect(),
+        _ => int8_reference(&params),
+    };
     let t = 12;
     let mut rng = Rng::new(4);
     let x: Vec<u32> = (0..t).map(|_| rng.below(model.vocab()) as u32).collect();
@@ -58,7 +61,7 @@ fn bf16_decoder_is_the_rounded_model(memory: bool) {
     let want = ws.logits[..t * v].to_vec();
     pool().install(|| model.forward(&mut ws, &params, &x, 1, t));
     let fp32 = ws.logits[..t * v].to_vec();
-    let mut dec = model.decoder_bf16(&params).expect("v7.x decodes in bf16");
+    let mut dec = model.decoder_lowp(&params, p).expect("v7.x decodes in bf16 and int8");
     let (mut worst, mut moved) = (0.0f32, 0.0f32);
     for (i, &tok) in x.iter().enumerate() {
         dec.step(tok);
@@ -67,19 +70,33 @@ fn bf16_decoder_is_the_rounded_model(memory: bool) {
             moved = moved.max((dec.logits()[j] - fp32[i * v + j]).abs());
         }
     }
-    assert!(worst <= 1e-5, "bf16 decoder vs forward on rounded weights: {worst}");
+    assert!(worst <= 1e-5, "{p:?} decoder vs forward on rounded weights: {worst}");
     // and it is not secretly the fp32 model
-    assert!(moved > 1e-5, "bf16 logits equal the fp32 ones ({moved}): weights were not rounded");
+    assert!(moved > 1e-5, "{p:?} logits equal the fp32 ones ({moved}): weights were not rounded");
+}
+
+/// Blocks of 32 along the flat buffer, scale max|w|/127, codes rounded: written
+/// out here independently of WeightStore::int8.
+fn int8_reference(params: &[f32]) -> Vec<f32> {
+    params
+        .chunks(32)
+        .flat_map(|b| {
+            let s = b.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+            b.iter().map(move |&w| if s > 0.0 { (w / s).round() * s } else { 0.0 })
+        })
+        .collect()
 }
 
 #[test]
-fn bf16_decoder_v7_1() {
-    bf16_decoder_is_the_rounded_model(false);
+fn lowp_decoders_v7_1() {
+    lowp_decoder_is_the_rounded_model(false, Precision::Bf16);
+    lowp_decoder_is_the_rounded_model(false, Precision::Int8);
 }
 
 #[test]
-fn bf16_decoder_v7_2() {
-    bf16_decoder_is_the_rounded_model(true);
+fn lowp_decoders_v7_2() {
+    lowp_decoder_is_the_rounded_model(true, Precision::Bf16);
+    lowp_decoder_is_the_rounded_model(true, Precision::Int8);
 }
 
 #[test]
@@ -111,9 +128,50 @@ fn precision_flags_from_the_command_line() {
     let last = std::fs::read_dir(&out_dir).unwrap().next().unwrap().unwrap().path().join("last");
     let sample =
         |p: &str| run(bin().arg("sample").arg("--checkpoint").arg(&last).args(["--tokens", "12", "--temperature", "0", "--precision", p]));
-    let ((ok32, out32, e32), (ok16, out16, e16)) = (sample("fp32"), sample("bf16"));
-    assert!(ok32 && ok16, "{e32}\n{e16}");
-    assert!(out32.starts_with("Once upon a time") && out16.starts_with("Once upon a time"), "{out32}\n{out16}");
+    for p in ["fp32", "bf16", "int8"] {
+        let (ok, out, err) = sample(p);
+        assert!(ok && out.starts_with("Once upon a time"), "{p}: {out}\n{err}");
+    }
     let (ok, _, err) = run(bin().args(["sample", "--precision", "half"]));
-    assert!(!ok && err.contains("possible values: fp32, bf16"), "{err}");
+    assert!(!ok && err.contains("possible values: fp32, bf16, int8"), "{err}");
+    // eval through the decoders reports both losses and their difference
+    let valid = dir.path().join("valid.txt");
+    std::fs::write(&valid, flashlm_tui::data::stories::stories(99, 20).join("\n<|endoftext|>\n")).unwrap();
+    let (ok, out, err) =
+        run(bin().arg("eval").arg("--checkpoint").arg(&last).arg("--data").arg(&valid).args(["--precision", "int8", "--max-windows", "4"]));
+    assert!(ok, "{err}");
+    let line = out.lines().find(|l| l.starts_with("decoder, int8 weights")).expect(&out);
+    assert!(line.contains("Δ loss vs fp32"), "{line}");
+    // teacher-forced decoding scores what the forward pass scores (fp32, same windows)
+    let loss = |prefix: &str| -> f64 {
+        let l = out.lines().find(|l| l.starts_with(prefix)).expect(&out);
+        l.split("loss ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap()
+    };
+    assert!((loss("model (") - loss("decoder, fp32")).abs() < 2e-4, "{out}");
+}
+
+/// Decoders of the ternary models (v4, v5) keep Q(W) as bytes + row scales:
+/// packing succeeds for every BitLinear scale rule and the product equals the
+/// f32 one; anything not ternary stays f32.
+#[test]
+fn ternary_packing_is_exact_for_every_bitlinear_variant() {
+    use flashlm_tui::kernels::vec::{matvec, matvec_mat, Mat, OwnedMat, TernaryMat};
+    use flashlm_tui::model::bitlinear::{quantize, BitVariant};
+    let (out, inp) = (37, 70);
+    let mut rng = Rng::new(11);
+    let w: Vec<f32> = (0..out * inp).map(|_| rng.normal() * 0.05).collect();
+    let x: Vec<f32> = (0..inp).map(|_| rng.normal()).collect();
+    for v in [BitVariant::A, BitVariant::B, BitVariant::C] {
+        let mut q = vec![0.0f32; out * inp];
+        pool().install(|| quantize(&mut q, &w, out, inp, v));
+        let t = TernaryMat::pack(&q, inp).unwrap_or_else(|| panic!("{v:?}: Q(W) did not pack"));
+        let (mut y32, mut y8) = (vec![0.0f32; out], vec![0.0f32; out]);
+        matvec(&mut y32, &q, &x, false);
+        matvec_mat(&mut y8, Mat::Ternary(&t), &x, false);
+        for (a, b) in y32.iter().zip(&y8) {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{v:?}: {a} vs {b}");
+        }
+    }
+    assert!(TernaryMat::pack(&w, inp).is_none(), "raw weights are not ternary");
+    assert!(matches!(OwnedMat::new(w.clone(), inp), OwnedMat::F32(_)));
 }
