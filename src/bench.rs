@@ -84,7 +84,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let y: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
     let mut ws = Workspace::new();
     let warmup = 2;
-    let steps = a.steps.max(3);
+    let steps = a.steps.unwrap_or(5).max(3);
     let (times, peak) = pool.install(|| {
         let peak = sgemm_peak(b * t);
         let mut times = Vec::new();
@@ -225,7 +225,7 @@ fn run_all(a: &BenchArgs) -> Result<()> {
     let child = |name: &str, th: usize| -> Result<BenchResult> {
         eprintln!("bench: {name} at {th} thread(s)…");
         let mut cmd = std::process::Command::new(&exe);
-        cmd.args(["bench", "--json", "--preset", name, "--threads", &th.to_string(), "--steps", &a.steps.to_string()]);
+        cmd.args(["bench", "--json", "--preset", name, "--threads", &th.to_string(), "--steps", &a.steps.unwrap_or(3).to_string()]);
         if th != threads {
             // generation is timed once, at the default thread count
             cmd.arg("--no-gen");

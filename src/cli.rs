@@ -243,9 +243,9 @@ pub struct BenchArgs {
     /// Worker threads (default: all cores)
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Timed training steps (after 2 warm-up steps)
-    #[arg(long, default_value_t = 5)]
-    pub steps: usize,
+    /// Timed training steps after 2 warm-up steps (default 5; 3 per preset with --all)
+    #[arg(long)]
+    pub steps: Option<usize>,
     /// Time micro-batches of this many windows instead of the preset's batch
     /// (`--all` times presets above 16×256 tokens per micro-batch at 16 windows: v5)
     #[arg(long)]

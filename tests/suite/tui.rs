@@ -378,6 +378,10 @@ fn finished_run_keeps_its_summary_until_the_user_leaves() {
     for want in [best.as_str(), fin_ppl.as_str(), "7,680 tokens in", "tok/s mean"] {
         assert!(s.contains(want), "{want:?} missing:\n{s}");
     }
+    // the header shows the last validation point with its bits per byte
+    let last = rec.events.iter().rev().find_map(|e| if let Event::Eval(v) = e { Some(v.clone()) } else { None }).unwrap();
+    let val = format!("val {:.4} (PPL {:.2}, BPC {:.3})", last.loss, last.ppl, last.bpc);
+    assert!(s.contains(&val), "{val:?} missing:\n{s}");
     // it stays: nothing but the user ends it
     assert!(matches!(app.on_tick(Instant::now() + Duration::from_secs(60)), Action::None));
     assert!(!app.should_quit);

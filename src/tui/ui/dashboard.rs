@@ -102,7 +102,7 @@ pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
     l3.extend(bold_label("MFU ", mfu));
     l3.extend(bold_label("loss ", m.map(|m| format!("{:.4}", m.loss)).unwrap_or_else(|| "–".into())));
     if let Some(e) = run.evals.last() {
-        l3.extend(bold_label("val ", format!("{:.4} (PPL {:.2})", e.loss, e.ppl)));
+        l3.extend(bold_label("val ", format!("{:.4} (PPL {:.2}, BPC {:.3})", e.loss, e.ppl, e.bpc)));
     }
 
     let l4 = if let Some(s) = &run.summary {
