@@ -161,6 +161,9 @@ fn replacement<'a>(pool: &'a [Vec<String>], entity: usize, story: &Story, name: 
         .find(|c| !c.eq_ignore_ascii_case(name) && !story.text.to_lowercase().contains(&c.to_lowercase()) && !c.is_empty())
 }
 
+/// Windows per forward pass of `recall_probe` (its own workspace stays small).
+pub const PROBE_ROWS: usize = 8;
+
 /// Runs the probe over `stories` with windows of at most `window` tokens.
 pub fn recall_probe(
     model: &dyn LanguageModel,
@@ -168,6 +171,22 @@ pub fn recall_probe(
     tok: &Tok,
     stories: &[Story],
     window: usize,
+    stop: &dyn Fn() -> bool,
+) -> Option<RecallReport> {
+    recall_probe_in(model, params, tok, stories, window, &mut Workspace::new(), PROBE_ROWS, stop)
+}
+
+/// The probe in a given workspace, at most `max_rows` windows per forward pass
+/// (the trainer passes its own workspace and batch, so the probe adds no memory).
+#[allow(clippy::too_many_arguments)]
+pub fn recall_probe_in(
+    model: &dyn LanguageModel,
+    params: &[f32],
+    tok: &Tok,
+    stories: &[Story],
+    window: usize,
+    ws: &mut Workspace,
+    max_rows: usize,
     stop: &dyn Fn() -> bool,
 ) -> Option<RecallReport> {
     let rf = model.receptive_field();
@@ -182,8 +201,8 @@ pub fn recall_probe(
             }
         }
     }
-    let mut ws = Workspace::new();
     let mut skipped = 0;
+    let mut row_losses: Vec<f32> = Vec::new();
     for (si, story) in stories.iter().enumerate() {
         if stop() {
             return None;
@@ -240,26 +259,29 @@ pub fn recall_probe(
         if targets.is_empty() {
             continue;
         }
-        // one batch: the original story, then one swapped variant per target,
-        // all cut/padded to t + 1 tokens (padding after a target cannot reach it: causal)
-        let b = 1 + targets.len();
-        let mut x = vec![EOS; b * t];
-        let mut y = vec![EOS; b * t];
-        let mut fill = |row: usize, toks: &[u32]| {
-            for i in 0..t {
-                x[row * t + i] = toks.get(i).copied().unwrap_or(EOS);
-                y[row * t + i] = toks.get(i + 1).copied().unwrap_or(EOS);
+        // rows: the original story, then one swapped variant per target, all
+        // cut/padded to t + 1 tokens (padding after a target cannot reach it:
+        // causal), scored max_rows windows at a time
+        let rows: Vec<&[u32]> = std::iter::once(ids.as_slice()).chain(targets.iter().map(|tg| tg.swapped.as_slice())).collect();
+        row_losses.resize(rows.len() * t, 0.0);
+        for (ci, chunk) in rows.chunks(max_rows.max(1)).enumerate() {
+            let b = chunk.len();
+            let mut x = vec![EOS; b * t];
+            let mut y = vec![EOS; b * t];
+            for (r, toks) in chunk.iter().enumerate() {
+                for i in 0..t {
+                    x[r * t + i] = toks.get(i).copied().unwrap_or(EOS);
+                    y[r * t + i] = toks.get(i + 1).copied().unwrap_or(EOS);
+                }
             }
-        };
-        fill(0, &ids);
-        for (j, tg) in targets.iter().enumerate() {
-            fill(1 + j, &tg.swapped);
+            model.loss(ws, params, &x, &y, b, t);
+            let first = ci * max_rows.max(1) * t;
+            row_losses[first..first + b * t].copy_from_slice(&ws.losses[..b * t]);
         }
-        model.loss(&mut ws, params, &x, &y, b, t);
         for (j, tg) in targets.iter().enumerate() {
             // the name token at index p is predicted at position p − 1
-            let orig = ws.losses[tg.orig_pos - 1] as f64;
-            let swapped = ws.losses[(1 + j) * t + tg.swap_pos - 1] as f64;
+            let orig = row_losses[tg.orig_pos - 1] as f64;
+            let swapped = row_losses[(1 + j) * t + tg.swap_pos - 1] as f64;
             if let Some(bi) = ranges.iter().position(|&(lo, hi)| tg.distance >= lo && tg.distance <= hi) {
                 sums[bi].0 += 1;
                 sums[bi].1 += orig;

@@ -803,7 +803,10 @@ impl Session {
         // the recall probe on a few held-out built-in stories (numbered after the preset's own)
         let probe =
             crate::train::probe::probe_stories(self.preset.data.builtin_seed, self.preset.data.builtin_stories as u64, PROBE_STORIES);
-        if let Some(report) = crate::train::probe::recall_probe(&*self.model, &self.params, &self.tokenizer, &probe, t, &stop) {
+        let rows = self.preset.train.batch;
+        let report =
+            crate::train::probe::recall_probe_in(&*self.model, &self.params, &self.tokenizer, &probe, t, &mut self.ws, rows, &stop);
+        if let Some(report) = report {
             let _ = self.metrics.write("recall", &serde_json::json!({"step": self.state.step, "report": report}));
             em.important(Event::Recall { step: self.state.step, report });
         }
