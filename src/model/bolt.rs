@@ -13,15 +13,15 @@
 use super::bitlinear::{quantize, ternary_share, BitVariant};
 use super::embedding::{embedding_backward, embedding_forward};
 use super::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
-use super::head::{head_ce_fused, head_ce_loss, head_forward, HEAD_BLOCK};
+use super::head::{head_ce_fused, head_forward, head_loss, HEAD_BLOCK};
 use super::lm::{Decode, LanguageModel, TernaryShare, Workspace};
 use super::params::{carve_mut, Layout};
 use super::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
 use super::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
+use crate::kernels::ops::add;
 use crate::kernels::ops::{sigmoid, silu};
 use crate::kernels::vec::{matvec, matvec_mat, rmsnorm, OwnedMat};
 use crate::rng::Rng;
-use rayon::prelude::*;
 use std::ops::Range;
 
 const BIT: BitVariant = BitVariant::A;
@@ -214,9 +214,7 @@ impl Bolt {
         let (bw, _, losses) = ws.parts::<BoltWs>();
         self.forward_hidden(bw, params, x, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        losses.resize(rows, 0.0);
-        head_ce_loss(&mut losses[..rows], &mut bw.head_buf, &bw.hf[..rows * d], &params[self.embed.clone()], y, d, v);
-        super::head::mean_loss(&losses[..rows])
+        head_loss(losses, &mut bw.head_buf, &bw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
     }
 
     /// Forward + backward of the mean next-token loss; gradients added into `grads`.
@@ -270,14 +268,6 @@ impl Bolt {
         }
         embedding_backward(&mut grads[self.embed.clone()], &ws.dh[..n], x, d);
     }
-}
-
-fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
-    out.par_chunks_mut(4096).zip(a.par_chunks(4096)).zip(b.par_chunks(4096)).for_each(|((o, a), b)| {
-        for i in 0..o.len() {
-            o[i] = a[i] + b[i];
-        }
-    });
 }
 
 #[derive(Default)]

@@ -8,12 +8,13 @@
 
 use super::embedding::{embedding_backward, embedding_forward};
 use super::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
-use super::head::{head_ce_fused, head_ce_loss, head_forward, HEAD_BLOCK};
+use super::head::{head_ce_fused, head_forward, head_loss, HEAD_BLOCK};
 use super::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights, CHUNK};
 use super::lm::{Decode, LanguageModel, MemoryDims, Workspace};
 use super::params::{carve_mut, Layout};
 use super::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
 use super::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
+use crate::kernels::ops::add;
 use crate::precision::Precision;
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -241,9 +242,7 @@ impl Cortex {
         let (cw, _, losses) = ws.parts::<CortexWs>();
         self.forward_hidden(cw, params, x, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        losses.resize(rows, 0.0);
-        head_ce_loss(&mut losses[..rows], &mut cw.head_buf, &cw.hf[..rows * d], &params[self.embed.clone()], y, d, v);
-        super::head::mean_loss(&losses[..rows])
+        head_loss(losses, &mut cw.head_buf, &cw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
     }
 
     /// Forward + backward of the mean next-token loss. Gradients are added into
@@ -369,15 +368,6 @@ impl Cortex {
         rmsnorm_backward(de, gln, &ws.dh[..n], &ws.emb[..n], &params[self.ln_in.clone()], &ws.rstd_in[..rows], d);
         embedding_backward(gemb, de, x, d);
     }
-}
-
-fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
-    use rayon::prelude::*;
-    out.par_chunks_mut(4096).zip(a.par_chunks(4096)).zip(b.par_chunks(4096)).for_each(|((o, a), b)| {
-        for i in 0..o.len() {
-            o[i] = a[i] + b[i];
-        }
-    });
 }
 
 #[derive(Default)]

@@ -23,13 +23,13 @@ use super::exit_head::{
     exit_forward, exit_objective, head_pass, row_objective, ExitBackward, ExitBuffers, ExitCoefs, ExitGrads, ExitTerms, ExitWeights,
     RowStats, GATE_HIDDEN,
 };
-use super::head::{head_ce_loss, head_forward, HEAD_BLOCK};
+use super::head::{head_forward, head_loss, HEAD_BLOCK};
 use super::lm::{Decode, LanguageModel, TernaryShare, Workspace};
 use super::params::{carve_mut, Layout};
 use super::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
 use super::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
+use crate::kernels::ops::add;
 use crate::rng::Rng;
-use rayon::prelude::*;
 use std::ops::Range;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -349,9 +349,7 @@ impl CortexV7 {
         let (w, _, losses) = ws.parts::<V7Ws>();
         self.forward_hidden(w, params, x, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        losses.resize(rows, 0.0);
-        head_ce_loss(&mut losses[..rows], &mut w.head_buf, &w.hf[..rows * d], &params[self.embed.clone()], y, d, v);
-        super::head::mean_loss(&losses[..rows])
+        head_loss(losses, &mut w.head_buf, &w.hf[..rows * d], &params[self.embed.clone()], y, d, v)
     }
 
     /// The full training objective and its parts, no gradient.
@@ -533,14 +531,6 @@ impl CortexV7 {
         self.prepare(&mut q, &mut w, params);
         (q, w)
     }
-}
-
-fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
-    out.par_chunks_mut(4096).zip(a.par_chunks(4096)).zip(b.par_chunks(4096)).for_each(|((o, a), b)| {
-        for i in 0..o.len() {
-            o[i] = a[i] + b[i];
-        }
-    });
 }
 
 #[derive(Default)]

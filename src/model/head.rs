@@ -82,6 +82,16 @@ pub fn head_ce_loss(losses: &mut [f32], buf: &mut [f32], hf: &[f32], emb: &[f32]
     }
 }
 
+/// `model.loss` after the hidden states: per-row losses into `losses` (resized
+/// to the rows of `targets`) and their mean.
+#[allow(clippy::too_many_arguments)]
+pub fn head_loss(losses: &mut Vec<f32>, buf: &mut [f32], hf: &[f32], emb: &[f32], targets: &[u32], d: usize, vocab: usize) -> f64 {
+    let rows = targets.len();
+    losses.resize(rows, 0.0);
+    head_ce_loss(&mut losses[..rows], buf, hf, emb, targets, d, vocab);
+    mean_loss(&losses[..rows])
+}
+
 /// Mean of per-position losses, accumulated in f64 in position order (the
 /// value every model's `loss` and `loss_and_grad` return).
 pub fn mean_loss(losses: &[f32]) -> f64 {

@@ -74,3 +74,14 @@ pub fn layernorm_backward(
         },
     );
 }
+
+/// LayerNorm of one row (decoders), in the order of `layernorm_forward`.
+pub fn layernorm_row(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32]) {
+    let d = x.len();
+    let m = x.iter().sum::<f32>() / d as f32;
+    let v = x.iter().map(|&v| (v - m) * (v - m)).sum::<f32>() / d as f32;
+    let r = 1.0 / (v + LN_EPS).sqrt();
+    for j in 0..d {
+        out[j] = (x[j] - m) * r * gamma[j] + beta[j];
+    }
+}

@@ -19,10 +19,11 @@ use super::attention::{
 use super::dropout::{dropout_apply, DropMask};
 use super::embedding::{embedding_backward, embedding_forward};
 use super::geglu::{geglu_backward, geglu_forward, GegluGrads, GegluWeights};
-use super::head::{head_ce_fused, head_ce_loss, head_forward, HEAD_BLOCK};
+use super::head::{head_ce_fused, head_forward, head_loss, HEAD_BLOCK};
 use super::layernorm::{layernorm_apply, layernorm_backward, layernorm_forward};
 use super::lm::{Decode, LanguageModel, Workspace};
 use super::params::{carve_mut, Layout};
+use crate::kernels::ops::add;
 use crate::rng::Rng;
 use std::ops::Range;
 
@@ -211,9 +212,7 @@ impl Nova {
         let (nw, _, losses) = ws.parts::<NovaWs>();
         self.forward_hidden(nw, params, x, b, t, None);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        losses.resize(rows, 0.0);
-        head_ce_loss(&mut losses[..rows], &mut nw.head_buf, &nw.hf[..rows * d], &params[self.embed.clone()], y, d, v);
-        super::head::mean_loss(&losses[..rows])
+        head_loss(losses, &mut nw.head_buf, &nw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
     }
 
     /// Training forward (dropout seeded by `ws.seed`) + backward; gradients added into `grads`.
@@ -300,15 +299,6 @@ impl Nova {
         let gemb = &mut grads[self.embed.clone()];
         embedding_backward(gemb, &ws.dh[..n], x, d);
     }
-}
-
-fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
-    use rayon::prelude::*;
-    out.par_chunks_mut(4096).zip(a.par_chunks(4096)).zip(b.par_chunks(4096)).for_each(|((o, a), b)| {
-        for i in 0..o.len() {
-            o[i] = a[i] + b[i];
-        }
-    });
 }
 
 #[derive(Default)]

@@ -10,10 +10,10 @@
 
 use super::attention::{rope_rotate, rope_table, softmax_scaled};
 use super::geglu::gelu;
-use super::layernorm::LN_EPS;
 use super::lm::Decode;
 use super::nova::Nova;
 use crate::kernels::vec::{dot, matvec};
+use crate::model::layernorm::layernorm_row;
 
 /// Keys (RoPE applied) and values of every position fed so far, [pos × d] each.
 #[derive(Clone, Default)]
@@ -40,17 +40,6 @@ pub struct NovaDecoder<'a> {
     cos: Vec<f32>,
     sin: Vec<f32>,
     pub logits: Vec<f32>,
-}
-
-/// One row of BB-LN, in the same operation order as `layernorm_forward`.
-fn layernorm_row(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32]) {
-    let d = x.len();
-    let m = x.iter().sum::<f32>() / d as f32;
-    let v = x.iter().map(|&v| (v - m) * (v - m)).sum::<f32>() / d as f32;
-    let r = 1.0 / (v + LN_EPS).sqrt();
-    for j in 0..d {
-        out[j] = (x[j] - m) * r * gamma[j] + beta[j];
-    }
 }
 
 impl<'a> NovaDecoder<'a> {

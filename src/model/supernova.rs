@@ -14,7 +14,7 @@
 
 use super::bitlinear::{quantize, ternary_share, BitVariant};
 use super::embedding::{embedding_backward, embedding_forward};
-use super::head::{head_ce_fused, head_ce_loss, head_forward, HEAD_BLOCK};
+use super::head::{head_ce_fused, head_forward, head_loss, HEAD_BLOCK};
 use super::lm::{Decode, LanguageModel, TernaryShare, WindowDecoder, Workspace};
 use super::params::{carve_mut, Layout};
 use super::rcsm::{rcsm_backward, rcsm_forward, RcsmActs, RcsmGrads, RcsmScratch, RcsmShape, RcsmWeights};
@@ -26,6 +26,7 @@ use super::shift_mixer::{
     shift_mixer_backward, shift_mixer_forward, ShiftMixerActs, ShiftMixerGrads, ShiftMixerScratch, ShiftMixerWeights,
 };
 use super::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
+use crate::kernels::ops::add;
 use crate::rng::Rng;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -351,9 +352,7 @@ impl Supernova {
         self.forward_hidden(sw, params, x, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
         let w = if self.quantized { &sw.q[..] } else { params };
-        losses.resize(rows, 0.0);
-        head_ce_loss(&mut losses[..rows], &mut sw.head_buf, &sw.hf[..rows * d], &w[self.head.clone()], y, d, v);
-        super::head::mean_loss(&losses[..rows])
+        head_loss(losses, &mut sw.head_buf, &sw.hf[..rows * d], &w[self.head.clone()], y, d, v)
     }
 
     /// Forward + backward of the mean next-token loss; gradients added into `grads`.
@@ -448,14 +447,6 @@ impl Supernova {
         de.par_iter_mut().for_each(|v| *v *= scale);
         embedding_backward(&mut grads[self.embed.clone()], de, x, d);
     }
-}
-
-fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
-    out.par_chunks_mut(4096).zip(a.par_chunks(4096)).zip(b.par_chunks(4096)).for_each(|((o, a), b)| {
-        for i in 0..o.len() {
-            o[i] = a[i] + b[i];
-        }
-    });
 }
 
 #[derive(Default)]

@@ -29,7 +29,7 @@
 use super::bitlinear::{quantize, ternary_share, BitVariant};
 use super::embedding::{embedding_backward, embedding_forward};
 use super::groupnorm::{groupnorm_backward, groupnorm_forward};
-use super::head::{head_ce_fused, head_ce_loss, head_forward, HEAD_BLOCK};
+use super::head::{head_ce_fused, head_forward, head_loss, HEAD_BLOCK};
 use super::layernorm::{layernorm_backward, layernorm_forward};
 use super::lm::{Decode, LanguageModel, TernaryShare, WindowDecoder, Workspace};
 use super::params::{carve_mut, Layout};
@@ -300,9 +300,7 @@ impl Thunderbolt {
         let (tw, _, losses) = ws.parts::<ThunderboltWs>();
         self.forward_hidden(tw, params, x, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        losses.resize(rows, 0.0);
-        head_ce_loss(&mut losses[..rows], &mut tw.head_buf, &tw.an[..rows * d], &params[self.embed.clone()], y, d, v);
-        super::head::mean_loss(&losses[..rows])
+        head_loss(losses, &mut tw.head_buf, &tw.an[..rows * d], &params[self.embed.clone()], y, d, v)
     }
 
     /// Forward + backward of the mean next-token loss; gradients added into `grads`.

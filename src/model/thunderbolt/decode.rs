@@ -8,7 +8,7 @@ use super::{BlockWeights, Thunderbolt};
 use crate::kernels::ops::sigmoid;
 use crate::kernels::vec::{matvec, matvec_mat, OwnedMat};
 use crate::model::groupnorm::groupnorm_chunk;
-use crate::model::layernorm::LN_EPS;
+use crate::model::layernorm::layernorm_row;
 use crate::model::lm::Decode;
 use crate::model::recurrence::recurrence_step;
 use crate::model::token_shift::shift_mix;
@@ -41,17 +41,6 @@ pub struct StreamDecoder<'a> {
     u: Vec<f32>,
     y: Vec<f32>,
     logits: Vec<f32>,
-}
-
-/// LayerNorm of one row, in the order of `layernorm_forward`.
-fn layernorm_row(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32]) {
-    let d = x.len();
-    let m = x.iter().sum::<f32>() / d as f32;
-    let v = x.iter().map(|&v| (v - m) * (v - m)).sum::<f32>() / d as f32;
-    let r = 1.0 / (v + LN_EPS).sqrt();
-    for j in 0..d {
-        out[j] = (x[j] - m) * r * gamma[j] + beta[j];
-    }
 }
 
 impl<'a> StreamDecoder<'a> {
