@@ -15,11 +15,33 @@ use super::nova::Nova;
 use crate::kernels::vec::{dot, matvec};
 use crate::model::layernorm::layernorm_row;
 
-/// Keys (RoPE applied) and values of every position fed so far, [pos × d] each.
+/// Keys (RoPE applied) and values of every position fed so far, per head
+/// [pos × head_dim] each: one head's scan reads contiguous memory (with
+/// [pos × d] rows it read 256 bytes every 1 KB, and long contexts ran at the
+/// speed of cache misses).
 #[derive(Clone, Default)]
 pub struct KvCache {
-    pub k: Vec<f32>,
-    pub v: Vec<f32>,
+    pub k: Vec<Vec<f32>>,
+    pub v: Vec<Vec<f32>>,
+}
+
+/// Context length from which the heads of one layer run on the rayon pool.
+const PAR_KEYS: usize = 256;
+
+/// One head's attention for the newest query: scores over all cached keys
+/// `k` [pos × hd], softmax, weighted sum of the values `v` [pos × hd].
+fn attend_head(o: &mut [f32], scores: &mut [f32], q: &[f32], k: &[f32], v: &[f32], scale: f32) {
+    let hd = q.len();
+    for (s, kj) in scores.iter_mut().zip(k.chunks_exact(hd)) {
+        *s = dot(q, kj);
+    }
+    softmax_scaled(scores, scale);
+    o.fill(0.0);
+    for (&p, vj) in scores.iter().zip(v.chunks_exact(hd)) {
+        for (oi, &vi) in o.iter_mut().zip(vj) {
+            *oi += p * vi;
+        }
+    }
 }
 
 pub struct NovaDecoder<'a> {
@@ -50,7 +72,7 @@ impl<'a> NovaDecoder<'a> {
         NovaDecoder {
             model,
             params,
-            layers: vec![KvCache::default(); c.n_layers],
+            layers: vec![KvCache { k: vec![Vec::new(); c.n_heads], v: vec![Vec::new(); c.n_heads] }; c.n_layers],
             pos: 0,
             parallel: false,
             h: vec![0.0; d],
@@ -80,34 +102,32 @@ impl<'a> NovaDecoder<'a> {
         rope_table(&mut self.cos, &mut self.sin, self.pos, &self.model.inv_freq);
         let scale = 1.0 / (hd as f32).sqrt();
         let n_keys = self.pos + 1;
-        self.scores.resize(n_keys, 0.0);
+        self.scores.resize(heads * n_keys, 0.0);
         for li in 0..c.n_layers {
             let bv = self.model.block_view(self.params, li);
             let kv = &mut self.layers[li];
             // attention
             layernorm_row(&mut self.a, &self.h, bv.ln1.0, bv.ln1.1);
             matvec(&mut self.qkv, bv.qkv, &self.a, par);
-            let k_start = kv.k.len();
-            kv.k.resize(k_start + d, 0.0);
             for hi in 0..heads {
                 let r = hi * hd..(hi + 1) * hd;
                 rope_rotate(&mut self.q[r.clone()], &self.qkv[r.clone()], &self.cos, &self.sin);
-                rope_rotate(&mut kv.k[k_start + r.start..k_start + r.end], &self.qkv[d + r.start..d + r.end], &self.cos, &self.sin);
+                let k = &mut kv.k[hi];
+                k.resize(k.len() + hd, 0.0);
+                let start = k.len() - hd;
+                rope_rotate(&mut k[start..], &self.qkv[d + r.start..d + r.end], &self.cos, &self.sin);
+                kv.v[hi].extend_from_slice(&self.qkv[2 * d + r.start..2 * d + r.end]);
             }
-            kv.v.extend_from_slice(&self.qkv[2 * d..3 * d]);
-            for hi in 0..heads {
-                let r = hi * hd..(hi + 1) * hd;
-                let q = &self.q[r.clone()];
-                for (j, s) in self.scores.iter_mut().enumerate() {
-                    *s = dot(q, &kv.k[j * d + r.start..j * d + r.end]);
-                }
-                softmax_scaled(&mut self.scores, scale);
-                let o = &mut self.o[r.clone()];
-                o.fill(0.0);
-                for (j, &p) in self.scores.iter().enumerate() {
-                    for (oi, &vi) in o.iter_mut().zip(&kv.v[j * d + r.start..j * d + r.end]) {
-                        *oi += p * vi;
-                    }
+            // heads are independent: over the pool once the context is long
+            let (q, kv) = (&self.q, &*kv);
+            let head =
+                |hi: usize, o: &mut [f32], sc: &mut [f32]| attend_head(o, sc, &q[hi * hd..(hi + 1) * hd], &kv.k[hi], &kv.v[hi], scale);
+            if par && n_keys >= PAR_KEYS {
+                use rayon::prelude::*;
+                self.o.par_chunks_mut(hd).zip(self.scores.par_chunks_mut(n_keys)).enumerate().for_each(|(hi, (o, sc))| head(hi, o, sc));
+            } else {
+                for (hi, (o, sc)) in self.o.chunks_mut(hd).zip(self.scores.chunks_mut(n_keys)).enumerate() {
+                    head(hi, o, sc);
                 }
             }
             matvec(&mut self.y, bv.out, &self.o, par);
