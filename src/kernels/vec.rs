@@ -71,7 +71,11 @@ pub fn dot_bf16(w: &[u16], x: &[f32]) -> f32 {
 pub enum Mat<'a> {
     F32(&'a [f32]),
     Bf16(&'a [u16]),
-    Ternary(&'a TernaryMat),
+    /// ternary codes [out × in] and one scale per output row
+    Ternary {
+        codes: &'a [i8],
+        scales: &'a [f32],
+    },
     /// int8 codes with one f32 scale per Q8_BLOCK consecutive weights; `f32`
     /// holds the same (dequantised) values for rows that do not split into blocks
     Q8 {
@@ -126,6 +130,19 @@ impl TernaryMat {
         }
         Some(TernaryMat { codes, scales })
     }
+    pub fn mat(&self) -> Mat<'_> {
+        Mat::Ternary { codes: &self.codes, scales: &self.scales }
+    }
+}
+
+impl OwnedMat {
+    /// Output rows `rows` of the matrix (`inp` inputs per row).
+    pub fn rows(&self, rows: std::ops::Range<usize>, inp: usize) -> Mat<'_> {
+        match self {
+            OwnedMat::F32(w) => Mat::F32(&w[rows.start * inp..rows.end * inp]),
+            OwnedMat::Ternary(t) => Mat::Ternary { codes: &t.codes[rows.start * inp..rows.end * inp], scales: &t.scales[rows] },
+        }
+    }
 }
 
 /// Dot product of ternary codes with f32 activations (16 FMA lanes).
@@ -159,7 +176,7 @@ impl OwnedMat {
     pub fn mat(&self) -> Mat<'_> {
         match self {
             OwnedMat::F32(w) => Mat::F32(w),
-            OwnedMat::Ternary(t) => Mat::Ternary(t),
+            OwnedMat::Ternary(t) => t.mat(),
         }
     }
 }
@@ -171,7 +188,7 @@ pub fn matvec_mat(y: &mut [f32], w: Mat<'_>, x: &[f32], parallel: bool) {
         match w {
             Mat::F32(w) => dot(&w[o * n..(o + 1) * n], x),
             Mat::Bf16(w) => dot_bf16(&w[o * n..(o + 1) * n], x),
-            Mat::Ternary(t) => t.scales[o] * dot_i8(&t.codes[o * n..(o + 1) * n], x),
+            Mat::Ternary { codes, scales } => scales[o] * dot_i8(&codes[o * n..(o + 1) * n], x),
             Mat::Q8 { codes, scales, f32: w } => {
                 if n % Q8_BLOCK == 0 {
                     dot_q8(&codes[o * n..(o + 1) * n], &scales[o * n / Q8_BLOCK..(o + 1) * n / Q8_BLOCK], x)

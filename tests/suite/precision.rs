@@ -155,7 +155,7 @@ fn precision_flags_from_the_command_line() {
 /// f32 one; anything not ternary stays f32.
 #[test]
 fn ternary_packing_is_exact_for_every_bitlinear_variant() {
-    use flashlm_tui::kernels::vec::{matvec, matvec_mat, Mat, OwnedMat, TernaryMat};
+    use flashlm_tui::kernels::vec::{matvec, matvec_mat, OwnedMat, TernaryMat};
     use flashlm_tui::model::bitlinear::{quantize, BitVariant};
     let (out, inp) = (37, 70);
     let mut rng = Rng::new(11);
@@ -167,7 +167,7 @@ fn ternary_packing_is_exact_for_every_bitlinear_variant() {
         let t = TernaryMat::pack(&q, inp).unwrap_or_else(|| panic!("{v:?}: Q(W) did not pack"));
         let (mut y32, mut y8) = (vec![0.0f32; out], vec![0.0f32; out]);
         matvec(&mut y32, &q, &x, false);
-        matvec_mat(&mut y8, Mat::Ternary(&t), &x, false);
+        matvec_mat(&mut y8, t.mat(), &x, false);
         for (a, b) in y32.iter().zip(&y8) {
             assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{v:?}: {a} vs {b}");
         }

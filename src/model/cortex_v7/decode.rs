@@ -14,7 +14,7 @@
 
 use super::CortexV7;
 use crate::kernels::ops::{sigmoid, silu};
-use crate::kernels::vec::{matvec, rmsnorm};
+use crate::kernels::vec::{matvec, matvec_mat, rmsnorm, OwnedMat};
 use crate::model::exit_head::entropy_confidence;
 use crate::model::lm::Decode;
 
@@ -29,6 +29,9 @@ pub struct AdaptiveExit {
 pub struct Decoder<'a> {
     model: &'a CortexV7,
     params: &'a [f32],
+    /// per layer the products' matrices (rkv, o, SwiGLU gate;up, SwiGLU down):
+    /// Q(W) packed as ternary bytes + row scales, or W on the float path
+    mats: Vec<[OwnedMat; 4]>,
     /// quantised block matrices (empty on the float path) and w = σ(δ) [L × d]
     q: Vec<f32>,
     w: Vec<f32>,
@@ -56,9 +59,22 @@ impl<'a> Decoder<'a> {
         let c = &model.cfg;
         let d = c.d_model;
         let (q, w) = model.decode_weights(params);
+        let f = c.d_ff;
+        let mats = (0..c.n_layers)
+            .map(|li| {
+                let (tw, fw) = model.block_weights(params, &q, &w, li);
+                [
+                    OwnedMat::new(tw.rkv.to_vec(), d),
+                    OwnedMat::new(tw.o.to_vec(), d),
+                    OwnedMat::new(fw.gu.to_vec(), d),
+                    OwnedMat::new(fw.o.to_vec(), f),
+                ]
+            })
+            .collect();
         Decoder {
             model,
             params,
+            mats,
             q,
             w,
             state: vec![vec![0.0; d]; c.n_layers],
@@ -89,19 +105,20 @@ impl<'a> Decoder<'a> {
         self.exited = None;
         for li in 0..nl {
             let br = &m.blocks[li];
-            let (tw, fw) = m.block_weights(p, &self.q, &self.w, li);
+            let (tw, _) = m.block_weights(p, &self.q, &self.w, li);
+            let mats = &self.mats[li];
             let s = &mut self.state[li];
             rmsnorm(&mut self.a, &self.h, &p[br.ln1.clone()]);
             if self.exited.is_some() && li + 1 == nl {
                 // after an early exit the last block only needs its state
-                matvec(&mut self.rkv[d..], &tw.rkv[d * d..], &self.a, par);
+                matvec_mat(&mut self.rkv[d..], mats[0].rows(d..3 * d, d), &self.a, par);
                 let (k, v) = self.rkv[d..].split_at(d);
                 for ch in 0..d {
                     s[ch] = tw.w[ch] * s[ch] + k[ch] * v[ch];
                 }
                 break;
             }
-            matvec(&mut self.rkv, tw.rkv, &self.a, par);
+            matvec_mat(&mut self.rkv, mats[0].mat(), &self.a, par);
             let (r, kv) = self.rkv.split_at(d);
             let (k, v) = kv.split_at(d);
             for ch in 0..d {
@@ -109,14 +126,14 @@ impl<'a> Decoder<'a> {
                 self.y[ch] = sigmoid(r[ch]) * s[ch];
             }
             rmsnorm(&mut self.n, &self.y, tw.ln_x);
-            matvec(&mut self.y, tw.o, &self.n, par);
+            matvec_mat(&mut self.y, mats[1].mat(), &self.n, par);
             add(&mut self.h, &self.y);
             rmsnorm(&mut self.a, &self.h, &p[br.ln2.clone()]);
-            matvec(&mut self.gu, fw.gu, &self.a, par);
+            matvec_mat(&mut self.gu, mats[2].mat(), &self.a, par);
             for j in 0..f {
                 self.act[j] = silu(self.gu[j]) * self.gu[f + j];
             }
-            matvec(&mut self.y, fw.o, &self.act, par);
+            matvec_mat(&mut self.y, mats[3].mat(), &self.act, par);
             add(&mut self.h, &self.y);
             if let (None, Some(ad)) = (self.exited, self.adaptive) {
                 for (j, &(after, _, threshold)) in c.exits.iter().enumerate() {
