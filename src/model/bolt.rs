@@ -488,17 +488,4 @@ impl<'a> BoltDecoder<'a> {
     }
 }
 
-impl Decode for BoltDecoder<'_> {
-    fn step(&mut self, token: u32) {
-        BoltDecoder::step(self, token)
-    }
-    fn logits(&self) -> &[f32] {
-        &self.logits
-    }
-    fn pos(&self) -> usize {
-        self.pos
-    }
-    fn set_parallel(&mut self, parallel: bool) {
-        self.parallel = parallel;
-    }
-}
+crate::model::lm::impl_decode!(BoltDecoder {});

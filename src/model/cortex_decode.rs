@@ -4,7 +4,6 @@
 //! hebbian.rs). Works past the training window; c stays the training constant (D2).
 
 use super::cortex::Cortex;
-use super::lm::Decode;
 use crate::kernels::ops::{sigmoid, silu};
 use crate::kernels::vec::{dot, matvec_mat, rmsnorm, WeightStore};
 
@@ -144,23 +143,11 @@ impl<'a> Decoder<'a> {
     }
 }
 
-impl Decode for Decoder<'_> {
-    fn step(&mut self, token: u32) {
-        Decoder::step(self, token)
-    }
-    fn logits(&self) -> &[f32] {
-        &self.logits
-    }
-    fn pos(&self) -> usize {
-        self.pos
-    }
-    fn set_parallel(&mut self, parallel: bool) {
-        self.parallel = parallel;
-    }
+crate::model::lm::impl_decode!(Decoder {
     fn memory(&self) -> Vec<&[f32]> {
         if self.model.cfg.memory.is_none() {
             return Vec::new();
         }
         self.layers.iter().map(|l| l.mem.as_slice()).collect()
     }
-}
+});

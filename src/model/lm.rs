@@ -103,6 +103,29 @@ pub trait LanguageModel: Send + Sync + std::fmt::Debug {
 }
 
 /// Streaming generation state.
+/// `impl Decode` for an incremental decoder with an inherent `step` and the
+/// fields `logits`, `pos` and `parallel`; extra trait items go in the braces.
+macro_rules! impl_decode {
+    ($ty:ident { $($extra:tt)* }) => {
+        impl $crate::model::lm::Decode for $ty<'_> {
+            fn step(&mut self, token: u32) {
+                $ty::step(self, token)
+            }
+            fn logits(&self) -> &[f32] {
+                &self.logits
+            }
+            fn pos(&self) -> usize {
+                self.pos
+            }
+            fn set_parallel(&mut self, parallel: bool) {
+                self.parallel = parallel;
+            }
+            $($extra)*
+        }
+    };
+}
+pub(crate) use impl_decode;
+
 pub trait Decode {
     /// Feeds one token; `logits()` then holds the next-token logits.
     fn step(&mut self, token: u32);

@@ -10,7 +10,6 @@
 
 use super::attention::{rope_rotate, rope_table, softmax_scaled};
 use super::geglu::gelu;
-use super::lm::Decode;
 use super::nova::Nova;
 use crate::kernels::vec::{dot, matvec};
 use crate::model::layernorm::layernorm_row;
@@ -151,17 +150,4 @@ impl<'a> NovaDecoder<'a> {
     }
 }
 
-impl Decode for NovaDecoder<'_> {
-    fn step(&mut self, token: u32) {
-        NovaDecoder::step(self, token)
-    }
-    fn logits(&self) -> &[f32] {
-        &self.logits
-    }
-    fn pos(&self) -> usize {
-        self.pos
-    }
-    fn set_parallel(&mut self, parallel: bool) {
-        self.parallel = parallel;
-    }
-}
+crate::model::lm::impl_decode!(NovaDecoder {});

@@ -4,7 +4,6 @@
 //! state e, whose mean is the causal planner summary; the planner itself is
 //! recomputed per token from block to block, as in the full forward.
 
-use super::lm::Decode;
 use super::rcsm_bank::softmax_in_place;
 use super::shift_mixer::scale_offset;
 use super::supernova::Supernova;
@@ -215,17 +214,4 @@ impl<'a> Decoder<'a> {
     }
 }
 
-impl Decode for Decoder<'_> {
-    fn step(&mut self, token: u32) {
-        Decoder::step(self, token)
-    }
-    fn logits(&self) -> &[f32] {
-        &self.logits
-    }
-    fn pos(&self) -> usize {
-        self.pos
-    }
-    fn set_parallel(&mut self, parallel: bool) {
-        self.parallel = parallel;
-    }
-}
+crate::model::lm::impl_decode!(Decoder {});

@@ -16,7 +16,6 @@ use super::CortexV7;
 use crate::kernels::ops::{sigmoid, silu};
 use crate::kernels::vec::{matvec, matvec_mat, rmsnorm, OwnedMat};
 use crate::model::exit_head::entropy_confidence;
-use crate::model::lm::Decode;
 
 /// Adaptive early exit settings: κ is computed at this temperature (the
 /// sampling temperature in the reference).
@@ -164,17 +163,4 @@ fn add(h: &mut [f32], y: &[f32]) {
     }
 }
 
-impl Decode for Decoder<'_> {
-    fn step(&mut self, token: u32) {
-        Decoder::step(self, token)
-    }
-    fn logits(&self) -> &[f32] {
-        &self.logits
-    }
-    fn pos(&self) -> usize {
-        self.pos
-    }
-    fn set_parallel(&mut self, parallel: bool) {
-        self.parallel = parallel;
-    }
-}
+crate::model::lm::impl_decode!(Decoder {});

@@ -9,7 +9,6 @@ use crate::kernels::ops::sigmoid;
 use crate::kernels::vec::{matvec, matvec_mat, OwnedMat};
 use crate::model::groupnorm::groupnorm_chunk;
 use crate::model::layernorm::layernorm_row;
-use crate::model::lm::Decode;
 use crate::model::recurrence::recurrence_step;
 use crate::model::token_shift::shift_mix;
 
@@ -125,17 +124,4 @@ impl<'a> StreamDecoder<'a> {
     }
 }
 
-impl Decode for StreamDecoder<'_> {
-    fn step(&mut self, token: u32) {
-        StreamDecoder::step(self, token)
-    }
-    fn logits(&self) -> &[f32] {
-        &self.logits
-    }
-    fn pos(&self) -> usize {
-        self.pos
-    }
-    fn set_parallel(&mut self, parallel: bool) {
-        self.parallel = parallel;
-    }
-}
+crate::model::lm::impl_decode!(StreamDecoder {});
