@@ -119,11 +119,14 @@ impl TernaryMat {
         for row in q.chunks_exact(inp) {
             let a = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             for &v in row {
-                codes.push(match v {
-                    v if v == 0.0 => 0,
-                    v if v == a => 1,
-                    v if v == -a => -1,
-                    _ => return None,
+                codes.push(if v == 0.0 {
+                    0
+                } else if v == a {
+                    1
+                } else if v == -a {
+                    -1
+                } else {
+                    return None;
                 });
             }
             scales.push(a);
@@ -190,7 +193,7 @@ pub fn matvec_mat(y: &mut [f32], w: Mat<'_>, x: &[f32], parallel: bool) {
             Mat::Bf16(w) => dot_bf16(&w[o * n..(o + 1) * n], x),
             Mat::Ternary { codes, scales } => scales[o] * dot_i8(&codes[o * n..(o + 1) * n], x),
             Mat::Q8 { codes, scales, f32: w } => {
-                if n % Q8_BLOCK == 0 {
+                if n.is_multiple_of(Q8_BLOCK) {
                     dot_q8(&codes[o * n..(o + 1) * n], &scales[o * n / Q8_BLOCK..(o + 1) * n / Q8_BLOCK], x)
                 } else {
                     dot(&w[o * n..(o + 1) * n], x)
