@@ -216,6 +216,43 @@ pub fn matvec_mat(y: &mut [f32], w: Mat<'_>, x: &[f32], parallel: bool) {
     }
 }
 
+/// Ternary matrices inside a quantised parameter buffer, packed once: `mat`
+/// maps a slice of that buffer that is one of them (or a block of its rows)
+/// to the packed form, and anything else to itself (f32).
+pub struct PackedStore {
+    /// (first float in the buffer, inputs per row, packed matrix), by start
+    mats: Vec<(usize, usize, TernaryMat)>,
+}
+
+impl PackedStore {
+    pub fn new(base: &[f32], ranges: impl IntoIterator<Item = (std::ops::Range<usize>, usize)>) -> PackedStore {
+        let mut mats: Vec<(usize, usize, TernaryMat)> =
+            ranges.into_iter().filter_map(|(r, inp)| TernaryMat::pack(&base[r.clone()], inp).map(|t| (r.start, inp, t))).collect();
+        mats.sort_by_key(|m| m.0);
+        PackedStore { mats }
+    }
+    /// `w` is a slice of `base`, the buffer this store was built from.
+    pub fn mat<'s>(&'s self, base: &[f32], w: &'s [f32]) -> Mat<'s> {
+        let Some(off) = (w.as_ptr() as usize).checked_sub(base.as_ptr() as usize).map(|b| b / std::mem::size_of::<f32>()) else {
+            return Mat::F32(w);
+        };
+        if off + w.len() > base.len() {
+            return Mat::F32(w);
+        }
+        let i = self.mats.partition_point(|m| m.0 <= off);
+        if i == 0 {
+            return Mat::F32(w);
+        }
+        let (start, inp, t) = &self.mats[i - 1];
+        let (rel, inp) = (off - start, *inp);
+        if rel % inp != 0 || w.len() % inp != 0 || rel + w.len() > t.codes.len() {
+            return Mat::F32(w);
+        }
+        let rows = rel / inp..(rel + w.len()) / inp;
+        Mat::Ternary { codes: &t.codes[rel..rel + w.len()], scales: &t.scales[rows] }
+    }
+}
+
 /// Low-precision copies of a whole parameter buffer for decoding.
 enum LowP {
     None,

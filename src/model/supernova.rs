@@ -254,6 +254,11 @@ impl Supernova {
 
     /// Q(W) of every ternary matrix into `q` (same layout as `params`; other
     /// ranges are left alone). Returns the buffer the matrices are read from.
+    /// Where the BitLinear matrices sit in the parameter buffer, with their row length.
+    pub(crate) fn ternary_ranges(&self) -> Vec<(std::ops::Range<usize>, usize)> {
+        self.ternary.iter().map(|tq| (self.layout.tensors[tq.tensor].range(), tq.inp)).collect()
+    }
+
     pub fn matrices<'a>(&self, q: &'a mut Vec<f32>, params: &'a [f32]) -> &'a [f32] {
         if !self.quantized {
             return params;

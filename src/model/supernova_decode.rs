@@ -8,7 +8,7 @@ use super::rcsm_bank::softmax_in_place;
 use super::shift_mixer::scale_offset;
 use super::supernova::Supernova;
 use crate::kernels::ops::{sigmoid, silu};
-use crate::kernels::vec::{dot, matvec, rmsnorm};
+use crate::kernels::vec::{dot, matvec_mat, rmsnorm, PackedStore};
 
 struct LayerState {
     /// u_{t−1}
@@ -24,6 +24,8 @@ pub struct Decoder<'a> {
     params: &'a [f32],
     /// Q(W) of every ternary matrix (flat layout)
     q: Vec<f32>,
+    /// the BitLinear matrices of `q`, packed
+    packed: PackedStore,
     layers: Vec<LayerState>,
     ring_len: usize,
     pos: usize,
@@ -58,11 +60,14 @@ impl<'a> Decoder<'a> {
         let ring_len = if c.n_scales == 0 { 0 } else { scale_offset(c.n_scales - 1) };
         let mut q = Vec::new();
         let _ = model.matrices(&mut q, params);
+        // Q(W) of the BitLinear matrices as ternary bytes + row scales
+        let packed = PackedStore::new(&q, if q.is_empty() { Vec::new() } else { model.ternary_ranges() });
         let z = |n: usize| vec![0.0f32; n];
         Decoder {
             model,
             params,
             q,
+            packed,
             layers: (0..c.n_layers).map(|_| LayerState { prev_u: z(d), ring: z(ring_len * dr), esum: z(dr) }).collect(),
             ring_len,
             pos: 0,
@@ -114,15 +119,15 @@ impl<'a> Decoder<'a> {
             self.cat[d..].copy_from_slice(&st.prev_u);
             st.prev_u.copy_from_slice(&self.u);
             let mw = br.mixer(w);
-            matvec(&mut self.m, mw.mix, &self.cat, par);
-            matvec(&mut self.y, mw.val, &self.m, par);
-            matvec(&mut self.m, mw.gate, &self.u, par);
+            matvec_mat(&mut self.m, self.packed.mat(w, mw.mix), &self.cat, par);
+            matvec_mat(&mut self.y, self.packed.mat(w, mw.val), &self.m, par);
+            matvec_mat(&mut self.m, self.packed.mat(w, mw.gate), &self.u, par);
             for j in 0..d {
                 self.h[j] += sigmoid(self.m[j]) * self.y[j];
             }
             // P-RCSM
             let rw = br.rcsm(f, w);
-            matvec(&mut self.r, rw.down, &self.h, par);
+            matvec_mat(&mut self.r, self.packed.mat(w, rw.down), &self.h, par);
             rmsnorm(&mut self.a, &self.r, rw.norm_b);
             for (i, pv) in self.pi.iter_mut().enumerate() {
                 *pv = dot(&rw.bank.router[i * dr..(i + 1) * dr], &self.a);
@@ -138,7 +143,7 @@ impl<'a> Decoder<'a> {
                 } else {
                     self.cat_r[dr..].fill(0.0);
                 }
-                matvec(&mut self.s, &rw.bank.scales[i * 2 * dr * dr..(i + 1) * 2 * dr * dr], &self.cat_r, par);
+                matvec_mat(&mut self.s, self.packed.mat(w, &rw.bank.scales[i * 2 * dr * dr..(i + 1) * 2 * dr * dr]), &self.cat_r, par);
                 for (e, s) in self.e.iter_mut().zip(&self.s) {
                     *e += self.pi[i] * s;
                 }
@@ -148,7 +153,7 @@ impl<'a> Decoder<'a> {
                 st.ring[slot * dr..(slot + 1) * dr].copy_from_slice(&self.a);
             }
             // state gate with this position's planner
-            matvec(&mut self.eta, rw.pg, &self.p, par);
+            matvec_mat(&mut self.eta, self.packed.mat(w, rw.pg), &self.p, par);
             for j in 0..dr {
                 self.r[j] = self.e[j] * sigmoid(self.eta[j]);
             }
@@ -161,19 +166,19 @@ impl<'a> Decoder<'a> {
                 for (eb, s) in self.s.iter_mut().zip(&st.esum) {
                     *eb = s / n;
                 }
-                matvec(&mut self.c, rw.planner.ep, &self.s, par);
+                matvec_mat(&mut self.c, self.packed.mat(w, rw.planner.ep), &self.s, par);
                 for (c, p) in self.c.iter_mut().zip(&self.p) {
                     *c += p;
                 }
                 rmsnorm(&mut self.nc, &self.c, rw.planner.norm);
-                matvec(&mut self.dp, rw.planner.pu, &self.nc, par);
+                matvec_mat(&mut self.dp, self.packed.mat(w, rw.planner.pu), &self.nc, par);
                 for (p, x) in self.p.iter_mut().zip(&self.dp) {
                     *p += x;
                 }
             }
             // slot memory
             let sw = &rw.slots;
-            matvec(&mut self.qv, sw.q, &self.r, par);
+            matvec_mat(&mut self.qv, self.packed.mat(w, sw.q), &self.r, par);
             let inv = 1.0 / (dr as f32).sqrt();
             for (j, al) in self.alpha.iter_mut().enumerate() {
                 *al = dot(&self.qv, &sw.slots[j * dr..(j + 1) * dr]) * inv;
@@ -187,11 +192,11 @@ impl<'a> Decoder<'a> {
                     *mv += al * sv;
                 }
             }
-            matvec(&mut self.s, sw.mg, &self.cat_r, par);
+            matvec_mat(&mut self.s, self.packed.mat(w, sw.mg), &self.cat_r, par);
             for (r, x) in self.r.iter_mut().zip(&self.s) {
                 *r += x;
             }
-            matvec(&mut self.y, rw.up, &self.r, par);
+            matvec_mat(&mut self.y, self.packed.mat(w, rw.up), &self.r, par);
             let gate = sigmoid(rw.rho);
             for j in 0..d {
                 self.h[j] += gate * self.y[j];
@@ -199,17 +204,17 @@ impl<'a> Decoder<'a> {
             // SwiGLU
             rmsnorm(&mut self.u, &self.h, &f[br.norm_d.clone()]);
             let fw = br.ffn(w);
-            matvec(&mut self.gu, fw.gu, &self.u, par);
+            matvec_mat(&mut self.gu, self.packed.mat(w, fw.gu), &self.u, par);
             for j in 0..hdim {
                 self.act[j] = silu(self.gu[j]) * self.gu[hdim + j];
             }
-            matvec(&mut self.y, fw.o, &self.act, par);
+            matvec_mat(&mut self.y, self.packed.mat(w, fw.o), &self.act, par);
             for j in 0..d {
                 self.h[j] += self.y[j];
             }
         }
         rmsnorm(&mut self.u, &self.h, &f[md.ln_out.clone()]);
-        matvec(&mut self.logits, &w[md.head.clone()], &self.u, par);
+        matvec_mat(&mut self.logits, self.packed.mat(w, &w[md.head.clone()]), &self.u, par);
         self.pos += 1;
     }
 }

@@ -175,3 +175,35 @@ fn ternary_packing_is_exact_for_every_bitlinear_variant() {
     assert!(TernaryMat::pack(&w, inp).is_none(), "raw weights are not ternary");
     assert!(matches!(OwnedMat::new(w.clone(), inp), OwnedMat::F32(_)));
 }
+
+/// The v6 decoder's store: slices of the quantised buffer that are a packed
+/// matrix (or a block of its rows) multiply as ternary, with the f32 result;
+/// anything else stays f32.
+#[test]
+fn packed_store_finds_matrices_and_row_blocks() {
+    use flashlm_tui::kernels::vec::{matvec, matvec_mat, Mat, PackedStore};
+    use flashlm_tui::model::bitlinear::{quantize, BitVariant};
+    let (out, inp) = (12, 32);
+    let mut rng = Rng::new(3);
+    let w: Vec<f32> = (0..out * inp).map(|_| rng.normal()).collect();
+    let mut base = vec![0.5f32; 7 + out * inp + 5];
+    pool().install(|| quantize(&mut base[7..7 + out * inp], &w, out, inp, BitVariant::C));
+    let store = PackedStore::new(&base, [(7..7 + out * inp, inp)]);
+    let x: Vec<f32> = (0..inp).map(|_| rng.normal()).collect();
+    for rows in [0..out, 3..8, 11..12] {
+        let slice = &base[7 + rows.start * inp..7 + rows.end * inp];
+        let m = store.mat(&base, slice);
+        assert!(matches!(m, Mat::Ternary { .. }), "rows {rows:?} were not packed");
+        let (mut a, mut b) = (vec![0.0f32; rows.len()], vec![0.0f32; rows.len()]);
+        matvec(&mut a, slice, &x, false);
+        matvec_mat(&mut b, m, &x, false);
+        for (p, q) in a.iter().zip(&b) {
+            assert!((p - q).abs() <= 1e-5 * (1.0 + p.abs()), "{p} vs {q}");
+        }
+    }
+    // not on a row boundary, outside the matrix, another buffer: f32
+    assert!(matches!(store.mat(&base, &base[8..8 + inp]), Mat::F32(_)));
+    assert!(matches!(store.mat(&base, &base[..7]), Mat::F32(_)));
+    let other = base.clone();
+    assert!(matches!(store.mat(&base, &other[7..7 + inp]), Mat::F32(_)));
+}
