@@ -2,6 +2,7 @@
 
 pub mod matmul;
 pub mod ops;
+pub mod simd;
 pub mod vec;
 
 pub use matmul::{matmul, MatRef};

@@ -4,8 +4,14 @@
 use crate::model::rmsnorm::RMS_EPS;
 
 /// Dot product with 16 independent FMA lanes (vectorises to AVX2/AVX-512 FMAs).
+/// AVX2 where the CPU has it (`simd`), else this portable loop.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::available() {
+        // SAFETY: AVX2 and FMA checked just above
+        return unsafe { super::simd::dot(a, b) };
+    }
     let mut acc = [0.0f32; 16];
     let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
     let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
@@ -187,8 +193,45 @@ impl OwnedMat {
 /// y = W·x for any storage; same splitting over the rayon pool as `matvec`.
 pub fn matvec_mat(y: &mut [f32], w: Mat<'_>, x: &[f32], parallel: bool) {
     let n = x.len();
-    let row = |o: usize| -> f32 {
-        match w {
+    if parallel && y.len() * n >= PAR_MATVEC {
+        use rayon::prelude::*;
+        // row blocks of a multiple of 4 (the AVX2 kernel's rows per pass)
+        let per = y.len().div_ceil(rayon::current_num_threads()).next_multiple_of(4);
+        y.par_chunks_mut(per).enumerate().for_each(|(c, ys)| matvec_rows(ys, w, x, c * per));
+    } else {
+        matvec_rows(y, w, x, 0);
+    }
+}
+
+/// Rows first .. first + y.len() of w·x.
+fn matvec_rows(y: &mut [f32], w: Mat<'_>, x: &[f32], first: usize) {
+    let n = x.len();
+    let rows = first * n..(first + y.len()) * n;
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::available() {
+        use super::simd;
+        // SAFETY: AVX2 and FMA checked just above; every slice holds y.len() rows
+        unsafe {
+            match w {
+                Mat::F32(w) => simd::matvec(y, &w[rows], x),
+                Mat::Bf16(w) => simd::matvec(y, &w[rows], x),
+                Mat::Ternary { codes, scales } => {
+                    simd::matvec(y, &codes[rows], x);
+                    for (yo, s) in y.iter_mut().zip(&scales[first..]) {
+                        *yo *= s;
+                    }
+                }
+                Mat::Q8 { codes, scales, .. } if n.is_multiple_of(Q8_BLOCK) => {
+                    simd::matvec_q8(y, &codes[rows.clone()], &scales[rows.start / Q8_BLOCK..rows.end / Q8_BLOCK], x)
+                }
+                Mat::Q8 { f32: w, .. } => simd::matvec(y, &w[rows], x),
+            }
+        }
+        return;
+    }
+    for (i, yo) in y.iter_mut().enumerate() {
+        let o = first + i;
+        *yo = match w {
             Mat::F32(w) => dot(&w[o * n..(o + 1) * n], x),
             Mat::Bf16(w) => dot_bf16(&w[o * n..(o + 1) * n], x),
             Mat::Ternary { codes, scales } => scales[o] * dot_i8(&codes[o * n..(o + 1) * n], x),
@@ -199,20 +242,7 @@ pub fn matvec_mat(y: &mut [f32], w: Mat<'_>, x: &[f32], parallel: bool) {
                     dot(&w[o * n..(o + 1) * n], x)
                 }
             }
-        }
-    };
-    if parallel && y.len() * n >= PAR_MATVEC {
-        use rayon::prelude::*;
-        let per = y.len().div_ceil(rayon::current_num_threads());
-        y.par_chunks_mut(per).enumerate().for_each(|(c, ys)| {
-            for (i, yo) in ys.iter_mut().enumerate() {
-                *yo = row(c * per + i);
-            }
-        });
-    } else {
-        for (o, yo) in y.iter_mut().enumerate() {
-            *yo = row(o);
-        }
+        };
     }
 }
 

@@ -26,6 +26,9 @@ pub struct Decoder<'a> {
     pub pos: usize,
     /// split large products over the current rayon pool
     pub parallel: bool,
+    /// each layer's conv taps transposed to [k × d] (tap-major, so a tap is one
+    /// contiguous pass over the channels)
+    taps: Vec<Vec<f32>>,
     h: Vec<f32>,
     a: Vec<f32>,
     up: Vec<f32>,
@@ -51,12 +54,18 @@ impl<'a> Decoder<'a> {
         let dm = c.memory.as_ref().map_or(0, |m| m.d_mem);
         Decoder {
             model,
-            w,
             layers: (0..c.n_layers)
                 .map(|_| LayerState { ring: vec![0.0; (c.kernel_size - 1) * d], ring_pos: 0, mem: vec![0.0; dm * dm] })
                 .collect(),
             pos: 0,
             parallel: false,
+            taps: (0..c.n_layers)
+                .map(|li| {
+                    let conv = model.block_view(w.params(), li).conv;
+                    let k = c.kernel_size;
+                    (0..k * d).map(|i| conv[(i % d) * k + i / d]).collect()
+                })
+                .collect(),
             h: vec![0.0; d],
             a: vec![0.0; d],
             up: vec![0.0; 2 * d],
@@ -67,6 +76,7 @@ impl<'a> Decoder<'a> {
             gu: vec![0.0; 2 * c.d_ff],
             act: vec![0.0; c.d_ff],
             logits: vec![0.0; c.vocab],
+            w,
         }
     }
 
@@ -86,15 +96,20 @@ impl<'a> Decoder<'a> {
             rmsnorm(&mut self.a, &self.h, bv.ln1);
             matvec_mat(&mut self.up, self.w.mat(bv.up), &self.a, par);
             let (g, u) = self.up.split_at(d);
-            for ch in 0..d {
-                // tap k−1 is the current token, tap j the token k−1−j steps back
-                let mut acc = bv.conv[ch * k + k - 1] * u[ch];
-                for j in 0..k - 1 {
-                    let back = k - 1 - j; // 1..=k−1 steps back
-                    let slot = (st.ring_pos + (k - 1) - back) % (k - 1);
-                    acc += bv.conv[ch * k + j] * st.ring[slot * d + ch];
+            // tap k−1 is the current token, tap j the token k−1−j steps back
+            let taps = &self.taps[li];
+            for ((m, &t), &u) in self.m.iter_mut().zip(&taps[(k - 1) * d..]).zip(u) {
+                *m = t * u;
+            }
+            for back in 1..k {
+                let slot = (st.ring_pos + (k - 1) - back) % (k - 1);
+                let (tap, past) = (&taps[(k - 1 - back) * d..(k - back) * d], &st.ring[slot * d..(slot + 1) * d]);
+                for ((m, &t), &p) in self.m.iter_mut().zip(tap).zip(past) {
+                    *m += t * p;
                 }
-                self.m[ch] = acc * sigmoid(g[ch]);
+            }
+            for (m, &g) in self.m.iter_mut().zip(g) {
+                *m *= sigmoid(g);
             }
             if k > 1 {
                 st.ring[st.ring_pos * d..(st.ring_pos + 1) * d].copy_from_slice(u);

@@ -16,6 +16,7 @@ mod hebbian;
 mod lineup;
 mod nova;
 mod precision;
+mod simd;
 mod presets;
 mod probe;
 mod stories;
