@@ -40,6 +40,10 @@ pub fn sgemm_peak(rows: usize) -> f64 {
     best
 }
 
+fn one() -> usize {
+    1
+}
+
 /// One preset's figures, as printed by `bench --json`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BenchResult {
@@ -47,6 +51,9 @@ pub struct BenchResult {
     pub params: usize,
     pub batch: usize,
     pub seq_len: usize,
+    /// micro-batches per timed step (the preset's accumulation; 1 when --batch overrides)
+    #[serde(default = "one")]
+    pub accum: usize,
     pub threads: usize,
     pub ms_per_step: f64,
     /// fastest timed step (the shared host's noise only ever adds time)
@@ -89,15 +96,24 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let mut ws = Workspace::new();
     let warmup = 2;
     let steps = a.steps.unwrap_or(5).max(3);
+    // a timed step is the trainer's step: `accum` micro-batches with gradients
+    // summed, scaled by 1/accum, clipped, one AdamW update; with --batch it is one
+    // micro-batch of that size plus the update
+    let accum = if b == preset.train.batch { preset.train.accum.max(1) } else { 1 };
     let (times, peak) = pool.install(|| {
         let peak = sgemm_peak(b * t);
         let mut times = Vec::new();
         for i in 0..warmup + steps {
             let t0 = Instant::now();
-            // a whole training step: zero grads, forward + backward, clip, AdamW (lr tiny
-            // so random tokens do not push the weights anywhere odd)
+            // lr tiny so random tokens do not push the weights anywhere odd
             grads.par_iter_mut().for_each(|g| *g = 0.0);
-            model.loss_and_grad(&mut ws, &params, &mut grads, &x, &y, b, t);
+            for _ in 0..accum {
+                model.loss_and_grad(&mut ws, &params, &mut grads, &x, &y, b, t);
+            }
+            if accum > 1 {
+                let f = 1.0 / accum as f32;
+                grads.par_iter_mut().for_each(|g| *g *= f);
+            }
             crate::train::optim::clip_grad_norm(&mut grads, tr.grad_clip);
             opt.update(&mut params, &grads, &mut m, &mut vv, 1e-6, i as u64);
             if i >= warmup {
@@ -109,16 +125,18 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| a.total_cmp(b));
     let med = sorted[sorted.len() / 2];
-    let tok_s = (b * t) as f64 / med;
+    let tok_s = (accum * b * t) as f64 / med;
     let fpt = flops_per_token(&*model, t);
     let gflops = fpt * tok_s / 1e9;
     println!("train: {:.0} tok/s (fp32, {threads} threads)", tok_s);
     println!("preset {} ({} params), batch {b} × seq {t}", preset.name, thousands(model.num_params() as u64));
-    if b != preset.train.batch || preset.train.accum > 1 {
+    if b != preset.train.batch {
         println!(
             "timed: micro-batches of {b} × {t} (the preset trains {} × {t} × accum {}); a step here is one micro-batch plus clip and AdamW",
             preset.train.batch, preset.train.accum
         );
+    } else if accum > 1 {
+        println!("timed: whole steps of {accum} micro-batches of {b} × {t} (gradients summed) plus clip and one AdamW update, as the trainer runs them");
     }
     println!(
         "ms/step: median {:.1} (min {:.1}, max {:.1}) over {} timed steps after {warmup} warm-up",
@@ -171,6 +189,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             params: model.num_params(),
             batch: b,
             seq_len: t,
+            accum,
             threads,
             ms_per_step: med * 1e3,
             min_ms_per_step: sorted[0] * 1e3,
@@ -264,11 +283,12 @@ fn run_all(a: &BenchArgs) -> Result<()> {
             None => ("–".into(), "–".into()),
         };
         println!(
-            "| {} | {} | {}×{} | {:.0} | {:.0} | {} | {} | {:.1} | {:.1} | {:.1} % | {:.0} ({:.0} / {:.0}) | {} | {} | {} |",
+            "| {} | {} | {}×{}{} | {:.0} | {:.0} | {} | {} | {:.1} | {:.1} | {:.1} % | {:.0} ({:.0} / {:.0}) | {} | {} | {} |",
             r.preset,
             thousands(r.params as u64),
             r.batch,
             r.seq_len,
+            if r.accum > 1 { format!(" ×{} accum", r.accum) } else { String::new() },
             r.ms_per_step,
             r.tok_per_sec,
             one_s,
