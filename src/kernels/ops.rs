@@ -24,6 +24,72 @@ pub fn exp(x: f32) -> f32 {
     y * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
+/// Lanes of the row reductions below: independent partial results the
+/// compiler keeps in vector registers (a single running f32 sum or max is a
+/// serial chain it may not reorder, and then the exp beside it stays scalar too).
+const LANES: usize = 16;
+
+/// max of a row (−∞ for an empty one), lane-wise.
+pub fn row_max(z: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; LANES];
+    let c = z.chunks_exact(LANES);
+    let tail = c.remainder().iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    for ch in c {
+        for l in 0..LANES {
+            m[l] = m[l].max(ch[l]);
+        }
+    }
+    m.iter().fold(tail, |a, &b| a.max(b))
+}
+
+/// Σ of a row's lanes in a fixed tree order.
+#[inline(always)]
+fn lanes_sum(acc: &[f32; LANES]) -> f32 {
+    let mut s = [0.0f32; 8];
+    for l in 0..8 {
+        s[l] = acc[l] + acc[l + 8];
+    }
+    ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
+}
+
+/// Σ_i exp(z_i − max), lane-wise (z unchanged).
+pub fn exp_sum(z: &[f32], max: f32) -> f32 {
+    let mut se = [0.0f32; LANES];
+    let c = z.chunks_exact(LANES);
+    let tail: f32 = c.remainder().iter().map(|&v| exp(v - max)).sum();
+    for ch in c {
+        for l in 0..LANES {
+            se[l] += exp(ch[l] - max);
+        }
+    }
+    lanes_sum(&se) + tail
+}
+
+/// z_i ← e_i = exp(z_i − max); returns (Σ e_i, Σ e_i·(z_i − max)). With
+/// `keep_shifted` z_i ← z_i − max instead (the caller needs ln p later).
+pub fn exp_shift_sums(z: &mut [f32], max: f32, keep_shifted: bool) -> (f32, f32) {
+    let (mut se, mut sez) = ([0.0f32; LANES], [0.0f32; LANES]);
+    let mut chunks = z.chunks_exact_mut(LANES);
+    for ch in &mut chunks {
+        for l in 0..LANES {
+            let zc = ch[l] - max;
+            let e = exp(zc);
+            se[l] += e;
+            sez[l] = e.mul_add(zc, sez[l]);
+            ch[l] = if keep_shifted { zc } else { e };
+        }
+    }
+    let (mut te, mut tez) = (0.0f32, 0.0f32);
+    for x in chunks.into_remainder() {
+        let zc = *x - max;
+        let e = exp(zc);
+        te += e;
+        tez += e * zc;
+        *x = if keep_shifted { zc } else { e };
+    }
+    (lanes_sum(&se) + te, lanes_sum(&sez) + tez)
+}
+
 #[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))

@@ -138,12 +138,7 @@ mod x86 {
                     a[k] = _mm256_fmadd_ps(W::load8(rows[k].add(i)), x0, a[k]);
                 }
             }
-            let s = hsum4(
-                _mm256_add_ps(a[0], b[0]),
-                _mm256_add_ps(a[1], b[1]),
-                _mm256_add_ps(a[2], b[2]),
-                _mm256_add_ps(a[3], b[3]),
-            );
+            let s = hsum4(_mm256_add_ps(a[0], b[0]), _mm256_add_ps(a[1], b[1]), _mm256_add_ps(a[2], b[2]), _mm256_add_ps(a[3], b[3]));
             for k in 0..4 {
                 let mut v = s[k];
                 for j in full..n {

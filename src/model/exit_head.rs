@@ -16,7 +16,7 @@
 
 use super::head::HEAD_BLOCK;
 use super::rmsnorm::{rmsnorm_backward, rmsnorm_forward};
-use crate::kernels::ops::{exp, sigmoid, sum_rows};
+use crate::kernels::ops::{exp, exp_shift_sums, row_max, sigmoid, sum_rows};
 use crate::kernels::{matmul, MatRef};
 use rayon::prelude::*;
 
@@ -62,24 +62,14 @@ pub struct RowStats {
 ///   ∂CE/∂z_i = p_i − [i = y],  ∂κ/∂z_i = p_i·(ln p_i + H)/ln V.
 pub fn row_objective(z: &mut [f32], y: u32, grad: bool, ce_scale: f32, main: Option<u32>, div_scale: f32) -> RowStats {
     let v = z.len();
-    let (mut argmax, mut max) = (0usize, f32::NEG_INFINITY);
-    for (i, &x) in z.iter().enumerate() {
-        if x > max {
-            (argmax, max) = (i, x);
-        }
-    }
+    let max = row_max(z);
+    // the first index of the largest value (PyTorch's argmax); NaN rows give 0
+    let argmax = z.iter().position(|&x| x == max).unwrap_or(0);
     let zy = z[y as usize] - max;
     let diverse = grad && div_scale != 0.0 && main.is_some_and(|m| m as usize != argmax);
     // Σ e_i and Σ e_i·(z_i − max), e_i = exp(z_i − max); keep z − max if the
     // diversity gradient needs ln p, else keep e.
-    let (mut sum, mut sez) = (0.0f32, 0.0f32);
-    for x in z.iter_mut() {
-        let zc = *x - max;
-        let e = exp(zc);
-        sum += e;
-        sez += e * zc;
-        *x = if diverse { zc } else { e };
-    }
+    let (sum, sez) = exp_shift_sums(z, max, diverse);
     let ln_sum = sum.ln();
     let ce = ln_sum - zy;
     let h = ln_sum - sez / sum; // H = −Σ p ln p

@@ -1,7 +1,7 @@
 //! Tied output head and BB-CE: logits z = E·h (E is the embedding table),
 //! loss = mean over rows of logsumexp(z) − z[y].
 
-use crate::kernels::ops::exp;
+use crate::kernels::ops::{exp_shift_sums, exp_sum, row_max};
 use crate::kernels::{matmul, MatRef};
 use rayon::prelude::*;
 
@@ -14,8 +14,8 @@ pub fn head_forward(logits: &mut [f32], hf: &[f32], emb: &[f32], d: usize, vocab
 /// Per-row loss −log softmax(z)[y] into `losses`.
 pub fn cross_entropy_forward(losses: &mut [f32], logits: &[f32], targets: &[u32], vocab: usize) {
     losses.par_iter_mut().zip(logits.par_chunks(vocab)).zip(targets.par_iter()).for_each(|((l, z), &y)| {
-        let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-        let sum: f32 = z.iter().map(|&v| (v - max).exp()).sum();
+        let max = row_max(z);
+        let sum = exp_sum(z, max);
         *l = max + sum.ln() - z[y as usize];
     });
 }
@@ -24,13 +24,9 @@ pub fn cross_entropy_forward(losses: &mut [f32], logits: &[f32], targets: &[u32]
 /// logits replaced by ∂L/∂z = scale·(softmax(z) − onehot(y)) (one exp per logit).
 pub fn cross_entropy_fused(losses: &mut [f32], logits: &mut [f32], targets: &[u32], vocab: usize, scale: f32) {
     losses.par_iter_mut().zip(logits.par_chunks_mut(vocab)).zip(targets.par_iter()).for_each(|((l, z), &y)| {
-        let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let max = row_max(z);
         let zy = z[y as usize];
-        let mut sum = 0.0f32;
-        for v in z.iter_mut() {
-            *v = exp(*v - max);
-            sum += *v;
-        }
+        let (sum, _) = exp_shift_sums(z, max, false);
         *l = max + sum.ln() - zy;
         let inv = scale / sum;
         for v in z.iter_mut() {
