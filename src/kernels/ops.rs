@@ -67,6 +67,7 @@ pub fn exp_sum(z: &[f32], max: f32) -> f32 {
 
 /// z_i ← e_i = exp(z_i − max); returns (Σ e_i, Σ e_i·(z_i − max)). With
 /// `keep_shifted` z_i ← z_i − max instead (the caller needs ln p later).
+#[inline]
 pub fn exp_shift_sums(z: &mut [f32], max: f32, keep_shifted: bool) -> (f32, f32) {
     let (mut se, mut sez) = ([0.0f32; LANES], [0.0f32; LANES]);
     let mut chunks = z.chunks_exact_mut(LANES);
@@ -88,6 +89,15 @@ pub fn exp_shift_sums(z: &mut [f32], max: f32, keep_shifted: bool) -> (f32, f32)
         *x = if keep_shifted { zc } else { e };
     }
     (lanes_sum(&se) + te, lanes_sum(&sez) + tez)
+}
+
+/// Softmax of a row in place (lane-wise max and sum).
+pub fn softmax(z: &mut [f32]) {
+    let (sum, _) = exp_shift_sums(z, row_max(z), false);
+    let inv = 1.0 / sum;
+    for v in z.iter_mut() {
+        *v *= inv;
+    }
 }
 
 #[inline(always)]

@@ -19,7 +19,7 @@
 
 use super::dropout::DropMask;
 use crate::kernels::matmul::matmul_serial;
-use crate::kernels::ops::exp;
+use crate::kernels::ops::softmax;
 use crate::kernels::{matmul, MatRef};
 use rayon::prelude::*;
 
@@ -71,20 +71,10 @@ pub fn rope_rotate_back(dx: &mut [f32], dy: &[f32], cos: &[f32], sin: &[f32]) {
 /// row ← softmax(row·scale) in place (max-subtracted).
 #[inline]
 pub fn softmax_scaled(row: &mut [f32], scale: f32) {
-    let mut max = f32::NEG_INFINITY;
     for v in row.iter_mut() {
         *v *= scale;
-        max = max.max(*v);
     }
-    let mut sum = 0.0f32;
-    for v in row.iter_mut() {
-        *v = exp(*v - max);
-        sum += *v;
-    }
-    let inv = 1.0 / sum;
-    for v in row.iter_mut() {
-        *v *= inv;
-    }
+    softmax(row);
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -6,7 +6,7 @@
 //! W_s,i are BIT-C [d_r × 2d_r] stored one after the other, W_router [n_s × d_r] is float.
 
 use super::shift_mixer::{scale_offset, shift_concat, unshift_add};
-use crate::kernels::ops::exp;
+use crate::kernels::ops::softmax;
 use crate::kernels::vec::dot;
 use crate::kernels::{matmul, MatRef};
 use rayon::prelude::*;
@@ -30,20 +30,6 @@ pub struct BankShape {
     pub n_s: usize,
 }
 
-/// Softmax in place over a short row.
-pub(crate) fn softmax_in_place(z: &mut [f32]) {
-    let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for v in z.iter_mut() {
-        *v = exp(*v - max);
-        sum += *v;
-    }
-    let inv = 1.0 / sum;
-    for v in z.iter_mut() {
-        *v *= inv;
-    }
-}
-
 /// e += Σ_i π_i s_i (the caller puts r into `e` first). Keeps `s` [rows × n_s·d_r]
 /// (scale i in columns i·d_r…) and `pi` [rows × n_s]; `cat` [rows × 2d_r] is scratch.
 pub fn bank_forward(e: &mut [f32], s: &mut [f32], pi: &mut [f32], cat: &mut [f32], a: &[f32], w: &BankWeights, sh: BankShape) {
@@ -58,7 +44,7 @@ pub fn bank_forward(e: &mut [f32], s: &mut [f32], pi: &mut [f32], cat: &mut [f32
         for (i, pv) in p.iter_mut().enumerate() {
             *pv = dot(&w.router[i * dr..(i + 1) * dr], a);
         }
-        softmax_in_place(p);
+        softmax(p);
         for (i, &pv) in p.iter().enumerate() {
             for (ej, sj) in e.iter_mut().zip(&s[i * dr..(i + 1) * dr]) {
                 *ej += pv * sj;

@@ -5,7 +5,7 @@
 //!
 //! S [n_slots × d_r] is a float parameter; W_q [d_r × d_r], W_mg [d_r × 2d_r] BIT-C.
 
-use super::rcsm_bank::softmax_in_place;
+use crate::kernels::ops::softmax;
 use crate::kernels::vec::dot;
 use crate::kernels::{matmul, MatRef};
 use rayon::prelude::*;
@@ -45,7 +45,7 @@ pub fn slots_forward(out: &mut [f32], acts: SlotActs, r: &[f32], w: &SlotWeights
             for (j, a) in al.iter_mut().enumerate() {
                 *a = dot(q, &w.slots[j * d_r..(j + 1) * d_r]) * scale;
             }
-            softmax_in_place(al);
+            softmax(al);
             let (rc, m) = cat.split_at_mut(d_r);
             rc.copy_from_slice(r);
             m.fill(0.0);

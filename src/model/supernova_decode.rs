@@ -4,9 +4,9 @@
 //! state e, whose mean is the causal planner summary; the planner itself is
 //! recomputed per token from block to block, as in the full forward.
 
-use super::rcsm_bank::softmax_in_place;
 use super::shift_mixer::scale_offset;
 use super::supernova::Supernova;
+use crate::kernels::ops::softmax;
 use crate::kernels::ops::{sigmoid, silu};
 use crate::kernels::vec::{dot, matvec_mat, rmsnorm, PackedStore};
 
@@ -132,7 +132,7 @@ impl<'a> Decoder<'a> {
             for (i, pv) in self.pi.iter_mut().enumerate() {
                 *pv = dot(&rw.bank.router[i * dr..(i + 1) * dr], &self.a);
             }
-            softmax_in_place(&mut self.pi);
+            softmax(&mut self.pi);
             self.e.copy_from_slice(&self.r);
             self.cat_r[..dr].copy_from_slice(&self.a);
             for i in 0..c.n_scales {
@@ -183,7 +183,7 @@ impl<'a> Decoder<'a> {
             for (j, al) in self.alpha.iter_mut().enumerate() {
                 *al = dot(&self.qv, &sw.slots[j * dr..(j + 1) * dr]) * inv;
             }
-            softmax_in_place(&mut self.alpha);
+            softmax(&mut self.alpha);
             self.cat_r[..dr].copy_from_slice(&self.r);
             let mem = &mut self.cat_r[dr..];
             mem.fill(0.0);
