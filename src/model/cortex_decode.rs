@@ -60,11 +60,7 @@ impl<'a> Decoder<'a> {
             pos: 0,
             parallel: false,
             taps: (0..c.n_layers)
-                .map(|li| {
-                    let conv = model.block_view(w.params(), li).conv;
-                    let k = c.kernel_size;
-                    (0..k * d).map(|i| conv[(i % d) * k + i / d]).collect()
-                })
+                .map(|li| super::gated_conv::taps_major(model.block_view(w.params(), li).conv, d, c.kernel_size))
                 .collect(),
             h: vec![0.0; d],
             a: vec![0.0; d],

@@ -31,7 +31,7 @@ pub fn conv_forward(out: &mut [f32], u: &[f32], ldu: usize, w: &[f32], t: usize,
 }
 
 /// The [d, 1, k] weight as [k × d], so the inner loops run over contiguous channels.
-fn taps_major(w: &[f32], d: usize, k: usize) -> Vec<f32> {
+pub(crate) fn taps_major(w: &[f32], d: usize, k: usize) -> Vec<f32> {
     let mut wt = vec![0.0f32; k * d];
     for c in 0..d {
         for j in 0..k {
