@@ -67,6 +67,7 @@ pub struct BenchResult {
     #[serde(default)]
     pub mfu_fastest: f64,
     pub gen_tok_per_sec: f64,
+    /// tok/s at context 16–32
     pub gen_first16: f64,
     pub gen_at_4096: f64,
     #[serde(default)]
@@ -162,17 +163,17 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let (gen, gen16) = if a.no_gen {
         ((0.0, 0.0, 0.0), None)
     } else {
-        let gen = pool.install(|| time_generation(model.decoder(&params), v));
+        let gen = pool.install(|| time_generation(&|| Some(model.decoder(&params)), v)).unwrap_or_default();
         println!(
-            "generate (fp32): {:.0} tok/s single stream over {GEN_TOKENS} tokens (context ≤ 16: {:.0} tok/s, context 4,080–4,096: {:.0} tok/s)",
+            "generate (fp32): {:.0} tok/s single stream over {GEN_TOKENS} tokens (context 16–32: {:.0} tok/s, context 4,080–4,096: {:.0} tok/s)",
             gen.0, gen.1, gen.2
         );
         let mut low = Vec::new();
         for p in [crate::precision::Precision::Bf16, crate::precision::Precision::Int8] {
-            match pool.install(|| model.decoder_lowp(&params, p).map(|d| time_generation(d, v))) {
+            match pool.install(|| time_generation(&|| model.decoder_lowp(&params, p), v)) {
                 Some(g) => {
                     println!(
-                        "generate ({} weights): {:.0} tok/s (context ≤ 16: {:.0} tok/s, context 4,080–4,096: {:.0} tok/s)",
+                        "generate ({} weights): {:.0} tok/s (context 16–32: {:.0} tok/s, context 4,080–4,096: {:.0} tok/s)",
                         p.label(),
                         g.0,
                         g.1,
@@ -220,25 +221,34 @@ pub fn run(a: &BenchArgs) -> Result<()> {
 
 const GEN_TOKENS: usize = 4096;
 
-/// Feeds GEN_TOKENS tokens one at a time: (mean tok/s, tok/s over the first 16,
-/// tok/s over the last 16).
-fn time_generation(mut dec: Box<dyn crate::model::Decode + '_>, v: usize) -> (f64, f64, f64) {
+/// Feeds GEN_TOKENS tokens one at a time to a fresh decoder from `make`: (mean
+/// tok/s, tok/s at context 16–32, tok/s at context 4,080–4,096). A first decoder
+/// is fed 64 tokens and dropped, so the timed one does not start with cold
+/// caches and sleeping pool threads. None if `make` has no decoder.
+fn time_generation<'a>(make: &dyn Fn() -> Option<Box<dyn crate::model::Decode + 'a>>, v: usize) -> Option<(f64, f64, f64)> {
+    let mut warm = make()?;
+    warm.set_parallel(true);
+    for i in 0..64u32 {
+        warm.step(i % v as u32);
+    }
+    drop(warm);
+    let mut dec = make()?;
     dec.set_parallel(true);
     let t0 = Instant::now();
     let mut tok = 1u32;
-    let (mut at16, mut before_last16) = (0.0, 0.0);
+    let (mut at16, mut at32, mut before_last16) = (0.0, 0.0, 0.0);
     for i in 0..GEN_TOKENS {
-        if i == GEN_TOKENS - 16 {
-            before_last16 = t0.elapsed().as_secs_f64();
+        match i {
+            16 => at16 = t0.elapsed().as_secs_f64(),
+            32 => at32 = t0.elapsed().as_secs_f64(),
+            i if i == GEN_TOKENS - 16 => before_last16 = t0.elapsed().as_secs_f64(),
+            _ => {}
         }
         dec.step(tok);
         tok = (i as u32 * 31 + 7) % v as u32;
-        if i == 15 {
-            at16 = t0.elapsed().as_secs_f64();
-        }
     }
     let total = t0.elapsed().as_secs_f64();
-    (GEN_TOKENS as f64 / total, 16.0 / at16, 16.0 / (total - before_last16))
+    Some((GEN_TOKENS as f64 / total, 16.0 / (at32 - at16), 16.0 / (total - before_last16)))
 }
 
 /// `bench --all`: every full-size preset in a child process (peak RSS is then
@@ -283,7 +293,7 @@ fn run_all(a: &BenchArgs) -> Result<()> {
         let one = if threads > 1 { Some(child(name, 1)?) } else { None };
         rows.push((full, one));
     }
-    println!("| preset | params | batch×seq | ms/step | tok/s ({threads} thr) | tok/s (1 thr) | scaling | GFLOP/s | sgemm peak | MFU (fastest step) | gen tok/s (ctx ≤16 / 4,096) | gen bf16 / int8 | peak RSS | PyTorch tok/s |");
+    println!("| preset | params | batch×seq | ms/step | tok/s ({threads} thr) | tok/s (1 thr) | scaling | GFLOP/s | sgemm peak | MFU (fastest step) | gen tok/s (ctx 16–32 / 4,080–4,096) | gen bf16 / int8 | peak RSS | PyTorch tok/s |");
     println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (r, one) in &rows {
         let (one_s, scale) = match one {
