@@ -19,7 +19,7 @@ pub fn flops_per_token(m: &dyn crate::model::LanguageModel, t: usize) -> f64 {
 }
 
 /// Best GFLOP/s of our matmul over the training shapes (M = B·T rows), best of
-/// 7 timed runs per shape after one warm-up.
+/// 4 timed runs per shape after one warm-up.
 pub fn sgemm_peak(rows: usize) -> f64 {
     let shapes = [(rows, 512, 256), (rows, 256, 512), (rows, 1024, 256), (rows, 256, 1024)];
     let mut best = 0.0f64;
@@ -28,7 +28,7 @@ pub fn sgemm_peak(rows: usize) -> f64 {
         let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
         let b: Vec<f32> = (0..n * k).map(|_| rng.normal()).collect();
         let mut c = vec![0.0f32; m * n];
-        for rep in 0..8 {
+        for rep in 0..5 {
             let t0 = Instant::now();
             matmul(&mut c, n, false, MatRef::rows(&a, k), MatRef::t(&b, k), m, n, k);
             let dt = t0.elapsed().as_secs_f64();
@@ -105,7 +105,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     // micro-batch of that size plus the update
     let accum = if b == preset.train.batch { preset.train.accum.max(1) } else { 1 };
     let (times, peak) = pool.install(|| {
-        let peak = sgemm_peak(b * t);
+        let peak = sgemm_peak(b * t); // before the steps
         let mut times = Vec::new();
         for i in 0..warmup + steps {
             let t0 = Instant::now();
@@ -124,7 +124,9 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 times.push(t0.elapsed().as_secs_f64());
             }
         }
-        (times, peak)
+        // measured again after the steps, the higher one kept: on a shared host a
+        // peak taken in a slow moment would make MFU read above what the code does
+        (times, peak.max(sgemm_peak(b * t)))
     });
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| a.total_cmp(b));
@@ -150,7 +152,12 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         steps
     );
     println!("FLOP/token = {} = {:.2} MFLOP", model.flop_formula(), fpt / 1e6);
-    println!("achieved {:.1} GFLOP/s; fp32 sgemm peak measured {:.1} GFLOP/s → MFU {:.1} %", gflops, peak, 100.0 * gflops / peak);
+    println!(
+        "achieved {:.1} GFLOP/s; fp32 sgemm peak measured {:.1} GFLOP/s (the higher of before and after the steps) → MFU {:.1} %",
+        gflops,
+        peak,
+        100.0 * gflops / peak
+    );
     // the host's noise only ever adds time, so the fastest step is the closer
     // measure of what the code does; both are printed
     let mfu_fastest = gflops * med / sorted[0] / peak;

@@ -162,7 +162,7 @@ mod x86 {
     pub unsafe fn matvec_q8(y: &mut [f32], c: &[i8], s: &[f32], x: &[f32]) {
         const B: usize = super::super::vec::Q8_BLOCK;
         let n = x.len();
-        assert!(n % B == 0 && c.len() >= y.len() * n && s.len() >= y.len() * n / B);
+        assert!(n.is_multiple_of(B) && c.len() >= y.len() * n && s.len() >= y.len() * n / B);
         let nb = n / B;
         let (cp, sp, xp) = (c.as_ptr(), s.as_ptr(), x.as_ptr());
         let mut r = 0;
