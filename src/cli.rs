@@ -247,7 +247,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub steps: Option<usize>,
     /// Time micro-batches of this many windows instead of the preset's batch
-    /// (`--all` times presets above 16×256 tokens per micro-batch at 16 windows: v5)
+    /// (`--all` times presets above 16×256 tokens per micro-batch at 8 × 256 windows, to stay under 5 minutes: v5)
     #[arg(long)]
     pub batch: Option<usize>,
     /// Benchmark every full-size preset, each in its own process (so peak RSS is
