@@ -82,56 +82,99 @@ pub struct BenchResult {
     pub pytorch_tok_s: Option<f64>,
 }
 
+/// One model's training state on random tokens, stepped and timed the way the
+/// trainer steps: `accum` micro-batches with gradients summed, scaled by
+/// 1/accum, clipped, one AdamW update (with --batch: one micro-batch of that
+/// size plus the update). The learning rate is tiny so random tokens do not push
+/// the weights anywhere odd.
+struct StepBench<'m> {
+    model: &'m crate::model::Model,
+    params: Vec<f32>,
+    grads: Vec<f32>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    ws: Workspace,
+    x: Vec<u32>,
+    y: Vec<u32>,
+    opt: crate::train::optim::AdamW,
+    clip: f32,
+    accum: usize,
+    b: usize,
+    t: usize,
+}
+
+impl<'m> StepBench<'m> {
+    fn new(model: &'m crate::model::Model, preset: &crate::preset::Preset, b: usize) -> Self {
+        let tr = &preset.train;
+        let n = model.num_params();
+        let mut rng = Rng::new(3);
+        let (v, t) = (model.vocab(), tr.seq_len);
+        StepBench {
+            model,
+            params: model.init_params(1),
+            grads: vec![0.0; n],
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            ws: Workspace::new(),
+            x: (0..b * t).map(|_| rng.below(v) as u32).collect(),
+            y: (0..b * t).map(|_| rng.below(v) as u32).collect(),
+            opt: crate::train::optim::AdamW { beta1: tr.beta1, beta2: tr.beta2, eps: tr.eps, weight_decay: tr.weight_decay },
+            clip: tr.grad_clip,
+            accum: if b == tr.batch { tr.accum.max(1) } else { 1 },
+            b,
+            t,
+        }
+    }
+
+    /// One whole step; its wall time in seconds.
+    fn step(&mut self, i: u64) -> f64 {
+        let t0 = Instant::now();
+        self.grads.par_iter_mut().for_each(|g| *g = 0.0);
+        for _ in 0..self.accum {
+            self.model.loss_and_grad(&mut self.ws, &self.params, &mut self.grads, &self.x, &self.y, self.b, self.t);
+        }
+        if self.accum > 1 {
+            let f = 1.0 / self.accum as f32;
+            self.grads.par_iter_mut().for_each(|g| *g *= f);
+        }
+        crate::train::optim::clip_grad_norm(&mut self.grads, self.clip);
+        self.opt.update(&mut self.params, &self.grads, &mut self.m, &mut self.v, 1e-6, i);
+        t0.elapsed().as_secs_f64()
+    }
+}
+
 pub fn run(a: &BenchArgs) -> Result<()> {
     crate::precision::check_training(a.precision)?;
     if a.all {
         return run_all(a);
+    }
+    if a.hebbian {
+        return run_hebbian(a);
     }
     let (preset, _) = resolve(&a.preset, a.presets.as_deref())?;
     let threads = a.threads.unwrap_or_else(default_threads).max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("thread pool")?;
     let (b, t) = (a.batch.unwrap_or(preset.train.batch).max(1), preset.train.seq_len);
     let model = preset.build_model();
-    let mut params = model.init_params(1);
-    let mut grads = vec![0.0f32; params.len()];
-    let (mut m, mut vv) = (vec![0.0f32; params.len()], vec![0.0f32; params.len()]);
-    let tr = &preset.train;
-    let opt = crate::train::optim::AdamW { beta1: tr.beta1, beta2: tr.beta2, eps: tr.eps, weight_decay: tr.weight_decay };
-    let mut rng = Rng::new(3);
     let v = model.vocab();
-    let x: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
-    let y: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
-    let mut ws = Workspace::new();
     let warmup = 2;
     let steps = a.steps.unwrap_or(5).max(3);
-    // a timed step is the trainer's step: `accum` micro-batches with gradients
-    // summed, scaled by 1/accum, clipped, one AdamW update; with --batch it is one
-    // micro-batch of that size plus the update
-    let accum = if b == preset.train.batch { preset.train.accum.max(1) } else { 1 };
+    let mut sb = StepBench::new(&model, &preset, b);
+    let accum = sb.accum;
     let (times, peak) = pool.install(|| {
         let peak = sgemm_peak(b * t); // before the steps
         let mut times = Vec::new();
         for i in 0..warmup + steps {
-            let t0 = Instant::now();
-            // lr tiny so random tokens do not push the weights anywhere odd
-            grads.par_iter_mut().for_each(|g| *g = 0.0);
-            for _ in 0..accum {
-                model.loss_and_grad(&mut ws, &params, &mut grads, &x, &y, b, t);
-            }
-            if accum > 1 {
-                let f = 1.0 / accum as f32;
-                grads.par_iter_mut().for_each(|g| *g *= f);
-            }
-            crate::train::optim::clip_grad_norm(&mut grads, tr.grad_clip);
-            opt.update(&mut params, &grads, &mut m, &mut vv, 1e-6, i as u64);
+            let dt = sb.step(i as u64);
             if i >= warmup {
-                times.push(t0.elapsed().as_secs_f64());
+                times.push(dt);
             }
         }
         // measured again after the steps, the higher one kept: on a shared host a
         // peak taken in a slow moment would make MFU read above what the code does
         (times, peak.max(sgemm_peak(b * t)))
     });
+    let params = sb.params;
     let rss_train = peak_rss_mb();
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| a.total_cmp(b));
@@ -262,6 +305,46 @@ fn time_generation<'a>(make: &dyn Fn() -> Option<Box<dyn crate::model::Decode + 
     }
     let total = t0.elapsed().as_secs_f64();
     Some((GEN_TOKENS as f64 / total, 16.0 / (at32 - at16), 16.0 / (total - before_last16)))
+}
+
+/// `bench --hebbian`: the Hebbian memory's cost as v7.2 (the preset, with
+/// memory) against the same model without it (v7.1's architecture), steps
+/// alternating in one process so both see the same moments of a shared host.
+fn run_hebbian(a: &BenchArgs) -> Result<()> {
+    let (preset, _) = resolve(&a.preset, a.presets.as_deref())?;
+    let mut plain = preset.clone();
+    match &mut plain.model {
+        crate::preset::ModelSpec::Cortex { memory, .. } if memory.is_some() => *memory = None,
+        _ => anyhow::bail!("--hebbian needs a preset with a Hebbian memory (v7.2), not {}", preset.name),
+    }
+    let threads = a.threads.unwrap_or_else(default_threads).max(1);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("thread pool")?;
+    let b = a.batch.unwrap_or(preset.train.batch).max(1);
+    let (with, without) = (preset.build_model(), plain.build_model());
+    let (mut sw, mut so) = (StepBench::new(&with, &preset, b), StepBench::new(&without, &plain, b));
+    let pairs = a.steps.unwrap_or(5).max(3);
+    println!(
+        "{} with and without its memory, {b} × {} on {threads} threads, 2 warm-up steps each, then {pairs} alternating pairs:",
+        preset.name, preset.train.seq_len
+    );
+    let mut ratios = Vec::new();
+    pool.install(|| {
+        for i in 0..2 + pairs {
+            let (tw, to) = (sw.step(i as u64), so.step(i as u64));
+            if i >= 2 {
+                println!("  pair {}: {:.0} ms with, {:.0} ms without → {:+.1} %", i - 1, tw * 1e3, to * 1e3, 100.0 * (tw / to - 1.0));
+                ratios.push(tw / to);
+            }
+        }
+    });
+    ratios.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "Hebbian overhead: median {:+.1} % (range {:+.1} … {:+.1} %) over {pairs} pairs",
+        100.0 * (ratios[ratios.len() / 2] - 1.0),
+        100.0 * (ratios[0] - 1.0),
+        100.0 * (ratios[ratios.len() - 1] - 1.0)
+    );
+    Ok(())
 }
 
 /// `bench --all`: every full-size preset in a child process (peak RSS is then

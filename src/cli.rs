@@ -264,6 +264,11 @@ pub struct BenchArgs {
     /// Skip the generation timing (used by --all for the 1-thread runs)
     #[arg(long)]
     pub no_gen: bool,
+    /// Time the preset's Hebbian memory: its training steps alternate with those
+    /// of the same model without the memory (v7.1's architecture), and the
+    /// overhead is the median ratio over the pairs (v7.2 presets)
+    #[arg(long, conflicts_with = "all")]
+    pub hebbian: bool,
 }
 
 pub fn default_threads() -> usize {

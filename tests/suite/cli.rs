@@ -96,6 +96,19 @@ fn bench_prints_its_contract_lines() {
     assert!(v["tok_per_sec"].as_f64().unwrap() > 0.0 && v["gen_at_4096"].as_f64().unwrap() > 0.0);
 }
 
+/// `bench --hebbian`: alternating pairs with and without the memory, a median
+/// overhead line; a preset without a memory is refused with the reason.
+#[test]
+fn bench_hebbian_pairs_and_refusal() {
+    let (ok, out, err) = run(bin().args(["bench", "--preset", "tiny", "--hebbian", "--steps", "3", "--threads", "2"]));
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().filter(|l| l.trim_start().starts_with("pair ")).count(), 3, "{out}");
+    let last = out.lines().last().unwrap();
+    assert!(last.starts_with("Hebbian overhead: median ") && last.ends_with("over 3 pairs"), "{last}");
+    let (ok, _, err) = run(bin().args(["bench", "--preset", "v4-bolt", "--hebbian"]));
+    assert!(!ok && err.contains("needs a preset with a Hebbian memory") && !err.contains("panicked"), "{err}");
+}
+
 /// `--corpus -`: the corpus is piped in, spooled into the cache, and trained on;
 /// an empty pipe is a clear error. Also `--accum` and `eval --probe recall`.
 #[test]
