@@ -3,8 +3,8 @@
 
 use crate::model::rmsnorm::RMS_EPS;
 
-/// Dot product with 16 independent FMA lanes (vectorises to AVX2/AVX-512 FMAs).
-/// AVX2 where the CPU has it (`simd`), else this portable loop.
+/// Dot product: the AVX2 kernel where the CPU has it (`simd`), else 16
+/// independent FMA lanes that LLVM vectorises.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
@@ -213,9 +213,13 @@ fn matvec_rows(y: &mut [f32], w: Mat<'_>, x: &[f32], first: usize) {
         // SAFETY: AVX2 and FMA checked just above; every slice holds y.len() rows
         unsafe {
             match w {
+                Mat::Q8 { codes, scales, .. } if n.is_multiple_of(Q8_BLOCK) => {
+                    simd::matvec_q8(y, &codes[rows.clone()], &scales[rows.start / Q8_BLOCK..rows.end / Q8_BLOCK], x)
+                }
                 // f32 rows one at a time: one stream for the prefetcher (measured
-                // faster than four interleaved rows, which win for converted types)
-                Mat::F32(w) => {
+                // faster than four interleaved rows, which win for converted
+                // types); int8 rows that do not split into blocks use their f32 copy
+                Mat::F32(w) | Mat::Q8 { f32: w, .. } => {
                     for (i, yo) in y.iter_mut().enumerate() {
                         *yo = simd::dot(&w[(first + i) * n..(first + i + 1) * n], x);
                     }
@@ -227,10 +231,6 @@ fn matvec_rows(y: &mut [f32], w: Mat<'_>, x: &[f32], first: usize) {
                         *yo *= s;
                     }
                 }
-                Mat::Q8 { codes, scales, .. } if n.is_multiple_of(Q8_BLOCK) => {
-                    simd::matvec_q8(y, &codes[rows.clone()], &scales[rows.start / Q8_BLOCK..rows.end / Q8_BLOCK], x)
-                }
-                Mat::Q8 { f32: w, .. } => simd::matvec(y, &w[rows], x),
             }
         }
         return;
