@@ -188,10 +188,13 @@ pub fn attention_forward(
 fn apply_mask(pd: &mut [f32], p: &[f32], drop: DropMask, bh: usize, t: usize) {
     let base = (bh * t * t) as u64;
     for i in 0..t {
-        for j in 0..t {
-            let e = i * t + j;
-            pd[e] = if j <= i { p[e] * drop.factor(base + e as u64) } else { 0.0 };
+        // the causal prefix j ≤ i with its dropout factors, then zeros
+        let (row, prow) = (&mut pd[i * t..(i + 1) * t], &p[i * t..(i + 1) * t]);
+        let (keep, zero) = row.split_at_mut(i + 1);
+        for (j, (o, &pv)) in keep.iter_mut().zip(prow).enumerate() {
+            *o = pv * drop.factor(base + (i * t + j) as u64);
         }
+        zero.fill(0.0);
     }
 }
 
