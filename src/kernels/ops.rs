@@ -121,9 +121,6 @@ pub fn silu_grad(x: f32) -> f32 {
 /// sum over rows is computed in the same order on any number of threads.
 pub const REDUCE_CHUNK: usize = 64;
 
-/// out[j] += Σ_rows f(row)[j]: `f(r, acc)` adds row r's contribution into `acc`
-/// (length `out.len()`). Parallel over fixed chunks of rows, partial sums added
-/// in chunk order, so the result is bit-identical whatever the thread count.
 /// out = a + b elementwise (residual adds), in parallel blocks.
 pub fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
     out.par_chunks_mut(4096).zip(a.par_chunks(4096)).zip(b.par_chunks(4096)).for_each(|((o, a), b)| {
@@ -133,6 +130,9 @@ pub fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
     });
 }
 
+/// out[j] += Σ_rows f(row)[j]: `f(r, acc)` adds row r's contribution into `acc`
+/// (length `out.len()`). Parallel over fixed chunks of rows, partial sums added
+/// in chunk order, so the result is bit-identical whatever the thread count.
 pub fn sum_rows<F>(rows: usize, out: &mut [f32], f: F)
 where
     F: Fn(usize, &mut [f32]) + Sync,

@@ -14,7 +14,7 @@ const INV_SQRT_2PI: f32 = 0.398_942_3;
 /// t = 1/(1 + p|x|), odd in x; absolute error ≤ 1.5e-7 in exact arithmetic,
 /// ≤ 4e-7 in f32 (tested against f64 erf; libm's erff is within an ulp, and
 /// GEMM summation order alone moves activations more). No branches, so the
-/// GELU loops vectorise: libm's erff, branchy and scalar, was ~12 % of a v5.2 step.
+/// GELU loops vectorise: libm's erff, branchy and scalar, was 5.5 % self time of a v5.2 step.
 #[inline(always)]
 fn erf_and_gauss(x: f32) -> (f32, f32) {
     const P: f32 = 0.327_591_1;
