@@ -1,7 +1,8 @@
-//! Row-major matrix products on top of the `gemm` crate.
+//! Row-major matrix products: our AVX2 sgemm (`sgemm.rs`) where the CPU has
+//! AVX2 + FMA, the `gemm` crate elsewhere.
 //!
-//! Rows of the output are split into one contiguous block per rayon thread and
-//! each block runs a single-threaded gemm: on 2 cores this beats gemm's own
+//! The output is split into one contiguous block per rayon thread and each
+//! block runs a single-threaded product: on 2 cores this beats gemm's own
 //! threading on our training shapes (see DESIGN.md), and because each output
 //! element is computed by exactly one thread in a fixed order, the result does
 //! not depend on scheduling (needed for bit-exact resume).
@@ -54,47 +55,73 @@ pub fn matmul(out: &mut [f32], ldo: usize, accumulate: bool, a: MatRef, b: MatRe
         return;
     }
     let threads = rayon::current_num_threads();
-    // Small products are not worth a fork; large ones get one block per thread.
-    let blocks = if (m * n * k) < (1 << 18) || m < 2 * threads { 1 } else { threads };
-    let rows_per = m.div_ceil(blocks);
+    // Small products are not worth a fork; large ones get one block per thread,
+    // cut along the larger of m and n (each block packs its share of the other
+    // operand: cutting the larger side packs least). Every element is computed
+    // by one block in a fixed order, so the split never changes the result.
+    let small = (m * n * k) < (1 << 18);
+    let split_m = m >= n;
+    let blocks = if small || (split_m && m < 2 * threads) || (!split_m && n < 32 * threads) { 1 } else { threads };
+    if blocks == 1 {
+        // SAFETY: bounds checked above.
+        unsafe { serial(out.as_mut_ptr(), ldo, accumulate, a, b, m, n, k) };
+        return;
+    }
+    let per = if split_m { m.div_ceil(blocks) } else { n.div_ceil(blocks).next_multiple_of(16) };
     let dst = SendPtr(out.as_mut_ptr());
     let dst = &dst;
-    let run = |bi: usize| {
-        let r0 = bi * rows_per;
-        if r0 >= m {
+    (0..blocks).into_par_iter().for_each(|bi| {
+        let s0 = bi * per;
+        let end = if split_m { m } else { n };
+        if s0 >= end {
             return;
         }
-        let rows = rows_per.min(m - r0);
-        // SAFETY: blocks write disjoint row ranges of `out`, bounds checked above.
+        let len = per.min(end - s0);
+        // SAFETY: blocks write disjoint rows (or columns) of `out`, bounds checked above.
         unsafe {
-            gemm(
-                rows,
-                n,
-                k,
-                dst.0.add(r0 * ldo),
-                1,
-                ldo as isize,
-                accumulate,
-                a.data.as_ptr().add(r0 * a.rs),
-                a.cs as isize,
-                a.rs as isize,
-                b.data.as_ptr(),
-                b.cs as isize,
-                b.rs as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                Parallelism::None,
-            );
+            if split_m {
+                let a = MatRef { data: &a.data[s0 * a.rs..], ..a };
+                serial(dst.0.add(s0 * ldo), ldo, accumulate, a, b, len, n, k);
+            } else {
+                let b = MatRef { data: &b.data[s0 * b.cs..], ..b };
+                serial(dst.0.add(s0), ldo, accumulate, a, b, m, len, k);
+            }
         }
-    };
-    if blocks == 1 {
-        run(0);
-    } else {
-        (0..blocks).into_par_iter().for_each(run);
+    });
+}
+
+/// One thread's product: the AVX2 kernel where the CPU has it, else `gemm`.
+///
+/// # Safety
+/// `out` holds rows `0..m` of `ldo` floats (n used); the views are in bounds.
+#[allow(clippy::too_many_arguments)]
+unsafe fn serial(out: *mut f32, ldo: usize, accumulate: bool, a: MatRef, b: MatRef, m: usize, n: usize, k: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::available() {
+        super::sgemm::sgemm(m, n, k, out, ldo, accumulate, a.data.as_ptr(), a.rs, a.cs, b.data.as_ptr(), b.rs, b.cs);
+        return;
     }
+    gemm(
+        m,
+        n,
+        k,
+        out,
+        1,
+        ldo as isize,
+        accumulate,
+        a.data.as_ptr(),
+        a.cs as isize,
+        a.rs as isize,
+        b.data.as_ptr(),
+        b.cs as isize,
+        b.rs as isize,
+        1.0,
+        1.0,
+        false,
+        false,
+        false,
+        Parallelism::None,
+    );
 }
 
 /// Single-threaded variant for use inside an already-parallel region
@@ -115,27 +142,5 @@ pub fn matmul_serial(out: &mut [f32], ldo: usize, accumulate: bool, a: MatRef, b
     assert!(a.data.len() > (m - 1) * a.rs + (k - 1) * a.cs, "matmul: lhs too small");
     assert!(b.data.len() > (k - 1) * b.rs + (n - 1) * b.cs, "matmul: rhs too small");
     // SAFETY: bounds checked above.
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            ldo as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.cs as isize,
-            a.rs as isize,
-            b.data.as_ptr(),
-            b.cs as isize,
-            b.rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
-    }
+    unsafe { serial(out.as_mut_ptr(), ldo, accumulate, a, b, m, n, k) }
 }

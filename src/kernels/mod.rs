@@ -2,6 +2,8 @@
 
 pub mod matmul;
 pub mod ops;
+#[cfg(target_arch = "x86_64")]
+pub mod sgemm;
 pub mod simd;
 pub mod vec;
 

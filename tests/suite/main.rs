@@ -14,6 +14,7 @@ mod gpt2;
 mod gradcheck;
 mod hebbian;
 mod lineup;
+mod matmul;
 mod nova;
 mod precision;
 mod presets;
