@@ -191,3 +191,39 @@ mod x86 {
         }
     }
 }
+
+/// GFLOP/s of this thread running nothing but independent 8-wide FMAs
+/// (12 chains, no memory traffic) for `iters` rounds: the core's arithmetic
+/// ceiling, against which a GEMM's own peak can be judged. 0 without AVX2.
+pub fn fma_gflops(iters: usize) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        let t0 = std::time::Instant::now();
+        // SAFETY: AVX2 + FMA checked just above.
+        let sink = unsafe { fma_loop(iters) };
+        let dt = t0.elapsed().as_secs_f64();
+        std::hint::black_box(sink);
+        return (iters * 12 * 16) as f64 / dt / 1e9;
+    }
+    let _ = iters;
+    0.0
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_loop(iters: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_setzero_ps(); 12];
+    let a = _mm256_set1_ps(std::hint::black_box(1.000_000_1));
+    let b = _mm256_set1_ps(std::hint::black_box(0.999_999_9));
+    for _ in 0..iters {
+        for c in acc.iter_mut() {
+            *c = _mm256_fmadd_ps(a, b, *c);
+        }
+    }
+    let mut s = _mm256_setzero_ps();
+    for c in acc {
+        s = _mm256_add_ps(s, c);
+    }
+    _mm256_cvtss_f32(s)
+}
