@@ -46,6 +46,18 @@ pub fn fma_peak() -> f64 {
     (0..3).map(|_| rayon::broadcast(|_| crate::kernels::simd::fma_gflops(20_000_000)).iter().sum::<f64>()).fold(0.0, f64::max)
 }
 
+/// One thread's FMA peak (best of 3), the yardstick for [`cores_available`].
+pub fn fma_single() -> f64 {
+    (0..3).map(|_| crate::kernels::simd::fma_gflops(20_000_000)).fold(0.0, f64::max)
+}
+
+/// Whether all `threads` cores delivered (≥ 80 % of `threads` × one thread's
+/// FMA rate) when the all-threads peak was taken: on a shared host another
+/// load can take a core away for a while, and figures taken then are low.
+pub fn cores_available(all: f64, single: f64, threads: usize) -> bool {
+    single <= 0.0 || all >= 0.8 * threads as f64 * single
+}
+
 fn one() -> usize {
     1
 }
@@ -71,6 +83,12 @@ pub struct BenchResult {
     /// the cores' bare FMA peak (0 where not measured)
     #[serde(default)]
     pub fma_peak: f64,
+    /// one thread's FMA peak, and the lower all-threads FMA peak of before and
+    /// after the steps: together they say whether every core was there
+    #[serde(default)]
+    pub fma_single: f64,
+    #[serde(default)]
+    pub fma_low: f64,
     pub mfu: f64,
     /// MFU of the fastest timed step
     #[serde(default)]
@@ -170,7 +188,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let steps = a.steps.unwrap_or(5).max(3);
     let mut sb = StepBench::new(&model, &preset, b);
     let accum = sb.accum;
-    let (times, peak) = pool.install(|| {
+    let (times, peak, fma_before) = pool.install(|| {
+        let fma_before = fma_peak();
         let peak = sgemm_peak(b * t); // before the steps
         let mut times = Vec::new();
         for i in 0..warmup + steps {
@@ -181,9 +200,12 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         }
         // measured again after the steps, the higher one kept: on a shared host a
         // peak taken in a slow moment would make MFU read above what the code does
-        (times, peak.max(sgemm_peak(b * t)))
+        (times, peak.max(sgemm_peak(b * t)), fma_before)
     });
-    let fma = pool.install(fma_peak);
+    let fma_after = pool.install(fma_peak);
+    let fma = fma_before.max(fma_after);
+    let fma_low = fma_before.min(fma_after);
+    let single = if threads > 1 { pool.install(fma_single) } else { fma };
     let params = sb.params;
     let rss_train = peak_rss_mb();
     let mut sorted = times.clone();
@@ -222,6 +244,11 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             100.0 * peak / fma,
             100.0 * gflops / fma
         );
+        if !cores_available(fma_low, single, threads) {
+            println!(
+                "warning: the cores were not all available (another load on this host): {threads} threads gave {fma_low:.0} GFLOP/s of bare FMA at one point, one thread alone {single:.0}; these figures read low"
+            );
+        }
     }
     // the host's noise only ever adds time, so the fastest step is the closer
     // measure of what the code does; both are printed
@@ -277,6 +304,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             gflops,
             sgemm_peak: peak,
             fma_peak: fma,
+            fma_single: single,
+            fma_low,
             mfu: gflops / peak,
             mfu_fastest,
             gen_tok_per_sec: gen.0,
@@ -404,8 +433,18 @@ fn run_all(a: &BenchArgs) -> Result<()> {
     };
     let started = Instant::now();
     let mut rows = Vec::new();
+    let mut reruns = Vec::new();
     for name in &presets {
-        let full = child(name, threads)?;
+        let mut full = child(name, threads)?;
+        if !cores_available(full.fma_low, full.fma_single, threads) {
+            // a core was taken by another load on the host: measure once more
+            eprintln!(
+                "bench: {name}: not every core was available (bare FMA {:.0} GFLOP/s at {threads} threads vs {:.0} for one); once more",
+                full.fma_low, full.fma_single
+            );
+            reruns.push(name.clone());
+            full = child(name, threads)?;
+        }
         let one = if threads > 1 { Some(child(name, 1)?) } else { None };
         rows.push((full, one));
     }
@@ -459,6 +498,14 @@ fn run_all(a: &BenchArgs) -> Result<()> {
             a71.min_ms_per_step,
             100.0 * (a72.min_ms_per_step / a71.min_ms_per_step - 1.0)
         );
+    }
+    let busy: Vec<&str> =
+        rows.iter().filter(|(r, _)| !cores_available(r.fma_low, r.fma_single, threads)).map(|(r, _)| r.preset.as_str()).collect();
+    if !reruns.is_empty() {
+        println!("\nre-run because another load had taken a core: {}", reruns.join(", "));
+    }
+    if !busy.is_empty() {
+        println!("still short of cores in the figures above (they read low): {}", busy.join(", "));
     }
     let secs = started.elapsed().as_secs();
     println!(

@@ -98,6 +98,7 @@ fn bench_prints_its_contract_lines() {
         // the FMA ceiling is measured, and no GEMM runs above it
         let (fma, sgemm) = (v["fma_peak"].as_f64().unwrap(), v["sgemm_peak"].as_f64().unwrap());
         assert!(out.contains("bare FMA peak") && fma > 0.0 && sgemm < 1.05 * fma, "sgemm {sgemm} vs FMA {fma}: {out}");
+        assert!(v["fma_single"].as_f64().unwrap() > 0.0 && v["fma_low"].as_f64().unwrap() <= fma, "{json}");
     }
 }
 
