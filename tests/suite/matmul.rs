@@ -1,8 +1,8 @@
 //! `kernels::matmul` (our AVX2 sgemm where the CPU has it, `gemm` elsewhere)
 //! against an f64 reference: every operand layout (row-major and transposed
 //! views), accumulate or overwrite, edge sizes around the 6 × 16 register tile,
-//! the 8-wide packing transposes and the 512-deep k blocks, and a leading
-//! dimension wider than n. The thread split must not change a single bit.
+//! the 8-wide packing transposes, the 512-deep k blocks (k = 511 … 1,030), and
+//! a leading dimension wider than n. The thread split must not change a single bit.
 
 use flashlm_tui::kernels::matmul::matmul_serial;
 use flashlm_tui::kernels::{matmul, MatRef};
@@ -53,7 +53,7 @@ fn run(c: &Case, rng: &mut Rng, parallel: bool) -> (Vec<f32>, Vec<f64>) {
 #[test]
 fn matmul_matches_f64_at_every_layout_and_edge() {
     let mut rng = Rng::new(5);
-    let sizes = [(1, 1, 1), (5, 15, 7), (6, 16, 8), (7, 17, 9), (13, 33, 17), (12, 48, 511), (19, 20, 513), (40, 70, 1030)];
+    let sizes = [(1, 1, 1), (5, 15, 7), (6, 16, 8), (7, 17, 9), (13, 33, 17), (12, 48, 511), (19, 20, 513), (14, 20, 1024), (40, 70, 1030)];
     let mut checked = 0;
     for &(m, n, k) in &sizes {
         for (a_t, b_t, accumulate) in [
