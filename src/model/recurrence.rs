@@ -30,13 +30,20 @@ pub fn recurrence_forward(q: &mut [f32], c: &mut [f32], z: &[f32], f_bias: &[f32
         for ti in 0..t {
             let (done, rest) = c.split_at_mut(ti * d);
             let cur = &mut rest[..d];
-            let zr = &z[ti * 3 * d..(ti + 1) * 3 * d];
+            let (zf, zvo) = z[ti * 3 * d..(ti + 1) * 3 * d].split_at(d);
+            let (zv, zo) = zvo.split_at(d);
             let qr = &mut q[ti * d..(ti + 1) * d];
-            for j in 0..d {
-                let prev = if ti == 0 { 0.0 } else { done[(ti - 1) * d + j] };
-                let (cj, qj) = recurrence_step(prev, zr[j], zr[d + j], zr[2 * d + j], f_bias[j], lb);
-                cur[j] = cj;
-                qr[j] = qj;
+            // slices zipped, no index or branch per channel, so the loop vectorises
+            // (it had kept the σ scalar); c_{−1} = 0 for the first position
+            let lanes = cur.iter_mut().zip(qr.iter_mut()).zip(zf).zip(zv).zip(zo).zip(f_bias);
+            if ti == 0 {
+                for (((((cj, qj), &zf), &zv), &zo), &fb) in lanes {
+                    (*cj, *qj) = recurrence_step(0.0, zf, zv, zo, fb, lb);
+                }
+            } else {
+                for ((((((cj, qj), &zf), &zv), &zo), &fb), &prev) in lanes.zip(&done[(ti - 1) * d..]) {
+                    (*cj, *qj) = recurrence_step(prev, zf, zv, zo, fb, lb);
+                }
             }
         }
     });
@@ -69,20 +76,33 @@ pub fn recurrence_backward(
         dz[(t - 1) * w + d..(t - 1) * w + 2 * d].fill(0.0);
         for ti in (0..t).rev() {
             let (head, row) = dz.split_at_mut(ti * w);
-            let row = &mut row[..w];
-            let zr = &z[ti * w..(ti + 1) * w];
+            let (rf, rvo) = row[..w].split_at_mut(d);
+            let (rv, ro) = rvo.split_at_mut(d);
+            let (zf, zvo) = z[ti * w..(ti + 1) * w].split_at(d);
+            let (zv, zo) = zvo.split_at(d);
             let (dqr, cr) = (&dq[ti * d..(ti + 1) * d], &c[ti * d..(ti + 1) * d]);
-            for j in 0..d {
-                let sf = sigmoid(zr[j] + f_bias[j]);
+            // c_{t−1} and the carry f_t ⊙ dc_t into row t−1's z_v slot (none for row 0)
+            let (prev, carry): (&[f32], &mut [f32]) =
+                if ti > 0 { (&c[(ti - 1) * d..ti * d], &mut head[(ti - 1) * w + d..(ti - 1) * w + 2 * d]) } else { (&[], &mut []) };
+            let lanes = rf.iter_mut().zip(rv.iter_mut()).zip(ro.iter_mut()).zip(zf).zip(zv).zip(zo).zip(dqr).zip(cr).zip(f_bias);
+            // zipped slices, no index or branch per channel: the σ vectorise
+            let step = |(((((((((df, dv), d_o), &zf), &zv), &zo), &dq), &cj), &fb), prev): (((((((((&mut f32, &mut f32), &mut f32), &f32), &f32), &f32), &f32), &f32), &f32), f32)| -> f32 {
+                let sf = sigmoid(zf + fb);
                 let f = lb + (1.0 - lb) * sf;
-                let o = sigmoid(zr[2 * d + j]);
-                let prev = if ti == 0 { 0.0 } else { c[(ti - 1) * d + j] };
-                let dc = dqr[j] * o + row[d + j];
-                row[j] = dc * (prev - zr[d + j]) * (1.0 - lb) * sf * (1.0 - sf);
-                row[d + j] = dc * (1.0 - f);
-                row[2 * d + j] = dqr[j] * cr[j] * o * (1.0 - o);
-                if ti > 0 {
-                    head[(ti - 1) * w + d + j] = dc * f;
+                let o = sigmoid(zo);
+                let dc = dq * o + *dv;
+                *df = dc * (prev - zv) * (1.0 - lb) * sf * (1.0 - sf);
+                *dv = dc * (1.0 - f);
+                *d_o = dq * cj * o * (1.0 - o);
+                dc * f
+            };
+            if ti > 0 {
+                for ((l, &p), cy) in lanes.zip(prev).zip(carry.iter_mut()) {
+                    *cy = step((l, p));
+                }
+            } else {
+                for l in lanes {
+                    step((l, 0.0));
                 }
             }
         }
