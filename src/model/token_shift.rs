@@ -15,15 +15,15 @@ pub fn shift_mix(s: f32, cur: f32, prev: f32) -> f32 {
 /// out = TS(inp; mix) over windows of `t` positions.
 pub fn token_shift_forward(out: &mut [f32], inp: &[f32], mix: &[f32], t: usize, d: usize) {
     out.par_chunks_mut(d).enumerate().for_each(|(r, o)| {
+        // zipped slices, the window-start test once per row: the σ vectorise
         let cur = &inp[r * d..(r + 1) * d];
         if r % t == 0 {
-            for j in 0..d {
-                o[j] = shift_mix(sigmoid(mix[j]), cur[j], 0.0);
+            for ((o, &c), &m) in o.iter_mut().zip(cur).zip(mix) {
+                *o = shift_mix(sigmoid(m), c, 0.0);
             }
         } else {
-            let prev = &inp[(r - 1) * d..r * d];
-            for j in 0..d {
-                o[j] = shift_mix(sigmoid(mix[j]), cur[j], prev[j]);
+            for (((o, &c), &m), &p) in o.iter_mut().zip(cur).zip(mix).zip(&inp[(r - 1) * d..r * d]) {
+                *o = shift_mix(sigmoid(m), c, p);
             }
         }
     });
@@ -36,19 +36,32 @@ pub fn token_shift_backward(dinp: &mut [f32], dmix: &mut [f32], dout: &[f32], in
     let rows = dinp.len() / d;
     sum_rows(rows, dmix, |r, acc| {
         let (dy, cur) = (&dout[r * d..(r + 1) * d], &inp[r * d..(r + 1) * d]);
-        for j in 0..d {
-            let s = sigmoid(mix[j]);
-            let prev = if r % t == 0 { 0.0 } else { inp[(r - 1) * d + j] };
-            acc[j] += dy[j] * (cur[j] - prev) * s * (1.0 - s);
+        let lanes = acc.iter_mut().zip(dy).zip(cur).zip(mix);
+        if r % t == 0 {
+            for (((a, &dy), &c), &m) in lanes {
+                let s = sigmoid(m);
+                *a += dy * (c - 0.0) * s * (1.0 - s);
+            }
+        } else {
+            for ((((a, &dy), &c), &m), &p) in lanes.zip(&inp[(r - 1) * d..r * d]) {
+                let s = sigmoid(m);
+                *a += dy * (c - p) * s * (1.0 - s);
+            }
         }
     });
     dinp.par_chunks_mut(d).enumerate().for_each(|(r, dx)| {
         let dy = &dout[r * d..(r + 1) * d];
-        let last = r % t == t - 1;
-        for j in 0..d {
-            let s = sigmoid(mix[j]);
-            let next = if last { 0.0 } else { dout[(r + 1) * d + j] };
-            dx[j] = s * dy[j] + (1.0 - s) * next;
+        let lanes = dx.iter_mut().zip(dy).zip(mix);
+        if r % t == t - 1 {
+            for ((dx, &dy), &m) in lanes {
+                let s = sigmoid(m);
+                *dx = s * dy + (1.0 - s) * 0.0;
+            }
+        } else {
+            for (((dx, &dy), &m), &n) in lanes.zip(&dout[(r + 1) * d..(r + 2) * d]) {
+                let s = sigmoid(m);
+                *dx = s * dy + (1.0 - s) * n;
+            }
         }
     });
 }
