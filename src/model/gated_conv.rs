@@ -112,8 +112,8 @@ pub struct MixerActs<'a> {
 /// m = c ⊙ σ(g), with g the first half of each [g ; u] row.
 fn gate(m: &mut [f32], conv: &[f32], up: &[f32], d: usize) {
     m.par_chunks_mut(d).zip(conv.par_chunks(d)).zip(up.par_chunks(2 * d)).for_each(|((m, c), gu)| {
-        for j in 0..d {
-            m[j] = c[j] * sigmoid(gu[j]);
+        for ((m, &c), &g) in m.iter_mut().zip(c).zip(&gu[..d]) {
+            *m = c * sigmoid(g);
         }
     });
 }
@@ -123,11 +123,7 @@ pub fn mixer_forward(out: &mut [f32], acts: MixerActs, a: &[f32], w: &MixerWeigh
     let rows = a.len() / d;
     matmul(acts.up, 2 * d, false, MatRef::rows(a, d), MatRef::t(w.up, d), rows, 2 * d, d);
     conv_forward(acts.conv, &acts.up[d..], 2 * d, w.conv, t, d, k);
-    acts.gated.par_chunks_mut(d).zip(acts.conv.par_chunks(d)).zip(acts.up.par_chunks(2 * d)).for_each(|((m, c), gu)| {
-        for j in 0..d {
-            m[j] = c[j] * sigmoid(gu[j]);
-        }
-    });
+    gate(acts.gated, acts.conv, acts.up, d);
     matmul(out, d, false, MatRef::rows(acts.gated, d), MatRef::t(w.down, d), rows, d, d);
 }
 
@@ -157,10 +153,10 @@ pub fn mixer_backward(
     // gated = c ⊙ σ(g): dg = dm ⊙ c ⊙ σ'(g) into dup[:, :d], dc = dm ⊙ σ(g) into dgated.
     dup.par_chunks_mut(2 * d).zip(dgated.par_chunks_mut(d)).zip(up.par_chunks(2 * d)).zip(conv.par_chunks(d)).for_each(
         |(((dgu, dm), gu), c)| {
-            for j in 0..d {
-                let s = sigmoid(gu[j]);
-                dgu[j] = dm[j] * c[j] * s * (1.0 - s);
-                dm[j] *= s;
+            for (((dg, dm), &c), &g) in dgu[..d].iter_mut().zip(dm.iter_mut()).zip(c).zip(&gu[..d]) {
+                let s = sigmoid(g);
+                *dg = *dm * c * s * (1.0 - s);
+                *dm *= s;
             }
         },
     );

@@ -28,8 +28,10 @@ pub fn ffn_forward(out: &mut [f32], gu: &mut [f32], act: &mut [f32], a: &[f32], 
 /// act = SiLU(g) ⊙ u for each [g ; u] row.
 fn activate(act: &mut [f32], gu: &[f32], h: usize) {
     act.par_chunks_mut(h).zip(gu.par_chunks(2 * h)).for_each(|(o, x)| {
-        for j in 0..h {
-            o[j] = silu(x[j]) * x[h + j];
+        // zipped halves, no indexing: the σ vectorise
+        let (g, u) = x.split_at(h);
+        for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
+            *o = silu(g) * u;
         }
     });
 }
@@ -54,9 +56,11 @@ pub fn ffn_backward(
     matmul(g.o, h, true, MatRef::t(dout, d), MatRef::rows(dact, h), d, h, rows);
     matmul(dact, h, false, MatRef::rows(dout, d), MatRef::rows(w.o, h), rows, h, d);
     dgu.par_chunks_mut(2 * h).zip(dact.par_chunks(h)).zip(gu.par_chunks(2 * h)).for_each(|((dx, dy), x)| {
-        for j in 0..h {
-            dx[j] = dy[j] * x[h + j] * silu_grad(x[j]);
-            dx[h + j] = dy[j] * silu(x[j]);
+        let (dg, du) = dx.split_at_mut(h);
+        let (g, u) = x.split_at(h);
+        for ((((dg, du), &dy), &g), &u) in dg.iter_mut().zip(du).zip(dy).zip(g).zip(u) {
+            *dg = dy * u * silu_grad(g);
+            *du = dy * silu(g);
         }
     });
     matmul(g.gu, d, true, MatRef::t(dgu, 2 * h), MatRef::rows(a, d), 2 * h, d, rows);
