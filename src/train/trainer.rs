@@ -621,11 +621,11 @@ impl Session {
                 self.grads.par_chunks_mut(1 << 14).for_each(|g| g.iter_mut().for_each(|x| *x *= f));
             }
             // a non-finite loss or gradient norm skips the step; the weights stay as they were
-            let (gnorm, bad) = if loss.is_finite() {
-                let n = clip_grad_norm(&mut self.grads, tr.grad_clip);
-                (n, (!n.is_finite()).then(|| ("grad_norm", format!("gradient norm is {n}"), n.to_string())))
+            let (gnorm, clip, bad) = if loss.is_finite() {
+                let (n, clip) = clip_grad_norm(&self.grads, tr.grad_clip);
+                (n, clip, (!n.is_finite()).then(|| ("grad_norm", format!("gradient norm is {n}"), n.to_string())))
             } else {
-                (f64::NAN, Some(("loss", format!("loss is {loss}"), loss.to_string())))
+                (f64::NAN, 1.0, Some(("loss", format!("loss is {loss}"), loss.to_string())))
             };
             if let Some((key, what, value)) = bad {
                 bad_steps += 1;
@@ -641,7 +641,7 @@ impl Session {
             bad_steps = 0;
             let horizon = self.horizon().unwrap_or(u64::MAX);
             let lr = schedule_lr(&tr.schedule, step, tr.lr, tr.min_lr, tr.warmup, horizon);
-            opt.update(&mut self.params, &self.grads, &mut self.adam_m, &mut self.adam_v, lr, step);
+            opt.update(&mut self.params, &self.grads, clip, &mut self.adam_m, &mut self.adam_v, lr, step);
             let dt = t0.elapsed().as_secs_f64();
             train_secs += dt;
             self.state.step += 1;
