@@ -33,7 +33,7 @@ pub fn matvec(y: &mut [f32], w: &[f32], x: &[f32], parallel: bool) {
 }
 
 pub fn rmsnorm(out: &mut [f32], x: &[f32], g: &[f32]) {
-    let ms = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+    let ms = dot(x, x) / x.len() as f32; // as training's rmsnorm_forward
     let r = 1.0 / (ms + RMS_EPS).sqrt();
     for ((o, &x), &g) in out.iter_mut().zip(x).zip(g) {
         *o = x * r * g;

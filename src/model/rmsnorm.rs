@@ -1,6 +1,20 @@
 //! BB-RMS: y = x / sqrt(mean(x²) + ε) ⊙ g, ε = 1e-6.
 
 use crate::kernels::ops::sum_rows;
+use crate::kernels::vec::dot;
+
+/// Σ a⊙b⊙c with 16 partial sums (vectorises; one running sum would not).
+fn dot3(a: &[f32], b: &[f32], c: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let (ca, cb, cc) = (a.chunks_exact(16), b.chunks_exact(16), c.chunks_exact(16));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).zip(cc.remainder()).map(|((a, b), c)| a * b * c).sum();
+    for ((a, b), c) in ca.zip(cb).zip(cc) {
+        for l in 0..16 {
+            acc[l] += a[l] * b[l] * c[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
 use rayon::prelude::*;
 
 pub const RMS_EPS: f32 = 1e-6;
@@ -8,7 +22,9 @@ pub const RMS_EPS: f32 = 1e-6;
 /// out[r] = inp[r] · rstd[r] ⊙ weight, storing rstd[r] = 1/sqrt(mean(inp[r]²) + ε).
 pub fn rmsnorm_forward(out: &mut [f32], rstd: &mut [f32], inp: &[f32], weight: &[f32], d: usize) {
     out.par_chunks_mut(d).zip(rstd.par_iter_mut()).zip(inp.par_chunks(d)).for_each(|((o, rs), x)| {
-        let ms = x.iter().map(|v| v * v).sum::<f32>() / d as f32;
+        // Σx² in vector lanes (a single running sum is a chain of dependent adds);
+        // the decoder's `vec::rmsnorm` sums the same way, so both round alike
+        let ms = dot(x, x) / d as f32;
         let r = 1.0 / (ms + RMS_EPS).sqrt();
         *rs = r;
         for ((o, &x), &g) in o.iter_mut().zip(x).zip(weight) {
@@ -29,8 +45,7 @@ pub fn rmsnorm_backward(dinp: &mut [f32], dweight: &mut [f32], dout: &[f32], inp
         }
     });
     dinp.par_chunks_mut(d).zip(dout.par_chunks(d)).zip(inp.par_chunks(d)).zip(rstd.par_iter()).for_each(|(((dx, dy), x), &r)| {
-        let dot: f32 = dy.iter().zip(weight).zip(x).map(|((a, g), x)| a * g * x).sum();
-        let coef = r * r * r * dot / d as f32;
+        let coef = r * r * r * dot3(dy, weight, x) / d as f32;
         for j in 0..d {
             dx[j] += r * dy[j] * weight[j] - coef * x[j];
         }
