@@ -49,6 +49,22 @@ pub fn recurrence_forward(q: &mut [f32], c: &mut [f32], z: &[f32], f_bias: &[f32
     });
 }
 
+/// One channel of the reverse scan at one position: writes ∂L/∂z_f, ∂L/∂z_v
+/// (whose slot held the carry in) and ∂L/∂z_o; returns the carry f_t ⊙ dc_t.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn back_step(df: &mut f32, dv: &mut f32, d_o: &mut f32, z: [f32; 3], dq: f32, c: f32, fb: f32, prev: f32, lb: f32) -> f32 {
+    let [zf, zv, zo] = z;
+    let sf = sigmoid(zf + fb);
+    let f = lb + (1.0 - lb) * sf;
+    let o = sigmoid(zo);
+    let dc = dq * o + *dv;
+    *df = dc * (prev - zv) * (1.0 - lb) * sf * (1.0 - sf);
+    *dv = dc * (1.0 - f);
+    *d_o = dq * c * o * (1.0 - o);
+    dc * f
+}
+
 /// Reverse scan. Given dq = ∂L/∂q and the forward states c, `dz` [b·t × 3d] is
 /// *overwritten* with ∂L/∂z and `df_bias` += Σ_rows ∂L/∂z_f:
 ///
@@ -86,23 +102,13 @@ pub fn recurrence_backward(
                 if ti > 0 { (&c[(ti - 1) * d..ti * d], &mut head[(ti - 1) * w + d..(ti - 1) * w + 2 * d]) } else { (&[], &mut []) };
             let lanes = rf.iter_mut().zip(rv.iter_mut()).zip(ro.iter_mut()).zip(zf).zip(zv).zip(zo).zip(dqr).zip(cr).zip(f_bias);
             // zipped slices, no index or branch per channel: the σ vectorise
-            let step = |(((((((((df, dv), d_o), &zf), &zv), &zo), &dq), &cj), &fb), prev): (((((((((&mut f32, &mut f32), &mut f32), &f32), &f32), &f32), &f32), &f32), &f32), f32)| -> f32 {
-                let sf = sigmoid(zf + fb);
-                let f = lb + (1.0 - lb) * sf;
-                let o = sigmoid(zo);
-                let dc = dq * o + *dv;
-                *df = dc * (prev - zv) * (1.0 - lb) * sf * (1.0 - sf);
-                *dv = dc * (1.0 - f);
-                *d_o = dq * cj * o * (1.0 - o);
-                dc * f
-            };
             if ti > 0 {
-                for ((l, &p), cy) in lanes.zip(prev).zip(carry.iter_mut()) {
-                    *cy = step((l, p));
+                for ((((((((((df, dv), d_o), &zf), &zv), &zo), &dq), &cj), &fb), &p), cy) in lanes.zip(prev).zip(carry.iter_mut()) {
+                    *cy = back_step(df, dv, d_o, [zf, zv, zo], dq, cj, fb, p, lb);
                 }
             } else {
-                for l in lanes {
-                    step((l, 0.0));
+                for ((((((((df, dv), d_o), &zf), &zv), &zo), &dq), &cj), &fb) in lanes {
+                    back_step(df, dv, d_o, [zf, zv, zo], dq, cj, fb, 0.0, lb);
                 }
             }
         }
