@@ -43,12 +43,18 @@ pub fn sgemm_peak(rows: usize) -> f64 {
 /// The cores' bare FMA peak: every thread of the current pool runs the
 /// register-only FMA loop at once (about 16 ms), their GFLOP/s summed; best of 3.
 pub fn fma_peak() -> f64 {
-    (0..3).map(|_| rayon::broadcast(|_| crate::kernels::simd::fma_gflops(8_000_000)).iter().sum::<f64>()).fold(0.0, f64::max)
+    best_of_3(|| rayon::broadcast(|_| crate::kernels::simd::fma_gflops(FMA_ROUNDS)).iter().sum())
+}
+
+const FMA_ROUNDS: usize = 8_000_000;
+
+fn best_of_3(f: impl Fn() -> f64) -> f64 {
+    (0..3).map(|_| f()).fold(0.0, f64::max)
 }
 
 /// One thread's FMA peak (best of 3), the yardstick for [`cores_available`].
 pub fn fma_single() -> f64 {
-    (0..3).map(|_| crate::kernels::simd::fma_gflops(8_000_000)).fold(0.0, f64::max)
+    best_of_3(|| crate::kernels::simd::fma_gflops(FMA_ROUNDS))
 }
 
 /// Whether all `threads` cores delivered (≥ 80 % of `threads` × one thread's

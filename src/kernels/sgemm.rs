@@ -78,11 +78,11 @@ pub unsafe fn sgemm(
             let nc = NC.min(n - j0);
             for p0 in (0..k).step_by(KC) {
                 let kc = KC.min(k - p0);
-                pack_b(pb, b.add(p0 * b_rs + j0 * b_cs), b_rs, b_cs, kc, nc);
+                pack::<NR>(pb, b.add(p0 * b_rs + j0 * b_cs), b_cs, b_rs, nc, kc);
                 let overwrite = p0 == 0 && !accumulate;
                 for i0 in (0..m).step_by(MC) {
                     let mc = MC.min(m - i0);
-                    pack_a(pa, a.add(i0 * a_rs + p0 * a_cs), a_rs, a_cs, mc, kc);
+                    pack::<MR>(pa, a.add(i0 * a_rs + p0 * a_cs), a_rs, a_cs, mc, kc);
                     for js in (0..nc).step_by(NR) {
                         let nr = NR.min(nc - js);
                         let bp = pb.as_ptr().add(js * kc);
@@ -111,103 +111,59 @@ pub unsafe fn sgemm(
     });
 }
 
-/// B block (kc × nc) into slivers of NR columns: sliver s holds, for each p,
-/// columns s·NR … s·NR+15 (zero past nc).
+/// Packs `n` lines (A's rows or B's columns) × `kc` depth into slivers of `W`
+/// lines: sliver s holds, for each p, the W values of lines s·W … s·W+W−1 at
+/// depth p (zero past n). Element (line l, depth p) is `src[l·sl + p·sp]`;
+/// A packs with W = MR, sl = a_rs, sp = a_cs; B with W = NR, sl = b_cs, sp = b_rs.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn pack_b(dst: &mut [f32], b: *const f32, rs: usize, cs: usize, kc: usize, nc: usize) {
-    if cs == 1 {
-        // rows contiguous in j: p outermost, each source line read once (see pack_a)
-        let whole = nc / NR;
-        let w = nc % NR;
+unsafe fn pack<const W: usize>(dst: &mut [f32], src: *const f32, sl: usize, sp: usize, n: usize, kc: usize) {
+    if sl == 1 {
+        // lines adjacent at each depth: p outermost, so each source cache line
+        // is read once, slivers side by side (sliver by sliver, a power-of-two
+        // depth stride mapped every read to the same cache sets)
+        let whole = n / W;
+        let rest = n % W;
         for p in 0..kc {
-            let src = b.add(p * rs);
+            let row = src.add(p * sp);
             for s in 0..whole {
                 // fixed-size copies the compiler inlines (a memmove call per
-                // 16 floats had been a quarter of the time)
-                let v = std::ptr::read_unaligned(src.add(s * NR) as *const [f32; NR]);
-                std::ptr::write_unaligned(dst.as_mut_ptr().add((s * kc + p) * NR) as *mut [f32; NR], v);
+                // sliver row had been a quarter of the time)
+                let v = std::ptr::read_unaligned(row.add(s * W) as *const [f32; W]);
+                std::ptr::write_unaligned(dst.as_mut_ptr().add((s * kc + p) * W) as *mut [f32; W], v);
             }
-            if w > 0 {
-                let o = &mut dst[(whole * kc + p) * NR..(whole * kc + p + 1) * NR];
-                for (j, o) in o.iter_mut().enumerate() {
-                    *o = if j < w { *src.add(whole * NR + j) } else { 0.0 };
+            if rest > 0 {
+                let o = &mut dst[(whole * kc + p) * W..(whole * kc + p + 1) * W];
+                for (l, o) in o.iter_mut().enumerate() {
+                    *o = if l < rest { *row.add(whole * W + l) } else { 0.0 };
                 }
             }
         }
         return;
     }
-    for (s, j0) in (0..nc).step_by(NR).enumerate() {
-        let w = NR.min(nc - j0);
-        let out = &mut dst[s * kc * NR..(s + 1) * kc * NR];
-        if w < NR {
+    for (s, l0) in (0..n).step_by(W).enumerate() {
+        let h = W.min(n - l0);
+        let out = &mut dst[s * kc * W..(s + 1) * kc * W];
+        if h < W {
             out.fill(0.0);
         }
         let mut done = 0;
-        if rs == 1 && w == NR {
-            // columns contiguous in p: 8 × 8 transposes, whole rows of the sliver out
-            done = kc - kc % 8;
+        if sp == 1 && h == W && kc >= 8 {
+            // each line contiguous in depth: 8 × 8 transposes, groups of up to
+            // 8 lines. With W not a multiple of 8 each 8-wide store runs into
+            // the next depth's place (rewritten next), so the last depth is
+            // left to the scalar loop below.
+            done = if W % 8 == 0 { kc - kc % 8 } else { (kc - 1) / 8 * 8 };
             for p in (0..done).step_by(8) {
-                for half in 0..2 {
-                    let src = b.add((j0 + 8 * half) * cs + p);
-                    transpose8(src, cs, 8, out.as_mut_ptr().add(p * NR + 8 * half), NR);
+                for g in (0..W).step_by(8) {
+                    let lines = (W - g).min(8);
+                    transpose8(src.add((l0 + g) * sl + p), sl, lines, out.as_mut_ptr().add(p * W + g), W);
                 }
             }
         }
-        for j in 0..w {
-            let col = b.add((j0 + j) * cs);
+        for l in 0..h {
+            let line = src.add((l0 + l) * sl);
             for p in done..kc {
-                out[p * NR + j] = *col.add(p * rs);
-            }
-        }
-    }
-}
-
-/// A block (mc × kc) into slivers of MR rows: sliver s holds, for each p,
-/// rows s·MR … s·MR+5 (zero past mc).
-#[target_feature(enable = "avx2,fma")]
-unsafe fn pack_a(dst: &mut [f32], a: *const f32, rs: usize, cs: usize, mc: usize, kc: usize) {
-    if rs == 1 {
-        // columns contiguous in i (a transposed view): walk p outermost so
-        // each source line is read once; slivers one after another across it
-        // (sliver by sliver, the p-stride of a power-of-two width mapped every
-        // read to the same cache sets and thrashed L1 and L2)
-        let whole = mc / MR;
-        let h = mc % MR;
-        for p in 0..kc {
-            let src = a.add(p * cs);
-            for s in 0..whole {
-                let v = std::ptr::read_unaligned(src.add(s * MR) as *const [f32; MR]);
-                std::ptr::write_unaligned(dst.as_mut_ptr().add((s * kc + p) * MR) as *mut [f32; MR], v);
-            }
-            if h > 0 {
-                let o = &mut dst[(whole * kc + p) * MR..(whole * kc + p + 1) * MR];
-                for (i, o) in o.iter_mut().enumerate() {
-                    *o = if i < h { *src.add(whole * MR + i) } else { 0.0 };
-                }
-            }
-        }
-        return;
-    }
-    for (s, i0) in (0..mc).step_by(MR).enumerate() {
-        let h = MR.min(mc - i0);
-        let out = &mut dst[s * kc * MR..(s + 1) * kc * MR];
-        if h < MR {
-            out.fill(0.0);
-        }
-        let mut done = 0;
-        if cs == 1 && h == MR && kc >= 8 {
-            // rows contiguous in p: 6 rows (+2 ignored) × 8 transposed; each
-            // 8-wide store runs 2 floats into the next p's place, rewritten
-            // next, so the last chunk ends on the scalar loop below.
-            done = (kc - 1) / 8 * 8;
-            for p in (0..done).step_by(8) {
-                transpose8(a.add(i0 * rs + p), rs, MR, out.as_mut_ptr().add(p * MR), MR);
-            }
-        }
-        for i in 0..h {
-            let row = a.add((i0 + i) * rs);
-            for p in done..kc {
-                out[p * MR + i] = *row.add(p * cs);
+                out[p * W + l] = *line.add(p * sp);
             }
         }
     }
