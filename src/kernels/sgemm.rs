@@ -152,7 +152,7 @@ unsafe fn pack<const W: usize>(dst: &mut [f32], src: *const f32, sl: usize, sp: 
             // 8 lines. With W not a multiple of 8 each 8-wide store runs into
             // the next depth's place (rewritten next), so the last depth is
             // left to the scalar loop below.
-            done = if W % 8 == 0 { kc - kc % 8 } else { (kc - 1) / 8 * 8 };
+            done = if W.is_multiple_of(8) { kc - kc % 8 } else { (kc - 1) / 8 * 8 };
             for p in (0..done).step_by(8) {
                 for g in (0..W).step_by(8) {
                     let lines = (W - g).min(8);
