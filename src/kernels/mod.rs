@@ -2,6 +2,7 @@
 
 pub mod matmul;
 pub mod ops;
+pub mod scratch;
 #[cfg(target_arch = "x86_64")]
 pub mod sgemm;
 pub mod simd;

@@ -139,7 +139,7 @@ where
 {
     let d = out.len();
     let chunks = rows.div_ceil(REDUCE_CHUNK);
-    let mut partials = vec![0.0f32; chunks * d];
+    let mut partials = super::scratch::zeroed(chunks * d);
     partials.par_chunks_mut(d.max(1)).enumerate().for_each(|(c, acc)| {
         let r0 = c * REDUCE_CHUNK;
         for r in r0..(r0 + REDUCE_CHUNK).min(rows) {
@@ -153,7 +153,12 @@ where
     }
 }
 
-/// Σ of squares in f64, in a fixed order.
+/// Σ of squares in f64, in a fixed order: 64 contiguous parts summed in
+/// parallel, then in order (no allocation; the same whatever the thread count).
 pub fn sum_sq_f64(x: &[f32]) -> f64 {
-    x.par_chunks(1 << 14).map(|c| c.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>()).collect::<Vec<f64>>().into_iter().sum()
+    const PARTS: usize = 64;
+    let len = x.len().div_ceil(PARTS).max(1);
+    let mut sums = [0.0f64; PARTS];
+    sums.par_iter_mut().zip(x.par_chunks(len)).for_each(|(s, c)| *s = c.iter().map(|&v| (v as f64) * (v as f64)).sum());
+    sums.iter().sum()
 }

@@ -254,19 +254,9 @@ impl Cortex {
         let n = rows * d;
         losses.resize(rows, 0.0);
         {
-            let g = carve_mut(grads, std::slice::from_ref(&self.embed));
+            let [g] = carve_mut(grads, &[self.embed.clone()]);
             let emb = &params[self.embed.clone()];
-            head_ce_fused(
-                &mut losses[..rows],
-                &mut ws.tmp[..n],
-                g.into_iter().next().expect("one range"),
-                &mut ws.head_buf,
-                &ws.hf[..n],
-                emb,
-                y,
-                d,
-                v,
-            );
+            head_ce_fused(&mut losses[..rows], &mut ws.tmp[..n], g, &mut ws.head_buf, &ws.hf[..n], emb, y, d, v);
         }
         let loss = super::head::mean_loss(&losses[..rows]);
         if !loss.is_finite() {
@@ -294,15 +284,29 @@ impl Cortex {
             let x_in = &ws.hs[li][..n];
             let dh = &mut ws.dh[..n];
             let da = &mut ws.tmp[..n];
-            let mut ranges = vec![br.ln1.clone(), br.up.clone(), br.conv.clone(), br.down.clone()];
-            if let Some((ln, kvq, mo)) = &br.mem {
-                ranges.extend([ln.clone(), kvq.clone(), mo.clone()]);
-            }
-            ranges.extend([br.ln2.clone(), br.gu.clone(), br.o.clone()]);
+            // without a memory its three ranges are empty (and unused)
+            let none = br.down.end..br.down.end;
+            let (m_ln, m_kvq, m_mo) = match &br.mem {
+                Some((ln, kvq, mo)) => (ln.clone(), kvq.clone(), mo.clone()),
+                None => (none.clone(), none.clone(), none),
+            };
+            let ranges = [
+                br.ln1.clone(),
+                br.up.clone(),
+                br.conv.clone(),
+                br.down.clone(),
+                m_ln,
+                m_kvq,
+                m_mo,
+                br.ln2.clone(),
+                br.gu.clone(),
+                br.o.clone(),
+            ];
             let mut g = carve_mut(grads, &ranges).into_iter();
             let mut next = || g.next().expect("range count");
             let (g_ln1, g_up, g_conv, g_down) = (next(), next(), next(), next());
-            let g_mem = br.mem.as_ref().map(|_| (next(), next(), next()));
+            let g_mem = (next(), next(), next());
+            let g_mem = br.mem.as_ref().map(|_| g_mem);
             let (g_ln2, g_gu, g_o) = (next(), next(), next());
 
             let h2: &[f32] = if br.mem.is_some() { &la.h2[..n] } else { &la.h1[..n] };
@@ -362,7 +366,7 @@ impl Cortex {
         }
         // h0 = RMS_in(E[x])
         let g = carve_mut(grads, &[self.embed.clone(), self.ln_in.clone()]);
-        let [gemb, gln]: [&mut [f32]; 2] = g.try_into().ok().expect("two ranges");
+        let [gemb, gln] = g;
         let de = &mut ws.tmp[..n];
         de.fill(0.0);
         rmsnorm_backward(de, gln, &ws.dh[..n], &ws.emb[..n], &params[self.ln_in.clone()], &ws.rstd_in[..rows], d);

@@ -354,7 +354,8 @@ impl CortexV7 {
 
     /// The full training objective and its parts, no gradient.
     pub fn objective(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> Objective {
-        self.run_objective(ws, params, None, x, y, b, t)
+        let (total, main) = self.run_objective(ws, params, None, x, y, b, t);
+        Objective { total, main, exits: ws.parts::<V7Ws>().0.exit_terms.clone() }
     }
 
     /// Forward + backward of the full objective; gradients *added* into `grads`.
@@ -370,7 +371,8 @@ impl CortexV7 {
         b: usize,
         t: usize,
     ) -> Objective {
-        self.run_objective(ws, params, Some(grads), x, y, b, t)
+        let (total, main) = self.run_objective(ws, params, Some(grads), x, y, b, t);
+        Objective { total, main, exits: ws.parts::<V7Ws>().0.exit_terms.clone() }
     }
 
     /// Per exit (config order), whether its argmax agreed with the main head at
@@ -391,7 +393,7 @@ impl CortexV7 {
         y: &[u32],
         b: usize,
         t: usize,
-    ) -> Objective {
+    ) -> (f64, f64) {
         let (w, _, losses) = ws.parts::<V7Ws>();
         self.forward_hidden(w, params, x, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
@@ -412,25 +414,28 @@ impl CortexV7 {
             *a = s.argmax;
         }
         let main = super::head::mean_loss(&losses[..rows]);
-        let mut obj = Objective { total: 0.0, main, exits: vec![ExitTerms::default(); self.exits.len()] };
+        // the exit terms live in the workspace (no allocation in the step)
+        let mut exits = std::mem::take(&mut w.exit_terms);
+        exits.clear();
+        exits.resize(self.exits.len(), ExitTerms::default());
         match grads {
-            Some(g) if main.is_finite() => self.backward(w, params, g, x, y, b, t, &mut obj.exits),
+            Some(g) if main.is_finite() => self.backward(w, params, g, x, y, b, t, &mut exits),
             _ => {
-                for (j, terms) in obj.exits.iter_mut().enumerate() {
+                for (j, terms) in exits.iter_mut().enumerate() {
                     *terms = self.exit_terms(w, params, None, j, y, rows);
                 }
             }
         }
-        obj.total = main
-            + obj
-                .exits
+        let total = main
+            + exits
                 .iter()
                 .zip(&self.cfg.exits)
                 .map(|(e, &(_, wj, _))| {
                     wj as f64 * e.ce + self.cfg.consistency_weight as f64 * e.consistency + self.cfg.diversity_weight as f64 * e.diversity
                 })
                 .sum::<f64>();
-        obj
+        w.exit_terms = exits;
+        (total, main)
     }
 
     /// Exit j's terms (and with `back`, its gradient into dh = ws.dh and the exit's parameters).
@@ -442,7 +447,7 @@ impl CortexV7 {
         let back = grads.map(|g| {
             let e = &self.exits[j];
             let gs = carve_mut(g, &[e.ln.clone(), e.head.clone(), e.w1.clone(), e.b1.clone(), e.w2.clone(), e.b2.clone()]);
-            let [ln, head, w1, b1, w2, b2]: [&mut [f32]; 6] = gs.try_into().ok().expect("six ranges");
+            let [ln, head, w1, b1, w2, b2] = gs;
             ExitBackward { dh: &mut w.dh[..n], de: &mut w.anorm[..n], grads: ExitGrads { ln, head, w1, b1, w2, b2 } }
         });
         exit_objective(&mut w.exit[j], back, &mut w.head_buf, h, &ew, y, &w.argmax[..rows], self.exit_coefs(j), d, self.cfg.vocab)
@@ -499,7 +504,7 @@ impl CortexV7 {
                 br.o.clone(),
             ];
             let g = carve_mut(grads, &ranges);
-            let [g_ln1, g_decay, g_rkv, g_wo, g_lnx, g_ln2, g_gu, g_o]: [&mut [f32]; 8] = g.try_into().ok().expect("eight ranges");
+            let [g_ln1, g_decay, g_rkv, g_wo, g_lnx, g_ln2, g_gu, g_o] = g;
             let (tw, fw) = self.block_weights(params, &ws.q, &ws.wdec, li);
             // channel mix
             rmsnorm_apply(an, &la.h1[..n], &params[br.ln2.clone()], &la.rstd2[..rows], d);
@@ -516,7 +521,7 @@ impl CortexV7 {
         }
         // h0 = RMS_in(E[x])
         let g = carve_mut(grads, &[self.embed.clone(), self.ln_in.clone()]);
-        let [gemb, gln]: [&mut [f32]; 2] = g.try_into().ok().expect("two ranges");
+        let [gemb, gln] = g;
         let de = &mut ws.tmp[..n];
         de.fill(0.0);
         rmsnorm_backward(de, gln, &ws.dh[..n], &ws.emb[..n], &params[self.ln_in.clone()], &ws.rstd_in[..rows], d);
@@ -552,6 +557,8 @@ struct V7Ws {
     shape: (usize, usize),
     /// positions of the last objective (for `last_agreement`)
     last_rows: usize,
+    /// per exit, the terms of the last objective
+    exit_terms: Vec<ExitTerms>,
     /// Q(W) of every BitLinear matrix (ternary path)
     q: Vec<f32>,
     /// w = σ(δ) per layer [L × d]
@@ -647,7 +654,7 @@ impl LanguageModel for CortexV7 {
     }
     /// Gradient of the full objective (§8.2, D3 positions); returns the main-head CE (D9).
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        self.objective_and_grad(ws, params, grads, x, y, b, t).main
+        self.run_objective(ws, params, Some(grads), x, y, b, t).1
     }
     fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {
         Box::new(Decoder::new(self, params))

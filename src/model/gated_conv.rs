@@ -2,6 +2,7 @@
 //! [g ; u] = W_up·a, c = CONV_k(u), m = c ⊙ σ(g), out = W_down·m.
 
 use crate::kernels::ops::{sigmoid, sum_rows};
+use crate::kernels::scratch::{self, Scratch};
 use crate::kernels::{matmul, MatRef};
 use rayon::prelude::*;
 
@@ -31,8 +32,8 @@ pub fn conv_forward(out: &mut [f32], u: &[f32], ldu: usize, w: &[f32], t: usize,
 }
 
 /// The [d, 1, k] weight as [k × d], so the inner loops run over contiguous channels.
-pub(crate) fn taps_major(w: &[f32], d: usize, k: usize) -> Vec<f32> {
-    let mut wt = vec![0.0f32; k * d];
+pub(crate) fn taps_major(w: &[f32], d: usize, k: usize) -> Scratch {
+    let mut wt = scratch::zeroed(k * d);
     for c in 0..d {
         for j in 0..k {
             wt[j * d + c] = w[c * k + j];
@@ -45,7 +46,7 @@ pub(crate) fn taps_major(w: &[f32], d: usize, k: usize) -> Vec<f32> {
 pub fn conv_backward(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32], u: &[f32], w: &[f32], t: usize, d: usize, k: usize) {
     let rows = dc.len() / d;
     let wt = taps_major(w, d, k);
-    let mut dwt = vec![0.0f32; k * d];
+    let mut dwt = scratch::zeroed(k * d);
     sum_rows(rows, &mut dwt, |r, acc| {
         let ti = r % t;
         let dcr = &dc[r * d..(r + 1) * d];

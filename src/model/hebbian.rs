@@ -17,6 +17,7 @@
 //! reference the tests compare against.
 
 use crate::kernels::matmul::matmul_serial;
+use crate::kernels::scratch::{self, Scratch};
 use crate::kernels::{matmul, MatRef};
 use rayon::prelude::*;
 
@@ -84,8 +85,21 @@ impl MemoryShape {
     }
 
     /// c·λ^Δ for Δ = 0..t
-    fn weights(&self) -> Vec<f32> {
-        (0..self.t).map(|delta| self.scale * self.decay.powi(delta as i32)).collect()
+    fn weights(&self) -> Scratch {
+        let mut w = scratch::zeroed(self.t);
+        for (delta, w) in w.iter_mut().enumerate() {
+            *w = self.scale * self.decay.powi(delta as i32);
+        }
+        w
+    }
+
+    /// λ^Δ for Δ = 0..=c
+    fn powers(&self) -> Scratch {
+        let mut p = scratch::zeroed(self.c() + 1);
+        for (k, p) in p.iter_mut().enumerate() {
+            *p = self.decay.powi(k as i32);
+        }
+        p
     }
 }
 
@@ -163,7 +177,7 @@ pub fn memory_forward(out: &mut [f32], kvq: &mut [f32], cache: &mut [f32], r: &m
     let (t, d, dm) = (sh.t, sh.d, sh.d_mem);
     let rows = a.len() / d;
     let lam = sh.weights(); // c·λ^Δ
-    let pow: Vec<f32> = (0..=sh.c()).map(|k| sh.decay.powi(k as i32)).collect(); // λ^Δ
+    let pow = sh.powers(); // λ^Δ
     let (cs, nch, clen) = (sh.c(), sh.chunks(), sh.cache_len());
     matmul(kvq, 3 * dm, false, MatRef::rows(a, d), MatRef::t(w.kvq, d), rows, 3 * dm, d);
     let kvq_ro: &[f32] = kvq;
@@ -245,7 +259,7 @@ pub fn memory_backward(
     let (t, d, dm) = (sh.t, sh.d, sh.d_mem);
     let rows = a.len() / d;
     let lam = sh.weights();
-    let pow: Vec<f32> = (0..=sh.c()).map(|k| sh.decay.powi(k as i32)).collect();
+    let pow = sh.powers();
     let (cs, nch, clen, slen) = (sh.c(), sh.chunks(), sh.cache_len(), sh.scratch_len());
     matmul(g.out, dm, true, MatRef::t(dout, d), MatRef::rows(r, dm), d, dm, rows);
     matmul(dr, dm, false, MatRef::rows(dout, d), MatRef::rows(w.out, dm), rows, dm, d);

@@ -225,7 +225,7 @@ impl Nova {
         let n = rows * d;
         losses.resize(rows, 0.0);
         {
-            let gemb = carve_mut(grads, std::slice::from_ref(&self.embed)).into_iter().next().expect("one range");
+            let [gemb] = carve_mut(grads, &[self.embed.clone()]);
             let emb = &params[self.embed.clone()];
             head_ce_fused(&mut losses[..rows], &mut nw.tmp[..n], gemb, &mut nw.head_buf, &nw.hf[..n], emb, y, d, v);
         }
@@ -245,8 +245,7 @@ impl Nova {
         let hd = self.head_dim();
         let rope = Rope { cos: &ws.cos[..t * hd / 2], sin: &ws.sin[..t * hd / 2] };
         {
-            let [gw, gb]: [&mut [f32]; 2] =
-                carve_mut(grads, &[self.ln_out_w.clone(), self.ln_out_b.clone()]).try_into().expect("two ranges");
+            let [gw, gb]: [&mut [f32]; 2] = carve_mut(grads, &[self.ln_out_w.clone(), self.ln_out_b.clone()]);
             let dh = &mut ws.dh[..n];
             dh.fill(0.0);
             let last = &ws.hs[self.blocks.len()][..n];
@@ -266,8 +265,7 @@ impl Nova {
                 br.up.clone(),
                 br.down.clone(),
             ];
-            let [g_ln1w, g_ln1b, g_qkv, g_out, g_ln2w, g_ln2b, g_up, g_down]: [&mut [f32]; 8] =
-                carve_mut(grads, &ranges).try_into().expect("eight ranges");
+            let [g_ln1w, g_ln1b, g_qkv, g_out, g_ln2w, g_ln2b, g_up, g_down]: [&mut [f32]; 8] = carve_mut(grads, &ranges);
             let (an, da) = (&mut ws.anorm[..n], &mut ws.tmp[..n]);
             // GEGLU sub-layer: ∂(GEGLU output) = ∂h ⊙ mask
             let ffn_mask = self.mask(seed, 2 + 2 * li as u64);

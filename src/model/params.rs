@@ -44,18 +44,18 @@ impl Layout {
     }
 }
 
-/// Splits `buf` into disjoint mutable slices for ranges given in ascending order.
-pub fn carve_mut<'a>(mut buf: &'a mut [f32], ranges: &[Range<usize>]) -> Vec<&'a mut [f32]> {
-    let mut out = Vec::with_capacity(ranges.len());
+/// Splits `buf` into disjoint mutable slices for ranges given in ascending
+/// order (an array in, an array out: no allocation in the training step).
+pub fn carve_mut<'a, const N: usize>(mut buf: &'a mut [f32], ranges: &[Range<usize>; N]) -> [&'a mut [f32]; N] {
     let mut pos = 0;
-    for r in ranges {
+    std::array::from_fn(|i| {
+        let r = &ranges[i];
         assert!(r.start >= pos, "carve_mut: ranges must ascend and not overlap");
         let tail = std::mem::take(&mut buf);
         let (_, rest) = tail.split_at_mut(r.start - pos);
         let (piece, rest) = rest.split_at_mut(r.len());
-        out.push(piece);
         buf = rest;
         pos = r.end;
-    }
-    out
+        piece
+    })
 }

@@ -311,7 +311,7 @@ impl Thunderbolt {
         let n = rows * d;
         losses.resize(rows, 0.0);
         {
-            let gemb = carve_mut(grads, std::slice::from_ref(&self.embed)).into_iter().next().expect("one range");
+            let [gemb] = carve_mut(grads, &[self.embed.clone()]);
             let emb = &params[self.embed.clone()];
             head_ce_fused(&mut losses[..rows], &mut tw.a[..n], gemb, &mut tw.head_buf, &tw.an[..n], emb, y, d, v);
         }
@@ -335,7 +335,7 @@ impl Thunderbolt {
         let (mean, rstd, gmean, grstd) = (&mut mean[..rows], &mut rstd[..rows], &mut gmean[..sets], &mut grstd[..sets]);
         {
             let g = carve_mut(grads, &[self.ln_out_w.clone(), self.ln_out_b.clone()]);
-            let [glw, glb]: [&mut [f32]; 2] = g.try_into().ok().expect("two ranges");
+            let [glw, glb] = g;
             let last = &hs[self.blocks.len()][..n];
             let (lw, lb) = (&params[self.ln_out_w.clone()], &params[self.ln_out_b.clone()]);
             layernorm_forward(an, mean, rstd, last, lw, lb, d);
@@ -362,7 +362,7 @@ impl Thunderbolt {
                 br.up.clone(),
                 br.down.clone(),
             ];
-            let gs: [&mut [f32]; 13] = carve_mut(grads, &ranges).try_into().ok().expect("13 ranges");
+            let gs: [&mut [f32]; 13] = carve_mut(grads, &ranges);
             let [g_mix1, g_mix2, g_ln1w, g_ln1b, g_ln2w, g_ln2b, g_fbias, g_fvo, g_proj, g_gnw, g_gnb, g_up, g_down] = gs;
 
             // ReLU² FFN sub-layer: h_{l+1} = h1 + FFN(TS(LN₂(h1)))
@@ -392,7 +392,7 @@ impl Thunderbolt {
             token_shift_backward(q, g_mix1, tmp, an, mix1, t, d);
             layernorm_backward(dh, g_ln1w, g_ln1b, q, x, l1w, mean, rstd, d);
         }
-        let gemb = carve_mut(grads, std::slice::from_ref(&self.embed)).into_iter().next().expect("one range");
+        let [gemb] = carve_mut(grads, &[self.embed.clone()]);
         embedding_backward(gemb, dh, tokens, d);
     }
 }

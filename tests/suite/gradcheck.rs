@@ -258,6 +258,20 @@ pub mod check {
         pub backward: Backward<'f>,
     }
 
+    /// `g` split at the (ascending) segment ranges, any number of them.
+    fn carve<'a>(mut g: &'a mut [f32], ranges: &[std::ops::Range<usize>]) -> Vec<&'a mut [f32]> {
+        let mut pos = 0;
+        ranges
+            .iter()
+            .map(|r| {
+                let (_, rest) = std::mem::take(&mut g).split_at_mut(r.start - pos);
+                let (piece, rest) = rest.split_at_mut(r.len());
+                (g, pos) = (rest, r.end);
+                piece
+            })
+            .collect()
+    }
+
     impl Block<'static> {
         /// A block from θ = [segment₀ ; segment₁ ; …] (a [`Packer`]'s output), its
         /// forward `forward(parts) = (out, saved)` on θ split into its segments, and
@@ -280,7 +294,7 @@ pub mod check {
                     let (_, saved) = forward(&p);
                     let mut g = vec![0.0; th.len()];
                     let ranges: Vec<_> = s2.iter().map(|s| s.range.clone()).collect();
-                    backward(&p, saved, dout, flashlm_tui::model::params::carve_mut(&mut g, &ranges));
+                    backward(&p, saved, dout, carve(&mut g, &ranges));
                     g
                 }),
             }

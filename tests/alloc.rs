@@ -1,0 +1,103 @@
+//! "No allocation in the step" (issue 5), checked: a counting global
+//! allocator around whole training steps — zeroed gradients, forward and
+//! backward, clip norm, AdamW — of every preset's architecture at its real
+//! width and depth (a short batch), after two warm-up steps have sized the
+//! workspace and the packing buffers.
+//!
+//! Its own test binary, holding this one test, so that nothing else
+//! allocates while the counter is armed.
+
+use flashlm_tui::model::{registry, Workspace};
+use flashlm_tui::preset::resolve;
+use flashlm_tui::train::optim::{clip_grad_norm, AdamW};
+use rayon::prelude::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+
+struct Counting;
+thread_local! {
+    static INSIDE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+static TRACE: AtomicBool = AtomicBool::new(false);
+
+/// Counts one allocation; with ALLOC_TRACE set, prints where it came from.
+fn note(size: usize) {
+    if !ARMED.load(Relaxed) {
+        return;
+    }
+    COUNT.fetch_add(1, Relaxed);
+    BYTES.fetch_add(size, Relaxed);
+    if TRACE.load(Relaxed) && !INSIDE.with(|i| i.replace(true)) {
+        eprintln!("--- {size} bytes\n{}", std::backtrace::Backtrace::force_capture());
+        INSIDE.with(|i| i.set(false));
+    }
+}
+static ARMED: AtomicBool = AtomicBool::new(false);
+static COUNT: AtomicUsize = AtomicUsize::new(0);
+static BYTES: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        note(l.size());
+        System.alloc(l)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        System.dealloc(p, l)
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        note(l.size());
+        System.alloc_zeroed(l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        note(n);
+        System.realloc(p, l, n)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const LINEUP: [&str; 7] =
+    ["v4-bolt", "v5-thunderbolt", "v5.2-nova-ignition", "v6-supernova", "v7-cortex", "v7.1-cortex-iii", "v7.2-cortex-vi"];
+
+#[test]
+fn a_training_step_allocates_nothing_once_warm() {
+    TRACE.store(std::env::var_os("ALLOC_TRACE").is_some(), Relaxed);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let mut report = Vec::new();
+    for name in LINEUP {
+        let (p, _) = resolve(name, None).unwrap();
+        let (b, t) = (2, 64.min(p.train.seq_len));
+        let model = registry::build(&p.model, p.train.seq_len);
+        let n = model.num_params();
+        let tr = &p.train;
+        let opt = AdamW { beta1: tr.beta1, beta2: tr.beta2, eps: tr.eps, weight_decay: tr.weight_decay };
+        let mut params = model.init_params(1);
+        let (mut grads, mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
+        let vocab = model.vocab() as u32;
+        let x: Vec<u32> = (0..b * t).map(|i| (i as u32 * 7919) % vocab).collect();
+        let y: Vec<u32> = (0..b * t).map(|i| (i as u32 * 104_729 + 3) % vocab).collect();
+        let mut ws = Workspace::new();
+        let (allocs, bytes, loss) = pool.install(|| {
+            let mut step = |i: u64| {
+                grads.par_iter_mut().for_each(|g| *g = 0.0);
+                let loss = model.loss_and_grad(&mut ws, &params, &mut grads, &x, &y, b, t);
+                let (_, f) = clip_grad_norm(&grads, tr.grad_clip);
+                opt.update(&mut params, &grads, f, &mut m, &mut v, 1e-4, i);
+                loss
+            };
+            step(0);
+            step(1);
+            COUNT.store(0, Relaxed);
+            BYTES.store(0, Relaxed);
+            ARMED.store(true, Relaxed);
+            let loss = step(2) + step(3);
+            ARMED.store(false, Relaxed);
+            (COUNT.load(Relaxed), BYTES.load(Relaxed), loss)
+        });
+        assert!(loss.is_finite(), "{name}: loss {loss}");
+        report.push(format!("{name}: {allocs} allocations ({bytes} bytes) in two steps"));
+    }
+    let bad: Vec<_> = report.iter().filter(|r| !r.contains(": 0 allocations")).collect();
+    assert!(bad.is_empty(), "steps allocate:\n{}", report.join("\n"));
+}
