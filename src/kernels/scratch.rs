@@ -9,11 +9,13 @@ thread_local! {
     static FREE: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A zeroed buffer of `len` floats, back to this thread's free list on drop.
+/// A zeroed buffer of `len` floats, back to the free list of the thread that
+/// drops it. Take and drop on the same thread (inside one function or one
+/// rayon task, never collected across tasks) so each thread's list settles.
 pub struct Scratch(Vec<f32>);
 
 /// Takes the smallest free buffer that holds `len` floats (else the largest,
-/// grown once), zeroed to exactly `len`.
+/// grown), zeroed to exactly `len`.
 pub fn zeroed(len: usize) -> Scratch {
     let mut buf = FREE
         .try_with(|free| {

@@ -17,7 +17,8 @@
 //! 6-row tiles. Edge tiles are computed whole into a scratch tile from
 //! zero-padded slivers and only their valid part is written back. Packing
 //! buffers are per thread and reused, so a call allocates only the first time
-//! a thread sees a larger block.
+//! a thread sees a larger block; they start on a 64-byte boundary, and each
+//! tile prefetches its rows of C before its loop (both measured, see README).
 
 const MR: usize = 6;
 const NR: usize = 16;

@@ -250,7 +250,7 @@ impl Bolt {
             let x_in = &ws.hs[li][..n];
             let (da, an) = (&mut ws.tmp[..n], &mut ws.anorm[..n]);
             let ranges = [br.norm1.clone(), br.up.clone(), br.conv.clone(), br.down.clone(), br.norm2.clone(), br.gu(), br.w_down.clone()];
-            let [g_n1, g_up, g_conv, g_down, g_n2, g_gu, g_o]: [&mut [f32]; 7] = carve_mut(grads, &ranges);
+            let [g_n1, g_up, g_conv, g_down, g_n2, g_gu, g_o] = carve_mut(grads, &ranges);
             // FFN sub-layer
             rmsnorm_apply(an, &la.h1[..n], &params[br.norm2.clone()], &la.rstd2[..rows], d);
             let fw = FfnWeights { gu: &q.gu, o: &q.w_down };

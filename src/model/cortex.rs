@@ -302,12 +302,8 @@ impl Cortex {
                 br.gu.clone(),
                 br.o.clone(),
             ];
-            let mut g = carve_mut(grads, &ranges).into_iter();
-            let mut next = || g.next().expect("range count");
-            let (g_ln1, g_up, g_conv, g_down) = (next(), next(), next(), next());
-            let g_mem = (next(), next(), next());
-            let g_mem = br.mem.as_ref().map(|_| g_mem);
-            let (g_ln2, g_gu, g_o) = (next(), next(), next());
+            let [g_ln1, g_up, g_conv, g_down, g_mln, g_kvq, g_mo, g_ln2, g_gu, g_o] = carve_mut(grads, &ranges);
+            let g_mem = br.mem.as_ref().map(|_| (g_mln, g_kvq, g_mo));
 
             let h2: &[f32] = if br.mem.is_some() { &la.h2[..n] } else { &la.h1[..n] };
             // FFN sub-layer
@@ -365,8 +361,7 @@ impl Cortex {
             rmsnorm_backward(dh, g_ln1, da, x_in, &params[br.ln1.clone()], &la.rstd1[..rows], d);
         }
         // h0 = RMS_in(E[x])
-        let g = carve_mut(grads, &[self.embed.clone(), self.ln_in.clone()]);
-        let [gemb, gln] = g;
+        let [gemb, gln] = carve_mut(grads, &[self.embed.clone(), self.ln_in.clone()]);
         let de = &mut ws.tmp[..n];
         de.fill(0.0);
         rmsnorm_backward(de, gln, &ws.dh[..n], &ws.emb[..n], &params[self.ln_in.clone()], &ws.rstd_in[..rows], d);

@@ -60,7 +60,11 @@ impl<'a> Decoder<'a> {
             pos: 0,
             parallel: false,
             taps: (0..c.n_layers)
-                .map(|li| super::gated_conv::taps_major(model.block_view(w.params(), li).conv, d, c.kernel_size).to_vec())
+                .map(|li| {
+                    let mut wt = vec![0.0; c.kernel_size * d];
+                    super::gated_conv::taps_major(&mut wt, model.block_view(w.params(), li).conv, d, c.kernel_size);
+                    wt
+                })
                 .collect(),
             h: vec![0.0; d],
             a: vec![0.0; d],

@@ -446,8 +446,8 @@ impl CortexV7 {
         let ew = self.exit_weights(params, j);
         let back = grads.map(|g| {
             let e = &self.exits[j];
-            let gs = carve_mut(g, &[e.ln.clone(), e.head.clone(), e.w1.clone(), e.b1.clone(), e.w2.clone(), e.b2.clone()]);
-            let [ln, head, w1, b1, w2, b2] = gs;
+            let [ln, head, w1, b1, w2, b2] =
+                carve_mut(g, &[e.ln.clone(), e.head.clone(), e.w1.clone(), e.b1.clone(), e.w2.clone(), e.b2.clone()]);
             ExitBackward { dh: &mut w.dh[..n], de: &mut w.anorm[..n], grads: ExitGrads { ln, head, w1, b1, w2, b2 } }
         });
         exit_objective(&mut w.exit[j], back, &mut w.head_buf, h, &ew, y, &w.argmax[..rows], self.exit_coefs(j), d, self.cfg.vocab)
@@ -503,8 +503,7 @@ impl CortexV7 {
                 br.gu.clone(),
                 br.o.clone(),
             ];
-            let g = carve_mut(grads, &ranges);
-            let [g_ln1, g_decay, g_rkv, g_wo, g_lnx, g_ln2, g_gu, g_o] = g;
+            let [g_ln1, g_decay, g_rkv, g_wo, g_lnx, g_ln2, g_gu, g_o] = carve_mut(grads, &ranges);
             let (tw, fw) = self.block_weights(params, &ws.q, &ws.wdec, li);
             // channel mix
             rmsnorm_apply(an, &la.h1[..n], &params[br.ln2.clone()], &la.rstd2[..rows], d);
@@ -520,8 +519,7 @@ impl CortexV7 {
             rmsnorm_backward(dh, g_ln1, da, x_in, &params[br.ln1.clone()], &la.rstd1[..rows], d);
         }
         // h0 = RMS_in(E[x])
-        let g = carve_mut(grads, &[self.embed.clone(), self.ln_in.clone()]);
-        let [gemb, gln] = g;
+        let [gemb, gln] = carve_mut(grads, &[self.embed.clone(), self.ln_in.clone()]);
         let de = &mut ws.tmp[..n];
         de.fill(0.0);
         rmsnorm_backward(de, gln, &ws.dh[..n], &ws.emb[..n], &params[self.ln_in.clone()], &ws.rstd_in[..rows], d);

@@ -2,7 +2,7 @@
 //! [g ; u] = W_up·a, c = CONV_k(u), m = c ⊙ σ(g), out = W_down·m.
 
 use crate::kernels::ops::{sigmoid, sum_rows};
-use crate::kernels::scratch::{self, Scratch};
+use crate::kernels::scratch;
 use crate::kernels::{matmul, MatRef};
 use rayon::prelude::*;
 
@@ -10,7 +10,8 @@ use rayon::prelude::*;
 /// out[t,c] = Σ_j w[c,j] · u[t−(k−1)+j, c], zero before the window start.
 /// `u` has row stride `ldu` (it lives inside the [g ; u] buffer).
 pub fn conv_forward(out: &mut [f32], u: &[f32], ldu: usize, w: &[f32], t: usize, d: usize, k: usize) {
-    let wt = taps_major(w, d, k);
+    let mut wt = scratch::zeroed(k * d);
+    taps_major(&mut wt, w, d, k);
     out.par_chunks_mut(t * d).enumerate().for_each(|(b, o)| {
         let base = b * t * ldu;
         for ti in 0..t {
@@ -31,21 +32,20 @@ pub fn conv_forward(out: &mut [f32], u: &[f32], ldu: usize, w: &[f32], t: usize,
     });
 }
 
-/// The [d, 1, k] weight as [k × d], so the inner loops run over contiguous channels.
-pub(crate) fn taps_major(w: &[f32], d: usize, k: usize) -> Scratch {
-    let mut wt = scratch::zeroed(k * d);
+/// The [d, 1, k] weight as [k × d] into `wt`, so the inner loops run over contiguous channels.
+pub(crate) fn taps_major(wt: &mut [f32], w: &[f32], d: usize, k: usize) {
     for c in 0..d {
         for j in 0..k {
             wt[j * d + c] = w[c * k + j];
         }
     }
-    wt
 }
 
 /// du (row stride `ldu`, overwritten) and dw (+=) from dc = ∂L/∂out.
 pub fn conv_backward(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32], u: &[f32], w: &[f32], t: usize, d: usize, k: usize) {
     let rows = dc.len() / d;
-    let wt = taps_major(w, d, k);
+    let mut wt = scratch::zeroed(k * d);
+    taps_major(&mut wt, w, d, k);
     let mut dwt = scratch::zeroed(k * d);
     sum_rows(rows, &mut dwt, |r, acc| {
         let ti = r % t;

@@ -245,7 +245,7 @@ impl Nova {
         let hd = self.head_dim();
         let rope = Rope { cos: &ws.cos[..t * hd / 2], sin: &ws.sin[..t * hd / 2] };
         {
-            let [gw, gb]: [&mut [f32]; 2] = carve_mut(grads, &[self.ln_out_w.clone(), self.ln_out_b.clone()]);
+            let [gw, gb] = carve_mut(grads, &[self.ln_out_w.clone(), self.ln_out_b.clone()]);
             let dh = &mut ws.dh[..n];
             dh.fill(0.0);
             let last = &ws.hs[self.blocks.len()][..n];
@@ -265,7 +265,7 @@ impl Nova {
                 br.up.clone(),
                 br.down.clone(),
             ];
-            let [g_ln1w, g_ln1b, g_qkv, g_out, g_ln2w, g_ln2b, g_up, g_down]: [&mut [f32]; 8] = carve_mut(grads, &ranges);
+            let [g_ln1w, g_ln1b, g_qkv, g_out, g_ln2w, g_ln2b, g_up, g_down] = carve_mut(grads, &ranges);
             let (an, da) = (&mut ws.anorm[..n], &mut ws.tmp[..n]);
             // GEGLU sub-layer: ∂(GEGLU output) = ∂h ⊙ mask
             let ffn_mask = self.mask(seed, 2 + 2 * li as u64);

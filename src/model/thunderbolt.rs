@@ -334,8 +334,7 @@ impl Thunderbolt {
             (&mut an[..n], &mut a[..n], &mut q[..n], &mut cst[..n], &mut gn[..n], &mut dh[..n], &mut tmp[..n]);
         let (mean, rstd, gmean, grstd) = (&mut mean[..rows], &mut rstd[..rows], &mut gmean[..sets], &mut grstd[..sets]);
         {
-            let g = carve_mut(grads, &[self.ln_out_w.clone(), self.ln_out_b.clone()]);
-            let [glw, glb] = g;
+            let [glw, glb] = carve_mut(grads, &[self.ln_out_w.clone(), self.ln_out_b.clone()]);
             let last = &hs[self.blocks.len()][..n];
             let (lw, lb) = (&params[self.ln_out_w.clone()], &params[self.ln_out_b.clone()]);
             layernorm_forward(an, mean, rstd, last, lw, lb, d);
@@ -362,8 +361,8 @@ impl Thunderbolt {
                 br.up.clone(),
                 br.down.clone(),
             ];
-            let gs: [&mut [f32]; 13] = carve_mut(grads, &ranges);
-            let [g_mix1, g_mix2, g_ln1w, g_ln1b, g_ln2w, g_ln2b, g_fbias, g_fvo, g_proj, g_gnw, g_gnb, g_up, g_down] = gs;
+            let [g_mix1, g_mix2, g_ln1w, g_ln1b, g_ln2w, g_ln2b, g_fbias, g_fvo, g_proj, g_gnw, g_gnb, g_up, g_down] =
+                carve_mut(grads, &ranges);
 
             // ReLU² FFN sub-layer: h_{l+1} = h1 + FFN(TS(LN₂(h1)))
             let (l2w, l2b, mix2) = (&params[br.ln2_w.clone()], &params[br.ln2_b.clone()], &params[br.mix2.clone()]);

@@ -264,6 +264,7 @@ pub mod check {
         ranges
             .iter()
             .map(|r| {
+                assert!(r.start >= pos, "carve: ranges must ascend and not overlap");
                 let (_, rest) = std::mem::take(&mut g).split_at_mut(r.start - pos);
                 let (piece, rest) = rest.split_at_mut(r.len());
                 (g, pos) = (rest, r.end);
