@@ -254,7 +254,7 @@ impl Cortex {
         let n = rows * d;
         losses.resize(rows, 0.0);
         {
-            let [g] = carve_mut(grads, &[self.embed.clone()]);
+            let [g] = carve_mut(grads, std::array::from_ref(&self.embed));
             let emb = &params[self.embed.clone()];
             head_ce_fused(&mut losses[..rows], &mut ws.tmp[..n], g, &mut ws.head_buf, &ws.hf[..n], emb, y, d, v);
         }

@@ -225,7 +225,7 @@ impl Nova {
         let n = rows * d;
         losses.resize(rows, 0.0);
         {
-            let [gemb] = carve_mut(grads, &[self.embed.clone()]);
+            let [gemb] = carve_mut(grads, std::array::from_ref(&self.embed));
             let emb = &params[self.embed.clone()];
             head_ce_fused(&mut losses[..rows], &mut nw.tmp[..n], gemb, &mut nw.head_buf, &nw.hf[..n], emb, y, d, v);
         }

@@ -311,7 +311,7 @@ impl Thunderbolt {
         let n = rows * d;
         losses.resize(rows, 0.0);
         {
-            let [gemb] = carve_mut(grads, &[self.embed.clone()]);
+            let [gemb] = carve_mut(grads, std::array::from_ref(&self.embed));
             let emb = &params[self.embed.clone()];
             head_ce_fused(&mut losses[..rows], &mut tw.a[..n], gemb, &mut tw.head_buf, &tw.an[..n], emb, y, d, v);
         }
@@ -391,7 +391,7 @@ impl Thunderbolt {
             token_shift_backward(q, g_mix1, tmp, an, mix1, t, d);
             layernorm_backward(dh, g_ln1w, g_ln1b, q, x, l1w, mean, rstd, d);
         }
-        let [gemb] = carve_mut(grads, &[self.embed.clone()]);
+        let [gemb] = carve_mut(grads, std::array::from_ref(&self.embed));
         embedding_backward(gemb, dh, tokens, d);
     }
 }
