@@ -6,8 +6,8 @@ use crate::kernels::{matmul, MatRef};
 use crate::model::Workspace;
 use crate::preset::{resolve, thousands};
 use crate::rng::Rng;
+use crate::train::lanes::{LaneA, Lanes};
 use anyhow::{Context, Result};
-use rayon::prelude::*;
 use std::time::Instant;
 
 /// Training FLOPs per token: 6 × (matmul parameters, head included) for the
@@ -127,8 +127,12 @@ struct StepBench<'m> {
     m: Vec<f32>,
     v: Vec<f32>,
     ws: Workspace,
+    lanes: Option<Lanes>,
     x: Vec<u32>,
     y: Vec<u32>,
+    /// lane A's token buffers, refilled from `x`, `y` for each micro-batch
+    ax: Vec<u32>,
+    ay: Vec<u32>,
     opt: crate::train::optim::AdamW,
     clip: f32,
     accum: usize,
@@ -137,39 +141,53 @@ struct StepBench<'m> {
 }
 
 impl<'m> StepBench<'m> {
-    fn new(model: &'m crate::model::Model, preset: &crate::preset::Preset, b: usize) -> Self {
+    /// `threads`: the pool it will step in (the second lane's pools split it);
+    /// `two_lanes`: false keeps every micro-batch on one lane (`--lanes` compares).
+    fn new(model: &'m crate::model::Model, preset: &crate::preset::Preset, b: usize, threads: usize, two_lanes: bool) -> Result<Self> {
         let tr = &preset.train;
         let n = model.num_params();
+        let accum = if b == tr.batch { tr.accum.max(1) } else { 1 };
+        let lanes = if two_lanes { Lanes::for_run(n, accum, b, tr.seq_len, threads).map_err(anyhow::Error::msg)? } else { None };
         let mut rng = Rng::new(3);
         let (v, t) = (model.vocab(), tr.seq_len);
-        StepBench {
+        Ok(StepBench {
             model,
             params: model.init_params(1),
             grads: vec![0.0; n],
             m: vec![0.0; n],
             v: vec![0.0; n],
             ws: Workspace::new(),
+            lanes,
+            ax: vec![0; b * t],
+            ay: vec![0; b * t],
             x: (0..b * t).map(|_| rng.below(v) as u32).collect(),
             y: (0..b * t).map(|_| rng.below(v) as u32).collect(),
             opt: crate::train::optim::AdamW { beta1: tr.beta1, beta2: tr.beta2, eps: tr.eps, weight_decay: tr.weight_decay },
             clip: tr.grad_clip,
-            accum: if b == tr.batch { tr.accum.max(1) } else { 1 },
+            accum,
             b,
             t,
-        }
+        })
     }
 
     /// One whole step; its wall time in seconds.
     fn step(&mut self, i: u64) -> f64 {
         let t0 = Instant::now();
-        self.grads.par_iter_mut().for_each(|g| *g = 0.0);
-        for _ in 0..self.accum {
-            self.model.loss_and_grad(&mut self.ws, &self.params, &mut self.grads, &self.x, &self.y, self.b, self.t);
-        }
-        if self.accum > 1 {
-            let f = 1.0 / self.accum as f32;
-            self.grads.par_iter_mut().for_each(|g| *g *= f);
-        }
+        // the same micro-batch tokens every time, as the trainer's buffers would hold them
+        let (x, y) = (&self.x, &self.y);
+        crate::train::lanes::accumulate(
+            self.model,
+            &self.params,
+            LaneA { ws: &mut self.ws, grads: &mut self.grads, x: &mut self.ax, y: &mut self.ay },
+            self.lanes.as_mut(),
+            self.accum,
+            (self.b, self.t),
+            &mut |_, bx, by| {
+                bx.copy_from_slice(x);
+                by.copy_from_slice(y);
+            },
+            &|micro| i << 8 | micro as u64,
+        );
         let (_, clip) = crate::train::optim::clip_grad_norm(&self.grads, self.clip);
         self.opt.update(&mut self.params, &self.grads, clip, &mut self.m, &mut self.v, 1e-6, i);
         t0.elapsed().as_secs_f64()
@@ -184,6 +202,9 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     if a.hebbian {
         return run_hebbian(a);
     }
+    if a.lanes {
+        return run_lanes(a);
+    }
     let (preset, _) = resolve(&a.preset, a.presets.as_deref())?;
     let threads = a.threads.unwrap_or_else(default_threads).max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("thread pool")?;
@@ -192,7 +213,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let v = model.vocab();
     let warmup = 2;
     let steps = a.steps.unwrap_or(5).max(3);
-    let mut sb = StepBench::new(&model, &preset, b);
+    let mut sb = StepBench::new(&model, &preset, b, threads, true)?;
     let accum = sb.accum;
     let (times, peak, fma_before) = pool.install(|| {
         let fma_before = fma_peak();
@@ -374,7 +395,7 @@ fn run_hebbian(a: &BenchArgs) -> Result<()> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("thread pool")?;
     let b = a.batch.unwrap_or(preset.train.batch).max(1);
     let (with, without) = (preset.build_model(), plain.build_model());
-    let (mut sw, mut so) = (StepBench::new(&with, &preset, b), StepBench::new(&without, &plain, b));
+    let (mut sw, mut so) = (StepBench::new(&with, &preset, b, threads, true)?, StepBench::new(&without, &plain, b, threads, true)?);
     let pairs = a.steps.unwrap_or(5).max(3);
     println!(
         "{} with and without its memory, {b} × {} on {threads} threads, 2 warm-up steps each, then {pairs} alternating pairs:",
@@ -393,6 +414,56 @@ fn run_hebbian(a: &BenchArgs) -> Result<()> {
     ratios.sort_by(|a, b| a.total_cmp(b));
     println!(
         "Hebbian overhead: median {:+.1} % (range {:+.1} … {:+.1} %) over {pairs} pairs",
+        100.0 * (ratios[ratios.len() / 2] - 1.0),
+        100.0 * (ratios[0] - 1.0),
+        100.0 * (ratios[ratios.len() - 1] - 1.0)
+    );
+    Ok(())
+}
+
+/// `bench --lanes`: the two-lane step (train/lanes.rs) against the one-lane
+/// step of the same preset, steps alternating in one process.
+fn run_lanes(a: &BenchArgs) -> Result<()> {
+    let (preset, _) = resolve(&a.preset, a.presets.as_deref())?;
+    let threads = a.threads.unwrap_or_else(default_threads).max(1);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("thread pool")?;
+    let b = a.batch.unwrap_or(preset.train.batch).max(1);
+    let model = preset.build_model();
+    let (mut two, mut one) = (StepBench::new(&model, &preset, b, threads, true)?, StepBench::new(&model, &preset, b, threads, false)?);
+    if two.lanes.is_none() {
+        anyhow::bail!(
+            "{} keeps one lane: a second needs accum ≥ 2 (it has {}) and micro-batches of at most {} tokens (it has {} × {})",
+            preset.name,
+            two.accum,
+            crate::train::lanes::MAX_LANE_TOKENS,
+            b,
+            preset.train.seq_len
+        );
+    }
+    let pairs = a.steps.unwrap_or(5).max(3);
+    println!(
+        "{}: steps of {} micro-batches of {b} × {} on two lanes and on one, {threads} threads, 2 warm-up steps each, then {pairs} alternating pairs:",
+        preset.name, two.accum, preset.train.seq_len
+    );
+    let mut ratios = Vec::new();
+    pool.install(|| {
+        for i in 0..2 + pairs {
+            let (t2, t1) = (two.step(i as u64), one.step(i as u64));
+            if i >= 2 {
+                println!(
+                    "  pair {}: {:.0} ms on two lanes, {:.0} ms on one → {:+.1} %",
+                    i - 1,
+                    t2 * 1e3,
+                    t1 * 1e3,
+                    100.0 * (t2 / t1 - 1.0)
+                );
+                ratios.push(t2 / t1);
+            }
+        }
+    });
+    ratios.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "two lanes: step time median {:+.1} % (range {:+.1} … {:+.1} %) over {pairs} pairs",
         100.0 * (ratios[ratios.len() / 2] - 1.0),
         100.0 * (ratios[0] - 1.0),
         100.0 * (ratios[ratios.len() - 1] - 1.0)

@@ -269,6 +269,11 @@ pub struct BenchArgs {
     /// overhead is the median ratio over the pairs (v7.2 presets)
     #[arg(long, conflicts_with = "all")]
     pub hebbian: bool,
+    /// Time the two-lane step (a step's micro-batches run in pairs side by
+    /// side, each pair on half of the threads) against the one-lane step,
+    /// alternating in one process (presets with accum ≥ 2)
+    #[arg(long, conflicts_with_all = ["all", "hebbian"])]
+    pub lanes: bool,
 }
 
 pub fn default_threads() -> usize {

@@ -1,17 +1,18 @@
 //! "No allocation in the step" (issue 5), checked: a counting global
 //! allocator around whole training steps — zeroed gradients, forward and
 //! backward, clip norm, AdamW — of every preset's architecture at its real
-//! width and depth (a short batch, two Hebbian chunks long), after three
-//! warm-up steps have sized the workspace and the packing buffers.
+//! width and depth (a short batch, two Hebbian chunks long), one step of one
+//! micro-batch and one of two on two lanes (train/lanes.rs), after three of each
+//! have sized the workspaces and the packing buffers.
 //!
 //! Its own test binary, holding this one test; and only the test's thread and
-//! its pool's workers are counted (libtest's own thread may allocate to print
+//! its pools' workers are counted (libtest's own thread may allocate to print
 //! "running for over 60 seconds").
 
 use flashlm_tui::model::{registry, Workspace};
 use flashlm_tui::preset::resolve;
+use flashlm_tui::train::lanes::{accumulate, LaneA, Lanes};
 use flashlm_tui::train::optim::{clip_grad_norm, AdamW};
-use rayon::prelude::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
@@ -84,22 +85,40 @@ fn a_training_step_allocates_nothing_once_warm() {
         let vocab = model.vocab() as u32;
         let x: Vec<u32> = (0..b * t).map(|i| (i as u32 * 7919) % vocab).collect();
         let y: Vec<u32> = (0..b * t).map(|i| (i as u32 * 104_729 + 3) % vocab).collect();
-        let mut ws = Workspace::new();
+        let (mut ws, mut ax, mut ay) = (Workspace::new(), vec![0u32; b * t], vec![0u32; b * t]);
+        let counted = |n| rayon::ThreadPoolBuilder::new().num_threads(n).start_handler(|_| COUNTED.with(|c| c.set(true)));
+        let mut lanes = Lanes::with_pools(n, 2, b, t, 2, counted).unwrap();
+        assert!(lanes.is_some(), "{name}: 2 × ({b} × {t}) gets a second lane");
         let (allocs, bytes, loss) = pool.install(|| {
-            let mut step = |i: u64| {
-                grads.par_iter_mut().for_each(|g| *g = 0.0);
-                let loss = model.loss_and_grad(&mut ws, &params, &mut grads, &x, &y, b, t);
+            // a step of one micro-batch, or of two on two lanes (train/lanes.rs)
+            let mut step = |i: u64, two: bool| {
+                let (accum, l) = if two { (2, lanes.as_mut()) } else { (1, None) };
+                let a = LaneA { ws: &mut ws, grads: &mut grads, x: &mut ax, y: &mut ay };
+                let loss = accumulate(
+                    &model,
+                    &params,
+                    a,
+                    l,
+                    accum,
+                    (b, t),
+                    &mut |_, bx, by| {
+                        bx.copy_from_slice(&x);
+                        by.copy_from_slice(&y);
+                    },
+                    &|micro| i << 8 | micro as u64,
+                );
                 let (_, f) = clip_grad_norm(&grads, tr.grad_clip);
                 opt.update(&mut params, &grads, f, &mut m, &mut v, 1e-4, i);
                 loss
             };
             for i in 0..3 {
-                step(i);
+                step(2 * i, false);
+                step(2 * i + 1, true);
             }
             COUNT.store(0, Relaxed);
             BYTES.store(0, Relaxed);
             ARMED.store(true, Relaxed);
-            let loss = step(3) + step(4);
+            let loss = step(6, false) + step(7, true);
             ARMED.store(false, Relaxed);
             (COUNT.load(Relaxed), BYTES.load(Relaxed), loss)
         });

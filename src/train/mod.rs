@@ -2,6 +2,7 @@
 
 pub mod checkpoint;
 pub mod eval;
+pub mod lanes;
 pub mod optim;
 pub mod probe;
 pub mod run;

@@ -1,8 +1,10 @@
-//! The training loop. Runs on its own thread inside one rayon pool, owns the
+//! The training loop. Runs on its own thread inside one rayon pool (a step's
+//! paired micro-batches on two pools of half its threads each, lanes.rs), owns the
 //! model, and talks to the world only through the engine's channels.
 
 use super::checkpoint::{self, SaveRequest, TrainState};
 use super::eval::{evaluate, EvalResult};
+use super::lanes::{LaneA, Lanes};
 use super::optim::{clip_grad_norm, schedule_lr, AdamW};
 use super::run::{new_run_dir, MetricsLog};
 use crate::data::corpus::{corpus_hash, load_stories, CorpusSource};
@@ -17,7 +19,6 @@ use crate::preset::{Budget, Preset};
 use crate::rng::Rng;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError};
 use ndarray::Array2;
-use rayon::prelude::*;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -220,6 +221,8 @@ struct Session {
     last_eval: Option<EvalResult>,
     x: Vec<u32>,
     y: Vec<u32>,
+    /// the second lane of a step's micro-batches (lanes.rs)
+    lanes: Option<Lanes>,
 }
 
 fn status(em: &mut Emitter, state: RunState, detail: impl Into<String>) {
@@ -512,6 +515,7 @@ impl Session {
         }
         let metrics = MetricsLog::open(&run_dir).map_err(|e| format!("{}: cannot write metrics.jsonl: {e}", run_dir.display()))?;
         let bytes_of = tokenizer.token_bytes(vocab);
+        let lanes = Lanes::for_run(n, preset.train.accum, b, t, rayon::current_num_threads())?;
         let s = Session {
             cfg: cfg.clone(),
             preset,
@@ -536,6 +540,7 @@ impl Session {
             last_eval: None,
             x: vec![0; b * t],
             y: vec![0; b * t],
+            lanes,
         };
         let resumed_from = if cfg.resume.is_some() { Some(s.state.step) } else { None };
         em.important(Event::Started {
@@ -607,19 +612,19 @@ impl Session {
             // one optimiser step
             let t0 = Instant::now();
             let step = self.state.step;
-            self.grads.par_chunks_mut(1 << 14).for_each(|g| g.fill(0.0));
-            // BB-OPT: `accum` micro-batches, gradients summed, losses averaged
-            let mut loss = 0.0;
-            for micro in 0..tr.accum {
-                self.sampler.next_batch(&self.train, t, &mut self.x, &mut self.y);
+            // BB-OPT: `accum` micro-batches, gradients summed, losses averaged (on two lanes: lanes.rs)
+            let (sampler, train, run_seed) = (&mut self.sampler, &self.train, self.state.seed);
+            let loss = crate::train::lanes::accumulate(
+                &self.model,
+                &self.params,
+                LaneA { ws: &mut self.ws, grads: &mut self.grads, x: &mut self.x, y: &mut self.y },
+                self.lanes.as_mut(),
+                tr.accum,
+                (b, t),
+                &mut |_, x, y| sampler.next_batch(train, t, x, y),
                 // dropout masks depend only on (run seed, step, micro-batch): resume replays them
-                self.ws.seed = self.state.seed ^ (step << 8 | micro as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                loss += self.model.loss_and_grad(&mut self.ws, &self.params, &mut self.grads, &self.x, &self.y, b, t) / tr.accum as f64;
-            }
-            if tr.accum > 1 && loss.is_finite() {
-                let f = 1.0 / tr.accum as f32;
-                self.grads.par_chunks_mut(1 << 14).for_each(|g| g.iter_mut().for_each(|x| *x *= f));
-            }
+                &|micro| run_seed ^ (step << 8 | micro as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
             // a non-finite loss or gradient norm skips the step; the weights stay as they were
             let (gnorm, clip, bad) = if loss.is_finite() {
                 let (n, clip) = clip_grad_norm(&self.grads, tr.grad_clip);

@@ -13,6 +13,7 @@ mod golden_util;
 mod gpt2;
 mod gradcheck;
 mod hebbian;
+mod lanes;
 mod lineup;
 mod matmul;
 mod nova;

@@ -297,7 +297,7 @@ fn nova_gradcheck_rejects_wrong_attention_mask() {
 
 // ───────────────────────────── whole model ─────────────────────────────
 
-fn tiny(dropout: f32) -> Nova {
+pub fn tiny(dropout: f32) -> Nova {
     Nova::new(NovaConfig { vocab: 23, d_model: 12, n_layers: 2, n_heads: 2, d_ff: 8, dropout })
 }
 
@@ -306,7 +306,7 @@ fn tiny(dropout: f32) -> Nova {
 /// small spread, LN₁ amplifies them and the loss gets so curved that the ε = 10⁻²
 /// central difference is off by 2 % from truncation alone: at ε = 3·10⁻³ the
 /// same elements agree to 0.3 %.)
-fn test_params(model: &Nova, seed: u64) -> Vec<f32> {
+pub fn test_params(model: &Nova, seed: u64) -> Vec<f32> {
     draw_params(model, &mut Rng::new(seed), |t| match t.shape.as_slice() {
         [_] if t.name.ends_with(".weight") => (1.0, 0.2),
         [_] => (0.0, 0.2),

@@ -52,11 +52,23 @@ fn tiny_run_learns_and_writes_its_run_folder() {
 }
 
 /// N steps + save + resume + N steps == 2N steps straight, bit for bit, at a
-/// fixed thread count. (Constant LR after warm-up so both schedules coincide
-/// although the first half's budget is N.)
+/// fixed thread count; with one micro-batch per step and with three (two lanes
+/// and a single, train/lanes.rs). (Constant LR after warm-up so both schedules
+/// coincide although the first half's budget is N.)
 #[test]
 fn resume_is_bit_identical() {
-    let preset = || tiny_preset(&[("min_lr: 1e-4", "min_lr: 3e-3")]);
+    resume_is_bit_identical_with(&[]);
+    resume_is_bit_identical_with(&[("seq_len: 32,", "seq_len: 32, accum: 3,")]);
+}
+
+fn resume_is_bit_identical_with(edits: &[(&str, &str)]) {
+    let preset = || {
+        let mut e = vec![("min_lr: 1e-4", "min_lr: 3e-3")];
+        e.extend_from_slice(edits);
+        let p = tiny_preset(&e);
+        assert_eq!(p.0.train.accum, if edits.is_empty() { 1 } else { 3 });
+        p
+    };
     let root = tempfile::tempdir().unwrap();
     let mut straight = run_config(preset(), root.path());
     straight.budget = Some(Budget::Steps(40));
