@@ -271,7 +271,8 @@ pub struct BenchArgs {
     pub hebbian: bool,
     /// Time the two-lane step (a step's micro-batches run in pairs side by
     /// side, each pair on half of the threads) against the one-lane step,
-    /// alternating in one process (presets with accum ≥ 2)
+    /// alternating in one process (presets with accum ≥ 2 and micro-batches of
+    /// at most 2,048 tokens: v5.2, v6)
     #[arg(long, conflicts_with_all = ["all", "hebbian"])]
     pub lanes: bool,
 }

@@ -115,6 +115,23 @@ fn bench_hebbian_pairs_and_refusal() {
     assert!(!ok && err.contains("needs a preset with a Hebbian memory") && !err.contains("panicked"), "{err}");
 }
 
+/// `bench --lanes`: alternating two-lane and one-lane steps, a median line; a
+/// preset with one micro-batch per step is refused with the reason.
+#[test]
+fn bench_lanes_pairs_and_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let ron = dir.path().join("tiny-accum.ron");
+    std::fs::write(&ron, super::common::tiny_preset(&[("seq_len: 32,", "seq_len: 32, accum: 4,")]).1).unwrap();
+    let (ok, out, err) = run(bin().args(["bench", "--preset", ron.to_str().unwrap(), "--lanes", "--steps", "3", "--threads", "2"]));
+    assert!(ok, "{err}");
+    assert!(out.starts_with("tiny: steps of 4 micro-batches"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.trim_start().starts_with("pair ")).count(), 3, "{out}");
+    let last = out.lines().last().unwrap();
+    assert!(last.starts_with("two lanes: step time median ") && last.ends_with("over 3 pairs"), "{last}");
+    let (ok, _, err) = run(bin().args(["bench", "--preset", "v7.2-cortex-vi", "--lanes"]));
+    assert!(!ok && err.contains("keeps one lane") && err.contains("accum ≥ 2 (it has 1)") && !err.contains("panicked"), "{err}");
+}
+
 /// `--corpus -`: the corpus is piped in, spooled into the cache, and trained on;
 /// an empty pipe is a clear error. Also `--accum` and `eval --probe recall`.
 #[test]
