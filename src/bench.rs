@@ -249,7 +249,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             preset.train.batch, preset.train.accum
         );
     } else if accum > 1 {
-        println!("timed: whole steps of {accum} micro-batches of {b} × {t} (gradients summed) plus clip and one AdamW update, as the trainer runs them");
+        let lanes = if sb.lanes.is_some() { " on two lanes (micro-batches in pairs, train/lanes.rs)" } else { "" };
+        println!("timed: whole steps of {accum} micro-batches of {b} × {t} (gradients summed){lanes} plus clip and one AdamW update, as the trainer runs them");
     }
     println!(
         "ms/step: median {:.1} (min {:.1}, max {:.1}) over {} timed steps after {warmup} warm-up",
@@ -427,19 +428,27 @@ fn run_lanes(a: &BenchArgs) -> Result<()> {
     let (preset, _) = resolve(&a.preset, a.presets.as_deref())?;
     let threads = a.threads.unwrap_or_else(default_threads).max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("thread pool")?;
-    let b = a.batch.unwrap_or(preset.train.batch).max(1);
-    let model = preset.build_model();
-    let (mut two, mut one) = (StepBench::new(&model, &preset, b, threads, true)?, StepBench::new(&model, &preset, b, threads, false)?);
-    if two.lanes.is_none() {
+    if a.batch.is_some_and(|b| b != preset.train.batch) {
         anyhow::bail!(
-            "{} keeps one lane: a second needs accum ≥ 2 (it has {}) and micro-batches of at most {} tokens (it has {} × {})",
-            preset.name,
-            two.accum,
-            crate::train::lanes::MAX_LANE_TOKENS,
-            b,
+            "--lanes times the preset's own steps ({} micro-batches of {} × {}); leave out --batch",
+            preset.train.accum,
+            preset.train.batch,
             preset.train.seq_len
         );
     }
+    let (b, t, accum) = (preset.train.batch, preset.train.seq_len, preset.train.accum);
+    if accum < 2 || b * t > crate::train::lanes::MAX_LANE_TOKENS {
+        anyhow::bail!(
+            "{} keeps one lane: a second needs accum ≥ 2 (it has {accum}) and micro-batches of at most {} tokens (it has {b} × {t})",
+            preset.name,
+            crate::train::lanes::MAX_LANE_TOKENS,
+        );
+    }
+    if threads == 1 {
+        println!("(one thread: the two lanes take turns, so this times only their bookkeeping)");
+    }
+    let model = preset.build_model();
+    let (mut two, mut one) = (StepBench::new(&model, &preset, b, threads, true)?, StepBench::new(&model, &preset, b, threads, false)?);
     let pairs = a.steps.unwrap_or(5).max(3);
     println!(
         "{}: steps of {} micro-batches of {b} × {} on two lanes and on one, {threads} threads, 2 warm-up steps each, then {pairs} alternating pairs:",
@@ -448,7 +457,14 @@ fn run_lanes(a: &BenchArgs) -> Result<()> {
     let mut ratios = Vec::new();
     pool.install(|| {
         for i in 0..2 + pairs {
-            let (t2, t1) = (two.step(i as u64), one.step(i as u64));
+            // the order within a pair alternates too
+            let (t2, t1) = if i % 2 == 0 {
+                let t2 = two.step(i as u64);
+                (t2, one.step(i as u64))
+            } else {
+                let t1 = one.step(i as u64);
+                (two.step(i as u64), t1)
+            };
             if i >= 2 {
                 println!(
                     "  pair {}: {:.0} ms on two lanes, {:.0} ms on one → {:+.1} %",

@@ -6,23 +6,31 @@
 //! a few hundred rows. So when a step has two or more micro-batches, the
 //! even-numbered ones run on lane A and the odd-numbered ones on lane B, side by
 //! side, each lane with its own workspace, gradient buffer and half of the
-//! threads; at the end lane B's gradients are added to lane A's and the sum is
-//! scaled by 1/accum in the same pass.
+//! threads; at the end lane B's gradients are added to lane A's and (for an
+//! even `accum`) the sum is scaled by 1/accum in the same pass.
 //!
 //! - The sums are grouped by `accum` alone (A: 0, 2, 4…; B: 1, 3, 5…; then
 //!   A + B), never by the thread count: one thread runs the two lanes one after
-//!   the other and gets the same bits as two.
+//!   the other and gets the same bits as two (the kernels themselves never
+//!   depend on the thread count). Against the one-lane loop of earlier binaries
+//!   the gradients differ in their last bits, so a checkpoint from before the
+//!   lanes resumes exactly only on one lane.
 //! - Data and dropout: micro-batch `i` is drawn and seeded exactly as in the
 //!   one-lane loop (the batches are drawn in order before each pair runs), and
 //!   the losses are summed in micro-batch order, so the step's loss is the
 //!   one-lane loss bit for bit; the gradients differ only by the grouping.
-//! - Memory: lane B's workspace is a second set of activations, so micro-batches
-//!   of more than [`MAX_LANE_TOKENS`] tokens (v5's 64 × 256) keep one lane.
-//! - Each lane's pool is a one-job pool of its own (threads / 2 workers, the
-//!   step's pool waiting on them meanwhile), so there is never more than the
-//!   asked-for number of threads at work. Handing a job to another pool goes
-//!   through rayon's injector, which allocates one block per 63 hand-offs;
-//!   that is the only allocation here.
+//! - Memory: lane B's workspace is a second set of activations (plus a gradient
+//!   buffer and its threads' packing buffers), so micro-batches of more than
+//!   [`MAX_LANE_TOKENS`] tokens (v5's 64 × 256) keep one lane. Measured: 512
+//!   tokens (v6, v5.2) −3 … −4 % step time, 4,096 (v7) +0.7 %; sizes between
+//!   were not measured.
+//! - Each lane's pool is a one-job pool of its own (⌈threads/2⌉ workers for
+//!   lane A, ⌊threads/2⌋ for lane B, the step's pool waiting on them
+//!   meanwhile), so there is never more than the asked-for number of threads at
+//!   work; odd thread counts (lane B the slower) are unmeasured. Handing a job to
+//!   another pool goes through rayon's injector, which allocates one 63-slot
+//!   block per 63 hand-offs (every 16 steps of v5.2); that is the only
+//!   allocation here.
 //! - An odd `accum` runs its last micro-batch alone on lane A with every thread.
 
 use crate::model::{Model, Workspace};
@@ -31,7 +39,8 @@ use rayon::prelude::*;
 /// Largest micro-batch (b·t tokens) that gets a second lane.
 pub const MAX_LANE_TOKENS: usize = 2048;
 
-/// Fills micro-batch `i`'s inputs and targets: `next(i, x, y)`.
+/// Fills micro-batch `i`'s inputs and targets: `next(i, x, y)` (the trainer
+/// draws the next windows and ignores `i`; tests check the order with it).
 pub type Fill<'a> = dyn FnMut(usize, &mut [u32], &mut [u32]) + 'a;
 
 /// Lane B's buffers and the two lanes' pools.
@@ -92,6 +101,8 @@ impl Lanes {
 /// the mean gradient in `a.grads`; returns the mean loss. With `lanes` the
 /// micro-batches run in pairs (module docs), without them one after another.
 /// A non-finite loss leaves the gradients unscaled (the step is skipped).
+/// Call it inside the step's pool: the lanes split that pool's threads.
+/// `lanes` must have been built for the same `b`×`t`.
 #[allow(clippy::too_many_arguments)]
 pub fn accumulate(
     model: &Model,
@@ -107,8 +118,10 @@ pub fn accumulate(
     let accum = accum.max(1);
     zero(grads);
     let mut loss = 0.0;
-    let mut first_single = 0;
+    // micro-batches from here on run alone on lane A
+    let first_single = if lanes.is_some() { accum / 2 * 2 } else { 0 };
     if let Some(l) = lanes {
+        debug_assert_eq!(l.x.len(), b * t, "lanes built for another micro-batch size");
         zero(&mut l.grads);
         for pair in 0..accum / 2 {
             let (i, j) = (2 * pair, 2 * pair + 1);
@@ -126,7 +139,6 @@ pub fn accumulate(
             loss += la / accum as f64;
             loss += lb / accum as f64;
         }
-        first_single = accum / 2 * 2;
         if first_single == accum {
             // lane B's sum and the 1/accum scaling in one pass
             let f = if loss.is_finite() { 1.0 / accum as f32 } else { 1.0 };

@@ -4,16 +4,18 @@
 //! thread and at two.
 
 use super::nova::{test_params, tiny};
-use flashlm_tui::model::{Model, Workspace};
+use flashlm_tui::model::{Model, Nova, NovaConfig, Workspace};
 use flashlm_tui::rng::Rng;
 use flashlm_tui::train::lanes::{accumulate, LaneA, Lanes, MAX_LANE_TOKENS};
 use std::sync::Arc;
 
 /// One step of `accum` micro-batches on `threads` threads, with or without a
 /// second lane: (loss, gradients, order in which micro-batches were drawn).
+/// The step runs twice on the same buffers and must repeat itself bit for bit
+/// (nothing of the first step's gradients may linger in either lane).
 fn step(model: &Model, params: &[f32], accum: usize, (b, t): (usize, usize), threads: usize, two: bool) -> (f64, Vec<f32>, Vec<usize>) {
     let n = model.num_params();
-    let v = model.vocab() as u32;
+    let v = model.vocab();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     pool.install(|| {
         let mut lanes = if two { Lanes::for_run(n, accum, b, t, threads).unwrap() } else { None };
@@ -21,23 +23,34 @@ fn step(model: &Model, params: &[f32], accum: usize, (b, t): (usize, usize), thr
         let (mut ws, mut x, mut y) = (Workspace::new(), vec![0u32; b * t], vec![0u32; b * t]);
         // garbage from an earlier step must not leak into this one
         let mut grads = vec![7.0f32; n];
-        let mut drawn = Vec::new();
-        let loss = accumulate(
-            model,
-            params,
-            LaneA { ws: &mut ws, grads: &mut grads, x: &mut x, y: &mut y },
-            lanes.as_mut(),
-            accum,
-            (b, t),
-            &mut |i, x, y| {
-                drawn.push(i);
-                let mut r = Rng::new(100 + i as u64);
-                x.iter_mut().for_each(|x| *x = r.below(v as usize) as u32);
-                y.iter_mut().for_each(|y| *y = r.below(v as usize) as u32);
-            },
-            &|i| 1000 + i as u64,
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            let mut drawn = Vec::new();
+            let loss = accumulate(
+                model,
+                params,
+                LaneA { ws: &mut ws, grads: &mut grads, x: &mut x, y: &mut y },
+                lanes.as_mut(),
+                accum,
+                (b, t),
+                &mut |i, x, y| {
+                    drawn.push(i);
+                    let mut r = Rng::new(100 + i as u64);
+                    x.iter_mut().for_each(|x| *x = r.below(v) as u32);
+                    y.iter_mut().for_each(|y| *y = r.below(v) as u32);
+                },
+                &|i| 1000 + i as u64,
+            );
+            runs.push((loss, grads.clone(), drawn));
+        }
+        let second = runs.pop().unwrap();
+        let first = runs.pop().unwrap();
+        assert_eq!(first.0.to_bits(), second.0.to_bits(), "accum {accum}: the same step twice, another loss");
+        assert!(
+            first.1.iter().zip(&second.1).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "accum {accum}: the same step twice, other gradients"
         );
-        (loss, grads, drawn)
+        first
     })
 }
 
@@ -62,6 +75,17 @@ fn two_lanes_match_one_lane_and_do_not_depend_on_the_thread_count() {
         let worst = g1.iter().zip(&g2).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
         assert!(scale > 1e-3, "accum {accum}: gradients are not all zero");
         assert!(worst <= 1e-5 * scale, "accum {accum}: two lanes differ from one by {worst} (largest gradient {scale})");
+    }
+    // a model whose GEMMs are big enough to be split across threads: 1, 2, 3
+    // (lanes of 2 and 1) and 4 threads give the same bits
+    let wide = Nova::new(NovaConfig { vocab: 97, d_model: 64, n_layers: 1, n_heads: 4, d_ff: 256, dropout: 0.1 });
+    let wide_params = test_params(&wide, 6);
+    let wide: Model = Arc::new(wide);
+    let (l1, g1, _) = step(&wide, &wide_params, 2, (4, 64), 1, true);
+    for threads in [2, 3, 4] {
+        let (l, g, _) = step(&wide, &wide_params, 2, (4, 64), threads, true);
+        assert_eq!(l.to_bits(), l1.to_bits(), "{threads} threads: another loss");
+        assert!(g.iter().zip(&g1).all(|(a, b)| a.to_bits() == b.to_bits()), "{threads} threads: other gradient bits");
     }
     // lane B's share is not lost: one micro-batch alone gives another gradient
     let (_, g1, _) = step(&model, &params, 1, bt, 2, false);

@@ -66,7 +66,10 @@ fn resume_is_bit_identical_with(edits: &[(&str, &str)]) {
         let mut e = vec![("min_lr: 1e-4", "min_lr: 3e-3")];
         e.extend_from_slice(edits);
         let p = tiny_preset(&e);
-        assert_eq!(p.0.train.accum, if edits.is_empty() { 1 } else { 3 });
+        let tr = &p.0.train;
+        assert_eq!(tr.accum, if edits.is_empty() { 1 } else { 3 });
+        let lanes = flashlm_tui::train::lanes::Lanes::for_run(1, tr.accum, tr.batch, tr.seq_len, 2).unwrap();
+        assert_eq!(lanes.is_some(), tr.accum == 3, "accum 3 runs on two lanes");
         p
     };
     let root = tempfile::tempdir().unwrap();
