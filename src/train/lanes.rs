@@ -21,9 +21,9 @@
 //!   one-lane loss bit for bit; the gradients differ only by the grouping.
 //! - Memory: lane B's workspace is a second set of activations (plus a gradient
 //!   buffer and its threads' packing buffers), so micro-batches of more than
-//!   [`MAX_LANE_TOKENS`] tokens (v5's 64 × 256) keep one lane. Measured: 512
-//!   tokens (v6, v5.2) −3 … −4 % step time, 4,096 (v7) +0.7 %; sizes between
-//!   were not measured.
+//!   [`MAX_LANE_TOKENS`] tokens (v5's 64 × 256) keep one lane. Measured
+//!   (`bench --lanes`): 512 tokens (v6, v5.2) −3 … −4 % step time, 2,048 (v7
+//!   as 8 × 256 × accum 4) −1.4 %, 4,096 (v7) +0.7 %.
 //! - Each lane's pool is a one-job pool of its own (⌈threads/2⌉ workers for
 //!   lane A, ⌊threads/2⌋ for lane B, the step's pool waiting on them
 //!   meanwhile), so there is never more than the asked-for number of threads at
