@@ -382,6 +382,43 @@ fn time_generation<'a>(make: &dyn Fn() -> Option<Box<dyn crate::model::Decode + 
     Some((GEN_TOKENS as f64 / total, 16.0 / (at32 - at16), 16.0 / (total - before_last16)))
 }
 
+/// Steps `x` and `y` alternately in one pool, 2 warm-up pairs then `pairs`
+/// timed ones (the order within a pair alternates too, so neither always runs
+/// second), prints each pair, and returns the summary of x's time over y's:
+/// "median ±p % (range a … b %) over n pairs".
+fn paired(pool: &rayon::ThreadPool, pairs: usize, (x, x_label): (&mut StepBench, &str), (y, y_label): (&mut StepBench, &str)) -> String {
+    let mut ratios = Vec::new();
+    pool.install(|| {
+        for i in 0..2 + pairs as u64 {
+            let (tx, ty) = if i % 2 == 0 {
+                let tx = x.step(i);
+                (tx, y.step(i))
+            } else {
+                let ty = y.step(i);
+                (x.step(i), ty)
+            };
+            if i >= 2 {
+                println!(
+                    "  pair {}: {:.0} ms {x_label}, {:.0} ms {y_label} → {:+.1} %",
+                    i - 1,
+                    tx * 1e3,
+                    ty * 1e3,
+                    100.0 * (tx / ty - 1.0)
+                );
+                ratios.push(tx / ty);
+            }
+        }
+    });
+    ratios.sort_by(|a, b| a.total_cmp(b));
+    let pct = |r: f64| 100.0 * (r - 1.0);
+    format!(
+        "median {:+.1} % (range {:+.1} … {:+.1} %) over {pairs} pairs",
+        pct(ratios[ratios.len() / 2]),
+        pct(ratios[0]),
+        pct(ratios[ratios.len() - 1])
+    )
+}
+
 /// `bench --hebbian`: the Hebbian memory's cost as v7.2 (the preset, with
 /// memory) against the same model without it (v7.1's architecture), steps
 /// alternating in one process so both see the same moments of a shared host.
@@ -402,23 +439,8 @@ fn run_hebbian(a: &BenchArgs) -> Result<()> {
         "{} with and without its memory, {b} × {} on {threads} threads, 2 warm-up steps each, then {pairs} alternating pairs:",
         preset.name, preset.train.seq_len
     );
-    let mut ratios = Vec::new();
-    pool.install(|| {
-        for i in 0..2 + pairs {
-            let (tw, to) = (sw.step(i as u64), so.step(i as u64));
-            if i >= 2 {
-                println!("  pair {}: {:.0} ms with, {:.0} ms without → {:+.1} %", i - 1, tw * 1e3, to * 1e3, 100.0 * (tw / to - 1.0));
-                ratios.push(tw / to);
-            }
-        }
-    });
-    ratios.sort_by(|a, b| a.total_cmp(b));
-    println!(
-        "Hebbian overhead: median {:+.1} % (range {:+.1} … {:+.1} %) over {pairs} pairs",
-        100.0 * (ratios[ratios.len() / 2] - 1.0),
-        100.0 * (ratios[0] - 1.0),
-        100.0 * (ratios[ratios.len() - 1] - 1.0)
-    );
+    let summary = paired(&pool, pairs, (&mut sw, "with"), (&mut so, "without"));
+    println!("Hebbian overhead: {summary}");
     Ok(())
 }
 
@@ -454,36 +476,8 @@ fn run_lanes(a: &BenchArgs) -> Result<()> {
         "{}: steps of {} micro-batches of {b} × {} on two lanes and on one, {threads} threads, 2 warm-up steps each, then {pairs} alternating pairs:",
         preset.name, two.accum, preset.train.seq_len
     );
-    let mut ratios = Vec::new();
-    pool.install(|| {
-        for i in 0..2 + pairs {
-            // the order within a pair alternates too
-            let (t2, t1) = if i % 2 == 0 {
-                let t2 = two.step(i as u64);
-                (t2, one.step(i as u64))
-            } else {
-                let t1 = one.step(i as u64);
-                (two.step(i as u64), t1)
-            };
-            if i >= 2 {
-                println!(
-                    "  pair {}: {:.0} ms on two lanes, {:.0} ms on one → {:+.1} %",
-                    i - 1,
-                    t2 * 1e3,
-                    t1 * 1e3,
-                    100.0 * (t2 / t1 - 1.0)
-                );
-                ratios.push(t2 / t1);
-            }
-        }
-    });
-    ratios.sort_by(|a, b| a.total_cmp(b));
-    println!(
-        "two lanes: step time median {:+.1} % (range {:+.1} … {:+.1} %) over {pairs} pairs",
-        100.0 * (ratios[ratios.len() / 2] - 1.0),
-        100.0 * (ratios[0] - 1.0),
-        100.0 * (ratios[ratios.len() - 1] - 1.0)
-    );
+    let summary = paired(&pool, pairs, (&mut two, "on two lanes"), (&mut one, "on one"));
+    println!("two lanes: step time {summary}");
     Ok(())
 }
 
