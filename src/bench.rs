@@ -459,7 +459,7 @@ fn run_lanes(a: &BenchArgs) -> Result<()> {
         );
     }
     let (b, t, accum) = (preset.train.batch, preset.train.seq_len, preset.train.accum);
-    if accum < 2 || b * t > crate::train::lanes::MAX_LANE_TOKENS {
+    if !crate::train::lanes::pays(accum, b, t) {
         anyhow::bail!(
             "{} keeps one lane: a second needs accum ≥ 2 (it has {accum}) and micro-batches of at most {} tokens (it has {b} × {t})",
             preset.name,
@@ -474,7 +474,7 @@ fn run_lanes(a: &BenchArgs) -> Result<()> {
     let pairs = a.steps.unwrap_or(5).max(3);
     println!(
         "{}: steps of {} micro-batches of {b} × {} on two lanes and on one, {threads} threads, 2 warm-up steps each, then {pairs} alternating pairs:",
-        preset.name, two.accum, preset.train.seq_len
+        preset.name, accum, t
     );
     let summary = paired(&pool, pairs, (&mut two, "on two lanes"), (&mut one, "on one"));
     println!("two lanes: step time {summary}");

@@ -6,11 +6,11 @@
 //! a few hundred rows. So when a step has two or more micro-batches, the
 //! even-numbered ones run on lane A and the odd-numbered ones on lane B, side by
 //! side, each lane with its own workspace, gradient buffer and half of the
-//! threads; at the end lane B's gradients are added to lane A's and (for an
-//! even `accum`) the sum is scaled by 1/accum in the same pass.
+//! threads; at the end lane B's gradients are added to lane A's and the sum is
+//! scaled by 1/accum in the same pass.
 //!
-//! - The sums are grouped by `accum` alone (A: 0, 2, 4…; B: 1, 3, 5…; then
-//!   A + B), never by the thread count: one thread runs the two lanes one after
+//! - The sums are grouped by `accum` alone (A: 0, 2, 4… and an odd last one;
+//!   B: 1, 3, 5…; then A + B), never by the thread count: one thread runs the two lanes one after
 //!   the other and gets the same bits as two (the kernels themselves never
 //!   depend on the thread count). Against the one-lane loop of earlier binaries
 //!   the gradients differ in their last bits, so a checkpoint from before the
@@ -38,6 +38,11 @@ use rayon::prelude::*;
 
 /// Largest micro-batch (b·t tokens) that gets a second lane.
 pub const MAX_LANE_TOKENS: usize = 2048;
+
+/// Whether a run of `accum` micro-batches of `b`×`t` tokens gets a second lane.
+pub fn pays(accum: usize, b: usize, t: usize) -> bool {
+    accum >= 2 && b * t <= MAX_LANE_TOKENS
+}
 
 /// Fills micro-batch `i`'s inputs and targets: `next(i, x, y)` (the trainer
 /// draws the next windows and ignores `i`; tests check the order with it).
@@ -77,7 +82,7 @@ impl Lanes {
         threads: usize,
         builder: impl Fn(usize) -> rayon::ThreadPoolBuilder,
     ) -> Result<Option<Lanes>, String> {
-        if accum < 2 || b * t > MAX_LANE_TOKENS {
+        if !pays(accum, b, t) {
             return Ok(None);
         }
         let pools = if threads >= 2 {
@@ -108,7 +113,7 @@ pub fn accumulate(
     model: &Model,
     params: &[f32],
     a: LaneA<'_>,
-    lanes: Option<&mut Lanes>,
+    mut lanes: Option<&mut Lanes>,
     accum: usize,
     (b, t): (usize, usize),
     next: &mut Fill<'_>,
@@ -118,12 +123,11 @@ pub fn accumulate(
     let accum = accum.max(1);
     zero(grads);
     let mut loss = 0.0;
-    // micro-batches from here on run alone on lane A
-    let first_single = if lanes.is_some() { accum / 2 * 2 } else { 0 };
-    if let Some(l) = lanes {
+    let pairs = if lanes.is_some() { accum / 2 } else { 0 };
+    if let Some(l) = lanes.as_deref_mut() {
         debug_assert_eq!(l.x.len(), b * t, "lanes built for another micro-batch size");
         zero(&mut l.grads);
-        for pair in 0..accum / 2 {
+        for pair in 0..pairs {
             let (i, j) = (2 * pair, 2 * pair + 1);
             next(i, x, y);
             next(j, &mut l.x, &mut l.y);
@@ -139,22 +143,20 @@ pub fn accumulate(
             loss += la / accum as f64;
             loss += lb / accum as f64;
         }
-        if first_single == accum {
-            // lane B's sum and the 1/accum scaling in one pass
-            let f = if loss.is_finite() { 1.0 / accum as f32 } else { 1.0 };
-            add_scaled(grads, &l.grads, f);
-            return loss;
-        }
-        add_scaled(grads, &l.grads, 1.0);
     }
-    for i in first_single..accum {
+    // the rest (all of them on one lane, the odd last one on two) alone on lane A
+    for i in 2 * pairs..accum {
         next(i, x, y);
         ws.seed = seed(i);
         loss += model.loss_and_grad(ws, params, grads, x, y, b, t) / accum as f64;
     }
-    if accum > 1 && loss.is_finite() {
-        let f = 1.0 / accum as f32;
-        grads.par_chunks_mut(1 << 14).for_each(|g| g.iter_mut().for_each(|x| *x *= f));
+    // lane B's sum and the 1/accum scaling in one pass; a non-finite loss skips
+    // the step, its gradients stay unscaled
+    let f = if loss.is_finite() { 1.0 / accum as f32 } else { 1.0 };
+    match lanes {
+        Some(l) => add_scaled(grads, &l.grads, f),
+        None if f != 1.0 => grads.par_chunks_mut(1 << 14).for_each(|g| g.iter_mut().for_each(|x| *x *= f)),
+        None => {}
     }
     loss
 }
