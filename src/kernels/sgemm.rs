@@ -12,8 +12,8 @@
 //! power-of-two row width that mapped every read to the same cache sets. The
 //! layout is the textbook one (Goto & van de Geijn 2008; BLIS's Haswell sgemm).
 //!
-//! Loop order: columns in blocks of `NC`, depth in blocks of `KC` (B block
-//! packed once), rows in blocks of `MC` (A block packed), then 16-column ×
+//! Loop order: columns in blocks of `NC`, depth in blocks of `KC` (`KC_DEEP`
+//! for deep products; B block packed once), rows in blocks of `MC` (A block packed), then 16-column ×
 //! 6-row tiles. Edge tiles are computed whole into a scratch tile from
 //! zero-padded slivers and only their valid part is written back. Packing
 //! buffers are per thread and reused, so a call allocates only the first time
@@ -23,6 +23,12 @@
 const MR: usize = 6;
 const NR: usize = 16;
 const KC: usize = 512;
+/// The depth block of deep products (depth ≥ `DEEP`: the weight gradients, whose
+/// depth is the batch's rows). They make several passes over C anyway, and with
+/// 512 the packed B block (512 × n) and the A block did not fit the 512 KB L2
+/// together: 256 was 1–3 % faster on their shapes, and no shallower one changed.
+const KC_DEEP: usize = 256;
+const DEEP: usize = 2048;
 const MC: usize = 144;
 const NC: usize = 2048;
 
@@ -67,13 +73,14 @@ pub unsafe fn sgemm(
     PACK.with(|p| {
         let mut p = p.borrow_mut();
         let (pa, pb) = &mut *p;
-        let need_a = MC.min(m.next_multiple_of(MR)) * KC.min(k);
-        let need_b = NC.min(n.next_multiple_of(NR)) * KC.min(k);
+        let kc_block = if k >= DEEP { KC_DEEP } else { KC };
+        let need_a = MC.min(m.next_multiple_of(MR)) * kc_block.min(k);
+        let need_b = NC.min(n.next_multiple_of(NR)) * kc_block.min(k);
         let (pa, pb) = (aligned(pa, need_a), aligned(pb, need_b));
         for j0 in (0..n).step_by(NC) {
             let nc = NC.min(n - j0);
-            for p0 in (0..k).step_by(KC) {
-                let kc = KC.min(k - p0);
+            for p0 in (0..k).step_by(kc_block) {
+                let kc = kc_block.min(k - p0);
                 pack::<NR>(pb, b.add(p0 * b_rs + j0 * b_cs), b_cs, b_rs, nc, kc);
                 let overwrite = p0 == 0 && !accumulate;
                 for i0 in (0..m).step_by(MC) {

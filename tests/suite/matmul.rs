@@ -2,7 +2,9 @@
 //! against an f64 reference: every operand layout (row-major and transposed
 //! views), accumulate or overwrite, edge sizes around the 6 × 16 register tile,
 //! the 8-wide packing transposes, the 512-deep k blocks (k = 511 … 1,030), and
-//! a leading dimension wider than n. The thread split must not change a single bit.
+//! a leading dimension wider than n. The thread split must not change a single bit;
+//! deep products with a small output (weight gradients) are cut along the depth,
+//! also the same bits at any thread count.
 
 use flashlm_tui::kernels::matmul::matmul_serial;
 use flashlm_tui::kernels::{matmul, MatRef};
@@ -87,5 +89,32 @@ fn matmul_thread_split_is_bit_exact() {
             let (par, _) = pool.install(|| run(&c, &mut Rng::new(9), true));
             assert!(serial.iter().zip(&par).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}×{n}×{k} at {threads} threads");
         }
+    }
+}
+
+#[test]
+fn deep_products_cut_along_the_depth_match_f64_at_any_thread_count() {
+    use flashlm_tui::kernels::matmul::SPLIT_K;
+    // a weight gradient's layout (a = dYᵀ, b = X) and the others, k past the cut
+    // with an odd tail for the 256-deep blocks of deep products
+    for (m, n, k, a_t, b_t, accumulate) in
+        [(20, 37, SPLIT_K + 5, true, false, true), (13, 16, SPLIT_K, false, true, false), (7, 70, 2 * SPLIT_K + 1, true, true, true)]
+    {
+        let c = Case { m, n, k, a_t, b_t, accumulate };
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let (got, want) = one.install(|| run(&c, &mut Rng::new(3), true));
+        for (o, (&g, &e)) in got.iter().zip(&want).enumerate() {
+            let tol = 2e-6 * (k as f64).sqrt() * (1.0 + e.abs());
+            assert!((g as f64 - e).abs() <= tol, "{m}×{n}×{k}: element {o}: {g} vs {e}");
+        }
+        for threads in [2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let (par, _) = pool.install(|| run(&c, &mut Rng::new(3), true));
+            assert!(got.iter().zip(&par).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}×{n}×{k} at {threads} threads");
+        }
+        // the cut is taken: the two halves' sums are added, so some element's
+        // rounding differs from the one-pass product's
+        let (serial, _) = run(&c, &mut Rng::new(3), false);
+        assert!(got.iter().zip(&serial).any(|(x, y)| x.to_bits() != y.to_bits()), "{m}×{n}×{k}: no depth cut");
     }
 }
