@@ -54,10 +54,6 @@ pub fn matmul(out: &mut [f32], ldo: usize, accumulate: bool, a: MatRef, b: MatRe
         }
         return;
     }
-    if k >= SPLIT_K && m * n <= SPLIT_K_OUT {
-        split_k(out, ldo, accumulate, a, b, m, n, k);
-        return;
-    }
     let threads = rayon::current_num_threads();
     // Small products are not worth a fork; large ones get one block per thread,
     // cut along the larger of m and n (each block packs its share of the other
@@ -92,44 +88,6 @@ pub fn matmul(out: &mut [f32], ldo: usize, accumulate: bool, a: MatRef, b: MatRe
             }
         }
     });
-}
-
-/// Depth from which a product with a small output is cut along its depth.
-pub const SPLIT_K: usize = 4096;
-/// The largest output (m·n floats) cut along its depth.
-const SPLIT_K_OUT: usize = 1 << 19;
-
-/// A deep product with a small output (a weight gradient: m × n = out × in
-/// features, depth k = the batch's rows) as two halves of the depth side by
-/// side. Cut along m or n, each thread had packed the whole of the other
-/// operand (as many floats as its own share). The second half goes to a
-/// scratch output that is added at the end. The cut does not depend on the
-/// thread count (on one thread the halves run in turn), so neither do the
-/// bits. Measured interleaved on the training shapes: v7.2's dW 256 × 256 ×
-/// 4,096 145 → 163 GFLOP/s and 512 × 256 × 4,096 150 → 157 on two threads.
-#[allow(clippy::too_many_arguments)]
-fn split_k(out: &mut [f32], ldo: usize, accumulate: bool, a: MatRef, b: MatRef, m: usize, n: usize, k: usize) {
-    let half = k / 2;
-    let mut upper = super::scratch::zeroed(m * n);
-    {
-        let dst = SendPtr(out.as_mut_ptr());
-        let dst = &dst;
-        let up = SendPtr(upper.as_mut_ptr());
-        let up = &up;
-        let a1 = MatRef { data: &a.data[half * a.cs..], ..a };
-        let b1 = MatRef { data: &b.data[half * b.rs..], ..b };
-        // SAFETY: bounds checked by the caller (the upper views start `half`
-        // depths in and keep the same ends); the halves write different buffers.
-        rayon::join(
-            || unsafe { serial(dst.0, ldo, accumulate, a, b, m, n, half) },
-            || unsafe { serial(up.0, n, false, a1, b1, m, n, k - half) },
-        );
-    }
-    for (i, up) in upper.chunks_exact(n).enumerate() {
-        for (o, v) in out[i * ldo..i * ldo + n].iter_mut().zip(up) {
-            *o += v;
-        }
-    }
 }
 
 /// One thread's product: the AVX2 kernel where the CPU has it, else `gemm`.

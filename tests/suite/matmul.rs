@@ -1,10 +1,9 @@
 //! `kernels::matmul` (our AVX2 sgemm where the CPU has it, `gemm` elsewhere)
 //! against an f64 reference: every operand layout (row-major and transposed
 //! views), accumulate or overwrite, edge sizes around the 6 × 16 register tile,
-//! the 8-wide packing transposes, the 512-deep k blocks (k = 511 … 1,030), and
-//! a leading dimension wider than n. The thread split must not change a single bit;
-//! deep products with a small output (weight gradients) are cut along the depth,
-//! also the same bits at any thread count.
+//! the 8-wide packing transposes, the 512-deep k blocks (k = 511 … 1,030),
+//! the 256-deep blocks of products 2,048 deep or more, and a leading dimension
+//! wider than n. The thread split must not change a single bit.
 
 use flashlm_tui::kernels::matmul::matmul_serial;
 use flashlm_tui::kernels::{matmul, MatRef};
@@ -55,7 +54,18 @@ fn run(c: &Case, rng: &mut Rng, parallel: bool) -> (Vec<f32>, Vec<f64>) {
 #[test]
 fn matmul_matches_f64_at_every_layout_and_edge() {
     let mut rng = Rng::new(5);
-    let sizes = [(1, 1, 1), (5, 15, 7), (6, 16, 8), (7, 17, 9), (13, 33, 17), (12, 48, 511), (19, 20, 513), (14, 20, 1024), (40, 70, 1030)];
+    let sizes = [
+        (1, 1, 1),
+        (5, 15, 7),
+        (6, 16, 8),
+        (7, 17, 9),
+        (13, 33, 17),
+        (12, 48, 511),
+        (19, 20, 513),
+        (14, 20, 1024),
+        (40, 70, 1030),
+        (9, 21, 2051),
+    ];
     let mut checked = 0;
     for &(m, n, k) in &sizes {
         for (a_t, b_t, accumulate) in [
@@ -81,7 +91,9 @@ fn matmul_matches_f64_at_every_layout_and_edge() {
 #[test]
 fn matmul_thread_split_is_bit_exact() {
     // large enough to be split across threads, along m (m ≥ n) and along n
-    for (m, n, k, a_t, b_t) in [(300, 70, 600, false, true), (96, 700, 300, true, false), (64, 4096 + 7, 40, false, true)] {
+    for (m, n, k, a_t, b_t) in
+        [(300, 70, 600, false, true), (96, 700, 300, true, false), (64, 4096 + 7, 40, false, true), (40, 36, 2100, true, false)]
+    {
         let c = Case { m, n, k, a_t, b_t, accumulate: true };
         let (serial, _) = run(&c, &mut Rng::new(9), false);
         for threads in [2, 3] {
@@ -89,32 +101,5 @@ fn matmul_thread_split_is_bit_exact() {
             let (par, _) = pool.install(|| run(&c, &mut Rng::new(9), true));
             assert!(serial.iter().zip(&par).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}×{n}×{k} at {threads} threads");
         }
-    }
-}
-
-#[test]
-fn deep_products_cut_along_the_depth_match_f64_at_any_thread_count() {
-    use flashlm_tui::kernels::matmul::SPLIT_K;
-    // a weight gradient's layout (a = dYᵀ, b = X) and the others, k past the cut
-    // with an odd tail for the 256-deep blocks of deep products
-    for (m, n, k, a_t, b_t, accumulate) in
-        [(20, 37, SPLIT_K + 5, true, false, true), (13, 16, SPLIT_K, false, true, false), (7, 70, 2 * SPLIT_K + 1, true, true, true)]
-    {
-        let c = Case { m, n, k, a_t, b_t, accumulate };
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let (got, want) = one.install(|| run(&c, &mut Rng::new(3), true));
-        for (o, (&g, &e)) in got.iter().zip(&want).enumerate() {
-            let tol = 2e-6 * (k as f64).sqrt() * (1.0 + e.abs());
-            assert!((g as f64 - e).abs() <= tol, "{m}×{n}×{k}: element {o}: {g} vs {e}");
-        }
-        for threads in [2, 3] {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            let (par, _) = pool.install(|| run(&c, &mut Rng::new(3), true));
-            assert!(got.iter().zip(&par).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}×{n}×{k} at {threads} threads");
-        }
-        // the cut is taken: the two halves' sums are added, so some element's
-        // rounding differs from the one-pass product's
-        let (serial, _) = run(&c, &mut Rng::new(3), false);
-        assert!(got.iter().zip(&serial).any(|(x, y)| x.to_bits() != y.to_bits()), "{m}×{n}×{k}: no depth cut");
     }
 }
