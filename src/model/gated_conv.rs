@@ -1,7 +1,7 @@
 //! BB-CONV + BB-GCM, the gated causal depthwise-conv mixer:
 //! [g ; u] = W_up·a, c = CONV_k(u), m = c ⊙ σ(g), out = W_down·m.
 
-use crate::kernels::ops::{sigmoid, sum_rows};
+use crate::kernels::ops::{mul_add_into, sigmoid, sum_rows};
 use crate::kernels::scratch;
 use crate::kernels::{matmul, MatRef};
 use rayon::prelude::*;
@@ -24,9 +24,7 @@ pub fn conv_forward(out: &mut [f32], u: &[f32], ldu: usize, w: &[f32], t: usize,
                 }
                 let urow = &u[base + src as usize * ldu..base + src as usize * ldu + d];
                 let wj = &wt[j * d..(j + 1) * d];
-                for c in 0..d {
-                    orow[c] += wj[c] * urow[c];
-                }
+                mul_add_into(orow, wj, urow);
             }
         }
     });
@@ -58,9 +56,7 @@ pub fn conv_backward(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32], u: 
             let s = (r - back) * ldu;
             let urow = &u[s..s + d];
             let aj = &mut acc[j * d..(j + 1) * d];
-            for c in 0..d {
-                aj[c] += dcr[c] * urow[c];
-            }
+            mul_add_into(aj, dcr, urow);
         }
     });
     for c in 0..d {
@@ -80,9 +76,7 @@ pub fn conv_backward(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32], u: 
                 }
                 let dcr = &dc[(b * t + dst) * d..(b * t + dst + 1) * d];
                 let wj = &wt[j * d..(j + 1) * d];
-                for c in 0..d {
-                    drow[c] += wj[c] * dcr[c];
-                }
+                mul_add_into(drow, wj, dcr);
             }
         }
     });

@@ -17,6 +17,7 @@ mod lanes;
 mod lineup;
 mod matmul;
 mod nova;
+mod ops;
 mod precision;
 mod presets;
 mod probe;
