@@ -13,8 +13,8 @@
 //! layout is the textbook one (Goto & van de Geijn 2008; BLIS's Haswell sgemm).
 //!
 //! Loop order: columns in blocks of `NC`, depth in blocks of `KC` (`KC_DEEP`
-//! for deep products; B block packed once), rows in blocks of `MC` (A block packed), then 16-column ×
-//! 6-row tiles. Edge tiles are computed whole into a scratch tile from
+//! for deep products; B block packed once), rows in blocks of `MC` (A block
+//! packed), then 16-column × 6-row tiles. Edge tiles are computed whole into a scratch tile from
 //! zero-padded slivers and only their valid part is written back. Packing
 //! buffers are per thread and reused, so a call allocates only the first time
 //! a thread sees a larger block; they start on a 64-byte boundary, and each
