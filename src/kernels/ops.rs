@@ -42,6 +42,22 @@ pub fn row_max(z: &[f32]) -> f32 {
     m.iter().fold(tail, |a, &b| a.max(b))
 }
 
+/// Σ_j f(a_j, b_j, c_j) over rows of one length, in LANES partial sums and a
+/// fixed order (pass `a` again for a row `f` ignores): the norms' row sums,
+/// which as one running f32 sum are a chain of dependent adds and stay scalar.
+#[inline(always)]
+pub fn lane_sum3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb, cc) = (a.chunks_exact(LANES), b.chunks_exact(LANES), c.chunks_exact(LANES));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).zip(cc.remainder()).map(|((&a, &b), &c)| f(a, b, c)).sum();
+    for ((a, b), c) in ca.zip(cb).zip(cc) {
+        for l in 0..LANES {
+            acc[l] += f(a[l], b[l], c[l]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 /// Σ of a row's lanes in a fixed tree order.
 #[inline(always)]
 fn lanes_sum(acc: &[f32; LANES]) -> f32 {

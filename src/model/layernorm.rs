@@ -1,37 +1,17 @@
 //! BB-LN: y = (x − μ)/sqrt(v + ε) ⊙ γ + β, μ and the *biased* variance v over
 //! the d features of a row (ε = 1e-5 in every FlashLM version that uses it).
 
-use crate::kernels::ops::sum_rows;
+use crate::kernels::ops::{lane_sum3, sum_rows};
 use rayon::prelude::*;
 
 pub const LN_EPS: f32 = 1e-5;
-
-/// Lanes of the row sums below: independent partial sums the compiler keeps in
-/// vector registers (one running f32 sum is a chain of dependent adds, and the
-/// mean and variance of v5's and v5.2's rows had stayed scalar).
-const LANES: usize = 16;
-
-/// Σ_j f(a_j, b_j, c_j) over rows of one length, in LANES partial sums and a
-/// fixed order (pass `a` again for an unused row).
-#[inline(always)]
-fn lane_sum(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let (ca, cb, cc) = (a.chunks_exact(LANES), b.chunks_exact(LANES), c.chunks_exact(LANES));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).zip(cc.remainder()).map(|((&a, &b), &c)| f(a, b, c)).sum();
-    for ((a, b), c) in ca.zip(cb).zip(cc) {
-        for l in 0..LANES {
-            acc[l] += f(a[l], b[l], c[l]);
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
 
 /// (mean, 1/sqrt(biased variance + ε)) of a row: the forward pass and the
 /// decoders' `layernorm_row` share it, so both round alike.
 fn row_stats(x: &[f32]) -> (f32, f32) {
     let d = x.len() as f32;
-    let m = lane_sum(x, x, x, |x, _, _| x) / d;
-    let v = lane_sum(x, x, x, |x, _, _| (x - m) * (x - m)) / d;
+    let m = lane_sum3(x, x, x, |x, _, _| x) / d;
+    let v = lane_sum3(x, x, x, |x, _, _| (x - m) * (x - m)) / d;
     (m, 1.0 / (v + LN_EPS).sqrt())
 }
 
@@ -87,8 +67,8 @@ pub fn layernorm_backward(
     });
     dinp.par_chunks_mut(d).zip(dout.par_chunks(d)).zip(inp.par_chunks(d)).zip(mean.par_iter().zip(rstd.par_iter())).for_each(
         |(((dx, dy), x), (&m, &r))| {
-            let s1 = lane_sum(dy, gamma, dy, |dy, g, _| dy * g) / d as f32;
-            let s2 = lane_sum(dy, gamma, x, |dy, g, x| dy * g * (x - m) * r) / d as f32;
+            let s1 = lane_sum3(dy, gamma, dy, |dy, g, _| dy * g) / d as f32;
+            let s2 = lane_sum3(dy, gamma, x, |dy, g, x| dy * g * (x - m) * r) / d as f32;
             for j in 0..d {
                 let xh = (x[j] - m) * r;
                 dx[j] += r * (dy[j] * gamma[j] - s1 - xh * s2);

@@ -1,20 +1,7 @@
 //! BB-RMS: y = x / sqrt(mean(x²) + ε) ⊙ g, ε = 1e-6.
 
-use crate::kernels::ops::sum_rows;
+use crate::kernels::ops::{lane_sum3, sum_rows};
 use crate::kernels::vec::dot;
-
-/// Σ a⊙b⊙c with 16 partial sums (vectorises; one running sum would not).
-fn dot3(a: &[f32], b: &[f32], c: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 16];
-    let (ca, cb, cc) = (a.chunks_exact(16), b.chunks_exact(16), c.chunks_exact(16));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).zip(cc.remainder()).map(|((a, b), c)| a * b * c).sum();
-    for ((a, b), c) in ca.zip(cb).zip(cc) {
-        for l in 0..16 {
-            acc[l] += a[l] * b[l] * c[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
 use rayon::prelude::*;
 
 pub const RMS_EPS: f32 = 1e-6;
@@ -45,7 +32,7 @@ pub fn rmsnorm_backward(dinp: &mut [f32], dweight: &mut [f32], dout: &[f32], inp
         }
     });
     dinp.par_chunks_mut(d).zip(dout.par_chunks(d)).zip(inp.par_chunks(d)).zip(rstd.par_iter()).for_each(|(((dx, dy), x), &r)| {
-        let coef = r * r * r * dot3(dy, weight, x) / d as f32;
+        let coef = r * r * r * lane_sum3(dy, weight, x, |a, b, c| a * b * c) / d as f32;
         for j in 0..d {
             dx[j] += r * dy[j] * weight[j] - coef * x[j];
         }
