@@ -40,6 +40,15 @@ pub fn sgemm_peak(rows: usize) -> f64 {
     best
 }
 
+/// The sgemm kernel this machine runs, for the output.
+fn kernel_label() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::simd::available() {
+        return crate::kernels::sgemm::kernel().label();
+    }
+    "gemm crate"
+}
+
 /// The cores' bare FMA peak: every thread of the current pool runs the
 /// register-only FMA loop at once (about 16 ms), their GFLOP/s summed; best of 3.
 pub fn fma_peak() -> f64 {
@@ -261,9 +270,10 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     );
     println!("FLOP/token = {} = {:.2} MFLOP", model.flop_formula(), fpt / 1e6);
     println!(
-        "achieved {:.1} GFLOP/s; fp32 sgemm peak measured {:.1} GFLOP/s (the higher of before and after the steps) → MFU {:.1} %",
+        "achieved {:.1} GFLOP/s; fp32 sgemm peak measured {:.1} GFLOP/s ({} kernel; the higher of before and after the steps) → MFU {:.1} %",
         gflops,
         peak,
+        kernel_label(),
         100.0 * gflops / peak
     );
     if fma > 0.0 {

@@ -1,5 +1,7 @@
-//! A single-threaded AVX2 + FMA sgemm, BLIS-style: B packed into 16-column
-//! slivers, A into 6-row slivers, a 6 × 16 register tile (12 accumulators).
+//! A single-threaded AVX2 + FMA / AVX-512 sgemm, BLIS-style: B packed into
+//! 16-column slivers, A into 6-row slivers, a 6 × 16 register tile (12 ymm
+//! accumulators); where the CPU has AVX-512F, 32-column and 8-row slivers and
+//! an 8 × 32 tile of zmm registers (16 accumulators), at twice the FMA width.
 //!
 //! Why not the `gemm` crate here (it stays the fallback without AVX2): its
 //! micro-kernel is the same 6 × 16 shape, but on this project's training
@@ -20,8 +22,16 @@
 //! a thread sees a larger block; they start on a 64-byte boundary, and each
 //! tile prefetches its rows of C before its loop (both measured, see README).
 
+/// AVX2 tile: 6 rows × 16 columns (12 ymm accumulators).
 const MR: usize = 6;
 const NR: usize = 16;
+/// AVX-512 tile: 8 rows × 32 columns (16 zmm accumulators). On v7.1's steps
+/// (Zen 5, alternating processes, 3 runs each) 8 rows ran 352–359 ms, 6 rows
+/// 361–370, 12 rows 359–371, 14 rows 358–375; depth blocks of 256 or 384
+/// instead of 512 were within the noise, so the depth blocks are the AVX2
+/// kernel's and the two kernels round alike.
+const MR512: usize = 8;
+const NR512: usize = 32;
 const KC: usize = 512;
 /// The depth block of deep products (depth ≥ `DEEP`: the weight gradients, whose
 /// depth is the batch's rows). They make several passes over C anyway, and with
@@ -33,19 +43,82 @@ const MC: usize = 144;
 const NC: usize = 2048;
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 thread_local! {
     static PACK: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
+/// Which micro-kernel [`sgemm`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// 6 × 16 tiles in ymm registers (AVX2 + FMA)
+    Avx2,
+    /// 8 × 32 tiles in zmm registers (AVX-512F)
+    Avx512,
+}
+
+impl Kernel {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kernel::Avx2 => "AVX2",
+            Kernel::Avx512 => "AVX-512",
+        }
+    }
+}
+
+/// 0: not chosen yet, 1: AVX2, 2: AVX-512.
+static KERNEL: AtomicU8 = AtomicU8::new(0);
+
+/// The kernel [`sgemm`] uses: AVX-512 where the CPU has AVX-512F, else AVX2.
+/// `FLASHLM_SGEMM=avx2` forces the AVX2 kernel (to compare the two on one machine).
+/// Both accumulate every output element in the same order (depth 0, 1, … with
+/// one FMA each, in the same depth blocks), so they give bit-identical results.
+pub fn kernel() -> Kernel {
+    match KERNEL.load(Ordering::Relaxed) {
+        1 => Kernel::Avx2,
+        2 => Kernel::Avx512,
+        _ => {
+            let forced = std::env::var("FLASHLM_SGEMM").map(|v| v.eq_ignore_ascii_case("avx2")).unwrap_or(false);
+            let k = if !forced && std::arch::is_x86_feature_detected!("avx512f") { Kernel::Avx512 } else { Kernel::Avx2 };
+            KERNEL.store(if k == Kernel::Avx2 { 1 } else { 2 }, Ordering::Relaxed);
+            k
+        }
+    }
+}
+
 /// c[m×n] (row stride `ldc`, unit column stride) = (accumulate ? c : 0) + a·b
-/// where a(i, p) = `a[i*a_rs + p*a_cs]`, b(p, j) = `b[p*b_rs + j*b_cs]`.
+/// where a(i, p) = `a[i*a_rs + p*a_cs]`, b(p, j) = `b[p*b_rs + j*b_cs]`,
+/// with the machine's kernel ([`kernel`]).
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA; every index named above is in bounds of its
 /// pointer; `c` does not alias `a` or `b`.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+    a: *const f32,
+    a_rs: usize,
+    a_cs: usize,
+    b: *const f32,
+    b_rs: usize,
+    b_cs: usize,
+) {
+    sgemm_with(kernel(), m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs)
+}
+
+/// [`sgemm`] with the given kernel.
+///
+/// # Safety
+/// As [`sgemm`]; for `Kernel::Avx512` the CPU has AVX-512F.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn sgemm_with(
+    kern: Kernel,
     m: usize,
     n: usize,
     k: usize,
@@ -70,38 +143,67 @@ pub unsafe fn sgemm(
         }
         return;
     }
+    match kern {
+        Kernel::Avx2 => blocked::<MR, NR, false>(m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs),
+        Kernel::Avx512 => blocked::<MR512, NR512, true>(m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs),
+    }
+}
+
+/// The blocked loops around an `R` × `C` tile kernel (`WIDE`: the AVX-512 one).
+#[allow(clippy::too_many_arguments)]
+unsafe fn blocked<const R: usize, const C: usize, const WIDE: bool>(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+    a: *const f32,
+    a_rs: usize,
+    a_cs: usize,
+    b: *const f32,
+    b_rs: usize,
+    b_cs: usize,
+) {
+    let mc_block = MC / R * R;
     PACK.with(|p| {
         let mut p = p.borrow_mut();
         let (pa, pb) = &mut *p;
         let kc_block = if k >= DEEP { KC_DEEP } else { KC };
-        let need_a = MC.min(m.next_multiple_of(MR)) * kc_block.min(k);
-        let need_b = NC.min(n.next_multiple_of(NR)) * kc_block.min(k);
+        let need_a = mc_block.min(m.next_multiple_of(R)) * kc_block.min(k);
+        let need_b = NC.min(n.next_multiple_of(C)) * kc_block.min(k);
         let (pa, pb) = (aligned(pa, need_a), aligned(pb, need_b));
         for j0 in (0..n).step_by(NC) {
             let nc = NC.min(n - j0);
             for p0 in (0..k).step_by(kc_block) {
                 let kc = kc_block.min(k - p0);
-                pack::<NR>(pb, b.add(p0 * b_rs + j0 * b_cs), b_cs, b_rs, nc, kc);
+                pack::<C>(pb, b.add(p0 * b_rs + j0 * b_cs), b_cs, b_rs, nc, kc);
                 let overwrite = p0 == 0 && !accumulate;
-                for i0 in (0..m).step_by(MC) {
-                    let mc = MC.min(m - i0);
-                    pack::<MR>(pa, a.add(i0 * a_rs + p0 * a_cs), a_rs, a_cs, mc, kc);
-                    for js in (0..nc).step_by(NR) {
-                        let nr = NR.min(nc - js);
+                for i0 in (0..m).step_by(mc_block) {
+                    let mc = mc_block.min(m - i0);
+                    pack::<R>(pa, a.add(i0 * a_rs + p0 * a_cs), a_rs, a_cs, mc, kc);
+                    for js in (0..nc).step_by(C) {
+                        let nr = C.min(nc - js);
                         let bp = pb.as_ptr().add(js * kc);
-                        for is in (0..mc).step_by(MR) {
-                            let mr = MR.min(mc - is);
+                        for is in (0..mc).step_by(R) {
+                            let mr = R.min(mc - is);
                             let ap = pa.as_ptr().add(is * kc);
                             let cp = c.add((i0 + is) * ldc + j0 + js);
-                            if mr == MR && nr == NR {
-                                kernel(kc, ap, bp, cp, ldc, overwrite);
+                            let tile = |cp: *mut f32, ldc: usize, overwrite: bool| {
+                                if WIDE {
+                                    kernel512::<R>(kc, ap, bp, cp, ldc, overwrite)
+                                } else {
+                                    kernel256(kc, ap, bp, cp, ldc, overwrite)
+                                }
+                            };
+                            if mr == R && nr == C {
+                                tile(cp, ldc, overwrite);
                             } else {
-                                let mut tile = [0.0f32; MR * NR];
-                                kernel(kc, ap, bp, tile.as_mut_ptr(), NR, true);
-                                for i in 0..mr {
+                                let mut t = [[0.0f32; C]; R];
+                                tile(t.as_mut_ptr() as *mut f32, C, true);
+                                for (i, t) in t.iter().enumerate().take(mr) {
                                     let row = cp.add(i * ldc);
-                                    for j in 0..nr {
-                                        let v = tile[i * NR + j];
+                                    for (j, &v) in t.iter().enumerate().take(nr) {
                                         *row.add(j) = if overwrite { v } else { *row.add(j) + v };
                                     }
                                 }
@@ -164,12 +266,14 @@ unsafe fn pack<const W: usize>(dst: &mut [f32], src: *const f32, sl: usize, sp: 
         let mut done = 0;
         if sp == 1 && h == W && kc >= 8 {
             // each line contiguous in depth: 8 × 8 transposes, groups of up to
-            // 8 lines. With W not a multiple of 8 each 8-wide store runs into
-            // the next depth's place (rewritten next), so the last depth is
-            // left to the scalar loop below.
+            // 8 lines. With W not a multiple of 8 each 8-wide store of the
+            // last group runs into the next depth's place (rewritten next), so
+            // the last depth is left to the scalar loop below.
             done = if W.is_multiple_of(8) { kc - kc % 8 } else { (kc - 1) / 8 * 8 };
             for p in (0..done).step_by(8) {
-                for g in (0..W).step_by(8) {
+                // groups last to first: a short group's spill into the next
+                // depth's first lines is then rewritten by the full groups
+                for g in (0..W).step_by(8).rev() {
                     let lines = (W - g).min(8);
                     transpose8(src.add((l0 + g) * sl + p), sl, lines, out.as_mut_ptr().add(p * W + g), W);
                 }
@@ -226,7 +330,7 @@ unsafe fn transpose8(src: *const f32, ld: usize, rows: usize, dst: *mut f32, ldd
 
 /// The 6 × 16 tile: c (row stride ldc) = or += Σ_p a[p·6 + i] · b[p·16 + j].
 #[target_feature(enable = "avx2,fma")]
-unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, overwrite: bool) {
+unsafe fn kernel256(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, overwrite: bool) {
     use std::arch::x86_64::*;
     // the tile's rows of C (two lines each where a row straddles) are fetched
     // while the loop runs: their first touch had stalled the write-back
@@ -258,6 +362,41 @@ unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usiz
         } else {
             _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), lo));
             _mm256_storeu_ps(p.add(8), _mm256_add_ps(_mm256_loadu_ps(p.add(8)), hi));
+        }
+    }
+}
+
+/// The `R` × 32 tile: c (row stride ldc) = or += Σ_p a[p·R + i] · b[p·32 + j],
+/// the same sum in the same order as [`kernel256`].
+#[target_feature(enable = "avx512f")]
+unsafe fn kernel512<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, overwrite: bool) {
+    use std::arch::x86_64::*;
+    for i in 0..R {
+        _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 16) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 31) as *const i8);
+    }
+    let mut acc = [[_mm512_setzero_ps(); 2]; R];
+    let (mut a, mut b) = (a, b);
+    for _ in 0..kc {
+        let b0 = _mm512_loadu_ps(b);
+        let b1 = _mm512_loadu_ps(b.add(16));
+        for (i, row) in acc.iter_mut().enumerate() {
+            let x = _mm512_set1_ps(*a.add(i));
+            row[0] = _mm512_fmadd_ps(x, b0, row[0]);
+            row[1] = _mm512_fmadd_ps(x, b1, row[1]);
+        }
+        a = a.add(R);
+        b = b.add(NR512);
+    }
+    for (i, &[lo, hi]) in acc.iter().enumerate() {
+        let p = c.add(i * ldc);
+        if overwrite {
+            _mm512_storeu_ps(p, lo);
+            _mm512_storeu_ps(p.add(16), hi);
+        } else {
+            _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), lo));
+            _mm512_storeu_ps(p.add(16), _mm512_add_ps(_mm512_loadu_ps(p.add(16)), hi));
         }
     }
 }

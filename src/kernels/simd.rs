@@ -192,18 +192,27 @@ mod x86 {
     }
 }
 
-/// GFLOP/s of this thread running nothing but independent 8-wide FMAs
-/// (12 chains, no memory traffic) for `iters` rounds: the core's arithmetic
-/// ceiling, against which a GEMM's own peak can be judged. 0 without AVX2.
+/// GFLOP/s of this thread running nothing but independent FMAs as wide as the
+/// sgemm kernel's (8 lanes for AVX2, 16 for AVX-512; 12 chains, no memory
+/// traffic) for `iters` rounds: the core's arithmetic ceiling, against which a
+/// GEMM's own peak can be judged. 0 without AVX2.
 pub fn fma_gflops(iters: usize) -> f64 {
     #[cfg(target_arch = "x86_64")]
     if available() {
+        let wide = super::sgemm::kernel() == super::sgemm::Kernel::Avx512;
         let t0 = std::time::Instant::now();
-        // SAFETY: AVX2 + FMA checked just above.
-        let sink = unsafe { fma_loop(iters) };
+        // SAFETY: AVX2 + FMA checked just above; AVX-512F where the sgemm uses it.
+        let sink = unsafe {
+            if wide {
+                fma_loop512(iters)
+            } else {
+                fma_loop(iters)
+            }
+        };
         let dt = t0.elapsed().as_secs_f64();
         std::hint::black_box(sink);
-        return (iters * 12 * 16) as f64 / dt / 1e9;
+        let lanes = if wide { 32 } else { 16 };
+        return (iters * 12 * lanes) as f64 / dt / 1e9;
     }
     let _ = iters;
     0.0
@@ -226,4 +235,24 @@ unsafe fn fma_loop(iters: usize) -> f32 {
         s = _mm256_add_ps(s, c);
     }
     _mm256_cvtss_f32(s)
+}
+
+/// [`fma_loop`] in zmm registers (16 lanes), the AVX-512 sgemm's ceiling.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_loop512(iters: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_setzero_ps(); 12];
+    let a = _mm512_set1_ps(std::hint::black_box(1.000_000_1));
+    let b = _mm512_set1_ps(std::hint::black_box(0.999_999_9));
+    for _ in 0..iters {
+        for c in acc.iter_mut() {
+            *c = _mm512_fmadd_ps(a, b, *c);
+        }
+    }
+    let mut s = _mm512_setzero_ps();
+    for c in acc {
+        s = _mm512_add_ps(s, c);
+    }
+    _mm512_reduce_add_ps(s)
 }

@@ -1,6 +1,7 @@
-//! `kernels::matmul` (our AVX2 sgemm where the CPU has it, `gemm` elsewhere)
-//! against an f64 reference: every operand layout (row-major and transposed
-//! views), accumulate or overwrite, edge sizes around the 6 × 16 register tile,
+//! `kernels::matmul` (our AVX-512 or AVX2 sgemm where the CPU has it, `gemm`
+//! elsewhere) against an f64 reference: every operand layout (row-major and
+//! transposed views), accumulate or overwrite, edge sizes around the 6 × 16
+//! and 8 × 32 register tiles,
 //! the 8-wide packing transposes, the 512-deep k blocks (k = 511 … 1,030),
 //! the 256-deep blocks of products 2,048 deep or more, and a leading dimension
 //! wider than n. The thread split must not change a single bit.
@@ -60,6 +61,8 @@ fn matmul_matches_f64_at_every_layout_and_edge() {
         (6, 16, 8),
         (7, 17, 9),
         (13, 33, 17),
+        (8, 32, 8),
+        (17, 65, 9),
         (12, 48, 511),
         (19, 20, 513),
         (14, 20, 1024),
@@ -100,6 +103,35 @@ fn matmul_thread_split_is_bit_exact() {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let (par, _) = pool.install(|| run(&c, &mut Rng::new(9), true));
             assert!(serial.iter().zip(&par).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}×{n}×{k} at {threads} threads");
+        }
+    }
+}
+
+/// The AVX-512 and AVX2 kernels sum every element in the same order, so they
+/// must agree bit for bit (training resumes alike on either kind of machine).
+#[test]
+fn avx512_and_avx2_kernels_agree_bit_for_bit() {
+    use flashlm_tui::kernels::sgemm::{sgemm_with, Kernel};
+    if !std::arch::is_x86_feature_detected!("avx512f") || !flashlm_tui::kernels::simd::available() {
+        eprintln!("SKIPPED avx512_and_avx2_kernels_agree_bit_for_bit: this CPU has no AVX-512F (only the AVX2 kernel runs here)");
+        return;
+    }
+    let mut rng = Rng::new(11);
+    for (m, n, k) in [(1, 1, 1), (7, 31, 5), (8, 32, 8), (9, 33, 300), (150, 70, 513), (17, 2100, 40), (33, 40, 2100)] {
+        for (a_t, b_t, accumulate) in [(false, true, false), (true, false, true), (false, false, true), (true, true, false)] {
+            let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
+            let (a_rs, a_cs) = if a_t { (1, m) } else { (k, 1) };
+            let (b_rs, b_cs) = if b_t { (1, k) } else { (n, 1) };
+            let ldc = n + 5;
+            let init: Vec<f32> = (0..m * ldc).map(|_| rng.normal()).collect();
+            let mut out = [init.clone(), init];
+            for (o, kern) in out.iter_mut().zip([Kernel::Avx2, Kernel::Avx512]) {
+                // SAFETY: AVX2, FMA and AVX-512F checked above; the strides stay in bounds.
+                unsafe { sgemm_with(kern, m, n, k, o.as_mut_ptr(), ldc, accumulate, a.as_ptr(), a_rs, a_cs, b.as_ptr(), b_rs, b_cs) };
+            }
+            let same = out[0].iter().zip(&out[1]).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "{m}×{n}×{k} a_t={a_t} b_t={b_t} acc={accumulate}");
         }
     }
 }
