@@ -40,6 +40,15 @@ pub fn sgemm_peak(rows: usize) -> f64 {
     best
 }
 
+/// The pool `--hebbian` and `--lanes` time in, its products (and the lanes'
+/// pools, built from this thread) in the precision asked for.
+fn bench_pool(a: &BenchArgs, threads: usize) -> Result<rayon::ThreadPool> {
+    let bf16 = a.precision == crate::precision::Precision::Bf16;
+    crate::kernels::matmul::set_bf16_products(bf16);
+    let b = rayon::ThreadPoolBuilder::new().num_threads(threads).start_handler(crate::kernels::matmul::bf16_start_handler(bf16));
+    b.build().context("thread pool")
+}
+
 /// The sgemm kernel this machine runs, for the output.
 fn kernel_label() -> &'static str {
     #[cfg(target_arch = "x86_64")]
@@ -216,7 +225,15 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     }
     let (preset, _) = resolve(&a.preset, a.presets.as_deref())?;
     let threads = a.threads.unwrap_or_else(default_threads).max(1);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("thread pool")?;
+    // bf16: every product of the step on the pool's workers (and the lanes' pools,
+    // built from this thread) rounds its operands to bf16, as in training
+    let bf16 = a.precision == crate::precision::Precision::Bf16;
+    crate::kernels::matmul::set_bf16_products(bf16);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .start_handler(crate::kernels::matmul::bf16_start_handler(bf16))
+        .build()
+        .context("thread pool")?;
     let (b, t) = (a.batch.unwrap_or(preset.train.batch).max(1), preset.train.seq_len);
     let model = preset.build_model();
     let v = model.vocab();
@@ -224,8 +241,15 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let steps = a.steps.unwrap_or(5).max(3);
     let mut sb = StepBench::new(&model, &preset, b, threads, true)?;
     let accum = sb.accum;
-    let (times, peak, fma_before) = pool.install(|| {
+    let (times, peak, fma_before, fp32_peak) = pool.install(|| {
         let fma_before = fma_peak();
+        // with bf16 the fp32 peak too, for comparison (products follow the calling thread's setting)
+        let fp32_peak = bf16.then(|| {
+            crate::kernels::matmul::set_bf16_products(false);
+            let p = sgemm_peak(b * t);
+            crate::kernels::matmul::set_bf16_products(true);
+            p
+        });
         let peak = sgemm_peak(b * t); // before the steps
         let mut times = Vec::new();
         for i in 0..warmup + steps {
@@ -236,7 +260,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         }
         // measured again after the steps, the higher one kept: on a shared host a
         // peak taken in a slow moment would make MFU read above what the code does
-        (times, peak.max(sgemm_peak(b * t)), fma_before)
+        (times, peak.max(sgemm_peak(b * t)), fma_before, fp32_peak)
     });
     let fma_after = pool.install(fma_peak);
     let fma = fma_before.max(fma_after);
@@ -250,7 +274,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let tok_s = (accum * b * t) as f64 / med;
     let fpt = flops_per_token(&*model, t);
     let gflops = fpt * tok_s / 1e9;
-    println!("train: {:.0} tok/s (fp32, {threads} threads)", tok_s);
+    println!("train: {:.0} tok/s ({}, {threads} threads)", tok_s, a.precision.label());
     println!("preset {} ({} params), batch {b} × seq {t}", preset.name, thousands(model.num_params() as u64));
     if b != preset.train.batch {
         println!(
@@ -270,16 +294,25 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     );
     println!("FLOP/token = {} = {:.2} MFLOP", model.flop_formula(), fpt / 1e6);
     println!(
-        "achieved {:.1} GFLOP/s; fp32 sgemm peak measured {:.1} GFLOP/s ({} kernel; the higher of before and after the steps) → MFU {:.1} %",
+        "achieved {:.1} GFLOP/s; {} peak measured {:.1} GFLOP/s ({} kernel; the higher of before and after the steps) → MFU {:.1} %",
         gflops,
+        if bf16 { "bf16 GEMM" } else { "fp32 sgemm" },
         peak,
-        kernel_label(),
+        if bf16 { "AVX512-BF16" } else { kernel_label() },
         100.0 * gflops / peak
     );
+    if let Some(p32) = fp32_peak {
+        println!(
+            "fp32 sgemm peak measured {p32:.1} GFLOP/s ({} kernel): the bf16 GEMM runs {:.2}× it, the bf16 step at {:.1} % of it",
+            kernel_label(),
+            peak / p32,
+            100.0 * gflops / p32
+        );
+    }
     if fma > 0.0 {
         println!(
-            "the cores' bare FMA peak (registers only, {threads} threads) measures {fma:.1} GFLOP/s: sgemm reaches {:.1} % of it, the training step {:.1} %",
-            100.0 * peak / fma,
+            "the cores' bare FMA peak (registers only, {threads} threads) measures {fma:.1} GFLOP/s: the fp32 sgemm reaches {:.1} % of it, the training step {:.1} %",
+            100.0 * fp32_peak.unwrap_or(peak) / fma,
             100.0 * gflops / fma
         );
         if !cores_available(fma_low, single, threads) {
@@ -440,7 +473,7 @@ fn run_hebbian(a: &BenchArgs) -> Result<()> {
         _ => anyhow::bail!("--hebbian needs a preset with a Hebbian memory (v7.2), not {}", preset.name),
     }
     let threads = a.threads.unwrap_or_else(default_threads).max(1);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("thread pool")?;
+    let pool = bench_pool(a, threads)?;
     let b = a.batch.unwrap_or(preset.train.batch).max(1);
     let (with, without) = (preset.build_model(), plain.build_model());
     let (mut sw, mut so) = (StepBench::new(&with, &preset, b, threads, true)?, StepBench::new(&without, &plain, b, threads, true)?);
@@ -459,7 +492,7 @@ fn run_hebbian(a: &BenchArgs) -> Result<()> {
 fn run_lanes(a: &BenchArgs) -> Result<()> {
     let (preset, _) = resolve(&a.preset, a.presets.as_deref())?;
     let threads = a.threads.unwrap_or_else(default_threads).max(1);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("thread pool")?;
+    let pool = bench_pool(a, threads)?;
     if a.batch.is_some_and(|b| b != preset.train.batch) {
         anyhow::bail!(
             "--lanes times the preset's own steps ({} micro-batches of {} × {}); leave out --batch",
@@ -520,6 +553,7 @@ fn run_all(a: &BenchArgs) -> Result<()> {
         if let Some(d) = &a.presets {
             cmd.arg("--presets").arg(d);
         }
+        cmd.args(["--precision", a.precision.label()]);
         let out = cmd.output().context("cannot run the benchmark child process")?;
         if !out.status.success() {
             anyhow::bail!("bench of {name} failed: {}", String::from_utf8_lossy(&out.stderr));

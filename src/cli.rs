@@ -142,8 +142,9 @@ pub struct TrainArgs {
     /// Override the preset's micro-batches per optimiser step (gradient accumulation)
     #[arg(long)]
     pub accum: Option<usize>,
-    /// Training precision: fp32 (the default), or bf16, which needs AVX512-BF16 dot products
-    /// and is refused with the reason where it cannot run
+    /// Training precision: fp32 (the default), or bf16: every matrix product rounds its operands
+    /// to bf16 and accumulates in f32 (AVX512-BF16 dot products), weights and optimizer state stay
+    /// f32. Refused with the reason where the CPU lacks AVX512-BF16
     #[arg(long, value_enum, default_value_t = Precision::Fp32)]
     pub precision: Precision,
 }
@@ -419,6 +420,7 @@ fn run_config(a: &TrainArgs) -> Result<RunConfig> {
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         sample_prompt: a.sample_prompt.clone(),
         overrides: crate::preset::Overrides { warmup: a.warmup, eval_every: a.eval_every, accum: a.accum },
+        precision: a.precision,
     };
     Ok(cfg)
 }

@@ -2,10 +2,12 @@
 //! message when it cannot run.
 //!
 //! Training in bf16 needs AVX512-BF16 dot products (`vdpbf16ps`); without them a
-//! bf16 product is an f32 product plus conversions, i.e. slower than fp32. The
-//! build machine has no AVX512-BF16, so the bf16 training path is not written
-//! (it could not be tested here): `train`/`bench --precision bf16` say so and
-//! stop. Generation is different: it streams every weight once per token, so
+//! bf16 product is an f32 product plus conversions, i.e. slower than fp32, so
+//! `train`/`bench --precision bf16` say so and stop. Where the CPU has them,
+//! every matrix product of the step (forward, both backward products) rounds
+//! its two operands to bf16 as it packs them and accumulates in f32
+//! (`kernels/bf16.rs`); weights, gradients, optimizer state and every
+//! elementwise pass stay f32. Generation is different: it streams every weight once per token, so
 //! bf16 *storage* (converted to f32 in registers, AVX2 is enough) halves the
 //! bytes read; `sample --precision bf16` and `bench` use it where the model's
 //! decoder supports it. `int8` goes one step further for generation only:
@@ -88,9 +90,10 @@ pub fn check_training(p: Precision) -> anyhow::Result<()> {
             cpu_vector_features()
         ),
         Precision::Int8 => anyhow::bail!("--precision int8 is for generation only (`sample`); train with --precision fp32 (the default)"),
-        Precision::Bf16 => anyhow::bail!(
-            "--precision bf16 training is not implemented yet: this CPU has AVX512-BF16, but the bf16 kernels were \
-             never built because no such CPU was available to test them on. Train with --precision fp32 (the default)."
+        Precision::Bf16 if !crate::kernels::matmul::bf16_supported() => anyhow::bail!(
+            "--precision bf16 needs AVX-512F and AVX-512BW beside AVX512-BF16 (this CPU has: {}). Train with --precision fp32 (the default).",
+            cpu_vector_features()
         ),
+        Precision::Bf16 => Ok(()),
     }
 }

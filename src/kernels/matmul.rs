@@ -9,6 +9,49 @@
 
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
+use std::cell::Cell;
+
+thread_local! {
+    static BF16: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Makes this thread's products round both operands to bf16 (AVX512-BF16 dot
+/// products, f32 accumulation: `--precision bf16` training), or go back to
+/// fp32. A per-thread setting, so runs and tests in one process do not see each
+/// other's: training pools set it on every worker as it starts
+/// ([`bf16_start_handler`]). Returns false (and stays fp32) where the CPU lacks
+/// AVX512-BF16.
+pub fn set_bf16_products(on: bool) -> bool {
+    let ok = !on || bf16_supported();
+    BF16.with(|b| b.set(on && ok));
+    ok
+}
+
+/// Whether this thread's products run in bf16.
+pub fn bf16_products() -> bool {
+    BF16.with(|b| b.get())
+}
+
+/// Whether the CPU has what the bf16 products need (AVX-512F, -BW, AVX512-BF16).
+pub fn bf16_supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512bf16")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// A rayon `start_handler` giving each worker of a pool this precision of products.
+pub fn bf16_start_handler(on: bool) -> impl Fn(usize) + Send + Sync + 'static {
+    move |_| {
+        set_bf16_products(on);
+    }
+}
 
 /// A read-only strided matrix view: element (i, j) is `data[i*rs + j*cs]`.
 /// Transposition is free: swap `rs` and `cs`.
@@ -55,6 +98,7 @@ pub fn matmul(out: &mut [f32], ldo: usize, accumulate: bool, a: MatRef, b: MatRe
         return;
     }
     let threads = rayon::current_num_threads();
+    let bf16 = bf16_products();
     // Small products are not worth a fork; large ones get one block per thread,
     // cut along the larger of m and n (each block packs its share of the other
     // operand: cutting the larger side packs least). Every element is computed
@@ -64,7 +108,7 @@ pub fn matmul(out: &mut [f32], ldo: usize, accumulate: bool, a: MatRef, b: MatRe
     let blocks = if small || (split_m && m < 2 * threads) || (!split_m && n < 32 * threads) { 1 } else { threads };
     if blocks == 1 {
         // SAFETY: bounds checked above.
-        unsafe { serial(out.as_mut_ptr(), ldo, accumulate, a, b, m, n, k) };
+        unsafe { serial(bf16, out.as_mut_ptr(), ldo, accumulate, a, b, m, n, k) };
         return;
     }
     let per = if split_m { m.div_ceil(blocks) } else { n.div_ceil(blocks).next_multiple_of(16) };
@@ -81,26 +125,31 @@ pub fn matmul(out: &mut [f32], ldo: usize, accumulate: bool, a: MatRef, b: MatRe
         unsafe {
             if split_m {
                 let a = MatRef { data: &a.data[s0 * a.rs..], ..a };
-                serial(dst.0.add(s0 * ldo), ldo, accumulate, a, b, len, n, k);
+                serial(bf16, dst.0.add(s0 * ldo), ldo, accumulate, a, b, len, n, k);
             } else {
                 let b = MatRef { data: &b.data[s0 * b.cs..], ..b };
-                serial(dst.0.add(s0), ldo, accumulate, a, b, m, len, k);
+                serial(bf16, dst.0.add(s0), ldo, accumulate, a, b, m, len, k);
             }
         }
     });
 }
 
-/// One thread's product: the AVX2 kernel where the CPU has it, else `gemm`.
+/// One thread's product: the bf16 kernel when asked (`bf16`, only ever set
+/// where the CPU has it), else our AVX-512 / AVX2 kernel where the CPU has one,
+/// else `gemm`.
 ///
 /// # Safety
 /// `out` holds rows `0..m` of `ldo` floats (n used); the views are in bounds.
 #[allow(clippy::too_many_arguments)]
-unsafe fn serial(out: *mut f32, ldo: usize, accumulate: bool, a: MatRef, b: MatRef, m: usize, n: usize, k: usize) {
+unsafe fn serial(bf16: bool, out: *mut f32, ldo: usize, accumulate: bool, a: MatRef, b: MatRef, m: usize, n: usize, k: usize) {
     #[cfg(target_arch = "x86_64")]
     if super::simd::available() {
-        super::sgemm::sgemm(m, n, k, out, ldo, accumulate, a.data.as_ptr(), a.rs, a.cs, b.data.as_ptr(), b.rs, b.cs);
+        use super::sgemm::{kernel, sgemm_with, Kernel};
+        let kern = if bf16 { Kernel::Bf16 } else { kernel() };
+        sgemm_with(kern, m, n, k, out, ldo, accumulate, a.data.as_ptr(), a.rs, a.cs, b.data.as_ptr(), b.rs, b.cs);
         return;
     }
+    let _ = bf16;
     gemm(
         m,
         n,
@@ -142,5 +191,5 @@ pub fn matmul_serial(out: &mut [f32], ldo: usize, accumulate: bool, a: MatRef, b
     assert!(a.data.len() > (m - 1) * a.rs + (k - 1) * a.cs, "matmul: lhs too small");
     assert!(b.data.len() > (k - 1) * b.rs + (n - 1) * b.cs, "matmul: rhs too small");
     // SAFETY: bounds checked above.
-    unsafe { serial(out.as_mut_ptr(), ldo, accumulate, a, b, m, n, k) }
+    unsafe { serial(bf16_products(), out.as_mut_ptr(), ldo, accumulate, a, b, m, n, k) }
 }

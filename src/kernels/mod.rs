@@ -1,5 +1,7 @@
 //! Pure numeric kernels on slices: no model knowledge here.
 
+#[cfg(target_arch = "x86_64")]
+mod bf16;
 pub mod matmul;
 pub mod ops;
 pub mod scratch;

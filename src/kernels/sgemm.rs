@@ -56,6 +56,10 @@ pub enum Kernel {
     Avx2,
     /// 8 × 32 tiles in zmm registers (AVX-512F)
     Avx512,
+    /// 8 × 32 tiles of bf16 dot products with f32 accumulation (AVX512-BF16,
+    /// `--precision bf16` training): both operands rounded to bf16 as they are
+    /// packed (`bf16.rs`)
+    Bf16,
 }
 
 impl Kernel {
@@ -63,6 +67,7 @@ impl Kernel {
         match self {
             Kernel::Avx2 => "AVX2",
             Kernel::Avx512 => "AVX-512",
+            Kernel::Bf16 => "AVX512-BF16",
         }
     }
 }
@@ -115,7 +120,8 @@ pub unsafe fn sgemm(
 /// [`sgemm`] with the given kernel.
 ///
 /// # Safety
-/// As [`sgemm`]; for `Kernel::Avx512` the CPU has AVX-512F.
+/// As [`sgemm`]; for `Kernel::Avx512` the CPU has AVX-512F, for `Kernel::Bf16`
+/// AVX-512F, AVX-512BW and AVX512-BF16.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn sgemm_with(
     kern: Kernel,
@@ -144,14 +150,21 @@ pub unsafe fn sgemm_with(
         return;
     }
     match kern {
-        Kernel::Avx2 => blocked::<MR, NR, false>(m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs),
-        Kernel::Avx512 => blocked::<MR512, NR512, true>(m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs),
+        Kernel::Avx2 => blocked::<MR, NR, AVX2>(m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs),
+        Kernel::Avx512 => blocked::<MR512, NR512, AVX512>(m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs),
+        Kernel::Bf16 => blocked::<MR512, NR512, BF16>(m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs),
     }
 }
 
-/// The blocked loops around an `R` × `C` tile kernel (`WIDE`: the AVX-512 one).
+const AVX2: u8 = 0;
+const AVX512: u8 = 1;
+const BF16: u8 = 2;
+
+/// The blocked loops around an `R` × `C` tile kernel (`KERN`: `AVX2`, `AVX512`
+/// or `BF16`). Packed slivers hold `kd` depth units per line: floats, or for
+/// bf16 pairs of adjacent depths in one 32-bit unit (`kd` = ⌈kc / 2⌉).
 #[allow(clippy::too_many_arguments)]
-unsafe fn blocked<const R: usize, const C: usize, const WIDE: bool>(
+unsafe fn blocked<const R: usize, const C: usize, const KERN: u8>(
     m: usize,
     n: usize,
     k: usize,
@@ -170,31 +183,38 @@ unsafe fn blocked<const R: usize, const C: usize, const WIDE: bool>(
         let mut p = p.borrow_mut();
         let (pa, pb) = &mut *p;
         let kc_block = if k >= DEEP { KC_DEEP } else { KC };
-        let need_a = mc_block.min(m.next_multiple_of(R)) * kc_block.min(k);
-        let need_b = NC.min(n.next_multiple_of(C)) * kc_block.min(k);
+        let depth = |kc: usize| if KERN == BF16 { kc.div_ceil(2) } else { kc };
+        let need_a = mc_block.min(m.next_multiple_of(R)) * depth(kc_block.min(k));
+        let need_b = NC.min(n.next_multiple_of(C)) * depth(kc_block.min(k));
         let (pa, pb) = (aligned(pa, need_a), aligned(pb, need_b));
+        // B's columns in slivers of C, A's rows in slivers of R
+        let pack_lines = |is_b: bool, dst: &mut [f32], src: *const f32, sl: usize, sp: usize, n: usize, kc: usize| match (KERN, is_b) {
+            (BF16, true) => super::bf16::pack_pairs::<C>(dst, src, sl, sp, n, kc),
+            (BF16, false) => super::bf16::pack_pairs::<R>(dst, src, sl, sp, n, kc),
+            (_, true) => pack::<C>(dst, src, sl, sp, n, kc),
+            (_, false) => pack::<R>(dst, src, sl, sp, n, kc),
+        };
         for j0 in (0..n).step_by(NC) {
             let nc = NC.min(n - j0);
             for p0 in (0..k).step_by(kc_block) {
                 let kc = kc_block.min(k - p0);
-                pack::<C>(pb, b.add(p0 * b_rs + j0 * b_cs), b_cs, b_rs, nc, kc);
+                let kd = depth(kc);
+                pack_lines(true, pb, b.add(p0 * b_rs + j0 * b_cs), b_cs, b_rs, nc, kc);
                 let overwrite = p0 == 0 && !accumulate;
                 for i0 in (0..m).step_by(mc_block) {
                     let mc = mc_block.min(m - i0);
-                    pack::<R>(pa, a.add(i0 * a_rs + p0 * a_cs), a_rs, a_cs, mc, kc);
+                    pack_lines(false, pa, a.add(i0 * a_rs + p0 * a_cs), a_rs, a_cs, mc, kc);
                     for js in (0..nc).step_by(C) {
                         let nr = C.min(nc - js);
-                        let bp = pb.as_ptr().add(js * kc);
+                        let bp = pb.as_ptr().add(js * kd);
                         for is in (0..mc).step_by(R) {
                             let mr = R.min(mc - is);
-                            let ap = pa.as_ptr().add(is * kc);
+                            let ap = pa.as_ptr().add(is * kd);
                             let cp = c.add((i0 + is) * ldc + j0 + js);
-                            let tile = |cp: *mut f32, ldc: usize, overwrite: bool| {
-                                if WIDE {
-                                    kernel512::<R>(kc, ap, bp, cp, ldc, overwrite)
-                                } else {
-                                    kernel256(kc, ap, bp, cp, ldc, overwrite)
-                                }
+                            let tile = |cp: *mut f32, ldc: usize, overwrite: bool| match KERN {
+                                AVX512 => kernel512::<R>(kd, ap, bp, cp, ldc, overwrite),
+                                BF16 => super::bf16::kernel::<R>(kd, ap as *const u32, bp as *const u32, cp, ldc, overwrite),
+                                _ => kernel256(kd, ap, bp, cp, ldc, overwrite),
                             };
                             if mr == R && nr == C {
                                 tile(cp, ldc, overwrite);
@@ -219,7 +239,7 @@ unsafe fn blocked<const R: usize, const C: usize, const WIDE: bool>(
 /// The first `len` floats of `buf` from a 64-byte boundary on, growing `buf`
 /// as needed: a 16-float row of a B sliver is then one cache line, where the
 /// allocator's 16-byte alignment had split every other 32-byte load.
-fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+pub(super) fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     const PAD: usize = 64 / std::mem::size_of::<f32>();
     if buf.len() < len + PAD {
         buf.resize(len + PAD, 0.0);
@@ -233,7 +253,7 @@ fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 /// depth p (zero past n). Element (line l, depth p) is `src[l·sl + p·sp]`;
 /// A packs with W = MR, sl = a_rs, sp = a_cs; B with W = NR, sl = b_cs, sp = b_rs.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn pack<const W: usize>(dst: &mut [f32], src: *const f32, sl: usize, sp: usize, n: usize, kc: usize) {
+pub(super) unsafe fn pack<const W: usize>(dst: &mut [f32], src: *const f32, sl: usize, sp: usize, n: usize, kc: usize) {
     if sl == 1 {
         // lines adjacent at each depth: p outermost, so each source cache line
         // is read once, slivers side by side (sliver by sliver, a power-of-two
@@ -371,11 +391,7 @@ unsafe fn kernel256(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: u
 #[target_feature(enable = "avx512f")]
 unsafe fn kernel512<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, overwrite: bool) {
     use std::arch::x86_64::*;
-    for i in 0..R {
-        _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc) as *const i8);
-        _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 16) as *const i8);
-        _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 31) as *const i8);
-    }
+    prefetch_rows::<R>(c, ldc);
     let mut acc = [[_mm512_setzero_ps(); 2]; R];
     let (mut a, mut b) = (a, b);
     for _ in 0..kc {
@@ -389,6 +405,28 @@ unsafe fn kernel512<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: 
         a = a.add(R);
         b = b.add(NR512);
     }
+    store_tile::<R>(&acc, c, ldc, overwrite);
+}
+
+/// Fetches the `R` rows of a 32-wide tile of C (three lines each where a row
+/// straddles) while the tile's loop runs.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn prefetch_rows<const R: usize>(c: *mut f32, ldc: usize) {
+    use std::arch::x86_64::*;
+    for i in 0..R {
+        _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 16) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 31) as *const i8);
+    }
+}
+
+/// Writes an `R` × 32 tile of accumulators to C (row stride `ldc`): stores
+/// them, or adds them to what is there.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn store_tile<const R: usize>(acc: &[[std::arch::x86_64::__m512; 2]; R], c: *mut f32, ldc: usize, overwrite: bool) {
+    use std::arch::x86_64::*;
     for (i, &[lo, hi]) in acc.iter().enumerate() {
         let p = c.add(i * ldc);
         if overwrite {

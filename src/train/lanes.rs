@@ -70,7 +70,11 @@ impl Lanes {
     /// Two lanes for a run of `accum` micro-batches of `b`×`t` tokens on
     /// `threads` threads, or `None` where one lane is the rule.
     pub fn for_run(n_params: usize, accum: usize, b: usize, t: usize, threads: usize) -> Result<Option<Lanes>, String> {
-        Self::with_pools(n_params, accum, b, t, threads, |n| rayon::ThreadPoolBuilder::new().num_threads(n))
+        // the lanes' workers multiply in the precision of the thread that builds them
+        let bf16 = crate::kernels::matmul::bf16_products();
+        Self::with_pools(n_params, accum, b, t, threads, move |n| {
+            rayon::ThreadPoolBuilder::new().num_threads(n).start_handler(crate::kernels::matmul::bf16_start_handler(bf16))
+        })
     }
 
     /// As [`Lanes::for_run`], the pools built from `builder(workers)` (tests count their threads).

@@ -50,6 +50,9 @@ pub struct RunConfig {
     pub sample_prompt: String,
     /// Preset fields overridden from the command line (also applied on resume).
     pub overrides: crate::preset::Overrides,
+    /// Precision of the training products (`--precision`; checked against the CPU
+    /// by [`crate::precision::check_training`] first).
+    pub precision: crate::precision::Precision,
 }
 
 /// Starts the trainer thread.
@@ -77,7 +80,17 @@ pub fn start(cfg: RunConfig) -> EngineHandle {
 }
 
 fn run(cfg: RunConfig, commands: Receiver<crate::engine::Command>, em: &mut Emitter, memory: Slot<MemorySnapshot>) {
-    let pool = match rayon::ThreadPoolBuilder::new().num_threads(cfg.threads.max(1)).build() {
+    let bf16 = cfg.precision == crate::precision::Precision::Bf16;
+    if bf16 && !crate::kernels::matmul::bf16_supported() {
+        em.important(Event::Error("--precision bf16 needs AVX512-BF16, which this CPU does not have".into()));
+        em.drain(Duration::from_secs(5));
+        return;
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads.max(1))
+        .start_handler(crate::kernels::matmul::bf16_start_handler(bf16))
+        .build();
+    let pool = match pool {
         Ok(p) => p,
         Err(e) => {
             em.important(Event::Error(format!("cannot start {} threads: {e}", cfg.threads)));

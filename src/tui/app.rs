@@ -1124,6 +1124,8 @@ impl App {
             progress: false,
             sample_prompt: "Once upon a time".into(),
             overrides: Default::default(),
+            // runs started from the picker train in fp32 (`train --precision bf16` sets it for its own run)
+            precision: Default::default(),
         };
         self.begin_run(&view, corpus_label);
         if let Some(r) = &resume {

@@ -65,6 +65,7 @@ pub fn run_config(preset: (Preset, String), runs_root: &std::path::Path) -> RunC
         progress: false,
         sample_prompt: "Once upon a time".into(),
         overrides: Default::default(),
+        precision: Default::default(),
     }
 }
 

@@ -135,3 +135,66 @@ fn avx512_and_avx2_kernels_agree_bit_for_bit() {
         }
     }
 }
+
+/// `--precision bf16` products: both operands rounded to bf16 (nearest even),
+/// products summed in f32. Against an f64 sum of the rounded operands, every
+/// layout and edge (odd depths leave half a pair), and the thread split
+/// bit-exact as in fp32.
+#[test]
+fn bf16_products_match_f64_of_rounded_operands() {
+    use flashlm_tui::kernels::matmul::{bf16_start_handler, bf16_supported, set_bf16_products};
+    use flashlm_tui::kernels::vec::{from_bf16, to_bf16};
+    if !bf16_supported() {
+        eprintln!("SKIPPED bf16_products_match_f64_of_rounded_operands: this CPU has no AVX512-BF16");
+        assert!(!set_bf16_products(true), "bf16 products must refuse to switch on without AVX512-BF16");
+        return;
+    }
+    let round = |x: f32| from_bf16(to_bf16(x)) as f64;
+    let mut rng = Rng::new(13);
+    for &(m, n, k) in &[(1, 1, 1), (7, 31, 5), (8, 32, 8), (9, 33, 17), (12, 48, 511), (19, 70, 1030), (9, 21, 2051)] {
+        for (a_t, b_t, accumulate) in [(false, false, false), (false, true, true), (true, false, false), (true, true, true)] {
+            let c = Case { m, n, k, a_t, b_t, accumulate };
+            let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
+            let av = if c.a_t { MatRef::t(&a, m) } else { MatRef::rows(&a, k) };
+            let bv = if c.b_t { MatRef::t(&b, k) } else { MatRef::rows(&b, n) };
+            let ldo = n + 3;
+            let init: Vec<f32> = (0..m * ldo).map(|_| rng.normal()).collect();
+            assert!(set_bf16_products(true));
+            let mut got = init.clone();
+            matmul_serial(&mut got, ldo, accumulate, av, bv, m, n, k);
+            set_bf16_products(false);
+            for i in 0..m {
+                for j in 0..ldo {
+                    let o = i * ldo + j;
+                    let want = if j >= n {
+                        init[o] as f64
+                    } else {
+                        let base = if accumulate { init[o] as f64 } else { 0.0 };
+                        base + (0..k).map(|p| round(a[i * av.rs + p * av.cs]) * round(b[p * bv.rs + j * bv.cs])).sum::<f64>()
+                    };
+                    let tol = 2e-6 * (k as f64).sqrt() * (1.0 + want.abs());
+                    assert!((got[o] as f64 - want).abs() <= tol, "{m}×{n}×{k} a_t={a_t} b_t={b_t}: element {o}: {} vs {want}", got[o]);
+                }
+            }
+            // and far from the fp32 product where the rounding shows: bf16 keeps 8 bits
+            let mut fp32 = init.clone();
+            matmul_serial(&mut fp32, ldo, accumulate, av, bv, m, n, k);
+            if k >= 17 {
+                assert!(fp32.iter().zip(&got).any(|(x, y)| x != y), "{m}×{n}×{k}: bf16 equals fp32: not rounded?");
+            }
+        }
+    }
+    // the thread split does not change a bit
+    for (m, n, k, a_t, b_t) in [(300, 70, 600, false, true), (64, 4096 + 7, 40, false, true), (40, 36, 2100, true, false)] {
+        let c = Case { m, n, k, a_t, b_t, accumulate: true };
+        assert!(set_bf16_products(true));
+        let (serial, _) = run(&c, &mut Rng::new(9), false);
+        set_bf16_products(false);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).start_handler(bf16_start_handler(true)).build().unwrap();
+        let (par, _) = pool.install(|| run(&c, &mut Rng::new(9), true));
+        assert!(serial.iter().zip(&par).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}×{n}×{k} bf16 at 2 threads");
+        let (fp32, _) = run(&c, &mut Rng::new(9), false);
+        assert!(fp32 != serial, "{m}×{n}×{k}: the pool's products were not bf16");
+    }
+}

@@ -1,0 +1,142 @@
+//! The bf16 side of the sgemm for `--precision bf16` training (AVX512-BF16):
+//! packing that rounds both operands to bf16 as it lays them out, and the
+//! 8 × 32 tile of `vdpbf16ps` dot products. The loops around them are the
+//! sgemm's (`sgemm.rs`, `Kernel::Bf16`).
+//!
+//! `vdpbf16ps` multiplies pairs: lane j of the accumulator gains
+//! a₀·b₀ⱼ + a₁·b₁ⱼ, where each 32-bit lane of the operands holds two bf16
+//! values. So a packed unit is a pair of adjacent depths (2q low, 2q + 1 high;
+//! zero past the depth), A's pair broadcast to all lanes, B's 32 columns in two
+//! registers. Accumulation is f32, in the order pair 0, 1, … of each depth
+//! block; each pair's two products are added in one rounding step.
+
+use super::sgemm::{pack, prefetch_rows, store_tile};
+use super::vec::to_bf16;
+use std::arch::x86_64::*;
+use std::cell::RefCell;
+
+thread_local! {
+    /// The operand block as bf16 pairs, before it is cut into slivers.
+    static PAIRS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Packs `n` lines × `kc` depths (element (l, p) = `src[l·sl + p·sp]`) into
+/// slivers of `W` lines of ⌈kc / 2⌉ bf16 pairs each (round to nearest even):
+/// first into pairs in the source's own order, then cut into slivers by the
+/// fp32 packing, which moves 32-bit units without looking at them.
+///
+/// # Safety
+/// The CPU has AVX-512F, AVX-512BW and AVX512-BF16; the elements named are in
+/// bounds; `dst` holds ⌈n / W⌉·W·⌈kc / 2⌉ units.
+pub(super) unsafe fn pack_pairs<const W: usize>(dst: &mut [f32], src: *const f32, sl: usize, sp: usize, n: usize, kc: usize) {
+    let kp = kc.div_ceil(2);
+    PAIRS.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.len() < n * kp {
+            t.resize(n * kp, 0.0);
+        }
+        let tmp = t.as_mut_ptr();
+        if sp == 1 {
+            // each line contiguous in depth: its pairs are adjacent floats
+            for l in 0..n {
+                round_line(tmp.add(l * kp) as *mut u16, src.add(l * sl), kc);
+            }
+            pack::<W>(dst, tmp, kp, 1, n, kp);
+        } else if sl == 1 {
+            // lines adjacent at each depth: two depths' rows interleaved
+            for q in 0..kp {
+                let odd = (2 * q + 1 < kc).then(|| src.add((2 * q + 1) * sp));
+                interleave_rows(tmp.add(q * n) as *mut u32, src.add(2 * q * sp), odd, n);
+            }
+            pack::<W>(dst, tmp, 1, n, n, kp);
+        } else {
+            for l in 0..n {
+                for q in 0..kp {
+                    let at = |p: usize| if p < kc { to_bf16(*src.add(l * sl + p * sp)) as u32 } else { 0 };
+                    *(tmp.add(l * kp + q) as *mut u32) = at(2 * q) | at(2 * q + 1) << 16;
+                }
+            }
+            pack::<W>(dst, tmp, kp, 1, n, kp);
+        }
+    })
+}
+
+/// `len` floats to bf16, plus one zero when `len` is odd (the pad of the last pair).
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+unsafe fn round_line(dst: *mut u16, src: *const f32, len: usize) {
+    let whole = len / 32 * 32;
+    for i in (0..whole).step_by(32) {
+        let v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src.add(i + 16)), _mm512_loadu_ps(src.add(i)));
+        _mm512_storeu_si512(dst.add(i) as *mut __m512i, std::mem::transmute::<__m512bh, __m512i>(v));
+    }
+    let rest = len - whole;
+    if rest > 0 {
+        // masked loads read zeros past the line, which round to the zero pad
+        let lo = _mm512_maskz_loadu_ps(mask16(rest), src.add(whole));
+        let hi = _mm512_maskz_loadu_ps(mask16(rest.saturating_sub(16)), src.add(whole + 16));
+        let v = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+        let units = rest.next_multiple_of(2);
+        let m: __mmask32 = if units >= 32 { !0 } else { (1u32 << units) - 1 };
+        _mm512_mask_storeu_epi16(dst.add(whole) as *mut i16, m, v);
+    }
+}
+
+/// `n` pairs (even[l], odd[l]) as bf16 (odd zero when absent).
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+unsafe fn interleave_rows(dst: *mut u32, even: *const f32, odd: Option<*const f32>, n: usize) {
+    // lane 2j takes even[j] (unit j of the low half), lane 2j + 1 odd[j] (unit 16 + j)
+    const IDX: [i16; 32] = {
+        let mut t = [0i16; 32];
+        let mut j = 0;
+        while j < 16 {
+            t[2 * j] = j as i16;
+            t[2 * j + 1] = 16 + j as i16;
+            j += 1;
+        }
+        t
+    };
+    let idx = _mm512_loadu_si512(IDX.as_ptr() as *const __m512i);
+    for l0 in (0..n).step_by(16) {
+        let m = mask16(n - l0);
+        let e = _mm512_maskz_loadu_ps(m, even.add(l0));
+        let o = match odd {
+            Some(odd) => _mm512_maskz_loadu_ps(m, odd.add(l0)),
+            None => _mm512_setzero_ps(),
+        };
+        let v = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(o, e));
+        _mm512_mask_storeu_epi32(dst.add(l0) as *mut i32, m, _mm512_permutexvar_epi16(idx, v));
+    }
+}
+
+/// The first `n` (at most 16) lanes.
+fn mask16(n: usize) -> __mmask16 {
+    if n >= 16 {
+        !0
+    } else {
+        (1u16 << n) - 1
+    }
+}
+
+/// The `R` × 32 tile: c (row stride ldc) = or += Σ_q Σ_{h∈0,1} a[q·R + i]_h · b[q·32 + j]_h.
+///
+/// # Safety
+/// The CPU has AVX-512F and AVX512-BF16; `a` holds `kp`·R units, `b` `kp`·32,
+/// c's R rows of 32 are writable.
+#[target_feature(enable = "avx512f,avx512bf16")]
+pub(super) unsafe fn kernel<const R: usize>(kp: usize, a: *const u32, b: *const u32, c: *mut f32, ldc: usize, overwrite: bool) {
+    prefetch_rows::<R>(c, ldc);
+    let mut acc = [[_mm512_setzero_ps(); 2]; R];
+    let (mut a, mut b) = (a, b);
+    for _ in 0..kp {
+        let b0 = std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(b as *const __m512i));
+        let b1 = std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(b.add(16) as *const __m512i));
+        for (i, row) in acc.iter_mut().enumerate() {
+            let x = std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(*a.add(i) as i32));
+            row[0] = _mm512_dpbf16_ps(row[0], x, b0);
+            row[1] = _mm512_dpbf16_ps(row[1], x, b1);
+        }
+        a = a.add(R);
+        b = b.add(32);
+    }
+    store_tile::<R>(&acc, c, ldc, overwrite);
+}
