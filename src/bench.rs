@@ -579,7 +579,13 @@ fn run_all(a: &BenchArgs) -> Result<()> {
         let one = if threads > 1 { Some(child(name, 1)?) } else { None };
         rows.push((full, one));
     }
-    println!("| preset | params | batch×seq | ms/step | tok/s ({threads} thr) | tok/s (1 thr) | scaling (fastest steps) | GFLOP/s | sgemm peak (FMA peak) | MFU (fastest step) | gen tok/s (ctx 16–32 / 4,080–4,096) | gen bf16 / int8 | peak RSS (training) | PyTorch tok/s |");
+    let (prec, peak_col) = match a.precision {
+        crate::precision::Precision::Bf16 => ("bf16", "bf16 GEMM peak (fp32 FMA peak)"),
+        _ => ("fp32", "sgemm peak (FMA peak)"),
+    };
+    println!("Training in {prec}; MFU against the {prec} GEMM peak measured in each child.");
+    println!();
+    println!("| preset | params | batch×seq | ms/step | tok/s ({threads} thr) | tok/s (1 thr) | scaling (fastest steps) | GFLOP/s | {peak_col} | MFU (fastest step) | gen tok/s (ctx 16–32 / 4,080–4,096) | gen bf16 / int8 | peak RSS (training) | PyTorch tok/s |");
     println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (r, one) in &rows {
         let (one_s, scale) = match one {
