@@ -482,6 +482,9 @@ fn train(a: TrainArgs) -> Result<()> {
                         thousands(valid_tokens as u64),
                         thousands(tokens_per_step as u64)
                     );
+                    if a.precision == Precision::Bf16 {
+                        println!("products: bf16 operands, f32 accumulation (AVX512-BF16); weights and optimizer state f32");
+                    }
                 }
                 Event::Step(m) => {
                     if m.step % log_every == 0 || m.step == 1 {

@@ -66,6 +66,10 @@ pub struct TrainState {
     pub corpus_hash: String,
     pub valid: Option<String>,
     pub tokenizer_sha256: String,
+    /// Precision of the products the run last trained with (`--precision`;
+    /// checkpoints from before it existed were fp32).
+    #[serde(default)]
+    pub precision: crate::precision::Precision,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -467,6 +467,16 @@ impl Session {
                     st.horizon = None;
                 }
                 st.threads = cfg.threads;
+                if st.precision != cfg.precision {
+                    em.important(Event::Warning(format!(
+                        "this run trained with {} products until step {}; it continues with {} (pass --precision {} to keep them)",
+                        st.precision.label(),
+                        st.step,
+                        cfg.precision.label(),
+                        st.precision.label()
+                    )));
+                    st.precision = cfg.precision;
+                }
                 // a different corpus or validation file on resume becomes the run's own
                 st.corpus = corpus_label;
                 st.corpus_hash = hash.clone();
@@ -492,6 +502,7 @@ impl Session {
                     corpus_hash: hash.clone(),
                     valid: valid_path.as_ref().map(|p| p.display().to_string()),
                     tokenizer_sha256: tokenizer_sha,
+                    precision: cfg.precision,
                 };
                 (dir, st)
             }

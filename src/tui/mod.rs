@@ -455,8 +455,11 @@ pub fn run(opts: Options) -> Result<Outcome> {
         // background while the picker waits for the user, but before the
         // trainer starts when it starts at once, so neither slows the other
         let tx = rt.bg_tx.clone();
+        // a bf16 run's MFU is against the bf16 GEMM peak
+        let bf16 = matches!(&first, Action::Start(c) if c.precision == crate::precision::Precision::Bf16);
         let measure = move || {
-            if let Ok(pool) = rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).start_handler(crate::kernels::matmul::bf16_start_handler(bf16));
+            if let Ok(pool) = pool.build() {
                 let p = pool.install(|| crate::bench::sgemm_peak(4096));
                 let _ = tx.send(Background::Peak(p));
             }

@@ -146,7 +146,7 @@ fn precision_flags_from_the_command_line() {
         let (ok, out, err) = run(bin()
             .args(["train", "--preset", "tiny", "--headless", "--steps", "3", "--warmup", "1", "--precision", "bf16", "--out"])
             .arg(dir.path().join("bf16")));
-        assert!(ok && out.contains("finished: 3 steps"), "{out}\n{err}");
+        assert!(ok && out.contains("finished: 3 steps") && out.contains("products: bf16"), "{out}\n{err}");
         let (ok, out, err) =
             run(bin().args(["bench", "--preset", "tiny", "--steps", "3", "--threads", "2", "--no-gen", "--precision", "bf16"]));
         assert!(ok, "{err}");
@@ -243,4 +243,44 @@ fn packed_store_finds_matrices_and_row_blocks() {
     assert!(matches!(store.mat(&base, &base[..7]), Mat::F32(_)));
     let other = base.clone();
     assert!(matches!(store.mat(&base, &other[7..7 + inp]), Mat::F32(_)));
+}
+
+/// bf16 runs resume bit for bit (the products keep their order), the checkpoint
+/// records the precision, and resuming in another precision says so.
+#[test]
+fn bf16_resume_is_bit_identical_and_a_change_of_precision_is_logged() {
+    use super::common::{collect, errors, run_config, run_dir, step_losses, tiny_preset};
+    use flashlm_tui::engine::Event;
+    use flashlm_tui::preset::Budget;
+    if !flashlm_tui::kernels::matmul::bf16_supported() {
+        eprintln!("SKIPPED bf16_resume_is_bit_identical_and_a_change_of_precision_is_logged: this CPU has no AVX512-BF16");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let cfg = |steps: u64, resume: Option<std::path::PathBuf>, p: Precision| {
+        let mut c = run_config(tiny_preset(&[("min_lr: 1e-4", "min_lr: 3e-3")]), root.path());
+        c.budget = Some(Budget::Steps(steps));
+        c.resume = resume;
+        c.precision = p;
+        c
+    };
+    let a = collect(flashlm_tui::train::start(cfg(24, None, Precision::Bf16)));
+    let b1 = collect(flashlm_tui::train::start(cfg(12, None, Precision::Bf16)));
+    let last = run_dir(&b1).join("last");
+    let state = std::fs::read_to_string(last.join("state.json")).unwrap();
+    assert!(state.contains("\"precision\": \"Bf16\""), "{state}");
+    let b2 = collect(flashlm_tui::train::start(cfg(24, Some(last.clone()), Precision::Bf16)));
+    assert!(errors(&b2).is_empty(), "{:?}", errors(&b2));
+    assert!(!b2.iter().any(|e| matches!(e, Event::Warning(w) if w.contains("products"))));
+    let lb: Vec<_> = step_losses(&b1).into_iter().chain(step_losses(&b2)).collect();
+    assert_eq!(step_losses(&a), lb, "bf16 losses must be bit-identical across a resume");
+    // (the resume continued in the same folder: last/ is at step 24 now)
+    let c = collect(flashlm_tui::train::start(cfg(26, Some(last), Precision::Fp32)));
+    assert!(errors(&c).is_empty(), "{:?}", errors(&c));
+    assert!(
+        c.iter().any(
+            |e| matches!(e, Event::Warning(w) if w.contains("trained with bf16 products until step 24") && w.contains("--precision bf16"))
+        ),
+        "{c:?}"
+    );
 }
