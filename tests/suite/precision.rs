@@ -131,8 +131,10 @@ fn bf16_training_follows_fp32() {
     let (fp32, bf16) = (run(Precision::Fp32), run(Precision::Bf16));
     assert_eq!(fp32.len(), bf16.len());
     assert!(fp32.iter().zip(&bf16).any(|(a, b)| a.1 != b.1), "bf16 losses equal fp32's: the products were not bf16");
+    let worst = fp32.iter().zip(&bf16).map(|(a, b)| (a.1 - b.1).abs()).fold(0.0, f64::max);
+    eprintln!("bf16 vs fp32: largest step-loss difference {worst:.4} nats over {} steps", fp32.len());
     for (a, b) in fp32.iter().zip(&bf16) {
-        assert!((a.1 - b.1).abs() < 0.05, "step {}: fp32 {} vs bf16 {}", a.0, a.1, b.1);
+        assert!((a.1 - b.1).abs() < 0.01, "step {}: fp32 {} vs bf16 {}", a.0, a.1, b.1);
     }
     assert!(bf16.last().unwrap().1 < bf16[0].1 - 0.3, "bf16 run learns: {bf16:?}");
 }
