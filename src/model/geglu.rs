@@ -28,7 +28,7 @@ fn erf_and_gauss(x: f32) -> (f32, f32) {
     // computed and one selected, so the loop stays branch-free
     let x2 = x * x;
     let series = x
-        * (1.128_379_2
+        * (std::f32::consts::FRAC_2_SQRT_PI
             + x2 * (-0.376_126_4
                 + x2 * (0.112_837_92 + x2 * (-0.026_866_17 + x2 * (0.005_223_977 + x2 * (-8.548_327e-4 + x2 * 1.205_533_7e-4))))));
     let e = if a < 0.5 { series } else { (1.0 - poly * g).copysign(x) };
