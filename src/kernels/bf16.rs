@@ -42,13 +42,13 @@ pub(super) unsafe fn pack_pairs<const W: usize>(dst: &mut [f32], src: *const f32
                 round_line(tmp.add(l * kp) as *mut u16, src.add(l * sl), kc);
             }
             pack::<W>(dst, tmp, kp, 1, n, kp);
-        } else if sl == 1 {
-            // lines adjacent at each depth: two depths' rows interleaved
+        } else if sl == 1 && (W == 8 || W % 16 == 0) {
+            // lines adjacent at each depth: two depths' rows interleaved,
+            // straight into the slivers
             for q in 0..kp {
                 let odd = (2 * q + 1 < kc).then(|| src.add((2 * q + 1) * sp));
-                interleave_rows(tmp.add(q * n) as *mut u32, src.add(2 * q * sp), odd, n);
+                interleave_into::<W>(dst.as_mut_ptr() as *mut u32, q, kp, src.add(2 * q * sp), odd, n);
             }
-            pack::<W>(dst, tmp, 1, n, n, kp);
         } else {
             for l in 0..n {
                 for q in 0..kp {
@@ -81,9 +81,12 @@ unsafe fn round_line(dst: *mut u16, src: *const f32, len: usize) {
     }
 }
 
-/// `n` pairs (even[l], odd[l]) as bf16 (odd zero when absent).
+/// Pair q of every line: (even[l], odd[l]) as bf16 (odd zero when absent),
+/// written to unit q of each line's sliver (`W` lines a sliver, `kp` units a
+/// line; lines past `n` up to the last sliver's end get zeros).
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-unsafe fn interleave_rows(dst: *mut u32, even: *const f32, odd: Option<*const f32>, n: usize) {
+unsafe fn interleave_into<const W: usize>(dst: *mut u32, q: usize, kp: usize, even: *const f32, odd: Option<*const f32>, n: usize) {
+    debug_assert!(W == 8 || W % 16 == 0, "slivers of 8 lines or a multiple of 16");
     // lane 2j takes even[j] (unit j of the low half), lane 2j + 1 odd[j] (unit 16 + j)
     const IDX: [i16; 32] = {
         let mut t = [0i16; 32];
@@ -96,15 +99,26 @@ unsafe fn interleave_rows(dst: *mut u32, even: *const f32, odd: Option<*const f3
         t
     };
     let idx = _mm512_loadu_si512(IDX.as_ptr() as *const __m512i);
-    for l0 in (0..n).step_by(16) {
-        let m = mask16(n - l0);
+    let lines = n.next_multiple_of(W);
+    for l0 in (0..lines).step_by(16) {
+        let m = mask16(n.saturating_sub(l0));
         let e = _mm512_maskz_loadu_ps(m, even.add(l0));
         let o = match odd {
             Some(odd) => _mm512_maskz_loadu_ps(m, odd.add(l0)),
             None => _mm512_setzero_ps(),
         };
         let v = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(o, e));
-        _mm512_mask_storeu_epi32(dst.add(l0) as *mut i32, m, _mm512_permutexvar_epi16(idx, v));
+        let units = _mm512_permutexvar_epi16(idx, v);
+        // unit q of line l lives at (l / W · kp + q) · W + l % W
+        let at = |l: usize| dst.add(((l / W) * kp + q) * W + l % W);
+        if W == 8 {
+            _mm256_storeu_si256(at(l0) as *mut __m256i, _mm512_castsi512_si256(units));
+            if l0 + 8 < lines {
+                _mm256_storeu_si256(at(l0 + 8) as *mut __m256i, _mm512_extracti64x4_epi64::<1>(units));
+            }
+        } else {
+            _mm512_storeu_si512(at(l0) as *mut __m512i, units);
+        }
     }
 }
 
