@@ -86,10 +86,17 @@ fn one() -> usize {
     1
 }
 
+fn fp32() -> String {
+    "fp32".into()
+}
+
 /// One preset's figures, as printed by `bench --json`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BenchResult {
     pub preset: String,
+    /// precision of the training products (`sgemm_peak` and `mfu` are that precision's)
+    #[serde(default = "fp32")]
+    pub precision: String,
     pub params: usize,
     pub batch: usize,
     pub seq_len: usize,
@@ -329,10 +336,17 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         println!("PyTorch reference (DESIGN.md, 2-core EPYC): {:.0} tok/s → ratio {:.2}×", r.pytorch_tok_s, tok_s / r.pytorch_tok_s);
     }
     // generation: one stream, incremental state, context 1 … 4096; fp32, then
-    // bf16 and int8 weight storage where the model's decoder has them
+    // bf16 and int8 weight storage where the model's decoder has them. Always
+    // with fp32 products (`--precision` is the training's; the window decoders
+    // run whole forward passes through the products)
     let (gen, gen16) = if a.no_gen {
         ((0.0, 0.0, 0.0), None)
     } else {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .start_handler(crate::kernels::matmul::bf16_start_handler(false))
+            .build()
+            .context("thread pool")?;
         let gen = pool.install(|| time_generation(&|| Some(model.decoder(&params)), v)).unwrap_or_default();
         println!(
             "generate (fp32): {:.0} tok/s single stream over {GEN_TOKENS} tokens (context 16–32: {:.0} tok/s, context 4,080–4,096: {:.0} tok/s)",
@@ -364,6 +378,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     if a.json {
         let r = BenchResult {
             preset: preset.name.clone(),
+            precision: a.precision.label().into(),
             params: model.num_params(),
             batch: b,
             seq_len: t,

@@ -22,7 +22,8 @@ pub enum Precision {
     /// 32-bit floats everywhere (the default)
     #[default]
     Fp32,
-    /// bfloat16 weights in the products, f32 accumulation
+    /// bfloat16: training rounds both operands of every product (f32 accumulation, weights and
+    /// optimizer state f32); generation streams bf16 copies of the weights
     Bf16,
     /// int8 weights in blocks of 32 with one f32 scale each (generation only)
     Int8,
@@ -63,6 +64,9 @@ pub fn cpu_vector_features() -> String {
         }
         if std::arch::is_x86_feature_detected!("avx512f") {
             f.push("AVX-512F");
+        }
+        if std::arch::is_x86_feature_detected!("avx512bw") {
+            f.push("AVX-512BW");
         }
         if std::arch::is_x86_feature_detected!("avx512bf16") {
             f.push("AVX512-BF16");

@@ -8,10 +8,12 @@
 //! values. So a packed unit is a pair of adjacent depths (2q low, 2q + 1 high;
 //! zero past the depth), A's pair broadcast to all lanes, B's 32 columns in two
 //! registers. Accumulation is f32, in the order pair 0, 1, … of each depth
-//! block; each pair's two products are added in one rounding step.
+//! block. How the instruction adds a pair's two products (Intel documents two
+//! roundings, odd depth first, denormals flushed) is the CPU's: the bits are
+//! reproducible on one CPU model (bf16 runs resume exactly there), not
+//! necessarily across vendors, as fp32's are.
 
 use super::sgemm::{pack, prefetch_rows, store_tile};
-use super::vec::to_bf16;
 use std::arch::x86_64::*;
 use std::cell::RefCell;
 
@@ -21,9 +23,11 @@ thread_local! {
 }
 
 /// Packs `n` lines × `kc` depths (element (l, p) = `src[l·sl + p·sp]`) into
-/// slivers of `W` lines of ⌈kc / 2⌉ bf16 pairs each (round to nearest even):
-/// first into pairs in the source's own order, then cut into slivers by the
-/// fp32 packing, which moves 32-bit units without looking at them.
+/// slivers of `W` lines of ⌈kc / 2⌉ bf16 pairs each (round to nearest even,
+/// by the same instruction on every path): lines adjacent at each depth go
+/// straight into the slivers; otherwise each line is rounded into pairs first
+/// and cut into slivers by the fp32 packing, which moves 32-bit units without
+/// looking at them.
 ///
 /// # Safety
 /// The CPU has AVX-512F, AVX-512BW and AVX512-BF16; the elements named are in
@@ -32,8 +36,9 @@ pub(super) unsafe fn pack_pairs<const W: usize>(dst: &mut [f32], src: *const f32
     let kp = kc.div_ceil(2);
     PAIRS.with(|t| {
         let mut t = t.borrow_mut();
-        if t.len() < n * kp {
-            t.resize(n * kp, 0.0);
+        // the pairs, and one gathered line for strided sources
+        if t.len() < n * kp + kc {
+            t.resize(n * kp + kc, 0.0);
         }
         let tmp = t.as_mut_ptr();
         if sp == 1 {
@@ -50,11 +55,14 @@ pub(super) unsafe fn pack_pairs<const W: usize>(dst: &mut [f32], src: *const f32
                 interleave_into::<W>(dst.as_mut_ptr() as *mut u32, q, kp, src.add(2 * q * sp), odd, n);
             }
         } else {
+            // neither stride is 1 (no `MatRef` view makes this; kept general):
+            // gather each line, then round it like a contiguous one
+            let line = tmp.add(n * kp);
             for l in 0..n {
-                for q in 0..kp {
-                    let at = |p: usize| if p < kc { to_bf16(*src.add(l * sl + p * sp)) as u32 } else { 0 };
-                    *(tmp.add(l * kp + q) as *mut u32) = at(2 * q) | at(2 * q + 1) << 16;
+                for p in 0..kc {
+                    *line.add(p) = *src.add(l * sl + p * sp);
                 }
+                round_line(tmp.add(l * kp) as *mut u16, line, kc);
             }
             pack::<W>(dst, tmp, kp, 1, n, kp);
         }
@@ -72,8 +80,9 @@ unsafe fn round_line(dst: *mut u16, src: *const f32, len: usize) {
     let rest = len - whole;
     if rest > 0 {
         // masked loads read zeros past the line, which round to the zero pad
+        // (no pointer is formed past the line's last 16)
         let lo = _mm512_maskz_loadu_ps(mask16(rest), src.add(whole));
-        let hi = _mm512_maskz_loadu_ps(mask16(rest.saturating_sub(16)), src.add(whole + 16));
+        let hi = if rest > 16 { _mm512_maskz_loadu_ps(mask16(rest - 16), src.add(whole + 16)) } else { _mm512_setzero_ps() };
         let v = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo));
         let units = rest.next_multiple_of(2);
         let m: __mmask32 = if units >= 32 { !0 } else { (1u32 << units) - 1 };
@@ -101,11 +110,16 @@ unsafe fn interleave_into<const W: usize>(dst: *mut u32, q: usize, kp: usize, ev
     let idx = _mm512_loadu_si512(IDX.as_ptr() as *const __m512i);
     let lines = n.next_multiple_of(W);
     for l0 in (0..lines).step_by(16) {
+        // lines past n (the last sliver's padding) are zeros, read from nowhere
         let m = mask16(n.saturating_sub(l0));
-        let e = _mm512_maskz_loadu_ps(m, even.add(l0));
-        let o = match odd {
-            Some(odd) => _mm512_maskz_loadu_ps(m, odd.add(l0)),
-            None => _mm512_setzero_ps(),
+        let (e, o) = if l0 >= n {
+            (_mm512_setzero_ps(), _mm512_setzero_ps())
+        } else {
+            let o = match odd {
+                Some(odd) => _mm512_maskz_loadu_ps(m, odd.add(l0)),
+                None => _mm512_setzero_ps(),
+            };
+            (_mm512_maskz_loadu_ps(m, even.add(l0)), o)
         };
         let v = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(o, e));
         let units = _mm512_permutexvar_epi16(idx, v);

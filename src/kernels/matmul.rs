@@ -1,5 +1,6 @@
-//! Row-major matrix products: our AVX2 sgemm (`sgemm.rs`) where the CPU has
-//! AVX2 + FMA, the `gemm` crate elsewhere.
+//! Row-major matrix products: our sgemm (`sgemm.rs`: AVX-512 or AVX2 + FMA
+//! kernels, and the AVX512-BF16 one for `--precision bf16`) where the CPU has
+//! them, the `gemm` crate elsewhere.
 //!
 //! The output is split into one contiguous block per rayon thread and each
 //! block runs a single-threaded product: on 2 cores this beats gemm's own
@@ -111,7 +112,7 @@ pub fn matmul(out: &mut [f32], ldo: usize, accumulate: bool, a: MatRef, b: MatRe
         unsafe { serial(bf16, out.as_mut_ptr(), ldo, accumulate, a, b, m, n, k) };
         return;
     }
-    let per = if split_m { m.div_ceil(blocks) } else { n.div_ceil(blocks).next_multiple_of(16) };
+    let per = if split_m { m.div_ceil(blocks) } else { n.div_ceil(blocks).next_multiple_of(tile_columns(bf16)) };
     let dst = SendPtr(out.as_mut_ptr());
     let dst = &dst;
     (0..blocks).into_par_iter().for_each(|bi| {
@@ -132,6 +133,17 @@ pub fn matmul(out: &mut [f32], ldo: usize, accumulate: bool, a: MatRef, b: MatRe
             }
         }
     });
+}
+
+/// Columns of the tile the product will run on: a thread's share of the
+/// columns is cut at a multiple of it, so no cut leaves a partial tile.
+fn tile_columns(bf16: bool) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if bf16 || (super::simd::available() && super::sgemm::kernel() == super::sgemm::Kernel::Avx512) {
+        return 32;
+    }
+    let _ = bf16;
+    16
 }
 
 /// One thread's product: the bf16 kernel when asked (`bf16`, only ever set

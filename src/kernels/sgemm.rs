@@ -16,7 +16,7 @@
 //!
 //! Loop order: columns in blocks of `NC`, depth in blocks of `KC` (`KC_DEEP`
 //! for deep products; B block packed once), rows in blocks of `MC` (A block
-//! packed), then 16-column × 6-row tiles. Edge tiles are computed whole into a scratch tile from
+//! packed), then the tiles (16 × 6, or 32 × 8 with AVX-512 and bf16). Edge tiles are computed whole into a scratch tile from
 //! zero-padded slivers and only their valid part is written back. Packing
 //! buffers are per thread and reused, so a call allocates only the first time
 //! a thread sees a larger block; they start on a 64-byte boundary, and each
@@ -251,7 +251,9 @@ pub(super) fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 /// Packs `n` lines (A's rows or B's columns) × `kc` depth into slivers of `W`
 /// lines: sliver s holds, for each p, the W values of lines s·W … s·W+W−1 at
 /// depth p (zero past n). Element (line l, depth p) is `src[l·sl + p·sp]`;
-/// A packs with W = MR, sl = a_rs, sp = a_cs; B with W = NR, sl = b_cs, sp = b_rs.
+/// A packs with W = the tile's rows, sl = a_rs, sp = a_cs; B with W = its
+/// columns, sl = b_cs, sp = b_rs. (bf16 operands go through `bf16::pack_pairs`,
+/// which uses this to move its 32-bit pairs.)
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn pack<const W: usize>(dst: &mut [f32], src: *const f32, sl: usize, sp: usize, n: usize, kc: usize) {
     if sl == 1 {
@@ -291,8 +293,9 @@ pub(super) unsafe fn pack<const W: usize>(dst: &mut [f32], src: *const f32, sl: 
             // the last depth is left to the scalar loop below.
             done = if W.is_multiple_of(8) { kc - kc % 8 } else { (kc - 1) / 8 * 8 };
             for p in (0..done).step_by(8) {
-                // groups last to first: a short group's spill into the next
-                // depth's first lines is then rewritten by the full groups
+                // groups last to first: were a short group to follow full ones
+                // (W = 12, 14: no tile in use has that), its spill into the
+                // next depth's first lines is then rewritten by the full groups
                 for g in (0..W).step_by(8).rev() {
                     let lines = (W - g).min(8);
                     transpose8(src.add((l0 + g) * sl + p), sl, lines, out.as_mut_ptr().add(p * W + g), W);

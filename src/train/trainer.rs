@@ -81,8 +81,9 @@ pub fn start(cfg: RunConfig) -> EngineHandle {
 
 fn run(cfg: RunConfig, commands: Receiver<crate::engine::Command>, em: &mut Emitter, memory: Slot<MemorySnapshot>) {
     let bf16 = cfg.precision == crate::precision::Precision::Bf16;
-    if bf16 && !crate::kernels::matmul::bf16_supported() {
-        em.important(Event::Error("--precision bf16 needs AVX512-BF16, which this CPU does not have".into()));
+    // the CLI checks first; a library caller gets the same reason here
+    if let Err(e) = crate::precision::check_training(cfg.precision) {
+        em.important(Event::Error(e.to_string()));
         em.drain(Duration::from_secs(5));
         return;
     }

@@ -540,8 +540,11 @@ pub struct App {
     /// Printed after the terminal is restored.
     pub exit_note: Option<String>,
     pub status: Option<String>,
-    /// Measured sgemm peak (GFLOP/s) for MFU.
+    /// Measured GEMM peak (GFLOP/s) for MFU, and the precision it was measured in.
     pub peak_gflops: Option<f64>,
+    pub peak_precision: crate::precision::Precision,
+    /// Precision of the products of the run last started.
+    pub run_precision: crate::precision::Precision,
     /// CPU use of the UI thread, in % of one core.
     pub ui_cpu: Option<f64>,
     pub dirty: bool,
@@ -582,6 +585,8 @@ impl App {
             exit_note: None,
             status: None,
             peak_gflops: None,
+            peak_precision: Default::default(),
+            run_precision: Default::default(),
             ui_cpu: None,
             dirty: true,
             t0: Instant::now(),

@@ -288,7 +288,8 @@ pub fn conv_taps(checkpoint: &Path) -> Result<(u64, Vec<Array2<f32>>)> {
 }
 
 enum Background {
-    Peak(f64),
+    /// the GEMM peak, in the precision it was measured in
+    Peak(f64, crate::precision::Precision),
     ConvTaps(PathBuf, u64, Vec<Array2<f32>>),
 }
 
@@ -317,6 +318,7 @@ impl Runtime {
                 }
                 let mut cfg = *cfg;
                 cfg.progress = false;
+                app.run_precision = cfg.precision;
                 self.engine = Some(crate::train::start(cfg));
                 if !self.cpu_started {
                     self.cpu.begin();
@@ -393,11 +395,12 @@ impl Runtime {
         }
         while let Ok(b) = self.bg_rx.try_recv() {
             match b {
-                Background::Peak(p) => {
+                Background::Peak(p, prec) => {
                     app.peak_gflops = Some(p);
+                    app.peak_precision = prec;
                     app.push_log(
                         Level::Info,
-                        format!("sgemm peak measured: {p:.1} GFLOP/s; MFU is against it (low if other work was running)"),
+                        format!("{} GEMM peak measured: {p:.1} GFLOP/s; MFU is against it (low if other work was running)", prec.label()),
                     );
                 }
                 Background::ConvTaps(path, step, layers) => app.on_conv_taps(path, step, layers),
@@ -461,7 +464,8 @@ pub fn run(opts: Options) -> Result<Outcome> {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).start_handler(crate::kernels::matmul::bf16_start_handler(bf16));
             if let Ok(pool) = pool.build() {
                 let p = pool.install(|| crate::bench::sgemm_peak(4096));
-                let _ = tx.send(Background::Peak(p));
+                let prec = if bf16 { crate::precision::Precision::Bf16 } else { crate::precision::Precision::Fp32 };
+                let _ = tx.send(Background::Peak(p, prec));
             }
         };
         if matches!(first, Action::Start(_)) {
