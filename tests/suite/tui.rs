@@ -353,9 +353,12 @@ fn dashboard_step_counter_and_header_advance_with_real_events() {
     let s = screen(&render(&app, 100, 30));
     let mfu = s.split("MFU ").nth(1).unwrap().split('%').next().unwrap();
     assert!(mfu.trim().parse::<f64>().is_ok(), "MFU as a number once the peak is known: {mfu}");
-    // a bf16 run is not measured against an fp32 peak
+    // a bf16 run is not measured against an fp32 peak, and says it is bf16
+    assert!(!screen(&render(&app, 100, 30)).lines().nth(1).unwrap_or("").contains(" bf16 "));
     app.run_precision = flashlm_tui::precision::Precision::Bf16;
-    assert!(screen(&render(&app, 100, 30)).contains("MFU –"), "MFU against a peak of another precision");
+    let s = screen(&render(&app, 100, 30));
+    assert!(s.contains("MFU –"), "MFU against a peak of another precision");
+    assert!(s.lines().nth(1).unwrap_or("").contains(" bf16 "), "the header names bf16:\n{s}");
     app.peak_precision = flashlm_tui::precision::Precision::Bf16;
     assert!(!screen(&render(&app, 100, 30)).contains("MFU –"));
     app.run_precision = Default::default();

@@ -65,6 +65,11 @@ pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
         Span::styled(format!(" {state} "), Style::new().fg(Color::Black).bg(colour).bold()),
         Span::raw("  "),
     ];
+    if app.run_precision == crate::precision::Precision::Bf16 {
+        // bf16 products are the exception worth seeing; fp32 goes unsaid
+        l1.insert(2, Span::styled(" bf16 ", Style::new().fg(Color::Black).bg(Color::Magenta).bold()));
+        l1.insert(3, Span::raw(" "));
+    }
     l1.extend(bold_label("run ", clean(&dir)));
     l1.extend(bold_label("corpus ", clean(&run.corpus)));
 
