@@ -47,7 +47,7 @@ pub(super) unsafe fn pack_pairs<const W: usize>(dst: &mut [f32], src: *const f32
                 round_line(tmp.add(l * kp) as *mut u16, src.add(l * sl), kc);
             }
             pack::<W>(dst, tmp, kp, 1, n, kp);
-        } else if sl == 1 && (W == 8 || W % 16 == 0) {
+        } else if sl == 1 && (W == 8 || W.is_multiple_of(16)) {
             // lines adjacent at each depth: two depths' rows interleaved,
             // straight into the slivers
             for q in 0..kp {
@@ -95,7 +95,7 @@ unsafe fn round_line(dst: *mut u16, src: *const f32, len: usize) {
 /// line; lines past `n` up to the last sliver's end get zeros).
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
 unsafe fn interleave_into<const W: usize>(dst: *mut u32, q: usize, kp: usize, even: *const f32, odd: Option<*const f32>, n: usize) {
-    debug_assert!(W == 8 || W % 16 == 0, "slivers of 8 lines or a multiple of 16");
+    debug_assert!(W == 8 || W.is_multiple_of(16), "slivers of 8 lines or a multiple of 16");
     // lane 2j takes even[j] (unit j of the low half), lane 2j + 1 odd[j] (unit 16 + j)
     const IDX: [i16; 32] = {
         let mut t = [0i16; 32];

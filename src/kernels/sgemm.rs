@@ -49,7 +49,7 @@ thread_local! {
     static PACK: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// Which micro-kernel [`sgemm`] runs.
+/// Which micro-kernel [`sgemm_with`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
     /// 6 × 16 tiles in ymm registers (AVX2 + FMA)
@@ -75,7 +75,7 @@ impl Kernel {
 /// 0: not chosen yet, 1: AVX2, 2: AVX-512.
 static KERNEL: AtomicU8 = AtomicU8::new(0);
 
-/// The kernel [`sgemm`] uses: AVX-512 where the CPU has AVX-512F, else AVX2.
+/// The machine's fp32 kernel (what `matmul` passes to [`sgemm_with`]): AVX-512 where the CPU has AVX-512F, else AVX2.
 /// `FLASHLM_SGEMM=avx2` forces the AVX2 kernel (to compare the two on one machine).
 /// Both accumulate every output element in the same order (depth 0, 1, … with
 /// one FMA each, in the same depth blocks), so they give bit-identical results.
@@ -93,35 +93,13 @@ pub fn kernel() -> Kernel {
 }
 
 /// c[m×n] (row stride `ldc`, unit column stride) = (accumulate ? c : 0) + a·b
-/// where a(i, p) = `a[i*a_rs + p*a_cs]`, b(p, j) = `b[p*b_rs + j*b_cs]`,
-/// with the machine's kernel ([`kernel`]).
+/// where a(i, p) = `a[i*a_rs + p*a_cs]`, b(p, j) = `b[p*b_rs + j*b_cs]`, on the
+/// kernel `kern` (the machine's own is [`kernel`]).
 ///
 /// # Safety
-/// The CPU has AVX2 and FMA; every index named above is in bounds of its
-/// pointer; `c` does not alias `a` or `b`.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn sgemm(
-    m: usize,
-    n: usize,
-    k: usize,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-    a: *const f32,
-    a_rs: usize,
-    a_cs: usize,
-    b: *const f32,
-    b_rs: usize,
-    b_cs: usize,
-) {
-    sgemm_with(kernel(), m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs)
-}
-
-/// [`sgemm`] with the given kernel.
-///
-/// # Safety
-/// As [`sgemm`]; for `Kernel::Avx512` the CPU has AVX-512F, for `Kernel::Bf16`
-/// AVX-512F, AVX-512BW and AVX512-BF16.
+/// The CPU has AVX2 and FMA, and for `Kernel::Avx512` AVX-512F, for
+/// `Kernel::Bf16` AVX-512F, AVX-512BW and AVX512-BF16; every index named above
+/// is in bounds of its pointer; `c` does not alias `a` or `b`.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn sgemm_with(
     kern: Kernel,
