@@ -40,8 +40,8 @@ pub fn sgemm_peak(rows: usize) -> f64 {
     best
 }
 
-/// The pool `--hebbian` and `--lanes` time in, its products (and the lanes'
-/// pools, built from this thread) in the precision asked for.
+/// The pool steps are timed in, its products (and the lanes' pools, built
+/// from this thread) in the precision asked for.
 fn bench_pool(a: &BenchArgs, threads: usize) -> Result<rayon::ThreadPool> {
     let bf16 = a.precision == crate::precision::Precision::Bf16;
     crate::kernels::matmul::set_bf16_products(bf16);
@@ -235,12 +235,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     // bf16: every product of the step on the pool's workers (and the lanes' pools,
     // built from this thread) rounds its operands to bf16, as in training
     let bf16 = a.precision == crate::precision::Precision::Bf16;
-    crate::kernels::matmul::set_bf16_products(bf16);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .start_handler(crate::kernels::matmul::bf16_start_handler(bf16))
-        .build()
-        .context("thread pool")?;
+    let pool = bench_pool(a, threads)?;
     let (b, t) = (a.batch.unwrap_or(preset.train.batch).max(1), preset.train.seq_len);
     let model = preset.build_model();
     let v = model.vocab();
