@@ -50,10 +50,7 @@ pub(super) unsafe fn pack_pairs<const W: usize>(dst: &mut [f32], src: *const f32
         } else if sl == 1 && (W == 8 || W.is_multiple_of(16)) {
             // lines adjacent at each depth: two depths' rows interleaved,
             // straight into the slivers
-            for q in 0..kp {
-                let odd = (2 * q + 1 < kc).then(|| src.add((2 * q + 1) * sp));
-                interleave_into::<W>(dst.as_mut_ptr() as *mut u32, q, kp, src.add(2 * q * sp), odd, n);
-            }
+            interleave_into::<W>(dst.as_mut_ptr() as *mut u32, kp, kc, src, sp, n);
         } else {
             // neither stride is 1 (no `MatRef` view makes this; kept general):
             // gather each line, then round it like a contiguous one
@@ -90,11 +87,16 @@ unsafe fn round_line(dst: *mut u16, src: *const f32, len: usize) {
     }
 }
 
-/// Pair q of every line: (even[l], odd[l]) as bf16 (odd zero when absent),
-/// written to unit q of each line's sliver (`W` lines a sliver, `kp` units a
-/// line; lines past `n` up to the last sliver's end get zeros).
+/// Every pair q of every line: (src[l + 2q·sp], src[l + (2q+1)·sp]) as bf16
+/// (the odd one zero past `kc`), written to unit q of line l's sliver (`W`
+/// lines a sliver, `kp` units a line; lines past `n` up to the last sliver's
+/// end get zeros). Sixteen lines at a time through all the pairs, so each
+/// sliver is written front to back and each source line read once: pair by
+/// pair across all lines instead wrote one 32-byte piece to every sliver in
+/// turn, and with 128 pairs the slivers lie 4 KB (W = 8) or 16 KB apart, the
+/// same L1 set for all of them.
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-unsafe fn interleave_into<const W: usize>(dst: *mut u32, q: usize, kp: usize, even: *const f32, odd: Option<*const f32>, n: usize) {
+unsafe fn interleave_into<const W: usize>(dst: *mut u32, kp: usize, kc: usize, src: *const f32, sp: usize, n: usize) {
     debug_assert!(W == 8 || W.is_multiple_of(16), "slivers of 8 lines or a multiple of 16");
     // lane 2j takes even[j] (unit j of the low half), lane 2j + 1 odd[j] (unit 16 + j)
     const IDX: [i16; 32] = {
@@ -110,28 +112,34 @@ unsafe fn interleave_into<const W: usize>(dst: *mut u32, q: usize, kp: usize, ev
     let idx = _mm512_loadu_si512(IDX.as_ptr() as *const __m512i);
     let lines = n.next_multiple_of(W);
     for l0 in (0..lines).step_by(16) {
-        // lines past n (the last sliver's padding) are zeros, read from nowhere
-        let m = mask16(n.saturating_sub(l0));
-        let (e, o) = if l0 >= n {
-            (_mm512_setzero_ps(), _mm512_setzero_ps())
-        } else {
-            let o = match odd {
-                Some(odd) => _mm512_maskz_loadu_ps(m, odd.add(l0)),
-                None => _mm512_setzero_ps(),
-            };
-            (_mm512_maskz_loadu_ps(m, even.add(l0)), o)
-        };
-        let v = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(o, e));
-        let units = _mm512_permutexvar_epi16(idx, v);
         // unit q of line l lives at (l / W · kp + q) · W + l % W
-        let at = |l: usize| dst.add(((l / W) * kp + q) * W + l % W);
-        if W == 8 {
-            _mm256_storeu_si256(at(l0) as *mut __m256i, _mm512_castsi512_si256(units));
-            if l0 + 8 < lines {
-                _mm256_storeu_si256(at(l0 + 8) as *mut __m256i, _mm512_extracti64x4_epi64::<1>(units));
+        let at = |l: usize, q: usize| dst.add(((l / W) * kp + q) * W + l % W);
+        if l0 >= n {
+            // the last sliver's padding lines: zeros, read from nowhere
+            for q in 0..kp {
+                if W == 8 {
+                    _mm256_storeu_si256(at(l0, q) as *mut __m256i, _mm256_setzero_si256());
+                } else {
+                    _mm512_storeu_si512(at(l0, q) as *mut __m512i, _mm512_setzero_si512());
+                }
             }
-        } else {
-            _mm512_storeu_si512(at(l0) as *mut __m512i, units);
+            continue;
+        }
+        let m = mask16(n - l0);
+        let second = l0 + 8 < lines;
+        for q in 0..kp {
+            let e = _mm512_maskz_loadu_ps(m, src.add(2 * q * sp + l0));
+            let o = if 2 * q + 1 < kc { _mm512_maskz_loadu_ps(m, src.add((2 * q + 1) * sp + l0)) } else { _mm512_setzero_ps() };
+            let v = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(o, e));
+            let units = _mm512_permutexvar_epi16(idx, v);
+            if W == 8 {
+                _mm256_storeu_si256(at(l0, q) as *mut __m256i, _mm512_castsi512_si256(units));
+                if second {
+                    _mm256_storeu_si256(at(l0 + 8, q) as *mut __m256i, _mm512_extracti64x4_epi64::<1>(units));
+                }
+            } else {
+                _mm512_storeu_si512(at(l0, q) as *mut __m512i, units);
+            }
         }
     }
 }
