@@ -2,6 +2,7 @@
 
 #[cfg(target_arch = "x86_64")]
 mod bf16;
+pub mod conv;
 pub mod matmul;
 pub mod ops;
 pub mod scratch;

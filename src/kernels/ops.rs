@@ -177,14 +177,26 @@ pub fn sum_rows<F>(rows: usize, out: &mut [f32], f: F)
 where
     F: Fn(usize, &mut [f32]) + Sync,
 {
+    sum_row_chunks(rows, out, |range, acc| {
+        for r in range {
+            f(r, acc);
+        }
+    });
+}
+
+/// [`sum_rows`] a chunk at a time: `f(rows, acc)` adds the contributions of
+/// the chunk's rows (in order) into `acc`, which starts at zero; the chunks are
+/// the same fixed ones, their partial sums added in chunk order.
+pub fn sum_row_chunks<F>(rows: usize, out: &mut [f32], f: F)
+where
+    F: Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
+{
     let d = out.len();
     let chunks = rows.div_ceil(REDUCE_CHUNK);
     let mut partials = super::scratch::zeroed(chunks * d);
     partials.par_chunks_mut(d.max(1)).enumerate().for_each(|(c, acc)| {
         let r0 = c * REDUCE_CHUNK;
-        for r in r0..(r0 + REDUCE_CHUNK).min(rows) {
-            f(r, acc);
-        }
+        f(r0..(r0 + REDUCE_CHUNK).min(rows), acc);
     });
     for p in partials.chunks(d.max(1)) {
         for (o, v) in out.iter_mut().zip(p) {

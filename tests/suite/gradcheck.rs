@@ -583,6 +583,9 @@ fn gradcheck_conv() {
         conv_block(&mut rng, 2, 6, 3, 4).check(usize::MAX, BLOCK_TOL, &mut rng).assert_ok();
         // kernel longer than the window: taps reaching before position 0
         conv_block(&mut rng, 3, 3, 2, 5).check(usize::MAX, BLOCK_TOL, &mut rng).assert_ok();
+        // 16 channels and 9 taps: the AVX-512 tiles (8 positions or taps × 16
+        // channels) where the CPU has them, beside the edge tiles
+        conv_block(&mut rng, 2, 24, 16, 9).check(usize::MAX, BLOCK_TOL, &mut rng).assert_ok();
     });
 }
 
