@@ -281,7 +281,8 @@ pub fn mixer_forward(out: &mut [f32], acts: MixerActs, a: &[f32], w: &MixerWeigh
 
 /// da = ∂L/∂a (overwritten); weight gradients added into `g`. `acts` = ([g ; u], CONV(u)).
 /// `dgated` [rows × d] and `dup` [rows × 2d] are scratch; c ⊙ σ(g) is recomputed
-/// into `dgated` first (cheaper than keeping it per layer).
+/// (cheaper than keeping it per layer) into `da` (free until its own product at
+/// the end), in the same pass as the gate's gradient.
 #[allow(clippy::too_many_arguments)]
 pub fn mixer_backward(
     da: &mut [f32],
@@ -298,20 +299,24 @@ pub fn mixer_backward(
 ) {
     let (up, conv) = acts;
     let rows = a.len() / d;
-    gate(dgated, conv, up, d);
-    // out = gated · W_downᵀ
-    matmul(g.down, d, true, MatRef::t(dout, d), MatRef::rows(dgated, d), d, d, rows);
+    // out = gated · W_downᵀ: dm = dout · W_down into dgated
     matmul(dgated, d, false, MatRef::rows(dout, d), MatRef::rows(w.down, d), rows, d, d);
-    // gated = c ⊙ σ(g): dg = dm ⊙ c ⊙ σ'(g) into dup[:, :d], dc = dm ⊙ σ(g) into dgated.
-    dup.par_chunks_mut(2 * d).zip(dgated.par_chunks_mut(d)).zip(up.par_chunks(2 * d)).zip(conv.par_chunks(d)).for_each(
-        |(((dgu, dm), gu), c)| {
-            for (((dg, dm), &c), &g) in dgu[..d].iter_mut().zip(dm.iter_mut()).zip(c).zip(&gu[..d]) {
+    // gated = c ⊙ σ(g), recomputed into da; dg = dm ⊙ c ⊙ σ'(g) into dup[:, :d],
+    // dc = dm ⊙ σ(g) into dgated
+    da.par_chunks_mut(d)
+        .zip(dup.par_chunks_mut(2 * d))
+        .zip(dgated.par_chunks_mut(d))
+        .zip(up.par_chunks(2 * d))
+        .zip(conv.par_chunks(d))
+        .for_each(|((((m, dgu), dm), gu), c)| {
+            for ((((m, dg), dm), &c), &g) in m.iter_mut().zip(&mut dgu[..d]).zip(dm.iter_mut()).zip(c).zip(&gu[..d]) {
                 let s = sigmoid(g);
+                *m = c * s;
                 *dg = *dm * c * s * (1.0 - s);
                 *dm *= s;
             }
-        },
-    );
+        });
+    matmul(g.down, d, true, MatRef::t(dout, d), MatRef::rows(da, d), d, d, rows);
     conv_backward(&mut dup[d..], 2 * d, g.conv, dgated, &up[d..], w.conv, t, d, k);
     // up = a · W_upᵀ
     matmul(g.up, d, true, MatRef::t(dup, 2 * d), MatRef::rows(a, d), 2 * d, d, rows);

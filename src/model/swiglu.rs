@@ -37,7 +37,7 @@ fn activate(act: &mut [f32], gu: &[f32], h: usize) {
 }
 
 /// Backward: da overwritten; weight gradients added. Scratch `dact` [rows × H]
-/// (first holds the recomputed activation), `dgu` [rows × 2H].
+/// (∂L/∂act, then the recomputed activation), `dgu` [rows × 2H].
 #[allow(clippy::too_many_arguments)]
 pub fn ffn_backward(
     da: &mut [f32],
@@ -52,17 +52,20 @@ pub fn ffn_backward(
     h: usize,
 ) {
     let rows = a.len() / d;
-    activate(dact, gu, h);
-    matmul(g.o, h, true, MatRef::t(dout, d), MatRef::rows(dact, h), d, h, rows);
+    // ∂L/∂act first, so that one pass over [g ; u] gives both [dg ; du] and
+    // the activation W_o's gradient needs (written over ∂L/∂act as it is read)
     matmul(dact, h, false, MatRef::rows(dout, d), MatRef::rows(w.o, h), rows, h, d);
-    dgu.par_chunks_mut(2 * h).zip(dact.par_chunks(h)).zip(gu.par_chunks(2 * h)).for_each(|((dx, dy), x)| {
+    dgu.par_chunks_mut(2 * h).zip(dact.par_chunks_mut(h)).zip(gu.par_chunks(2 * h)).for_each(|((dx, dy), x)| {
         let (dg, du) = dx.split_at_mut(h);
         let (g, u) = x.split_at(h);
-        for ((((dg, du), &dy), &g), &u) in dg.iter_mut().zip(du).zip(dy).zip(g).zip(u) {
-            *dg = dy * u * silu_grad(g);
-            *du = dy * silu(g);
+        for ((((dg, du), dy), &g), &u) in dg.iter_mut().zip(du).zip(dy).zip(g).zip(u) {
+            let s = silu(g);
+            *dg = *dy * u * silu_grad(g);
+            *du = *dy * s;
+            *dy = s * u;
         }
     });
+    matmul(g.o, h, true, MatRef::t(dout, d), MatRef::rows(dact, h), d, h, rows);
     matmul(g.gu, d, true, MatRef::t(dgu, 2 * h), MatRef::rows(a, d), 2 * h, d, rows);
     matmul(da, d, false, MatRef::rows(dgu, 2 * h), MatRef::rows(w.gu, d), rows, d, 2 * h);
 }
