@@ -1,6 +1,6 @@
 //! Elementwise kernels in `kernels::ops` against their plain loops.
 
-use flashlm_tui::kernels::ops::mul_add_into;
+use flashlm_tui::kernels::ops::{exp, mul_add_into};
 use flashlm_tui::model::gated_conv::{conv_backward, conv_backward_plain, conv_forward, conv_forward_plain};
 use flashlm_tui::rng::Rng;
 
@@ -49,4 +49,30 @@ fn tiled_conv_equals_the_plain_loops_bit_for_bit() {
         assert!(du.iter().zip(&du_want).all(|(g, w)| g.to_bits() == w.to_bits()), "du b={b} t={t} d={d} k={k}");
         assert!(dw.iter().zip(&dw_want).all(|(g, w)| g.to_bits() == w.to_bits()), "dw b={b} t={t} d={d} k={k}");
     }
+}
+
+#[test]
+fn exp_takes_its_power_of_two_from_bits_as_the_conversion_did() {
+    // 2ⁿ was built with `n as i32`; now from the bits of n + 1.5·2²³. Same
+    // result for every input (every 1/64 from −100 to 100, the clamp edges,
+    // tiny and huge values, infinities); NaN stays NaN.
+    fn reference(x: f32) -> f32 {
+        let x = x.clamp(-87.3, 88.7);
+        let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+        let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+        let mut p = 1.987_569_1e-4f32;
+        p = p * r + 1.398_199_9e-3;
+        p = p * r + 8.333_452e-3;
+        p = p * r + 4.166_579_6e-2;
+        p = p * r + 1.666_666_5e-1;
+        p = p * r + 5.000_000_1e-1;
+        let y = p * r * r + r + 1.0;
+        y * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    }
+    let mut xs: Vec<f32> = (-6400..=6400).map(|i| i as f32 / 64.0).collect();
+    xs.extend([-87.3, 88.7, -87.29, 88.69, -88.0, 89.0, 1e-30, -1e-30, 0.0, -0.0, 1e30, -1e30, f32::INFINITY, f32::NEG_INFINITY]);
+    for x in xs {
+        assert_eq!(exp(x).to_bits(), reference(x).to_bits(), "exp({x})");
+    }
+    assert!(exp(f32::NAN).is_nan());
 }
