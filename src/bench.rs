@@ -140,6 +140,15 @@ pub struct BenchResult {
     pub pytorch_tok_s: Option<f64>,
 }
 
+/// Timed steps when `--steps` is not given: 5, or for short steps as many as
+/// fill about 2 s (at most 100), from the last warm-up step's time in seconds.
+/// On the shared 2-core host a median of 3–5 steps of 25–40 ms (v4, v6) moved
+/// by ±10 % from run to run.
+fn default_steps(warm: f64) -> usize {
+    let fill = if warm > 0.0 { (2.0 / warm).ceil() as usize } else { 5 };
+    fill.clamp(5, 100)
+}
+
 /// One model's training state on random tokens, stepped and timed the way the
 /// trainer steps: `accum` micro-batches with gradients summed, scaled by
 /// 1/accum, clipped, one AdamW update (with --batch: one micro-batch of that
@@ -240,10 +249,9 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let model = preset.build_model();
     let v = model.vocab();
     let warmup = 2;
-    let steps = a.steps.unwrap_or(5).max(3);
     let mut sb = StepBench::new(&model, &preset, b, threads, true)?;
     let accum = sb.accum;
-    let (times, peak, fma_before, fp32_peak) = pool.install(|| {
+    let (times, peak, fma_before, fp32_peak, steps) = pool.install(|| {
         let fma_before = fma_peak();
         // with bf16 the fp32 peak too, for comparison (products follow the calling thread's setting)
         let fp32_peak = bf16.then(|| {
@@ -253,16 +261,15 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             p
         });
         let peak = sgemm_peak(b * t); // before the steps
-        let mut times = Vec::new();
-        for i in 0..warmup + steps {
-            let dt = sb.step(i as u64);
-            if i >= warmup {
-                times.push(dt);
-            }
+        let mut last_warm = 0.0;
+        for i in 0..warmup {
+            last_warm = sb.step(i as u64);
         }
+        let steps = a.steps.map_or_else(|| default_steps(last_warm), |s| s.max(3));
+        let times: Vec<f64> = (warmup..warmup + steps).map(|i| sb.step(i as u64)).collect();
         // measured again after the steps, the higher one kept: on a shared host a
         // peak taken in a slow moment would make MFU read above what the code does
-        (times, peak.max(sgemm_peak(b * t)), fma_before, fp32_peak)
+        (times, peak.max(sgemm_peak(b * t)), fma_before, fp32_peak, steps)
     });
     let fma_after = pool.install(fma_peak);
     let fma = fma_before.max(fma_after);
@@ -552,7 +559,10 @@ fn run_all(a: &BenchArgs) -> Result<()> {
     let child = |name: &str, th: usize| -> Result<BenchResult> {
         eprintln!("bench: {name} at {th} thread(s)…");
         let mut cmd = std::process::Command::new(&exe);
-        cmd.args(["bench", "--json", "--preset", name, "--threads", &th.to_string(), "--steps", &a.steps.unwrap_or(3).to_string()]);
+        cmd.args(["bench", "--json", "--preset", name, "--threads", &th.to_string()]);
+        if let Some(s) = a.steps {
+            cmd.args(["--steps", &s.to_string()]);
+        }
         if th != threads {
             // generation is timed once, at the default thread count
             cmd.arg("--no-gen");
@@ -671,4 +681,21 @@ pub fn peak_rss_mb() -> Option<f64> {
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_steps;
+
+    #[test]
+    fn short_steps_are_timed_for_about_two_seconds() {
+        // v4's ~25 ms steps: 80 timed; v7.2's ~0.3 s: 7; v5's ~1 s: the floor of 5
+        assert_eq!(default_steps(0.025), 80);
+        assert_eq!(default_steps(0.3), 7);
+        assert_eq!(default_steps(1.0), 5);
+        // never fewer than 5 nor more than 100, whatever the warm-up said
+        assert_eq!(default_steps(0.0001), 100);
+        assert_eq!(default_steps(0.0), 5);
+        assert_eq!(default_steps(f64::NAN), 5);
+    }
 }

@@ -244,7 +244,7 @@ pub struct BenchArgs {
     /// Worker threads (default: all cores)
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Timed training steps after 2 warm-up steps (default 5; 3 per preset with --all)
+    /// Timed training steps after 2 warm-up steps (default: 5, or for short steps as many as fill about 2 s, at most 100; the same for each preset with --all)
     #[arg(long)]
     pub steps: Option<usize>,
     /// Time micro-batches of this many windows instead of the preset's batch
