@@ -13,7 +13,7 @@ use rayon::prelude::*;
 fn mul_add16(acc: &mut [f32; CB], w: &[f32], u: &[f32]) {
     let (w, u): (&[f32; CB], &[f32; CB]) = (w[..CB].try_into().unwrap(), u[..CB].try_into().unwrap());
     for l in 0..CB {
-        acc[l] = acc[l] + w[l] * u[l];
+        acc[l] += w[l] * u[l];
     }
 }
 
@@ -71,6 +71,7 @@ pub fn conv_forward(out: &mut [f32], u: &[f32], ldu: usize, w: &[f32], t: usize,
 /// AVX-512 in register tiles like [`conv_forward`], each sum in
 /// [`conv_backward_plain`]'s order (same bits): du over taps j = 0, 1, …;
 /// dw over the rows of each fixed chunk, in order.
+#[allow(clippy::too_many_arguments)]
 pub fn conv_backward(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32], u: &[f32], w: &[f32], t: usize, d: usize, k: usize) {
     if !d.is_multiple_of(CB) || k < TB || !conv::available() {
         return conv_backward_plain(du, ldu, dw, dc, u, w, t, d, k);
@@ -197,6 +198,7 @@ pub(crate) fn taps_major(wt: &mut [f32], w: &[f32], d: usize, k: usize) {
 }
 
 /// [`conv_backward`] in plain loops (the reference it is tested against, bit for bit).
+#[allow(clippy::too_many_arguments)]
 pub fn conv_backward_plain(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32], u: &[f32], w: &[f32], t: usize, d: usize, k: usize) {
     let rows = dc.len() / d;
     let mut wt = scratch::zeroed(k * d);
