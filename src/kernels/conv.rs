@@ -37,13 +37,13 @@ pub fn available() -> bool {
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn taps(out: *mut f32, ldo: usize, src: *const f32, ld: usize, step: isize, w: *const f32, wld: usize, k: usize) {
     let mut acc = [_mm512_setzero_ps(); TB];
-    let mut s = src;
     for j in 0..k {
         let wj = _mm512_loadu_ps(w.add(j * wld));
+        // formed per tap (stepping on past the last one would point outside)
+        let s = src.offset(j as isize * step);
         for (i, a) in acc.iter_mut().enumerate() {
             *a = _mm512_add_ps(*a, _mm512_mul_ps(wj, _mm512_loadu_ps(s.add(i * ld))));
         }
-        s = s.offset(step);
     }
     for (i, a) in acc.iter().enumerate() {
         _mm512_storeu_ps(out.add(i * ldo), *a);

@@ -80,8 +80,8 @@ pub fn conv_backward(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32], u: 
     taps_major(&mut wt, w, d, k);
     let mut dwt = scratch::zeroed(k * d);
     // dw[j] = Σ_r dc[r] ⊙ u[r − (k−1−j)] (same sequence), 8 taps × 16
-    // channels at a time; the last group of taps starts at k − 8 (it may
-    // repeat taps of the one before: same sums, same bits)
+    // channels at a time; the last group of taps starts at k − 8, so its first
+    // taps may be the group before's: summed again, stored once
     sum_row_chunks(dc.len() / d, &mut dwt, |range, acc| {
         for g in 0..k.div_ceil(TB) {
             let j0 = (g * TB).min(k - TB);
