@@ -205,7 +205,29 @@ where
         let r0 = c * REDUCE_CHUNK;
         f(r0..(r0 + REDUCE_CHUNK).min(rows), acc);
     });
-    for p in partials.chunks(d.max(1)) {
+    add_partials(out, &partials);
+}
+
+/// [`sum_row_chunks`] that also gives each chunk its own rows of `per_row`
+/// (`width` floats a row) to write: `f(rows, acc, those rows)`, so a pass that
+/// reduces over rows and writes a result per row reads each row once.
+pub fn sum_row_chunks_with<F>(rows: usize, out: &mut [f32], per_row: &mut [f32], width: usize, f: F)
+where
+    F: Fn(std::ops::Range<usize>, &mut [f32], &mut [f32]) + Sync,
+{
+    assert!(width > 0 && per_row.len() == rows * width, "sum_row_chunks_with: per_row is not rows × width");
+    let d = out.len();
+    let mut partials = super::scratch::zeroed(rows.div_ceil(REDUCE_CHUNK) * d);
+    partials.par_chunks_mut(d.max(1)).zip(per_row.par_chunks_mut(REDUCE_CHUNK * width)).enumerate().for_each(|(c, (acc, mine))| {
+        let r0 = c * REDUCE_CHUNK;
+        f(r0..(r0 + REDUCE_CHUNK).min(rows), acc, mine);
+    });
+    add_partials(out, &partials);
+}
+
+/// out += each chunk's partial sums, in chunk order.
+fn add_partials(out: &mut [f32], partials: &[f32]) {
+    for p in partials.chunks(out.len().max(1)) {
         for (o, v) in out.iter_mut().zip(p) {
             *o += v;
         }

@@ -1,7 +1,6 @@
 //! BB-RMS: y = x / sqrt(mean(x²) + ε) ⊙ g, ε = 1e-6.
 
-use crate::kernels::ops::{lane_sum3, REDUCE_CHUNK};
-use crate::kernels::scratch;
+use crate::kernels::ops::{lane_sum3, sum_row_chunks_with};
 use crate::kernels::vec::dot;
 use rayon::prelude::*;
 
@@ -24,20 +23,18 @@ pub fn rmsnorm_forward(out: &mut [f32], rstd: &mut [f32], inp: &[f32], weight: &
 /// dinp += ∂L/∂inp and dweight += ∂L/∂weight, given dout = ∂L/∂out.
 ///
 /// With x̂ = x·r: dx = r·(dy⊙g) − x · r³/d · Σ(dy⊙g⊙x); dg = Σ_rows dy⊙x̂.
-/// One pass over the rows: each fixed chunk of rows (`REDUCE_CHUNK`, as in
-/// `sum_rows`) adds its dg partial and writes its rows' dx while they are in
-/// cache; the partials are added in chunk order, so the bits do not depend on
-/// the thread count (and are those of the former two passes).
+/// One pass over the rows: each fixed chunk of rows (`sum_row_chunks_with`)
+/// adds its dg partial and writes its rows' dx while they are in cache; the
+/// partials are added in chunk order, so the bits do not depend on the thread
+/// count (and are those of the former two passes).
 pub fn rmsnorm_backward(dinp: &mut [f32], dweight: &mut [f32], dout: &[f32], inp: &[f32], weight: &[f32], rstd: &[f32], d: usize) {
     let rows = rstd.len();
     if rows == 0 || d == 0 {
         return;
     }
-    assert!(dinp.len() == rows * d && dout.len() == rows * d && inp.len() == rows * d, "rmsnorm_backward: lengths differ");
-    let mut partials = scratch::zeroed(rows.div_ceil(REDUCE_CHUNK) * d);
-    partials.par_chunks_mut(d).zip(dinp.par_chunks_mut(REDUCE_CHUNK * d)).enumerate().for_each(|(c, (acc, dxs))| {
-        for (i, dx) in dxs.chunks_mut(d).enumerate() {
-            let r = c * REDUCE_CHUNK + i;
+    assert!(dout.len() == rows * d && inp.len() == rows * d, "rmsnorm_backward: lengths differ");
+    sum_row_chunks_with(rows, dweight, dinp, d, |range, acc, dxs| {
+        for (r, dx) in range.zip(dxs.chunks_mut(d)) {
             let (dy, x, rs) = (&dout[r * d..(r + 1) * d], &inp[r * d..(r + 1) * d], rstd[r]);
             for j in 0..d {
                 acc[j] += dy[j] * x[j] * rs;
@@ -48,11 +45,6 @@ pub fn rmsnorm_backward(dinp: &mut [f32], dweight: &mut [f32], dout: &[f32], inp
             }
         }
     });
-    for p in partials.chunks(d) {
-        for (o, v) in dweight.iter_mut().zip(p) {
-            *o += v;
-        }
-    }
 }
 
 /// Recomputes out = inp · rstd ⊙ weight from a stored rstd (the backward pass
