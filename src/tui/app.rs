@@ -514,6 +514,9 @@ pub struct App {
     pub presets: Vec<PresetRow>,
     pub selected: usize,
     pub corpus: Corpus,
+    /// Precision of the products in runs the picker starts (`b` toggles bf16
+    /// where the CPU has AVX512-BF16).
+    pub precision: crate::precision::Precision,
     pub run: Option<RunView>,
     pub focus: Pane,
     pub ema_on: bool,
@@ -562,6 +565,7 @@ impl App {
             presets,
             selected: 0,
             corpus: Corpus::BuiltIn,
+            precision: Default::default(),
             run: None,
             focus: Pane::Chart,
             ema_on: true,
@@ -1067,9 +1071,25 @@ impl App {
                 self.overlay = Overlay::Corpus(CorpusDialog { selected, editing: None, error: None });
             }
             KeyCode::Char('e') if !self.presets.is_empty() => self.overlay = Overlay::Ron { scroll: 0 },
+            KeyCode::Char('b') => self.toggle_precision(),
             _ => {}
         }
         Action::None
+    }
+
+    /// `b` in the picker: bf16 products for the runs it starts, or back to fp32;
+    /// refused with the reason where the CPU lacks AVX512-BF16.
+    fn toggle_precision(&mut self) {
+        use crate::precision::Precision;
+        if self.precision == Precision::Bf16 {
+            self.precision = Precision::Fp32;
+            self.status = Some("runs started here train in fp32".into());
+        } else if crate::kernels::matmul::bf16_supported() {
+            self.precision = Precision::Bf16;
+            self.status = Some("runs started here train with bf16 products (f32 weights, gradients and optimizer state)".into());
+        } else {
+            self.status = Some("bf16 training needs AVX-512F, AVX-512BW and AVX512-BF16, which this CPU lacks: runs train in fp32".into());
+        }
     }
 
     fn begin_run(&mut self, preset: &Preset, corpus: String) {
@@ -1129,8 +1149,8 @@ impl App {
             progress: false,
             sample_prompt: "Once upon a time".into(),
             overrides: Default::default(),
-            // runs started from the picker train in fp32 (`train --precision bf16` sets it for its own run)
-            precision: Default::default(),
+            // fp32 unless `b` chose bf16 (`train --precision bf16` sets it for its own run)
+            precision: self.precision,
         };
         self.begin_run(&view, corpus_label);
         if let Some(r) = &resume {
@@ -1509,6 +1529,7 @@ pub const KEYMAP: &[(&str, &[(&str, &str)])] = &[
             ("Enter", "start training it"),
             ("r", "resume its latest checkpoint"),
             ("c", "choose the corpus"),
+            ("b", "train with bf16 products / fp32 (AVX512-BF16 CPUs)"),
             ("e", "show the preset's RON text"),
         ],
     ),

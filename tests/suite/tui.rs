@@ -209,6 +209,33 @@ fn picker_lists_presets_with_marker_reference_and_parse_errors() {
 }
 
 #[test]
+fn picker_b_starts_runs_with_bf16_products_where_the_cpu_has_them() {
+    use flashlm_tui::precision::Precision;
+    let mut app = new_app(runs_root());
+    select(&mut app, "tiny");
+    let b = render(&app, 140, 30);
+    assert!(has(&b, "precision fp32") && has(&b, "(b to change)"), "{}", screen(&b));
+    // b twice is fp32 again
+    app.on_key(key('b'));
+    app.on_key(key('b'));
+    assert_eq!(app.precision, Precision::Fp32);
+    app.on_key(key('b'));
+    if !flashlm_tui::kernels::matmul::bf16_supported() {
+        eprintln!("SKIPPED: this CPU lacks AVX512-BF16; checking that b refuses with the reason");
+        assert_eq!(app.precision, Precision::Fp32);
+        assert!(app.status.as_deref().unwrap_or("").contains("AVX512-BF16"), "{:?}", app.status);
+        return;
+    }
+    assert_eq!(app.precision, Precision::Bf16);
+    let b = render(&app, 140, 30);
+    assert!(has(&b, "precision bf16 products"), "{}", screen(&b));
+    match app.on_key(code(KeyCode::Enter)) {
+        Action::Start(cfg) => assert_eq!(cfg.precision, Precision::Bf16),
+        other => panic!("Enter should start: {other:?}"),
+    }
+}
+
+#[test]
 fn picker_keys_move_start_resume_and_choose_the_corpus() {
     let rec = memory_run();
     let mut app = new_app(runs_root());
@@ -249,6 +276,7 @@ fn picker_keys_move_start_resume_and_choose_the_corpus() {
     let (app2, cfg) = app_running("tiny");
     assert_eq!(cfg.preset.name, "tiny");
     assert!(cfg.resume.is_none() && cfg.corpus.is_none() && !cfg.progress);
+    assert_eq!(cfg.precision, flashlm_tui::precision::Precision::Fp32, "the picker starts fp32 runs unless b chose bf16");
     assert_eq!(cfg.runs_root, runs_root());
     assert_eq!(app2.screen, Screen::Dashboard);
     assert_eq!(app2.run.as_ref().unwrap().state, RunState::Preparing);

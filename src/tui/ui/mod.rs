@@ -89,9 +89,16 @@ fn render_hints(f: &mut Frame, area: Rect, app: &App) {
         return;
     }
     let hints: &[(&str, &str)] = match app.screen {
-        Screen::Picker => {
-            &[("↑↓", "select"), ("Enter", "start"), ("r", "resume"), ("c", "corpus"), ("e", "RON"), ("3", "runs"), ("q", "quit")]
-        }
+        Screen::Picker => &[
+            ("↑↓", "select"),
+            ("Enter", "start"),
+            ("r", "resume"),
+            ("c", "corpus"),
+            ("b", "bf16"),
+            ("e", "RON"),
+            ("3", "runs"),
+            ("q", "quit"),
+        ],
         Screen::Dashboard => &[
             ("p", "pause"),
             ("s", "save"),

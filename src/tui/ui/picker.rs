@@ -140,6 +140,11 @@ fn render_details(f: &mut Frame, area: Rect, app: &App) {
     };
     let dim = Style::new().fg(DIM);
     lines.push(Line::from(vec![Span::styled("corpus ", dim), Span::raw(clean(&app.corpus.label())), Span::styled("  (c to change)", dim)]));
+    let products = match app.precision {
+        crate::precision::Precision::Bf16 => "bf16 products (f32 weights and optimizer)",
+        _ => "fp32",
+    };
+    lines.push(Line::from(vec![Span::styled("precision ", dim), Span::raw(products), Span::styled("  (b to change)", dim)]));
     let resume = app.latest_checkpoint(app.selected);
     lines.push(Line::from(match resume {
         Some(p) => {
