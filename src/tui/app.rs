@@ -543,9 +543,9 @@ pub struct App {
     /// Printed after the terminal is restored.
     pub exit_note: Option<String>,
     pub status: Option<String>,
-    /// Measured GEMM peak (GFLOP/s) for MFU, and the precision it was measured in.
-    pub peak_gflops: Option<f64>,
-    pub peak_precision: crate::precision::Precision,
+    /// Measured GEMM peaks (GFLOP/s) for MFU: fp32's, and bf16's where the CPU has it.
+    pub peak_fp32: Option<f64>,
+    pub peak_bf16: Option<f64>,
     /// Precision of the products of the run last started.
     pub run_precision: crate::precision::Precision,
     /// CPU use of the UI thread, in % of one core.
@@ -588,8 +588,8 @@ impl App {
             should_quit: false,
             exit_note: None,
             status: None,
-            peak_gflops: None,
-            peak_precision: Default::default(),
+            peak_fp32: None,
+            peak_bf16: None,
             run_precision: Default::default(),
             ui_cpu: None,
             dirty: true,
@@ -1075,6 +1075,14 @@ impl App {
             _ => {}
         }
         Action::None
+    }
+
+    /// The measured GEMM peak of products in `p`, if measured.
+    pub fn peak_for(&self, p: crate::precision::Precision) -> Option<f64> {
+        match p {
+            crate::precision::Precision::Bf16 => self.peak_bf16,
+            _ => self.peak_fp32,
+        }
     }
 
     /// `b` in the picker: bf16 products for the runs it starts, or back to fp32;

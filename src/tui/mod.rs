@@ -396,8 +396,10 @@ impl Runtime {
         while let Ok(b) = self.bg_rx.try_recv() {
             match b {
                 Background::Peak(p, prec) => {
-                    app.peak_gflops = Some(p);
-                    app.peak_precision = prec;
+                    match prec {
+                        crate::precision::Precision::Bf16 => app.peak_bf16 = Some(p),
+                        _ => app.peak_fp32 = Some(p),
+                    }
                     app.push_log(
                         Level::Info,
                         format!("{} GEMM peak measured: {p:.1} GFLOP/s; MFU is against it (low if other work was running)", prec.label()),
@@ -454,13 +456,13 @@ pub fn run(opts: Options) -> Result<Outcome> {
         }
     };
     if !app.sample_only {
-        // the sgemm peak for MFU, measured once on its own pool (~0.3 s): in the
-        // background while the picker waits for the user, but before the
-        // trainer starts when it starts at once, so neither slows the other
+        // the GEMM peaks for MFU, measured once each on their own pool (~0.3 s):
+        // in the background while the picker waits for the user (fp32's, then
+        // bf16's where the CPU has it, for runs `b` starts in bf16), but only the
+        // run's own, before the trainer starts, when it starts at once, so
+        // neither slows the other
         let tx = rt.bg_tx.clone();
-        // a bf16 run's MFU is against the bf16 GEMM peak
-        let bf16 = matches!(&first, Action::Start(c) if c.precision == crate::precision::Precision::Bf16);
-        let measure = move || {
+        let measure = move |bf16: bool| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).start_handler(crate::kernels::matmul::bf16_start_handler(bf16));
             if let Ok(pool) = pool.build() {
                 let p = pool.install(|| crate::bench::sgemm_peak(4096));
@@ -468,10 +470,16 @@ pub fn run(opts: Options) -> Result<Outcome> {
                 let _ = tx.send(Background::Peak(p, prec));
             }
         };
-        if matches!(first, Action::Start(_)) {
-            measure();
-        } else {
-            let _ = std::thread::Builder::new().name("sgemm-peak".into()).spawn(measure);
+        match &first {
+            Action::Start(c) => measure(c.precision == crate::precision::Precision::Bf16),
+            _ => {
+                let _ = std::thread::Builder::new().name("gemm-peaks".into()).spawn(move || {
+                    measure(false);
+                    if crate::kernels::matmul::bf16_supported() {
+                        measure(true);
+                    }
+                });
+            }
         }
         rt.perform(&mut app, Action::ScanRuns);
     }

@@ -377,7 +377,7 @@ fn dashboard_step_counter_and_header_advance_with_real_events() {
     }
     // far above any CPU's, so the tiny run's MFU is a small number (50 GFLOP/s had
     // been exceeded by the tiny preset itself on an AVX-512 host, showing ">100")
-    app.peak_gflops = Some(1e6);
+    app.peak_fp32 = Some(1e6);
     let s = screen(&render(&app, 100, 30));
     let mfu = s.split("MFU ").nth(1).unwrap().split('%').next().unwrap();
     assert!(mfu.trim().parse::<f64>().is_ok(), "MFU as a number once the peak is known: {mfu}");
@@ -387,10 +387,10 @@ fn dashboard_step_counter_and_header_advance_with_real_events() {
     let s = screen(&render(&app, 100, 30));
     assert!(s.contains("MFU –"), "MFU against a peak of another precision");
     assert!(s.lines().nth(1).unwrap_or("").contains(" bf16 "), "the header names bf16:\n{s}");
-    app.peak_precision = flashlm_tui::precision::Precision::Bf16;
+    app.peak_bf16 = Some(2e6);
     assert!(!screen(&render(&app, 100, 30)).contains("MFU –"));
     app.run_precision = Default::default();
-    app.peak_precision = Default::default();
+    app.peak_bf16 = None;
 
     // every step is shown, not only each log interval
     let (mut app, _) = app_running("tiny");

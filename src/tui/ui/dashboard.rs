@@ -92,10 +92,9 @@ pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
     l3.extend(bold_label("LR ", m.map(|m| format!("{:.2e}", m.lr)).unwrap_or_else(|| "–".into())));
     let tok_s = m.map_or(0.0, |m| m.tok_per_sec);
     l3.extend(bold_label("tok/s ", if m.is_some() { thousands(tok_s.round() as u64) } else { "–".into() }));
-    // MFU only against a peak of the run's own precision (the peak is measured
-    // once, for the first run; picker runs are fp32)
-    let mfu = match (app.peak_gflops, m) {
-        (Some(peak), Some(_)) if peak > 0.0 && app.peak_precision == app.run_precision => {
+    // MFU only against the peak of the run's own precision
+    let mfu = match (app.peak_for(app.run_precision), m) {
+        (Some(peak), Some(_)) if peak > 0.0 => {
             let v = 100.0 * run.flops_per_token * tok_s / (peak * 1e9);
             // a peak measured while other work ran is too low: say so rather than show 130 %
             if v > 100.0 {

@@ -62,7 +62,7 @@ fn row_line(row: &PresetRow, selected: bool, width: usize) -> Line<'static> {
 pub fn render_picker(f: &mut Frame, area: Rect, app: &App) {
     let list_h = (app.presets.len() as u16 + 3).clamp(5, area.height.saturating_sub(8).max(5));
     let [list, details] = Layout::vertical([Constraint::Length(list_h), Constraint::Min(4)]).areas(area);
-    let block = pane(format!("Presets ({}) · Enter start · r resume · c corpus · e RON", app.presets.len()), true);
+    let block = pane(format!("Presets ({}) · Enter start · r resume · c corpus · b bf16 · e RON", app.presets.len()), true);
     let inner = block.inner(list);
     let mut head =
         format!("  {:<NAME_W$} {:<5} {:>10} {:>8} {:<13} {:>7} {:>9}", "preset", "ver", "params", "B×T", "budget", "ref PPL", "PyT tok/s");
