@@ -8,7 +8,7 @@ use crate::kernels::{matmul, MatRef};
 use rayon::prelude::*;
 
 /// acc += w ⊙ u over one tile row, for the tiles at the window's edges: a
-/// product, then an add (not fused), as in the plain loops and the AVX-512 tiles.
+/// product, then an add (not fused), as in the plain loops and the register tiles.
 #[inline(always)]
 fn mul_add16(acc: &mut [f32; CB], w: &[f32], u: &[f32]) {
     let (w, u): (&[f32; CB], &[f32; CB]) = (w[..CB].try_into().unwrap(), u[..CB].try_into().unwrap());
@@ -21,10 +21,10 @@ fn mul_add16(acc: &mut [f32; CB], w: &[f32], u: &[f32]) {
 /// out[t,c] = Σ_j w[c,j] · u[t−(k−1)+j, c], zero before the window start.
 /// `u` has row stride `ldu` (it lives inside the [g ; u] buffer).
 ///
-/// With AVX-512, in tiles of 8 positions × 16 channels held in registers
-/// (`kernels::conv`), each sum over j = 0, 1, … as in [`conv_forward_plain`],
-/// so the bits are the same; otherwise (or for widths not a multiple of 16)
-/// the plain loops.
+/// With AVX-512 or AVX2, in tiles of 8 positions × 16 channels held in
+/// registers (`kernels::conv`), each sum over j = 0, 1, … as in
+/// [`conv_forward_plain`], so the bits are the same; otherwise (or for widths
+/// not a multiple of 16) the plain loops.
 pub fn conv_forward(out: &mut [f32], u: &[f32], ldu: usize, w: &[f32], t: usize, d: usize, k: usize) {
     if !d.is_multiple_of(CB) || !conv::available() {
         return conv_forward_plain(out, u, ldu, w, t, d, k);
@@ -40,7 +40,7 @@ pub fn conv_forward(out: &mut [f32], u: &[f32], ldu: usize, w: &[f32], t: usize,
                     // every tap of every position inside the window
                     let (first, last) = ((t0 + 1 - k) * ldu + c0, (t0 + TB - 1) * ldu + c0 + CB);
                     assert!(last <= us.len() && (t0 + TB) * d <= o.len());
-                    // SAFETY: AVX-512F checked above; rows t0+1−k ..= t0+7 of u and
+                    // SAFETY: tiles available (checked above); rows t0+1−k ..= t0+7 of u and
                     // t0 .. t0+8 of out, 16 channels from c0, are in bounds (asserted).
                     unsafe {
                         conv::taps(o[t0 * d + c0..].as_mut_ptr(), d, us[first..].as_ptr(), ldu, ldu as isize, wt[c0..].as_ptr(), d, k)
@@ -67,8 +67,8 @@ pub fn conv_forward(out: &mut [f32], u: &[f32], ldu: usize, w: &[f32], t: usize,
     });
 }
 
-/// du (row stride `ldu`, overwritten) and dw (+=) from dc = ∂L/∂out. With
-/// AVX-512 in register tiles like [`conv_forward`], each sum in
+/// du (row stride `ldu`, overwritten) and dw (+=) from dc = ∂L/∂out. In
+/// register tiles like [`conv_forward`], each sum in
 /// [`conv_backward_plain`]'s order (same bits): du over taps j = 0, 1, …;
 /// dw over the rows of each fixed chunk, in order.
 #[allow(clippy::too_many_arguments)]
@@ -97,7 +97,7 @@ pub fn conv_backward(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32], u: 
                         let run = (t - ti).min(range.end - r);
                         let first = (r + j0 + 1 - k) * ldu + c0;
                         assert!(first + (run + TB - 2) * ldu + CB <= u.len() && (r + run) * d <= dc.len());
-                        // SAFETY: AVX-512F checked above; rows r+j0+1−k .. r+run+j0+TB−k of u
+                        // SAFETY: tiles available (checked above); rows r+j0+1−k .. r+run+j0+TB−k of u
                         // (the last row is r+run−1 − (k−1−(j0+7)) ≤ r+run−1) and r .. r+run
                         // of dc are in bounds (asserted); `sums` holds 8 × 16.
                         unsafe {
@@ -137,7 +137,7 @@ pub fn conv_backward(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32], u: 
                 if nt == TB && t0 + TB - 1 + k - 1 < t {
                     let at = (t0 + k - 1) * d + c0;
                     assert!(at + (TB - 1) * d + CB <= dcs.len() && (t0 + TB - 1) * ldu + c0 + CB <= dus.len());
-                    // SAFETY: AVX-512F checked above; rows t0 .. t0+8+k−1 of dc (tap j of
+                    // SAFETY: tiles available (checked above); rows t0 .. t0+8+k−1 of dc (tap j of
                     // position i reads row t0+i+k−1−j) and t0 .. t0+8 of du are in bounds.
                     unsafe {
                         conv::taps(dus[t0 * ldu + c0..].as_mut_ptr(), ldu, dcs[at..].as_ptr(), d, -(d as isize), wt[c0..].as_ptr(), d, k)
