@@ -2,6 +2,9 @@
 //! logits, then temperature, top-p, top-k, one multinomial draw) and the
 //! generation loop over any model's incremental decoder.
 
+use crate::data::tok::Tok;
+use crate::data::tokenizer::EOS;
+use crate::data::DataError;
 use crate::model::LanguageModel;
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -146,4 +149,27 @@ pub fn generate(
         dec.step(tok);
     }
     out
+}
+
+/// Generates from a text prompt and reports the growing completion: `on_text(text, done)`
+/// after every token (return false to stop early), then once more with `done`.
+/// The one streaming sampler behind the trainer's live samples and the
+/// terminal UI's checkpoint sampler.
+pub fn stream_sample(
+    model: &dyn LanguageModel,
+    params: &[f32],
+    tok: &Tok,
+    banned: &[bool],
+    prompt: &str,
+    p: &SampleParams,
+    mut on_text: impl FnMut(String, bool) -> bool,
+) -> Result<Vec<u32>, DataError> {
+    let ids = tok.encode_prompt(prompt)?;
+    let mut out: Vec<u32> = Vec::new();
+    generate(model, params, &ids, banned, EOS, p, |t| {
+        out.push(t);
+        on_text(tok.decode(&out), false)
+    });
+    on_text(tok.decode(&out), true);
+    Ok(out)
 }

@@ -1,3 +1,4 @@
+use flashlm_tui::cli::{self, Dispatch};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -8,11 +9,30 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    match flashlm_tui::cli::main() {
+    let result = cli::main().and_then(|d| match d {
+        Dispatch::Done => Ok(()),
+        Dispatch::Tui(opts) => run_tui(opts),
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Runs the terminal UI, then reports what happened on the restored terminal.
+fn run_tui(opts: flashlm_tui::launch::Options) -> anyhow::Result<()> {
+    let out = flashlm_tui::tui::run(opts)?;
+    if let Some(s) = &out.summary {
+        println!("{s}");
+    }
+    if let Some(n) = &out.note {
+        eprintln!("flashlm-tui: {n}");
+    }
+    match out.error {
+        Some(e) => Err(anyhow::anyhow!("training failed: {e}")),
+        None => Ok(()),
     }
 }

@@ -13,7 +13,7 @@ use crate::data::tok::{cached_tok_in, Tok};
 use crate::data::tokenizer::EOS;
 use crate::data::tokens::{cached_tokens_in, split_stories, tokens_cache_path, validation_windows, TokenStore, WindowSampler};
 use crate::engine::*;
-use crate::generate::{generate, SampleParams};
+use crate::generate::{generate, stream_sample, SampleParams};
 use crate::model::{Model, Workspace};
 use crate::preset::{Budget, Preset};
 use crate::rng::Rng;
@@ -911,19 +911,13 @@ impl Session {
         let banned = self.banned.clone();
         let tx = em.sender();
         std::thread::spawn(move || {
-            let ids = match tok.encode_prompt(&prompt) {
-                Ok(ids) => ids,
-                Err(e) => {
-                    let _ = tx.send(Event::Generated { id, text: format!("error: {e}"), done: true });
-                    return;
-                }
-            };
-            let mut out: Vec<u32> = Vec::new();
-            generate(&*model, &snapshot, &ids, &banned, EOS, &params, |t| {
-                out.push(t);
-                tx.send_timeout(Event::Generated { id, text: tok.decode(&out), done: false }, Duration::from_millis(200)).is_ok()
+            let sent = stream_sample(&*model, &snapshot, &tok, &banned, &prompt, &params, |text, done| {
+                let wait = Duration::from_millis(if done { 1000 } else { 200 });
+                tx.send_timeout(Event::Generated { id, text, done }, wait).is_ok()
             });
-            let _ = tx.send_timeout(Event::Generated { id, text: tok.decode(&out), done: true }, Duration::from_secs(1));
+            if let Err(e) = sent {
+                let _ = tx.send(Event::Generated { id, text: format!("error: {e}"), done: true });
+            }
         });
     }
 

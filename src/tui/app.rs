@@ -4,9 +4,9 @@
 //! (timers). Nothing here touches the terminal, and only read-only file-system
 //! look-ups happen (which checkpoint to resume, does a typed path exist).
 
-use crate::cli::ModelSource;
 use crate::engine::{Command, EvalMetrics, Event, MemorySnapshot, RunState, StepMetrics, Summary};
 use crate::generate::SampleParams;
+use crate::inference::ModelSource;
 use crate::preset::{Preset, PresetEntry};
 use crate::runs::RunRecord;
 use crate::train::RunConfig;
@@ -1513,7 +1513,7 @@ pub fn spent_budget_extension(ck: &Path) -> Option<(crate::preset::Budget, Strin
 
 /// A checkpoint folder as a model source for sampling.
 pub fn model_source(checkpoint: PathBuf) -> ModelSource {
-    ModelSource { checkpoint: Some(checkpoint), weights: None, preset: None, tokenizer: None, threads: None }
+    ModelSource::checkpoint(checkpoint)
 }
 
 /// Every key binding, by context, as the help overlay lists them.

@@ -9,12 +9,10 @@
 pub mod app;
 pub mod ui;
 
-use crate::cli::{load_model, ModelSource};
-use crate::data::tokenizer::EOS;
 use crate::engine::{EngineHandle, Event};
-use crate::generate::{generate, SampleParams};
+use crate::generate::{stream_sample, SampleParams};
+use crate::inference::{load_model, Loaded, ModelSource};
 use crate::preset::PresetEntry;
-use crate::train::RunConfig;
 use anyhow::{Context, Result};
 use app::{Action, App, AppOptions, Level};
 use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
@@ -28,32 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// How the TUI opens.
-pub enum Launch {
-    /// The preset picker (`flashlm-tui` in a terminal).
-    Picker,
-    /// The dashboard of a run started from the command line (`train` in a terminal).
-    Train(Box<RunConfig>),
-    /// Only the sampling pane (`sample --interactive`), with the model already loaded.
-    Sample { source: ModelSource, loaded: Option<Box<crate::cli::Loaded>>, prompt: String, params: SampleParams },
-}
-
-pub struct Options {
-    pub launch: Launch,
-    pub presets_dir: Option<PathBuf>,
-    pub runs_root: PathBuf,
-    pub threads: usize,
-}
-
-/// What the caller prints once the terminal is back.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    pub summary: Option<String>,
-    pub error: Option<String>,
-    pub note: Option<String>,
-    /// Mean CPU use of the UI thread while training ran (% of one core).
-    pub ui_cpu_percent: Option<f64>,
-}
+pub use crate::launch::{Launch, Options, Outcome};
 
 // ------------------------------------------------------------------ terminal
 
@@ -184,7 +157,7 @@ impl CpuMeter {
 // -------------------------------------------------------- background work
 
 /// The last model loaded for sampling, keyed by its source.
-type CachedModel = (String, Arc<crate::cli::Loaded>);
+type CachedModel = (ModelSource, Arc<Loaded>);
 
 /// Generates from checkpoints (when nothing is training) on background
 /// threads; a newer request cancels an older one. The loaded model is kept.
@@ -192,10 +165,6 @@ pub struct CheckpointSampler {
     current: Arc<AtomicU64>,
     cache: Arc<Mutex<Option<CachedModel>>>,
     pool: Option<Arc<rayon::ThreadPool>>,
-}
-
-fn source_key(s: &ModelSource) -> String {
-    format!("{:?}|{:?}|{:?}|{:?}", s.checkpoint, s.weights, s.preset, s.tokenizer)
 }
 
 impl CheckpointSampler {
@@ -206,9 +175,9 @@ impl CheckpointSampler {
     }
 
     /// A model the caller already loaded (so nothing loads, or prints, later).
-    pub fn preload(&self, source: &ModelSource, m: crate::cli::Loaded) {
+    pub fn preload(&self, source: &ModelSource, m: Loaded) {
         if let Ok(mut g) = self.cache.lock() {
-            *g = Some((source_key(source), Arc::new(m)));
+            *g = Some((source.clone(), Arc::new(m)));
         }
     }
 
@@ -219,15 +188,17 @@ impl CheckpointSampler {
         let pool = self.pool.clone();
         let tx_err = tx.clone();
         let spawned = std::thread::Builder::new().name("sampler".into()).spawn(move || {
-            let key = source_key(&source);
-            let cached = cache.lock().ok().and_then(|g| g.as_ref().filter(|(k, _)| *k == key).map(|(_, m)| m.clone()));
+            let cached = cache.lock().ok().and_then(|g| g.as_ref().filter(|(k, _)| *k == source).map(|(_, m)| m.clone()));
             let m = match cached {
                 Some(m) => m,
                 None => match load_model(&source) {
                     Ok(m) => {
+                        for w in &m.warnings {
+                            let _ = tx.send(Event::Warning(w.clone()));
+                        }
                         let m = Arc::new(m);
                         if let Ok(mut g) = cache.lock() {
-                            *g = Some((key, m.clone()));
+                            *g = Some((source.clone(), m.clone()));
                         }
                         m
                     }
@@ -238,27 +209,23 @@ impl CheckpointSampler {
                     }
                 },
             };
-            let ids = match m.tokenizer.encode_prompt(&prompt) {
-                Ok(ids) => ids,
-                Err(e) => {
-                    let _ = tx.send(Event::Generated { id, text: format!("[{e}]"), done: true });
-                    return;
-                }
-            };
-            let banned = crate::cli::banned_ids(&m.tokenizer, m.model.vocab());
-            let mut out: Vec<u32> = Vec::new();
-            let mut run = || {
-                generate(&*m.model, &m.params, &ids, &banned, EOS, &params, |t| {
-                    out.push(t);
-                    current.load(Ordering::SeqCst) == id
-                        && tx.send(Event::Generated { id, text: m.tokenizer.decode(&out), done: false }).is_ok()
+            let banned = m.banned_ids();
+            let run = || {
+                stream_sample(&*m.model, &m.params, &m.tokenizer, &banned, &prompt, &params, |text, done| {
+                    if done {
+                        let _ = tx.send(Event::Generated { id, text, done });
+                        return true;
+                    }
+                    current.load(Ordering::SeqCst) == id && tx.send(Event::Generated { id, text, done }).is_ok()
                 })
             };
-            match &pool {
+            let sent = match &pool {
                 Some(p) => p.install(run),
                 None => run(),
             };
-            let _ = tx.send(Event::Generated { id, text: m.tokenizer.decode(&out), done: true });
+            if let Err(e) = sent {
+                let _ = tx.send(Event::Generated { id, text: format!("[{e}]"), done: true });
+            }
         });
         if let Err(e) = spawned {
             let _ = tx_err.send(Event::Generated { id, text: format!("[cannot start a sampling thread: {e}]"), done: true });
@@ -447,11 +414,7 @@ pub fn run(opts: Options) -> Result<Outcome> {
             if let Some(m) = loaded {
                 rt.sampler.preload(&source, *m);
             }
-            let label = match (&source.checkpoint, &source.weights) {
-                (Some(c), _) => format!("checkpoint {}", c.display()),
-                (None, Some(w)) => format!("weights {}", w.display()),
-                _ => "model".into(),
-            };
+            let label = source.label();
             (App::sample_only(source, label, &prompt, params), Action::None)
         }
     };
@@ -465,7 +428,7 @@ pub fn run(opts: Options) -> Result<Outcome> {
         let measure = move |bf16: bool| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).start_handler(crate::kernels::matmul::bf16_start_handler(bf16));
             if let Ok(pool) = pool.build() {
-                let p = pool.install(|| crate::bench::sgemm_peak(4096));
+                let p = pool.install(|| crate::kernels::peak::sgemm_peak(4096));
                 let prec = if bf16 { crate::precision::Precision::Bf16 } else { crate::precision::Precision::Fp32 };
                 let _ = tx.send(Background::Peak(p, prec));
             }

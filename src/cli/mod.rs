@@ -5,12 +5,15 @@ use crate::data::corpus::{load_stories, CorpusSource};
 use crate::data::tok::Tok;
 use crate::data::tokenizer::EOS;
 use crate::data::tokens::{validation_windows, TokenStore};
+pub mod bench;
+
 use crate::engine::{Command, Event, RunState};
 use crate::generate::{generate, SampleParams};
-use crate::model::Model;
+use crate::inference::{load_model, Loaded, ModelSource};
+use crate::kernels::default_threads;
+use crate::launch::{Launch, Options};
 use crate::precision::Precision;
 use crate::preset::{discover, resolve, thousands, Budget, Preset};
-use crate::train::checkpoint;
 use crate::train::eval::{evaluate, Bigram};
 use crate::train::trainer::ImportWeights;
 use crate::train::{start, RunConfig};
@@ -150,7 +153,7 @@ pub struct TrainArgs {
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct ModelSource {
+pub struct ModelArgs {
     /// A checkpoint folder (e.g. checkpoints/<run>/best)
     #[arg(long, conflicts_with = "weights")]
     pub checkpoint: Option<PathBuf>,
@@ -168,10 +171,21 @@ pub struct ModelSource {
     pub threads: Option<usize>,
 }
 
+impl ModelArgs {
+    pub fn source(&self) -> ModelSource {
+        ModelSource {
+            checkpoint: self.checkpoint.clone(),
+            weights: self.weights.clone(),
+            preset: self.preset.clone(),
+            tokenizer: self.tokenizer.clone(),
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct SampleArgs {
     #[command(flatten)]
-    pub src: ModelSource,
+    pub src: ModelArgs,
     #[arg(long, default_value = "Once upon a time")]
     pub prompt: String,
     /// Maximum new tokens
@@ -208,7 +222,7 @@ pub struct SampleArgs {
 #[derive(Args, Debug, Clone)]
 pub struct EvalArgs {
     #[command(flatten)]
-    pub src: ModelSource,
+    pub src: ModelArgs,
     /// Text file to evaluate on (loss, PPL, bits per byte)
     #[arg(long, required_unless_present = "probe")]
     pub data: Option<PathBuf>,
@@ -278,42 +292,34 @@ pub struct BenchArgs {
     pub lanes: bool,
 }
 
-pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-}
-
 fn stdout_is_terminal() -> bool {
     use std::io::IsTerminal;
     std::io::stdout().is_terminal()
 }
 
-/// Runs the terminal UI, then reports what happened on the restored terminal.
-fn run_tui(opts: crate::tui::Options) -> Result<()> {
-    let out = crate::tui::run(opts)?;
-    if let Some(s) = &out.summary {
-        println!("{s}");
-    }
-    if let Some(n) = &out.note {
-        eprintln!("flashlm-tui: {n}");
-    }
-    match out.error {
-        Some(e) => Err(anyhow!("training failed: {e}")),
-        None => Ok(()),
-    }
+/// What the command line leaves to `main.rs`: nothing more, or the terminal UI to open.
+pub enum Dispatch {
+    Done,
+    Tui(Options),
 }
 
-pub fn main() -> Result<()> {
+fn done(r: Result<()>) -> Result<Dispatch> {
+    r.map(|()| Dispatch::Done)
+}
+
+/// Parses the command line and does the headless work; the TUI is `main.rs`'s to open.
+pub fn main() -> Result<Dispatch> {
     let cli = Cli::parse();
     match cli.command {
-        None if stdout_is_terminal() => run_tui(crate::tui::Options {
-            launch: crate::tui::Launch::Picker,
+        None if stdout_is_terminal() => Ok(Dispatch::Tui(Options {
+            launch: Launch::Picker,
             presets_dir: cli.presets,
             runs_root: "checkpoints".into(),
             threads: default_threads(),
-        }),
+        })),
         None => {
             eprintln!("flashlm-tui: stdout is not a terminal, so no terminal UI: training v7.2-cortex-vi headless on the built-in story corpus (see --help)");
-            train(TrainArgs {
+            done(train_headless(TrainArgs {
                 preset: "v7.2-cortex-vi".into(),
                 presets: None,
                 headless: true,
@@ -331,21 +337,21 @@ pub fn main() -> Result<()> {
                 eval_every: None,
                 accum: None,
                 precision: Precision::Fp32,
-            })
+            }))
         }
         Some(Cmd::Train(a)) => train(a),
         Some(Cmd::Sample(a)) => sample(a),
-        Some(Cmd::Eval(a)) => eval(a),
-        Some(Cmd::Bench(a)) => crate::bench::run(&a),
-        Some(Cmd::Presets { presets }) => list_presets(presets.as_deref()),
-        Some(Cmd::Data { cmd }) => data(cmd),
+        Some(Cmd::Eval(a)) => done(eval(a)),
+        Some(Cmd::Bench(a)) => done(bench::run(&a)),
+        Some(Cmd::Presets { presets }) => done(list_presets(presets.as_deref())),
+        Some(Cmd::Data { cmd }) => done(data(cmd)),
         Some(Cmd::Runs { dir }) => {
             let runs = crate::runs::scan(&dir);
             if runs.is_empty() && !dir.is_dir() {
                 bail!("{}: no such folder (runs are written to checkpoints/ by `flashlm-tui train`; pass --dir)", dir.display());
             }
             print!("{}", crate::runs::markdown_table(&runs));
-            Ok(())
+            Ok(Dispatch::Done)
         }
     }
 }
@@ -425,23 +431,30 @@ fn run_config(a: &TrainArgs) -> Result<RunConfig> {
     Ok(cfg)
 }
 
-fn train(a: TrainArgs) -> Result<()> {
+/// `train`: the dashboard in a terminal, else headless.
+fn train(a: TrainArgs) -> Result<Dispatch> {
     crate::precision::check_training(a.precision)?;
     let tui = !a.headless && stdout_is_terminal();
-    if !a.headless && !tui {
-        eprintln!("flashlm-tui: stdout is not a terminal, so no terminal UI: running headless");
+    if !tui {
+        if !a.headless {
+            eprintln!("flashlm-tui: stdout is not a terminal, so no terminal UI: running headless");
+        }
+        return done(train_headless(a));
     }
     let mut cfg = run_config(&a)?;
-    if tui {
-        // nothing but the TUI may write to the terminal: the tokenizer's progress bars stay off
-        cfg.progress = false;
-        return run_tui(crate::tui::Options {
-            launch: crate::tui::Launch::Train(Box::new(cfg.clone())),
-            presets_dir: a.presets.clone(),
-            runs_root: a.out.clone(),
-            threads: cfg.threads,
-        });
-    }
+    // nothing but the TUI may write to the terminal: the tokenizer's progress bars stay off
+    cfg.progress = false;
+    Ok(Dispatch::Tui(Options {
+        launch: Launch::Train(Box::new(cfg.clone())),
+        presets_dir: a.presets.clone(),
+        runs_root: a.out.clone(),
+        threads: cfg.threads,
+    }))
+}
+
+fn train_headless(a: TrainArgs) -> Result<()> {
+    crate::precision::check_training(a.precision)?;
+    let cfg = run_config(&a)?;
     let mut handle = start(cfg);
     let cmd = handle.commands.clone();
     let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -560,61 +573,24 @@ fn opt(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into())
 }
 
-/// A model ready for inference: definition, weights, tokenizer, and what it was trained on.
-pub struct Loaded {
-    pub preset: Preset,
-    pub model: Model,
-    pub params: Vec<f32>,
-    pub tokenizer: Tok,
-    pub corpus: Option<CorpusSource>,
-}
-
-pub fn load_model(src: &ModelSource) -> Result<Loaded> {
-    if let Some(dir) = &src.checkpoint {
-        let (ck, _) = checkpoint::load(dir, |text| {
-            let p = Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
-            let m = p.build_model();
-            Ok((m.layout().clone(), m.tied_aliases()))
-        })?;
-        let preset = Preset::parse(&ck.preset_text, &dir.join("preset.ron").display().to_string())?;
-        let tokenizer = Tok::from_json(&ck.tokenizer_json, &dir.join("tokenizer.json"))?;
-        tokenizer.check_vocab(preset.vocab())?;
-        let corpus = if ck.state.corpus.starts_with("built-in") {
-            Some(CorpusSource::BuiltIn { seed: preset.data.builtin_seed, stories: preset.data.builtin_stories })
-        } else {
-            Some(CorpusSource::Path(PathBuf::from(&ck.state.corpus)))
-        };
-        let model = preset.build_model();
-        return Ok(Loaded { preset, model, params: ck.params, tokenizer, corpus });
+/// Loads the model and prints what the user should know about it.
+fn load(src: &ModelArgs) -> Result<Loaded> {
+    let m = load_model(&src.source())?;
+    for w in &m.warnings {
+        eprintln!("warning: {w}");
     }
-    if let Some(w) = &src.weights {
-        let (preset, _) = resolve(src.preset.as_deref().unwrap_or_default(), None)?;
-        let tpath = src.tokenizer.as_deref().ok_or_else(|| anyhow!("--weights needs --tokenizer"))?;
-        let tokenizer = Tok::load(tpath)?;
-        tokenizer.check_specials(&tpath.display().to_string())?;
-        tokenizer.check_vocab(preset.vocab())?;
-        let model = preset.build_model();
-        let params = crate::weights::import_reference(&*model, w).map_err(|e| anyhow!(e))?;
-        eprintln!("warning: {}", crate::weights::D3_WARNING);
-        return Ok(Loaded { preset, model, params, tokenizer, corpus: None });
-    }
-    bail!("give a model: --checkpoint DIR, or --weights FILE --preset P --tokenizer tokenizer.json")
+    Ok(m)
 }
 
 fn pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or_else(default_threads).max(1)).build().context("thread pool")
 }
 
-/// Ids that sampling must never produce: specials other than <eos>, and ids the tokenizer never makes.
-pub fn banned_ids(tok: &Tok, vocab: usize) -> Vec<bool> {
-    tok.banned_ids(vocab)
-}
-
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphabetic() && c != '\'').filter(|w| !w.is_empty()).map(|w| w.to_lowercase())
 }
 
-fn sample(a: SampleArgs) -> Result<()> {
+fn sample(a: SampleArgs) -> Result<Dispatch> {
     if !(a.temperature >= 0.0 && a.temperature.is_finite()) {
         bail!("--temperature must be ≥ 0, got {}", a.temperature);
     }
@@ -633,7 +609,7 @@ fn sample(a: SampleArgs) -> Result<()> {
         }
         // fail here, with a plain message, rather than inside the UI (and
         // print any loading warning before the UI owns the terminal)
-        let loaded = load_model(&a.src)?;
+        let loaded = load(&a.src)?;
         let params = SampleParams {
             temperature: a.temperature,
             top_k: a.top_k,
@@ -644,14 +620,14 @@ fn sample(a: SampleArgs) -> Result<()> {
             seed: a.seed,
             precision: a.precision,
         };
-        return run_tui(crate::tui::Options {
-            launch: crate::tui::Launch::Sample { source: a.src.clone(), loaded: Some(Box::new(loaded)), prompt: a.prompt.clone(), params },
+        return Ok(Dispatch::Tui(Options {
+            launch: Launch::Sample { source: a.src.source(), loaded: Some(Box::new(loaded)), prompt: a.prompt.clone(), params },
             presets_dir: None,
             runs_root: "checkpoints".into(),
             threads: a.src.threads.unwrap_or_else(default_threads),
-        });
+        }));
     }
-    let m = load_model(&a.src)?;
+    let m = load(&a.src)?;
     if a.precision != Precision::Fp32 && m.model.decoder_lowp(&m.params, a.precision).is_none() {
         bail!(
             "--precision {}: generation with {} weights is implemented for v7.1 and v7.2 only; {} decodes in fp32 (drop the flag)",
@@ -662,7 +638,7 @@ fn sample(a: SampleArgs) -> Result<()> {
     }
     let pool = pool(a.src.threads)?;
     let prompt_ids = m.tokenizer.encode_prompt(&a.prompt)?;
-    let banned = banned_ids(&m.tokenizer, m.model.vocab());
+    let banned = m.banned_ids();
     let known: Option<std::collections::HashSet<String>> = {
         let src = a.corpus.clone().map(CorpusSource::Path).or(m.corpus.clone());
         src.and_then(|s| load_stories(&s).ok()).map(|st| st.iter().flat_map(|s| words(s).collect::<Vec<_>>()).collect())
@@ -695,13 +671,13 @@ fn sample(a: SampleArgs) -> Result<()> {
     if known.is_some() && total > 0 {
         println!("words seen in the training text: {seen}/{total} ({:.1} %)", 100.0 * seen as f64 / total as f64);
     }
-    Ok(())
+    Ok(Dispatch::Done)
 }
 
 fn eval(a: EvalArgs) -> Result<()> {
     let has_model = a.src.checkpoint.is_some() || a.src.weights.is_some();
     let (preset, model, tokenizer, corpus) = if has_model {
-        let m = load_model(&a.src)?;
+        let m = load(&a.src)?;
         (m.preset, Some((m.model, m.params)), m.tokenizer, m.corpus)
     } else if a.baseline.is_some() {
         // baseline only: the preset's tokenizer on the training corpus (cached)

@@ -1,8 +1,10 @@
 //! `flashlm-tui bench`: this machine's sgemm peak, then training and generation
 //! speed of a preset on random tokens. Figures are measured here, never assumed.
 
-use crate::cli::{default_threads, BenchArgs};
-use crate::kernels::{matmul, MatRef};
+use super::BenchArgs;
+use crate::kernels::default_threads;
+use crate::kernels::peak::{cores_available, fma_peak, fma_single, kernel_label, sgemm_peak};
+
 use crate::model::Workspace;
 use crate::preset::{resolve, thousands};
 use crate::rng::Rng;
@@ -18,28 +20,6 @@ pub fn flops_per_token(m: &dyn crate::model::LanguageModel, t: usize) -> f64 {
     m.flops_per_token(t)
 }
 
-/// Best GFLOP/s of our matmul over the training shapes (M = B·T rows), best of
-/// 4 timed runs per shape after one warm-up.
-pub fn sgemm_peak(rows: usize) -> f64 {
-    let shapes = [(rows, 512, 256), (rows, 256, 512), (rows, 1024, 256), (rows, 256, 1024)];
-    let mut best = 0.0f64;
-    let mut rng = Rng::new(7);
-    for &(m, n, k) in &shapes {
-        let a: Vec<f32> = (0..m * k).map(|_| rng.next_f32() - 0.5).collect();
-        let b: Vec<f32> = (0..n * k).map(|_| rng.next_f32() - 0.5).collect();
-        let mut c = vec![0.0f32; m * n];
-        for rep in 0..5 {
-            let t0 = Instant::now();
-            matmul(&mut c, n, false, MatRef::rows(&a, k), MatRef::t(&b, k), m, n, k);
-            let dt = t0.elapsed().as_secs_f64();
-            if rep > 0 {
-                best = best.max(2.0 * (m * n * k) as f64 / dt / 1e9);
-            }
-        }
-    }
-    best
-}
-
 /// The pool steps are timed in, its products (and the lanes' pools, built
 /// from this thread) in the precision asked for.
 fn bench_pool(a: &BenchArgs, threads: usize) -> Result<rayon::ThreadPool> {
@@ -47,39 +27,6 @@ fn bench_pool(a: &BenchArgs, threads: usize) -> Result<rayon::ThreadPool> {
     crate::kernels::matmul::set_bf16_products(bf16);
     let b = rayon::ThreadPoolBuilder::new().num_threads(threads).start_handler(crate::kernels::matmul::bf16_start_handler(bf16));
     b.build().context("thread pool")
-}
-
-/// The sgemm kernel this machine runs, for the output.
-fn kernel_label() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    if crate::kernels::simd::available() {
-        return crate::kernels::sgemm::kernel().label();
-    }
-    "gemm crate"
-}
-
-/// The cores' bare FMA peak: every thread of the current pool runs the
-/// register-only FMA loop at once (about 16 ms), their GFLOP/s summed; best of 3.
-pub fn fma_peak() -> f64 {
-    best_of_3(|| rayon::broadcast(|_| crate::kernels::simd::fma_gflops(FMA_ROUNDS)).iter().sum())
-}
-
-const FMA_ROUNDS: usize = 8_000_000;
-
-fn best_of_3(f: impl Fn() -> f64) -> f64 {
-    (0..3).map(|_| f()).fold(0.0, f64::max)
-}
-
-/// One thread's FMA peak (best of 3), the yardstick for [`cores_available`].
-pub fn fma_single() -> f64 {
-    best_of_3(|| crate::kernels::simd::fma_gflops(FMA_ROUNDS))
-}
-
-/// Whether all `threads` cores delivered (≥ 80 % of `threads` × one thread's
-/// FMA rate) when the all-threads peak was taken: on a shared host another
-/// load can take a core away for a while, and figures taken then are low.
-pub fn cores_available(all: f64, single: f64, threads: usize) -> bool {
-    single <= 0.0 || all >= 0.8 * threads as f64 * single
 }
 
 fn one() -> usize {
