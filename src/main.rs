@@ -2,13 +2,7 @@ use flashlm_tui::cli::{self, Dispatch};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // `flashlm-tui … | head` should end quietly, like other command-line tools,
-    // not panic on a closed pipe.
-    #[cfg(unix)]
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    flashlm_tui::kernels::os::default_sigpipe();
     let result = cli::main().and_then(|d| match d {
         Dispatch::Done => Ok(()),
         Dispatch::Tui(opts) => run_tui(opts),

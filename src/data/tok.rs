@@ -138,7 +138,7 @@ impl Tok {
     /// UTF-8 byte length of each id below `vocab` (0 for specials), for bits per byte.
     pub fn token_bytes(&self, vocab: usize) -> Vec<u32> {
         match self {
-            Tok::Bpe(t) => crate::train::eval::token_bytes(t, vocab),
+            Tok::Bpe(t) => super::tokenizer::token_bytes(t, vocab),
             Tok::Gpt2(g) => (0..vocab as u32).map(|id| if id < FIRST_ORDINARY_ID { 0 } else { g.token_bytes(id) as u32 }).collect(),
         }
     }

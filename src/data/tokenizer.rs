@@ -359,3 +359,17 @@ fn byte_of_symbol(ch: char) -> Option<u8> {
     });
     table.binary_search_by_key(&ch, |&(c, _)| c).ok().map(|i| table[i].1)
 }
+
+/// UTF-8 byte length of each token id for a byte-level BPE vocabulary: every
+/// character of a ByteLevel token string stands for exactly one byte. Special
+/// tokens (`<eos>` …) count 0 bytes: they are story boundaries, not text.
+pub fn token_bytes(tok: &tokenizers::Tokenizer, vocab: usize) -> Vec<u32> {
+    let mut out = vec![0u32; vocab];
+    for (piece, id) in tok.get_vocab(true) {
+        let id = id as usize;
+        if id < vocab && id >= SPECIALS.len() {
+            out[id] = piece.chars().count() as u32;
+        }
+    }
+    out
+}

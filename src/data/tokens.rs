@@ -8,6 +8,7 @@ use super::tok::Tok;
 use serde::{Deserialize, Serialize};
 
 use super::{sha256_hex, short, DataError};
+use crate::kernels::mmap::MappedU16;
 use crate::rng::Rng;
 
 /// A stream of u16 token ids.
@@ -19,7 +20,7 @@ enum Inner {
     Memory(Vec<u16>),
     /// Little-endian u16s, page-aligned by the OS; the file is only ever
     /// replaced by rename, so the mapped inode never changes under us.
-    Mapped(memmap2::Mmap),
+    Mapped(MappedU16),
 }
 
 impl std::fmt::Debug for TokenStore {
@@ -44,18 +45,14 @@ impl TokenStore {
         if len % 2 != 0 {
             return Err(DataError::OddTokenFile { path: path.to_path_buf(), len });
         }
-        if len == 0 || cfg!(target_endian = "big") {
-            let bytes = std::fs::read(path).map_err(|e| DataError::io("read token file", path, e))?;
-            let v = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
-            return Ok(TokenStore::from_vec(v));
+        let mapped = if len == 0 { None } else { MappedU16::map(&file).map_err(|e| DataError::io("memory-map token file", path, e))? };
+        match mapped {
+            Some(map) => Ok(TokenStore { inner: Inner::Mapped(map) }),
+            None => {
+                let bytes = std::fs::read(path).map_err(|e| DataError::io("read token file", path, e))?;
+                Ok(TokenStore::from_vec(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()))
+            }
         }
-        // SAFETY: the mapping is read-only; our writers replace token files by
-        // rename, never in place, so the mapped contents do not change.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| DataError::io("memory-map token file", path, e))?;
-        if !(map.as_ptr() as usize).is_multiple_of(std::mem::align_of::<u16>()) {
-            return Ok(TokenStore::from_vec(map.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()));
-        }
-        Ok(TokenStore { inner: Inner::Mapped(map) })
     }
 
     /// Write tokens as little-endian u16 (temp file, then rename).
@@ -78,10 +75,7 @@ impl TokenStore {
     pub fn as_slice(&self) -> &[u16] {
         match &self.inner {
             Inner::Memory(v) => v,
-            Inner::Mapped(m) => {
-                // SAFETY: alignment checked in `open`, length even, little-endian host.
-                unsafe { std::slice::from_raw_parts(m.as_ptr() as *const u16, m.len() / 2) }
-            }
+            Inner::Mapped(m) => m.as_slice(),
         }
     }
 

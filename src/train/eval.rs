@@ -31,20 +31,6 @@ impl EvalResult {
     }
 }
 
-/// UTF-8 byte length of each token id for a byte-level BPE vocabulary: every
-/// character of a ByteLevel token string stands for exactly one byte. Special
-/// tokens (`<eos>` …) count 0 bytes: they are story boundaries, not text.
-pub fn token_bytes(tok: &tokenizers::Tokenizer, vocab: usize) -> Vec<u32> {
-    let mut out = vec![0u32; vocab];
-    for (piece, id) in tok.get_vocab(true) {
-        let id = id as usize;
-        if id < vocab && id >= crate::data::tokenizer::SPECIALS.len() {
-            out[id] = piece.chars().count() as u32;
-        }
-    }
-    out
-}
-
 /// Loss over `windows` (start offsets of T+1-token windows) in batches of `batch`.
 /// `stop` is polled between batches so a long eval can be interrupted.
 #[allow(clippy::too_many_arguments)]

@@ -291,8 +291,9 @@ fn a_spent_budget_or_oversized_warmup_is_refused_before_training() {
 /// count all their bytes, `<eos>` counts none).
 #[test]
 fn bits_per_byte_is_hand_computable() {
+    use flashlm_tui::data::tokenizer::token_bytes;
     use flashlm_tui::data::tokenizer::{decode, encode_prompt, train_tokenizer, EOS};
-    use flashlm_tui::train::eval::{token_bytes, EvalResult};
+    use flashlm_tui::train::eval::EvalResult;
     let r = EvalResult::from_sums(10.0 * std::f64::consts::LN_2, 5, 10);
     assert!((r.bpc - 1.0).abs() < 1e-12 && (r.loss - 2.0 * std::f64::consts::LN_2).abs() < 1e-12);
     assert!((r.ppl - 4.0).abs() < 1e-9);
