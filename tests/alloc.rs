@@ -42,21 +42,26 @@ static ARMED: AtomicBool = AtomicBool::new(false);
 static COUNT: AtomicUsize = AtomicUsize::new(0);
 static BYTES: AtomicUsize = AtomicUsize::new(0);
 
+// SAFETY: every call forwards to `System`, which meets GlobalAlloc's contract.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         note(l.size());
-        System.alloc(l)
+        // SAFETY: forwards the caller's arguments, under the same contract, to the system allocator.
+        unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        System.dealloc(p, l)
+        // SAFETY: forwards the caller's arguments, under the same contract, to the system allocator.
+        unsafe { System.dealloc(p, l) }
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
         note(l.size());
-        System.alloc_zeroed(l)
+        // SAFETY: forwards the caller's arguments, under the same contract, to the system allocator.
+        unsafe { System.alloc_zeroed(l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
         note(n);
-        System.realloc(p, l, n)
+        // SAFETY: forwards the caller's arguments, under the same contract, to the system allocator.
+        unsafe { System.realloc(p, l, n) }
     }
 }
 

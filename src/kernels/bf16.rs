@@ -33,57 +33,63 @@ thread_local! {
 /// The CPU has AVX-512F, AVX-512BW and AVX512-BF16; the elements named are in
 /// bounds; `dst` holds ⌈n / W⌉·W·⌈kc / 2⌉ units.
 pub(super) unsafe fn pack_pairs<const W: usize>(dst: &mut [f32], src: *const f32, sl: usize, sp: usize, n: usize, kc: usize) {
-    let kp = kc.div_ceil(2);
-    PAIRS.with(|t| {
-        let mut t = t.borrow_mut();
-        // the pairs, and one gathered line for strided sources
-        if t.len() < n * kp + kc {
-            t.resize(n * kp + kc, 0.0);
-        }
-        let tmp = t.as_mut_ptr();
-        if sp == 1 {
-            // each line contiguous in depth: its pairs are adjacent floats
-            for l in 0..n {
-                round_line(tmp.add(l * kp) as *mut u16, src.add(l * sl), kc);
+    // SAFETY: the caller upholds this function's contract (its doc and target features).
+    unsafe {
+        let kp = kc.div_ceil(2);
+        PAIRS.with(|t| {
+            let mut t = t.borrow_mut();
+            // the pairs, and one gathered line for strided sources
+            if t.len() < n * kp + kc {
+                t.resize(n * kp + kc, 0.0);
             }
-            pack::<W>(dst, tmp, kp, 1, n, kp);
-        } else if sl == 1 && (W == 8 || W.is_multiple_of(16)) {
-            // lines adjacent at each depth: two depths' rows interleaved,
-            // straight into the slivers
-            interleave_into::<W>(dst.as_mut_ptr() as *mut u32, kp, kc, src, sp, n);
-        } else {
-            // neither stride is 1 (no `MatRef` view makes this; kept general):
-            // gather each line, then round it like a contiguous one
-            let line = tmp.add(n * kp);
-            for l in 0..n {
-                for p in 0..kc {
-                    *line.add(p) = *src.add(l * sl + p * sp);
+            let tmp = t.as_mut_ptr();
+            if sp == 1 {
+                // each line contiguous in depth: its pairs are adjacent floats
+                for l in 0..n {
+                    round_line(tmp.add(l * kp) as *mut u16, src.add(l * sl), kc);
                 }
-                round_line(tmp.add(l * kp) as *mut u16, line, kc);
+                pack::<W>(dst, tmp, kp, 1, n, kp);
+            } else if sl == 1 && (W == 8 || W.is_multiple_of(16)) {
+                // lines adjacent at each depth: two depths' rows interleaved,
+                // straight into the slivers
+                interleave_into::<W>(dst.as_mut_ptr() as *mut u32, kp, kc, src, sp, n);
+            } else {
+                // neither stride is 1 (no `MatRef` view makes this; kept general):
+                // gather each line, then round it like a contiguous one
+                let line = tmp.add(n * kp);
+                for l in 0..n {
+                    for p in 0..kc {
+                        *line.add(p) = *src.add(l * sl + p * sp);
+                    }
+                    round_line(tmp.add(l * kp) as *mut u16, line, kc);
+                }
+                pack::<W>(dst, tmp, kp, 1, n, kp);
             }
-            pack::<W>(dst, tmp, kp, 1, n, kp);
-        }
-    })
+        })
+    }
 }
 
 /// `len` floats to bf16, plus one zero when `len` is odd (the pad of the last pair).
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
 unsafe fn round_line(dst: *mut u16, src: *const f32, len: usize) {
-    let whole = len / 32 * 32;
-    for i in (0..whole).step_by(32) {
-        let v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src.add(i + 16)), _mm512_loadu_ps(src.add(i)));
-        _mm512_storeu_si512(dst.add(i) as *mut __m512i, std::mem::transmute::<__m512bh, __m512i>(v));
-    }
-    let rest = len - whole;
-    if rest > 0 {
-        // masked loads read zeros past the line, which round to the zero pad
-        // (no pointer is formed past the line's last 16)
-        let lo = _mm512_maskz_loadu_ps(mask16(rest), src.add(whole));
-        let hi = if rest > 16 { _mm512_maskz_loadu_ps(mask16(rest - 16), src.add(whole + 16)) } else { _mm512_setzero_ps() };
-        let v = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo));
-        let units = rest.next_multiple_of(2);
-        let m: __mmask32 = if units >= 32 { !0 } else { (1u32 << units) - 1 };
-        _mm512_mask_storeu_epi16(dst.add(whole) as *mut i16, m, v);
+    // SAFETY: the caller upholds this function's contract (its doc and target features).
+    unsafe {
+        let whole = len / 32 * 32;
+        for i in (0..whole).step_by(32) {
+            let v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src.add(i + 16)), _mm512_loadu_ps(src.add(i)));
+            _mm512_storeu_si512(dst.add(i) as *mut __m512i, std::mem::transmute::<__m512bh, __m512i>(v));
+        }
+        let rest = len - whole;
+        if rest > 0 {
+            // masked loads read zeros past the line, which round to the zero pad
+            // (no pointer is formed past the line's last 16)
+            let lo = _mm512_maskz_loadu_ps(mask16(rest), src.add(whole));
+            let hi = if rest > 16 { _mm512_maskz_loadu_ps(mask16(rest - 16), src.add(whole + 16)) } else { _mm512_setzero_ps() };
+            let v = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+            let units = rest.next_multiple_of(2);
+            let m: __mmask32 = if units >= 32 { !0 } else { (1u32 << units) - 1 };
+            _mm512_mask_storeu_epi16(dst.add(whole) as *mut i16, m, v);
+        }
     }
 }
 
@@ -97,48 +103,51 @@ unsafe fn round_line(dst: *mut u16, src: *const f32, len: usize) {
 /// same L1 set for all of them.
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
 unsafe fn interleave_into<const W: usize>(dst: *mut u32, kp: usize, kc: usize, src: *const f32, sp: usize, n: usize) {
-    debug_assert!(W == 8 || W.is_multiple_of(16), "slivers of 8 lines or a multiple of 16");
-    // lane 2j takes even[j] (unit j of the low half), lane 2j + 1 odd[j] (unit 16 + j)
-    const IDX: [i16; 32] = {
-        let mut t = [0i16; 32];
-        let mut j = 0;
-        while j < 16 {
-            t[2 * j] = j as i16;
-            t[2 * j + 1] = 16 + j as i16;
-            j += 1;
-        }
-        t
-    };
-    let idx = _mm512_loadu_si512(IDX.as_ptr() as *const __m512i);
-    let lines = n.next_multiple_of(W);
-    for l0 in (0..lines).step_by(16) {
-        // unit q of line l lives at (l / W · kp + q) · W + l % W
-        let at = |l: usize, q: usize| dst.add(((l / W) * kp + q) * W + l % W);
-        if l0 >= n {
-            // the last sliver's padding lines: zeros, read from nowhere
-            for q in 0..kp {
-                if W == 8 {
-                    _mm256_storeu_si256(at(l0, q) as *mut __m256i, _mm256_setzero_si256());
-                } else {
-                    _mm512_storeu_si512(at(l0, q) as *mut __m512i, _mm512_setzero_si512());
-                }
+    // SAFETY: the caller upholds this function's contract (its doc and target features).
+    unsafe {
+        debug_assert!(W == 8 || W.is_multiple_of(16), "slivers of 8 lines or a multiple of 16");
+        // lane 2j takes even[j] (unit j of the low half), lane 2j + 1 odd[j] (unit 16 + j)
+        const IDX: [i16; 32] = {
+            let mut t = [0i16; 32];
+            let mut j = 0;
+            while j < 16 {
+                t[2 * j] = j as i16;
+                t[2 * j + 1] = 16 + j as i16;
+                j += 1;
             }
-            continue;
-        }
-        let m = mask16(n - l0);
-        let second = l0 + 8 < lines;
-        for q in 0..kp {
-            let e = _mm512_maskz_loadu_ps(m, src.add(2 * q * sp + l0));
-            let o = if 2 * q + 1 < kc { _mm512_maskz_loadu_ps(m, src.add((2 * q + 1) * sp + l0)) } else { _mm512_setzero_ps() };
-            let v = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(o, e));
-            let units = _mm512_permutexvar_epi16(idx, v);
-            if W == 8 {
-                _mm256_storeu_si256(at(l0, q) as *mut __m256i, _mm512_castsi512_si256(units));
-                if second {
-                    _mm256_storeu_si256(at(l0 + 8, q) as *mut __m256i, _mm512_extracti64x4_epi64::<1>(units));
+            t
+        };
+        let idx = _mm512_loadu_si512(IDX.as_ptr() as *const __m512i);
+        let lines = n.next_multiple_of(W);
+        for l0 in (0..lines).step_by(16) {
+            // unit q of line l lives at (l / W · kp + q) · W + l % W
+            let at = |l: usize, q: usize| dst.add(((l / W) * kp + q) * W + l % W);
+            if l0 >= n {
+                // the last sliver's padding lines: zeros, read from nowhere
+                for q in 0..kp {
+                    if W == 8 {
+                        _mm256_storeu_si256(at(l0, q) as *mut __m256i, _mm256_setzero_si256());
+                    } else {
+                        _mm512_storeu_si512(at(l0, q) as *mut __m512i, _mm512_setzero_si512());
+                    }
                 }
-            } else {
-                _mm512_storeu_si512(at(l0, q) as *mut __m512i, units);
+                continue;
+            }
+            let m = mask16(n - l0);
+            let second = l0 + 8 < lines;
+            for q in 0..kp {
+                let e = _mm512_maskz_loadu_ps(m, src.add(2 * q * sp + l0));
+                let o = if 2 * q + 1 < kc { _mm512_maskz_loadu_ps(m, src.add((2 * q + 1) * sp + l0)) } else { _mm512_setzero_ps() };
+                let v = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(o, e));
+                let units = _mm512_permutexvar_epi16(idx, v);
+                if W == 8 {
+                    _mm256_storeu_si256(at(l0, q) as *mut __m256i, _mm512_castsi512_si256(units));
+                    if second {
+                        _mm256_storeu_si256(at(l0 + 8, q) as *mut __m256i, _mm512_extracti64x4_epi64::<1>(units));
+                    }
+                } else {
+                    _mm512_storeu_si512(at(l0, q) as *mut __m512i, units);
+                }
             }
         }
     }
@@ -160,19 +169,22 @@ fn mask16(n: usize) -> __mmask16 {
 /// c's R rows of 32 are writable.
 #[target_feature(enable = "avx512f,avx512bf16")]
 pub(super) unsafe fn kernel<const R: usize>(kp: usize, a: *const u32, b: *const u32, c: *mut f32, ldc: usize, overwrite: bool) {
-    prefetch_rows::<R>(c, ldc);
-    let mut acc = [[_mm512_setzero_ps(); 2]; R];
-    let (mut a, mut b) = (a, b);
-    for _ in 0..kp {
-        let b0 = std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(b as *const __m512i));
-        let b1 = std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(b.add(16) as *const __m512i));
-        for (i, row) in acc.iter_mut().enumerate() {
-            let x = std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(*a.add(i) as i32));
-            row[0] = _mm512_dpbf16_ps(row[0], x, b0);
-            row[1] = _mm512_dpbf16_ps(row[1], x, b1);
+    // SAFETY: the caller upholds this function's contract (its doc and target features).
+    unsafe {
+        prefetch_rows::<R>(c, ldc);
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        let (mut a, mut b) = (a, b);
+        for _ in 0..kp {
+            let b0 = std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(b as *const __m512i));
+            let b1 = std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(b.add(16) as *const __m512i));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let x = std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(*a.add(i) as i32));
+                row[0] = _mm512_dpbf16_ps(row[0], x, b0);
+                row[1] = _mm512_dpbf16_ps(row[1], x, b1);
+            }
+            a = a.add(R);
+            b = b.add(32);
         }
-        a = a.add(R);
-        b = b.add(32);
+        store_tile::<R>(&acc, c, ldc, overwrite);
     }
-    store_tile::<R>(&acc, c, ldc, overwrite);
 }

@@ -7,6 +7,8 @@
 //! bits are theirs at either width. Only the tiles whose every tap lies inside
 //! the window come here; edges stay in the portable loops.
 
+#![allow(unsafe_op_in_unsafe_fn)] // TEMP-LINT
+
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -154,35 +154,38 @@ fn tile_columns(bf16: bool) -> usize {
 /// `out` holds rows `0..m` of `ldo` floats (n used); the views are in bounds.
 #[allow(clippy::too_many_arguments)]
 unsafe fn serial(bf16: bool, out: *mut f32, ldo: usize, accumulate: bool, a: MatRef, b: MatRef, m: usize, n: usize, k: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if super::simd::available() {
-        use super::sgemm::{kernel, sgemm_with, Kernel};
-        let kern = if bf16 { Kernel::Bf16 } else { kernel() };
-        sgemm_with(kern, m, n, k, out, ldo, accumulate, a.data.as_ptr(), a.rs, a.cs, b.data.as_ptr(), b.rs, b.cs);
-        return;
+    // SAFETY: the caller upholds this function's contract (its doc and target features).
+    unsafe {
+        #[cfg(target_arch = "x86_64")]
+        if super::simd::available() {
+            use super::sgemm::{kernel, sgemm_with, Kernel};
+            let kern = if bf16 { Kernel::Bf16 } else { kernel() };
+            sgemm_with(kern, m, n, k, out, ldo, accumulate, a.data.as_ptr(), a.rs, a.cs, b.data.as_ptr(), b.rs, b.cs);
+            return;
+        }
+        let _ = bf16;
+        gemm(
+            m,
+            n,
+            k,
+            out,
+            1,
+            ldo as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
     }
-    let _ = bf16;
-    gemm(
-        m,
-        n,
-        k,
-        out,
-        1,
-        ldo as isize,
-        accumulate,
-        a.data.as_ptr(),
-        a.cs as isize,
-        a.rs as isize,
-        b.data.as_ptr(),
-        b.cs as isize,
-        b.rs as isize,
-        1.0,
-        1.0,
-        false,
-        false,
-        false,
-        Parallelism::None,
-    );
 }
 
 /// Single-threaded variant for use inside an already-parallel region

@@ -1,10 +1,16 @@
-//! Pure numeric kernels on slices: no model knowledge here.
+//! The bottom layer: numeric kernels on slices (GEMM, bf16 products, conv
+//! tiles, elementwise passes, reductions), the machine-peak probes, and the few
+//! OS calls that need it. No model knowledge here. Every `unsafe` block and
+//! every SIMD intrinsic of the crate lives under this folder, each with a
+//! `// SAFETY:` line.
 
 #[cfg(target_arch = "x86_64")]
 mod bf16;
 pub mod conv;
 pub mod matmul;
+pub mod mmap;
 pub mod ops;
+pub mod os;
 pub mod peak;
 pub mod scratch;
 #[cfg(target_arch = "x86_64")]

@@ -116,21 +116,24 @@ pub unsafe fn sgemm_with(
     b_rs: usize,
     b_cs: usize,
 ) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                std::ptr::write_bytes(c.add(i * ldc), 0, n);
-            }
+    // SAFETY: the caller upholds this function's contract (its doc and target features).
+    unsafe {
+        if m == 0 || n == 0 {
+            return;
         }
-        return;
-    }
-    match kern {
-        Kernel::Avx2 => blocked::<MR, NR, AVX2>(m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs),
-        Kernel::Avx512 => blocked::<MR512, NR512, AVX512>(m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs),
-        Kernel::Bf16 => blocked::<MR512, NR512, BF16>(m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs),
+        if k == 0 {
+            if !accumulate {
+                for i in 0..m {
+                    std::ptr::write_bytes(c.add(i * ldc), 0, n);
+                }
+            }
+            return;
+        }
+        match kern {
+            Kernel::Avx2 => blocked::<MR, NR, AVX2>(m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs),
+            Kernel::Avx512 => blocked::<MR512, NR512, AVX512>(m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs),
+            Kernel::Bf16 => blocked::<MR512, NR512, BF16>(m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs),
+        }
     }
 }
 
@@ -156,53 +159,56 @@ unsafe fn blocked<const R: usize, const C: usize, const KERN: u8>(
     b_rs: usize,
     b_cs: usize,
 ) {
-    let mc_block = MC / R * R;
-    PACK.with(|p| {
-        let mut p = p.borrow_mut();
-        let (pa, pb) = &mut *p;
-        let kc_block = if k >= DEEP { KC_DEEP } else { KC };
-        let depth = |kc: usize| if KERN == BF16 { kc.div_ceil(2) } else { kc };
-        let need_a = mc_block.min(m.next_multiple_of(R)) * depth(kc_block.min(k));
-        let need_b = NC.min(n.next_multiple_of(C)) * depth(kc_block.min(k));
-        let (pa, pb) = (aligned(pa, need_a), aligned(pb, need_b));
-        // B's columns in slivers of C, A's rows in slivers of R
-        let pack_lines = |is_b: bool, dst: &mut [f32], src: *const f32, sl: usize, sp: usize, n: usize, kc: usize| match (KERN, is_b) {
-            (BF16, true) => super::bf16::pack_pairs::<C>(dst, src, sl, sp, n, kc),
-            (BF16, false) => super::bf16::pack_pairs::<R>(dst, src, sl, sp, n, kc),
-            (_, true) => pack::<C>(dst, src, sl, sp, n, kc),
-            (_, false) => pack::<R>(dst, src, sl, sp, n, kc),
-        };
-        for j0 in (0..n).step_by(NC) {
-            let nc = NC.min(n - j0);
-            for p0 in (0..k).step_by(kc_block) {
-                let kc = kc_block.min(k - p0);
-                let kd = depth(kc);
-                pack_lines(true, pb, b.add(p0 * b_rs + j0 * b_cs), b_cs, b_rs, nc, kc);
-                let overwrite = p0 == 0 && !accumulate;
-                for i0 in (0..m).step_by(mc_block) {
-                    let mc = mc_block.min(m - i0);
-                    pack_lines(false, pa, a.add(i0 * a_rs + p0 * a_cs), a_rs, a_cs, mc, kc);
-                    for js in (0..nc).step_by(C) {
-                        let nr = C.min(nc - js);
-                        let bp = pb.as_ptr().add(js * kd);
-                        for is in (0..mc).step_by(R) {
-                            let mr = R.min(mc - is);
-                            let ap = pa.as_ptr().add(is * kd);
-                            let cp = c.add((i0 + is) * ldc + j0 + js);
-                            let tile = |cp: *mut f32, ldc: usize, overwrite: bool| match KERN {
-                                AVX512 => kernel512::<R>(kd, ap, bp, cp, ldc, overwrite),
-                                BF16 => super::bf16::kernel::<R>(kd, ap as *const u32, bp as *const u32, cp, ldc, overwrite),
-                                _ => kernel256(kd, ap, bp, cp, ldc, overwrite),
-                            };
-                            if mr == R && nr == C {
-                                tile(cp, ldc, overwrite);
-                            } else {
-                                let mut t = [[0.0f32; C]; R];
-                                tile(t.as_mut_ptr() as *mut f32, C, true);
-                                for (i, t) in t.iter().enumerate().take(mr) {
-                                    let row = cp.add(i * ldc);
-                                    for (j, &v) in t.iter().enumerate().take(nr) {
-                                        *row.add(j) = if overwrite { v } else { *row.add(j) + v };
+    // SAFETY: the caller upholds this function's contract (its doc and target features).
+    unsafe {
+        let mc_block = MC / R * R;
+        PACK.with(|p| {
+            let mut p = p.borrow_mut();
+            let (pa, pb) = &mut *p;
+            let kc_block = if k >= DEEP { KC_DEEP } else { KC };
+            let depth = |kc: usize| if KERN == BF16 { kc.div_ceil(2) } else { kc };
+            let need_a = mc_block.min(m.next_multiple_of(R)) * depth(kc_block.min(k));
+            let need_b = NC.min(n.next_multiple_of(C)) * depth(kc_block.min(k));
+            let (pa, pb) = (aligned(pa, need_a), aligned(pb, need_b));
+            // B's columns in slivers of C, A's rows in slivers of R
+            let pack_lines = |is_b: bool, dst: &mut [f32], src: *const f32, sl: usize, sp: usize, n: usize, kc: usize| match (KERN, is_b) {
+                (BF16, true) => super::bf16::pack_pairs::<C>(dst, src, sl, sp, n, kc),
+                (BF16, false) => super::bf16::pack_pairs::<R>(dst, src, sl, sp, n, kc),
+                (_, true) => pack::<C>(dst, src, sl, sp, n, kc),
+                (_, false) => pack::<R>(dst, src, sl, sp, n, kc),
+            };
+            for j0 in (0..n).step_by(NC) {
+                let nc = NC.min(n - j0);
+                for p0 in (0..k).step_by(kc_block) {
+                    let kc = kc_block.min(k - p0);
+                    let kd = depth(kc);
+                    pack_lines(true, pb, b.add(p0 * b_rs + j0 * b_cs), b_cs, b_rs, nc, kc);
+                    let overwrite = p0 == 0 && !accumulate;
+                    for i0 in (0..m).step_by(mc_block) {
+                        let mc = mc_block.min(m - i0);
+                        pack_lines(false, pa, a.add(i0 * a_rs + p0 * a_cs), a_rs, a_cs, mc, kc);
+                        for js in (0..nc).step_by(C) {
+                            let nr = C.min(nc - js);
+                            let bp = pb.as_ptr().add(js * kd);
+                            for is in (0..mc).step_by(R) {
+                                let mr = R.min(mc - is);
+                                let ap = pa.as_ptr().add(is * kd);
+                                let cp = c.add((i0 + is) * ldc + j0 + js);
+                                let tile = |cp: *mut f32, ldc: usize, overwrite: bool| match KERN {
+                                    AVX512 => kernel512::<R>(kd, ap, bp, cp, ldc, overwrite),
+                                    BF16 => super::bf16::kernel::<R>(kd, ap as *const u32, bp as *const u32, cp, ldc, overwrite),
+                                    _ => kernel256(kd, ap, bp, cp, ldc, overwrite),
+                                };
+                                if mr == R && nr == C {
+                                    tile(cp, ldc, overwrite);
+                                } else {
+                                    let mut t = [[0.0f32; C]; R];
+                                    tile(t.as_mut_ptr() as *mut f32, C, true);
+                                    for (i, t) in t.iter().enumerate().take(mr) {
+                                        let row = cp.add(i * ldc);
+                                        for (j, &v) in t.iter().enumerate().take(nr) {
+                                            *row.add(j) = if overwrite { v } else { *row.add(j) + v };
+                                        }
                                     }
                                 }
                             }
@@ -210,8 +216,8 @@ unsafe fn blocked<const R: usize, const C: usize, const KERN: u8>(
                     }
                 }
             }
-        }
-    });
+        });
+    }
 }
 
 /// The first `len` floats of `buf` from a 64-byte boundary on, growing `buf`
@@ -234,56 +240,59 @@ pub(super) fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 /// which uses this to move its 32-bit pairs.)
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn pack<const W: usize>(dst: &mut [f32], src: *const f32, sl: usize, sp: usize, n: usize, kc: usize) {
-    if sl == 1 {
-        // lines adjacent at each depth: p outermost, so each source cache line
-        // is read once, slivers side by side (sliver by sliver, a power-of-two
-        // depth stride mapped every read to the same cache sets)
-        let whole = n / W;
-        let rest = n % W;
-        for p in 0..kc {
-            let row = src.add(p * sp);
-            for s in 0..whole {
-                // fixed-size copies the compiler inlines (a memmove call per
-                // sliver row had been a quarter of the time)
-                let v = std::ptr::read_unaligned(row.add(s * W) as *const [f32; W]);
-                std::ptr::write_unaligned(dst.as_mut_ptr().add((s * kc + p) * W) as *mut [f32; W], v);
-            }
-            if rest > 0 {
-                let o = &mut dst[(whole * kc + p) * W..(whole * kc + p + 1) * W];
-                for (l, o) in o.iter_mut().enumerate() {
-                    *o = if l < rest { *row.add(whole * W + l) } else { 0.0 };
+    // SAFETY: the caller upholds this function's contract (its doc and target features).
+    unsafe {
+        if sl == 1 {
+            // lines adjacent at each depth: p outermost, so each source cache line
+            // is read once, slivers side by side (sliver by sliver, a power-of-two
+            // depth stride mapped every read to the same cache sets)
+            let whole = n / W;
+            let rest = n % W;
+            for p in 0..kc {
+                let row = src.add(p * sp);
+                for s in 0..whole {
+                    // fixed-size copies the compiler inlines (a memmove call per
+                    // sliver row had been a quarter of the time)
+                    let v = std::ptr::read_unaligned(row.add(s * W) as *const [f32; W]);
+                    std::ptr::write_unaligned(dst.as_mut_ptr().add((s * kc + p) * W) as *mut [f32; W], v);
+                }
+                if rest > 0 {
+                    let o = &mut dst[(whole * kc + p) * W..(whole * kc + p + 1) * W];
+                    for (l, o) in o.iter_mut().enumerate() {
+                        *o = if l < rest { *row.add(whole * W + l) } else { 0.0 };
+                    }
                 }
             }
+            return;
         }
-        return;
-    }
-    for (s, l0) in (0..n).step_by(W).enumerate() {
-        let h = W.min(n - l0);
-        let out = &mut dst[s * kc * W..(s + 1) * kc * W];
-        if h < W {
-            out.fill(0.0);
-        }
-        let mut done = 0;
-        if sp == 1 && h == W && kc >= 8 {
-            // each line contiguous in depth: 8 × 8 transposes, groups of up to
-            // 8 lines. With W not a multiple of 8 each 8-wide store of the
-            // last group runs into the next depth's place (rewritten next), so
-            // the last depth is left to the scalar loop below.
-            done = if W.is_multiple_of(8) { kc - kc % 8 } else { (kc - 1) / 8 * 8 };
-            for p in (0..done).step_by(8) {
-                // groups last to first: were a short group to follow full ones
-                // (W = 12, 14: no tile in use has that), its spill into the
-                // next depth's first lines is then rewritten by the full groups
-                for g in (0..W).step_by(8).rev() {
-                    let lines = (W - g).min(8);
-                    transpose8(src.add((l0 + g) * sl + p), sl, lines, out.as_mut_ptr().add(p * W + g), W);
+        for (s, l0) in (0..n).step_by(W).enumerate() {
+            let h = W.min(n - l0);
+            let out = &mut dst[s * kc * W..(s + 1) * kc * W];
+            if h < W {
+                out.fill(0.0);
+            }
+            let mut done = 0;
+            if sp == 1 && h == W && kc >= 8 {
+                // each line contiguous in depth: 8 × 8 transposes, groups of up to
+                // 8 lines. With W not a multiple of 8 each 8-wide store of the
+                // last group runs into the next depth's place (rewritten next), so
+                // the last depth is left to the scalar loop below.
+                done = if W.is_multiple_of(8) { kc - kc % 8 } else { (kc - 1) / 8 * 8 };
+                for p in (0..done).step_by(8) {
+                    // groups last to first: were a short group to follow full ones
+                    // (W = 12, 14: no tile in use has that), its spill into the
+                    // next depth's first lines is then rewritten by the full groups
+                    for g in (0..W).step_by(8).rev() {
+                        let lines = (W - g).min(8);
+                        transpose8(src.add((l0 + g) * sl + p), sl, lines, out.as_mut_ptr().add(p * W + g), W);
+                    }
                 }
             }
-        }
-        for l in 0..h {
-            let line = src.add((l0 + l) * sl);
-            for p in done..kc {
-                out[p * W + l] = *line.add(p * sp);
+            for l in 0..h {
+                let line = src.add((l0 + l) * sl);
+                for p in done..kc {
+                    out[p * W + l] = *line.add(p * sp);
+                }
             }
         }
     }
@@ -294,75 +303,81 @@ pub(super) unsafe fn pack<const W: usize>(dst: &mut [f32], src: *const f32, sl: 
 /// whose first `rows` are that column (the rest is garbage when rows < 8).
 #[target_feature(enable = "avx2,fma")]
 unsafe fn transpose8(src: *const f32, ld: usize, rows: usize, dst: *mut f32, ldd: usize) {
-    use std::arch::x86_64::*;
-    let ld_row = |i: usize| if i < rows { _mm256_loadu_ps(src.add(i * ld)) } else { _mm256_setzero_ps() };
-    let (r0, r1, r2, r3) = (ld_row(0), ld_row(1), ld_row(2), ld_row(3));
-    let (r4, r5, r6, r7) = (ld_row(4), ld_row(5), ld_row(6), ld_row(7));
-    let t0 = _mm256_unpacklo_ps(r0, r1);
-    let t1 = _mm256_unpackhi_ps(r0, r1);
-    let t2 = _mm256_unpacklo_ps(r2, r3);
-    let t3 = _mm256_unpackhi_ps(r2, r3);
-    let t4 = _mm256_unpacklo_ps(r4, r5);
-    let t5 = _mm256_unpackhi_ps(r4, r5);
-    let t6 = _mm256_unpacklo_ps(r6, r7);
-    let t7 = _mm256_unpackhi_ps(r6, r7);
-    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-    let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-    let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-    let cols = [
-        _mm256_permute2f128_ps::<0x20>(u0, u4),
-        _mm256_permute2f128_ps::<0x20>(u1, u5),
-        _mm256_permute2f128_ps::<0x20>(u2, u6),
-        _mm256_permute2f128_ps::<0x20>(u3, u7),
-        _mm256_permute2f128_ps::<0x31>(u0, u4),
-        _mm256_permute2f128_ps::<0x31>(u1, u5),
-        _mm256_permute2f128_ps::<0x31>(u2, u6),
-        _mm256_permute2f128_ps::<0x31>(u3, u7),
-    ];
-    for (p, c) in cols.into_iter().enumerate() {
-        _mm256_storeu_ps(dst.add(p * ldd), c);
+    // SAFETY: the caller upholds this function's contract (its doc and target features).
+    unsafe {
+        use std::arch::x86_64::*;
+        let ld_row = |i: usize| if i < rows { _mm256_loadu_ps(src.add(i * ld)) } else { _mm256_setzero_ps() };
+        let (r0, r1, r2, r3) = (ld_row(0), ld_row(1), ld_row(2), ld_row(3));
+        let (r4, r5, r6, r7) = (ld_row(4), ld_row(5), ld_row(6), ld_row(7));
+        let t0 = _mm256_unpacklo_ps(r0, r1);
+        let t1 = _mm256_unpackhi_ps(r0, r1);
+        let t2 = _mm256_unpacklo_ps(r2, r3);
+        let t3 = _mm256_unpackhi_ps(r2, r3);
+        let t4 = _mm256_unpacklo_ps(r4, r5);
+        let t5 = _mm256_unpackhi_ps(r4, r5);
+        let t6 = _mm256_unpacklo_ps(r6, r7);
+        let t7 = _mm256_unpackhi_ps(r6, r7);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        let cols = [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ];
+        for (p, c) in cols.into_iter().enumerate() {
+            _mm256_storeu_ps(dst.add(p * ldd), c);
+        }
     }
 }
 
 /// The 6 × 16 tile: c (row stride ldc) = or += Σ_p a[p·6 + i] · b[p·16 + j].
 #[target_feature(enable = "avx2,fma")]
 unsafe fn kernel256(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, overwrite: bool) {
-    use std::arch::x86_64::*;
-    // the tile's rows of C (two lines each where a row straddles) are fetched
-    // while the loop runs: their first touch had stalled the write-back
-    // (−4 … −6 % time on one thread over the training shapes, interleaved runs)
-    for i in 0..MR {
-        _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc) as *const i8);
-        _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 15) as *const i8);
-    }
-    // 12 accumulators: row i of the tile is acc[i] (columns 0–7, 8–15); the
-    // constant-bound loops unroll and the array lives in registers
-    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-    let (mut a, mut b) = (a, b);
-    for _ in 0..kc {
-        let b0 = _mm256_loadu_ps(b);
-        let b1 = _mm256_loadu_ps(b.add(8));
-        for (i, row) in acc.iter_mut().enumerate() {
-            let x = _mm256_broadcast_ss(&*a.add(i));
-            row[0] = _mm256_fmadd_ps(x, b0, row[0]);
-            row[1] = _mm256_fmadd_ps(x, b1, row[1]);
+    // SAFETY: the caller upholds this function's contract (its doc and target features).
+    unsafe {
+        use std::arch::x86_64::*;
+        // the tile's rows of C (two lines each where a row straddles) are fetched
+        // while the loop runs: their first touch had stalled the write-back
+        // (−4 … −6 % time on one thread over the training shapes, interleaved runs)
+        for i in 0..MR {
+            _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 15) as *const i8);
         }
-        a = a.add(MR);
-        b = b.add(NR);
-    }
-    for (i, &[lo, hi]) in acc.iter().enumerate() {
-        let p = c.add(i * ldc);
-        if overwrite {
-            _mm256_storeu_ps(p, lo);
-            _mm256_storeu_ps(p.add(8), hi);
-        } else {
-            _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), lo));
-            _mm256_storeu_ps(p.add(8), _mm256_add_ps(_mm256_loadu_ps(p.add(8)), hi));
+        // 12 accumulators: row i of the tile is acc[i] (columns 0–7, 8–15); the
+        // constant-bound loops unroll and the array lives in registers
+        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+        let (mut a, mut b) = (a, b);
+        for _ in 0..kc {
+            let b0 = _mm256_loadu_ps(b);
+            let b1 = _mm256_loadu_ps(b.add(8));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let x = _mm256_broadcast_ss(&*a.add(i));
+                row[0] = _mm256_fmadd_ps(x, b0, row[0]);
+                row[1] = _mm256_fmadd_ps(x, b1, row[1]);
+            }
+            a = a.add(MR);
+            b = b.add(NR);
+        }
+        for (i, &[lo, hi]) in acc.iter().enumerate() {
+            let p = c.add(i * ldc);
+            if overwrite {
+                _mm256_storeu_ps(p, lo);
+                _mm256_storeu_ps(p.add(8), hi);
+            } else {
+                _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), lo));
+                _mm256_storeu_ps(p.add(8), _mm256_add_ps(_mm256_loadu_ps(p.add(8)), hi));
+            }
         }
     }
 }
@@ -371,22 +386,25 @@ unsafe fn kernel256(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: u
 /// the same sum in the same order as [`kernel256`].
 #[target_feature(enable = "avx512f")]
 unsafe fn kernel512<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, overwrite: bool) {
-    use std::arch::x86_64::*;
-    prefetch_rows::<R>(c, ldc);
-    let mut acc = [[_mm512_setzero_ps(); 2]; R];
-    let (mut a, mut b) = (a, b);
-    for _ in 0..kc {
-        let b0 = _mm512_loadu_ps(b);
-        let b1 = _mm512_loadu_ps(b.add(16));
-        for (i, row) in acc.iter_mut().enumerate() {
-            let x = _mm512_set1_ps(*a.add(i));
-            row[0] = _mm512_fmadd_ps(x, b0, row[0]);
-            row[1] = _mm512_fmadd_ps(x, b1, row[1]);
+    // SAFETY: the caller upholds this function's contract (its doc and target features).
+    unsafe {
+        use std::arch::x86_64::*;
+        prefetch_rows::<R>(c, ldc);
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        let (mut a, mut b) = (a, b);
+        for _ in 0..kc {
+            let b0 = _mm512_loadu_ps(b);
+            let b1 = _mm512_loadu_ps(b.add(16));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let x = _mm512_set1_ps(*a.add(i));
+                row[0] = _mm512_fmadd_ps(x, b0, row[0]);
+                row[1] = _mm512_fmadd_ps(x, b1, row[1]);
+            }
+            a = a.add(R);
+            b = b.add(NR512);
         }
-        a = a.add(R);
-        b = b.add(NR512);
+        store_tile::<R>(&acc, c, ldc, overwrite);
     }
-    store_tile::<R>(&acc, c, ldc, overwrite);
 }
 
 /// Fetches the `R` rows of a 32-wide tile of C (three lines each where a row
@@ -394,11 +412,14 @@ unsafe fn kernel512<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: 
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn prefetch_rows<const R: usize>(c: *mut f32, ldc: usize) {
-    use std::arch::x86_64::*;
-    for i in 0..R {
-        _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc) as *const i8);
-        _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 16) as *const i8);
-        _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 31) as *const i8);
+    // SAFETY: the caller upholds this function's contract (its doc and target features).
+    unsafe {
+        use std::arch::x86_64::*;
+        for i in 0..R {
+            _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 16) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 31) as *const i8);
+        }
     }
 }
 
@@ -407,15 +428,18 @@ pub(super) unsafe fn prefetch_rows<const R: usize>(c: *mut f32, ldc: usize) {
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn store_tile<const R: usize>(acc: &[[std::arch::x86_64::__m512; 2]; R], c: *mut f32, ldc: usize, overwrite: bool) {
-    use std::arch::x86_64::*;
-    for (i, &[lo, hi]) in acc.iter().enumerate() {
-        let p = c.add(i * ldc);
-        if overwrite {
-            _mm512_storeu_ps(p, lo);
-            _mm512_storeu_ps(p.add(16), hi);
-        } else {
-            _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), lo));
-            _mm512_storeu_ps(p.add(16), _mm512_add_ps(_mm512_loadu_ps(p.add(16)), hi));
+    // SAFETY: the caller upholds this function's contract (its doc and target features).
+    unsafe {
+        use std::arch::x86_64::*;
+        for (i, &[lo, hi]) in acc.iter().enumerate() {
+            let p = c.add(i * ldc);
+            if overwrite {
+                _mm512_storeu_ps(p, lo);
+                _mm512_storeu_ps(p.add(16), hi);
+            } else {
+                _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), lo));
+                _mm512_storeu_ps(p.add(16), _mm512_add_ps(_mm512_loadu_ps(p.add(16)), hi));
+            }
         }
     }
 }

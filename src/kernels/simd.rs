@@ -38,7 +38,8 @@ mod x86 {
     impl Lanes for f32 {
         #[inline(always)]
         unsafe fn load8(p: *const f32) -> __m256 {
-            _mm256_loadu_ps(p)
+            // SAFETY: the caller upholds this function's contract (its doc and target features).
+            unsafe { _mm256_loadu_ps(p) }
         }
         #[inline(always)]
         fn to_f32(self) -> f32 {
@@ -49,7 +50,8 @@ mod x86 {
     impl Lanes for u16 {
         #[inline(always)]
         unsafe fn load8(p: *const u16) -> __m256 {
-            _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(p as *const __m128i)), 16))
+            // SAFETY: the caller upholds this function's contract (its doc and target features).
+            unsafe { _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(p as *const __m128i)), 16)) }
         }
         #[inline(always)]
         fn to_f32(self) -> f32 {
@@ -59,7 +61,8 @@ mod x86 {
     impl Lanes for i8 {
         #[inline(always)]
         unsafe fn load8(p: *const i8) -> __m256 {
-            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p as *const __m128i)))
+            // SAFETY: the caller upholds this function's contract (its doc and target features).
+            unsafe { _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p as *const __m128i))) }
         }
         #[inline(always)]
         fn to_f32(self) -> f32 {
@@ -70,19 +73,25 @@ mod x86 {
     /// The four lane sums of a0..a3 as one 128-bit vector.
     #[inline(always)]
     unsafe fn hsum4(a0: __m256, a1: __m256, a2: __m256, a3: __m256) -> [f32; 4] {
-        let t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-        let s = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-        let mut out = [0.0f32; 4];
-        _mm_storeu_ps(out.as_mut_ptr(), s);
-        out
+        // SAFETY: the caller upholds this function's contract (its doc and target features).
+        unsafe {
+            let t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+            let s = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+            let mut out = [0.0f32; 4];
+            _mm_storeu_ps(out.as_mut_ptr(), s);
+            out
+        }
     }
 
     #[inline(always)]
     unsafe fn hsum(a: __m256) -> f32 {
-        let s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
-        _mm_cvtss_f32(s)
+        // SAFETY: the caller upholds this function's contract (its doc and target features).
+        unsafe {
+            let s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+            _mm_cvtss_f32(s)
+        }
     }
 
     /// Σ_i w[i]·x[i] for one row.
@@ -91,20 +100,23 @@ mod x86 {
     /// The CPU has AVX2 and FMA (`super::available()`).
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn dot<W: Lanes>(w: &[W], x: &[f32]) -> f32 {
-        let n = w.len().min(x.len());
-        let (wp, xp) = (w.as_ptr(), x.as_ptr());
-        let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let mut i = 0;
-        while i + 16 <= n {
-            a0 = _mm256_fmadd_ps(W::load8(wp.add(i)), _mm256_loadu_ps(xp.add(i)), a0);
-            a1 = _mm256_fmadd_ps(W::load8(wp.add(i + 8)), _mm256_loadu_ps(xp.add(i + 8)), a1);
-            i += 16;
+        // SAFETY: the caller upholds this function's contract (its doc and target features).
+        unsafe {
+            let n = w.len().min(x.len());
+            let (wp, xp) = (w.as_ptr(), x.as_ptr());
+            let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let mut i = 0;
+            while i + 16 <= n {
+                a0 = _mm256_fmadd_ps(W::load8(wp.add(i)), _mm256_loadu_ps(xp.add(i)), a0);
+                a1 = _mm256_fmadd_ps(W::load8(wp.add(i + 8)), _mm256_loadu_ps(xp.add(i + 8)), a1);
+                i += 16;
+            }
+            let mut s = hsum(_mm256_add_ps(a0, a1));
+            for j in i..n {
+                s += w[j].to_f32() * x[j];
+            }
+            s
         }
-        let mut s = hsum(_mm256_add_ps(a0, a1));
-        for j in i..n {
-            s += w[j].to_f32() * x[j];
-        }
-        s
     }
 
     /// y[r] = Σ_i w[r·n + i]·x[i] for the rows of y (n = x.len()), four rows
@@ -114,42 +126,45 @@ mod x86 {
     /// The CPU has AVX2 and FMA; w holds y.len()·x.len() weights.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn matvec<W: Lanes>(y: &mut [f32], w: &[W], x: &[f32]) {
-        let n = x.len();
-        assert!(w.len() >= y.len() * n);
-        let (wp, xp) = (w.as_ptr(), x.as_ptr());
-        let full = n - n % 8;
-        let mut r = 0;
-        while r + 4 <= y.len() {
-            let rows = [wp.add(r * n), wp.add((r + 1) * n), wp.add((r + 2) * n), wp.add((r + 3) * n)];
-            let mut a = [_mm256_setzero_ps(); 4];
-            let mut b = [_mm256_setzero_ps(); 4];
-            let mut i = 0;
-            while i + 16 <= full {
-                let (x0, x1) = (_mm256_loadu_ps(xp.add(i)), _mm256_loadu_ps(xp.add(i + 8)));
+        // SAFETY: the caller upholds this function's contract (its doc and target features).
+        unsafe {
+            let n = x.len();
+            assert!(w.len() >= y.len() * n);
+            let (wp, xp) = (w.as_ptr(), x.as_ptr());
+            let full = n - n % 8;
+            let mut r = 0;
+            while r + 4 <= y.len() {
+                let rows = [wp.add(r * n), wp.add((r + 1) * n), wp.add((r + 2) * n), wp.add((r + 3) * n)];
+                let mut a = [_mm256_setzero_ps(); 4];
+                let mut b = [_mm256_setzero_ps(); 4];
+                let mut i = 0;
+                while i + 16 <= full {
+                    let (x0, x1) = (_mm256_loadu_ps(xp.add(i)), _mm256_loadu_ps(xp.add(i + 8)));
+                    for k in 0..4 {
+                        a[k] = _mm256_fmadd_ps(W::load8(rows[k].add(i)), x0, a[k]);
+                        b[k] = _mm256_fmadd_ps(W::load8(rows[k].add(i + 8)), x1, b[k]);
+                    }
+                    i += 16;
+                }
+                if i < full {
+                    let x0 = _mm256_loadu_ps(xp.add(i));
+                    for k in 0..4 {
+                        a[k] = _mm256_fmadd_ps(W::load8(rows[k].add(i)), x0, a[k]);
+                    }
+                }
+                let s = hsum4(_mm256_add_ps(a[0], b[0]), _mm256_add_ps(a[1], b[1]), _mm256_add_ps(a[2], b[2]), _mm256_add_ps(a[3], b[3]));
                 for k in 0..4 {
-                    a[k] = _mm256_fmadd_ps(W::load8(rows[k].add(i)), x0, a[k]);
-                    b[k] = _mm256_fmadd_ps(W::load8(rows[k].add(i + 8)), x1, b[k]);
+                    let mut v = s[k];
+                    for j in full..n {
+                        v += w[(r + k) * n + j].to_f32() * x[j];
+                    }
+                    y[r + k] = v;
                 }
-                i += 16;
+                r += 4;
             }
-            if i < full {
-                let x0 = _mm256_loadu_ps(xp.add(i));
-                for k in 0..4 {
-                    a[k] = _mm256_fmadd_ps(W::load8(rows[k].add(i)), x0, a[k]);
-                }
+            for (o, yo) in y.iter_mut().enumerate().skip(r) {
+                *yo = dot(&w[o * n..(o + 1) * n], x);
             }
-            let s = hsum4(_mm256_add_ps(a[0], b[0]), _mm256_add_ps(a[1], b[1]), _mm256_add_ps(a[2], b[2]), _mm256_add_ps(a[3], b[3]));
-            for k in 0..4 {
-                let mut v = s[k];
-                for j in full..n {
-                    v += w[(r + k) * n + j].to_f32() * x[j];
-                }
-                y[r + k] = v;
-            }
-            r += 4;
-        }
-        for (o, yo) in y.iter_mut().enumerate().skip(r) {
-            *yo = dot(&w[o * n..(o + 1) * n], x);
         }
     }
 
@@ -160,34 +175,37 @@ mod x86 {
     /// The CPU has AVX2 and FMA; c holds y.len()·n codes and s one scale per 32.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn matvec_q8(y: &mut [f32], c: &[i8], s: &[f32], x: &[f32]) {
-        const B: usize = super::super::vec::Q8_BLOCK;
-        let n = x.len();
-        assert!(n.is_multiple_of(B) && c.len() >= y.len() * n && s.len() >= y.len() * n / B);
-        let nb = n / B;
-        let (cp, sp, xp) = (c.as_ptr(), s.as_ptr(), x.as_ptr());
-        let mut r = 0;
-        while r < y.len() {
-            let k_rows = (y.len() - r).min(4);
-            let mut acc = [_mm256_setzero_ps(); 4];
-            for blk in 0..nb {
-                let i = blk * B;
-                let xs = [
-                    _mm256_loadu_ps(xp.add(i)),
-                    _mm256_loadu_ps(xp.add(i + 8)),
-                    _mm256_loadu_ps(xp.add(i + 16)),
-                    _mm256_loadu_ps(xp.add(i + 24)),
-                ];
-                for k in 0..k_rows {
-                    let p = cp.add((r + k) * n + i);
-                    let lo = _mm256_fmadd_ps(i8::load8(p), xs[0], _mm256_mul_ps(i8::load8(p.add(16)), xs[2]));
-                    let hi = _mm256_fmadd_ps(i8::load8(p.add(8)), xs[1], _mm256_mul_ps(i8::load8(p.add(24)), xs[3]));
-                    let scale = _mm256_broadcast_ss(&*sp.add((r + k) * nb + blk));
-                    acc[k] = _mm256_fmadd_ps(_mm256_add_ps(lo, hi), scale, acc[k]);
+        // SAFETY: the caller upholds this function's contract (its doc and target features).
+        unsafe {
+            const B: usize = super::super::vec::Q8_BLOCK;
+            let n = x.len();
+            assert!(n.is_multiple_of(B) && c.len() >= y.len() * n && s.len() >= y.len() * n / B);
+            let nb = n / B;
+            let (cp, sp, xp) = (c.as_ptr(), s.as_ptr(), x.as_ptr());
+            let mut r = 0;
+            while r < y.len() {
+                let k_rows = (y.len() - r).min(4);
+                let mut acc = [_mm256_setzero_ps(); 4];
+                for blk in 0..nb {
+                    let i = blk * B;
+                    let xs = [
+                        _mm256_loadu_ps(xp.add(i)),
+                        _mm256_loadu_ps(xp.add(i + 8)),
+                        _mm256_loadu_ps(xp.add(i + 16)),
+                        _mm256_loadu_ps(xp.add(i + 24)),
+                    ];
+                    for k in 0..k_rows {
+                        let p = cp.add((r + k) * n + i);
+                        let lo = _mm256_fmadd_ps(i8::load8(p), xs[0], _mm256_mul_ps(i8::load8(p.add(16)), xs[2]));
+                        let hi = _mm256_fmadd_ps(i8::load8(p.add(8)), xs[1], _mm256_mul_ps(i8::load8(p.add(24)), xs[3]));
+                        let scale = _mm256_broadcast_ss(&*sp.add((r + k) * nb + blk));
+                        acc[k] = _mm256_fmadd_ps(_mm256_add_ps(lo, hi), scale, acc[k]);
+                    }
                 }
+                let sums = hsum4(acc[0], acc[1], acc[2], acc[3]);
+                y[r..r + k_rows].copy_from_slice(&sums[..k_rows]);
+                r += k_rows;
             }
-            let sums = hsum4(acc[0], acc[1], acc[2], acc[3]);
-            y[r..r + k_rows].copy_from_slice(&sums[..k_rows]);
-            r += k_rows;
         }
     }
 }
