@@ -48,7 +48,7 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Ids that sampling must never produce: specials other than <eos>, and ids the tokenizer never makes.
+    /// Ids that sampling must never produce: specials other than `<eos>`, and ids the tokenizer never makes.
     pub fn banned_ids(&self) -> Vec<bool> {
         self.tokenizer.banned_ids(self.model.vocab())
     }

@@ -5,7 +5,7 @@ fn main() -> ExitCode {
     flashlm_tui::kernels::os::default_sigpipe();
     let result = cli::main().and_then(|d| match d {
         Dispatch::Done => Ok(()),
-        Dispatch::Tui(opts) => run_tui(opts),
+        Dispatch::Tui(opts) => run_tui(*opts),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,8 @@
 //! The command line: headless training, sampling, evaluation, benchmarks and
 //! preset listing. `anyhow` at this edge; the library uses typed errors.
+// The doc comments of the argument types are the `--help` text, written for
+// a terminal (`<run>` is a placeholder there, not HTML).
+#![allow(rustdoc::invalid_html_tags)]
 
 use crate::data::corpus::{load_stories, CorpusSource};
 use crate::data::tok::Tok;
@@ -300,7 +303,7 @@ fn stdout_is_terminal() -> bool {
 /// What the command line leaves to `main.rs`: nothing more, or the terminal UI to open.
 pub enum Dispatch {
     Done,
-    Tui(Options),
+    Tui(Box<Options>),
 }
 
 fn done(r: Result<()>) -> Result<Dispatch> {
@@ -311,12 +314,12 @@ fn done(r: Result<()>) -> Result<Dispatch> {
 pub fn main() -> Result<Dispatch> {
     let cli = Cli::parse();
     match cli.command {
-        None if stdout_is_terminal() => Ok(Dispatch::Tui(Options {
+        None if stdout_is_terminal() => Ok(Dispatch::Tui(Box::new(Options {
             launch: Launch::Picker,
             presets_dir: cli.presets,
             runs_root: "checkpoints".into(),
             threads: default_threads(),
-        })),
+        }))),
         None => {
             eprintln!("flashlm-tui: stdout is not a terminal, so no terminal UI: training v7.2-cortex-vi headless on the built-in story corpus (see --help)");
             done(train_headless(TrainArgs {
@@ -444,12 +447,12 @@ fn train(a: TrainArgs) -> Result<Dispatch> {
     let mut cfg = run_config(&a)?;
     // nothing but the TUI may write to the terminal: the tokenizer's progress bars stay off
     cfg.progress = false;
-    Ok(Dispatch::Tui(Options {
+    Ok(Dispatch::Tui(Box::new(Options {
         launch: Launch::Train(Box::new(cfg.clone())),
         presets_dir: a.presets.clone(),
         runs_root: a.out.clone(),
         threads: cfg.threads,
-    }))
+    })))
 }
 
 fn train_headless(a: TrainArgs) -> Result<()> {
@@ -620,12 +623,12 @@ fn sample(a: SampleArgs) -> Result<Dispatch> {
             seed: a.seed,
             precision: a.precision,
         };
-        return Ok(Dispatch::Tui(Options {
+        return Ok(Dispatch::Tui(Box::new(Options {
             launch: Launch::Sample { source: a.src.source(), loaded: Some(Box::new(loaded)), prompt: a.prompt.clone(), params },
             presets_dir: None,
             runs_root: "checkpoints".into(),
             threads: a.src.threads.unwrap_or_else(default_threads),
-        }));
+        })));
     }
     let m = load(&a.src)?;
     if a.precision != Precision::Fp32 && m.model.decoder_lowp(&m.params, a.precision).is_none() {

@@ -6,7 +6,7 @@
 //! other GPT-2 id encodes as UNK.
 //!
 //! Encoding does not go through tiktoken's fancy-regex splitter for every
-//! story: [`for_each_piece`] is a hand-written equivalent of the GPT-2 split
+//! story: `for_each_piece` is a hand-written equivalent of the GPT-2 split
 //! regex (exact; non-ASCII characters are classified by the regex engine
 //! itself, once per character and thread) and a per-thread cache maps each
 //! distinct piece to its GPT-2 ids, so tiktoken's BPE runs once per distinct

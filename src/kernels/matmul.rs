@@ -74,8 +74,12 @@ impl<'a> MatRef<'a> {
     }
 }
 
+/// The output pointer handed to the threads of one product.
 struct SendPtr(*mut f32);
+// SAFETY: each thread writes only its own disjoint block of the output, and
+// the product returns only after every thread is done.
 unsafe impl Send for SendPtr {}
+// SAFETY: as for Send: shared only to reach disjoint blocks.
 unsafe impl Sync for SendPtr {}
 
 /// out[m×n] (row-major, leading dimension `ldo`) = (accumulate ? out : 0) + a[m×k] · b[k×n].

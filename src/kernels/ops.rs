@@ -7,6 +7,7 @@ use rayon::prelude::*;
 /// ≈ 2e-7, like libm's within a couple of ulps). Inputs below −87.3 give ~1e-38
 /// instead of 0, above 88.7 saturate: harmless for softmax and gates.
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // the polynomial's published coefficients, verbatim
 pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
@@ -140,7 +141,7 @@ pub fn silu_grad(x: f32) -> f32 {
     s * (1.0 + x * (1.0 - s))
 }
 
-/// o[i] += a[i]·b[i] over slices of one length (a product, then an add: not
+/// o\[i\] += a\[i\]·b\[i\] over slices of one length (a product, then an add: not
 /// fused, so the bits are those of the plain loop). In blocks of 8 whose loads
 /// all come before their stores: as a plain or zipped loop over slices that
 /// LLVM could not prove disjoint it stayed scalar (the gated conv's three
@@ -177,7 +178,7 @@ pub fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
     });
 }
 
-/// out[j] += Σ_rows f(row)[j]: `f(r, acc)` adds row r's contribution into `acc`
+/// out\[j\] += Σ_rows f(row)\[j\]: `f(r, acc)` adds row r's contribution into `acc`
 /// (length `out.len()`). Parallel over fixed chunks of rows, partial sums added
 /// in chunk order, so the result is bit-identical whatever the thread count.
 pub fn sum_rows<F>(rows: usize, out: &mut [f32], f: F)

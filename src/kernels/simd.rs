@@ -94,7 +94,7 @@ mod x86 {
         }
     }
 
-    /// Σ_i w[i]·x[i] for one row.
+    /// Σ_i w\[i\]·x\[i\] for one row.
     ///
     /// # Safety
     /// The CPU has AVX2 and FMA (`super::available()`).
@@ -119,7 +119,7 @@ mod x86 {
         }
     }
 
-    /// y[r] = Σ_i w[r·n + i]·x[i] for the rows of y (n = x.len()), four rows
+    /// y\[r\] = Σ_i w\[r·n + i\]·x\[i\] for the rows of y (n = x.len()), four rows
     /// per pass over x.
     ///
     /// # Safety
@@ -168,7 +168,7 @@ mod x86 {
         }
     }
 
-    /// Block-scaled int8 rows: y[r] = Σ_b s[r·n/32 + b]·Σ_{i in block b} c·x;
+    /// Block-scaled int8 rows: y\[r\] = Σ_b s\[r·n/32 + b\]·Σ_{i in block b} c·x;
     /// n = x.len() is a multiple of 32.
     ///
     /// # Safety
@@ -194,12 +194,12 @@ mod x86 {
                         _mm256_loadu_ps(xp.add(i + 16)),
                         _mm256_loadu_ps(xp.add(i + 24)),
                     ];
-                    for k in 0..k_rows {
+                    for (k, acc_k) in acc.iter_mut().enumerate().take(k_rows) {
                         let p = cp.add((r + k) * n + i);
                         let lo = _mm256_fmadd_ps(i8::load8(p), xs[0], _mm256_mul_ps(i8::load8(p.add(16)), xs[2]));
                         let hi = _mm256_fmadd_ps(i8::load8(p.add(8)), xs[1], _mm256_mul_ps(i8::load8(p.add(24)), xs[3]));
                         let scale = _mm256_broadcast_ss(&*sp.add((r + k) * nb + blk));
-                        acc[k] = _mm256_fmadd_ps(_mm256_add_ps(lo, hi), scale, acc[k]);
+                        *acc_k = _mm256_fmadd_ps(_mm256_add_ps(lo, hi), scale, *acc_k);
                     }
                 }
                 let sums = hsum4(acc[0], acc[1], acc[2], acc[3]);

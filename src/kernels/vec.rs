@@ -26,7 +26,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Products at least this large (multiply-adds) are split over the current rayon pool.
 pub const PAR_MATVEC: usize = 1 << 17;
 
-/// y[o] = Σ_i w[o, i]·x[i] for w stored [out × in]; large products run on the
+/// y\[o\] = Σ_i w\[o, i\]·x\[i\] for w stored [out × in]; large products run on the
 /// current rayon pool when `parallel` (never from a thread outside the pool).
 pub fn matvec(y: &mut [f32], w: &[f32], x: &[f32], parallel: bool) {
     matvec_mat(y, Mat::F32(w), x, parallel)
@@ -281,7 +281,7 @@ impl PackedStore {
         }
         let (start, inp, t) = &self.mats[i - 1];
         let (rel, inp) = (off - start, *inp);
-        if rel % inp != 0 || w.len() % inp != 0 || rel + w.len() > t.codes.len() {
+        if rel % inp != 0 || !w.len().is_multiple_of(inp) || rel + w.len() > t.codes.len() {
             return Mat::F32(w);
         }
         let rows = rel / inp..(rel + w.len()) / inp;
