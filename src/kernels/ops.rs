@@ -237,9 +237,6 @@ fn add_partials(out: &mut [f32], partials: &[f32]) {
 
 /// Σ of squares in f64, in a fixed order: 64 contiguous parts summed in
 /// parallel, then in order (no allocation; the same whatever the thread count).
-/// Before stop 12 the parts were 16,384-float chunks, so the gradient norm, and
-/// through the clip factor a training run, can differ in the last bits from
-/// runs of older binaries.
 pub fn sum_sq_f64(x: &[f32]) -> f64 {
     const PARTS: usize = 64;
     let len = x.len().div_ceil(PARTS).max(1);

@@ -4,9 +4,9 @@
 //! an 8 × 32 tile of zmm registers (16 accumulators), at twice the FMA width.
 //!
 //! Why not the `gemm` crate here (it stays the fallback without AVX2): its
-//! micro-kernel is the same 6 × 16 shape, but on this project's training
-//! shapes it ran at 52–83 GFLOP/s on one core whose bare FMA peak measures
-//! 93–100. What differs here, measured shape by shape (see the README): the
+//! micro-kernel is the same 6 × 16 shape but ran well below the cores' FMA
+//! peak on this project's training shapes (figures in docs/performance.md).
+//! What differs here: the
 //! depth block is 512, so the common k ≤ 512 products make one pass over C;
 //! packing copies are fixed-size (inlined, not a memmove call per 16 floats);
 //! packing walks each source cache line once (row by row for contiguous rows,
@@ -20,23 +20,21 @@
 //! zero-padded slivers and only their valid part is written back. Packing
 //! buffers are per thread and reused, so a call allocates only the first time
 //! a thread sees a larger block; they start on a 64-byte boundary, and each
-//! tile prefetches its rows of C before its loop (both measured, see README).
+//! tile prefetches its rows of C before its loop (both measured faster).
 
 /// AVX2 tile: 6 rows × 16 columns (12 ymm accumulators).
 const MR: usize = 6;
 const NR: usize = 16;
-/// AVX-512 tile: 8 rows × 32 columns (16 zmm accumulators). On v7.1's steps
-/// (Zen 5, alternating processes, 3 runs each) 8 rows ran 352–359 ms, 6 rows
-/// 361–370, 12 rows 359–371, 14 rows 358–375; depth blocks of 256 or 384
-/// instead of 512 were within the noise, so the depth blocks are the AVX2
-/// kernel's and the two kernels round alike.
+/// AVX-512 tile: 8 rows × 32 columns (16 zmm accumulators), the fastest of
+/// 6–14 rows on v7.1's steps. The depth blocks are the AVX2 kernel's (other
+/// sizes measured within noise), so the two kernels round alike.
 const MR512: usize = 8;
 const NR512: usize = 32;
 const KC: usize = 512;
 /// The depth block of deep products (depth ≥ `DEEP`: the weight gradients, whose
 /// depth is the batch's rows). They make several passes over C anyway, and with
-/// 512 the packed B block (512 × n) and the A block did not fit the 512 KB L2
-/// together: 256 was 1–4 % faster on their shapes (interleaved, two threads).
+/// 512 the packed B block (512 × n) and the A block do not fit a 512 KB L2
+/// together.
 const KC_DEEP: usize = 256;
 const DEEP: usize = 2048;
 const MC: usize = 144;

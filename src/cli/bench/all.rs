@@ -16,8 +16,7 @@ pub(super) fn run_all(a: &BenchArgs) -> Result<()> {
         crate::preset::discover(a.presets.as_deref()).into_iter().filter_map(|e| e.parsed.ok()).filter(|p| p.name != "tiny").collect();
     let presets: Vec<String> = parsed.iter().map(|p| p.name.clone()).collect();
     // micro-batches above 16×256 tokens (v5's 64×256) are timed at 8 × 256, so that
-    // the whole table stays under 5 minutes: v5 alone took ~155 of its ~330 s at
-    // 16 × 256 (PyTorch's shape), where its tok/s measured 0–7 % higher back to back
+    // the whole table stays within a few minutes (v5's tok/s hardly depends on it)
     let batches: Vec<(String, Option<usize>)> = parsed
         .iter()
         .map(|p| (p.name.clone(), (p.train.batch * p.train.seq_len > 4096).then_some(2048 / p.train.seq_len).or(a.batch)))

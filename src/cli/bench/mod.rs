@@ -77,9 +77,8 @@ pub struct BenchResult {
 }
 
 /// Timed steps when `--steps` is not given: 5, or for short steps as many as
-/// fill about 2 s (at most 100), from the last warm-up step's time in seconds.
-/// On the shared 2-core host a median of 3–5 steps of 25–40 ms (v4, v6) moved
-/// by ±10 % from run to run.
+/// fill about 2 s (at most 100), from the last warm-up step's time in seconds:
+/// medians of a few short steps move too much on a shared host.
 fn default_steps(warm: f64) -> usize {
     let fill = if warm > 0.0 { (2.0 / warm).ceil() as usize } else { 5 };
     fill.clamp(5, 100)
