@@ -118,8 +118,8 @@ pub struct TrainArgs {
     /// Validation text file (default: the last stories of the corpus are held out)
     #[arg(long)]
     pub valid: Option<PathBuf>,
-    /// Worker threads (default: all cores)
-    #[arg(long)]
+    /// Worker threads (default: all cores; at most 8 per core)
+    #[arg(long, value_parser = threads_arg)]
     pub threads: Option<usize>,
     /// Seed for initialisation and data order (default: the preset's)
     #[arg(long)]
@@ -169,8 +169,8 @@ pub struct ModelArgs {
     /// tokenizer.json for --weights
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
-    /// Worker threads (default: all cores)
-    #[arg(long)]
+    /// Worker threads (default: all cores; at most 8 per core)
+    #[arg(long, value_parser = threads_arg)]
     pub threads: Option<usize>,
 }
 
@@ -208,7 +208,7 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Number of samples
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = positive)]
     pub n: usize,
     /// Training text for the "words seen in training" check (default: the checkpoint's corpus)
     #[arg(long)]
@@ -235,7 +235,7 @@ pub struct EvalArgs {
     #[arg(long, value_parser = ["recall"])]
     pub probe: Option<String>,
     /// Built-in stories the recall probe reads (held out: numbered after the preset's training stories)
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = positive)]
     pub probe_stories: usize,
     /// Evaluate a baseline instead of (or, with a model, next to) the model: `bigram`
     #[arg(long)]
@@ -244,7 +244,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub corpus: Option<PathBuf>,
     /// Use at most this many windows
-    #[arg(long)]
+    #[arg(long, value_parser = positive)]
     pub max_windows: Option<usize>,
     /// Also score the windows through the incremental decoder with fp32 and with bf16 / int8
     /// weights (what `sample --precision` generates from), to measure the cost in loss
@@ -258,15 +258,15 @@ pub struct BenchArgs {
     pub preset: String,
     #[arg(long)]
     pub presets: Option<PathBuf>,
-    /// Worker threads (default: all cores)
-    #[arg(long)]
+    /// Worker threads (default: all cores; at most 8 per core)
+    #[arg(long, value_parser = threads_arg)]
     pub threads: Option<usize>,
     /// Timed training steps after 2 warm-up steps (default: 5, or for short steps as many as fill about 2 s, at most 100; the same for each preset with --all)
-    #[arg(long)]
+    #[arg(long, value_parser = positive)]
     pub steps: Option<usize>,
     /// Time micro-batches of this many windows instead of the preset's batch
     /// (`--all` times presets above 16×256 tokens per micro-batch at 8 × 256 windows, to stay under 5 minutes: v5)
-    #[arg(long)]
+    #[arg(long, value_parser = positive)]
     pub batch: Option<usize>,
     /// Benchmark every full-size preset, each in its own process (so peak RSS is
     /// per preset), at the default thread count and at 1 thread; prints one Markdown table
@@ -298,6 +298,26 @@ pub struct BenchArgs {
 fn stdout_is_terminal() -> bool {
     use std::io::IsTerminal;
     std::io::stdout().is_terminal()
+}
+
+/// A count that must be at least 1.
+fn positive(v: &str) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
+/// Threads: at least 1, at most 8 per core (more only thrash, and a typo
+/// such as 100000 would try to start that many threads).
+fn threads_arg(v: &str) -> Result<usize, String> {
+    let n = positive(v)?;
+    let limit = 8 * default_threads();
+    if n > limit {
+        return Err(format!("{n} is more than the limit of {limit} (8 per core on this machine's {} cores)", default_threads()));
+    }
+    Ok(n)
 }
 
 /// What the command line leaves to `main.rs`: nothing more, or the terminal UI to open.
@@ -411,9 +431,6 @@ fn run_config(a: &TrainArgs) -> Result<RunConfig> {
         }
     }
     let threads = a.threads.unwrap_or_else(default_threads);
-    if threads == 0 {
-        bail!("--threads must be at least 1");
-    }
     let cfg = RunConfig {
         preset,
         preset_text: text,
@@ -775,7 +792,7 @@ fn run_probe(
     pool: &rayon::ThreadPool,
 ) -> Result<()> {
     let first = preset.data.builtin_stories as u64;
-    let stories = crate::train::probe::probe_stories(preset.data.builtin_seed, first, a.probe_stories.max(1));
+    let stories = crate::train::probe::probe_stories(preset.data.builtin_seed, first, a.probe_stories);
     let report = pool
         .install(|| crate::train::probe::recall_probe(model, params, tok, &stories, preset.train.seq_len, &|| false))
         .ok_or_else(|| anyhow!("probe interrupted"))?;

@@ -187,3 +187,24 @@ fn corpus_from_stdin_accum_flag_and_recall_probe() {
 fn thousands(n: usize) -> String {
     flashlm_tui::preset::thousands(n as u64)
 }
+
+/// Counts that make no sense are refused by name, never clamped or ignored.
+#[test]
+fn zero_counts_and_absurd_thread_counts_are_refused() {
+    for args in [
+        &["sample", "--checkpoint", "x", "--n", "0"][..],
+        &["eval", "--checkpoint", "x", "--data", "x", "--max-windows", "0"],
+        &["eval", "--checkpoint", "x", "--probe", "recall", "--probe-stories", "0"],
+        &["bench", "--preset", "tiny", "--threads", "0"],
+        &["bench", "--preset", "tiny", "--batch", "0"],
+        &["bench", "--preset", "tiny", "--steps", "0"],
+        &["train", "--preset", "tiny", "--headless", "--threads", "0"],
+    ] {
+        let (ok, _, err) = run(bin().args(args));
+        assert!(!ok, "{args:?} was accepted");
+        assert!(err.contains("must be at least 1"), "{args:?}: {err}");
+    }
+    let (ok, _, err) = run(bin().args(["bench", "--preset", "tiny", "--threads", "100000"]));
+    assert!(!ok);
+    assert!(err.contains("more than the limit of") && err.contains("per core"), "{err}");
+}

@@ -147,7 +147,7 @@ pub(super) fn run_hebbian(a: &BenchArgs) -> Result<()> {
     let b = a.batch.unwrap_or(preset.train.batch).max(1);
     let (with, without) = (preset.build_model(), plain.build_model());
     let (mut sw, mut so) = (StepBench::new(&with, &preset, b, threads, true)?, StepBench::new(&without, &plain, b, threads, true)?);
-    let pairs = a.steps.unwrap_or(5).max(3);
+    let pairs = a.steps.unwrap_or(5);
     println!(
         "{} with and without its memory, {b} × {} on {threads} threads, 2 warm-up steps each, then {pairs} alternating pairs:",
         preset.name, preset.train.seq_len
@@ -184,7 +184,7 @@ pub(super) fn run_lanes(a: &BenchArgs) -> Result<()> {
     }
     let model = preset.build_model();
     let (mut two, mut one) = (StepBench::new(&model, &preset, b, threads, true)?, StepBench::new(&model, &preset, b, threads, false)?);
-    let pairs = a.steps.unwrap_or(5).max(3);
+    let pairs = a.steps.unwrap_or(5);
     println!(
         "{}: steps of {} micro-batches of {b} × {} on two lanes and on one, {threads} threads, 2 warm-up steps each, then {pairs} alternating pairs:",
         preset.name, accum, t
