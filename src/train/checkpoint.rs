@@ -8,9 +8,9 @@ use crate::data::tokens::SamplerState;
 use crate::model::Layout;
 use crate::preset::Budget;
 use crate::rng::Rng;
+use crate::util::sha256_hex;
 use crate::weights::{params_from_named, read_f32_tensors, to_safetensors};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -84,12 +84,6 @@ pub struct Meta {
     pub created_by: String,
     pub kind: String,
     pub files: BTreeMap<String, FileEntry>,
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(bytes);
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What a checkpoint holds once loaded and verified.

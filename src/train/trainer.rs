@@ -452,7 +452,7 @@ impl Session {
             em.important(Event::Warning(crate::weights::D3_WARNING.into()));
         }
         let (adam_m, adam_v) = adam.unwrap_or_else(|| (vec![0.0; n], vec![0.0; n]));
-        let tokenizer_sha = checkpoint::sha256_hex(tokenizer_json.as_bytes());
+        let tokenizer_sha = crate::util::sha256_hex(tokenizer_json.as_bytes());
 
         let (run_dir, state) = match resumed {
             Some(ck) => {
