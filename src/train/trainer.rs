@@ -247,19 +247,11 @@ impl Session {
     fn prepare(cfg: &RunConfig, em: &mut Emitter, ctl: &RefCell<Control>) -> Result<Option<Session>, String> {
         status(em, RunState::Preparing, "loading checkpoint / corpus");
         let resumed = match &cfg.resume {
-            Some(dir) => Some(
-                checkpoint::load(dir, |text| {
-                    let p = Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
-                    let m = p.build_model();
-                    Ok((m.layout().clone(), m.tied_aliases()))
-                })
-                .map_err(|e| e.to_string())?
-                .0,
-            ),
+            Some(dir) => Some(checkpoint::load_model(dir).map_err(|e| e.to_string())?),
             None => None,
         };
         let (preset, preset_text) = match &resumed {
-            Some(ck) => (Preset::parse(&ck.preset_text, "preset.ron").map_err(|e| e.to_string())?, ck.preset_text.clone()),
+            Some(ck) => (ck.preset.clone(), ck.preset_text.clone()),
             None => (cfg.preset.clone(), cfg.preset_text.clone()),
         };
         let (preset, preset_text) = preset.with_overrides(&preset_text, &cfg.overrides).map_err(|e| e.to_string())?;
@@ -340,10 +332,7 @@ impl Session {
 
         // tokenizer: from the checkpoint / imported weights, else trained (cached) on a sample
         let (tokenizer, tokenizer_json) = match (&resumed, &cfg.import) {
-            (Some(ck), _) => {
-                let tk = Tok::from_json(&ck.tokenizer_json, &ck.dir.join("tokenizer.json")).map_err(|e| e.to_string())?;
-                (tk, ck.tokenizer_json.clone())
-            }
+            (Some(ck), _) => (ck.tokenizer.clone(), ck.tokenizer_json.clone()),
             (None, Some(imp)) => {
                 let json = std::fs::read_to_string(&imp.tokenizer).map_err(|e| format!("{}: {e}", imp.tokenizer.display()))?;
                 let tk = Tok::from_json(&json, &imp.tokenizer).map_err(|e| e.to_string())?;

@@ -8,13 +8,7 @@ use flashlm_tui::train::checkpoint;
 use flashlm_tui::train::start;
 
 fn load_params(dir: &std::path::Path) -> Vec<f32> {
-    let (ck, _) = checkpoint::load(dir, |text| {
-        let p = flashlm_tui::preset::Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
-        let m = p.build_model();
-        Ok((m.layout().clone(), m.tied_aliases()))
-    })
-    .unwrap();
-    ck.params
+    checkpoint::load_model(dir).unwrap().params
 }
 
 #[test]
@@ -149,11 +143,7 @@ fn corrupt_truncated_and_wrong_version_checkpoints_are_refused() {
     let root = tempfile::tempdir().unwrap();
     let ev = collect(start(run_config(tiny_preset(&[]), root.path())));
     let run = run_dir(&ev);
-    let layout_for = |text: &str| -> Result<_, String> {
-        let p = flashlm_tui::preset::Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
-        let m = p.build_model();
-        Ok((m.layout().clone(), m.tied_aliases()))
-    };
+    let load = |dir: &std::path::Path| checkpoint::load_model(dir).map(|_| ());
     let copy = |name: &str| {
         let dst = root.path().join(name);
         std::fs::create_dir_all(&dst).unwrap();
@@ -169,35 +159,35 @@ fn corrupt_truncated_and_wrong_version_checkpoints_are_refused() {
     let n = w.len();
     w[n - 3] ^= 0x40;
     std::fs::write(c.join("model.safetensors"), w).unwrap();
-    let e = checkpoint::load(&c, layout_for).err().unwrap().to_string();
+    let e = load(&c).err().unwrap().to_string();
     assert!(e.contains("model.safetensors") && e.contains("SHA-256"), "{e}");
     // truncated
     let c = copy("truncated");
     let w = std::fs::read(c.join("optimizer.safetensors")).unwrap();
     std::fs::write(c.join("optimizer.safetensors"), &w[..w.len() / 2]).unwrap();
-    let e = checkpoint::load(&c, layout_for).err().unwrap().to_string();
+    let e = load(&c).err().unwrap().to_string();
     assert!(e.contains("optimizer.safetensors") && e.contains("truncated"), "{e}");
     // wrong version
     let c = copy("version");
     let meta = std::fs::read_to_string(c.join("meta.json")).unwrap().replace("\"format_version\": 1", "\"format_version\": 99");
     std::fs::write(c.join("meta.json"), meta).unwrap();
-    let e = checkpoint::load(&c, layout_for).err().unwrap().to_string();
+    let e = load(&c).err().unwrap().to_string();
     assert!(e.contains("version 99"), "{e}");
     // not a checkpoint at all
-    let e = checkpoint::load(root.path(), layout_for).err().unwrap().to_string();
+    let e = load(root.path()).err().unwrap().to_string();
     assert!(e.contains("not a checkpoint"), "{e}");
     // wrong shape: the same files read against a bigger model
-    let e = checkpoint::load(&run.join("last"), |_| {
-        let (p, _) = tiny_preset(&[("d_model: 32", "d_model: 48")]);
-        let m = p.build_model();
-        Ok((m.layout().clone(), m.tied_aliases()))
-    })
-    .err()
-    .unwrap()
-    .to_string();
+    let e = checkpoint::load_as(&run.join("last"), |_| tiny_preset(&[("d_model: 32", "d_model: 48")]).0.build_model())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("wrong shape") && e.contains("embed.weight"), "{e}");
     // the run's own checkpoints are untouched by all this
-    assert!(checkpoint::load(&run.join("last"), layout_for).is_ok());
+    assert!(load(&run.join("last")).is_ok());
+    // the cheap looks read the same preset and state
+    let full = checkpoint::load_model(&run.join("last")).unwrap();
+    assert_eq!(checkpoint::read_preset(&run.join("last")).unwrap().name, full.preset.name);
+    assert_eq!(checkpoint::read_state(&run.join("last")).unwrap(), full.state);
 }
 
 #[test]
