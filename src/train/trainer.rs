@@ -130,7 +130,7 @@ fn run(cfg: RunConfig, commands: Receiver<crate::engine::Command>, em: &mut Emit
                     }));
                 }
             }
-            Ok(None) => em.important(Event::Warning("stopped before training started; nothing saved".into())),
+            Ok(None) => em.important(Event::warn(LogKind::NotSaved, "stopped before training started; nothing saved")),
             Err(e) => em.important(Event::Error(e)),
         }
     });
@@ -345,7 +345,7 @@ impl Session {
                 status(em, RunState::Preparing, format!("tokenizer: vocab {vocab}"));
                 let (tk, path, cached) = tokenizer_for(&preset, &train_stories, cfg.progress).map_err(|e| e.to_string())?;
                 if !cached {
-                    em.important(Event::Warning(format!("trained a new tokenizer, cached at {}", path.display())));
+                    em.important(Event::info(LogKind::TokenizerTrained, format!("trained a new tokenizer, cached at {}", path.display())));
                 }
                 let json = tk.to_json().map_err(|e| e.to_string())?;
                 (tk, json)
@@ -353,7 +353,9 @@ impl Session {
         };
         let unused = tokenizer.check_vocab(vocab).map_err(|e| e.to_string())?;
         if unused > 0 {
-            em.important(Event::Warning(format!(
+            em.important(Event::warn(
+                LogKind::UnusedIds { unused },
+                format!(
                 "the tokenizer has {} ids, the model {vocab}: {unused} ids are never produced; they keep their rows and are masked when sampling",
                 vocab - unused
             )));
@@ -387,14 +389,17 @@ impl Session {
                         &bytes_progress("encoding the corpus"),
                     )
                     .map_err(|e| e.to_string())?;
-                    em.important(Event::Warning(format!(
-                        "encoded {} MB into {} training tokens in {:.1} s ({:.1} MB/s, streamed in {} MB blocks)",
-                        st.bytes / 1_000_000,
-                        st.train_tokens,
-                        st.secs,
-                        st.mb_per_sec(),
-                        stream::BLOCK_BYTES >> 20
-                    )));
+                    em.important(Event::info(
+                        LogKind::CorpusEncoded,
+                        format!(
+                            "encoded {} MB into {} training tokens in {:.1} s ({:.1} MB/s, streamed in {} MB blocks)",
+                            st.bytes / 1_000_000,
+                            st.train_tokens,
+                            st.secs,
+                            st.mb_per_sec(),
+                            stream::BLOCK_BYTES >> 20
+                        ),
+                    ));
                 }
                 let train = TokenStore::open(&path).map_err(|e| e.to_string())?;
                 let valid = if held_out {
@@ -423,7 +428,7 @@ impl Session {
         let sampler = match &resumed {
             Some(ck) if ck.state.corpus_hash == hash => WindowSampler::restore(ck.state.sampler.clone(), n_windows, b),
             Some(_) => {
-                em.important(Event::Warning("the corpus differs from the checkpoint's; the data order restarts".into()));
+                em.important(Event::warn(LogKind::CorpusChanged, "the corpus differs from the checkpoint's; the data order restarts"));
                 WindowSampler::for_tokens(train.len(), t, b, seed).map_err(|e| e.to_string())?
             }
             None => WindowSampler::for_tokens(train.len(), t, b, seed).map_err(|e| e.to_string())?,
@@ -438,7 +443,7 @@ impl Session {
             (None, None) => (model.init_params(seed), None),
         };
         if cfg.import.is_some() && resumed.is_none() {
-            em.important(Event::Warning(crate::weights::D3_WARNING.into()));
+            em.important(Event::warn(LogKind::ReferenceWeights, crate::weights::D3_WARNING));
         }
         let (adam_m, adam_v) = adam.unwrap_or_else(|| (vec![0.0; n], vec![0.0; n]));
         let tokenizer_sha = crate::util::sha256_hex(tokenizer_json.as_bytes());
@@ -448,23 +453,29 @@ impl Session {
                 let run_dir = ck.dir.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
                 let mut st = ck.state;
                 if let Some(nb) = &cfg.budget {
-                    em.important(Event::Warning(format!(
-                        "resuming with a new budget: {} in total (was {}); the LR horizon is recomputed",
-                        crate::preset::budget_label(nb),
-                        crate::preset::budget_label(&st.budget)
-                    )));
+                    em.important(Event::info(
+                        LogKind::NewBudget,
+                        format!(
+                            "resuming with a new budget: {} in total (was {}); the LR horizon is recomputed",
+                            crate::preset::budget_label(nb),
+                            crate::preset::budget_label(&st.budget)
+                        ),
+                    ));
                     st.budget = nb.clone();
                     st.horizon = None;
                 }
                 st.threads = cfg.threads;
                 if st.precision != cfg.precision {
-                    em.important(Event::Warning(format!(
-                        "this run trained with {} products until step {}; it continues with {} (pass --precision {} to keep them)",
-                        st.precision.label(),
-                        st.step,
-                        cfg.precision.label(),
-                        st.precision.label()
-                    )));
+                    em.important(Event::warn(
+                        LogKind::PrecisionChanged { was: st.precision, now: cfg.precision, step: st.step },
+                        format!(
+                            "this run trained with {} products until step {}; it continues with {} (pass --precision {} to keep them)",
+                            st.precision.label(),
+                            st.step,
+                            cfg.precision.label(),
+                            st.precision.label()
+                        ),
+                    ));
                     st.precision = cfg.precision;
                 }
                 // a different corpus or validation file on resume becomes the run's own
@@ -648,7 +659,10 @@ impl Session {
             };
             if let Some((key, what, value)) = bad {
                 bad_steps += 1;
-                em.important(Event::Warning(format!("step {}: {what}; step skipped, weights untouched", step + 1)));
+                em.important(Event::warn(
+                    LogKind::StepSkipped { step: step + 1 },
+                    format!("step {}: {what}; step skipped, weights untouched", step + 1),
+                ));
                 let _ = self.metrics.write("skipped", &serde_json::json!({"step": step + 1, key: value}));
                 self.state.sampler = self.sampler.state();
                 if bad_steps >= 20 {
@@ -685,11 +699,10 @@ impl Session {
                         let left = (m * 60.0 - self.state.elapsed_secs).max(0.0);
                         let n = self.state.step + (left / (per + eval_per_step)) as u64;
                         self.state.horizon = Some(n.max(self.state.step + 1));
-                        em.important(Event::Warning(format!(
-                            "LR horizon fixed at {} steps for the {m}-minute budget ({:.0} ms/step measured)",
-                            n,
-                            per * 1e3
-                        )));
+                        em.important(Event::info(
+                            LogKind::HorizonFixed { steps: n.max(self.state.step + 1) },
+                            format!("LR horizon fixed at {} steps for the {m}-minute budget ({:.0} ms/step measured)", n, per * 1e3),
+                        ));
                     }
                 }
             }
@@ -739,7 +752,7 @@ impl Session {
             if s % tr.checkpoint_every == 0 && !done {
                 let dir = self.run_dir.join(format!("step-{s}"));
                 if let Err(e) = self.save(&dir, "periodic") {
-                    em.important(Event::Warning(format!("could not save {}: {e}", dir.display())));
+                    em.important(Event::warn(LogKind::SaveFailed, format!("could not save {}: {e}", dir.display())));
                 } else {
                     em.important(Event::CheckpointSaved { step: s, path: dir });
                 }
@@ -764,7 +777,7 @@ impl Session {
                 Err(e) => em.important(Event::Error(format!("could not save {}: {e}", dir.display()))),
             }
         } else if !save {
-            em.important(Event::Warning("stopped without saving".into()));
+            em.important(Event::info(LogKind::NotSaved, "stopped without saving"));
         }
         if let Some(e) = &error {
             em.important(Event::Error(e.clone()));
@@ -800,11 +813,11 @@ impl Session {
         let res = evaluate(&*self.model, &mut self.ws, &self.params, &self.valid, &self.val_windows, t, b, &self.bytes_of, &stop);
         self.state.elapsed_secs += t0.elapsed().as_secs_f64();
         let Some(res) = res else {
-            em.important(Event::Warning("evaluation interrupted".into()));
+            em.important(Event::info(LogKind::EvalIncomplete, "evaluation interrupted"));
             return Ok(());
         };
         if !res.loss.is_finite() {
-            em.important(Event::Warning(format!("step {}: validation loss is {}", self.state.step, res.loss)));
+            em.important(Event::warn(LogKind::EvalIncomplete, format!("step {}: validation loss is {}", self.state.step, res.loss)));
             return Ok(());
         }
         let best = self.state.best_val.is_none_or(|bv| res.loss < bv);
@@ -840,7 +853,7 @@ impl Session {
             let dir = self.run_dir.join("best");
             match self.save(&dir, "best") {
                 Ok(()) => em.important(Event::CheckpointSaved { step: self.state.step, path: dir }),
-                Err(e) => em.important(Event::Warning(format!("could not save {}: {e}", dir.display()))),
+                Err(e) => em.important(Event::warn(LogKind::SaveFailed, format!("could not save {}: {e}", dir.display()))),
             }
         }
         if self.model.memory_dims().is_some() {
@@ -883,7 +896,7 @@ impl Session {
                     let dir = self.run_dir.join(format!("step-{}", self.state.step));
                     match self.save(&dir, "manual") {
                         Ok(()) => em.important(Event::CheckpointSaved { step: self.state.step, path: dir }),
-                        Err(e) => em.important(Event::Warning(format!("could not save {}: {e}", dir.display()))),
+                        Err(e) => em.important(Event::warn(LogKind::SaveFailed, format!("could not save {}: {e}", dir.display()))),
                     }
                 }
                 crate::engine::Command::Sample { id, prompt, params } => self.spawn_sample(em, id, prompt, params),

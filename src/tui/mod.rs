@@ -232,7 +232,7 @@ impl CheckpointSampler {
                         m
                     }
                     Err(e) => {
-                        let _ = tx.send(Event::Warning(format!("cannot load the model to sample from: {e:#}")));
+                        let _ = tx.send(Event::warn(crate::engine::LogKind::Note, format!("cannot load the model to sample from: {e:#}")));
                         let _ = tx.send(Event::Generated { id, text: format!("[cannot load the model: {e:#}]"), done: true });
                         return;
                     }

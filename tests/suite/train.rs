@@ -2,7 +2,7 @@
 //! resumes bit-exactly, and survives bad input.
 
 use super::common::*;
-use flashlm_tui::engine::Event;
+use flashlm_tui::engine::{Event, Level, LogKind};
 use flashlm_tui::preset::Budget;
 use flashlm_tui::train::checkpoint;
 use flashlm_tui::train::start;
@@ -80,7 +80,10 @@ fn resume_is_bit_identical_with(edits: &[(&str, &str)]) {
     second.budget = Some(Budget::Steps(40));
     let b2 = collect(start(second));
     assert!(errors(&b2).is_empty(), "{:?}", errors(&b2));
-    assert!(b2.iter().any(|e| matches!(e, Event::Warning(w) if w.contains("new budget"))), "a new budget on resume is logged");
+    assert!(
+        b2.iter().any(|e| matches!(e, Event::Log { level: Level::Info, kind: LogKind::NewBudget, .. })),
+        "a new budget on resume is logged"
+    );
     assert_eq!(run_dir(&b2), run_dir(&b1), "resume continues in the same run folder");
 
     let la = step_losses(&a);
@@ -131,7 +134,7 @@ fn nan_weights_skip_steps_and_stop_with_an_error() {
     let mut cfg = run_config((p, text), root.path());
     cfg.import = Some(flashlm_tui::train::trainer::ImportWeights { weights: wpath, tokenizer: tok });
     let ev = collect(start(cfg));
-    let skipped = ev.iter().filter(|e| matches!(e, Event::Warning(w) if w.contains("step skipped"))).count();
+    let skipped = ev.iter().filter(|e| matches!(e, Event::Log { level: Level::Warn, kind: LogKind::StepSkipped { step: 1 }, .. })).count();
     assert!(skipped >= 20, "non-finite steps are reported ({skipped})");
     assert!(errors(&ev).iter().any(|e| e.contains("non-finite")), "{:?}", errors(&ev));
     let fin = ev.iter().find_map(|e| if let Event::Finished(s) = e { Some(s.clone()) } else { None }).unwrap();
