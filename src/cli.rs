@@ -457,7 +457,7 @@ fn train(a: TrainArgs) -> Result<()> {
                 match &ev {
                     Event::Started { log_every: le, .. } => log_every = (*le).max(1),
                     // every step is in metrics.jsonl; the terminal gets one per log interval
-                    Event::Step(m) if m.step % log_every != 0 && m.step != 1 => continue,
+                    Event::Step(m) if !m.step.is_multiple_of(log_every) && m.step != 1 => continue,
                     Event::Error(e) => failed = Some(e.clone()),
                     _ => {}
                 }

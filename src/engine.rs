@@ -37,10 +37,15 @@ pub enum Command {
 pub enum RunState {
     /// Loading a checkpoint, reading and encoding the corpus, training a tokenizer.
     Preparing,
+    /// Taking optimiser steps.
     Running,
+    /// Stopped by [`Command::Pause`]; commands are still read.
     Paused,
+    /// A validation pass (with the probes), periodic or final.
     Evaluating,
+    /// Writing `last/` at the end of the run.
     Saving,
+    /// The run is over.
     Finished,
 }
 

@@ -22,15 +22,15 @@ impl Session {
         let tr = &self.preset.train;
         let (s, eval_every, sample_every, checkpoint_every) = (self.state.step, tr.eval_every, tr.sample_every, tr.checkpoint_every);
         let done = self.budget_reached();
-        if s % eval_every == 0 && !done {
+        if s.is_multiple_of(eval_every) && !done {
             status(em, RunState::Evaluating, "evaluating");
             pace.shown = RunState::Evaluating;
             self.eval(em, ctl, memory, true);
         }
-        if s % sample_every == 0 && !done {
+        if s.is_multiple_of(sample_every) && !done {
             self.periodic_sample(em);
         }
-        if s % checkpoint_every == 0 && !done {
+        if s.is_multiple_of(checkpoint_every) && !done {
             let dir = self.run_dir.join(format!("step-{s}"));
             match self.save(&dir, "periodic") {
                 Ok(()) => em.important(Event::CheckpointSaved { step: s, path: dir }),

@@ -84,7 +84,7 @@ pub(super) fn read_corpus(
     let (train, valid, hash, valid_from) = match &streamed {
         Some(files) => {
             let total = stream::total_bytes(files);
-            let valid_from = valid_path.is_none().then(|| ((1.0 - preset.data.valid_fraction) * total as f64) as u64);
+            let valid_from = valid_path.is_none().then_some(((1.0 - preset.data.valid_fraction) * total as f64) as u64);
             let progress = bytes_progress(em.sender(), "scanning the corpus");
             let scan = stream::scan(files, stream::BLOCK_BYTES, preset.data.tokenizer_sample_bytes, valid_from, &progress)
                 .map_err(TrainError::Corpus)?;
@@ -203,7 +203,7 @@ pub(super) fn encode(
 fn bytes_progress(tx: Sender<Event>, what: &'static str) -> impl Fn(u64, u64) {
     let last = AtomicU64::new(u64::MAX);
     move |done: u64, total: u64| {
-        let pct = if total == 0 { 100 } else { done * 100 / total };
+        let pct = (done * 100).checked_div(total).unwrap_or(100);
         if pct != last.swap(pct, Ordering::Relaxed) {
             let _ =
                 tx.try_send(Event::Status { state: RunState::Preparing, detail: format!("{what}: {pct} % of {} MB", total / 1_000_000) });
@@ -215,7 +215,7 @@ fn bytes_progress(tx: Sender<Event>, what: &'static str) -> impl Fn(u64, u64) {
 fn stories_progress(tx: Sender<Event>) -> impl Fn(usize, usize) + Sync {
     let last = AtomicUsize::new(usize::MAX);
     move |done: usize, total: usize| {
-        let pct = if total == 0 { 100 } else { done * 100 / total };
+        let pct = (done * 100).checked_div(total).unwrap_or(100);
         if pct / 10 != last.swap(pct, Ordering::Relaxed) / 10 {
             let _ = tx
                 .try_send(Event::Status { state: RunState::Preparing, detail: format!("encoding the corpus: {pct} % of {total} stories") });

@@ -28,7 +28,7 @@ pub fn buckets_for(rf: Option<usize>, window: usize) -> Vec<(usize, usize)> {
     match rf {
         Some(rf) if rf < window => vec![(1, rf), (rf + 1, window)],
         Some(rf) => vec![(1, rf)],
-        None => vec![(1, 85), (86, 255.max(86))],
+        None => vec![(1, 85), (86, 255)],
     }
 }
 

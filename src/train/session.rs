@@ -177,7 +177,7 @@ impl Session {
     /// Every step goes to the consumer (dropped if it is behind), one per
     /// `log_every` (and the first) to metrics.jsonl.
     fn report_step(&mut self, em: &mut Emitter, m: StepMetrics) {
-        if self.state.step % self.preset.train.log_every == 0 || self.state.step == 1 {
+        if self.state.step.is_multiple_of(self.preset.train.log_every) || self.state.step == 1 {
             let _ = self.metrics.write("step", &m);
         }
         em.metric(Event::Step(m));
