@@ -1,80 +1,104 @@
-//! The protocol between the trainer thread and its consumers (headless printer,
-//! TUI): `Command`s in, `Event`s out, over crossbeam channels. The trainer never
-//! blocks on a consumer: per-step metrics are dropped when the channel is full
-//! (they are also in metrics.jsonl), rare events wait in a backlog, and heavy
-//! payloads (memory heatmaps) go in a latest-value slot.
+//! The protocol between the trainer thread and its consumers (the headless
+//! printer, the TUI): [`Command`]s in, [`Event`]s out, over crossbeam channels
+//! (`engine/channel.rs`: the channels and the trainer's delivery policy), and
+//! one rendering of events as log lines ([`log_line`]) that every front-end uses.
+
+mod channel;
+mod log;
+
+pub use channel::{Emitter, EngineHandle, Slot, EVENT_CAPACITY};
+pub use log::log_line;
 
 use crate::generate::SampleParams;
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crate::precision::Precision;
 use ndarray::Array2;
 use serde::Serialize;
-use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
+/// What a consumer asks of the trainer.
 #[derive(Clone, Debug)]
 pub enum Command {
+    /// Stop stepping until [`Command::Resume`]; commands are still read.
     Pause,
+    /// Continue after [`Command::Pause`].
     Resume,
-    /// Stop the run; with `save`, a final eval and `last/` are written first.
-    Stop {
-        save: bool,
-    },
+    /// Stop the run; with `save`, a final eval and `last/` are written first
+    /// (a second stop skips the final eval).
+    Stop { save: bool },
+    /// Write a checkpoint of the current weights to `step-N/` now.
     SaveNow,
-    /// Sample from a snapshot of the current weights on a separate thread.
-    Sample {
-        id: u64,
-        prompt: String,
-        params: SampleParams,
-    },
+    /// Sample from a snapshot of the current weights on a separate thread;
+    /// the text streams back as [`Event::Generated`] with the same `id`.
+    Sample { id: u64, prompt: String, params: SampleParams },
 }
 
+/// The trainer's phase, as shown in a status line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum RunState {
+    /// Loading a checkpoint, reading and encoding the corpus, training a tokenizer.
     Preparing,
+    /// Taking optimiser steps.
     Running,
+    /// Stopped by [`Command::Pause`]; commands are still read.
     Paused,
+    /// A validation pass (with the probes), periodic or final.
     Evaluating,
+    /// Writing `last/` at the end of the run.
     Saving,
+    /// The run is over.
     Finished,
 }
 
+/// One optimiser step (also a `step` line of metrics.jsonl).
 #[derive(Clone, Debug, Serialize)]
 pub struct StepMetrics {
+    /// Steps taken, this one included.
     pub step: u64,
+    /// Mean training loss over the step's micro-batches (nats per token).
     pub loss: f64,
     pub lr: f32,
+    /// Gradient norm before clipping.
     pub grad_norm: f64,
+    /// Tokens seen in total.
     pub tokens: u64,
+    /// Wall time of the run so far (training and evaluation, every session).
     pub elapsed_secs: f64,
     pub step_ms: f64,
     pub tok_per_sec: f64,
+    /// Time left until the budget is spent, when it can be told yet.
     pub eta_secs: Option<f64>,
+    /// The LR schedule's length in steps (for a minutes budget: once fixed).
     pub horizon: Option<u64>,
 }
 
+/// One validation pass (also an `eval` line of metrics.jsonl).
 #[derive(Clone, Debug, Serialize)]
 pub struct EvalMetrics {
     pub step: u64,
     pub tokens: u64,
     pub elapsed_secs: f64,
+    /// Mean validation loss (nats per token), its perplexity and bits per UTF-8 byte.
     pub loss: f64,
     pub ppl: f64,
     pub bpc: f64,
+    /// The best validation loss so far: `best/` was written.
     pub best: bool,
 }
 
+/// How a run ended (also the `summary` line of metrics.jsonl).
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
     pub run_dir: PathBuf,
     pub steps: u64,
     pub tokens: u64,
     pub elapsed_secs: f64,
+    /// Training tokens per second of this session (evaluation excluded).
     pub mean_tok_per_sec: f64,
     pub best_val_loss: Option<f64>,
     pub final_val_loss: Option<f64>,
     pub final_val_ppl: Option<f64>,
     pub final_val_bpc: Option<f64>,
+    /// Stopped by a command or an error before the budget was spent.
     pub stopped_early: bool,
 }
 
@@ -85,140 +109,162 @@ pub struct MemorySnapshot {
     pub layers: Vec<Array2<f32>>,
 }
 
+/// One distance bucket's result. Losses are mean nats on the name token.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RecallBucket {
+    /// Inclusive distance range in tokens.
+    pub lo: usize,
+    pub hi: usize,
+    pub n: usize,
+    pub loss: f64,
+    pub swapped_loss: f64,
+}
+
+impl RecallBucket {
+    /// Swapped minus original loss: > 0 means the model used the earlier name.
+    pub fn gap(&self) -> f64 {
+        self.swapped_loss - self.loss
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RecallReport {
+    pub stories: usize,
+    /// Stories skipped because token and byte offsets could not be matched
+    /// (e.g. a tokenizer that maps unknown words to `<unk>`).
+    pub skipped_stories: usize,
+    pub receptive_field: Option<usize>,
+    pub buckets: Vec<RecallBucket>,
+}
+
+impl RecallReport {
+    /// A few lines for the terminal and the TUI log.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let basis = match self.receptive_field {
+            Some(rf) => format!("receptive field {rf} tokens"),
+            None => "no finite receptive field: fixed buckets".into(),
+        };
+        out.push(format!("recall probe on {} built-in stories ({basis}):", self.stories));
+        for b in &self.buckets {
+            if b.n == 0 {
+                out.push(format!("  distance {:>3}–{:<3}: no re-mentions", b.lo, b.hi));
+            } else {
+                out.push(format!(
+                    "  distance {:>3}–{:<3}: {:>4} names  loss {:.3}  swapped {:.3}  gap {:+.3}",
+                    b.lo,
+                    b.hi,
+                    b.n,
+                    b.loss,
+                    b.swapped_loss,
+                    b.gap()
+                ));
+            }
+        }
+        if self.skipped_stories > 0 {
+            out.push(format!("  ({} stories skipped: their tokens do not map back to byte offsets)", self.skipped_stories));
+        }
+        out
+    }
+}
+
+/// How much a log line matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Level {
+    /// Worth knowing; nothing is wrong.
+    Info,
+    /// Something the user may want to act on; the run goes on.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// What an [`Event::Log`] line reports, so consumers (and tests) can react to
+/// it without reading its text.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LogKind {
+    /// A line to show; nothing to react to.
+    Note,
+    /// A tokenizer was trained on the corpus and cached.
+    TokenizerTrained,
+    /// A streamed corpus was encoded into the token cache.
+    CorpusEncoded,
+    /// The tokenizer produces only part of the model's vocab: `unused` ids are never seen.
+    UnusedIds { unused: usize },
+    /// A resumed run reads another corpus than its checkpoint's: the data order restarts.
+    CorpusChanged,
+    /// Reference weights were imported (they predict the token after next, spec D3).
+    ReferenceWeights,
+    /// A resumed run got a new total budget; the LR horizon is recomputed.
+    NewBudget,
+    /// A resumed run continues in another precision than it trained with until `step`.
+    PrecisionChanged { was: Precision, now: Precision, step: u64 },
+    /// Step `step` had a non-finite loss or gradient norm and was skipped.
+    StepSkipped { step: u64 },
+    /// A minutes budget fixed the LR horizon at `steps`.
+    HorizonFixed { steps: u64 },
+    /// An evaluation was interrupted or gave a non-finite loss; nothing was recorded.
+    EvalIncomplete,
+    /// A checkpoint could not be written; the run goes on.
+    SaveFailed,
+    /// The run ends without writing `last/`.
+    NotSaved,
+}
+
+/// What the trainer tells its consumers. Rare events are never dropped;
+/// [`Event::Step`] may be when a consumer falls behind ([`Emitter`]).
 #[derive(Clone, Debug)]
 pub enum Event {
-    Status {
-        state: RunState,
-        detail: String,
-    },
+    /// The trainer's phase changed; `detail` says what it is doing.
+    Status { state: RunState, detail: String },
+    /// Training is about to begin: the run folder and the sizes of everything.
     Started {
         run_dir: PathBuf,
+        /// The preset's name.
         preset: String,
         params: usize,
+        /// Tokens per optimiser step (all micro-batches).
         tokens_per_step: usize,
         train_tokens: usize,
         valid_tokens: usize,
+        /// The checkpoint's step when the run was resumed.
         resumed_from: Option<u64>,
+        /// The preset's interval of step lines in metrics.jsonl (and the headless printer).
         log_every: u64,
     },
+    /// An optimiser step was taken.
     Step(StepMetrics),
+    /// A validation pass finished.
     Eval(EvalMetrics),
-    Sample {
-        step: u64,
-        prompt: String,
-        text: String,
-    },
-    /// A token streamed from a `Command::Sample` request (`done` on the last).
-    Generated {
-        id: u64,
-        text: String,
-        done: bool,
-    },
+    /// A periodic sample from the current weights, `text` starting with the prompt.
+    Sample { step: u64, prompt: String, text: String },
+    /// The text so far of a [`Command::Sample`] request (`done` on the last).
+    Generated { id: u64, text: String, done: bool },
     /// The long-range recall probe at an eval (held-out built-in stories).
-    Recall {
-        step: u64,
-        report: crate::train::probe::RecallReport,
-    },
+    Recall { step: u64, report: RecallReport },
     /// Share of −1 / 0 / +1 in each ternary matrix (ternary presets, at every eval).
-    Ternary {
-        step: u64,
-        shares: Vec<crate::model::TernaryShare>,
-    },
+    Ternary { step: u64, shares: Vec<crate::model::TernaryShare> },
     /// New heatmaps are in the engine's memory slot.
-    MemoryUpdated {
-        step: u64,
-    },
-    CheckpointSaved {
-        step: u64,
-        path: PathBuf,
-    },
-    Warning(String),
+    MemoryUpdated { step: u64 },
+    /// A checkpoint was written to `path`.
+    CheckpointSaved { step: u64, path: PathBuf },
+    /// A line for the run's log: information or a warning; the run goes on.
+    Log { level: Level, kind: LogKind, text: String },
+    /// The run failed (it could not start, or it stopped on an error); the
+    /// text names what and why.
     Error(String),
+    /// The run is over; the last event.
     Finished(Summary),
 }
 
-/// A latest-value slot: writers replace, readers take the newest.
-#[derive(Clone, Default)]
-pub struct Slot<T>(Arc<Mutex<Option<T>>>);
+impl Event {
+    /// An informational log line.
+    pub fn info(kind: LogKind, text: impl Into<String>) -> Event {
+        Event::Log { level: Level::Info, kind, text: text.into() }
+    }
 
-impl<T> Slot<T> {
-    pub fn new() -> Self {
-        Slot(Arc::new(Mutex::new(None)))
-    }
-    pub fn put(&self, v: T) {
-        if let Ok(mut g) = self.0.lock() {
-            *g = Some(v);
-        }
-    }
-    pub fn take(&self) -> Option<T> {
-        self.0.lock().ok().and_then(|mut g| g.take())
+    /// A warning log line.
+    pub fn warn(kind: LogKind, text: impl Into<String>) -> Event {
+        Event::Log { level: Level::Warn, kind, text: text.into() }
     }
 }
-
-/// The trainer's side of the event channel.
-pub struct Emitter {
-    tx: Sender<Event>,
-    backlog: VecDeque<Event>,
-}
-
-impl Emitter {
-    pub fn new(tx: Sender<Event>) -> Self {
-        Emitter { tx, backlog: VecDeque::new() }
-    }
-
-    /// Per-step metrics: dropped if the consumer is behind.
-    pub fn metric(&mut self, ev: Event) {
-        self.flush();
-        if self.backlog.is_empty() {
-            let _ = self.tx.try_send(ev);
-        }
-    }
-
-    /// Rare events: never dropped, never blocking (kept in a backlog while the channel is full).
-    pub fn important(&mut self, ev: Event) {
-        self.backlog.push_back(ev);
-        self.flush();
-    }
-
-    pub fn flush(&mut self) {
-        while let Some(ev) = self.backlog.pop_front() {
-            match self.tx.try_send(ev) {
-                Ok(()) => {}
-                Err(TrySendError::Full(ev)) => {
-                    self.backlog.push_front(ev);
-                    return;
-                }
-                Err(TrySendError::Disconnected(_)) => {
-                    self.backlog.clear();
-                    return;
-                }
-            }
-        }
-    }
-
-    /// At the end of a run: wait (briefly) for the consumer to take the backlog.
-    pub fn drain(&mut self, timeout: std::time::Duration) {
-        let deadline = std::time::Instant::now() + timeout;
-        while let Some(ev) = self.backlog.pop_front() {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if self.tx.send_timeout(ev, left).is_err() {
-                self.backlog.clear();
-                return;
-            }
-        }
-    }
-
-    pub fn sender(&self) -> Sender<Event> {
-        self.tx.clone()
-    }
-}
-
-/// What a consumer holds: command sender, event receiver, the heatmap slot and the thread.
-pub struct EngineHandle {
-    pub commands: Sender<Command>,
-    pub events: Receiver<Event>,
-    pub memory: Slot<MemorySnapshot>,
-    pub thread: Option<std::thread::JoinHandle<()>>,
-}
-
-pub const EVENT_CAPACITY: usize = 1024;

@@ -56,21 +56,14 @@ impl Loaded {
 
 pub fn load_model(src: &ModelSource) -> Result<Loaded> {
     if let Some(dir) = &src.checkpoint {
-        let (ck, _) = checkpoint::load(dir, |text| {
-            let p = Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
-            let m = p.build_model();
-            Ok((m.layout().clone(), m.tied_aliases()))
-        })?;
-        let preset = Preset::parse(&ck.preset_text, &dir.join("preset.ron").display().to_string())?;
-        let tokenizer = Tok::from_json(&ck.tokenizer_json, &dir.join("tokenizer.json"))?;
-        tokenizer.check_vocab(preset.vocab())?;
+        let ck = checkpoint::load_model(dir)?;
         let corpus = if ck.state.corpus.starts_with("built-in") {
-            Some(CorpusSource::BuiltIn { seed: preset.data.builtin_seed, stories: preset.data.builtin_stories })
+            CorpusSource::BuiltIn { seed: ck.preset.data.builtin_seed, stories: ck.preset.data.builtin_stories }
         } else {
-            Some(CorpusSource::Path(PathBuf::from(&ck.state.corpus)))
+            CorpusSource::Path(PathBuf::from(&ck.state.corpus))
         };
-        let model = preset.build_model();
-        return Ok(Loaded { preset, model, params: ck.params, tokenizer, corpus, warnings: Vec::new() });
+        let checkpoint::Loaded { preset, model, params, tokenizer, .. } = ck;
+        return Ok(Loaded { preset, model, params, tokenizer, corpus: Some(corpus), warnings: Vec::new() });
     }
     if let Some(w) = &src.weights {
         let (preset, _) = resolve(src.preset.as_deref().unwrap_or_default(), None)?;

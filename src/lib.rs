@@ -14,4 +14,5 @@ pub mod rng;
 pub mod runs;
 pub mod train;
 pub mod tui;
+pub mod util;
 pub mod weights;

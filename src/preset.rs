@@ -446,18 +446,8 @@ fn locate(text: &str, field: &str) -> (usize, usize) {
     (1, 1)
 }
 
-/// 5008896 → "5,008,896"
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
+/// Digit grouping for budgets here and for the callers that print presets.
+pub use crate::util::thousands;
 
 /// The presets compiled into the binary: (file name, RON text).
 pub const BUILTIN: &[(&str, &str)] = &[

@@ -2,7 +2,7 @@
 //! back from their `metrics.jsonl`: the table `flashlm-tui runs` prints as
 //! Markdown and the TUI's runs screen shows, plus the checkpoints each run holds.
 
-use crate::preset::thousands;
+use crate::util::thousands;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;

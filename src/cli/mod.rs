@@ -10,7 +10,7 @@ use crate::data::tokenizer::EOS;
 use crate::data::tokens::{validation_windows, TokenStore};
 pub mod bench;
 
-use crate::engine::{Command, Event, RunState};
+use crate::engine::{log_line, Command, Event, Level};
 use crate::generate::{generate, SampleParams};
 use crate::inference::{load_model, Loaded, ModelSource};
 use crate::kernels::default_threads;
@@ -394,15 +394,6 @@ fn list_presets(dir: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-fn fmt_secs(s: f64) -> String {
-    let s = s.max(0.0) as u64;
-    if s >= 3600 {
-        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
-    } else {
-        format!("{}m{:02}s", s / 60, s % 60)
-    }
-}
-
 /// The trainer's configuration from the `train` flags.
 fn run_config(a: &TrainArgs) -> Result<RunConfig> {
     let (preset, text) = if a.resume.is_some() && a.preset == "v7.2-cortex-vi" {
@@ -495,86 +486,27 @@ fn train_headless(a: TrainArgs) -> Result<()> {
     let mut log_every = 50u64;
     loop {
         match handle.events.recv_timeout(Duration::from_millis(500)) {
-            Ok(ev) => match ev {
-                Event::Status { state, detail } => {
-                    if state == RunState::Preparing {
-                        eprintln!("[prep] {detail}");
+            Ok(ev) => {
+                match &ev {
+                    Event::Started { log_every: le, .. } => log_every = (*le).max(1),
+                    // every step is in metrics.jsonl; the terminal gets one per log interval
+                    Event::Step(m) if !m.step.is_multiple_of(log_every) && m.step != 1 => continue,
+                    Event::Error(e) => failed = Some(e.clone()),
+                    _ => {}
+                }
+                // the run's record on stdout; preparation, warnings and errors on stderr
+                if let Some((level, text)) = log_line(&ev) {
+                    match (level, &ev) {
+                        (_, Event::Status { .. }) => eprintln!("[prep] {text}"),
+                        (Level::Info, _) => println!("{text}"),
+                        (Level::Warn, _) => eprintln!("warning: {text}"),
+                        (Level::Error, _) => eprintln!("error: {text}"),
                     }
                 }
-                Event::Started { run_dir, preset, params, tokens_per_step, train_tokens, valid_tokens, resumed_from, log_every: le } => {
-                    log_every = le.max(1);
-                    match resumed_from {
-                        Some(s) => {
-                            println!("resumed {preset} at step {s} in {}", run_dir.display())
-                        }
-                        None => println!("run {} ({preset}, {} params)", run_dir.display(), thousands(params as u64)),
-                    }
-                    println!(
-                        "data: {} training tokens, {} validation tokens, {} tokens per step",
-                        thousands(train_tokens as u64),
-                        thousands(valid_tokens as u64),
-                        thousands(tokens_per_step as u64)
-                    );
-                    if a.precision == Precision::Bf16 {
-                        println!("products: bf16 operands, f32 accumulation (AVX512-BF16); weights and optimizer state f32");
-                    }
+                if matches!(ev, Event::Started { .. }) && a.precision == Precision::Bf16 {
+                    println!("products: bf16 operands, f32 accumulation (AVX512-BF16); weights and optimizer state f32");
                 }
-                Event::Step(m) => {
-                    if m.step % log_every == 0 || m.step == 1 {
-                        println!(
-                            "step {:>6}  loss {:.4}  ppl {:>8.2}  lr {:.2e}  {:>6.0} tok/s  tokens {:>11}  elapsed {}  eta {}",
-                            m.step,
-                            m.loss,
-                            m.loss.exp(),
-                            m.lr,
-                            m.tok_per_sec,
-                            thousands(m.tokens),
-                            fmt_secs(m.elapsed_secs),
-                            m.eta_secs.map(fmt_secs).unwrap_or_else(|| "?".into())
-                        );
-                    }
-                }
-                Event::Eval(e) => println!(
-                    "eval step {:>6}  val loss {:.4}  ppl {:.2}  bpc {:.4}{}",
-                    e.step,
-                    e.loss,
-                    e.ppl,
-                    e.bpc,
-                    if e.best { "  (best)" } else { "" }
-                ),
-                Event::Sample { step, text, .. } => {
-                    println!("sample @{step}: {}", text.replace('\n', " "))
-                }
-                Event::CheckpointSaved { step, path } => {
-                    println!("saved {} (step {step})", path.display())
-                }
-                Event::Warning(w) => eprintln!("warning: {w}"),
-                Event::Error(e) => {
-                    eprintln!("error: {e}");
-                    failed = Some(e);
-                }
-                Event::Finished(s) => {
-                    println!(
-                        "finished: {} steps, {} tokens in {}, {:.0} tok/s mean; best val loss {}; final val loss {} ppl {} bpc {}; run {}",
-                        s.steps,
-                        thousands(s.tokens),
-                        fmt_secs(s.elapsed_secs),
-                        s.mean_tok_per_sec,
-                        opt(s.best_val_loss),
-                        opt(s.final_val_loss),
-                        opt(s.final_val_ppl),
-                        opt(s.final_val_bpc),
-                        s.run_dir.display()
-                    );
-                }
-                Event::Recall { step, report } => {
-                    for (i, line) in report.lines().iter().enumerate() {
-                        println!("{}{line}", if i == 0 { format!("recall @{step}: ") } else { String::new() });
-                    }
-                }
-                Event::Ternary { step, shares } => println!("ternary @{step}: {}", crate::model::lm::ternary_summary(&shares)),
-                Event::Generated { .. } | Event::MemoryUpdated { .. } => {}
-            },
+            }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         }
@@ -587,10 +519,6 @@ fn train_headless(a: TrainArgs) -> Result<()> {
         Some(e) => Err(anyhow!("training failed: {e}")),
         None => Ok(()),
     }
-}
-
-fn opt(v: Option<f64>) -> String {
-    v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into())
 }
 
 /// Loads the model and prints what the user should know about it.

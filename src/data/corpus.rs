@@ -189,7 +189,7 @@ pub fn spool(input: &mut dyn std::io::Read, dir: &Path) -> Result<(PathBuf, u64)
         let _ = std::fs::remove_file(&tmp);
         return Err(DataError::EmptyCorpus { what: "standard input".into() });
     }
-    let path = folder.join(format!("{}.txt", super::hex(&h.finalize())));
+    let path = folder.join(format!("{}.txt", crate::util::hex(&h.finalize())));
     std::fs::rename(&tmp, &path).map_err(|e| DataError::io("rename", &tmp, e))?;
     Ok((path, total))
 }
@@ -228,6 +228,6 @@ impl CorpusHasher {
     }
     pub fn finish(self) -> String {
         use sha2::Digest;
-        super::hex(&self.0.finalize())
+        crate::util::hex(&self.0.finalize())
     }
 }

@@ -586,7 +586,7 @@ fn sha256_file(path: &Path) -> Result<String, DownloadError> {
         }
         h.update(&buf[..n]);
     }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::util::hex(&h.finalize()))
 }
 
 /// `snapshots/<commit>/<file>` → `../../blobs/<etag>` (a relative symlink, as

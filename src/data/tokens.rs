@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use super::tok::Tok;
 use serde::{Deserialize, Serialize};
 
-use super::{sha256_hex, short, DataError};
+use super::{short, DataError};
 use crate::kernels::mmap::MappedU16;
 use crate::rng::Rng;
+use crate::util::sha256_hex;
 
 /// A stream of u16 token ids.
 pub struct TokenStore {

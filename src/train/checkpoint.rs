@@ -4,13 +4,14 @@
 //! never leaves a half-written checkpoint under a real name; every load verifies
 //! the hashes before reading anything.
 
+use crate::data::tok::Tok;
 use crate::data::tokens::SamplerState;
-use crate::model::Layout;
-use crate::preset::Budget;
+use crate::model::{Layout, Model};
+use crate::preset::{Budget, Preset};
 use crate::rng::Rng;
+use crate::util::sha256_hex;
 use crate::weights::{params_from_named, read_f32_tensors, to_safetensors};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,10 @@ pub enum CheckpointError {
     Io { path: String, source: std::io::Error },
     #[error(transparent)]
     Weights(#[from] crate::weights::WeightsError),
+    #[error(transparent)]
+    Preset(#[from] crate::preset::PresetError),
+    #[error(transparent)]
+    Tokenizer(#[from] crate::data::DataError),
     #[error("{0}")]
     Other(String),
 }
@@ -84,22 +89,6 @@ pub struct Meta {
     pub created_by: String,
     pub kind: String,
     pub files: BTreeMap<String, FileEntry>,
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(bytes);
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// What a checkpoint holds once loaded and verified.
-pub struct Checkpoint {
-    pub dir: PathBuf,
-    pub params: Vec<f32>,
-    pub adam: Option<(Vec<f32>, Vec<f32>)>,
-    pub tokenizer_json: String,
-    pub preset_text: String,
-    pub state: TrainState,
 }
 
 pub struct SaveRequest<'a> {
@@ -215,40 +204,112 @@ pub fn verify(dir: &Path) -> Result<(Meta, BTreeMap<String, Vec<u8>>), Checkpoin
     Ok((meta, out))
 }
 
-/// Loads a verified checkpoint. `layout_for` builds the model layout from the
-/// checkpoint's own preset text (so shapes are checked against what was trained).
-pub fn load(
-    dir: &Path,
-    layout_for: impl FnOnce(&str) -> Result<(Layout, Vec<(&'static str, &'static str)>), String>,
-) -> Result<(Checkpoint, Layout), CheckpointError> {
-    let (_meta, files) = verify(dir)?;
-    let text = |name: &str| -> Result<String, CheckpointError> {
-        String::from_utf8(files[name].clone())
-            .map_err(|_| CheckpointError::Corrupt { path: dir.join(name).display().to_string(), msg: "not UTF-8".into() })
-    };
-    let preset_text = text(PRESET)?;
-    let tokenizer_json = text(TOKENIZER)?;
-    let state: TrainState = serde_json::from_slice(&files[STATE]).map_err(|e| CheckpointError::Corrupt {
-        path: dir.join(STATE).display().to_string(),
-        msg: format!("unreadable training state: {e}"),
-    })?;
-    let (layout, aliases) =
-        layout_for(&preset_text).map_err(|e| CheckpointError::Corrupt { path: dir.join(PRESET).display().to_string(), msg: e })?;
-    let wpath = dir.join(WEIGHTS).display().to_string();
-    let named = read_f32_tensors(&files[WEIGHTS], &wpath)?;
-    let params = params_from_named(&layout, &named, &aliases, |n| n.ends_with("decay_mask"), &wpath)?;
-    let adam = match files.get(OPTIMIZER) {
-        None => None,
-        Some(bytes) => {
-            let opath = dir.join(OPTIMIZER).display().to_string();
-            let named = read_f32_tensors(bytes, &opath)?;
-            let split = |prefix: &str| -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
-                named.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|n| (n.to_string(), v.clone()))).collect()
-            };
-            let m = params_from_named(&layout, &split("adam_m."), &[], |_| false, &opath)?;
-            let v = params_from_named(&layout, &split("adam_v."), &[], |_| false, &opath)?;
-            Some((m, v))
-        }
-    };
-    Ok((Checkpoint { dir: dir.to_path_buf(), params, adam, tokenizer_json, preset_text, state }, layout))
+/// A checkpoint ready to train on, sample from or evaluate: verified, its
+/// preset's model built, the weights laid out for that model.
+pub struct Loaded {
+    pub dir: PathBuf,
+    /// The preset the run was trained with (the checkpoint's own `preset.ron`).
+    pub preset: Preset,
+    pub preset_text: String,
+    pub model: Model,
+    pub params: Vec<f32>,
+    /// AdamW's first and second moments, if the checkpoint holds them.
+    pub adam: Option<(Vec<f32>, Vec<f32>)>,
+    /// Checked against the model's vocab.
+    pub tokenizer: Tok,
+    pub tokenizer_json: String,
+    pub state: TrainState,
+}
+
+/// Opens the checkpoint in `dir`: verifies every file against `meta.json`,
+/// parses the checkpoint's own preset, builds its model, reads the weights
+/// (and optimizer moments) into the model's layout, and loads the tokenizer.
+/// The one way to open a checkpoint; [`read_preset`] and [`read_state`] are
+/// the cheap looks for callers that only want to know what a checkpoint is.
+pub fn load_model(dir: &Path) -> Result<Loaded, CheckpointError> {
+    load_as(dir, Preset::build_model)
+}
+
+/// [`load_model`] into the model `build` makes from the checkpoint's preset;
+/// the weights must fit that model's layout exactly.
+pub fn load_as(dir: &Path, build: impl FnOnce(&Preset) -> Model) -> Result<Loaded, CheckpointError> {
+    let files = Files::read(dir)?;
+    let preset = Preset::parse(&files.preset_text, &dir.join(PRESET).display().to_string())?;
+    let model = build(&preset);
+    let (params, adam) = files.tensors(model.layout(), &model.tied_aliases(), |n| model.is_buffer(n))?;
+    let tokenizer = Tok::from_json(&files.tokenizer_json, &dir.join(TOKENIZER))?;
+    tokenizer.check_vocab(model.vocab())?;
+    let Files { preset_text, tokenizer_json, state, .. } = files;
+    Ok(Loaded { dir: dir.to_path_buf(), preset, preset_text, model, params, adam, tokenizer, tokenizer_json, state })
+}
+
+/// The preset a checkpoint was trained with, read from its `preset.ron`
+/// without verifying or loading anything else.
+pub fn read_preset(dir: &Path) -> Result<Preset, CheckpointError> {
+    let path = dir.join(PRESET);
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    Ok(Preset::parse(&text, &path.display().to_string())?)
+}
+
+/// A checkpoint's training state (step, tokens, budget, …), read from its
+/// `state.json` without verifying or loading anything else.
+pub fn read_state(dir: &Path) -> Result<TrainState, CheckpointError> {
+    let path = dir.join(STATE);
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    parse_state(&bytes, &path)
+}
+
+fn parse_state(bytes: &[u8], path: &Path) -> Result<TrainState, CheckpointError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| CheckpointError::Corrupt { path: path.display().to_string(), msg: format!("unreadable training state: {e}") })
+}
+
+/// A verified checkpoint's files, before any model is involved.
+struct Files {
+    dir: PathBuf,
+    bytes: BTreeMap<String, Vec<u8>>,
+    preset_text: String,
+    tokenizer_json: String,
+    state: TrainState,
+}
+
+impl Files {
+    fn read(dir: &Path) -> Result<Files, CheckpointError> {
+        let (_meta, bytes) = verify(dir)?;
+        let text = |name: &str| -> Result<String, CheckpointError> {
+            String::from_utf8(bytes[name].clone())
+                .map_err(|_| CheckpointError::Corrupt { path: dir.join(name).display().to_string(), msg: "not UTF-8".into() })
+        };
+        let preset_text = text(PRESET)?;
+        let tokenizer_json = text(TOKENIZER)?;
+        let state = parse_state(&bytes[STATE], &dir.join(STATE))?;
+        Ok(Files { dir: dir.to_path_buf(), bytes, preset_text, tokenizer_json, state })
+    }
+
+    /// The weights, and the AdamW moments if present, in `layout`'s order.
+    #[allow(clippy::type_complexity)]
+    fn tensors(
+        &self,
+        layout: &Layout,
+        aliases: &[(&str, &str)],
+        is_buffer: impl Fn(&str) -> bool,
+    ) -> Result<(Vec<f32>, Option<(Vec<f32>, Vec<f32>)>), CheckpointError> {
+        let wpath = self.dir.join(WEIGHTS).display().to_string();
+        let named = read_f32_tensors(&self.bytes[WEIGHTS], &wpath)?;
+        let params = params_from_named(layout, &named, aliases, is_buffer, &wpath)?;
+        let adam = match self.bytes.get(OPTIMIZER) {
+            None => None,
+            Some(bytes) => {
+                let opath = self.dir.join(OPTIMIZER).display().to_string();
+                let named = read_f32_tensors(bytes, &opath)?;
+                let split = |prefix: &str| -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+                    named.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|n| (n.to_string(), v.clone()))).collect()
+                };
+                let m = params_from_named(layout, &split("adam_m."), &[], |_| false, &opath)?;
+                let v = params_from_named(layout, &split("adam_v."), &[], |_| false, &opath)?;
+                Some((m, v))
+            }
+        };
+        Ok((params, adam))
+    }
 }

@@ -1,4 +1,4 @@
-//! Long-range recall probe (issue 6, item 4).
+//! Long-range recall probe.
 //!
 //! The built-in stories record every place a character or object is named
 //! again ([`Mention`]). For each such re-mention we score the model's loss on
@@ -16,76 +16,19 @@
 //! Hebbian memory can. Models without a finite receptive field use fixed
 //! buckets ≤ 85 and 86–255 tokens.
 
+pub use crate::engine::{RecallBucket, RecallReport};
+
 use crate::data::stories::{Mention, Story};
 use crate::data::tok::Tok;
 use crate::data::tokenizer::EOS;
 use crate::model::{LanguageModel, Workspace};
-
-/// One distance bucket's result. Losses are mean nats on the name token.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RecallBucket {
-    /// Inclusive distance range in tokens.
-    pub lo: usize,
-    pub hi: usize,
-    pub n: usize,
-    pub loss: f64,
-    pub swapped_loss: f64,
-}
-
-impl RecallBucket {
-    /// Swapped minus original loss: > 0 means the model used the earlier name.
-    pub fn gap(&self) -> f64 {
-        self.swapped_loss - self.loss
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RecallReport {
-    pub stories: usize,
-    /// Stories skipped because token and byte offsets could not be matched
-    /// (e.g. a tokenizer that maps unknown words to `<unk>`).
-    pub skipped_stories: usize,
-    pub receptive_field: Option<usize>,
-    pub buckets: Vec<RecallBucket>,
-}
-
-impl RecallReport {
-    /// A few lines for the terminal and the TUI log.
-    pub fn lines(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let basis = match self.receptive_field {
-            Some(rf) => format!("receptive field {rf} tokens"),
-            None => "no finite receptive field: fixed buckets".into(),
-        };
-        out.push(format!("recall probe on {} built-in stories ({basis}):", self.stories));
-        for b in &self.buckets {
-            if b.n == 0 {
-                out.push(format!("  distance {:>3}–{:<3}: no re-mentions", b.lo, b.hi));
-            } else {
-                out.push(format!(
-                    "  distance {:>3}–{:<3}: {:>4} names  loss {:.3}  swapped {:.3}  gap {:+.3}",
-                    b.lo,
-                    b.hi,
-                    b.n,
-                    b.loss,
-                    b.swapped_loss,
-                    b.gap()
-                ));
-            }
-        }
-        if self.skipped_stories > 0 {
-            out.push(format!("  ({} stories skipped: their tokens do not map back to byte offsets)", self.skipped_stories));
-        }
-        out
-    }
-}
 
 /// Distance buckets: ≤ RF and beyond it (up to the window), or fixed.
 pub fn buckets_for(rf: Option<usize>, window: usize) -> Vec<(usize, usize)> {
     match rf {
         Some(rf) if rf < window => vec![(1, rf), (rf + 1, window)],
         Some(rf) => vec![(1, rf)],
-        None => vec![(1, 85), (86, 255.max(86))],
+        None => vec![(1, 85), (86, 255)],
     }
 }
 

@@ -230,6 +230,16 @@ pub enum Level {
     Error,
 }
 
+impl From<crate::engine::Level> for Level {
+    fn from(l: crate::engine::Level) -> Self {
+        match l {
+            crate::engine::Level::Info => Level::Info,
+            crate::engine::Level::Warn => Level::Warn,
+            crate::engine::Level::Error => Level::Error,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogLine {
     pub secs: f64,
@@ -661,12 +671,17 @@ impl App {
             self.on_generated(id, text, done);
             return;
         }
+        // the same lines as the headless printer; steps are charted, samples
+        // have their panel, and statuses are logged below
+        let shared = match &ev {
+            Event::Status { .. } | Event::Step(_) | Event::Sample { .. } => None,
+            Event::CheckpointSaved { .. } => crate::engine::log_line(&ev).map(|(_, text)| (Level::Save, text)),
+            _ => crate::engine::log_line(&ev).map(|(level, text)| (Level::from(level), text)),
+        };
         let Some(run) = self.run.as_mut() else {
             // events with no run: only messages are worth keeping
-            match ev {
-                Event::Warning(w) => self.push_log(Level::Warn, w),
-                Event::Error(e) => self.push_log(Level::Error, e),
-                _ => {}
+            if let (Event::Log { .. } | Event::Error(_), Some((level, text))) = (&ev, shared) {
+                self.push_log(level, text);
             }
             return;
         };
@@ -689,20 +704,6 @@ impl App {
                 run.train_tokens = train_tokens;
                 run.valid_tokens = valid_tokens;
                 run.resumed_from = resumed_from;
-                let what = match resumed_from {
-                    Some(s) => format!("resumed {} at step {s} in {}", run.preset, run_dir.display()),
-                    None => format!("run {} ({}, {} params)", run_dir.display(), run.preset, crate::preset::thousands(params as u64)),
-                };
-                log.push((Level::Info, what));
-                log.push((
-                    Level::Info,
-                    format!(
-                        "data: {} training tokens, {} validation tokens, {} tokens per step",
-                        crate::preset::thousands(train_tokens as u64),
-                        crate::preset::thousands(valid_tokens as u64),
-                        crate::preset::thousands(tokens_per_step as u64)
-                    ),
-                ));
                 run.run_dir = Some(run_dir);
             }
             Event::Step(m) => {
@@ -716,33 +717,13 @@ impl App {
                 }
                 run.last = Some(m);
             }
-            Event::Eval(e) => {
-                log.push((
-                    Level::Info,
-                    format!(
-                        "eval @{}: val loss {:.4}  PPL {:.2}  BPC {:.4}{}",
-                        e.step,
-                        e.loss,
-                        e.ppl,
-                        e.bpc,
-                        if e.best { "  (best)" } else { "" }
-                    ),
-                ));
-                run.evals.push(e);
-            }
+            Event::Eval(e) => run.evals.push(e),
             Event::Sample { step, text, .. } => {
                 run.samples.push_front((step, text));
                 run.samples.truncate(MAX_SAMPLES);
             }
-            Event::Recall { step, report } => {
-                for (i, line) in report.lines().into_iter().enumerate() {
-                    log.push((Level::Info, if i == 0 { format!("recall @{step}: {line}") } else { line }));
-                }
-            }
-            Event::Ternary { step, shares } => {
-                log.push((Level::Info, format!("ternary @{step}: {}", crate::model::lm::ternary_summary(&shares))));
-                run.ternary = shares;
-            }
+            Event::Recall { .. } => {}
+            Event::Ternary { shares, .. } => run.ternary = shares,
             Event::MemoryUpdated { .. } => {}
             Event::CheckpointSaved { step, path } => {
                 match path.file_name().map(|s| s.to_string_lossy().into_owned()).as_deref() {
@@ -750,28 +731,12 @@ impl App {
                     Some("last") => run.last_ckpt = Some(path.clone()),
                     _ => {}
                 }
-                log.push((Level::Save, format!("saved {} (step {step})", path.display())));
                 run.last_save = Some((step, path));
             }
-            Event::Warning(w) => log.push((Level::Warn, w)),
-            Event::Error(e) => {
-                log.push((Level::Error, e.clone()));
-                run.error = Some(e);
-            }
+            Event::Log { .. } => {}
+            Event::Error(e) => run.error = Some(e),
             Event::Finished(s) => {
                 run.state = RunState::Finished;
-                log.push((
-                    Level::Info,
-                    format!(
-                        "finished: {} steps, {} tokens in {}, {:.0} tok/s mean; best val loss {}; final val PPL {}",
-                        s.steps,
-                        crate::preset::thousands(s.tokens),
-                        crate::runs::fmt_duration(s.elapsed_secs),
-                        s.mean_tok_per_sec,
-                        s.best_val_loss.map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into()),
-                        s.final_val_ppl.map(|v| format!("{v:.2}")).unwrap_or_else(|| "–".into()),
-                    ),
-                ));
                 let ck = run.best_ckpt.clone().or(run.last_ckpt.clone());
                 run.summary = Some(s);
                 if let Some(ck) = ck {
@@ -784,6 +749,9 @@ impl App {
             }
             // handled before the match
             Event::Generated { .. } => {}
+        }
+        if let Some((level, text)) = shared {
+            log.extend(text.lines().map(|line| (level, line.to_string())));
         }
         for (level, text) in log {
             self.push_log(level, text);

@@ -194,7 +194,7 @@ impl CheckpointSampler {
                 None => match load_model(&source) {
                     Ok(m) => {
                         for w in &m.warnings {
-                            let _ = tx.send(Event::Warning(w.clone()));
+                            let _ = tx.send(Event::warn(crate::engine::LogKind::ReferenceWeights, w.clone()));
                         }
                         let m = Arc::new(m);
                         if let Ok(mut g) = cache.lock() {
@@ -203,7 +203,7 @@ impl CheckpointSampler {
                         m
                     }
                     Err(e) => {
-                        let _ = tx.send(Event::Warning(format!("cannot load the model to sample from: {e:#}")));
+                        let _ = tx.send(Event::warn(crate::engine::LogKind::Note, format!("cannot load the model to sample from: {e:#}")));
                         let _ = tx.send(Event::Generated { id, text: format!("[cannot load the model: {e:#}]"), done: true });
                         return;
                     }
@@ -236,15 +236,10 @@ impl CheckpointSampler {
 /// Each layer's depthwise conv taps (k × d_model) from a checkpoint: the
 /// nearest picture of "what a layer looks at" for presets without memory.
 pub fn conv_taps(checkpoint: &Path) -> Result<(u64, Vec<Array2<f32>>)> {
-    let (ck, _) = crate::train::checkpoint::load(checkpoint, |text| {
-        let p = crate::preset::Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
-        let m = p.build_model();
-        Ok((m.layout().clone(), m.tied_aliases()))
-    })?;
-    let preset = crate::preset::Preset::parse(&ck.preset_text, "preset.ron")?;
-    let model = preset.build_model();
+    let ck = crate::train::checkpoint::load_model(checkpoint)?;
+    let (model, params) = (ck.model, ck.params);
     let layers = model
-        .conv_taps(&ck.params)
+        .conv_taps(&params)
         .into_iter()
         .map(|(d, k, conv)| {
             // stored [channel × tap]; shown taps down, channels across

@@ -185,7 +185,7 @@ fn corpus_from_stdin_accum_flag_and_recall_probe() {
 }
 
 fn thousands(n: usize) -> String {
-    flashlm_tui::preset::thousands(n as u64)
+    flashlm_tui::util::thousands(n as u64)
 }
 
 /// Counts that make no sense are refused by name, never clamped or ignored.

@@ -7,6 +7,7 @@ mod common;
 mod cortex_v7;
 mod data;
 mod download;
+mod engine;
 mod generate;
 mod golden;
 mod golden_util;

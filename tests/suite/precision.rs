@@ -252,7 +252,7 @@ fn packed_store_finds_matrices_and_row_blocks() {
 #[test]
 fn bf16_resume_is_bit_identical_and_a_change_of_precision_is_logged() {
     use super::common::{collect, errors, run_config, run_dir, step_losses, tiny_preset};
-    use flashlm_tui::engine::Event;
+    use flashlm_tui::engine::{Event, Level, LogKind};
     use flashlm_tui::preset::Budget;
     if !flashlm_tui::kernels::matmul::bf16_supported() {
         eprintln!("SKIPPED bf16_resume_is_bit_identical_and_a_change_of_precision_is_logged: this CPU has no AVX512-BF16");
@@ -273,16 +273,12 @@ fn bf16_resume_is_bit_identical_and_a_change_of_precision_is_logged() {
     assert!(state.contains("\"precision\": \"Bf16\""), "{state}");
     let b2 = collect(flashlm_tui::train::start(cfg(24, Some(last.clone()), Precision::Bf16)));
     assert!(errors(&b2).is_empty(), "{:?}", errors(&b2));
-    assert!(!b2.iter().any(|e| matches!(e, Event::Warning(w) if w.contains("products"))));
+    assert!(!b2.iter().any(|e| matches!(e, Event::Log { kind: LogKind::PrecisionChanged { .. }, .. })));
     let lb: Vec<_> = step_losses(&b1).into_iter().chain(step_losses(&b2)).collect();
     assert_eq!(step_losses(&a), lb, "bf16 losses must be bit-identical across a resume");
     // (the resume continued in the same folder: last/ is at step 24 now)
     let c = collect(flashlm_tui::train::start(cfg(26, Some(last), Precision::Fp32)));
     assert!(errors(&c).is_empty(), "{:?}", errors(&c));
-    assert!(
-        c.iter().any(
-            |e| matches!(e, Event::Warning(w) if w.contains("trained with bf16 products until step 24") && w.contains("--precision bf16"))
-        ),
-        "{c:?}"
-    );
+    let changed = LogKind::PrecisionChanged { was: Precision::Bf16, now: Precision::Fp32, step: 24 };
+    assert!(c.iter().any(|e| matches!(e, Event::Log { level: Level::Warn, kind, .. } if *kind == changed)), "{c:?}");
 }

@@ -2,19 +2,13 @@
 //! resumes bit-exactly, and survives bad input.
 
 use super::common::*;
-use flashlm_tui::engine::Event;
+use flashlm_tui::engine::{Event, Level, LogKind};
 use flashlm_tui::preset::Budget;
 use flashlm_tui::train::checkpoint;
 use flashlm_tui::train::start;
 
 fn load_params(dir: &std::path::Path) -> Vec<f32> {
-    let (ck, _) = checkpoint::load(dir, |text| {
-        let p = flashlm_tui::preset::Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
-        let m = p.build_model();
-        Ok((m.layout().clone(), m.tied_aliases()))
-    })
-    .unwrap();
-    ck.params
+    checkpoint::load_model(dir).unwrap().params
 }
 
 #[test]
@@ -86,7 +80,10 @@ fn resume_is_bit_identical_with(edits: &[(&str, &str)]) {
     second.budget = Some(Budget::Steps(40));
     let b2 = collect(start(second));
     assert!(errors(&b2).is_empty(), "{:?}", errors(&b2));
-    assert!(b2.iter().any(|e| matches!(e, Event::Warning(w) if w.contains("new budget"))), "a new budget on resume is logged");
+    assert!(
+        b2.iter().any(|e| matches!(e, Event::Log { level: Level::Info, kind: LogKind::NewBudget, .. })),
+        "a new budget on resume is logged"
+    );
     assert_eq!(run_dir(&b2), run_dir(&b1), "resume continues in the same run folder");
 
     let la = step_losses(&a);
@@ -137,7 +134,7 @@ fn nan_weights_skip_steps_and_stop_with_an_error() {
     let mut cfg = run_config((p, text), root.path());
     cfg.import = Some(flashlm_tui::train::trainer::ImportWeights { weights: wpath, tokenizer: tok });
     let ev = collect(start(cfg));
-    let skipped = ev.iter().filter(|e| matches!(e, Event::Warning(w) if w.contains("step skipped"))).count();
+    let skipped = ev.iter().filter(|e| matches!(e, Event::Log { level: Level::Warn, kind: LogKind::StepSkipped { step: 1 }, .. })).count();
     assert!(skipped >= 20, "non-finite steps are reported ({skipped})");
     assert!(errors(&ev).iter().any(|e| e.contains("non-finite")), "{:?}", errors(&ev));
     let fin = ev.iter().find_map(|e| if let Event::Finished(s) = e { Some(s.clone()) } else { None }).unwrap();
@@ -149,11 +146,7 @@ fn corrupt_truncated_and_wrong_version_checkpoints_are_refused() {
     let root = tempfile::tempdir().unwrap();
     let ev = collect(start(run_config(tiny_preset(&[]), root.path())));
     let run = run_dir(&ev);
-    let layout_for = |text: &str| -> Result<_, String> {
-        let p = flashlm_tui::preset::Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
-        let m = p.build_model();
-        Ok((m.layout().clone(), m.tied_aliases()))
-    };
+    let load = |dir: &std::path::Path| checkpoint::load_model(dir).map(|_| ());
     let copy = |name: &str| {
         let dst = root.path().join(name);
         std::fs::create_dir_all(&dst).unwrap();
@@ -169,35 +162,35 @@ fn corrupt_truncated_and_wrong_version_checkpoints_are_refused() {
     let n = w.len();
     w[n - 3] ^= 0x40;
     std::fs::write(c.join("model.safetensors"), w).unwrap();
-    let e = checkpoint::load(&c, layout_for).err().unwrap().to_string();
+    let e = load(&c).err().unwrap().to_string();
     assert!(e.contains("model.safetensors") && e.contains("SHA-256"), "{e}");
     // truncated
     let c = copy("truncated");
     let w = std::fs::read(c.join("optimizer.safetensors")).unwrap();
     std::fs::write(c.join("optimizer.safetensors"), &w[..w.len() / 2]).unwrap();
-    let e = checkpoint::load(&c, layout_for).err().unwrap().to_string();
+    let e = load(&c).err().unwrap().to_string();
     assert!(e.contains("optimizer.safetensors") && e.contains("truncated"), "{e}");
     // wrong version
     let c = copy("version");
     let meta = std::fs::read_to_string(c.join("meta.json")).unwrap().replace("\"format_version\": 1", "\"format_version\": 99");
     std::fs::write(c.join("meta.json"), meta).unwrap();
-    let e = checkpoint::load(&c, layout_for).err().unwrap().to_string();
+    let e = load(&c).err().unwrap().to_string();
     assert!(e.contains("version 99"), "{e}");
     // not a checkpoint at all
-    let e = checkpoint::load(root.path(), layout_for).err().unwrap().to_string();
+    let e = load(root.path()).err().unwrap().to_string();
     assert!(e.contains("not a checkpoint"), "{e}");
     // wrong shape: the same files read against a bigger model
-    let e = checkpoint::load(&run.join("last"), |_| {
-        let (p, _) = tiny_preset(&[("d_model: 32", "d_model: 48")]);
-        let m = p.build_model();
-        Ok((m.layout().clone(), m.tied_aliases()))
-    })
-    .err()
-    .unwrap()
-    .to_string();
+    let e = checkpoint::load_as(&run.join("last"), |_| tiny_preset(&[("d_model: 32", "d_model: 48")]).0.build_model())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("wrong shape") && e.contains("embed.weight"), "{e}");
     // the run's own checkpoints are untouched by all this
-    assert!(checkpoint::load(&run.join("last"), layout_for).is_ok());
+    assert!(load(&run.join("last")).is_ok());
+    // the cheap looks read the same preset and state
+    let full = checkpoint::load_model(&run.join("last")).unwrap();
+    assert_eq!(checkpoint::read_preset(&run.join("last")).unwrap().name, full.preset.name);
+    assert_eq!(checkpoint::read_state(&run.join("last")).unwrap(), full.state);
 }
 
 #[test]

@@ -204,9 +204,7 @@ pub fn si(v: f64) -> String {
     }
 }
 
-pub fn thousands(v: u64) -> String {
-    crate::preset::thousands(v)
-}
+pub use crate::util::thousands;
 
 pub fn bold_label<'a>(label: &'a str, value: String) -> Vec<Span<'a>> {
     vec![Span::styled(label, Style::new().fg(DIM)), Span::styled(value, Style::new().add_modifier(Modifier::BOLD)), Span::raw("  ")]

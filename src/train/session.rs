@@ -1,0 +1,245 @@
+//! A prepared run and its loop: read the commands, take an optimiser step,
+//! report it, evaluate / sample / save when due, and at the end a final
+//! evaluation, `last/` and the summary.
+
+use super::checkpoint::{self, SaveRequest, TrainState};
+use super::commands::{Control, Flow};
+use super::error::TrainError;
+use super::eval::EvalResult;
+use super::lanes::{LaneA, Lanes};
+use super::optim::{clip_grad_norm, schedule_lr, AdamW};
+use super::run::MetricsLog;
+use super::trainer::RunConfig;
+use crate::data::tok::Tok;
+use crate::data::tokens::{TokenStore, WindowSampler};
+use crate::engine::{Emitter, Event, LogKind, MemorySnapshot, RunState, Slot, StepMetrics, Summary};
+use crate::model::{Model, Workspace};
+use crate::preset::Preset;
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Non-finite steps in a row that stop the run.
+const MAX_BAD_STEPS: u32 = 20;
+
+/// Everything a run holds while it trains.
+pub(super) struct Session {
+    pub(super) cfg: RunConfig,
+    pub(super) preset: Preset,
+    pub(super) preset_text: String,
+    pub(super) model: Model,
+    pub(super) params: Vec<f32>,
+    pub(super) grads: Vec<f32>,
+    pub(super) adam_m: Vec<f32>,
+    pub(super) adam_v: Vec<f32>,
+    pub(super) ws: Workspace,
+    pub(super) train: TokenStore,
+    pub(super) valid: TokenStore,
+    pub(super) val_windows: Vec<usize>,
+    pub(super) bytes_of: Vec<u32>,
+    pub(super) sampler: WindowSampler,
+    pub(super) tokenizer: Tok,
+    pub(super) tokenizer_json: String,
+    pub(super) banned: Vec<bool>,
+    pub(super) state: TrainState,
+    pub(super) run_dir: PathBuf,
+    pub(super) metrics: MetricsLog,
+    pub(super) last_eval: Option<EvalResult>,
+    pub(super) x: Vec<u32>,
+    pub(super) y: Vec<u32>,
+    /// the second lane of a step's micro-batches (lanes.rs)
+    pub(super) lanes: Option<Lanes>,
+}
+
+/// What the loop keeps between steps of this session (one process's share of the run).
+pub(super) struct Pace {
+    /// The step this session started at.
+    pub(super) start_step: u64,
+    /// Seconds spent in optimiser steps (evaluation excluded).
+    pub(super) train_secs: f64,
+    /// Moving average of the step time, for the ETA.
+    pub(super) ema_step: Option<f64>,
+    /// Step times that fix a minutes budget's horizon.
+    pub(super) calib: Vec<f64>,
+    /// Non-finite steps in a row.
+    pub(super) bad_steps: u32,
+    /// The state last shown to the consumer.
+    pub(super) shown: RunState,
+}
+
+pub(super) fn status(em: &mut Emitter, state: RunState, detail: impl Into<String>) {
+    em.important(Event::Status { state, detail: detail.into() });
+}
+
+impl Session {
+    pub(super) fn train(&mut self, em: &mut Emitter, ctl: &RefCell<Control>, memory: &Slot<MemorySnapshot>) {
+        let tr = &self.preset.train;
+        let opt = AdamW { beta1: tr.beta1, beta2: tr.beta2, eps: tr.eps, weight_decay: tr.weight_decay };
+        let mut pace = Pace {
+            start_step: self.state.step,
+            train_secs: 0.0,
+            ema_step: None,
+            calib: Vec::new(),
+            bad_steps: 0,
+            shown: RunState::Running,
+        };
+        status(em, RunState::Running, "training");
+        let error = loop {
+            match self.obey(em, ctl, &mut pace.shown) {
+                Flow::Stop => break None,
+                Flow::Wait => continue,
+                Flow::Step => {}
+            }
+            if self.budget_reached() {
+                break None;
+            }
+            match self.step(em, &opt, &mut pace) {
+                Ok(Some(m)) => self.report_step(em, m),
+                Ok(None) => continue,
+                Err(e) => break Some(e),
+            }
+            self.when_due(em, ctl, memory, &mut pace);
+        };
+        self.finish(em, ctl, memory, &pace, error);
+    }
+
+    /// One optimiser step: `accum` micro-batches (in pairs on two lanes where
+    /// set up), gradients summed and clipped, then AdamW. A non-finite loss or
+    /// gradient norm skips the update (`Ok(None)`, the weights stay as they
+    /// were); too many in a row stop the run.
+    fn step(&mut self, em: &mut Emitter, opt: &AdamW, pace: &mut Pace) -> Result<Option<StepMetrics>, TrainError> {
+        let tr = &self.preset.train;
+        let (b, t) = (tr.batch, tr.seq_len);
+        let t0 = Instant::now();
+        let step = self.state.step;
+        // BB-OPT: `accum` micro-batches, gradients summed, losses averaged (on two lanes: lanes.rs)
+        let (sampler, train, run_seed) = (&mut self.sampler, &self.train, self.state.seed);
+        let loss = super::lanes::accumulate(
+            &self.model,
+            &self.params,
+            LaneA { ws: &mut self.ws, grads: &mut self.grads, x: &mut self.x, y: &mut self.y },
+            self.lanes.as_mut(),
+            tr.accum,
+            (b, t),
+            &mut |_, x, y| sampler.next_batch(train, t, x, y),
+            // dropout masks depend only on (run seed, step, micro-batch): resume replays them
+            &|micro| run_seed ^ (step << 8 | micro as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let (gnorm, clip, bad) = if loss.is_finite() {
+            let (n, clip) = clip_grad_norm(&self.grads, tr.grad_clip);
+            (n, clip, (!n.is_finite()).then(|| ("grad_norm", format!("gradient norm is {n}"), n.to_string())))
+        } else {
+            (f64::NAN, 1.0, Some(("loss", format!("loss is {loss}"), loss.to_string())))
+        };
+        if let Some((key, what, value)) = bad {
+            pace.bad_steps += 1;
+            em.important(Event::warn(
+                LogKind::StepSkipped { step: step + 1 },
+                format!("step {}: {what}; step skipped, weights untouched", step + 1),
+            ));
+            let _ = self.metrics.write("skipped", &serde_json::json!({"step": step + 1, key: value}));
+            self.state.sampler = self.sampler.state();
+            if pace.bad_steps >= MAX_BAD_STEPS {
+                return Err(TrainError::NonFinite { steps: pace.bad_steps });
+            }
+            return Ok(None);
+        }
+        pace.bad_steps = 0;
+        let horizon = self.horizon().unwrap_or(u64::MAX);
+        let lr = schedule_lr(&tr.schedule, step, tr.lr, tr.min_lr, tr.warmup, horizon);
+        opt.update(&mut self.params, &self.grads, clip, &mut self.adam_m, &mut self.adam_v, lr, step);
+        let dt = t0.elapsed().as_secs_f64();
+        let tokens = (tr.accum * b * t) as u64;
+        pace.train_secs += dt;
+        self.state.step += 1;
+        self.state.tokens_seen += tokens;
+        self.state.elapsed_secs += dt;
+        self.state.sampler = self.sampler.state();
+        pace.ema_step = Some(match pace.ema_step {
+            None => dt,
+            Some(e) => 0.9 * e + 0.1 * dt,
+        });
+        self.fix_minutes_horizon(em, dt, pace);
+        Ok(Some(StepMetrics {
+            step: self.state.step,
+            loss,
+            lr,
+            grad_norm: gnorm,
+            tokens: self.state.tokens_seen,
+            elapsed_secs: self.state.elapsed_secs,
+            step_ms: dt * 1e3,
+            tok_per_sec: tokens as f64 / dt,
+            eta_secs: self.eta(dt, pace),
+            horizon: self.horizon(),
+        }))
+    }
+
+    /// Every step goes to the consumer (dropped if it is behind), one per
+    /// `log_every` (and the first) to metrics.jsonl.
+    fn report_step(&mut self, em: &mut Emitter, m: StepMetrics) {
+        if self.state.step.is_multiple_of(self.preset.train.log_every) || self.state.step == 1 {
+            let _ = self.metrics.write("step", &m);
+        }
+        em.metric(Event::Step(m));
+    }
+
+    /// The end: a final eval (a second stop skips it), then `last/` and the summary.
+    fn finish(&mut self, em: &mut Emitter, ctl: &RefCell<Control>, memory: &Slot<MemorySnapshot>, pace: &Pace, error: Option<TrainError>) {
+        let user_stop = ctl.borrow().stop;
+        let steps_this_session = self.state.step - pace.start_step;
+        if user_stop != Some(false) && !ctl.borrow().abort && self.state.step > 0 && pace.bad_steps == 0 {
+            status(em, RunState::Evaluating, "final evaluation");
+            self.eval(em, ctl, memory, false);
+        }
+        let save = user_stop.unwrap_or(true);
+        if save && self.state.step >= 1 {
+            status(em, RunState::Saving, "saving last/");
+            let dir = self.run_dir.join("last");
+            match self.save(&dir, "last") {
+                Ok(()) => em.important(Event::CheckpointSaved { step: self.state.step, path: dir }),
+                Err(e) => em.important(Event::Error(e.message())),
+            }
+        } else if !save {
+            em.important(Event::info(LogKind::NotSaved, "stopped without saving"));
+        }
+        if let Some(e) = &error {
+            em.important(Event::Error(e.message()));
+        }
+        let tr = &self.preset.train;
+        let tokens_this = steps_this_session * (tr.accum * tr.batch * tr.seq_len) as u64;
+        let summary = Summary {
+            run_dir: self.run_dir.clone(),
+            steps: self.state.step,
+            tokens: self.state.tokens_seen,
+            elapsed_secs: self.state.elapsed_secs,
+            mean_tok_per_sec: if pace.train_secs > 0.0 { tokens_this as f64 / pace.train_secs } else { 0.0 },
+            best_val_loss: self.state.best_val,
+            final_val_loss: self.last_eval.as_ref().map(|e| e.loss),
+            final_val_ppl: self.last_eval.as_ref().map(|e| e.ppl),
+            final_val_bpc: self.last_eval.as_ref().map(|e| e.bpc),
+            stopped_early: user_stop.is_some() || error.is_some(),
+        };
+        let _ = self.metrics.write("summary", &summary);
+        status(em, RunState::Finished, "finished");
+        em.important(Event::Finished(summary));
+    }
+
+    /// Writes a checkpoint of the current weights, optimizer and state to `dir`.
+    pub(super) fn save(&self, dir: &Path, kind: &str) -> Result<(), TrainError> {
+        let aliases = self.model.tied_aliases();
+        checkpoint::save(
+            dir,
+            &SaveRequest {
+                layout: self.model.layout(),
+                aliases: &aliases,
+                params: &self.params,
+                adam: Some((&self.adam_m, &self.adam_v)),
+                tokenizer_json: &self.tokenizer_json,
+                preset_text: &self.preset_text,
+                state: &self.state,
+                kind,
+            },
+        )
+        .map_err(|source| TrainError::Save { dir: dir.to_path_buf(), source })
+    }
+}
