@@ -1,7 +1,7 @@
 //! Single-token (decode-time) vector kernels: FMA dot product, parallel-when-large
 //! matrix–vector product, RMSNorm of one row.
 
-use crate::model::rmsnorm::RMS_EPS;
+use crate::model::blocks::rmsnorm::RMS_EPS;
 
 /// Dot product: the AVX2 kernel where the CPU has it (`simd`), else 16
 /// independent FMA lanes that LLVM vectorises.

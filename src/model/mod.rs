@@ -1,44 +1,18 @@
-//! Model assembly. One file per building block, each with forward and backward
-//! side by side; one file per version stacks them (`cortex.rs` = v7.1 / v7.2).
-//! Every version implements [`LanguageModel`] (lm.rs); `registry.rs` builds one
-//! from a preset's `ModelSpec`.
+//! Model assembly: `blocks/` holds the building blocks, `versions/` one folder
+//! per model version. Every version implements [`LanguageModel`] (lm.rs);
+//! `registry.rs` builds one from a preset's `ModelSpec`.
 
-pub mod attention;
-pub mod bitlinear;
-pub mod bolt;
-pub mod cortex;
-pub mod cortex_decode;
-pub mod cortex_v7;
-pub mod decayed_sum;
-pub mod dropout;
-pub mod embedding;
-pub mod exit_head;
-pub mod gated_conv;
-pub mod geglu;
-pub mod groupnorm;
-pub mod head;
-pub mod hebbian;
-pub mod layernorm;
+pub mod blocks;
 pub mod lm;
-pub mod nova;
-pub mod nova_decode;
 pub mod params;
-pub mod rcsm;
-pub mod rcsm_bank;
-pub mod rcsm_gate;
-pub mod rcsm_memory;
-pub mod recurrence;
 pub mod registry;
-pub mod relu2_ffn;
-pub mod rmsnorm;
-pub mod shift_mixer;
-pub mod supernova;
-pub mod supernova_decode;
-pub mod swiglu;
-pub mod thunderbolt;
-pub mod token_shift;
+pub mod versions;
 
-pub use cortex::{Cortex, CortexConfig, MemoryConfig};
 pub use lm::{Decode, LanguageModel, MemoryDims, Model, TernaryShare, WindowDecoder, Workspace};
-pub use nova::{Nova, NovaConfig};
 pub use params::{Layout, TensorInfo};
+pub use versions::v4_bolt::{Bolt, BoltConfig};
+pub use versions::v5_2_nova_ignition::{Nova, NovaConfig};
+pub use versions::v5_thunderbolt::{Thunderbolt, ThunderboltConfig};
+pub use versions::v6_supernova::{Supernova, SupernovaConfig};
+pub use versions::v7_1_v7_2_cortex::{Cortex, CortexConfig, MemoryConfig};
+pub use versions::v7_cortex::{CortexV7, CortexV7Config};

@@ -1,12 +1,10 @@
 //! ModelSpec (from a preset) → a model definition.
 
-use super::bolt::{Bolt, BoltConfig};
-use super::cortex::{Cortex, CortexConfig};
-use super::cortex_v7::{CortexV7, CortexV7Config};
 use super::lm::Model;
-use super::nova::{Nova, NovaConfig};
-use super::supernova::{Supernova, SupernovaConfig};
-use super::thunderbolt::{Thunderbolt, ThunderboltConfig};
+use super::{
+    Bolt, BoltConfig, Cortex, CortexConfig, CortexV7, CortexV7Config, Nova, NovaConfig, Supernova, SupernovaConfig, Thunderbolt,
+    ThunderboltConfig,
+};
 use crate::preset::ModelSpec;
 use std::sync::Arc;
 

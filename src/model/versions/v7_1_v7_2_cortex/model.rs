@@ -6,38 +6,21 @@
 //!   per block: h += GCM(RMS₁(h)); [h += Mem(RMS_m(h))]; h += SwiGLU(RMS₂(h))
 //!   z = E·RMS_out(h)
 
-use super::embedding::{embedding_backward, embedding_forward};
-use super::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
-use super::head::{head_ce_fused, head_forward, head_loss, HEAD_BLOCK};
-use super::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights, CHUNK};
-use super::lm::{Decode, LanguageModel, MemoryDims, Workspace};
-use super::params::{carve_mut, Layout};
-use super::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
-use super::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
+use super::config::CortexConfig;
+use super::decode::Decoder;
+use super::workspace::CortexWs;
 use crate::kernels::ops::add;
+use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
+use crate::model::blocks::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
+use crate::model::blocks::head::{head_ce_fused, head_forward, head_loss};
+use crate::model::blocks::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights, CHUNK};
+use crate::model::blocks::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
+use crate::model::blocks::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
+use crate::model::lm::{Decode, LanguageModel, MemoryDims, Workspace};
+use crate::model::params::{carve_mut, Layout};
 use crate::precision::Precision;
 use crate::rng::Rng;
-use serde::{Deserialize, Serialize};
 use std::ops::Range;
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MemoryConfig {
-    pub d_mem: usize,
-    pub decay: f32,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct CortexConfig {
-    pub vocab: usize,
-    pub d_model: usize,
-    pub n_layers: usize,
-    pub d_ff: usize,
-    pub kernel_size: usize,
-    pub memory: Option<MemoryConfig>,
-    /// The training window T_train; fixes the Hebbian read scale c = 1/(√d_mem·√T_train).
-    pub seq_len: usize,
-}
 
 #[derive(Clone, Debug)]
 struct BlockRanges {
@@ -168,7 +151,7 @@ impl Cortex {
         p
     }
 
-    fn mem_shape(&self, t: usize) -> Option<MemoryShape> {
+    pub(super) fn mem_shape(&self, t: usize) -> Option<MemoryShape> {
         self.cfg.memory.as_ref().map(|m| MemoryShape {
             t,
             d: self.cfg.d_model,
@@ -258,7 +241,7 @@ impl Cortex {
             let emb = &params[self.embed.clone()];
             head_ce_fused(&mut losses[..rows], &mut ws.tmp[..n], g, &mut ws.head_buf, &ws.hf[..n], emb, y, d, v);
         }
-        let loss = super::head::mean_loss(&losses[..rows]);
+        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
         if !loss.is_finite() {
             return loss;
         }
@@ -369,96 +352,6 @@ impl Cortex {
     }
 }
 
-#[derive(Default)]
-struct LayerActs {
-    rstd1: Vec<f32>,
-    up: Vec<f32>,
-    conv: Vec<f32>,
-    h1: Vec<f32>,
-    rstd_m: Vec<f32>,
-    kvq: Vec<f32>,
-    s: Vec<f32>,
-    r: Vec<f32>,
-    h2: Vec<f32>,
-    rstd2: Vec<f32>,
-    gu: Vec<f32>,
-}
-
-/// All activations and backward scratch for one (batch, window) shape, allocated
-/// once and reused every step (llm.c's ActivationTensors).
-#[derive(Default)]
-pub struct CortexWs {
-    shape: (usize, usize),
-    emb: Vec<f32>,
-    rstd_in: Vec<f32>,
-    hs: Vec<Vec<f32>>,
-    layers: Vec<LayerActs>,
-    rstd_out: Vec<f32>,
-    hf: Vec<f32>,
-    /// one block of logits for the fused head
-    head_buf: Vec<f32>,
-    tmp: Vec<f32>,
-    /// the current normalised sub-layer input (recomputed in backward)
-    anorm: Vec<f32>,
-    dh: Vec<f32>,
-    dgated: Vec<f32>,
-    dup: Vec<f32>,
-    dr: Vec<f32>,
-    ds: Vec<f32>,
-    dkvq: Vec<f32>,
-    dact: Vec<f32>,
-    dgu: Vec<f32>,
-}
-
-impl CortexWs {
-    /// Grows buffers to fit `b × t` (never shrinks, so alternating shapes do not reallocate).
-    pub fn ensure(&mut self, m: &Cortex, b: usize, t: usize) {
-        if self.shape.0 * self.shape.1 >= b * t && self.shape.1 >= t && self.layers.len() == m.cfg.n_layers {
-            return;
-        }
-        let c = &m.cfg;
-        let rows = b * t;
-        let (d, h, v) = (c.d_model, c.d_ff, c.vocab);
-        let dm = c.memory.as_ref().map_or(0, |m| m.d_mem);
-        let n = rows * d;
-        let z = |len: usize| vec![0.0f32; len];
-        let mem = c.memory.is_some();
-        let cache_len = m.mem_shape(t).map_or(0, |sh| b * sh.cache_len());
-        self.shape = (b, t);
-        self.emb = z(n);
-        self.rstd_in = z(rows);
-        self.hs = (0..=c.n_layers).map(|_| z(n)).collect();
-        self.layers = (0..c.n_layers)
-            .map(|_| LayerActs {
-                rstd1: z(rows),
-                up: z(2 * n),
-                conv: z(n),
-                h1: z(n),
-                rstd_m: z(if mem { rows } else { 0 }),
-                kvq: z(rows * 3 * dm),
-                s: z(cache_len),
-                r: z(rows * dm),
-                h2: z(if mem { n } else { 0 }),
-                rstd2: z(rows),
-                gu: z(2 * rows * h),
-            })
-            .collect();
-        self.rstd_out = z(rows);
-        self.hf = z(n);
-        self.head_buf = z(HEAD_BLOCK.min(rows) * v);
-        self.tmp = z(n);
-        self.anorm = z(n);
-        self.dh = z(n);
-        self.dgated = z(n);
-        self.dup = z(2 * n);
-        self.dr = z(rows * dm);
-        self.ds = z(m.mem_shape(t).map_or(0, |sh| b * sh.scratch_len()));
-        self.dkvq = z(rows * 3 * dm);
-        self.dact = z(rows * h);
-        self.dgu = z(2 * rows * h);
-    }
-}
-
 impl LanguageModel for Cortex {
     fn version(&self) -> &'static str {
         if self.cfg.memory.is_some() {
@@ -492,7 +385,7 @@ impl LanguageModel for Cortex {
         Cortex::loss_and_grad(self, ws, params, grads, x, y, b, t)
     }
     fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {
-        Box::new(super::cortex_decode::Decoder::new(self, params))
+        Box::new(Decoder::new(self, params))
     }
     fn decoder_lowp<'a>(&'a self, params: &[f32], p: Precision) -> Option<Box<dyn Decode + 'a>> {
         use crate::kernels::vec::WeightStore;
@@ -501,7 +394,7 @@ impl LanguageModel for Cortex {
             Precision::Bf16 => WeightStore::bf16(params),
             Precision::Int8 => WeightStore::int8(params),
         };
-        Some(Box::new(super::cortex_decode::Decoder::with_weights(self, w)))
+        Some(Box::new(Decoder::with_weights(self, w)))
     }
     /// 6 × (matmul parameters, head included) for the dense products, plus per
     /// layer 6·d·k for the depthwise conv and, with memory, 6·T·d_mem for the

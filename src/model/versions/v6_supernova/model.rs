@@ -12,62 +12,31 @@
 //! float kernels run on Q(W); their weight gradients go straight into W's slot
 //! (straight-through estimator, bitlinear.rs).
 
-use super::bitlinear::{quantize, ternary_share, BitVariant};
-use super::embedding::{embedding_backward, embedding_forward};
-use super::head::{head_ce_fused, head_forward, head_loss, HEAD_BLOCK};
-use super::lm::{Decode, LanguageModel, TernaryShare, WindowDecoder, Workspace};
-use super::params::{carve_mut, Layout};
-use super::rcsm::{rcsm_backward, rcsm_forward, RcsmActs, RcsmGrads, RcsmScratch, RcsmShape, RcsmWeights};
-use super::rcsm_bank::{BankGrads, BankWeights};
-use super::rcsm_gate::{PlannerGrads, PlannerWeights};
-use super::rcsm_memory::{SlotGrads, SlotWeights};
-use super::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
-use super::shift_mixer::{
+use super::config::SupernovaConfig;
+use super::decode::Decoder;
+use super::workspace::SupernovaWs;
+use crate::kernels::ops::add;
+use crate::model::blocks::bitlinear::{quantize, ternary_share, BitVariant};
+use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
+use crate::model::blocks::head::{head_ce_fused, head_forward, head_loss};
+use crate::model::blocks::rcsm::bank::{BankGrads, BankWeights};
+use crate::model::blocks::rcsm::gate::{PlannerGrads, PlannerWeights};
+use crate::model::blocks::rcsm::memory::{SlotGrads, SlotWeights};
+use crate::model::blocks::rcsm::{rcsm_backward, rcsm_forward, RcsmGrads, RcsmShape, RcsmWeights};
+use crate::model::blocks::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
+use crate::model::blocks::shift_mixer::{
     shift_mixer_backward, shift_mixer_forward, ShiftMixerActs, ShiftMixerGrads, ShiftMixerScratch, ShiftMixerWeights,
 };
-use super::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
-use crate::kernels::ops::add;
+use crate::model::blocks::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
+use crate::model::lm::{Decode, LanguageModel, TernaryShare, WindowDecoder, Workspace};
+use crate::model::params::{carve_mut, Layout};
 use crate::rng::Rng;
 use rayon::prelude::*;
 use std::ops::Range;
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct SupernovaConfig {
-    pub vocab: usize,
-    pub d_model: usize,
-    pub n_layers: usize,
-    /// SwiGLU hidden width H (the reference's d_model·d_ffn_mult)
-    pub d_ff: usize,
-    pub d_reason: usize,
-    /// scales of the bank, offsets 1, 2, …, 2^(n_scales−1)
-    pub n_scales: usize,
-    pub n_slots: usize,
-    pub d_planner: usize,
-    /// Planner summary = mean over the whole window, as the reference (D6; not
-    /// causal, decoding re-runs the window). Default false: causal running mean.
-    pub reference_compat: bool,
-}
-
-impl Default for SupernovaConfig {
-    /// The full-size model of spec §7.2 (4 141 862 parameters), with the D6 fix.
-    fn default() -> Self {
-        SupernovaConfig {
-            vocab: 4096,
-            d_model: 192,
-            n_layers: 6,
-            d_ff: 384,
-            d_reason: 64,
-            n_scales: 2,
-            n_slots: 8,
-            d_planner: 32,
-            reference_compat: false,
-        }
-    }
-}
-
 /// One block's parameter ranges, in the order of the reference state dict.
 #[derive(Clone, Debug)]
-pub(crate) struct BlockRanges {
+pub(super) struct BlockRanges {
     pub norm_a: Range<usize>,
     pub mix: Range<usize>,
     pub gate: Range<usize>,
@@ -155,11 +124,11 @@ struct Ternary {
 pub struct Supernova {
     pub cfg: SupernovaConfig,
     pub layout: Layout,
-    pub(crate) planner: Range<usize>,
-    pub(crate) embed: Range<usize>,
-    pub(crate) blocks: Vec<BlockRanges>,
-    pub(crate) ln_out: Range<usize>,
-    pub(crate) head: Range<usize>,
+    pub(super) planner: Range<usize>,
+    pub(super) embed: Range<usize>,
+    pub(super) blocks: Vec<BlockRanges>,
+    pub(super) ln_out: Range<usize>,
+    pub(super) head: Range<usize>,
     ternary: Vec<Ternary>,
     quantized: bool,
 }
@@ -247,7 +216,7 @@ impl Supernova {
         (self.cfg.d_model as f64).powf(-0.5) as f32
     }
 
-    fn shape(&self, t: usize) -> RcsmShape {
+    pub(super) fn shape(&self, t: usize) -> RcsmShape {
         let c = &self.cfg;
         RcsmShape { t, d: c.d_model, d_r: c.d_reason, n_s: c.n_scales, n_slots: c.n_slots, d_p: c.d_planner, compat: c.reference_compat }
     }
@@ -255,7 +224,7 @@ impl Supernova {
     /// Q(W) of every ternary matrix into `q` (same layout as `params`; other
     /// ranges are left alone). Returns the buffer the matrices are read from.
     /// Where the BitLinear matrices sit in the parameter buffer, with their row length.
-    pub(crate) fn ternary_ranges(&self) -> Vec<(std::ops::Range<usize>, usize)> {
+    pub(super) fn ternary_ranges(&self) -> Vec<(std::ops::Range<usize>, usize)> {
         self.ternary.iter().map(|tq| (self.layout.tensors[tq.tensor].range(), tq.inp)).collect()
     }
 
@@ -373,7 +342,7 @@ impl Supernova {
             let ghead = &mut grads[self.head.clone()];
             head_ce_fused(&mut losses[..rows], &mut sw.tmp[..n], ghead, &mut sw.head_buf, &sw.hf[..n], &w[self.head.clone()], y, d, v);
         }
-        let loss = super::head::mean_loss(&losses[..rows]);
+        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
         if !loss.is_finite() {
             return loss;
         }
@@ -454,99 +423,6 @@ impl Supernova {
     }
 }
 
-#[derive(Default)]
-struct LayerActs {
-    rstd_a: Vec<f32>,
-    m: Vec<f32>,
-    g: Vec<f32>,
-    v: Vec<f32>,
-    h1: Vec<f32>,
-    rcsm: RcsmActs,
-    h2: Vec<f32>,
-    rstd_d: Vec<f32>,
-    gu: Vec<f32>,
-}
-
-/// Activations and scratch for one (batch, window) shape, allocated once and reused.
-#[derive(Default)]
-pub struct SupernovaWs {
-    shape: (usize, usize),
-    cfg: Option<SupernovaConfig>,
-    /// Q(W) of every ternary matrix (flat layout)
-    q: Vec<f32>,
-    /// block inputs h_l, [rows × d] each (hs[0] = scaled embedding)
-    hs: Vec<Vec<f32>>,
-    /// planner entering block l, [rows × d_p] each
-    ps: Vec<Vec<f32>>,
-    layers: Vec<LayerActs>,
-    rstd_out: Vec<f32>,
-    hf: Vec<f32>,
-    head_buf: Vec<f32>,
-    /// the current normalised sub-layer input (recomputed in backward)
-    u: Vec<f32>,
-    tmp: Vec<f32>,
-    cat: Vec<f32>,
-    dcat: Vec<f32>,
-    dv: Vec<f32>,
-    dg: Vec<f32>,
-    dh: Vec<f32>,
-    dact: Vec<f32>,
-    dgu: Vec<f32>,
-    dp: Vec<f32>,
-    dp_next: Vec<f32>,
-    rcsm: RcsmScratch,
-}
-
-impl SupernovaWs {
-    /// Sizes every buffer for exactly `b × t` rows of this config. `Vec::resize`
-    /// keeps the capacity, so changing shapes (e.g. a growing generation window)
-    /// only allocates when a buffer outgrows everything seen before. Every
-    /// buffer is written before it is read in each pass, so stale tails are harmless.
-    fn ensure(&mut self, m: &Supernova, b: usize, t: usize) {
-        if self.shape == (b, t) && self.cfg.as_ref() == Some(&m.cfg) {
-            return;
-        }
-        let c = &m.cfg;
-        let rows = b * t;
-        let (d, h, dp, v) = (c.d_model, c.d_ff, c.d_planner, c.vocab);
-        let n = rows * d;
-        let sh = m.shape(t);
-        self.shape = (b, t);
-        self.cfg = Some(c.clone());
-        self.hs.resize_with(c.n_layers + 1, Vec::new);
-        self.hs.iter_mut().for_each(|x| fit(x, n));
-        self.ps.resize_with(c.n_layers, Vec::new);
-        self.ps.iter_mut().for_each(|x| fit(x, rows * dp));
-        self.layers.resize_with(c.n_layers, LayerActs::default);
-        for la in &mut self.layers {
-            fit(&mut la.rstd_a, rows);
-            for x in [&mut la.m, &mut la.g, &mut la.v, &mut la.h1, &mut la.h2] {
-                fit(x, n);
-            }
-            la.rcsm.fit(rows, sh);
-            fit(&mut la.rstd_d, rows);
-            fit(&mut la.gu, 2 * rows * h);
-        }
-        fit(&mut self.rstd_out, rows);
-        fit(&mut self.head_buf, HEAD_BLOCK.min(rows) * v);
-        for x in [&mut self.hf, &mut self.u, &mut self.tmp, &mut self.dv, &mut self.dg, &mut self.dh] {
-            fit(x, n);
-        }
-        fit(&mut self.cat, 2 * n);
-        fit(&mut self.dcat, 2 * n);
-        fit(&mut self.dact, rows * h);
-        fit(&mut self.dgu, 2 * rows * h);
-        fit(&mut self.dp, rows * dp);
-        fit(&mut self.dp_next, rows * dp);
-        self.rcsm.fit(rows, sh);
-    }
-}
-
-/// Exactly `len` elements, reusing the allocation.
-fn fit(v: &mut Vec<f32>, len: usize) {
-    v.resize(len, 0.0);
-}
-
 impl LanguageModel for Supernova {
     fn version(&self) -> &'static str {
         "v6"
@@ -575,7 +451,7 @@ impl LanguageModel for Supernova {
         if self.cfg.reference_compat {
             Box::new(WindowDecoder::new(self, params, 128))
         } else {
-            Box::new(super::supernova_decode::Decoder::new(self, params))
+            Box::new(Decoder::new(self, params))
         }
     }
     /// 6 × (matmul parameters, head included, plus the slot read as two
