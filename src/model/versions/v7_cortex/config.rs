@@ -1,6 +1,13 @@
 //! Configuration of the v7 model: the preset's `model: CortexV7(...)`.
 
-#[derive(Clone, Debug, PartialEq)]
+use super::CortexV7;
+use crate::model::config::{positive, Invalid, ModelConfig};
+use crate::model::Model;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CortexV7Config {
     pub vocab: usize,
     pub d_model: usize,
@@ -25,20 +32,31 @@ impl CortexV7Config {
             diversity_weight: 0.1,
         }
     }
+}
 
-    /// Sizes positive, every exit after a block 1..=n_layers.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.vocab == 0 || self.d_model == 0 || self.n_layers == 0 || self.d_ff == 0 {
-            return Err(format!("v7: sizes must be positive: {self:?}"));
-        }
+impl ModelConfig for CortexV7Config {
+    fn vocab(&self) -> usize {
+        self.vocab
+    }
+    /// Besides positive sizes: every exit sits after a block before the last,
+    /// with a weight ≥ 0 and a threshold in [0, 1].
+    fn validate(&self) -> Result<(), Invalid> {
+        let n_layers = self.n_layers;
+        positive(&[("d_model", self.d_model), ("n_layers", n_layers), ("d_ff", self.d_ff)])?;
         for &(after, w, thr) in &self.exits {
-            if after == 0 || after > self.n_layers {
-                return Err(format!("v7: exit after block {after}; expected 1..={}", self.n_layers));
+            if after == 0 || after >= n_layers {
+                return Err((
+                    "exits",
+                    format!("exit after block {after}; expected 1..{n_layers} (blocks counted from 1, before the last)"),
+                ));
             }
-            if !w.is_finite() || !thr.is_finite() {
-                return Err(format!("v7: exit ({after}, {w}, {thr}) must be finite"));
+            if !(w >= 0.0 && w.is_finite()) || !(0.0..=1.0).contains(&thr) {
+                return Err(("exits", format!("({after}, {w}, {thr}): expected weight ≥ 0 and 0 ≤ threshold ≤ 1")));
             }
         }
         Ok(())
+    }
+    fn build(&self, _seq_len: usize) -> Model {
+        Arc::new(CortexV7::new(self.clone()))
     }
 }

@@ -94,10 +94,13 @@ pub struct CortexV7 {
 }
 
 impl CortexV7 {
-    /// Panics on an invalid config (check [`CortexV7Config::validate`] first).
+    /// Panics on a config it cannot build: a zero size, or an exit after no
+    /// block (presets are checked first, by `ModelConfig::validate`).
     pub fn new(cfg: CortexV7Config) -> Self {
-        if let Err(e) = cfg.validate() {
-            panic!("{e}");
+        assert!(cfg.vocab > 0 && cfg.d_model > 0 && cfg.n_layers > 0 && cfg.d_ff > 0, "v7: sizes must be positive: {cfg:?}");
+        for &(after, w, thr) in &cfg.exits {
+            assert!((1..=cfg.n_layers).contains(&after), "v7: exit after block {after}; expected 1..={}", cfg.n_layers);
+            assert!(w.is_finite() && thr.is_finite(), "v7: exit ({after}, {w}, {thr}) must be finite");
         }
         let (v, d, f) = (cfg.vocab, cfg.d_model, cfg.d_ff);
         let mut l = Layout::default();
