@@ -60,7 +60,7 @@ use flashlm_tui::model::blocks::head::{cross_entropy_forward, head_ce_fused, hea
 use flashlm_tui::model::blocks::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights};
 use flashlm_tui::model::blocks::rmsnorm::{rmsnorm_backward, rmsnorm_forward};
 use flashlm_tui::model::blocks::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
-use flashlm_tui::model::{Cortex, CortexConfig, MemoryConfig, Workspace};
+use flashlm_tui::model::{Cortex, CortexConfig, LanguageModel, MemoryConfig, Workspace};
 use flashlm_tui::rng::Rng;
 
 /// The reusable central-difference checker and the packing helpers.

@@ -140,39 +140,6 @@ impl Bolt {
         }
     }
 
-    /// Spec §4.3: E ~ N(0, 0.02²); every BitLinear KN-out (std √(2/out));
-    /// conv KN-out with fan_out d·k; gains 1.
-    pub fn init_params(&self, seed: u64) -> Vec<f32> {
-        let mut rng = Rng::new(seed);
-        let mut p = vec![0.0f32; self.layout.total];
-        for t in &self.layout.tensors {
-            let r = t.range();
-            let std = match t.shape.as_slice() {
-                [_] => {
-                    p[r].fill(1.0);
-                    continue;
-                }
-                _ if r == self.embed => 0.02,
-                [d, 1, k] => (2.0 / (d * k) as f32).sqrt(),
-                [out, _] => (2.0 / *out as f32).sqrt(),
-                s => unreachable!("shape {s:?}"),
-            };
-            for x in &mut p[r] {
-                *x = rng.normal() * std;
-            }
-        }
-        p
-    }
-
-    /// Forward pass over `tokens` [b × t]; logits end up in `ws.logits`.
-    pub fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        let (bw, logits, _) = ws.parts::<BoltWs>();
-        self.forward_hidden(bw, params, tokens, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &bw.hf[..rows * d], &params[self.embed.clone()], d, v);
-    }
-
     /// Everything up to the final norm: `ws.hf` = RMS_f(h).
     fn forward_hidden(&self, ws: &mut BoltWs, params: &[f32], tokens: &[u32], b: usize, t: usize) {
         let (d, h, k) = (self.cfg.d_model, self.cfg.d_ff, self.cfg.kernel_size);
@@ -198,31 +165,6 @@ impl Bolt {
         }
         let last = &ws.hs[self.blocks.len()][..n];
         rmsnorm_forward(&mut ws.hf[..n], &mut ws.rstd_f[..rows], last, &params[self.final_norm.clone()], d);
-    }
-
-    /// Forward + per-position losses; returns the mean loss (f64 accumulation).
-    pub fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (bw, _, losses) = ws.parts::<BoltWs>();
-        self.forward_hidden(bw, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_loss(losses, &mut bw.head_buf, &bw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
-    }
-
-    /// Forward + backward of the mean next-token loss; gradients added into `grads`.
-    pub fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (ws, _, losses) = ws.parts::<BoltWs>();
-        self.forward_hidden(ws, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let n = rows * d;
-        losses.resize(rows, 0.0);
-        let emb = &params[self.embed.clone()];
-        let gemb = &mut grads[self.embed.clone()];
-        head_ce_fused(&mut losses[..rows], &mut ws.tmp[..n], gemb, &mut ws.head_buf, &ws.hf[..n], emb, y, d, v);
-        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
-        if loss.is_finite() {
-            self.backward(ws, params, grads, x, b, t);
-        }
-        loss
     }
 
     /// Backward from ∂L/∂hf (left in `ws.tmp` by the fused head), with the
@@ -270,20 +212,62 @@ impl LanguageModel for Bolt {
     fn vocab(&self) -> usize {
         self.cfg.vocab
     }
+    /// Spec §4.3: E ~ N(0, 0.02²); every BitLinear KN-out (std √(2/out));
+    /// conv KN-out with fan_out d·k; gains 1.
     fn init_params(&self, seed: u64) -> Vec<f32> {
-        Bolt::init_params(self, seed)
+        let mut rng = Rng::new(seed);
+        let mut p = vec![0.0f32; self.layout.total];
+        for t in &self.layout.tensors {
+            let r = t.range();
+            let std = match t.shape.as_slice() {
+                [_] => {
+                    p[r].fill(1.0);
+                    continue;
+                }
+                _ if r == self.embed => 0.02,
+                [d, 1, k] => (2.0 / (d * k) as f32).sqrt(),
+                [out, _] => (2.0 / *out as f32).sqrt(),
+                s => unreachable!("shape {s:?}"),
+            };
+            for x in &mut p[r] {
+                *x = rng.normal() * std;
+            }
+        }
+        p
     }
     fn tied_aliases(&self) -> Vec<(&'static str, &'static str)> {
         vec![("head.weight", "embedding.weight")]
     }
+    /// Forward pass over `tokens` [b × t]; logits end up in `ws.logits`.
     fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        Bolt::forward(self, ws, params, tokens, b, t)
+        let (bw, logits, _) = ws.parts::<BoltWs>();
+        self.forward_hidden(bw, params, tokens, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        logits.resize(rows * v, 0.0);
+        head_forward(&mut logits[..rows * v], &bw.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
+    /// Forward + per-position losses; returns the mean loss (f64 accumulation).
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Bolt::loss(self, ws, params, x, y, b, t)
+        let (bw, _, losses) = ws.parts::<BoltWs>();
+        self.forward_hidden(bw, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        head_loss(losses, &mut bw.head_buf, &bw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
     }
+    /// Forward + backward of the mean next-token loss; gradients added into `grads`.
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Bolt::loss_and_grad(self, ws, params, grads, x, y, b, t)
+        let (ws, _, losses) = ws.parts::<BoltWs>();
+        self.forward_hidden(ws, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        let n = rows * d;
+        losses.resize(rows, 0.0);
+        let emb = &params[self.embed.clone()];
+        let gemb = &mut grads[self.embed.clone()];
+        head_ce_fused(&mut losses[..rows], &mut ws.tmp[..n], gemb, &mut ws.head_buf, &ws.hf[..n], emb, y, d, v);
+        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
+        if loss.is_finite() {
+            self.backward(ws, params, grads, x, b, t);
+        }
+        loss
     }
     fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {
         Box::new(Decoder::new(self, params))

@@ -99,10 +99,6 @@ impl Nova {
         self.cfg.d_model / self.cfg.n_heads
     }
 
-    pub fn num_params(&self) -> usize {
-        self.layout.total
-    }
-
     pub fn block_view<'a>(&self, params: &'a [f32], i: usize) -> NovaBlock<'a> {
         let b = &self.blocks[i];
         NovaBlock {
@@ -118,23 +114,6 @@ impl Nova {
     /// (embedding table, (ln_out γ, ln_out β))
     pub fn outer_view<'a>(&self, params: &'a [f32]) -> (&'a [f32], (&'a [f32], &'a [f32])) {
         (&params[self.embed.clone()], (&params[self.ln_out_w.clone()], &params[self.ln_out_b.clone()]))
-    }
-
-    /// Spec §6.3: every linear matrix and E ~ N(0, 0.02²); LayerNorm γ = 1, β = 0.
-    pub fn init_params(&self, seed: u64) -> Vec<f32> {
-        let mut rng = Rng::new(seed);
-        let mut p = vec![0.0f32; self.layout.total];
-        for t in &self.layout.tensors {
-            let r = t.range();
-            if t.shape.len() == 1 {
-                p[r].fill(if t.name.ends_with(".weight") { 1.0 } else { 0.0 });
-            } else {
-                for x in &mut p[r] {
-                    *x = rng.normal() * 0.02;
-                }
-            }
-        }
-        p
     }
 
     fn attn_shape(&self, b: usize, t: usize) -> AttnShape {
@@ -186,45 +165,6 @@ impl Nova {
         let last = &ws.hs[self.blocks.len()][..n];
         let (g, bb) = (&params[self.ln_out_w.clone()], &params[self.ln_out_b.clone()]);
         layernorm_forward(&mut ws.hf[..n], &mut ws.mean_out[..rows], &mut ws.rstd_out[..rows], last, g, bb, d);
-    }
-
-    /// Evaluation forward; logits [b·t × V] into `ws.logits`.
-    pub fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        let (nw, logits, _) = ws.parts::<NovaWs>();
-        self.forward_hidden(nw, params, tokens, b, t, None);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &nw.hf[..rows * d], &params[self.embed.clone()], d, v);
-    }
-
-    /// Evaluation loss (no dropout): per-position CE into `ws.losses`, returns the mean.
-    pub fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (nw, _, losses) = ws.parts::<NovaWs>();
-        self.forward_hidden(nw, params, x, b, t, None);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_loss(losses, &mut nw.head_buf, &nw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
-    }
-
-    /// Training forward (dropout seeded by `ws.seed`) + backward; gradients added into `grads`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let seed = Some(ws.seed);
-        let (nw, _, losses) = ws.parts::<NovaWs>();
-        self.forward_hidden(nw, params, x, b, t, seed);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let n = rows * d;
-        losses.resize(rows, 0.0);
-        {
-            let [gemb] = carve_mut(grads, std::array::from_ref(&self.embed));
-            let emb = &params[self.embed.clone()];
-            head_ce_fused(&mut losses[..rows], &mut nw.tmp[..n], gemb, &mut nw.head_buf, &nw.hf[..n], emb, y, d, v);
-        }
-        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
-        if !loss.is_finite() {
-            return loss;
-        }
-        self.backward(nw, params, grads, x, b, t, seed);
-        loss
     }
 
     /// Backward from ∂L/∂hf, left in `ws.tmp` by the fused head.
@@ -299,8 +239,21 @@ impl LanguageModel for Nova {
     fn vocab(&self) -> usize {
         self.cfg.vocab
     }
+    /// Spec §6.3: every linear matrix and E ~ N(0, 0.02²); LayerNorm γ = 1, β = 0.
     fn init_params(&self, seed: u64) -> Vec<f32> {
-        Nova::init_params(self, seed)
+        let mut rng = Rng::new(seed);
+        let mut p = vec![0.0f32; self.layout.total];
+        for t in &self.layout.tensors {
+            let r = t.range();
+            if t.shape.len() == 1 {
+                p[r].fill(if t.name.ends_with(".weight") { 1.0 } else { 0.0 });
+            } else {
+                for x in &mut p[r] {
+                    *x = rng.normal() * 0.02;
+                }
+            }
+        }
+        p
     }
     fn tied_aliases(&self) -> Vec<(&'static str, &'static str)> {
         vec![("head.weight", "embed.weight")]
@@ -309,14 +262,41 @@ impl LanguageModel for Nova {
     fn is_buffer(&self, name: &str) -> bool {
         name.ends_with(".rotary.inv_freq")
     }
+    /// Evaluation forward; logits [b·t × V] into `ws.logits`.
     fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        Nova::forward(self, ws, params, tokens, b, t)
+        let (nw, logits, _) = ws.parts::<NovaWs>();
+        self.forward_hidden(nw, params, tokens, b, t, None);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        logits.resize(rows * v, 0.0);
+        head_forward(&mut logits[..rows * v], &nw.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
+    /// Evaluation loss (no dropout): per-position CE into `ws.losses`, returns the mean.
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Nova::loss(self, ws, params, x, y, b, t)
+        let (nw, _, losses) = ws.parts::<NovaWs>();
+        self.forward_hidden(nw, params, x, b, t, None);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        head_loss(losses, &mut nw.head_buf, &nw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
     }
+    /// Training forward (dropout seeded by `ws.seed`) + backward; gradients added into `grads`.
+    #[allow(clippy::too_many_arguments)]
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Nova::loss_and_grad(self, ws, params, grads, x, y, b, t)
+        let seed = Some(ws.seed);
+        let (nw, _, losses) = ws.parts::<NovaWs>();
+        self.forward_hidden(nw, params, x, b, t, seed);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        let n = rows * d;
+        losses.resize(rows, 0.0);
+        {
+            let [gemb] = carve_mut(grads, std::array::from_ref(&self.embed));
+            let emb = &params[self.embed.clone()];
+            head_ce_fused(&mut losses[..rows], &mut nw.tmp[..n], gemb, &mut nw.head_buf, &nw.hf[..n], emb, y, d, v);
+        }
+        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
+        if !loss.is_finite() {
+            return loss;
+        }
+        self.backward(nw, params, grads, x, b, t, seed);
+        loss
     }
     fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {
         Box::new(Decoder::new(self, params))

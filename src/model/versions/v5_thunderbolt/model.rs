@@ -129,10 +129,6 @@ impl Thunderbolt {
         self
     }
 
-    pub fn num_params(&self) -> usize {
-        self.layout.total
-    }
-
     /// Number of parameters in the BitLinear matrices.
     pub fn ternary_params(&self) -> usize {
         self.blocks.iter().map(|b| b.fvo.len() + b.proj.len() + b.up.len() + b.down.len()).sum()
@@ -151,28 +147,6 @@ impl Thunderbolt {
         } else {
             1
         }
-    }
-
-    /// Spec §5.3: E ~ N(0, 0.02²); BitLinear matrices Kaiming-normal fan_out
-    /// (std √(2/out)); β_f = ω₁ = ω₂ = 0; LN/GN γ = 1, β = 0.
-    pub fn init_params(&self, seed: u64) -> Vec<f32> {
-        let mut rng = Rng::new(seed);
-        let mut p = vec![0.0f32; self.layout.total];
-        for t in &self.layout.tensors {
-            let r = t.range();
-            let name = t.name.as_str();
-            if t.shape.len() == 1 {
-                let one =
-                    name.ends_with("ln1.weight") || name.ends_with("ln2.weight") || name.ends_with("gn.weight") || name == "ln_out.weight";
-                p[r].fill(if one { 1.0 } else { 0.0 });
-                continue;
-            }
-            let std = if name == "embed.weight" { 0.02 } else { (2.0 / t.shape[0] as f32).sqrt() };
-            for x in &mut p[r] {
-                *x = rng.normal() * std;
-            }
-        }
-        p
     }
 
     /// Fills `q` with Q(W) (or W on the float path) for block `l`; `parallel`
@@ -229,15 +203,6 @@ impl Thunderbolt {
             + 2 * h * d
     }
 
-    /// Forward pass; logits [b·t × V] end up in `ws.logits`.
-    pub fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        let (tw, logits, _) = ws.parts::<ThunderboltWs>();
-        self.forward_hidden(tw, params, tokens, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &tw.an[..rows * d], &params[self.embed.clone()], d, v);
-    }
-
     /// Everything up to the final norm: LN_out(h_L) is left in `ws.an`.
     fn forward_hidden(&self, ws: &mut ThunderboltWs, params: &[f32], tokens: &[u32], b: usize, t: usize) {
         let c = &self.cfg;
@@ -273,34 +238,6 @@ impl Thunderbolt {
         let last = &hs[self.blocks.len()][..n];
         let (lw, lb) = (&params[self.ln_out_w.clone()], &params[self.ln_out_b.clone()]);
         layernorm_forward(&mut an[..n], &mut mean[..rows], &mut rstd[..rows], last, lw, lb, d);
-    }
-
-    /// Forward + per-position losses; returns the mean (f64 accumulation).
-    pub fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (tw, _, losses) = ws.parts::<ThunderboltWs>();
-        self.forward_hidden(tw, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_loss(losses, &mut tw.head_buf, &tw.an[..rows * d], &params[self.embed.clone()], y, d, v)
-    }
-
-    /// Forward + backward of the mean next-token loss; gradients added into `grads`.
-    pub fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (tw, _, losses) = ws.parts::<ThunderboltWs>();
-        self.forward_hidden(tw, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let n = rows * d;
-        losses.resize(rows, 0.0);
-        {
-            let [gemb] = carve_mut(grads, std::array::from_ref(&self.embed));
-            let emb = &params[self.embed.clone()];
-            head_ce_fused(&mut losses[..rows], &mut tw.a[..n], gemb, &mut tw.head_buf, &tw.an[..n], emb, y, d, v);
-        }
-        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
-        if !loss.is_finite() {
-            return loss;
-        }
-        self.backward(tw, params, grads, x, b, t);
-        loss
     }
 
     /// Backward from ∂L/∂LN_out(h_L), left in `ws.a` by the fused head.
@@ -395,20 +332,63 @@ impl LanguageModel for Thunderbolt {
     fn vocab(&self) -> usize {
         self.cfg.vocab
     }
+    /// Spec §5.3: E ~ N(0, 0.02²); BitLinear matrices Kaiming-normal fan_out
+    /// (std √(2/out)); β_f = ω₁ = ω₂ = 0; LN/GN γ = 1, β = 0.
     fn init_params(&self, seed: u64) -> Vec<f32> {
-        Thunderbolt::init_params(self, seed)
+        let mut rng = Rng::new(seed);
+        let mut p = vec![0.0f32; self.layout.total];
+        for t in &self.layout.tensors {
+            let r = t.range();
+            let name = t.name.as_str();
+            if t.shape.len() == 1 {
+                let one =
+                    name.ends_with("ln1.weight") || name.ends_with("ln2.weight") || name.ends_with("gn.weight") || name == "ln_out.weight";
+                p[r].fill(if one { 1.0 } else { 0.0 });
+                continue;
+            }
+            let std = if name == "embed.weight" { 0.02 } else { (2.0 / t.shape[0] as f32).sqrt() };
+            for x in &mut p[r] {
+                *x = rng.normal() * std;
+            }
+        }
+        p
     }
     fn tied_aliases(&self) -> Vec<(&'static str, &'static str)> {
         vec![("head.weight", "embed.weight")]
     }
+    /// Forward pass; logits [b·t × V] end up in `ws.logits`.
     fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        Thunderbolt::forward(self, ws, params, tokens, b, t)
+        let (tw, logits, _) = ws.parts::<ThunderboltWs>();
+        self.forward_hidden(tw, params, tokens, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        logits.resize(rows * v, 0.0);
+        head_forward(&mut logits[..rows * v], &tw.an[..rows * d], &params[self.embed.clone()], d, v);
     }
+    /// Forward + per-position losses; returns the mean (f64 accumulation).
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Thunderbolt::loss(self, ws, params, x, y, b, t)
+        let (tw, _, losses) = ws.parts::<ThunderboltWs>();
+        self.forward_hidden(tw, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        head_loss(losses, &mut tw.head_buf, &tw.an[..rows * d], &params[self.embed.clone()], y, d, v)
     }
+    /// Forward + backward of the mean next-token loss; gradients added into `grads`.
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Thunderbolt::loss_and_grad(self, ws, params, grads, x, y, b, t)
+        let (tw, _, losses) = ws.parts::<ThunderboltWs>();
+        self.forward_hidden(tw, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        let n = rows * d;
+        losses.resize(rows, 0.0);
+        {
+            let [gemb] = carve_mut(grads, std::array::from_ref(&self.embed));
+            let emb = &params[self.embed.clone()];
+            head_ce_fused(&mut losses[..rows], &mut tw.a[..n], gemb, &mut tw.head_buf, &tw.an[..n], emb, y, d, v);
+        }
+        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
+        if !loss.is_finite() {
+            return loss;
+        }
+        self.backward(tw, params, grads, x, b, t);
+        loss
     }
     /// Streaming decoder (per layer: c and the previous LN₁/LN₂ outputs, O(1) per
     /// token, any length) with the D4 fix. With `reference_compat` the GroupNorm

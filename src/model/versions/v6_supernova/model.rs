@@ -207,10 +207,6 @@ impl Supernova {
         self
     }
 
-    pub fn num_params(&self) -> usize {
-        self.layout.total
-    }
-
     /// h = E[x]·d^(−1/2) (the reference multiplies by the Python float d**−0.5).
     pub fn embed_scale(&self) -> f32 {
         (self.cfg.d_model as f64).powf(-0.5) as f32
@@ -238,43 +234,6 @@ impl Supernova {
             quantize(&mut q[r.clone()], &params[r], tq.out, tq.inp, BitVariant::C);
         }
         q
-    }
-
-    /// Spec §7.3: E ~ N(0, 0.02²); BIT-C matrices Kaiming-normal fan_out (std
-    /// √(2/out)); router U(±1/√d_r); slots, planner_init ~ N(0, 0.01²); ρ = 0; gains 1.
-    pub fn init_params(&self, seed: u64) -> Vec<f32> {
-        let mut rng = Rng::new(seed);
-        let mut p = vec![0.0f32; self.layout.total];
-        let is_bit: Vec<bool> = (0..self.layout.tensors.len()).map(|i| self.ternary.iter().any(|t| t.tensor == i)).collect();
-        for (i, t) in self.layout.tensors.iter().enumerate() {
-            let r = t.range();
-            let name = t.name.as_str();
-            if is_bit[i] {
-                let std = (2.0 / t.shape[0] as f32).sqrt();
-                p[r].iter_mut().for_each(|x| *x = rng.normal() * std);
-            } else if name.ends_with("norm.weight") || name == "ln_out.weight" {
-                p[r].fill(1.0);
-            } else if name.ends_with("res_gate") {
-                p[r].fill(0.0);
-            } else if name.ends_with("router.weight") {
-                let bound = 1.0 / (t.shape[1] as f32).sqrt();
-                p[r].iter_mut().for_each(|x| *x = (2.0 * rng.next_f32() - 1.0) * bound);
-            } else {
-                let std = if name == "embed.weight" { 0.02 } else { 0.01 }; // slots, planner_init
-                p[r].iter_mut().for_each(|x| *x = rng.normal() * std);
-            }
-        }
-        p
-    }
-
-    /// Forward over `tokens` [b × t]; logits [b·t × V] into `ws.logits`.
-    pub fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        let (sw, logits, _) = ws.parts::<SupernovaWs>();
-        self.forward_hidden(sw, params, tokens, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let w = if self.quantized { &sw.q[..] } else { params };
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &sw.hf[..rows * d], &w[self.head.clone()], d, v);
     }
 
     /// Everything up to the final norm: `ws.hf` = RMS_out(h); quantised matrices in `ws.q`.
@@ -318,36 +277,6 @@ impl Supernova {
         }
         let hl = &ws.hs[self.blocks.len()][..n];
         rmsnorm_forward(&mut ws.hf[..n], &mut ws.rstd_out[..rows], hl, &params[self.ln_out.clone()], d);
-    }
-
-    /// Forward + per-position losses; returns the mean loss (f64 accumulation).
-    pub fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (sw, _, losses) = ws.parts::<SupernovaWs>();
-        self.forward_hidden(sw, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let w = if self.quantized { &sw.q[..] } else { params };
-        head_loss(losses, &mut sw.head_buf, &sw.hf[..rows * d], &w[self.head.clone()], y, d, v)
-    }
-
-    /// Forward + backward of the mean next-token loss; gradients added into `grads`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (sw, _, losses) = ws.parts::<SupernovaWs>();
-        self.forward_hidden(sw, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let n = rows * d;
-        losses.resize(rows, 0.0);
-        {
-            let w = if self.quantized { &sw.q[..] } else { params };
-            let ghead = &mut grads[self.head.clone()];
-            head_ce_fused(&mut losses[..rows], &mut sw.tmp[..n], ghead, &mut sw.head_buf, &sw.hf[..n], &w[self.head.clone()], y, d, v);
-        }
-        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
-        if !loss.is_finite() {
-            return loss;
-        }
-        self.backward(sw, params, grads, x, b, t);
-        loss
     }
 
     /// Backward from ∂L/∂hf, left in `ws.tmp` by the fused head.
@@ -433,17 +362,68 @@ impl LanguageModel for Supernova {
     fn vocab(&self) -> usize {
         self.cfg.vocab
     }
+    /// Spec §7.3: E ~ N(0, 0.02²); BIT-C matrices Kaiming-normal fan_out (std
+    /// √(2/out)); router U(±1/√d_r); slots, planner_init ~ N(0, 0.01²); ρ = 0; gains 1.
     fn init_params(&self, seed: u64) -> Vec<f32> {
-        Supernova::init_params(self, seed)
+        let mut rng = Rng::new(seed);
+        let mut p = vec![0.0f32; self.layout.total];
+        let is_bit: Vec<bool> = (0..self.layout.tensors.len()).map(|i| self.ternary.iter().any(|t| t.tensor == i)).collect();
+        for (i, t) in self.layout.tensors.iter().enumerate() {
+            let r = t.range();
+            let name = t.name.as_str();
+            if is_bit[i] {
+                let std = (2.0 / t.shape[0] as f32).sqrt();
+                p[r].iter_mut().for_each(|x| *x = rng.normal() * std);
+            } else if name.ends_with("norm.weight") || name == "ln_out.weight" {
+                p[r].fill(1.0);
+            } else if name.ends_with("res_gate") {
+                p[r].fill(0.0);
+            } else if name.ends_with("router.weight") {
+                let bound = 1.0 / (t.shape[1] as f32).sqrt();
+                p[r].iter_mut().for_each(|x| *x = (2.0 * rng.next_f32() - 1.0) * bound);
+            } else {
+                let std = if name == "embed.weight" { 0.02 } else { 0.01 }; // slots, planner_init
+                p[r].iter_mut().for_each(|x| *x = rng.normal() * std);
+            }
+        }
+        p
     }
+    /// Forward over `tokens` [b × t]; logits [b·t × V] into `ws.logits`.
     fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        Supernova::forward(self, ws, params, tokens, b, t)
+        let (sw, logits, _) = ws.parts::<SupernovaWs>();
+        self.forward_hidden(sw, params, tokens, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        let w = if self.quantized { &sw.q[..] } else { params };
+        logits.resize(rows * v, 0.0);
+        head_forward(&mut logits[..rows * v], &sw.hf[..rows * d], &w[self.head.clone()], d, v);
     }
+    /// Forward + per-position losses; returns the mean loss (f64 accumulation).
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Supernova::loss(self, ws, params, x, y, b, t)
+        let (sw, _, losses) = ws.parts::<SupernovaWs>();
+        self.forward_hidden(sw, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        let w = if self.quantized { &sw.q[..] } else { params };
+        head_loss(losses, &mut sw.head_buf, &sw.hf[..rows * d], &w[self.head.clone()], y, d, v)
     }
+    /// Forward + backward of the mean next-token loss; gradients added into `grads`.
+    #[allow(clippy::too_many_arguments)]
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Supernova::loss_and_grad(self, ws, params, grads, x, y, b, t)
+        let (sw, _, losses) = ws.parts::<SupernovaWs>();
+        self.forward_hidden(sw, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        let n = rows * d;
+        losses.resize(rows, 0.0);
+        {
+            let w = if self.quantized { &sw.q[..] } else { params };
+            let ghead = &mut grads[self.head.clone()];
+            head_ce_fused(&mut losses[..rows], &mut sw.tmp[..n], ghead, &mut sw.head_buf, &sw.hf[..n], &w[self.head.clone()], y, d, v);
+        }
+        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
+        if !loss.is_finite() {
+            return loss;
+        }
+        self.backward(sw, params, grads, x, b, t);
+        loss
     }
     /// O(1) per token with the D6 fix; with `reference_compat` the planner needs
     /// the whole window, so every token re-runs the last 128 (the training T).

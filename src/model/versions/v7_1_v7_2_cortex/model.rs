@@ -110,47 +110,6 @@ impl Cortex {
         (&params[self.embed.clone()], &params[self.ln_in.clone()], &params[self.ln_out.clone()])
     }
 
-    pub fn num_params(&self) -> usize {
-        self.layout.total
-    }
-
-    /// Names whose data is the same tensor as another name in reference state dicts.
-    pub fn tied_aliases(&self) -> Vec<(&'static str, &'static str)> {
-        vec![("head.weight", "embed.weight")]
-    }
-
-    /// Spec §9.3 / §10.3: E ~ N(0, 0.02²); linears Kaiming-normal fan_out
-    /// (std √(2/out)); conv std √(2/(d·k)); mem_out N(0, 0.01²); gains 1.
-    pub fn init_params(&self, seed: u64) -> Vec<f32> {
-        let mut rng = Rng::new(seed);
-        let mut p = vec![0.0f32; self.layout.total];
-        for t in &self.layout.tensors {
-            let r = t.range();
-            let name = t.name.as_str();
-            let std = if name.ends_with("ln_in.weight")
-                || name.ends_with("ln_out.weight")
-                || name.ends_with("ln1.weight")
-                || name.ends_with("ln2.weight")
-                || name.ends_with("ln_mem.weight")
-            {
-                p[r].fill(1.0);
-                continue;
-            } else if name == "embed.weight" {
-                0.02
-            } else if name.ends_with("mem_out.weight") {
-                0.01
-            } else if name.ends_with("conv.conv.weight") {
-                (2.0 / (t.shape[0] * t.shape[2]) as f32).sqrt()
-            } else {
-                (2.0 / t.shape[0] as f32).sqrt()
-            };
-            for x in &mut p[r] {
-                *x = rng.normal() * std;
-            }
-        }
-        p
-    }
-
     pub(super) fn mem_shape(&self, t: usize) -> Option<MemoryShape> {
         self.cfg.memory.as_ref().map(|m| MemoryShape {
             t,
@@ -168,16 +127,6 @@ impl Cortex {
             Some(m) => 1.0 / ((m.d_mem as f32).sqrt() * (self.cfg.seq_len as f32).sqrt()),
             None => 0.0,
         }
-    }
-
-    /// Forward pass over `tokens` [b × t]; logits end up in `ws.logits`
-    /// (materialised only here: training and evaluation use the blocked head).
-    pub fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        let (cw, logits, _) = ws.parts::<CortexWs>();
-        self.forward_hidden(cw, params, tokens, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &cw.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
 
     /// Everything up to the final norm: `ws.hf` = RMS_out(h).
@@ -218,35 +167,6 @@ impl Cortex {
         }
         let last = &ws.hs[self.blocks.len()][..n];
         rmsnorm_forward(&mut ws.hf[..n], &mut ws.rstd_out[..rows], last, &params[self.ln_out.clone()], d);
-    }
-
-    /// Forward + per-position losses; returns the mean loss (f64 accumulation).
-    pub fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (cw, _, losses) = ws.parts::<CortexWs>();
-        self.forward_hidden(cw, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_loss(losses, &mut cw.head_buf, &cw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
-    }
-
-    /// Forward + backward of the mean next-token loss. Gradients are added into
-    /// `grads` (same layout as `params`); returns the mean loss.
-    pub fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (ws, _, losses) = ws.parts::<CortexWs>();
-        self.forward_hidden(ws, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let n = rows * d;
-        losses.resize(rows, 0.0);
-        {
-            let [g] = carve_mut(grads, std::array::from_ref(&self.embed));
-            let emb = &params[self.embed.clone()];
-            head_ce_fused(&mut losses[..rows], &mut ws.tmp[..n], g, &mut ws.head_buf, &ws.hf[..n], emb, y, d, v);
-        }
-        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
-        if !loss.is_finite() {
-            return loss;
-        }
-        self.backward(ws, params, grads, x, b, t);
-        loss
     }
 
     /// Backward from ∂L/∂hf, left in `ws.tmp` by the fused head.
@@ -366,23 +286,79 @@ impl LanguageModel for Cortex {
     fn vocab(&self) -> usize {
         self.cfg.vocab
     }
+    /// Spec §9.3 / §10.3: E ~ N(0, 0.02²); linears Kaiming-normal fan_out
+    /// (std √(2/out)); conv std √(2/(d·k)); mem_out N(0, 0.01²); gains 1.
     fn init_params(&self, seed: u64) -> Vec<f32> {
-        Cortex::init_params(self, seed)
+        let mut rng = Rng::new(seed);
+        let mut p = vec![0.0f32; self.layout.total];
+        for t in &self.layout.tensors {
+            let r = t.range();
+            let name = t.name.as_str();
+            let std = if name.ends_with("ln_in.weight")
+                || name.ends_with("ln_out.weight")
+                || name.ends_with("ln1.weight")
+                || name.ends_with("ln2.weight")
+                || name.ends_with("ln_mem.weight")
+            {
+                p[r].fill(1.0);
+                continue;
+            } else if name == "embed.weight" {
+                0.02
+            } else if name.ends_with("mem_out.weight") {
+                0.01
+            } else if name.ends_with("conv.conv.weight") {
+                (2.0 / (t.shape[0] * t.shape[2]) as f32).sqrt()
+            } else {
+                (2.0 / t.shape[0] as f32).sqrt()
+            };
+            for x in &mut p[r] {
+                *x = rng.normal() * std;
+            }
+        }
+        p
     }
+    /// Names whose data is the same tensor as another name in reference state dicts.
     fn tied_aliases(&self) -> Vec<(&'static str, &'static str)> {
-        Cortex::tied_aliases(self)
+        vec![("head.weight", "embed.weight")]
     }
     fn is_buffer(&self, name: &str) -> bool {
         name.ends_with("decay_mask")
     }
+    /// Forward pass over `tokens` [b × t]; logits end up in `ws.logits`
+    /// (materialised only here: training and evaluation use the blocked head).
     fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        Cortex::forward(self, ws, params, tokens, b, t)
+        let (cw, logits, _) = ws.parts::<CortexWs>();
+        self.forward_hidden(cw, params, tokens, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        logits.resize(rows * v, 0.0);
+        head_forward(&mut logits[..rows * v], &cw.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
+    /// Forward + per-position losses; returns the mean loss (f64 accumulation).
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Cortex::loss(self, ws, params, x, y, b, t)
+        let (cw, _, losses) = ws.parts::<CortexWs>();
+        self.forward_hidden(cw, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        head_loss(losses, &mut cw.head_buf, &cw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
     }
+    /// Forward + backward of the mean next-token loss. Gradients are added into
+    /// `grads` (same layout as `params`); returns the mean loss.
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Cortex::loss_and_grad(self, ws, params, grads, x, y, b, t)
+        let (ws, _, losses) = ws.parts::<CortexWs>();
+        self.forward_hidden(ws, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        let n = rows * d;
+        losses.resize(rows, 0.0);
+        {
+            let [g] = carve_mut(grads, std::array::from_ref(&self.embed));
+            let emb = &params[self.embed.clone()];
+            head_ce_fused(&mut losses[..rows], &mut ws.tmp[..n], g, &mut ws.head_buf, &ws.hf[..n], emb, y, d, v);
+        }
+        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
+        if !loss.is_finite() {
+            return loss;
+        }
+        self.backward(ws, params, grads, x, b, t);
+        loss
     }
     fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {
         Box::new(Decoder::new(self, params))

@@ -144,10 +144,6 @@ impl CortexV7 {
         CortexV7 { cfg, layout: l, ternary: true, embed, ln_in, blocks, ln_out, exits, q, q_len }
     }
 
-    pub fn num_params(&self) -> usize {
-        self.layout.total
-    }
-
     /// The BitLinear matrices: (module name, range, out, in), reference order.
     fn bit_matrices(&self) -> Vec<(String, Range<usize>, usize, usize)> {
         let (d, f) = (self.cfg.d_model, self.cfg.d_ff);
@@ -163,35 +159,6 @@ impl CortexV7 {
             out.push((format!("blocks.{i}.channel_mix.Wo"), b.o.clone(), d, f));
         }
         out
-    }
-
-    /// Spec §8.3: E ~ N(0, 0.02²); BIT-C matrices Kaiming-normal fan_out
-    /// (std √(2/out)); δ = 0.99; RMS gains 1; exit heads torch-default
-    /// (U(±1/√fan_in) for U_j, W1, b1, w2, b2).
-    pub fn init_params(&self, seed: u64) -> Vec<f32> {
-        let mut rng = Rng::new(seed);
-        let mut p = vec![0.0f32; self.layout.total];
-        for t in &self.layout.tensors {
-            let r = t.range();
-            let name = t.name.as_str();
-            if name.ends_with("time_mix.decay") {
-                p[r].fill(0.99);
-            } else if t.shape.len() == 1 && !name.ends_with(".bias") {
-                p[r].fill(1.0); // RMS gains
-            } else if name.starts_with("exit_gates.") {
-                let fan_in = if name.contains("gate.2") { GATE_HIDDEN } else { self.cfg.d_model };
-                let bound = 1.0 / (fan_in as f32).sqrt();
-                for x in &mut p[r] {
-                    *x = (2.0 * rng.next_f32() - 1.0) * bound;
-                }
-            } else {
-                let std = if name == "embed.weight" { 0.02 } else { (2.0 / t.shape[0] as f32).sqrt() };
-                for x in &mut p[r] {
-                    *x = rng.normal() * std;
-                }
-            }
-        }
-        p
     }
 
     pub(super) fn exit_weights<'a>(&self, params: &'a [f32], j: usize) -> ExitWeights<'a> {
@@ -244,15 +211,6 @@ impl CortexV7 {
                 quantize(&mut q[qr.o.clone()], &params[b.o.clone()], d, f, BitVariant::C);
             }
         }
-    }
-
-    /// Full forward; main-head logits [b·t × V] in `ws.logits`.
-    pub fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        let (w, logits, _) = ws.parts::<V7Ws>();
-        self.forward_hidden(w, params, tokens, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &w.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
 
     /// Exit-head outputs of a forward over `tokens`: per exit (config order) the
@@ -308,14 +266,6 @@ impl CortexV7 {
         }
         let last = &ws.hs[self.blocks.len()][..n];
         rmsnorm_forward(&mut ws.hf[..n], &mut ws.rstd_out[..rows], last, &params[self.ln_out.clone()], d);
-    }
-
-    /// Evaluation loss: main-head mean CE (per-position values in `ws.losses`).
-    pub fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (w, _, losses) = ws.parts::<V7Ws>();
-        self.forward_hidden(w, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_loss(losses, &mut w.head_buf, &w.hf[..rows * d], &params[self.embed.clone()], y, d, v)
     }
 
     /// The full training objective and its parts, no gradient.
@@ -512,17 +462,51 @@ impl LanguageModel for CortexV7 {
     fn vocab(&self) -> usize {
         self.cfg.vocab
     }
+    /// Spec §8.3: E ~ N(0, 0.02²); BIT-C matrices Kaiming-normal fan_out
+    /// (std √(2/out)); δ = 0.99; RMS gains 1; exit heads torch-default
+    /// (U(±1/√fan_in) for U_j, W1, b1, w2, b2).
     fn init_params(&self, seed: u64) -> Vec<f32> {
-        CortexV7::init_params(self, seed)
+        let mut rng = Rng::new(seed);
+        let mut p = vec![0.0f32; self.layout.total];
+        for t in &self.layout.tensors {
+            let r = t.range();
+            let name = t.name.as_str();
+            if name.ends_with("time_mix.decay") {
+                p[r].fill(0.99);
+            } else if t.shape.len() == 1 && !name.ends_with(".bias") {
+                p[r].fill(1.0); // RMS gains
+            } else if name.starts_with("exit_gates.") {
+                let fan_in = if name.contains("gate.2") { GATE_HIDDEN } else { self.cfg.d_model };
+                let bound = 1.0 / (fan_in as f32).sqrt();
+                for x in &mut p[r] {
+                    *x = (2.0 * rng.next_f32() - 1.0) * bound;
+                }
+            } else {
+                let std = if name == "embed.weight" { 0.02 } else { (2.0 / t.shape[0] as f32).sqrt() };
+                for x in &mut p[r] {
+                    *x = rng.normal() * std;
+                }
+            }
+        }
+        p
     }
     fn tied_aliases(&self) -> Vec<(&'static str, &'static str)> {
         vec![("head.weight", "embed.weight")]
     }
+    /// Full forward; main-head logits [b·t × V] in `ws.logits`.
     fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        CortexV7::forward(self, ws, params, tokens, b, t)
+        let (w, logits, _) = ws.parts::<V7Ws>();
+        self.forward_hidden(w, params, tokens, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        logits.resize(rows * v, 0.0);
+        head_forward(&mut logits[..rows * v], &w.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
+    /// Evaluation loss: main-head mean CE (per-position values in `ws.losses`).
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        CortexV7::loss(self, ws, params, x, y, b, t)
+        let (w, _, losses) = ws.parts::<V7Ws>();
+        self.forward_hidden(w, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        head_loss(losses, &mut w.head_buf, &w.hf[..rows * d], &params[self.embed.clone()], y, d, v)
     }
     /// Gradient of the full objective (§8.2, D3 positions); returns the main-head CE (D9).
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
