@@ -52,10 +52,9 @@ use super::check_util::*;
 use super::common::{fixtures, pool, tiny_cortex};
 use super::golden_util::{layout_shapes, read_json, state_dict};
 use check::*;
+use flashlm_tui::kernels::conv::{conv_backward, conv_forward};
 use flashlm_tui::model::blocks::embedding::{embedding_backward, embedding_forward};
-use flashlm_tui::model::blocks::gated_conv::{
-    conv_backward, conv_forward, mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights,
-};
+use flashlm_tui::model::blocks::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
 use flashlm_tui::model::blocks::head::{cross_entropy_forward, head_ce_fused, head_forward, HEAD_BLOCK};
 use flashlm_tui::model::blocks::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights};
 use flashlm_tui::model::blocks::rmsnorm::{rmsnorm_backward, rmsnorm_forward};

@@ -62,7 +62,7 @@ impl<'a> Decoder<'a> {
             taps: (0..c.n_layers)
                 .map(|li| {
                     let mut wt = vec![0.0; c.kernel_size * d];
-                    crate::model::blocks::gated_conv::taps_major(&mut wt, model.block_view(w.params(), li).conv, d, c.kernel_size);
+                    crate::kernels::conv::taps_major(&mut wt, model.block_view(w.params(), li).conv, d, c.kernel_size);
                     wt
                 })
                 .collect(),
