@@ -573,8 +573,7 @@ pub fn load_model(src: &ModelSource) -> Result<Loaded> {
     if let Some(dir) = &src.checkpoint {
         let (ck, _) = checkpoint::load(dir, |text| {
             let p = Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
-            let m = p.build_model();
-            Ok((m.layout().clone(), m.tied_aliases()))
+            Ok(p.build_model())
         })?;
         let preset = Preset::parse(&ck.preset_text, &dir.join("preset.ron").display().to_string())?;
         let tokenizer = Tok::from_json(&ck.tokenizer_json, &dir.join("tokenizer.json"))?;

@@ -5,10 +5,10 @@
 //! the hashes before reading anything.
 
 use crate::data::tokens::SamplerState;
-use crate::model::Layout;
+use crate::model::{Layout, Model};
 use crate::preset::Budget;
 use crate::rng::Rng;
-use crate::weights::{params_from_named, read_f32_tensors, to_safetensors};
+use crate::weights::{params_for_model, params_from_named, read_f32_tensors, to_safetensors};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -215,12 +215,9 @@ pub fn verify(dir: &Path) -> Result<(Meta, BTreeMap<String, Vec<u8>>), Checkpoin
     Ok((meta, out))
 }
 
-/// Loads a verified checkpoint. `layout_for` builds the model layout from the
+/// Loads a verified checkpoint. `model_for` builds the model from the
 /// checkpoint's own preset text (so shapes are checked against what was trained).
-pub fn load(
-    dir: &Path,
-    layout_for: impl FnOnce(&str) -> Result<(Layout, Vec<(&'static str, &'static str)>), String>,
-) -> Result<(Checkpoint, Layout), CheckpointError> {
+pub fn load(dir: &Path, model_for: impl FnOnce(&str) -> Result<Model, String>) -> Result<(Checkpoint, Layout), CheckpointError> {
     let (_meta, files) = verify(dir)?;
     let text = |name: &str| -> Result<String, CheckpointError> {
         String::from_utf8(files[name].clone())
@@ -232,11 +229,11 @@ pub fn load(
         path: dir.join(STATE).display().to_string(),
         msg: format!("unreadable training state: {e}"),
     })?;
-    let (layout, aliases) =
-        layout_for(&preset_text).map_err(|e| CheckpointError::Corrupt { path: dir.join(PRESET).display().to_string(), msg: e })?;
+    let model = model_for(&preset_text).map_err(|e| CheckpointError::Corrupt { path: dir.join(PRESET).display().to_string(), msg: e })?;
+    let layout = model.layout().clone();
     let wpath = dir.join(WEIGHTS).display().to_string();
     let named = read_f32_tensors(&files[WEIGHTS], &wpath)?;
-    let params = params_from_named(&layout, &named, &aliases, |n| n.ends_with("decay_mask"), &wpath)?;
+    let params = params_for_model(model.as_ref(), &named, &wpath)?;
     let adam = match files.get(OPTIMIZER) {
         None => None,
         Some(bytes) => {

@@ -250,8 +250,7 @@ impl Session {
             Some(dir) => Some(
                 checkpoint::load(dir, |text| {
                     let p = Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
-                    let m = p.build_model();
-                    Ok((m.layout().clone(), m.tied_aliases()))
+                    Ok(p.build_model())
                 })
                 .map_err(|e| e.to_string())?
                 .0,

@@ -271,8 +271,7 @@ impl CheckpointSampler {
 pub fn conv_taps(checkpoint: &Path) -> Result<(u64, Vec<Array2<f32>>)> {
     let (ck, _) = crate::train::checkpoint::load(checkpoint, |text| {
         let p = crate::preset::Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
-        let m = p.build_model();
-        Ok((m.layout().clone(), m.tied_aliases()))
+        Ok(p.build_model())
     })?;
     let preset = crate::preset::Preset::parse(&ck.preset_text, "preset.ron")?;
     let model = preset.build_model();

@@ -10,8 +10,7 @@ use flashlm_tui::train::start;
 fn load_params(dir: &std::path::Path) -> Vec<f32> {
     let (ck, _) = checkpoint::load(dir, |text| {
         let p = flashlm_tui::preset::Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
-        let m = p.build_model();
-        Ok((m.layout().clone(), m.tied_aliases()))
+        Ok(p.build_model())
     })
     .unwrap();
     ck.params
@@ -151,8 +150,7 @@ fn corrupt_truncated_and_wrong_version_checkpoints_are_refused() {
     let run = run_dir(&ev);
     let layout_for = |text: &str| -> Result<_, String> {
         let p = flashlm_tui::preset::Preset::parse(text, "preset.ron").map_err(|e| e.to_string())?;
-        let m = p.build_model();
-        Ok((m.layout().clone(), m.tied_aliases()))
+        Ok(p.build_model())
     };
     let copy = |name: &str| {
         let dst = root.path().join(name);
@@ -189,8 +187,7 @@ fn corrupt_truncated_and_wrong_version_checkpoints_are_refused() {
     // wrong shape: the same files read against a bigger model
     let e = checkpoint::load(&run.join("last"), |_| {
         let (p, _) = tiny_preset(&[("d_model: 32", "d_model: 48")]);
-        let m = p.build_model();
-        Ok((m.layout().clone(), m.tied_aliases()))
+        Ok(p.build_model())
     })
     .err()
     .unwrap()
