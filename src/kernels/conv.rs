@@ -1,6 +1,6 @@
 //! Causal depthwise convolution over each of `b` windows of `t` positions, the
 //! CONV_k of the gated conv mixer (`model::blocks::gated_conv`):
-//! out[t,c] = Σ_j w[c,j] · u[t−(k−1)+j, c], zero before the window start.
+//! `out[t,c] = Σ_j w[c,j] · u[t−(k−1)+j, c]`, zero before the window start.
 //!
 //! [`conv_forward`] and [`conv_backward`] run in register tiles: 8 positions
 //! × 16 channels of sums held in registers while the taps go by, so a tap
@@ -93,7 +93,7 @@ fn mul_add16(acc: &mut [f32; CB], w: &[f32], u: &[f32]) {
 }
 
 /// Causal depthwise conv over each of `b` sequences of `t` rows:
-/// out[t,c] = Σ_j w[c,j] · u[t−(k−1)+j, c], zero before the window start.
+/// `out[t,c] = Σ_j w[c,j] · u[t−(k−1)+j, c]`, zero before the window start.
 /// `u` has row stride `ldu` (it may be columns of a wider buffer).
 ///
 /// With AVX-512 or AVX2, in tiles of 8 positions × 16 channels held in
@@ -234,7 +234,7 @@ pub fn conv_backward(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32], u: 
 
 /// Causal depthwise conv over each of `b` sequences of `t` rows, in plain loops
 /// (the reference [`conv_forward`] is tested against, bit for bit):
-/// out[t,c] = Σ_j w[c,j] · u[t−(k−1)+j, c], zero before the window start.
+/// `out[t,c] = Σ_j w[c,j] · u[t−(k−1)+j, c]`, zero before the window start.
 /// `u` has row stride `ldu` (it may be columns of a wider buffer).
 pub fn conv_forward_plain(out: &mut [f32], u: &[f32], ldu: usize, w: &[f32], t: usize, d: usize, k: usize) {
     let mut wt = scratch::zeroed(k * d);

@@ -1,27 +1,30 @@
-//! The model versions a preset can name. Each is one line in the
-//! `model_specs!` list below: the variant name the preset writes (`model:
-//! Bolt(...)`) and the version's config struct, which holds the section's
-//! fields and builds the model.
+//! Preset → model. The versions a preset can name are registered in
+//! `versions/mod.rs`, one line each, through `register_versions!`: the line
+//! declares the version's folder and its [`ModelSpec`] variant, the name the
+//! preset writes (`model: Bolt(...)`) wrapping the version's config struct,
+//! which holds that section's fields and builds the model.
 
-use super::config::ModelConfig;
 use super::lm::Model;
-use super::versions::{v4_bolt, v5_2_nova_ignition, v5_thunderbolt, v6_supernova, v7_1_v7_2_cortex, v7_cortex};
+use super::ModelSpec;
 
-/// Declares [`ModelSpec`] with one variant per listed version and its
-/// dispatch to [`ModelConfig`], so a version is registered in one line.
-macro_rules! model_specs {
-    ($($(#[$doc:meta])* $variant:ident($config:ty),)*) => {
-        /// A preset's `model:` section: the version, with that version's own config.
-        /// Newtype variants written without their inner parentheses
-        /// (`Bolt(vocab: 4096, ...)`; the preset's RON options unwrap them).
+/// Declares each listed version's module and [`ModelSpec`], one newtype
+/// variant per version, with its dispatch to [`ModelConfig`](super::ModelConfig).
+macro_rules! register_versions {
+    ($($(#[$doc:meta])* $module:ident => $variant:ident($config:ident),)*) => {
+        $(pub mod $module;)*
+
+        /// A preset's `model:` section: the version, with that version's own
+        /// config. Written without the newtype's inner parentheses
+        /// (`Cortex(vocab: 4096, ...)`): presets are read and written with
+        /// RON's `unwrap_variant_newtypes` extension.
         #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
         pub enum ModelSpec {
-            $($(#[$doc])* $variant($config),)*
+            $($(#[$doc])* $variant($module::$config),)*
         }
 
         impl ModelSpec {
             /// The version's config, through the trait every config implements.
-            pub fn config(&self) -> &dyn ModelConfig {
+            pub fn config(&self) -> &dyn $crate::model::ModelConfig {
                 match self {
                     $(ModelSpec::$variant(c) => c,)*
                 }
@@ -29,22 +32,7 @@ macro_rules! model_specs {
         }
     };
 }
-
-model_specs! {
-    /// v4 Bolt: gated causal depthwise conv + SwiGLU, BIT-A ternary block linears (spec §4).
-    Bolt(v4_bolt::BoltConfig),
-    /// v5 Thunderbolt: token shift + gated linear recurrence + per-position group
-    /// norm + ReLU² FFN, BIT-B ternary (spec §5).
-    Thunderbolt(v5_thunderbolt::ThunderboltConfig),
-    /// v5.2 Nova-Ignition: RoPE multi-head causal attention + GEGLU, dropout (spec §6).
-    Nova(v5_2_nova_ignition::NovaConfig),
-    /// v6 SUPERNOVA: shift mixer + P-RCSM + SwiGLU, BIT-C ternary (spec §7).
-    Supernova(v6_supernova::SupernovaConfig),
-    /// v7 CORTEX: ternary decayed-sum mixer + SwiGLU + exit heads (spec §8).
-    CortexV7(v7_cortex::CortexV7Config),
-    /// v7.1 CORTEX-III (gated causal depthwise conv) and, with `memory`, v7.2 CORTEX-VI (spec §9–§10).
-    Cortex(v7_1_v7_2_cortex::CortexConfig),
-}
+pub(crate) use register_versions;
 
 /// Builds the model of a validated spec; `seq_len` is the training window.
 pub fn build(spec: &ModelSpec, seq_len: usize) -> Model {

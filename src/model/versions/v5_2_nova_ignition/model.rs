@@ -10,7 +10,7 @@
 //! (stream 0 the embedding, 1+2l block l's attention probabilities, 2+2l block
 //! l's FFN output), so the same seed gives the same masks. `forward` and `loss`
 //! never drop. The model was trained on 128-token windows; positions are not
-//! limited by anything but f32 angle precision (see nova_decode.rs).
+//! limited by anything but f32 angle precision (see decode.rs).
 
 use super::config::NovaConfig;
 use super::decode::Decoder;

@@ -1,7 +1,7 @@
 //! v7.1 / v7.2 incremental decoder with O(1) work per token: a ring buffer of
 //! the last k−1 conv inputs per layer and the running Hebbian state
 //! M_t = λ·M_{t−1} + k_t·v_tᵀ, read as r_t = c·M_t·q_t (the recurrent form of
-//! hebbian.rs). Works past the training window; c stays the training constant (D2).
+//! blocks/hebbian.rs). Works past the training window; c stays the training constant (D2).
 
 use super::model::Cortex;
 use crate::kernels::ops::{sigmoid, silu};

@@ -2,9 +2,9 @@
 //! and float exit heads trained with consistency and diversity terms.
 //!
 //!   h = RMS_in(E[x])
-//!   per block: h += TM(RMS₁(h)); h += SwiGLU(RMS₂(h))      (decayed_sum.rs, swiglu.rs)
+//!   per block: h += TM(RMS₁(h)); h += SwiGLU(RMS₂(h))      (blocks/decayed_sum.rs, swiglu.rs)
 //!   z = E·RMS_out(h)                                          (tied head)
-//!   exit j after block n_j: ℓ^j = U_j·RMS_j(h_{n_j}), c^j = gate(…)   (exit_head.rs)
+//!   exit j after block n_j: ℓ^j = U_j·RMS_j(h_{n_j}), c^j = gate(…)   (blocks/exit_head.rs)
 //!
 //! All block matrices (W_r, W_k, W_v, W_o, W1, W2, channel W_o) are BIT-C ternary:
 //! quantised once per forward into workspace scratch, straight-through backward.
