@@ -50,7 +50,7 @@ impl ModelConfig for CortexV7Config {
                     format!("exit after block {after}; expected 1..{n_layers} (blocks counted from 1, before the last)"),
                 ));
             }
-            if !(w >= 0.0 && w.is_finite()) || !(0.0..=1.0).contains(&thr) {
+            if !w.is_finite() || w < 0.0 || !(0.0..=1.0).contains(&thr) {
                 return Err(("exits", format!("({after}, {w}, {thr}): expected weight ≥ 0 and 0 ≤ threshold ≤ 1")));
             }
         }
