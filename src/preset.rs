@@ -1,7 +1,9 @@
 //! Presets: one RON file per model version, built into the binary and
 //! overridable from `./presets/` or `--presets DIR`.
 
-use crate::model::{MemoryConfig, Model};
+pub use crate::model::ModelSpec;
+
+use crate::model::Model;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -33,144 +35,6 @@ pub struct Reference {
     pub pytorch_tok_s_range: Option<(f64, f64)>,
     #[serde(default)]
     pub pytorch_peak_rss_mb: Option<f64>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum ModelSpec {
-    /// v7.1 CORTEX-III (gated causal depthwise conv) and, with `memory`, v7.2 CORTEX-VI (spec §9–§10).
-    Cortex {
-        vocab: usize,
-        d_model: usize,
-        n_layers: usize,
-        d_ff: usize,
-        kernel_size: usize,
-        #[serde(default)]
-        memory: Option<MemoryConfig>,
-    },
-    /// v4 Bolt: gated causal depthwise conv + SwiGLU, BIT-A ternary block linears (spec §4).
-    Bolt { vocab: usize, d_model: usize, n_layers: usize, d_ff: usize, kernel_size: usize },
-    /// v5 Thunderbolt: token shift + gated linear recurrence + per-position group
-    /// norm + ReLU² FFN, BIT-B ternary (spec §5). `reference_compat` pools the
-    /// group norm over the whole window as the reference did (D4; not causal).
-    Thunderbolt {
-        vocab: usize,
-        d_model: usize,
-        n_layers: usize,
-        groups: usize,
-        d_ff: usize,
-        #[serde(default)]
-        reference_compat: bool,
-    },
-    /// v5.2 Nova-Ignition: RoPE multi-head causal attention + GEGLU, dropout (spec §6).
-    Nova { vocab: usize, d_model: usize, n_layers: usize, n_heads: usize, d_ff: usize, dropout: f32 },
-    /// v6 SUPERNOVA: shift mixer + P-RCSM + SwiGLU, BIT-C ternary (spec §7).
-    /// `reference_compat` uses the window-mean planner summary (D6; not causal).
-    Supernova {
-        vocab: usize,
-        d_model: usize,
-        n_layers: usize,
-        d_ff: usize,
-        d_reason: usize,
-        n_scales: usize,
-        n_slots: usize,
-        d_planner: usize,
-        #[serde(default)]
-        reference_compat: bool,
-    },
-    /// v7 CORTEX: ternary decayed-sum mixer + SwiGLU + exit heads (spec §8).
-    CortexV7 {
-        vocab: usize,
-        d_model: usize,
-        n_layers: usize,
-        d_ff: usize,
-        /// (after block, loss weight, confidence threshold), blocks counted from 1
-        exits: Vec<(usize, f32, f32)>,
-        consistency_weight: f32,
-        diversity_weight: f32,
-    },
-}
-
-impl ModelSpec {
-    pub fn vocab(&self) -> usize {
-        match self {
-            ModelSpec::Cortex { vocab, .. }
-            | ModelSpec::Bolt { vocab, .. }
-            | ModelSpec::Thunderbolt { vocab, .. }
-            | ModelSpec::Nova { vocab, .. }
-            | ModelSpec::Supernova { vocab, .. }
-            | ModelSpec::CortexV7 { vocab, .. } => *vocab,
-        }
-    }
-
-    /// (field, value) pairs that must be positive.
-    fn sizes(&self) -> Vec<(&'static str, usize)> {
-        match self {
-            ModelSpec::Cortex { d_model, n_layers, d_ff, kernel_size, .. }
-            | ModelSpec::Bolt { d_model, n_layers, d_ff, kernel_size, .. } => {
-                vec![("d_model", *d_model), ("n_layers", *n_layers), ("d_ff", *d_ff), ("kernel_size", *kernel_size)]
-            }
-            ModelSpec::Thunderbolt { d_model, n_layers, groups, d_ff, .. } => {
-                vec![("d_model", *d_model), ("n_layers", *n_layers), ("groups", *groups), ("d_ff", *d_ff)]
-            }
-            ModelSpec::Nova { d_model, n_layers, n_heads, d_ff, .. } => {
-                vec![("d_model", *d_model), ("n_layers", *n_layers), ("n_heads", *n_heads), ("d_ff", *d_ff)]
-            }
-            ModelSpec::Supernova { d_model, n_layers, d_ff, d_reason, n_scales, n_slots, d_planner, .. } => vec![
-                ("d_model", *d_model),
-                ("n_layers", *n_layers),
-                ("d_ff", *d_ff),
-                ("d_reason", *d_reason),
-                ("n_scales", *n_scales),
-                ("n_slots", *n_slots),
-                ("d_planner", *d_planner),
-            ],
-            ModelSpec::CortexV7 { d_model, n_layers, d_ff, .. } => vec![("d_model", *d_model), ("n_layers", *n_layers), ("d_ff", *d_ff)],
-        }
-    }
-
-    /// Shape rules beyond positivity: (field, message).
-    fn check(&self) -> Result<(), (&'static str, String)> {
-        match self {
-            ModelSpec::Cortex { memory: Some(m), .. } => {
-                if m.d_mem == 0 {
-                    return Err(("d_mem", "0; expected a positive size".into()));
-                }
-                if !(m.decay > 0.0 && m.decay <= 1.0) {
-                    return Err(("decay", format!("{}; expected 0 < decay ≤ 1", m.decay)));
-                }
-            }
-            ModelSpec::Thunderbolt { d_model, groups, .. } if d_model % groups != 0 => {
-                return Err(("groups", format!("{groups} does not divide d_model {d_model}")));
-            }
-            ModelSpec::Nova { d_model, n_heads, dropout, .. } => {
-                if d_model % n_heads != 0 || (d_model / n_heads) % 2 != 0 {
-                    return Err(("n_heads", format!("{n_heads}: d_model {d_model} must split into heads of even width (RoPE)")));
-                }
-                if !(0.0..1.0).contains(dropout) {
-                    return Err(("dropout", format!("{dropout}; expected 0 ≤ p < 1")));
-                }
-            }
-            ModelSpec::Supernova { n_scales, .. } if *n_scales > 12 => {
-                return Err(("n_scales", format!("{n_scales}; expected ≤ 12 (scale i shifts by 2^i tokens)")));
-            }
-            ModelSpec::CortexV7 { n_layers, exits, .. } => {
-                for &(after, w, thr) in exits {
-                    if after == 0 || after >= *n_layers {
-                        return Err((
-                            "exits",
-                            format!("exit after block {after}; expected 1..{n_layers} (blocks counted from 1, before the last)"),
-                        ));
-                    }
-                    if !(w >= 0.0 && w.is_finite()) || !(0.0..=1.0).contains(&thr) {
-                        return Err(("exits", format!("({after}, {w}, {thr}): expected weight ≥ 0 and 0 ≤ threshold ≤ 1")));
-                    }
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -291,7 +155,7 @@ pub enum PresetError {
 impl Preset {
     /// Parses and validates RON text; `file` names the source in every error.
     pub fn parse(text: &str, file: &str) -> Result<Preset, PresetError> {
-        let p: Preset = ron::from_str(text).map_err(|e| PresetError::Parse {
+        let p: Preset = ron_options().from_str(text).map_err(|e| PresetError::Parse {
             file: file.into(),
             line: e.position.line,
             col: e.position.col,
@@ -306,16 +170,11 @@ impl Preset {
             let (line, col) = locate(text, field);
             Err(PresetError::Invalid { file: file.into(), line, col, field: field.into(), msg })
         };
-        let vocab = self.model.vocab();
+        let vocab = self.vocab();
         if !(5..=65_535).contains(&vocab) {
             return bad("vocab", format!("{vocab}; expected 5..=65535 (tokens are stored as u16 and ids 0-3 are special)"));
         }
-        for (f, v) in self.model.sizes() {
-            if v == 0 {
-                return bad(f, "0; expected a positive size".into());
-            }
-        }
-        if let Err((f, msg)) = self.model.check() {
+        if let Err((f, msg)) = self.model.config().validate() {
             return bad(f, msg);
         }
         let t = &self.train;
@@ -395,18 +254,18 @@ impl Preset {
         if let Some(a) = o.accum {
             p.train.accum = a;
         }
-        let text = ron::ser::to_string_pretty(&p, ron::ser::PrettyConfig::default()).map_err(|e| PresetError::Parse {
-            file: "<overrides>".into(),
-            line: 1,
-            col: 1,
-            msg: e.to_string(),
-        })?;
+        let text = p.to_ron().map_err(|e| PresetError::Parse { file: "<overrides>".into(), line: 1, col: 1, msg: e.to_string() })?;
         let p = Preset::parse(&text, "<preset with command-line overrides>")?;
         Ok((p, text))
     }
 
+    /// The preset as RON text in the format [`Preset::parse`] reads.
+    pub fn to_ron(&self) -> Result<String, ron::Error> {
+        ron_options().to_string_pretty(self, ron::ser::PrettyConfig::default())
+    }
+
     pub fn vocab(&self) -> usize {
-        self.model.vocab()
+        self.model.config().vocab()
     }
 
     /// The model this preset describes (its window fixes v7.2's read scale).
@@ -430,6 +289,12 @@ pub fn budget_label(b: &Budget) -> String {
         Budget::Tokens(t) => format!("{} tokens", thousands(*t)),
         Budget::Minutes(m) => format!("{m} min"),
     }
+}
+
+/// RON as presets are written: a version's config inside its `model:` variant
+/// without a second pair of parentheses (`Cortex(vocab: 4096, ...)`).
+fn ron_options() -> ron::Options {
+    ron::Options::default().with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES)
 }
 
 /// Line and column (1-based) of the first `field:` in the text, for error messages.

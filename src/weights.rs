@@ -1,6 +1,6 @@
 //! Moving parameters between our flat layout and reference-named safetensors files.
 
-use crate::model::Layout;
+use crate::model::{LanguageModel, Layout};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use std::collections::BTreeMap;
@@ -80,6 +80,15 @@ pub fn params_from_named(
     }
 }
 
+/// [`params_from_named`] with `model`'s layout, tied aliases and buffer names.
+pub fn params_for_model(
+    model: &dyn LanguageModel,
+    tensors: &BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    path: &str,
+) -> Result<Vec<f32>, WeightsError> {
+    params_from_named(model.layout(), tensors, &model.tied_aliases(), |n| model.is_buffer(n), path)
+}
+
 /// Serialises named f32 tensors (a flat buffer sliced by `layout`, plus aliases
 /// duplicated under their reference names) as safetensors bytes.
 pub fn to_safetensors(
@@ -114,10 +123,10 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, WeightsError> {
 pub const D3_WARNING: &str = "reference FlashLM v7.x weights were trained to predict the token after next (spec D3): expect poor next-token loss and odd samples until fine-tuned";
 
 /// Loads a plain safetensors file holding a reference `state_dict` (reference
-/// names, tied keys duplicated, `decay_mask` buffers ignored) into `model`'s layout.
-pub fn import_reference(model: &dyn crate::model::LanguageModel, path: &Path) -> Result<Vec<f32>, String> {
+/// names, tied keys duplicated, the model's buffers ignored) into `model`'s layout.
+pub fn import_reference(model: &dyn LanguageModel, path: &Path) -> Result<Vec<f32>, String> {
     let bytes = read_file(path).map_err(|e| e.to_string())?;
     let p = path.display().to_string();
     let named = read_f32_tensors(&bytes, &p).map_err(|e| e.to_string())?;
-    params_from_named(model.layout(), &named, &model.tied_aliases(), |n| model.is_buffer(n), &p).map_err(|e| e.to_string())
+    params_for_model(model, &named, &p).map_err(|e| e.to_string())
 }

@@ -1,7 +1,8 @@
 //! Single-token (decode-time) vector kernels: FMA dot product, parallel-when-large
 //! matrix–vector product, RMSNorm of one row.
 
-use crate::model::rmsnorm::RMS_EPS;
+/// ε of every RMSNorm: decoding's [`rmsnorm`] here and training's (`model::blocks::rmsnorm`).
+pub const RMS_EPS: f32 = 1e-6;
 
 /// Dot product: the AVX2 kernel where the CPU has it (`simd`), else 16
 /// independent FMA lanes that LLVM vectorises.

@@ -102,7 +102,6 @@ pub trait LanguageModel: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
 }
 
-/// Streaming generation state.
 /// `impl Decode` for an incremental decoder with an inherent `step` and the
 /// fields `logits`, `pos` and `parallel`; extra trait items go in the braces.
 macro_rules! impl_decode {
@@ -126,6 +125,7 @@ macro_rules! impl_decode {
 }
 pub(crate) use impl_decode;
 
+/// Streaming generation state.
 pub trait Decode {
     /// Feeds one token; `logits()` then holds the next-token logits.
     fn step(&mut self, token: u32);

@@ -1,75 +1,40 @@
-//! ModelSpec (from a preset) → a model definition.
+//! Preset → model. The versions a preset can name are registered in
+//! `versions/mod.rs`, one line each, through `register_versions!`: the line
+//! declares the version's folder and its [`ModelSpec`] variant, the name the
+//! preset writes (`model: Bolt(...)`) wrapping the version's config struct,
+//! which holds that section's fields and builds the model.
 
-use super::bolt::{Bolt, BoltConfig};
-use super::cortex::{Cortex, CortexConfig};
-use super::cortex_v7::{CortexV7, CortexV7Config};
 use super::lm::Model;
-use super::nova::{Nova, NovaConfig};
-use super::supernova::{Supernova, SupernovaConfig};
-use super::thunderbolt::{Thunderbolt, ThunderboltConfig};
-use crate::preset::ModelSpec;
-use std::sync::Arc;
+use super::ModelSpec;
+
+/// Declares each listed version's module and [`ModelSpec`], one newtype
+/// variant per version, with its dispatch to [`ModelConfig`](super::ModelConfig).
+macro_rules! register_versions {
+    ($($(#[$doc:meta])* $module:ident => $variant:ident($config:ident),)*) => {
+        $(pub mod $module;)*
+
+        /// A preset's `model:` section: the version, with that version's own
+        /// config. Written without the newtype's inner parentheses
+        /// (`Cortex(vocab: 4096, ...)`): presets are read and written with
+        /// RON's `unwrap_variant_newtypes` extension.
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        pub enum ModelSpec {
+            $($(#[$doc])* $variant($module::$config),)*
+        }
+
+        impl ModelSpec {
+            /// The version's config, through the trait every config implements.
+            pub fn config(&self) -> &dyn $crate::model::ModelConfig {
+                match self {
+                    $(ModelSpec::$variant(c) => c,)*
+                }
+            }
+        }
+    };
+}
+pub(crate) use register_versions;
 
 /// Builds the model of a validated spec; `seq_len` is the training window.
 pub fn build(spec: &ModelSpec, seq_len: usize) -> Model {
-    match spec {
-        ModelSpec::Cortex { vocab, d_model, n_layers, d_ff, kernel_size, memory } => Arc::new(Cortex::new(CortexConfig {
-            vocab: *vocab,
-            d_model: *d_model,
-            n_layers: *n_layers,
-            d_ff: *d_ff,
-            kernel_size: *kernel_size,
-            memory: memory.clone(),
-            seq_len,
-        })),
-        ModelSpec::Bolt { vocab, d_model, n_layers, d_ff, kernel_size } => Arc::new(Bolt::new(BoltConfig {
-            vocab: *vocab,
-            d_model: *d_model,
-            n_layers: *n_layers,
-            d_ff: *d_ff,
-            kernel_size: *kernel_size,
-        })),
-        ModelSpec::Thunderbolt { vocab, d_model, n_layers, groups, d_ff, reference_compat } => {
-            Arc::new(Thunderbolt::new(ThunderboltConfig {
-                vocab: *vocab,
-                d_model: *d_model,
-                n_layers: *n_layers,
-                groups: *groups,
-                d_ff: *d_ff,
-                reference_compat: *reference_compat,
-            }))
-        }
-        ModelSpec::CortexV7 { vocab, d_model, n_layers, d_ff, exits, consistency_weight, diversity_weight } => {
-            Arc::new(CortexV7::new(CortexV7Config {
-                vocab: *vocab,
-                d_model: *d_model,
-                n_layers: *n_layers,
-                d_ff: *d_ff,
-                exits: exits.clone(),
-                consistency_weight: *consistency_weight,
-                diversity_weight: *diversity_weight,
-            }))
-        }
-        ModelSpec::Nova { vocab, d_model, n_layers, n_heads, d_ff, dropout } => Arc::new(Nova::new(NovaConfig {
-            vocab: *vocab,
-            d_model: *d_model,
-            n_layers: *n_layers,
-            n_heads: *n_heads,
-            d_ff: *d_ff,
-            dropout: *dropout,
-        })),
-        ModelSpec::Supernova { vocab, d_model, n_layers, d_ff, d_reason, n_scales, n_slots, d_planner, reference_compat } => {
-            Arc::new(Supernova::new(SupernovaConfig {
-                vocab: *vocab,
-                d_model: *d_model,
-                n_layers: *n_layers,
-                d_ff: *d_ff,
-                d_reason: *d_reason,
-                n_scales: *n_scales,
-                n_slots: *n_slots,
-                d_planner: *d_planner,
-                reference_compat: *reference_compat,
-            }))
-        }
-    }
+    spec.config().build(seq_len)
 }

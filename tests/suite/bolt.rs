@@ -5,8 +5,8 @@ use super::check_util::*;
 use super::common::{fixtures, pool};
 use super::golden_util::{layout_shapes, max_diff, read_json, state_dict, Golden};
 use super::gradcheck::check::{Segment, Tol, MODEL_TOL};
-use flashlm_tui::model::bitlinear::{quantize, BitVariant};
-use flashlm_tui::model::bolt::{Bolt, BoltConfig, BoltDecoder};
+use flashlm_tui::model::blocks::bitlinear::{quantize, BitVariant};
+use flashlm_tui::model::versions::v4_bolt::{Bolt, BoltConfig, Decoder};
 use flashlm_tui::model::{LanguageModel, Workspace};
 use flashlm_tui::rng::Rng;
 
@@ -199,7 +199,7 @@ fn bolt_incremental_decoder_matches_full_forward() {
         let tokens = random_tokens(&mut rng, len, v);
         let mut ws = Workspace::new();
         pool().install(|| model.forward(&mut ws, &params, &tokens, 1, len));
-        let worst = decoder_worst(&mut BoltDecoder::new(&model, &params), &tokens, &ws.logits, v);
+        let worst = decoder_worst(&mut Decoder::new(&model, &params), &tokens, &ws.logits, v);
         eprintln!("v4 decoder vs full forward (seed {seed}): max |Δ| {worst:.3e}");
         assert!(worst <= 1e-4, "incremental logits differ from the full forward by {worst}");
         // through the trait object as the sampler uses it

@@ -8,12 +8,12 @@ use super::check_util::*;
 use super::common::{fixtures, pool};
 use super::golden_util::{layout_shapes, max_diff, read_json, state_dict, Golden};
 use super::gradcheck::check::*;
-use flashlm_tui::model::bitlinear::{quantize, BitVariant};
-use flashlm_tui::model::cortex_v7::{AdaptiveExit, CortexV7, CortexV7Config, Decoder};
-use flashlm_tui::model::decayed_sum::{
+use flashlm_tui::model::blocks::bitlinear::{quantize, BitVariant};
+use flashlm_tui::model::blocks::decayed_sum::{
     decay_weights, time_mix_backward, time_mix_forward, TimeMixActs, TimeMixGrads, TimeMixScratch, TimeMixWeights,
 };
-use flashlm_tui::model::exit_head::entropy_confidence;
+use flashlm_tui::model::blocks::exit_head::entropy_confidence;
+use flashlm_tui::model::versions::v7_cortex::{AdaptiveExit, CortexV7, CortexV7Config, Decoder};
 use flashlm_tui::model::{LanguageModel, Workspace};
 use flashlm_tui::rng::Rng;
 
@@ -277,7 +277,7 @@ fn objective_case(seed: u64) -> (CortexV7, Vec<f32>, (Vec<u32>, Vec<u32>), Rng) 
     (model, params, xy, rng)
 }
 
-fn full_objective_check(seed: u64) -> (Report, usize, flashlm_tui::model::cortex_v7::Objective) {
+fn full_objective_check(seed: u64) -> (Report, usize, flashlm_tui::model::versions::v7_cortex::Objective) {
     let (model, params, (x, y), mut rng) = objective_case(seed);
     let (b, t) = OBJECTIVE_BT;
     let segs = every_tensor(&model);

@@ -3,8 +3,8 @@
 
 use super::common::{pool, tiny_cortex};
 use flashlm_tui::generate::{sample_token, SampleParams};
-use flashlm_tui::model::cortex_decode::Decoder;
-use flashlm_tui::model::Workspace;
+use flashlm_tui::model::versions::v7_1_v7_2_cortex::Decoder;
+use flashlm_tui::model::{LanguageModel, Workspace};
 use flashlm_tui::rng::Rng;
 
 fn check(memory: bool, len: usize) {

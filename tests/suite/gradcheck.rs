@@ -52,13 +52,14 @@ use super::check_util::*;
 use super::common::{fixtures, pool, tiny_cortex};
 use super::golden_util::{layout_shapes, read_json, state_dict};
 use check::*;
-use flashlm_tui::model::embedding::{embedding_backward, embedding_forward};
-use flashlm_tui::model::gated_conv::{conv_backward, conv_forward, mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
-use flashlm_tui::model::head::{cross_entropy_forward, head_ce_fused, head_forward, HEAD_BLOCK};
-use flashlm_tui::model::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights};
-use flashlm_tui::model::rmsnorm::{rmsnorm_backward, rmsnorm_forward};
-use flashlm_tui::model::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
-use flashlm_tui::model::{Cortex, CortexConfig, MemoryConfig, Workspace};
+use flashlm_tui::kernels::conv::{conv_backward, conv_forward};
+use flashlm_tui::model::blocks::embedding::{embedding_backward, embedding_forward};
+use flashlm_tui::model::blocks::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
+use flashlm_tui::model::blocks::head::{cross_entropy_forward, head_ce_fused, head_forward, HEAD_BLOCK};
+use flashlm_tui::model::blocks::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights};
+use flashlm_tui::model::blocks::rmsnorm::{rmsnorm_backward, rmsnorm_forward};
+use flashlm_tui::model::blocks::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
+use flashlm_tui::model::{Cortex, CortexConfig, LanguageModel, MemoryConfig, Workspace};
 use flashlm_tui::rng::Rng;
 
 /// The reusable central-difference checker and the packing helpers.
@@ -353,7 +354,7 @@ fn rmsnorm_backward_by_hand(t: &[f32], dout: &[f32], rows: usize, d: usize, drop
     for r in 0..rows {
         let (xr, dy) = (&x[r * d..(r + 1) * d], &dout[r * d..(r + 1) * d]);
         let ms = xr.iter().map(|v| v * v).sum::<f32>() / d as f32;
-        let rs = 1.0 / (ms + flashlm_tui::model::rmsnorm::RMS_EPS).sqrt();
+        let rs = 1.0 / (ms + flashlm_tui::model::blocks::rmsnorm::RMS_EPS).sqrt();
         let dot: f32 = (0..d).map(|j| dy[j] * g[j] * xr[j]).sum();
         for j in 0..d {
             let proj = if drop_projection { 0.0 } else { xr[j] * rs * rs * rs / d as f32 * dot };

@@ -3,7 +3,7 @@
 //! that end in a partial chunk, and that are shorter than one chunk.
 
 use super::common::pool;
-use flashlm_tui::model::hebbian::*;
+use flashlm_tui::model::blocks::hebbian::*;
 use flashlm_tui::rng::Rng;
 
 fn rand(rng: &mut Rng, n: usize, s: f32) -> Vec<f32> {

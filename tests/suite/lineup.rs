@@ -17,27 +17,19 @@ const LINEUP: [&str; 7] =
 fn shrink(mut p: Preset) -> Preset {
     let (d, h) = (16, 24);
     match &mut p.model {
-        ModelSpec::Cortex { vocab, d_model, n_layers, d_ff, kernel_size, memory } => {
-            (*vocab, *d_model, *n_layers, *d_ff, *kernel_size) = (512, d, 2, h, 4);
-            if let Some(m) = memory {
+        ModelSpec::Cortex(c) => {
+            (c.vocab, c.d_model, c.n_layers, c.d_ff, c.kernel_size) = (512, d, 2, h, 4);
+            if let Some(m) = &mut c.memory {
                 *m = MemoryConfig { d_mem: 8, decay: m.decay };
             }
         }
-        ModelSpec::Bolt { vocab, d_model, n_layers, d_ff, kernel_size } => {
-            (*vocab, *d_model, *n_layers, *d_ff, *kernel_size) = (512, d, 2, h, 4)
-        }
-        ModelSpec::Thunderbolt { vocab, d_model, n_layers, groups, d_ff, .. } => {
-            (*vocab, *d_model, *n_layers, *groups, *d_ff) = (512, d, 2, 4, h)
-        }
-        ModelSpec::Nova { vocab, d_model, n_layers, n_heads, d_ff, .. } => {
-            (*vocab, *d_model, *n_layers, *n_heads, *d_ff) = (512, d, 2, 2, h)
-        }
-        ModelSpec::Supernova { vocab, d_model, n_layers, d_ff, d_reason, n_slots, d_planner, .. } => {
-            (*vocab, *d_model, *n_layers, *d_ff, *d_reason, *n_slots, *d_planner) = (512, d, 2, h, 8, 4, 4)
-        }
-        ModelSpec::CortexV7 { vocab, d_model, n_layers, d_ff, exits, .. } => {
-            (*vocab, *d_model, *n_layers, *d_ff) = (512, d, 3, h);
-            *exits = vec![(1, 0.1, 0.55), (2, 0.3, 0.35)];
+        ModelSpec::Bolt(c) => (c.vocab, c.d_model, c.n_layers, c.d_ff, c.kernel_size) = (512, d, 2, h, 4),
+        ModelSpec::Thunderbolt(c) => (c.vocab, c.d_model, c.n_layers, c.groups, c.d_ff) = (512, d, 2, 4, h),
+        ModelSpec::Nova(c) => (c.vocab, c.d_model, c.n_layers, c.n_heads, c.d_ff) = (512, d, 2, 2, h),
+        ModelSpec::Supernova(c) => (c.vocab, c.d_model, c.n_layers, c.d_ff, c.d_reason, c.n_slots, c.d_planner) = (512, d, 2, h, 8, 4, 4),
+        ModelSpec::CortexV7(c) => {
+            (c.vocab, c.d_model, c.n_layers, c.d_ff) = (512, d, 3, h);
+            c.exits = vec![(1, 0.1, 0.55), (2, 0.3, 0.35)];
         }
     }
     let t = &mut p.train;
@@ -65,12 +57,10 @@ fn every_version_trains_samples_and_evaluates() {
     std::fs::write(&data, flashlm_tui::data::stories::stories(7, 40).join("\n<|endoftext|>\n")).unwrap();
     for name in LINEUP {
         let (full, _) = resolve(name, None).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let ternary = matches!(
-            full.model,
-            ModelSpec::Bolt { .. } | ModelSpec::Thunderbolt { .. } | ModelSpec::Supernova { .. } | ModelSpec::CortexV7 { .. }
-        );
+        let ternary =
+            matches!(full.model, ModelSpec::Bolt(_) | ModelSpec::Thunderbolt(_) | ModelSpec::Supernova(_) | ModelSpec::CortexV7(_));
         let p = shrink(full);
-        let text = ron::ser::to_string_pretty(&p, Default::default()).unwrap();
+        let text = p.to_ron().unwrap();
         let p = Preset::parse(&text, name).unwrap_or_else(|e| panic!("{name}: shrunk preset invalid: {e}"));
         let ev = collect(start(run_config((p, text), root.path())));
         assert!(errors(&ev).is_empty(), "{name}: {:?}", errors(&ev));

@@ -9,13 +9,13 @@ use super::check_util::*;
 use super::common::{fixtures, pool};
 use super::golden_util::{layout_shapes, read_json, state_dict, Golden};
 use super::gradcheck::check::*;
-use flashlm_tui::model::attention::{
+use flashlm_tui::model::blocks::attention::{
     attention_backward, attention_forward, rope_table, AttnActs, AttnGrads, AttnSaved, AttnScratch, AttnShape, AttnWeights, Rope,
 };
-use flashlm_tui::model::dropout::DropMask;
-use flashlm_tui::model::geglu::{geglu_backward, geglu_forward, gelu, gelu_grad, GegluGrads, GegluWeights};
-use flashlm_tui::model::layernorm::{layernorm_backward, layernorm_forward};
-use flashlm_tui::model::nova_decode::NovaDecoder;
+use flashlm_tui::model::blocks::dropout::DropMask;
+use flashlm_tui::model::blocks::geglu::{geglu_backward, geglu_forward, gelu, gelu_grad, GegluGrads, GegluWeights};
+use flashlm_tui::model::blocks::layernorm::{layernorm_backward, layernorm_forward};
+use flashlm_tui::model::versions::v5_2_nova_ignition::Decoder;
 use flashlm_tui::model::{LanguageModel, Nova, NovaConfig, Workspace};
 use flashlm_tui::rng::Rng;
 use flashlm_tui::weights::read_f32_tensors;
@@ -121,7 +121,7 @@ fn nova_erf_within_a_few_ulp_of_one() {
     let mut worst = 0.0f64;
     for i in -6000..=6000 {
         let x = i as f64 / 1000.0;
-        let e = flashlm_tui::model::geglu::erf(x as f32) as f64;
+        let e = flashlm_tui::model::blocks::geglu::erf(x as f32) as f64;
         worst = worst.max((e - libm::erf(x)).abs());
     }
     assert!(worst <= 4e-7, "max |erf error| {worst}");
@@ -196,7 +196,7 @@ impl AttnBufs {
     fn new(sh: AttnShape) -> Self {
         let n = sh.rows() * sh.d;
         let half = sh.hd() / 2;
-        let inv_freq = flashlm_tui::model::attention::rope_inv_freq(sh.hd());
+        let inv_freq = flashlm_tui::model::blocks::attention::rope_inv_freq(sh.hd());
         let (mut cos, mut sin) = (vec![0.0; sh.t * half], vec![0.0; sh.t * half]);
         rope_table(&mut cos, &mut sin, 0, &inv_freq);
         let z = |len| vec![0.0f32; len];
@@ -407,7 +407,7 @@ fn nova_decoder_equals_full_forward() {
     let mut worst = 0.0f32;
     for s in 0..b {
         let rows = s * t..(s + 1) * t;
-        worst = worst.max(decoder_worst(&mut NovaDecoder::new(&model, &params), &x[rows], &reference[s * t * v..(s + 1) * t * v], v));
+        worst = worst.max(decoder_worst(&mut Decoder::new(&model, &params), &x[rows], &reference[s * t * v..(s + 1) * t * v], v));
     }
     eprintln!("decoder vs reference logits: max |Δ| {worst:.3e}");
     assert!(worst <= 1e-5, "decoder differs from the reference logits by {worst}");

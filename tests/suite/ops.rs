@@ -1,7 +1,7 @@
 //! Elementwise kernels in `kernels::ops` against their plain loops.
 
+use flashlm_tui::kernels::conv::{conv_backward, conv_backward_plain, conv_forward, conv_forward_plain};
 use flashlm_tui::kernels::ops::{exp, mul_add_into};
-use flashlm_tui::model::gated_conv::{conv_backward, conv_backward_plain, conv_forward, conv_forward_plain};
 use flashlm_tui::rng::Rng;
 
 #[test]

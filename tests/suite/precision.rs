@@ -195,7 +195,7 @@ fn precision_flags_from_the_command_line() {
 #[test]
 fn ternary_packing_is_exact_for_every_bitlinear_variant() {
     use flashlm_tui::kernels::vec::{matvec, matvec_mat, OwnedMat, TernaryMat};
-    use flashlm_tui::model::bitlinear::{quantize, BitVariant};
+    use flashlm_tui::model::blocks::bitlinear::{quantize, BitVariant};
     let (out, inp) = (37, 70);
     let mut rng = Rng::new(11);
     let w: Vec<f32> = (0..out * inp).map(|_| rng.normal() * 0.05).collect();
@@ -221,7 +221,7 @@ fn ternary_packing_is_exact_for_every_bitlinear_variant() {
 #[test]
 fn packed_store_finds_matrices_and_row_blocks() {
     use flashlm_tui::kernels::vec::{matvec, matvec_mat, Mat, PackedStore};
-    use flashlm_tui::model::bitlinear::{quantize, BitVariant};
+    use flashlm_tui::model::blocks::bitlinear::{quantize, BitVariant};
     let (out, inp) = (12, 32);
     let mut rng = Rng::new(3);
     let w: Vec<f32> = (0..out * inp).map(|_| rng.normal()).collect();

@@ -1,7 +1,7 @@
 //! Presets: the built-in files parse, parameter counts match the spec, and bad
 //! input gets an error naming file, line and column.
 
-use flashlm_tui::preset::{discover, resolve, thousands, Budget, Preset, PresetError, BUILTIN};
+use flashlm_tui::preset::{discover, resolve, thousands, Budget, Overrides, Preset, PresetError, BUILTIN};
 
 #[test]
 fn builtin_presets_parse_with_spec_parameter_counts() {
@@ -17,6 +17,23 @@ fn builtin_presets_parse_with_spec_parameter_counts() {
     }
 }
 
+/// Every built-in preset re-serialises (as `with_overrides` does for the copy
+/// stored in a checkpoint) to text that parses back to the same preset, with
+/// the model section still written `Version(field: ...)`.
+#[test]
+fn builtin_presets_round_trip_through_ron() {
+    for (f, text) in BUILTIN {
+        let p = Preset::parse(text, f).unwrap_or_else(|e| panic!("{f}: {e}"));
+        let again = p.to_ron().unwrap();
+        let head = text.lines().map(str::trim).find(|l| l.starts_with("model:")).expect("a model section");
+        assert!(again.contains(head) && !again.contains(&format!("{head}(")), "{f}: model section written as\n{again}");
+        assert_eq!(Preset::parse(&again, f).unwrap_or_else(|e| panic!("{f}: {e}\n{again}")), p);
+        let (o, otext) = p.with_overrides(text, &Overrides { warmup: Some(1), ..Default::default() }).unwrap();
+        assert_eq!(o.train.warmup, 1);
+        assert_eq!(Preset::parse(&otext, f).unwrap(), o);
+    }
+}
+
 #[test]
 fn unknown_field_is_an_error_with_position() {
     let (_, text) = resolve("tiny", None).unwrap();
@@ -26,6 +43,27 @@ fn unknown_field_is_an_error_with_position() {
     assert!(matches!(e, PresetError::Parse { .. }), "{msg}");
     assert!(msg.starts_with("bad.ron:"), "{msg}");
     assert!(msg.contains("batchh"), "{msg}");
+}
+
+/// The model section rejects unknown fields too, `seq_len` (the training
+/// window, which lives in `train:`) among them.
+#[test]
+fn unknown_model_field_is_an_error_with_position() {
+    let (_, text) = resolve("tiny", None).unwrap();
+    for extra in ["kernell: 5", "seq_len: 32"] {
+        let bad = text.replace("kernel_size: 4,", &format!("kernel_size: 4,\n        {extra},"));
+        let e = Preset::parse(&bad, "bad.ron").unwrap_err();
+        let msg = e.to_string();
+        let field = extra.split(':').next().unwrap();
+        match &e {
+            PresetError::Parse { file, line, .. } => {
+                assert_eq!(file, "bad.ron");
+                assert_eq!(*line, bad.lines().position(|l| l.contains(extra)).unwrap() + 1, "{msg}");
+            }
+            _ => panic!("{extra}: expected a parse error, got {msg}"),
+        }
+        assert!(msg.contains(field), "{msg}");
+    }
 }
 
 #[test]

@@ -7,8 +7,8 @@ use super::check_util::*;
 use super::common::{fixtures, pool};
 use super::golden_util::{layout_shapes, max_diff, read_json, state_dict, Golden};
 use super::gradcheck::check::MODEL_TOL;
-use flashlm_tui::model::bitlinear::{quantize, BitVariant};
-use flashlm_tui::model::supernova::{Supernova, SupernovaConfig};
+use flashlm_tui::model::blocks::bitlinear::{quantize, BitVariant};
+use flashlm_tui::model::versions::v6_supernova::{Supernova, SupernovaConfig};
 use flashlm_tui::model::{LanguageModel, Workspace};
 use flashlm_tui::rng::Rng;
 

@@ -8,12 +8,12 @@ use super::check_util::*;
 use super::common::{fixtures, pool};
 use super::golden_util::{layout_shapes, read_json, state_dict, Golden};
 use super::gradcheck::check::*;
-use flashlm_tui::model::bitlinear::{quantize, BitVariant};
-use flashlm_tui::model::groupnorm::{groupnorm_backward, groupnorm_forward};
-use flashlm_tui::model::recurrence::{recurrence_backward, recurrence_forward};
-use flashlm_tui::model::relu2_ffn::{relu2_ffn_backward, relu2_ffn_forward, Relu2Grads, Relu2Weights};
-use flashlm_tui::model::thunderbolt::{Thunderbolt, ThunderboltConfig, ThunderboltWs, TRAIN_WINDOW};
-use flashlm_tui::model::token_shift::{token_shift_backward, token_shift_forward};
+use flashlm_tui::model::blocks::bitlinear::{quantize, BitVariant};
+use flashlm_tui::model::blocks::groupnorm::{groupnorm_backward, groupnorm_forward};
+use flashlm_tui::model::blocks::recurrence::{recurrence_backward, recurrence_forward};
+use flashlm_tui::model::blocks::relu2_ffn::{relu2_ffn_backward, relu2_ffn_forward, Relu2Grads, Relu2Weights};
+use flashlm_tui::model::blocks::token_shift::{token_shift_backward, token_shift_forward};
+use flashlm_tui::model::versions::v5_thunderbolt::{Thunderbolt, ThunderboltConfig, ThunderboltWs, TRAIN_WINDOW};
 use flashlm_tui::model::{LanguageModel, Workspace};
 use flashlm_tui::rng::Rng;
 

@@ -219,7 +219,7 @@ fn empty_and_too_small_corpora_are_clear_errors() {
 /// model gets a list of what is missing, unexpected or mis-shaped.
 #[test]
 fn reference_state_dicts_import_or_explain_the_mismatch() {
-    use flashlm_tui::model::{Cortex, CortexConfig, MemoryConfig};
+    use flashlm_tui::model::{Cortex, CortexConfig, LanguageModel, MemoryConfig};
     use flashlm_tui::weights::import_reference;
     let path = fixtures().join("v7.2/weights.safetensors");
     let cfg = CortexConfig {

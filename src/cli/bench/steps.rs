@@ -139,7 +139,7 @@ pub(super) fn run_hebbian(a: &BenchArgs) -> Result<()> {
     let (preset, _) = resolve(&a.preset, a.presets.as_deref())?;
     let mut plain = preset.clone();
     match &mut plain.model {
-        crate::preset::ModelSpec::Cortex { memory, .. } if memory.is_some() => *memory = None,
+        crate::preset::ModelSpec::Cortex(c) if c.memory.is_some() => c.memory = None,
         _ => anyhow::bail!("--hebbian needs a preset with a Hebbian memory (v7.2), not {}", preset.name),
     }
     let threads = a.threads.unwrap_or_else(default_threads).max(1);

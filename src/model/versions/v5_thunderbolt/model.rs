@@ -26,22 +26,22 @@
 //! (4 × 119 MB) 4.40 GB, well inside 8 GB. `loss`/`forward` use the same
 //! workspace (the trainer shares one between training and evaluation).
 
-use super::bitlinear::{quantize, ternary_share, BitVariant};
-use super::embedding::{embedding_backward, embedding_forward};
-use super::groupnorm::{groupnorm_backward, groupnorm_forward};
-use super::head::{head_ce_fused, head_forward, head_loss, HEAD_BLOCK};
-use super::layernorm::{layernorm_backward, layernorm_forward};
-use super::lm::{Decode, LanguageModel, TernaryShare, WindowDecoder, Workspace};
-use super::params::{carve_mut, Layout};
-use super::recurrence::{recurrence_backward, recurrence_forward};
-use super::relu2_ffn::{relu2_ffn_backward, relu2_ffn_forward, Relu2Grads, Relu2Weights};
-use super::token_shift::{token_shift_backward, token_shift_forward};
+use super::config::ThunderboltConfig;
+use super::decode::Decoder;
+use super::workspace::ThunderboltWs;
 use crate::kernels::{matmul, MatRef};
+use crate::model::blocks::bitlinear::{quantize, ternary_share, BitVariant};
+use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
+use crate::model::blocks::groupnorm::{groupnorm_backward, groupnorm_forward};
+use crate::model::blocks::head::{head_ce_fused, head_forward, head_loss, HEAD_BLOCK};
+use crate::model::blocks::layernorm::{layernorm_backward, layernorm_forward};
+use crate::model::blocks::recurrence::{recurrence_backward, recurrence_forward};
+use crate::model::blocks::relu2_ffn::{relu2_ffn_backward, relu2_ffn_forward, Relu2Grads, Relu2Weights};
+use crate::model::blocks::token_shift::{token_shift_backward, token_shift_forward};
+use crate::model::lm::{Decode, LanguageModel, TernaryShare, WindowDecoder, Workspace};
+use crate::model::params::{carve_mut, Layout};
 use crate::rng::Rng;
 use std::ops::Range;
-
-mod decode;
-pub use decode::StreamDecoder;
 
 /// The v5 training window (spec §5.1). With `reference_compat` the model has no
 /// streaming form, so generation re-runs the full forward over the last
@@ -50,42 +50,22 @@ pub const TRAIN_WINDOW: usize = 256;
 
 const BIT: BitVariant = BitVariant::B;
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct ThunderboltConfig {
-    pub vocab: usize,
-    pub d_model: usize,
-    pub n_layers: usize,
-    /// GroupNorm groups (reference `n_heads`); must divide d_model.
-    pub groups: usize,
-    /// FFN hidden width H (reference `d_ffn`).
-    pub d_ff: usize,
-    /// GroupNorm statistics over the whole window, as the reference (D4): not causal.
-    pub reference_compat: bool,
-}
-
-impl ThunderboltConfig {
-    /// The reference default: V 8192, d 384, 18 layers, 8 groups of 48, FFN 1152.
-    pub fn full_size() -> Self {
-        ThunderboltConfig { vocab: 8192, d_model: 384, n_layers: 18, groups: 8, d_ff: 1152, reference_compat: false }
-    }
-}
-
 #[derive(Clone, Debug)]
-struct BlockRanges {
-    mix1: Range<usize>,
-    mix2: Range<usize>,
-    ln1_w: Range<usize>,
-    ln1_b: Range<usize>,
-    ln2_w: Range<usize>,
-    ln2_b: Range<usize>,
-    f_bias: Range<usize>,
+pub(super) struct BlockRanges {
+    pub(super) mix1: Range<usize>,
+    pub(super) mix2: Range<usize>,
+    pub(super) ln1_w: Range<usize>,
+    pub(super) ln1_b: Range<usize>,
+    pub(super) ln2_w: Range<usize>,
+    pub(super) ln2_b: Range<usize>,
+    pub(super) f_bias: Range<usize>,
     /// W_f, W_v, W_o, each [d × d], adjacent: one [3d × d] matrix for the matmuls
-    fvo: Range<usize>,
-    proj: Range<usize>,
-    gn_w: Range<usize>,
-    gn_b: Range<usize>,
-    up: Range<usize>,
-    down: Range<usize>,
+    pub(super) fvo: Range<usize>,
+    pub(super) proj: Range<usize>,
+    pub(super) gn_w: Range<usize>,
+    pub(super) gn_b: Range<usize>,
+    pub(super) up: Range<usize>,
+    pub(super) down: Range<usize>,
 }
 
 /// The model definition; parameters live in a flat buffer owned by the caller.
@@ -93,21 +73,21 @@ struct BlockRanges {
 pub struct Thunderbolt {
     pub cfg: ThunderboltConfig,
     pub layout: Layout,
-    embed: Range<usize>,
-    blocks: Vec<BlockRanges>,
-    ln_out_w: Range<usize>,
-    ln_out_b: Range<usize>,
-    quantize: bool,
+    pub(super) embed: Range<usize>,
+    pub(super) blocks: Vec<BlockRanges>,
+    pub(super) ln_out_w: Range<usize>,
+    pub(super) ln_out_b: Range<usize>,
+    pub(super) quantize: bool,
 }
 
 /// Q(W) of one block's six ternary matrices (or W itself on the float path).
 #[derive(Default)]
-pub(crate) struct BlockWeights {
+pub(super) struct BlockWeights {
     /// Q(W_f); Q(W_v); Q(W_o): [3d × d]
-    pub fvo: Vec<f32>,
-    pub proj: Vec<f32>,
-    pub up: Vec<f32>,
-    pub down: Vec<f32>,
+    pub(super) fvo: Vec<f32>,
+    pub(super) proj: Vec<f32>,
+    pub(super) up: Vec<f32>,
+    pub(super) down: Vec<f32>,
 }
 
 impl Thunderbolt {
@@ -149,10 +129,6 @@ impl Thunderbolt {
         self
     }
 
-    pub fn num_params(&self) -> usize {
-        self.layout.total
-    }
-
     /// Number of parameters in the BitLinear matrices.
     pub fn ternary_params(&self) -> usize {
         self.blocks.iter().map(|b| b.fvo.len() + b.proj.len() + b.up.len() + b.down.len()).sum()
@@ -173,32 +149,10 @@ impl Thunderbolt {
         }
     }
 
-    /// Spec §5.3: E ~ N(0, 0.02²); BitLinear matrices Kaiming-normal fan_out
-    /// (std √(2/out)); β_f = ω₁ = ω₂ = 0; LN/GN γ = 1, β = 0.
-    pub fn init_params(&self, seed: u64) -> Vec<f32> {
-        let mut rng = Rng::new(seed);
-        let mut p = vec![0.0f32; self.layout.total];
-        for t in &self.layout.tensors {
-            let r = t.range();
-            let name = t.name.as_str();
-            if t.shape.len() == 1 {
-                let one =
-                    name.ends_with("ln1.weight") || name.ends_with("ln2.weight") || name.ends_with("gn.weight") || name == "ln_out.weight";
-                p[r].fill(if one { 1.0 } else { 0.0 });
-                continue;
-            }
-            let std = if name == "embed.weight" { 0.02 } else { (2.0 / t.shape[0] as f32).sqrt() };
-            for x in &mut p[r] {
-                *x = rng.normal() * std;
-            }
-        }
-        p
-    }
-
     /// Fills `q` with Q(W) (or W on the float path) for block `l`; `parallel`
     /// uses the current rayon pool (training), otherwise one thread (the decoder
     /// may run on a sampling thread beside training). Both give the same bits.
-    pub(crate) fn block_weights(&self, q: &mut BlockWeights, params: &[f32], l: usize, parallel: bool) {
+    pub(super) fn block_weights(&self, q: &mut BlockWeights, params: &[f32], l: usize, parallel: bool) {
         let (d, h) = (self.cfg.d_model, self.cfg.d_ff);
         let br = &self.blocks[l];
         q.fvo.resize(3 * d * d, 0.0);
@@ -249,15 +203,6 @@ impl Thunderbolt {
             + 2 * h * d
     }
 
-    /// Forward pass; logits [b·t × V] end up in `ws.logits`.
-    pub fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        let (tw, logits, _) = ws.parts::<ThunderboltWs>();
-        self.forward_hidden(tw, params, tokens, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &tw.an[..rows * d], &params[self.embed.clone()], d, v);
-    }
-
     /// Everything up to the final norm: LN_out(h_L) is left in `ws.an`.
     fn forward_hidden(&self, ws: &mut ThunderboltWs, params: &[f32], tokens: &[u32], b: usize, t: usize) {
         let c = &self.cfg;
@@ -293,34 +238,6 @@ impl Thunderbolt {
         let last = &hs[self.blocks.len()][..n];
         let (lw, lb) = (&params[self.ln_out_w.clone()], &params[self.ln_out_b.clone()]);
         layernorm_forward(&mut an[..n], &mut mean[..rows], &mut rstd[..rows], last, lw, lb, d);
-    }
-
-    /// Forward + per-position losses; returns the mean (f64 accumulation).
-    pub fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (tw, _, losses) = ws.parts::<ThunderboltWs>();
-        self.forward_hidden(tw, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_loss(losses, &mut tw.head_buf, &tw.an[..rows * d], &params[self.embed.clone()], y, d, v)
-    }
-
-    /// Forward + backward of the mean next-token loss; gradients added into `grads`.
-    pub fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (tw, _, losses) = ws.parts::<ThunderboltWs>();
-        self.forward_hidden(tw, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let n = rows * d;
-        losses.resize(rows, 0.0);
-        {
-            let [gemb] = carve_mut(grads, std::array::from_ref(&self.embed));
-            let emb = &params[self.embed.clone()];
-            head_ce_fused(&mut losses[..rows], &mut tw.a[..n], gemb, &mut tw.head_buf, &tw.an[..n], emb, y, d, v);
-        }
-        let loss = super::head::mean_loss(&losses[..rows]);
-        if !loss.is_finite() {
-            return loss;
-        }
-        self.backward(tw, params, grads, x, b, t);
-        loss
     }
 
     /// Backward from ∂L/∂LN_out(h_L), left in `ws.a` by the fused head.
@@ -405,87 +322,6 @@ fn quantize_serial_b(q: &mut [f32], w: &[f32]) {
     }
 }
 
-#[derive(Default)]
-struct LayerActs {
-    /// [z_f | z_v | z_o] = Q(W_fvo)·a, [rows × 3d]
-    z: Vec<f32>,
-    /// h after the recurrence sub-layer, [rows × d]
-    h1: Vec<f32>,
-    /// FFN pre-activation Q(W_up)·b', [rows × H]
-    u: Vec<f32>,
-}
-
-/// Activations and scratch for one (batch, window) shape, allocated once and
-/// reused; sizes in [`Thunderbolt::workspace_floats`].
-#[derive(Default)]
-pub struct ThunderboltWs {
-    shape: (usize, usize),
-    hs: Vec<Vec<f32>>,
-    layers: Vec<LayerActs>,
-    /// LN output (LN₁, LN₂, then LN_out = the head input)
-    an: Vec<f32>,
-    /// token-shifted LN output (the sub-layer input); ∂L/∂LN_out from the head
-    a: Vec<f32>,
-    /// q = o ⊙ c; backward: ∂L/∂(LN output)
-    q: Vec<f32>,
-    /// scan states c
-    c: Vec<f32>,
-    /// GroupNorm output; backward: ∂L/∂q
-    gn: Vec<f32>,
-    /// ∂L/∂h (residual stream)
-    dh: Vec<f32>,
-    /// backward: ∂L/∂a, ∂L/∂GN
-    tmp: Vec<f32>,
-    mean: Vec<f32>,
-    rstd: Vec<f32>,
-    gmean: Vec<f32>,
-    grstd: Vec<f32>,
-    /// ReLU² activation / ∂u [rows × H]; ∂z [rows × 3d]
-    big: Vec<f32>,
-    head_buf: Vec<f32>,
-    qw: BlockWeights,
-}
-
-impl ThunderboltWs {
-    /// Grows buffers to fit `b × t` (never shrinks, so alternating shapes do not reallocate).
-    pub fn ensure(&mut self, m: &Thunderbolt, b: usize, t: usize) {
-        if self.shape.0 * self.shape.1 >= b * t && self.shape.1 >= t && self.layers.len() == m.cfg.n_layers {
-            return;
-        }
-        let c = &m.cfg;
-        let (rows, d, h) = (b * t, c.d_model, c.d_ff);
-        let n = rows * d;
-        let z = |len: usize| vec![0.0f32; len];
-        self.shape = (b, t);
-        self.hs = (0..=c.n_layers).map(|_| z(n)).collect();
-        self.layers = (0..c.n_layers).map(|_| LayerActs { z: z(3 * n), h1: z(n), u: z(rows * h) }).collect();
-        self.an = z(n);
-        self.a = z(n);
-        self.q = z(n);
-        self.c = z(n);
-        self.gn = z(n);
-        self.dh = z(n);
-        self.tmp = z(n);
-        self.mean = z(rows);
-        self.rstd = z(rows);
-        self.gmean = z(rows * c.groups);
-        self.grstd = z(rows * c.groups);
-        self.big = z(rows * (3 * d).max(h));
-        self.head_buf = z(HEAD_BLOCK.min(rows) * c.vocab);
-        self.qw = BlockWeights { fvo: z(3 * d * d), proj: z(d * d), up: z(h * d), down: z(d * h) };
-    }
-
-    /// Floats currently allocated (compare with [`Thunderbolt::workspace_floats`]).
-    pub fn floats(&self) -> usize {
-        let v = |x: &Vec<f32>| x.len();
-        self.hs.iter().map(v).sum::<usize>()
-            + self.layers.iter().map(|l| l.z.len() + l.h1.len() + l.u.len()).sum::<usize>()
-            + [&self.an, &self.a, &self.q, &self.c, &self.gn, &self.dh, &self.tmp].into_iter().map(v).sum::<usize>()
-            + [&self.mean, &self.rstd, &self.gmean, &self.grstd, &self.big, &self.head_buf].into_iter().map(v).sum::<usize>()
-            + [&self.qw.fvo, &self.qw.proj, &self.qw.up, &self.qw.down].into_iter().map(v).sum::<usize>()
-    }
-}
-
 impl LanguageModel for Thunderbolt {
     fn version(&self) -> &'static str {
         "v5"
@@ -496,20 +332,63 @@ impl LanguageModel for Thunderbolt {
     fn vocab(&self) -> usize {
         self.cfg.vocab
     }
+    /// Spec §5.3: E ~ N(0, 0.02²); BitLinear matrices Kaiming-normal fan_out
+    /// (std √(2/out)); β_f = ω₁ = ω₂ = 0; LN/GN γ = 1, β = 0.
     fn init_params(&self, seed: u64) -> Vec<f32> {
-        Thunderbolt::init_params(self, seed)
+        let mut rng = Rng::new(seed);
+        let mut p = vec![0.0f32; self.layout.total];
+        for t in &self.layout.tensors {
+            let r = t.range();
+            let name = t.name.as_str();
+            if t.shape.len() == 1 {
+                let one =
+                    name.ends_with("ln1.weight") || name.ends_with("ln2.weight") || name.ends_with("gn.weight") || name == "ln_out.weight";
+                p[r].fill(if one { 1.0 } else { 0.0 });
+                continue;
+            }
+            let std = if name == "embed.weight" { 0.02 } else { (2.0 / t.shape[0] as f32).sqrt() };
+            for x in &mut p[r] {
+                *x = rng.normal() * std;
+            }
+        }
+        p
     }
     fn tied_aliases(&self) -> Vec<(&'static str, &'static str)> {
         vec![("head.weight", "embed.weight")]
     }
+    /// Forward pass; logits [b·t × V] end up in `ws.logits`.
     fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        Thunderbolt::forward(self, ws, params, tokens, b, t)
+        let (tw, logits, _) = ws.parts::<ThunderboltWs>();
+        self.forward_hidden(tw, params, tokens, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        logits.resize(rows * v, 0.0);
+        head_forward(&mut logits[..rows * v], &tw.an[..rows * d], &params[self.embed.clone()], d, v);
     }
+    /// Forward + per-position losses; returns the mean (f64 accumulation).
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Thunderbolt::loss(self, ws, params, x, y, b, t)
+        let (tw, _, losses) = ws.parts::<ThunderboltWs>();
+        self.forward_hidden(tw, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        head_loss(losses, &mut tw.head_buf, &tw.an[..rows * d], &params[self.embed.clone()], y, d, v)
     }
+    /// Forward + backward of the mean next-token loss; gradients added into `grads`.
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Thunderbolt::loss_and_grad(self, ws, params, grads, x, y, b, t)
+        let (tw, _, losses) = ws.parts::<ThunderboltWs>();
+        self.forward_hidden(tw, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        let n = rows * d;
+        losses.resize(rows, 0.0);
+        {
+            let [gemb] = carve_mut(grads, std::array::from_ref(&self.embed));
+            let emb = &params[self.embed.clone()];
+            head_ce_fused(&mut losses[..rows], &mut tw.a[..n], gemb, &mut tw.head_buf, &tw.an[..n], emb, y, d, v);
+        }
+        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
+        if !loss.is_finite() {
+            return loss;
+        }
+        self.backward(tw, params, grads, x, b, t);
+        loss
     }
     /// Streaming decoder (per layer: c and the previous LN₁/LN₂ outputs, O(1) per
     /// token, any length) with the D4 fix. With `reference_compat` the GroupNorm
@@ -520,7 +399,7 @@ impl LanguageModel for Thunderbolt {
         if self.cfg.reference_compat {
             Box::new(WindowDecoder::new(self, params, TRAIN_WINDOW))
         } else {
-            Box::new(StreamDecoder::new(self, params))
+            Box::new(Decoder::new(self, params))
         }
     }
     /// 6 × (matmul parameters incl. the tied head) + per layer 12·d for the scan

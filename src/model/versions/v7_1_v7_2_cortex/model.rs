@@ -6,38 +6,21 @@
 //!   per block: h += GCM(RMS₁(h)); [h += Mem(RMS_m(h))]; h += SwiGLU(RMS₂(h))
 //!   z = E·RMS_out(h)
 
-use super::embedding::{embedding_backward, embedding_forward};
-use super::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
-use super::head::{head_ce_fused, head_forward, head_loss, HEAD_BLOCK};
-use super::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights, CHUNK};
-use super::lm::{Decode, LanguageModel, MemoryDims, Workspace};
-use super::params::{carve_mut, Layout};
-use super::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
-use super::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
+use super::config::CortexConfig;
+use super::decode::Decoder;
+use super::workspace::CortexWs;
 use crate::kernels::ops::add;
+use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
+use crate::model::blocks::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
+use crate::model::blocks::head::{head_ce_fused, head_forward, head_loss};
+use crate::model::blocks::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights, CHUNK};
+use crate::model::blocks::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
+use crate::model::blocks::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
+use crate::model::lm::{Decode, LanguageModel, MemoryDims, Workspace};
+use crate::model::params::{carve_mut, Layout};
 use crate::precision::Precision;
 use crate::rng::Rng;
-use serde::{Deserialize, Serialize};
 use std::ops::Range;
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MemoryConfig {
-    pub d_mem: usize,
-    pub decay: f32,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct CortexConfig {
-    pub vocab: usize,
-    pub d_model: usize,
-    pub n_layers: usize,
-    pub d_ff: usize,
-    pub kernel_size: usize,
-    pub memory: Option<MemoryConfig>,
-    /// The training window T_train; fixes the Hebbian read scale c = 1/(√d_mem·√T_train).
-    pub seq_len: usize,
-}
 
 #[derive(Clone, Debug)]
 struct BlockRanges {
@@ -127,48 +110,7 @@ impl Cortex {
         (&params[self.embed.clone()], &params[self.ln_in.clone()], &params[self.ln_out.clone()])
     }
 
-    pub fn num_params(&self) -> usize {
-        self.layout.total
-    }
-
-    /// Names whose data is the same tensor as another name in reference state dicts.
-    pub fn tied_aliases(&self) -> Vec<(&'static str, &'static str)> {
-        vec![("head.weight", "embed.weight")]
-    }
-
-    /// Spec §9.3 / §10.3: E ~ N(0, 0.02²); linears Kaiming-normal fan_out
-    /// (std √(2/out)); conv std √(2/(d·k)); mem_out N(0, 0.01²); gains 1.
-    pub fn init_params(&self, seed: u64) -> Vec<f32> {
-        let mut rng = Rng::new(seed);
-        let mut p = vec![0.0f32; self.layout.total];
-        for t in &self.layout.tensors {
-            let r = t.range();
-            let name = t.name.as_str();
-            let std = if name.ends_with("ln_in.weight")
-                || name.ends_with("ln_out.weight")
-                || name.ends_with("ln1.weight")
-                || name.ends_with("ln2.weight")
-                || name.ends_with("ln_mem.weight")
-            {
-                p[r].fill(1.0);
-                continue;
-            } else if name == "embed.weight" {
-                0.02
-            } else if name.ends_with("mem_out.weight") {
-                0.01
-            } else if name.ends_with("conv.conv.weight") {
-                (2.0 / (t.shape[0] * t.shape[2]) as f32).sqrt()
-            } else {
-                (2.0 / t.shape[0] as f32).sqrt()
-            };
-            for x in &mut p[r] {
-                *x = rng.normal() * std;
-            }
-        }
-        p
-    }
-
-    fn mem_shape(&self, t: usize) -> Option<MemoryShape> {
+    pub(super) fn mem_shape(&self, t: usize) -> Option<MemoryShape> {
         self.cfg.memory.as_ref().map(|m| MemoryShape {
             t,
             d: self.cfg.d_model,
@@ -185,16 +127,6 @@ impl Cortex {
             Some(m) => 1.0 / ((m.d_mem as f32).sqrt() * (self.cfg.seq_len as f32).sqrt()),
             None => 0.0,
         }
-    }
-
-    /// Forward pass over `tokens` [b × t]; logits end up in `ws.logits`
-    /// (materialised only here: training and evaluation use the blocked head).
-    pub fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        let (cw, logits, _) = ws.parts::<CortexWs>();
-        self.forward_hidden(cw, params, tokens, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &cw.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
 
     /// Everything up to the final norm: `ws.hf` = RMS_out(h).
@@ -235,35 +167,6 @@ impl Cortex {
         }
         let last = &ws.hs[self.blocks.len()][..n];
         rmsnorm_forward(&mut ws.hf[..n], &mut ws.rstd_out[..rows], last, &params[self.ln_out.clone()], d);
-    }
-
-    /// Forward + per-position losses; returns the mean loss (f64 accumulation).
-    pub fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (cw, _, losses) = ws.parts::<CortexWs>();
-        self.forward_hidden(cw, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_loss(losses, &mut cw.head_buf, &cw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
-    }
-
-    /// Forward + backward of the mean next-token loss. Gradients are added into
-    /// `grads` (same layout as `params`); returns the mean loss.
-    pub fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (ws, _, losses) = ws.parts::<CortexWs>();
-        self.forward_hidden(ws, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let n = rows * d;
-        losses.resize(rows, 0.0);
-        {
-            let [g] = carve_mut(grads, std::array::from_ref(&self.embed));
-            let emb = &params[self.embed.clone()];
-            head_ce_fused(&mut losses[..rows], &mut ws.tmp[..n], g, &mut ws.head_buf, &ws.hf[..n], emb, y, d, v);
-        }
-        let loss = super::head::mean_loss(&losses[..rows]);
-        if !loss.is_finite() {
-            return loss;
-        }
-        self.backward(ws, params, grads, x, b, t);
-        loss
     }
 
     /// Backward from ∂L/∂hf, left in `ws.tmp` by the fused head.
@@ -369,96 +272,6 @@ impl Cortex {
     }
 }
 
-#[derive(Default)]
-struct LayerActs {
-    rstd1: Vec<f32>,
-    up: Vec<f32>,
-    conv: Vec<f32>,
-    h1: Vec<f32>,
-    rstd_m: Vec<f32>,
-    kvq: Vec<f32>,
-    s: Vec<f32>,
-    r: Vec<f32>,
-    h2: Vec<f32>,
-    rstd2: Vec<f32>,
-    gu: Vec<f32>,
-}
-
-/// All activations and backward scratch for one (batch, window) shape, allocated
-/// once and reused every step (llm.c's ActivationTensors).
-#[derive(Default)]
-pub struct CortexWs {
-    shape: (usize, usize),
-    emb: Vec<f32>,
-    rstd_in: Vec<f32>,
-    hs: Vec<Vec<f32>>,
-    layers: Vec<LayerActs>,
-    rstd_out: Vec<f32>,
-    hf: Vec<f32>,
-    /// one block of logits for the fused head
-    head_buf: Vec<f32>,
-    tmp: Vec<f32>,
-    /// the current normalised sub-layer input (recomputed in backward)
-    anorm: Vec<f32>,
-    dh: Vec<f32>,
-    dgated: Vec<f32>,
-    dup: Vec<f32>,
-    dr: Vec<f32>,
-    ds: Vec<f32>,
-    dkvq: Vec<f32>,
-    dact: Vec<f32>,
-    dgu: Vec<f32>,
-}
-
-impl CortexWs {
-    /// Grows buffers to fit `b × t` (never shrinks, so alternating shapes do not reallocate).
-    pub fn ensure(&mut self, m: &Cortex, b: usize, t: usize) {
-        if self.shape.0 * self.shape.1 >= b * t && self.shape.1 >= t && self.layers.len() == m.cfg.n_layers {
-            return;
-        }
-        let c = &m.cfg;
-        let rows = b * t;
-        let (d, h, v) = (c.d_model, c.d_ff, c.vocab);
-        let dm = c.memory.as_ref().map_or(0, |m| m.d_mem);
-        let n = rows * d;
-        let z = |len: usize| vec![0.0f32; len];
-        let mem = c.memory.is_some();
-        let cache_len = m.mem_shape(t).map_or(0, |sh| b * sh.cache_len());
-        self.shape = (b, t);
-        self.emb = z(n);
-        self.rstd_in = z(rows);
-        self.hs = (0..=c.n_layers).map(|_| z(n)).collect();
-        self.layers = (0..c.n_layers)
-            .map(|_| LayerActs {
-                rstd1: z(rows),
-                up: z(2 * n),
-                conv: z(n),
-                h1: z(n),
-                rstd_m: z(if mem { rows } else { 0 }),
-                kvq: z(rows * 3 * dm),
-                s: z(cache_len),
-                r: z(rows * dm),
-                h2: z(if mem { n } else { 0 }),
-                rstd2: z(rows),
-                gu: z(2 * rows * h),
-            })
-            .collect();
-        self.rstd_out = z(rows);
-        self.hf = z(n);
-        self.head_buf = z(HEAD_BLOCK.min(rows) * v);
-        self.tmp = z(n);
-        self.anorm = z(n);
-        self.dh = z(n);
-        self.dgated = z(n);
-        self.dup = z(2 * n);
-        self.dr = z(rows * dm);
-        self.ds = z(m.mem_shape(t).map_or(0, |sh| b * sh.scratch_len()));
-        self.dkvq = z(rows * 3 * dm);
-        self.dact = z(rows * h);
-        self.dgu = z(2 * rows * h);
-    }
-}
-
 impl LanguageModel for Cortex {
     fn version(&self) -> &'static str {
         if self.cfg.memory.is_some() {
@@ -473,26 +286,82 @@ impl LanguageModel for Cortex {
     fn vocab(&self) -> usize {
         self.cfg.vocab
     }
+    /// Spec §9.3 / §10.3: E ~ N(0, 0.02²); linears Kaiming-normal fan_out
+    /// (std √(2/out)); conv std √(2/(d·k)); mem_out N(0, 0.01²); gains 1.
     fn init_params(&self, seed: u64) -> Vec<f32> {
-        Cortex::init_params(self, seed)
+        let mut rng = Rng::new(seed);
+        let mut p = vec![0.0f32; self.layout.total];
+        for t in &self.layout.tensors {
+            let r = t.range();
+            let name = t.name.as_str();
+            let std = if name.ends_with("ln_in.weight")
+                || name.ends_with("ln_out.weight")
+                || name.ends_with("ln1.weight")
+                || name.ends_with("ln2.weight")
+                || name.ends_with("ln_mem.weight")
+            {
+                p[r].fill(1.0);
+                continue;
+            } else if name == "embed.weight" {
+                0.02
+            } else if name.ends_with("mem_out.weight") {
+                0.01
+            } else if name.ends_with("conv.conv.weight") {
+                (2.0 / (t.shape[0] * t.shape[2]) as f32).sqrt()
+            } else {
+                (2.0 / t.shape[0] as f32).sqrt()
+            };
+            for x in &mut p[r] {
+                *x = rng.normal() * std;
+            }
+        }
+        p
     }
+    /// Names whose data is the same tensor as another name in reference state dicts.
     fn tied_aliases(&self) -> Vec<(&'static str, &'static str)> {
-        Cortex::tied_aliases(self)
+        vec![("head.weight", "embed.weight")]
     }
     fn is_buffer(&self, name: &str) -> bool {
         name.ends_with("decay_mask")
     }
+    /// Forward pass over `tokens` [b × t]; logits end up in `ws.logits`
+    /// (materialised only here: training and evaluation use the blocked head).
     fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        Cortex::forward(self, ws, params, tokens, b, t)
+        let (cw, logits, _) = ws.parts::<CortexWs>();
+        self.forward_hidden(cw, params, tokens, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        logits.resize(rows * v, 0.0);
+        head_forward(&mut logits[..rows * v], &cw.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
+    /// Forward + per-position losses; returns the mean loss (f64 accumulation).
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Cortex::loss(self, ws, params, x, y, b, t)
+        let (cw, _, losses) = ws.parts::<CortexWs>();
+        self.forward_hidden(cw, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        head_loss(losses, &mut cw.head_buf, &cw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
     }
+    /// Forward + backward of the mean next-token loss. Gradients are added into
+    /// `grads` (same layout as `params`); returns the mean loss.
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Cortex::loss_and_grad(self, ws, params, grads, x, y, b, t)
+        let (ws, _, losses) = ws.parts::<CortexWs>();
+        self.forward_hidden(ws, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        let n = rows * d;
+        losses.resize(rows, 0.0);
+        {
+            let [g] = carve_mut(grads, std::array::from_ref(&self.embed));
+            let emb = &params[self.embed.clone()];
+            head_ce_fused(&mut losses[..rows], &mut ws.tmp[..n], g, &mut ws.head_buf, &ws.hf[..n], emb, y, d, v);
+        }
+        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
+        if !loss.is_finite() {
+            return loss;
+        }
+        self.backward(ws, params, grads, x, b, t);
+        loss
     }
     fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {
-        Box::new(super::cortex_decode::Decoder::new(self, params))
+        Box::new(Decoder::new(self, params))
     }
     fn decoder_lowp<'a>(&'a self, params: &[f32], p: Precision) -> Option<Box<dyn Decode + 'a>> {
         use crate::kernels::vec::WeightStore;
@@ -501,7 +370,7 @@ impl LanguageModel for Cortex {
             Precision::Bf16 => WeightStore::bf16(params),
             Precision::Int8 => WeightStore::int8(params),
         };
-        Some(Box::new(super::cortex_decode::Decoder::with_weights(self, w)))
+        Some(Box::new(Decoder::with_weights(self, w)))
     }
     /// 6 × (matmul parameters, head included) for the dense products, plus per
     /// layer 6·d·k for the depthwise conv and, with memory, 6·T·d_mem for the

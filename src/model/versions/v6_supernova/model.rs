@@ -12,62 +12,31 @@
 //! float kernels run on Q(W); their weight gradients go straight into W's slot
 //! (straight-through estimator, bitlinear.rs).
 
-use super::bitlinear::{quantize, ternary_share, BitVariant};
-use super::embedding::{embedding_backward, embedding_forward};
-use super::head::{head_ce_fused, head_forward, head_loss, HEAD_BLOCK};
-use super::lm::{Decode, LanguageModel, TernaryShare, WindowDecoder, Workspace};
-use super::params::{carve_mut, Layout};
-use super::rcsm::{rcsm_backward, rcsm_forward, RcsmActs, RcsmGrads, RcsmScratch, RcsmShape, RcsmWeights};
-use super::rcsm_bank::{BankGrads, BankWeights};
-use super::rcsm_gate::{PlannerGrads, PlannerWeights};
-use super::rcsm_memory::{SlotGrads, SlotWeights};
-use super::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
-use super::shift_mixer::{
+use super::config::SupernovaConfig;
+use super::decode::Decoder;
+use super::workspace::SupernovaWs;
+use crate::kernels::ops::add;
+use crate::model::blocks::bitlinear::{quantize, ternary_share, BitVariant};
+use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
+use crate::model::blocks::head::{head_ce_fused, head_forward, head_loss};
+use crate::model::blocks::rcsm::bank::{BankGrads, BankWeights};
+use crate::model::blocks::rcsm::gate::{PlannerGrads, PlannerWeights};
+use crate::model::blocks::rcsm::memory::{SlotGrads, SlotWeights};
+use crate::model::blocks::rcsm::{rcsm_backward, rcsm_forward, RcsmGrads, RcsmShape, RcsmWeights};
+use crate::model::blocks::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
+use crate::model::blocks::shift_mixer::{
     shift_mixer_backward, shift_mixer_forward, ShiftMixerActs, ShiftMixerGrads, ShiftMixerScratch, ShiftMixerWeights,
 };
-use super::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
-use crate::kernels::ops::add;
+use crate::model::blocks::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
+use crate::model::lm::{Decode, LanguageModel, TernaryShare, WindowDecoder, Workspace};
+use crate::model::params::{carve_mut, Layout};
 use crate::rng::Rng;
 use rayon::prelude::*;
 use std::ops::Range;
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct SupernovaConfig {
-    pub vocab: usize,
-    pub d_model: usize,
-    pub n_layers: usize,
-    /// SwiGLU hidden width H (the reference's d_model·d_ffn_mult)
-    pub d_ff: usize,
-    pub d_reason: usize,
-    /// scales of the bank, offsets 1, 2, …, 2^(n_scales−1)
-    pub n_scales: usize,
-    pub n_slots: usize,
-    pub d_planner: usize,
-    /// Planner summary = mean over the whole window, as the reference (D6; not
-    /// causal, decoding re-runs the window). Default false: causal running mean.
-    pub reference_compat: bool,
-}
-
-impl Default for SupernovaConfig {
-    /// The full-size model of spec §7.2 (4 141 862 parameters), with the D6 fix.
-    fn default() -> Self {
-        SupernovaConfig {
-            vocab: 4096,
-            d_model: 192,
-            n_layers: 6,
-            d_ff: 384,
-            d_reason: 64,
-            n_scales: 2,
-            n_slots: 8,
-            d_planner: 32,
-            reference_compat: false,
-        }
-    }
-}
-
 /// One block's parameter ranges, in the order of the reference state dict.
 #[derive(Clone, Debug)]
-pub(crate) struct BlockRanges {
+pub(super) struct BlockRanges {
     pub norm_a: Range<usize>,
     pub mix: Range<usize>,
     pub gate: Range<usize>,
@@ -155,11 +124,11 @@ struct Ternary {
 pub struct Supernova {
     pub cfg: SupernovaConfig,
     pub layout: Layout,
-    pub(crate) planner: Range<usize>,
-    pub(crate) embed: Range<usize>,
-    pub(crate) blocks: Vec<BlockRanges>,
-    pub(crate) ln_out: Range<usize>,
-    pub(crate) head: Range<usize>,
+    pub(super) planner: Range<usize>,
+    pub(super) embed: Range<usize>,
+    pub(super) blocks: Vec<BlockRanges>,
+    pub(super) ln_out: Range<usize>,
+    pub(super) head: Range<usize>,
     ternary: Vec<Ternary>,
     quantized: bool,
 }
@@ -238,16 +207,12 @@ impl Supernova {
         self
     }
 
-    pub fn num_params(&self) -> usize {
-        self.layout.total
-    }
-
     /// h = E[x]·d^(−1/2) (the reference multiplies by the Python float d**−0.5).
     pub fn embed_scale(&self) -> f32 {
         (self.cfg.d_model as f64).powf(-0.5) as f32
     }
 
-    fn shape(&self, t: usize) -> RcsmShape {
+    pub(super) fn shape(&self, t: usize) -> RcsmShape {
         let c = &self.cfg;
         RcsmShape { t, d: c.d_model, d_r: c.d_reason, n_s: c.n_scales, n_slots: c.n_slots, d_p: c.d_planner, compat: c.reference_compat }
     }
@@ -255,7 +220,7 @@ impl Supernova {
     /// Q(W) of every ternary matrix into `q` (same layout as `params`; other
     /// ranges are left alone). Returns the buffer the matrices are read from.
     /// Where the BitLinear matrices sit in the parameter buffer, with their row length.
-    pub(crate) fn ternary_ranges(&self) -> Vec<(std::ops::Range<usize>, usize)> {
+    pub(super) fn ternary_ranges(&self) -> Vec<(std::ops::Range<usize>, usize)> {
         self.ternary.iter().map(|tq| (self.layout.tensors[tq.tensor].range(), tq.inp)).collect()
     }
 
@@ -269,43 +234,6 @@ impl Supernova {
             quantize(&mut q[r.clone()], &params[r], tq.out, tq.inp, BitVariant::C);
         }
         q
-    }
-
-    /// Spec §7.3: E ~ N(0, 0.02²); BIT-C matrices Kaiming-normal fan_out (std
-    /// √(2/out)); router U(±1/√d_r); slots, planner_init ~ N(0, 0.01²); ρ = 0; gains 1.
-    pub fn init_params(&self, seed: u64) -> Vec<f32> {
-        let mut rng = Rng::new(seed);
-        let mut p = vec![0.0f32; self.layout.total];
-        let is_bit: Vec<bool> = (0..self.layout.tensors.len()).map(|i| self.ternary.iter().any(|t| t.tensor == i)).collect();
-        for (i, t) in self.layout.tensors.iter().enumerate() {
-            let r = t.range();
-            let name = t.name.as_str();
-            if is_bit[i] {
-                let std = (2.0 / t.shape[0] as f32).sqrt();
-                p[r].iter_mut().for_each(|x| *x = rng.normal() * std);
-            } else if name.ends_with("norm.weight") || name == "ln_out.weight" {
-                p[r].fill(1.0);
-            } else if name.ends_with("res_gate") {
-                p[r].fill(0.0);
-            } else if name.ends_with("router.weight") {
-                let bound = 1.0 / (t.shape[1] as f32).sqrt();
-                p[r].iter_mut().for_each(|x| *x = (2.0 * rng.next_f32() - 1.0) * bound);
-            } else {
-                let std = if name == "embed.weight" { 0.02 } else { 0.01 }; // slots, planner_init
-                p[r].iter_mut().for_each(|x| *x = rng.normal() * std);
-            }
-        }
-        p
-    }
-
-    /// Forward over `tokens` [b × t]; logits [b·t × V] into `ws.logits`.
-    pub fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        let (sw, logits, _) = ws.parts::<SupernovaWs>();
-        self.forward_hidden(sw, params, tokens, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let w = if self.quantized { &sw.q[..] } else { params };
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &sw.hf[..rows * d], &w[self.head.clone()], d, v);
     }
 
     /// Everything up to the final norm: `ws.hf` = RMS_out(h); quantised matrices in `ws.q`.
@@ -349,36 +277,6 @@ impl Supernova {
         }
         let hl = &ws.hs[self.blocks.len()][..n];
         rmsnorm_forward(&mut ws.hf[..n], &mut ws.rstd_out[..rows], hl, &params[self.ln_out.clone()], d);
-    }
-
-    /// Forward + per-position losses; returns the mean loss (f64 accumulation).
-    pub fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (sw, _, losses) = ws.parts::<SupernovaWs>();
-        self.forward_hidden(sw, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let w = if self.quantized { &sw.q[..] } else { params };
-        head_loss(losses, &mut sw.head_buf, &sw.hf[..rows * d], &w[self.head.clone()], y, d, v)
-    }
-
-    /// Forward + backward of the mean next-token loss; gradients added into `grads`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (sw, _, losses) = ws.parts::<SupernovaWs>();
-        self.forward_hidden(sw, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let n = rows * d;
-        losses.resize(rows, 0.0);
-        {
-            let w = if self.quantized { &sw.q[..] } else { params };
-            let ghead = &mut grads[self.head.clone()];
-            head_ce_fused(&mut losses[..rows], &mut sw.tmp[..n], ghead, &mut sw.head_buf, &sw.hf[..n], &w[self.head.clone()], y, d, v);
-        }
-        let loss = super::head::mean_loss(&losses[..rows]);
-        if !loss.is_finite() {
-            return loss;
-        }
-        self.backward(sw, params, grads, x, b, t);
-        loss
     }
 
     /// Backward from ∂L/∂hf, left in `ws.tmp` by the fused head.
@@ -454,99 +352,6 @@ impl Supernova {
     }
 }
 
-#[derive(Default)]
-struct LayerActs {
-    rstd_a: Vec<f32>,
-    m: Vec<f32>,
-    g: Vec<f32>,
-    v: Vec<f32>,
-    h1: Vec<f32>,
-    rcsm: RcsmActs,
-    h2: Vec<f32>,
-    rstd_d: Vec<f32>,
-    gu: Vec<f32>,
-}
-
-/// Activations and scratch for one (batch, window) shape, allocated once and reused.
-#[derive(Default)]
-pub struct SupernovaWs {
-    shape: (usize, usize),
-    cfg: Option<SupernovaConfig>,
-    /// Q(W) of every ternary matrix (flat layout)
-    q: Vec<f32>,
-    /// block inputs h_l, [rows × d] each (hs[0] = scaled embedding)
-    hs: Vec<Vec<f32>>,
-    /// planner entering block l, [rows × d_p] each
-    ps: Vec<Vec<f32>>,
-    layers: Vec<LayerActs>,
-    rstd_out: Vec<f32>,
-    hf: Vec<f32>,
-    head_buf: Vec<f32>,
-    /// the current normalised sub-layer input (recomputed in backward)
-    u: Vec<f32>,
-    tmp: Vec<f32>,
-    cat: Vec<f32>,
-    dcat: Vec<f32>,
-    dv: Vec<f32>,
-    dg: Vec<f32>,
-    dh: Vec<f32>,
-    dact: Vec<f32>,
-    dgu: Vec<f32>,
-    dp: Vec<f32>,
-    dp_next: Vec<f32>,
-    rcsm: RcsmScratch,
-}
-
-impl SupernovaWs {
-    /// Sizes every buffer for exactly `b × t` rows of this config. `Vec::resize`
-    /// keeps the capacity, so changing shapes (e.g. a growing generation window)
-    /// only allocates when a buffer outgrows everything seen before. Every
-    /// buffer is written before it is read in each pass, so stale tails are harmless.
-    fn ensure(&mut self, m: &Supernova, b: usize, t: usize) {
-        if self.shape == (b, t) && self.cfg.as_ref() == Some(&m.cfg) {
-            return;
-        }
-        let c = &m.cfg;
-        let rows = b * t;
-        let (d, h, dp, v) = (c.d_model, c.d_ff, c.d_planner, c.vocab);
-        let n = rows * d;
-        let sh = m.shape(t);
-        self.shape = (b, t);
-        self.cfg = Some(c.clone());
-        self.hs.resize_with(c.n_layers + 1, Vec::new);
-        self.hs.iter_mut().for_each(|x| fit(x, n));
-        self.ps.resize_with(c.n_layers, Vec::new);
-        self.ps.iter_mut().for_each(|x| fit(x, rows * dp));
-        self.layers.resize_with(c.n_layers, LayerActs::default);
-        for la in &mut self.layers {
-            fit(&mut la.rstd_a, rows);
-            for x in [&mut la.m, &mut la.g, &mut la.v, &mut la.h1, &mut la.h2] {
-                fit(x, n);
-            }
-            la.rcsm.fit(rows, sh);
-            fit(&mut la.rstd_d, rows);
-            fit(&mut la.gu, 2 * rows * h);
-        }
-        fit(&mut self.rstd_out, rows);
-        fit(&mut self.head_buf, HEAD_BLOCK.min(rows) * v);
-        for x in [&mut self.hf, &mut self.u, &mut self.tmp, &mut self.dv, &mut self.dg, &mut self.dh] {
-            fit(x, n);
-        }
-        fit(&mut self.cat, 2 * n);
-        fit(&mut self.dcat, 2 * n);
-        fit(&mut self.dact, rows * h);
-        fit(&mut self.dgu, 2 * rows * h);
-        fit(&mut self.dp, rows * dp);
-        fit(&mut self.dp_next, rows * dp);
-        self.rcsm.fit(rows, sh);
-    }
-}
-
-/// Exactly `len` elements, reusing the allocation.
-fn fit(v: &mut Vec<f32>, len: usize) {
-    v.resize(len, 0.0);
-}
-
 impl LanguageModel for Supernova {
     fn version(&self) -> &'static str {
         "v6"
@@ -557,17 +362,68 @@ impl LanguageModel for Supernova {
     fn vocab(&self) -> usize {
         self.cfg.vocab
     }
+    /// Spec §7.3: E ~ N(0, 0.02²); BIT-C matrices Kaiming-normal fan_out (std
+    /// √(2/out)); router U(±1/√d_r); slots, planner_init ~ N(0, 0.01²); ρ = 0; gains 1.
     fn init_params(&self, seed: u64) -> Vec<f32> {
-        Supernova::init_params(self, seed)
+        let mut rng = Rng::new(seed);
+        let mut p = vec![0.0f32; self.layout.total];
+        let is_bit: Vec<bool> = (0..self.layout.tensors.len()).map(|i| self.ternary.iter().any(|t| t.tensor == i)).collect();
+        for (i, t) in self.layout.tensors.iter().enumerate() {
+            let r = t.range();
+            let name = t.name.as_str();
+            if is_bit[i] {
+                let std = (2.0 / t.shape[0] as f32).sqrt();
+                p[r].iter_mut().for_each(|x| *x = rng.normal() * std);
+            } else if name.ends_with("norm.weight") || name == "ln_out.weight" {
+                p[r].fill(1.0);
+            } else if name.ends_with("res_gate") {
+                p[r].fill(0.0);
+            } else if name.ends_with("router.weight") {
+                let bound = 1.0 / (t.shape[1] as f32).sqrt();
+                p[r].iter_mut().for_each(|x| *x = (2.0 * rng.next_f32() - 1.0) * bound);
+            } else {
+                let std = if name == "embed.weight" { 0.02 } else { 0.01 }; // slots, planner_init
+                p[r].iter_mut().for_each(|x| *x = rng.normal() * std);
+            }
+        }
+        p
     }
+    /// Forward over `tokens` [b × t]; logits [b·t × V] into `ws.logits`.
     fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        Supernova::forward(self, ws, params, tokens, b, t)
+        let (sw, logits, _) = ws.parts::<SupernovaWs>();
+        self.forward_hidden(sw, params, tokens, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        let w = if self.quantized { &sw.q[..] } else { params };
+        logits.resize(rows * v, 0.0);
+        head_forward(&mut logits[..rows * v], &sw.hf[..rows * d], &w[self.head.clone()], d, v);
     }
+    /// Forward + per-position losses; returns the mean loss (f64 accumulation).
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Supernova::loss(self, ws, params, x, y, b, t)
+        let (sw, _, losses) = ws.parts::<SupernovaWs>();
+        self.forward_hidden(sw, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        let w = if self.quantized { &sw.q[..] } else { params };
+        head_loss(losses, &mut sw.head_buf, &sw.hf[..rows * d], &w[self.head.clone()], y, d, v)
     }
+    /// Forward + backward of the mean next-token loss; gradients added into `grads`.
+    #[allow(clippy::too_many_arguments)]
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Supernova::loss_and_grad(self, ws, params, grads, x, y, b, t)
+        let (sw, _, losses) = ws.parts::<SupernovaWs>();
+        self.forward_hidden(sw, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        let n = rows * d;
+        losses.resize(rows, 0.0);
+        {
+            let w = if self.quantized { &sw.q[..] } else { params };
+            let ghead = &mut grads[self.head.clone()];
+            head_ce_fused(&mut losses[..rows], &mut sw.tmp[..n], ghead, &mut sw.head_buf, &sw.hf[..n], &w[self.head.clone()], y, d, v);
+        }
+        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
+        if !loss.is_finite() {
+            return loss;
+        }
+        self.backward(sw, params, grads, x, b, t);
+        loss
     }
     /// O(1) per token with the D6 fix; with `reference_compat` the planner needs
     /// the whole window, so every token re-runs the last 128 (the training T).
@@ -575,7 +431,7 @@ impl LanguageModel for Supernova {
         if self.cfg.reference_compat {
             Box::new(WindowDecoder::new(self, params, 128))
         } else {
-            Box::new(super::supernova_decode::Decoder::new(self, params))
+            Box::new(Decoder::new(self, params))
         }
     }
     /// 6 × (matmul parameters, head included, plus the slot read as two

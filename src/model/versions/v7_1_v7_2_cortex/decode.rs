@@ -1,9 +1,9 @@
 //! v7.1 / v7.2 incremental decoder with O(1) work per token: a ring buffer of
 //! the last k−1 conv inputs per layer and the running Hebbian state
 //! M_t = λ·M_{t−1} + k_t·v_tᵀ, read as r_t = c·M_t·q_t (the recurrent form of
-//! hebbian.rs). Works past the training window; c stays the training constant (D2).
+//! blocks/hebbian.rs). Works past the training window; c stays the training constant (D2).
 
-use super::cortex::Cortex;
+use super::model::Cortex;
 use crate::kernels::ops::{sigmoid, silu};
 use crate::kernels::vec::{dot, matvec_mat, rmsnorm, WeightStore};
 
@@ -62,7 +62,7 @@ impl<'a> Decoder<'a> {
             taps: (0..c.n_layers)
                 .map(|li| {
                     let mut wt = vec![0.0; c.kernel_size * d];
-                    super::gated_conv::taps_major(&mut wt, model.block_view(w.params(), li).conv, d, c.kernel_size);
+                    crate::kernels::conv::taps_major(&mut wt, model.block_view(w.params(), li).conv, d, c.kernel_size);
                     wt
                 })
                 .collect(),

@@ -5,10 +5,10 @@
 //!
 //! W_s,i are BIT-C [d_r × 2d_r] stored one after the other, W_router [n_s × d_r] is float.
 
-use super::shift_mixer::{scale_offset, shift_concat, unshift_add};
 use crate::kernels::ops::softmax;
 use crate::kernels::vec::dot;
 use crate::kernels::{matmul, MatRef};
+use crate::model::blocks::shift_mixer::{scale_offset, shift_concat, unshift_add};
 use rayon::prelude::*;
 
 pub struct BankWeights<'a> {

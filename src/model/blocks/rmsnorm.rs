@@ -1,10 +1,10 @@
 //! BB-RMS: y = x / sqrt(mean(x²) + ε) ⊙ g, ε = 1e-6.
 
 use crate::kernels::ops::{lane_sum3, sum_row_chunks_with};
+pub use crate::kernels::vec::RMS_EPS;
+
 use crate::kernels::vec::dot;
 use rayon::prelude::*;
-
-pub const RMS_EPS: f32 = 1e-6;
 
 /// out[r] = inp[r] · rstd[r] ⊙ weight, storing rstd[r] = 1/sqrt(mean(inp[r]²) + ε).
 pub fn rmsnorm_forward(out: &mut [f32], rstd: &mut [f32], inp: &[f32], weight: &[f32], d: usize) {

@@ -10,34 +10,24 @@
 //! (stream 0 the embedding, 1+2l block l's attention probabilities, 2+2l block
 //! l's FFN output), so the same seed gives the same masks. `forward` and `loss`
 //! never drop. The model was trained on 128-token windows; positions are not
-//! limited by anything but f32 angle precision (see nova_decode.rs).
+//! limited by anything but f32 angle precision (see decode.rs).
 
-use super::attention::{
-    attention_backward, attention_forward, rope_inv_freq, rope_table, AttnActs, AttnGrads, AttnSaved, AttnScratch, AttnShape, AttnWeights,
-    Rope,
-};
-use super::dropout::{dropout_apply, DropMask};
-use super::embedding::{embedding_backward, embedding_forward};
-use super::geglu::{geglu_backward, geglu_forward, GegluGrads, GegluWeights};
-use super::head::{head_ce_fused, head_forward, head_loss, HEAD_BLOCK};
-use super::layernorm::{layernorm_apply, layernorm_backward, layernorm_forward};
-use super::lm::{Decode, LanguageModel, Workspace};
-use super::params::{carve_mut, Layout};
+use super::config::NovaConfig;
+use super::decode::Decoder;
+use super::workspace::NovaWs;
 use crate::kernels::ops::add;
+use crate::model::blocks::attention::{
+    attention_backward, attention_forward, rope_inv_freq, AttnActs, AttnGrads, AttnSaved, AttnScratch, AttnShape, AttnWeights, Rope,
+};
+use crate::model::blocks::dropout::{dropout_apply, DropMask};
+use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
+use crate::model::blocks::geglu::{geglu_backward, geglu_forward, GegluGrads, GegluWeights};
+use crate::model::blocks::head::{head_ce_fused, head_forward, head_loss};
+use crate::model::blocks::layernorm::{layernorm_apply, layernorm_backward, layernorm_forward};
+use crate::model::lm::{Decode, LanguageModel, Workspace};
+use crate::model::params::{carve_mut, Layout};
 use crate::rng::Rng;
 use std::ops::Range;
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct NovaConfig {
-    pub vocab: usize,
-    pub d_model: usize,
-    pub n_layers: usize,
-    pub n_heads: usize,
-    /// GEGLU hidden width H (W_up is [2H × d])
-    pub d_ff: usize,
-    /// Dropout probability p (embedding, attention probabilities, FFN output), training only.
-    pub dropout: f32,
-}
 
 #[derive(Clone, Debug)]
 struct BlockRanges {
@@ -67,10 +57,10 @@ pub struct NovaBlock<'a> {
 pub struct Nova {
     pub cfg: NovaConfig,
     pub layout: Layout,
-    embed: Range<usize>,
+    pub(super) embed: Range<usize>,
     blocks: Vec<BlockRanges>,
-    ln_out_w: Range<usize>,
-    ln_out_b: Range<usize>,
+    pub(super) ln_out_w: Range<usize>,
+    pub(super) ln_out_b: Range<usize>,
     /// RoPE inverse frequencies 10000^(−2i/hd) (the reference's non-trainable buffer)
     pub inv_freq: Vec<f32>,
 }
@@ -109,10 +99,6 @@ impl Nova {
         self.cfg.d_model / self.cfg.n_heads
     }
 
-    pub fn num_params(&self) -> usize {
-        self.layout.total
-    }
-
     pub fn block_view<'a>(&self, params: &'a [f32], i: usize) -> NovaBlock<'a> {
         let b = &self.blocks[i];
         NovaBlock {
@@ -128,23 +114,6 @@ impl Nova {
     /// (embedding table, (ln_out γ, ln_out β))
     pub fn outer_view<'a>(&self, params: &'a [f32]) -> (&'a [f32], (&'a [f32], &'a [f32])) {
         (&params[self.embed.clone()], (&params[self.ln_out_w.clone()], &params[self.ln_out_b.clone()]))
-    }
-
-    /// Spec §6.3: every linear matrix and E ~ N(0, 0.02²); LayerNorm γ = 1, β = 0.
-    pub fn init_params(&self, seed: u64) -> Vec<f32> {
-        let mut rng = Rng::new(seed);
-        let mut p = vec![0.0f32; self.layout.total];
-        for t in &self.layout.tensors {
-            let r = t.range();
-            if t.shape.len() == 1 {
-                p[r].fill(if t.name.ends_with(".weight") { 1.0 } else { 0.0 });
-            } else {
-                for x in &mut p[r] {
-                    *x = rng.normal() * 0.02;
-                }
-            }
-        }
-        p
     }
 
     fn attn_shape(&self, b: usize, t: usize) -> AttnShape {
@@ -196,45 +165,6 @@ impl Nova {
         let last = &ws.hs[self.blocks.len()][..n];
         let (g, bb) = (&params[self.ln_out_w.clone()], &params[self.ln_out_b.clone()]);
         layernorm_forward(&mut ws.hf[..n], &mut ws.mean_out[..rows], &mut ws.rstd_out[..rows], last, g, bb, d);
-    }
-
-    /// Evaluation forward; logits [b·t × V] into `ws.logits`.
-    pub fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        let (nw, logits, _) = ws.parts::<NovaWs>();
-        self.forward_hidden(nw, params, tokens, b, t, None);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &nw.hf[..rows * d], &params[self.embed.clone()], d, v);
-    }
-
-    /// Evaluation loss (no dropout): per-position CE into `ws.losses`, returns the mean.
-    pub fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (nw, _, losses) = ws.parts::<NovaWs>();
-        self.forward_hidden(nw, params, x, b, t, None);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_loss(losses, &mut nw.head_buf, &nw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
-    }
-
-    /// Training forward (dropout seeded by `ws.seed`) + backward; gradients added into `grads`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let seed = Some(ws.seed);
-        let (nw, _, losses) = ws.parts::<NovaWs>();
-        self.forward_hidden(nw, params, x, b, t, seed);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let n = rows * d;
-        losses.resize(rows, 0.0);
-        {
-            let [gemb] = carve_mut(grads, std::array::from_ref(&self.embed));
-            let emb = &params[self.embed.clone()];
-            head_ce_fused(&mut losses[..rows], &mut nw.tmp[..n], gemb, &mut nw.head_buf, &nw.hf[..n], emb, y, d, v);
-        }
-        let loss = super::head::mean_loss(&losses[..rows]);
-        if !loss.is_finite() {
-            return loss;
-        }
-        self.backward(nw, params, grads, x, b, t, seed);
-        loss
     }
 
     /// Backward from ∂L/∂hf, left in `ws.tmp` by the fused head.
@@ -299,97 +229,6 @@ impl Nova {
     }
 }
 
-#[derive(Default)]
-struct LayerActs {
-    mean1: Vec<f32>,
-    rstd1: Vec<f32>,
-    qkvh: Vec<f32>,
-    probs: Vec<f32>,
-    att: Vec<f32>,
-    h1: Vec<f32>,
-    mean2: Vec<f32>,
-    rstd2: Vec<f32>,
-    ab: Vec<f32>,
-}
-
-/// Activations and scratch for one (batch, window) shape, allocated once and reused.
-#[derive(Default)]
-pub struct NovaWs {
-    shape: (usize, usize),
-    /// residual stream: hs[0] = Dropout(E[x]), hs[l+1] = output of block l
-    hs: Vec<Vec<f32>>,
-    layers: Vec<LayerActs>,
-    mean_out: Vec<f32>,
-    rstd_out: Vec<f32>,
-    hf: Vec<f32>,
-    head_buf: Vec<f32>,
-    tmp: Vec<f32>,
-    /// the current normalised sub-layer input (recomputed in backward)
-    anorm: Vec<f32>,
-    dh: Vec<f32>,
-    dy: Vec<f32>,
-    act: Vec<f32>,
-    dab: Vec<f32>,
-    qkv: Vec<f32>,
-    heads: Vec<f32>,
-    pd: Vec<f32>,
-    datt: Vec<f32>,
-    /// RoPE tables [rope_t × hd/2]
-    rope_t: usize,
-    cos: Vec<f32>,
-    sin: Vec<f32>,
-}
-
-impl NovaWs {
-    /// Grows buffers to fit `b × t` (never shrinks) and fills the RoPE tables for 0…t−1.
-    fn ensure(&mut self, m: &Nova, b: usize, t: usize) {
-        let c = &m.cfg;
-        let fits = self.shape.0 * self.shape.1 >= b * t && self.shape.1 >= t && self.layers.len() == c.n_layers;
-        if !fits {
-            let (rows, d, h, v) = (b * t, c.d_model, c.d_ff, c.vocab);
-            let n = rows * d;
-            let pl = b * c.n_heads * t * t;
-            let z = |len: usize| vec![0.0f32; len];
-            self.shape = (b, t);
-            self.hs = (0..=c.n_layers).map(|_| z(n)).collect();
-            self.layers = (0..c.n_layers)
-                .map(|_| LayerActs {
-                    mean1: z(rows),
-                    rstd1: z(rows),
-                    qkvh: z(3 * n),
-                    probs: z(pl),
-                    att: z(n),
-                    h1: z(n),
-                    mean2: z(rows),
-                    rstd2: z(rows),
-                    ab: z(2 * rows * h),
-                })
-                .collect();
-            self.mean_out = z(rows);
-            self.rstd_out = z(rows);
-            self.hf = z(n);
-            self.head_buf = z(HEAD_BLOCK.min(rows) * v);
-            self.tmp = z(n);
-            self.anorm = z(n);
-            self.dh = z(n);
-            self.dy = z(n);
-            self.act = z(rows * h);
-            self.dab = z(2 * rows * h);
-            self.qkv = z(3 * n);
-            self.heads = z(3 * n);
-            self.pd = z(pl);
-            self.datt = z(n);
-        }
-        if self.rope_t != t || self.cos.len() < t * m.inv_freq.len() {
-            let half = m.inv_freq.len();
-            self.cos.resize(t * half, 0.0);
-            self.sin.resize(t * half, 0.0);
-            rope_table(&mut self.cos[..t * half], &mut self.sin[..t * half], 0, &m.inv_freq);
-            self.rope_t = t;
-        }
-    }
-}
-
 impl LanguageModel for Nova {
     fn version(&self) -> &'static str {
         "v5.2"
@@ -400,8 +239,21 @@ impl LanguageModel for Nova {
     fn vocab(&self) -> usize {
         self.cfg.vocab
     }
+    /// Spec §6.3: every linear matrix and E ~ N(0, 0.02²); LayerNorm γ = 1, β = 0.
     fn init_params(&self, seed: u64) -> Vec<f32> {
-        Nova::init_params(self, seed)
+        let mut rng = Rng::new(seed);
+        let mut p = vec![0.0f32; self.layout.total];
+        for t in &self.layout.tensors {
+            let r = t.range();
+            if t.shape.len() == 1 {
+                p[r].fill(if t.name.ends_with(".weight") { 1.0 } else { 0.0 });
+            } else {
+                for x in &mut p[r] {
+                    *x = rng.normal() * 0.02;
+                }
+            }
+        }
+        p
     }
     fn tied_aliases(&self) -> Vec<(&'static str, &'static str)> {
         vec![("head.weight", "embed.weight")]
@@ -410,17 +262,44 @@ impl LanguageModel for Nova {
     fn is_buffer(&self, name: &str) -> bool {
         name.ends_with(".rotary.inv_freq")
     }
+    /// Evaluation forward; logits [b·t × V] into `ws.logits`.
     fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        Nova::forward(self, ws, params, tokens, b, t)
+        let (nw, logits, _) = ws.parts::<NovaWs>();
+        self.forward_hidden(nw, params, tokens, b, t, None);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        logits.resize(rows * v, 0.0);
+        head_forward(&mut logits[..rows * v], &nw.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
+    /// Evaluation loss (no dropout): per-position CE into `ws.losses`, returns the mean.
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Nova::loss(self, ws, params, x, y, b, t)
+        let (nw, _, losses) = ws.parts::<NovaWs>();
+        self.forward_hidden(nw, params, x, b, t, None);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        head_loss(losses, &mut nw.head_buf, &nw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
     }
+    /// Training forward (dropout seeded by `ws.seed`) + backward; gradients added into `grads`.
+    #[allow(clippy::too_many_arguments)]
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Nova::loss_and_grad(self, ws, params, grads, x, y, b, t)
+        let seed = Some(ws.seed);
+        let (nw, _, losses) = ws.parts::<NovaWs>();
+        self.forward_hidden(nw, params, x, b, t, seed);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        let n = rows * d;
+        losses.resize(rows, 0.0);
+        {
+            let [gemb] = carve_mut(grads, std::array::from_ref(&self.embed));
+            let emb = &params[self.embed.clone()];
+            head_ce_fused(&mut losses[..rows], &mut nw.tmp[..n], gemb, &mut nw.head_buf, &nw.hf[..n], emb, y, d, v);
+        }
+        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
+        if !loss.is_finite() {
+            return loss;
+        }
+        self.backward(nw, params, grads, x, b, t, seed);
+        loss
     }
     fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {
-        Box::new(super::nova_decode::NovaDecoder::new(self, params))
+        Box::new(Decoder::new(self, params))
     }
     /// 6 × (matmul parameters, head included: L·(4d² + 3·H·d) + V·d) for the
     /// dense products, plus per layer 6·T·d for attention: the average query

@@ -1,17 +1,21 @@
 //! P-RCSM sub-layer of a v6 block (spec §7.2), composed of the scale bank
-//! (rcsm_bank.rs), the state gate and planner (rcsm_gate.rs) and the slot
-//! memory (rcsm_memory.rs):
+//! (bank.rs), the state gate and planner (gate.rs) and the slot memory
+//! (memory.rs):
 //!
 //!   r = W_dn·h;  e = r + Bank(RMS_b(r));  r = e ⊙ σ(W_pg·p);
 //!   p' = p + W_pu·RMS_c(p + W_ep·ē)   (only when a next block uses it);
 //!   r = Slots(r);  h ← h + σ(ρ)·W_up·r
 
-use super::rcsm_bank::{bank_backward, bank_forward, BankGrads, BankScratch, BankShape, BankWeights};
-use super::rcsm_gate::{
+pub mod bank;
+pub mod gate;
+pub mod memory;
+
+use self::bank::{bank_backward, bank_forward, BankGrads, BankScratch, BankShape, BankWeights};
+use self::gate::{
     gate_backward, gate_forward, planner_backward, planner_forward, summary_backward, summary_forward, GateShape, PlannerActs,
     PlannerGrads, PlannerWeights,
 };
-use super::rcsm_memory::{slots_backward, slots_forward, SlotActs, SlotGrads, SlotScratch, SlotWeights};
+use self::memory::{slots_backward, slots_forward, SlotActs, SlotGrads, SlotScratch, SlotWeights};
 use super::rmsnorm::{rmsnorm_backward, rmsnorm_forward};
 use crate::kernels::ops::sigmoid;
 use crate::kernels::vec::dot;

@@ -8,11 +8,11 @@
 //! crops to the last 128 tokens and restarts positions at 0 (spec §6.6). A caller
 //! that wants the reference behaviour can use `WindowDecoder` with window 128.
 
-use super::attention::{rope_rotate, rope_table, softmax_scaled};
-use super::geglu::gelu;
-use super::nova::Nova;
+use super::model::Nova;
 use crate::kernels::vec::{dot, matvec};
-use crate::model::layernorm::layernorm_row;
+use crate::model::blocks::attention::{rope_rotate, rope_table, softmax_scaled};
+use crate::model::blocks::geglu::gelu;
+use crate::model::blocks::layernorm::layernorm_row;
 
 /// Keys (RoPE applied) and values of every position fed so far, per head
 /// [pos × head_dim] each: one head's scan reads contiguous memory (with
@@ -43,7 +43,7 @@ fn attend_head(o: &mut [f32], scores: &mut [f32], q: &[f32], k: &[f32], v: &[f32
     }
 }
 
-pub struct NovaDecoder<'a> {
+pub struct Decoder<'a> {
     model: &'a Nova,
     params: &'a [f32],
     pub layers: Vec<KvCache>,
@@ -63,12 +63,12 @@ pub struct NovaDecoder<'a> {
     pub logits: Vec<f32>,
 }
 
-impl<'a> NovaDecoder<'a> {
+impl<'a> Decoder<'a> {
     pub fn new(model: &'a Nova, params: &'a [f32]) -> Self {
         let c = &model.cfg;
         let (d, h) = (c.d_model, c.d_ff);
         let half = model.inv_freq.len();
-        NovaDecoder {
+        Decoder {
             model,
             params,
             layers: vec![KvCache { k: vec![Vec::new(); c.n_heads], v: vec![Vec::new(); c.n_heads] }; c.n_layers],
@@ -150,4 +150,4 @@ impl<'a> NovaDecoder<'a> {
     }
 }
 
-crate::model::lm::impl_decode!(NovaDecoder {});
+crate::model::lm::impl_decode!(Decoder {});

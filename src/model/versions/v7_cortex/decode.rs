@@ -12,10 +12,10 @@
 //! the exit head): skipping the deeper blocks outright would make every later
 //! token's deep states — and so its logits — differ from training-time numerics.
 
-use super::CortexV7;
+use super::model::CortexV7;
 use crate::kernels::ops::{sigmoid, silu};
 use crate::kernels::vec::{matvec, matvec_mat, rmsnorm, OwnedMat};
-use crate::model::exit_head::entropy_confidence;
+use crate::model::blocks::exit_head::entropy_confidence;
 
 /// Adaptive early exit settings: κ is computed at this temperature (the
 /// sampling temperature in the reference).

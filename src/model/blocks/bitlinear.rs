@@ -5,7 +5,7 @@
 //! weight gradient of that matmul straight into W's gradient slot. AdamW then
 //! updates the latent W.
 
-use super::lm::TernaryShare;
+use crate::model::lm::TernaryShare;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 

@@ -2,9 +2,9 @@
 //! and float exit heads trained with consistency and diversity terms.
 //!
 //!   h = RMS_in(E[x])
-//!   per block: h += TM(RMS₁(h)); h += SwiGLU(RMS₂(h))      (decayed_sum.rs, swiglu.rs)
+//!   per block: h += TM(RMS₁(h)); h += SwiGLU(RMS₂(h))      (blocks/decayed_sum.rs, swiglu.rs)
 //!   z = E·RMS_out(h)                                          (tied head)
-//!   exit j after block n_j: ℓ^j = U_j·RMS_j(h_{n_j}), c^j = gate(…)   (exit_head.rs)
+//!   exit j after block n_j: ℓ^j = U_j·RMS_j(h_{n_j}), c^j = gate(…)   (blocks/exit_head.rs)
 //!
 //! All block matrices (W_r, W_k, W_v, W_o, W1, W2, channel W_o) are BIT-C ternary:
 //! quantised once per forward into workspace scratch, straight-through backward.
@@ -12,100 +12,57 @@
 //! heads alike), D8 (true recurrence), D9 (`loss`/`loss_and_grad` report the main
 //! head's CE; the full objective is [`CortexV7::objective`]), D18 (decoder).
 
-mod decode;
-
-pub use decode::{AdaptiveExit, Decoder};
-
-use super::bitlinear::{quantize, ternary_share, BitVariant};
-use super::decayed_sum::{decay_weights, time_mix_backward, time_mix_forward, TimeMixActs, TimeMixGrads, TimeMixScratch, TimeMixWeights};
-use super::embedding::{embedding_backward, embedding_forward};
-use super::exit_head::{
-    exit_forward, exit_objective, head_pass, row_objective, ExitBackward, ExitBuffers, ExitCoefs, ExitGrads, ExitTerms, ExitWeights,
-    RowStats, GATE_HIDDEN,
-};
-use super::head::{head_forward, head_loss, HEAD_BLOCK};
-use super::lm::{Decode, LanguageModel, TernaryShare, Workspace};
-use super::params::{carve_mut, Layout};
-use super::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
-use super::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
+use super::config::CortexV7Config;
+use super::decode::Decoder;
+use super::workspace::V7Ws;
 use crate::kernels::ops::add;
+use crate::model::blocks::bitlinear::{quantize, ternary_share, BitVariant};
+use crate::model::blocks::decayed_sum::{
+    decay_weights, time_mix_backward, time_mix_forward, TimeMixActs, TimeMixGrads, TimeMixScratch, TimeMixWeights,
+};
+use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
+use crate::model::blocks::exit_head::{
+    exit_forward, exit_objective, head_pass, row_objective, ExitBackward, ExitCoefs, ExitGrads, ExitTerms, ExitWeights, GATE_HIDDEN,
+};
+use crate::model::blocks::head::{head_forward, head_loss};
+use crate::model::blocks::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
+use crate::model::blocks::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
+use crate::model::lm::{Decode, LanguageModel, TernaryShare, Workspace};
+use crate::model::params::{carve_mut, Layout};
 use crate::rng::Rng;
 use std::ops::Range;
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct CortexV7Config {
-    pub vocab: usize,
-    pub d_model: usize,
-    pub n_layers: usize,
-    pub d_ff: usize,
-    /// (after block counted from 1, loss weight, confidence threshold)
-    pub exits: Vec<(usize, f32, f32)>,
-    pub consistency_weight: f32,
-    pub diversity_weight: f32,
-}
-
-impl CortexV7Config {
-    /// The spec's full-size model (§8.2): 7 118 082 parameters.
-    pub fn full_size() -> Self {
-        CortexV7Config {
-            vocab: 4096,
-            d_model: 256,
-            n_layers: 6,
-            d_ff: 512,
-            exits: vec![(2, 0.1, 0.55), (4, 0.3, 0.35)],
-            consistency_weight: 0.5,
-            diversity_weight: 0.1,
-        }
-    }
-
-    /// Sizes positive, every exit after a block 1..=n_layers.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.vocab == 0 || self.d_model == 0 || self.n_layers == 0 || self.d_ff == 0 {
-            return Err(format!("v7: sizes must be positive: {self:?}"));
-        }
-        for &(after, w, thr) in &self.exits {
-            if after == 0 || after > self.n_layers {
-                return Err(format!("v7: exit after block {after}; expected 1..={}", self.n_layers));
-            }
-            if !w.is_finite() || !thr.is_finite() {
-                return Err(format!("v7: exit ({after}, {w}, {thr}) must be finite"));
-            }
-        }
-        Ok(())
-    }
-}
-
 #[derive(Clone, Debug)]
-struct BlockRanges {
-    ln1: Range<usize>,
-    decay: Range<usize>,
+pub(super) struct BlockRanges {
+    pub(super) ln1: Range<usize>,
+    pub(super) decay: Range<usize>,
     /// Wr, Wk, Wv (adjacent)
-    rkv: Range<usize>,
-    wo: Range<usize>,
-    ln_x: Range<usize>,
-    ln2: Range<usize>,
+    pub(super) rkv: Range<usize>,
+    pub(super) wo: Range<usize>,
+    pub(super) ln_x: Range<usize>,
+    pub(super) ln2: Range<usize>,
     /// W1 (gate), W2 (up) (adjacent)
-    gu: Range<usize>,
-    o: Range<usize>,
+    pub(super) gu: Range<usize>,
+    pub(super) o: Range<usize>,
 }
 
 #[derive(Clone, Debug)]
-struct ExitRanges {
-    ln: Range<usize>,
-    head: Range<usize>,
-    w1: Range<usize>,
-    b1: Range<usize>,
-    w2: Range<usize>,
-    b2: Range<usize>,
+pub(super) struct ExitRanges {
+    pub(super) ln: Range<usize>,
+    pub(super) head: Range<usize>,
+    pub(super) w1: Range<usize>,
+    pub(super) b1: Range<usize>,
+    pub(super) w2: Range<usize>,
+    pub(super) b2: Range<usize>,
 }
 
 /// Offsets of one layer's quantised matrices in the workspace scratch.
 #[derive(Clone, Debug)]
-struct QRanges {
-    rkv: Range<usize>,
-    wo: Range<usize>,
-    gu: Range<usize>,
-    o: Range<usize>,
+pub(super) struct QRanges {
+    pub(super) rkv: Range<usize>,
+    pub(super) wo: Range<usize>,
+    pub(super) gu: Range<usize>,
+    pub(super) o: Range<usize>,
 }
 
 /// The v7 objective and its parts (f64 means over the B·T scored positions).
@@ -127,20 +84,23 @@ pub struct CortexV7 {
     /// true (default): the block matrices are BIT-C ternary. false: they are used
     /// as stored (the float path; gradient checks of the blocks use it).
     pub ternary: bool,
-    embed: Range<usize>,
-    ln_in: Range<usize>,
-    blocks: Vec<BlockRanges>,
-    ln_out: Range<usize>,
-    exits: Vec<ExitRanges>,
-    q: Vec<QRanges>,
-    q_len: usize,
+    pub(super) embed: Range<usize>,
+    pub(super) ln_in: Range<usize>,
+    pub(super) blocks: Vec<BlockRanges>,
+    pub(super) ln_out: Range<usize>,
+    pub(super) exits: Vec<ExitRanges>,
+    pub(super) q: Vec<QRanges>,
+    pub(super) q_len: usize,
 }
 
 impl CortexV7 {
-    /// Panics on an invalid config (check [`CortexV7Config::validate`] first).
+    /// Panics on a config it cannot build: a zero size, or an exit after no
+    /// block (presets are checked first, by `ModelConfig::validate`).
     pub fn new(cfg: CortexV7Config) -> Self {
-        if let Err(e) = cfg.validate() {
-            panic!("{e}");
+        assert!(cfg.vocab > 0 && cfg.d_model > 0 && cfg.n_layers > 0 && cfg.d_ff > 0, "v7: sizes must be positive: {cfg:?}");
+        for &(after, w, thr) in &cfg.exits {
+            assert!((1..=cfg.n_layers).contains(&after), "v7: exit after block {after}; expected 1..={}", cfg.n_layers);
+            assert!(w.is_finite() && thr.is_finite(), "v7: exit ({after}, {w}, {thr}) must be finite");
         }
         let (v, d, f) = (cfg.vocab, cfg.d_model, cfg.d_ff);
         let mut l = Layout::default();
@@ -184,10 +144,6 @@ impl CortexV7 {
         CortexV7 { cfg, layout: l, ternary: true, embed, ln_in, blocks, ln_out, exits, q, q_len }
     }
 
-    pub fn num_params(&self) -> usize {
-        self.layout.total
-    }
-
     /// The BitLinear matrices: (module name, range, out, in), reference order.
     fn bit_matrices(&self) -> Vec<(String, Range<usize>, usize, usize)> {
         let (d, f) = (self.cfg.d_model, self.cfg.d_ff);
@@ -205,36 +161,7 @@ impl CortexV7 {
         out
     }
 
-    /// Spec §8.3: E ~ N(0, 0.02²); BIT-C matrices Kaiming-normal fan_out
-    /// (std √(2/out)); δ = 0.99; RMS gains 1; exit heads torch-default
-    /// (U(±1/√fan_in) for U_j, W1, b1, w2, b2).
-    pub fn init_params(&self, seed: u64) -> Vec<f32> {
-        let mut rng = Rng::new(seed);
-        let mut p = vec![0.0f32; self.layout.total];
-        for t in &self.layout.tensors {
-            let r = t.range();
-            let name = t.name.as_str();
-            if name.ends_with("time_mix.decay") {
-                p[r].fill(0.99);
-            } else if t.shape.len() == 1 && !name.ends_with(".bias") {
-                p[r].fill(1.0); // RMS gains
-            } else if name.starts_with("exit_gates.") {
-                let fan_in = if name.contains("gate.2") { GATE_HIDDEN } else { self.cfg.d_model };
-                let bound = 1.0 / (fan_in as f32).sqrt();
-                for x in &mut p[r] {
-                    *x = (2.0 * rng.next_f32() - 1.0) * bound;
-                }
-            } else {
-                let std = if name == "embed.weight" { 0.02 } else { (2.0 / t.shape[0] as f32).sqrt() };
-                for x in &mut p[r] {
-                    *x = rng.normal() * std;
-                }
-            }
-        }
-        p
-    }
-
-    fn exit_weights<'a>(&self, params: &'a [f32], j: usize) -> ExitWeights<'a> {
+    pub(super) fn exit_weights<'a>(&self, params: &'a [f32], j: usize) -> ExitWeights<'a> {
         let e = &self.exits[j];
         ExitWeights {
             ln: &params[e.ln.clone()],
@@ -251,7 +178,13 @@ impl CortexV7 {
     }
 
     /// Quantised matrices (or the stored ones on the float path) and w = σ(δ) of layer `li`.
-    fn block_weights<'a>(&self, params: &'a [f32], q: &'a [f32], w: &'a [f32], li: usize) -> (TimeMixWeights<'a>, FfnWeights<'a>) {
+    pub(super) fn block_weights<'a>(
+        &self,
+        params: &'a [f32],
+        q: &'a [f32],
+        w: &'a [f32],
+        li: usize,
+    ) -> (TimeMixWeights<'a>, FfnWeights<'a>) {
         let (b, qr) = (&self.blocks[li], &self.q[li]);
         let pick = |p: &Range<usize>, qq: &Range<usize>| if self.ternary { &q[qq.clone()] } else { &params[p.clone()] };
         let d = self.cfg.d_model;
@@ -278,15 +211,6 @@ impl CortexV7 {
                 quantize(&mut q[qr.o.clone()], &params[b.o.clone()], d, f, BitVariant::C);
             }
         }
-    }
-
-    /// Full forward; main-head logits [b·t × V] in `ws.logits`.
-    pub fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        let (w, logits, _) = ws.parts::<V7Ws>();
-        self.forward_hidden(w, params, tokens, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &w.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
 
     /// Exit-head outputs of a forward over `tokens`: per exit (config order) the
@@ -342,14 +266,6 @@ impl CortexV7 {
         }
         let last = &ws.hs[self.blocks.len()][..n];
         rmsnorm_forward(&mut ws.hf[..n], &mut ws.rstd_out[..rows], last, &params[self.ln_out.clone()], d);
-    }
-
-    /// Evaluation loss: main-head mean CE (per-position values in `ws.losses`).
-    pub fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (w, _, losses) = ws.parts::<V7Ws>();
-        self.forward_hidden(w, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_loss(losses, &mut w.head_buf, &w.hf[..rows * d], &params[self.embed.clone()], y, d, v)
     }
 
     /// The full training objective and its parts, no gradient.
@@ -413,7 +329,7 @@ impl CortexV7 {
         for (a, s) in w.argmax[..rows].iter_mut().zip(&w.main[..rows]) {
             *a = s.argmax;
         }
-        let main = super::head::mean_loss(&losses[..rows]);
+        let main = crate::model::blocks::head::mean_loss(&losses[..rows]);
         // the exit terms live in the workspace (no allocation in the step)
         let mut exits = std::mem::take(&mut w.exit_terms);
         exits.clear();
@@ -528,103 +444,11 @@ impl CortexV7 {
 
     /// The quantised (ternary path) or stored (float path) block matrices and
     /// w = σ(δ), for the decoder: (q buffer, w [L × d]).
-    fn decode_weights(&self, params: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    pub(super) fn decode_weights(&self, params: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let mut q = vec![0.0f32; if self.ternary { self.q_len } else { 0 }];
         let mut w = vec![0.0f32; self.cfg.n_layers * self.cfg.d_model];
         self.prepare(&mut q, &mut w, params);
         (q, w)
-    }
-}
-
-#[derive(Default)]
-struct LayerActs {
-    rstd1: Vec<f32>,
-    /// σ(r), k, v [rows × 3d]
-    rkv: Vec<f32>,
-    /// decayed state S [rows × d]
-    s: Vec<f32>,
-    rstd_x: Vec<f32>,
-    h1: Vec<f32>,
-    rstd2: Vec<f32>,
-    gu: Vec<f32>,
-}
-
-/// Activations and scratch for one (batch, window) shape, allocated once and reused.
-#[derive(Default)]
-struct V7Ws {
-    shape: (usize, usize),
-    /// positions of the last objective (for `last_agreement`)
-    last_rows: usize,
-    /// per exit, the terms of the last objective
-    exit_terms: Vec<ExitTerms>,
-    /// Q(W) of every BitLinear matrix (ternary path)
-    q: Vec<f32>,
-    /// w = σ(δ) per layer [L × d]
-    wdec: Vec<f32>,
-    emb: Vec<f32>,
-    rstd_in: Vec<f32>,
-    hs: Vec<Vec<f32>>,
-    layers: Vec<LayerActs>,
-    rstd_out: Vec<f32>,
-    hf: Vec<f32>,
-    head_buf: Vec<f32>,
-    main: Vec<RowStats>,
-    argmax: Vec<u32>,
-    exit: Vec<ExitBuffers>,
-    tmp: Vec<f32>,
-    anorm: Vec<f32>,
-    dh: Vec<f32>,
-    y: Vec<f32>,
-    nrm: Vec<f32>,
-    drkv: Vec<f32>,
-    carry: Vec<f32>,
-    dact: Vec<f32>,
-    dgu: Vec<f32>,
-}
-
-impl V7Ws {
-    /// Grows buffers to fit `b × t` (never shrinks, so alternating shapes do not reallocate).
-    fn ensure(&mut self, m: &CortexV7, b: usize, t: usize) {
-        let fits = self.shape.0 * self.shape.1 >= b * t && self.shape.0 >= b;
-        if fits && self.layers.len() == m.cfg.n_layers && self.exit.len() == m.exits.len() && self.q.len() == m.q_len {
-            return;
-        }
-        let c = &m.cfg;
-        let (b, t) = (b.max(self.shape.0), t.max(self.shape.1));
-        let rows = b * t;
-        let (d, f, v) = (c.d_model, c.d_ff, c.vocab);
-        let n = rows * d;
-        let z = |len: usize| vec![0.0f32; len];
-        self.shape = (b, t);
-        self.q = z(m.q_len);
-        self.wdec = z(c.n_layers * d);
-        self.emb = z(n);
-        self.rstd_in = z(rows);
-        self.hs = (0..=c.n_layers).map(|_| z(n)).collect();
-        self.layers = (0..c.n_layers)
-            .map(|_| LayerActs { rstd1: z(rows), rkv: z(3 * n), s: z(n), rstd_x: z(rows), h1: z(n), rstd2: z(rows), gu: z(2 * rows * f) })
-            .collect();
-        self.rstd_out = z(rows);
-        self.hf = z(n);
-        self.head_buf = z(HEAD_BLOCK.min(rows) * v);
-        self.main = vec![RowStats::default(); rows];
-        self.argmax = vec![0; rows];
-        self.exit = (0..m.exits.len())
-            .map(|_| {
-                let mut e = ExitBuffers::default();
-                e.ensure(rows, d);
-                e
-            })
-            .collect();
-        self.tmp = z(n);
-        self.anorm = z(n);
-        self.dh = z(n);
-        self.y = z(n);
-        self.nrm = z(n);
-        self.drkv = z(3 * n);
-        self.carry = z(2 * b * d);
-        self.dact = z(rows * f);
-        self.dgu = z(2 * rows * f);
     }
 }
 
@@ -638,17 +462,51 @@ impl LanguageModel for CortexV7 {
     fn vocab(&self) -> usize {
         self.cfg.vocab
     }
+    /// Spec §8.3: E ~ N(0, 0.02²); BIT-C matrices Kaiming-normal fan_out
+    /// (std √(2/out)); δ = 0.99; RMS gains 1; exit heads torch-default
+    /// (U(±1/√fan_in) for U_j, W1, b1, w2, b2).
     fn init_params(&self, seed: u64) -> Vec<f32> {
-        CortexV7::init_params(self, seed)
+        let mut rng = Rng::new(seed);
+        let mut p = vec![0.0f32; self.layout.total];
+        for t in &self.layout.tensors {
+            let r = t.range();
+            let name = t.name.as_str();
+            if name.ends_with("time_mix.decay") {
+                p[r].fill(0.99);
+            } else if t.shape.len() == 1 && !name.ends_with(".bias") {
+                p[r].fill(1.0); // RMS gains
+            } else if name.starts_with("exit_gates.") {
+                let fan_in = if name.contains("gate.2") { GATE_HIDDEN } else { self.cfg.d_model };
+                let bound = 1.0 / (fan_in as f32).sqrt();
+                for x in &mut p[r] {
+                    *x = (2.0 * rng.next_f32() - 1.0) * bound;
+                }
+            } else {
+                let std = if name == "embed.weight" { 0.02 } else { (2.0 / t.shape[0] as f32).sqrt() };
+                for x in &mut p[r] {
+                    *x = rng.normal() * std;
+                }
+            }
+        }
+        p
     }
     fn tied_aliases(&self) -> Vec<(&'static str, &'static str)> {
         vec![("head.weight", "embed.weight")]
     }
+    /// Full forward; main-head logits [b·t × V] in `ws.logits`.
     fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        CortexV7::forward(self, ws, params, tokens, b, t)
+        let (w, logits, _) = ws.parts::<V7Ws>();
+        self.forward_hidden(w, params, tokens, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        logits.resize(rows * v, 0.0);
+        head_forward(&mut logits[..rows * v], &w.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
+    /// Evaluation loss: main-head mean CE (per-position values in `ws.losses`).
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        CortexV7::loss(self, ws, params, x, y, b, t)
+        let (w, _, losses) = ws.parts::<V7Ws>();
+        self.forward_hidden(w, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        head_loss(losses, &mut w.head_buf, &w.hf[..rows * d], &params[self.embed.clone()], y, d, v)
     }
     /// Gradient of the full objective (§8.2, D3 positions); returns the main-head CE (D9).
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {

@@ -4,13 +4,13 @@
 //! forward (shared `shift_mix`, `recurrence_step`, `groupnorm_chunk`), so only
 //! the matmul summation order differs.
 
-use super::{BlockWeights, Thunderbolt};
+use super::model::{BlockWeights, Thunderbolt};
 use crate::kernels::ops::sigmoid;
 use crate::kernels::vec::{matvec, matvec_mat, OwnedMat};
-use crate::model::groupnorm::groupnorm_chunk;
-use crate::model::layernorm::layernorm_row;
-use crate::model::recurrence::recurrence_step;
-use crate::model::token_shift::shift_mix;
+use crate::model::blocks::groupnorm::groupnorm_chunk;
+use crate::model::blocks::layernorm::layernorm_row;
+use crate::model::blocks::recurrence::recurrence_step;
+use crate::model::blocks::token_shift::shift_mix;
 
 /// Recurrent state of one layer after the tokens fed so far.
 #[derive(Clone)]
@@ -20,7 +20,7 @@ struct LayerState {
     prev2: Vec<f32>,
 }
 
-pub struct StreamDecoder<'a> {
+pub struct Decoder<'a> {
     model: &'a Thunderbolt,
     params: &'a [f32],
     /// Q(W) of every block (W_f;W_v;W_o, proj, up, down), quantised once and
@@ -42,7 +42,7 @@ pub struct StreamDecoder<'a> {
     logits: Vec<f32>,
 }
 
-impl<'a> StreamDecoder<'a> {
+impl<'a> Decoder<'a> {
     pub fn new(model: &'a Thunderbolt, params: &'a [f32]) -> Self {
         let c = &model.cfg;
         let (d, h) = (c.d_model, c.d_ff);
@@ -53,7 +53,7 @@ impl<'a> StreamDecoder<'a> {
                 [OwnedMat::new(w.fvo, d), OwnedMat::new(w.proj, d), OwnedMat::new(w.up, d), OwnedMat::new(w.down, h)]
             })
             .collect();
-        StreamDecoder {
+        Decoder {
             model,
             params,
             weights,
@@ -124,4 +124,4 @@ impl<'a> StreamDecoder<'a> {
     }
 }
 
-crate::model::lm::impl_decode!(StreamDecoder {});
+crate::model::lm::impl_decode!(Decoder {});

@@ -10,42 +10,33 @@
 //! [2H × d] matrix) and runs the float blocks with Q(W); their weight gradients
 //! go unchanged into the latent W's slots (STE, spec §2 BB-BIT).
 
-use super::bitlinear::{quantize, ternary_share, BitVariant};
-use super::embedding::{embedding_backward, embedding_forward};
-use super::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
-use super::head::{head_ce_fused, head_forward, head_loss, HEAD_BLOCK};
-use super::lm::{Decode, LanguageModel, TernaryShare, Workspace};
-use super::params::{carve_mut, Layout};
-use super::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
-use super::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
+use super::config::BoltConfig;
+use super::decode::Decoder;
+use super::workspace::BoltWs;
 use crate::kernels::ops::add;
-use crate::kernels::ops::{sigmoid, silu};
-use crate::kernels::vec::{matvec, matvec_mat, rmsnorm, OwnedMat};
+use crate::model::blocks::bitlinear::{quantize, ternary_share, BitVariant};
+use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
+use crate::model::blocks::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
+use crate::model::blocks::head::{head_ce_fused, head_forward, head_loss};
+use crate::model::blocks::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
+use crate::model::blocks::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
+use crate::model::lm::{Decode, LanguageModel, TernaryShare, Workspace};
+use crate::model::params::{carve_mut, Layout};
 use crate::rng::Rng;
 use std::ops::Range;
 
 const BIT: BitVariant = BitVariant::A;
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct BoltConfig {
-    pub vocab: usize,
-    pub d_model: usize,
-    pub n_layers: usize,
-    /// SwiGLU hidden width H (reference `glu_hidden`)
-    pub d_ff: usize,
-    pub kernel_size: usize,
-}
-
 #[derive(Clone, Debug)]
-struct BlockRanges {
-    norm1: Range<usize>,
-    up: Range<usize>,
-    conv: Range<usize>,
-    down: Range<usize>,
-    norm2: Range<usize>,
-    gate: Range<usize>,
-    w_up: Range<usize>,
-    w_down: Range<usize>,
+pub(super) struct BlockRanges {
+    pub(super) norm1: Range<usize>,
+    pub(super) up: Range<usize>,
+    pub(super) conv: Range<usize>,
+    pub(super) down: Range<usize>,
+    pub(super) norm2: Range<usize>,
+    pub(super) gate: Range<usize>,
+    pub(super) w_up: Range<usize>,
+    pub(super) w_down: Range<usize>,
 }
 
 impl BlockRanges {
@@ -58,22 +49,22 @@ impl BlockRanges {
 /// Q(W) of one block's BitLinear matrices.
 #[derive(Clone, Default)]
 pub struct TernaryBlock {
-    up: Vec<f32>,
-    down: Vec<f32>,
+    pub(super) up: Vec<f32>,
+    pub(super) down: Vec<f32>,
     /// Q(W_gate) then Q(W_up), [2H × d]
-    gu: Vec<f32>,
-    w_down: Vec<f32>,
+    pub(super) gu: Vec<f32>,
+    pub(super) w_down: Vec<f32>,
 }
 
 #[derive(Clone, Debug)]
 pub struct Bolt {
     pub cfg: BoltConfig,
     pub layout: Layout,
-    embed: Range<usize>,
-    blocks: Vec<BlockRanges>,
-    final_norm: Range<usize>,
+    pub(super) embed: Range<usize>,
+    pub(super) blocks: Vec<BlockRanges>,
+    pub(super) final_norm: Range<usize>,
     /// false only in [`Bolt::float_path`]
-    ternary: bool,
+    pub(super) ternary: bool,
 }
 
 impl Bolt {
@@ -124,7 +115,7 @@ impl Bolt {
 
     /// Q(W) of every block into `q` (sized here on first use). W_gate and W_up
     /// are separate BitLinears, each with its own α.
-    fn quantize_all(&self, q: &mut Vec<TernaryBlock>, params: &[f32]) {
+    pub(super) fn quantize_all(&self, q: &mut Vec<TernaryBlock>, params: &[f32]) {
         let (d, h) = (self.cfg.d_model, self.cfg.d_ff);
         q.resize_with(self.blocks.len(), TernaryBlock::default);
         for (qb, br) in q.iter_mut().zip(&self.blocks) {
@@ -147,39 +138,6 @@ impl Bolt {
         } else {
             q.copy_from_slice(w);
         }
-    }
-
-    /// Spec §4.3: E ~ N(0, 0.02²); every BitLinear KN-out (std √(2/out));
-    /// conv KN-out with fan_out d·k; gains 1.
-    pub fn init_params(&self, seed: u64) -> Vec<f32> {
-        let mut rng = Rng::new(seed);
-        let mut p = vec![0.0f32; self.layout.total];
-        for t in &self.layout.tensors {
-            let r = t.range();
-            let std = match t.shape.as_slice() {
-                [_] => {
-                    p[r].fill(1.0);
-                    continue;
-                }
-                _ if r == self.embed => 0.02,
-                [d, 1, k] => (2.0 / (d * k) as f32).sqrt(),
-                [out, _] => (2.0 / *out as f32).sqrt(),
-                s => unreachable!("shape {s:?}"),
-            };
-            for x in &mut p[r] {
-                *x = rng.normal() * std;
-            }
-        }
-        p
-    }
-
-    /// Forward pass over `tokens` [b × t]; logits end up in `ws.logits`.
-    pub fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        let (bw, logits, _) = ws.parts::<BoltWs>();
-        self.forward_hidden(bw, params, tokens, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &bw.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
 
     /// Everything up to the final norm: `ws.hf` = RMS_f(h).
@@ -207,31 +165,6 @@ impl Bolt {
         }
         let last = &ws.hs[self.blocks.len()][..n];
         rmsnorm_forward(&mut ws.hf[..n], &mut ws.rstd_f[..rows], last, &params[self.final_norm.clone()], d);
-    }
-
-    /// Forward + per-position losses; returns the mean loss (f64 accumulation).
-    pub fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (bw, _, losses) = ws.parts::<BoltWs>();
-        self.forward_hidden(bw, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_loss(losses, &mut bw.head_buf, &bw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
-    }
-
-    /// Forward + backward of the mean next-token loss; gradients added into `grads`.
-    pub fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (ws, _, losses) = ws.parts::<BoltWs>();
-        self.forward_hidden(ws, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let n = rows * d;
-        losses.resize(rows, 0.0);
-        let emb = &params[self.embed.clone()];
-        let gemb = &mut grads[self.embed.clone()];
-        head_ce_fused(&mut losses[..rows], &mut ws.tmp[..n], gemb, &mut ws.head_buf, &ws.hf[..n], emb, y, d, v);
-        let loss = super::head::mean_loss(&losses[..rows]);
-        if loss.is_finite() {
-            self.backward(ws, params, grads, x, b, t);
-        }
-        loss
     }
 
     /// Backward from ∂L/∂hf (left in `ws.tmp` by the fused head), with the
@@ -269,69 +202,6 @@ impl Bolt {
     }
 }
 
-#[derive(Default)]
-struct LayerActs {
-    rstd1: Vec<f32>,
-    /// [g ; u] = Q(W_up)·RMS₁(h)
-    up: Vec<f32>,
-    conv: Vec<f32>,
-    /// h after the mixer
-    h1: Vec<f32>,
-    rstd2: Vec<f32>,
-    /// [W_gate·a ; W_up·a]
-    gu: Vec<f32>,
-}
-
-/// Activations, quantised weights and backward scratch for one (batch, window)
-/// shape, allocated once and reused every step.
-#[derive(Default)]
-pub struct BoltWs {
-    cfg: Option<BoltConfig>,
-    shape: (usize, usize),
-    q: Vec<TernaryBlock>,
-    hs: Vec<Vec<f32>>,
-    layers: Vec<LayerActs>,
-    rstd_f: Vec<f32>,
-    hf: Vec<f32>,
-    head_buf: Vec<f32>,
-    tmp: Vec<f32>,
-    anorm: Vec<f32>,
-    dh: Vec<f32>,
-    dgated: Vec<f32>,
-    dup: Vec<f32>,
-    dact: Vec<f32>,
-    dgu: Vec<f32>,
-}
-
-impl BoltWs {
-    /// Grows buffers to fit `b × t` (never shrinks).
-    fn ensure(&mut self, c: &BoltConfig, b: usize, t: usize) {
-        if self.cfg.as_ref() == Some(c) && self.shape.0 * self.shape.1 >= b * t && self.shape.1 >= t {
-            return;
-        }
-        let rows = b * t;
-        let (d, h) = (c.d_model, c.d_ff);
-        let n = rows * d;
-        let z = |len: usize| vec![0.0f32; len];
-        self.cfg = Some(c.clone());
-        self.shape = (b, t);
-        self.hs = (0..=c.n_layers).map(|_| z(n)).collect();
-        self.layers = (0..c.n_layers)
-            .map(|_| LayerActs { rstd1: z(rows), up: z(2 * n), conv: z(n), h1: z(n), rstd2: z(rows), gu: z(2 * rows * h) })
-            .collect();
-        self.rstd_f = z(rows);
-        self.hf = z(n);
-        self.head_buf = z(HEAD_BLOCK.min(rows) * c.vocab);
-        self.tmp = z(n);
-        self.anorm = z(n);
-        self.dh = z(n);
-        self.dgated = z(n);
-        self.dup = z(2 * n);
-        self.dact = z(rows * h);
-        self.dgu = z(2 * rows * h);
-    }
-}
-
 impl LanguageModel for Bolt {
     fn version(&self) -> &'static str {
         "v4"
@@ -342,23 +212,65 @@ impl LanguageModel for Bolt {
     fn vocab(&self) -> usize {
         self.cfg.vocab
     }
+    /// Spec §4.3: E ~ N(0, 0.02²); every BitLinear KN-out (std √(2/out));
+    /// conv KN-out with fan_out d·k; gains 1.
     fn init_params(&self, seed: u64) -> Vec<f32> {
-        Bolt::init_params(self, seed)
+        let mut rng = Rng::new(seed);
+        let mut p = vec![0.0f32; self.layout.total];
+        for t in &self.layout.tensors {
+            let r = t.range();
+            let std = match t.shape.as_slice() {
+                [_] => {
+                    p[r].fill(1.0);
+                    continue;
+                }
+                _ if r == self.embed => 0.02,
+                [d, 1, k] => (2.0 / (d * k) as f32).sqrt(),
+                [out, _] => (2.0 / *out as f32).sqrt(),
+                s => unreachable!("shape {s:?}"),
+            };
+            for x in &mut p[r] {
+                *x = rng.normal() * std;
+            }
+        }
+        p
     }
     fn tied_aliases(&self) -> Vec<(&'static str, &'static str)> {
         vec![("head.weight", "embedding.weight")]
     }
+    /// Forward pass over `tokens` [b × t]; logits end up in `ws.logits`.
     fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        Bolt::forward(self, ws, params, tokens, b, t)
+        let (bw, logits, _) = ws.parts::<BoltWs>();
+        self.forward_hidden(bw, params, tokens, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        logits.resize(rows * v, 0.0);
+        head_forward(&mut logits[..rows * v], &bw.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
+    /// Forward + per-position losses; returns the mean loss (f64 accumulation).
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Bolt::loss(self, ws, params, x, y, b, t)
+        let (bw, _, losses) = ws.parts::<BoltWs>();
+        self.forward_hidden(bw, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        head_loss(losses, &mut bw.head_buf, &bw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
     }
+    /// Forward + backward of the mean next-token loss; gradients added into `grads`.
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        Bolt::loss_and_grad(self, ws, params, grads, x, y, b, t)
+        let (ws, _, losses) = ws.parts::<BoltWs>();
+        self.forward_hidden(ws, params, x, b, t);
+        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
+        let n = rows * d;
+        losses.resize(rows, 0.0);
+        let emb = &params[self.embed.clone()];
+        let gemb = &mut grads[self.embed.clone()];
+        head_ce_fused(&mut losses[..rows], &mut ws.tmp[..n], gemb, &mut ws.head_buf, &ws.hf[..n], emb, y, d, v);
+        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
+        if loss.is_finite() {
+            self.backward(ws, params, grads, x, b, t);
+        }
+        loss
     }
     fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {
-        Box::new(BoltDecoder::new(self, params))
+        Box::new(Decoder::new(self, params))
     }
     /// 6 × (matmul parameters, tied head included: L·(2d² + d² + 3Hd) + V·d)
     /// plus 6·d·k per layer for the depthwise conv. Ternary products are
@@ -388,103 +300,3 @@ impl LanguageModel for Bolt {
         format!("ternary gated conv k={} + ternary SwiGLU {}, {}×d{}", c.kernel_size, c.d_ff, c.n_layers, c.d_model)
     }
 }
-
-/// Incremental decoder: weights quantised once at creation, a ring buffer of the
-/// last k−1 conv inputs u per layer, O(1) work per token (exact for any length,
-/// the conv stack has a finite receptive field).
-pub struct BoltDecoder<'a> {
-    model: &'a Bolt,
-    params: &'a [f32],
-    /// per layer Q(W) of up, down, SwiGLU gate;up, SwiGLU down, packed as
-    /// ternary bytes + row scales (a quarter of the bytes of f32 per token)
-    q: Vec<[OwnedMat; 4]>,
-    /// per layer: last k−1 conv inputs, [(k−1) × d] as a ring starting at `ring_pos`
-    rings: Vec<Vec<f32>>,
-    ring_pos: usize,
-    pos: usize,
-    parallel: bool,
-    h: Vec<f32>,
-    a: Vec<f32>,
-    up: Vec<f32>,
-    m: Vec<f32>,
-    y: Vec<f32>,
-    gu: Vec<f32>,
-    act: Vec<f32>,
-    logits: Vec<f32>,
-}
-
-impl<'a> BoltDecoder<'a> {
-    pub fn new(model: &'a Bolt, params: &'a [f32]) -> Self {
-        let c = &model.cfg;
-        let d = c.d_model;
-        let mut tb = Vec::new();
-        model.quantize_all(&mut tb, params);
-        let q = tb
-            .into_iter()
-            .map(|b| [OwnedMat::new(b.up, d), OwnedMat::new(b.down, d), OwnedMat::new(b.gu, d), OwnedMat::new(b.w_down, c.d_ff)])
-            .collect();
-        BoltDecoder {
-            model,
-            params,
-            q,
-            rings: vec![vec![0.0; (c.kernel_size - 1) * d]; c.n_layers],
-            ring_pos: 0,
-            pos: 0,
-            parallel: false,
-            h: vec![0.0; d],
-            a: vec![0.0; d],
-            up: vec![0.0; 2 * d],
-            m: vec![0.0; d],
-            y: vec![0.0; d],
-            gu: vec![0.0; 2 * c.d_ff],
-            act: vec![0.0; c.d_ff],
-            logits: vec![0.0; c.vocab],
-        }
-    }
-
-    pub fn step(&mut self, token: u32) {
-        let m = self.model;
-        let (d, h, k) = (m.cfg.d_model, m.cfg.d_ff, m.cfg.kernel_size);
-        let (p, par) = (self.params, self.parallel);
-        let emb = &p[m.embed.clone()];
-        let tok = token as usize;
-        self.h.copy_from_slice(&emb[tok * d..(tok + 1) * d]);
-        for ((br, q), ring) in m.blocks.iter().zip(&self.q).zip(&mut self.rings) {
-            // gated conv mixer; tap k−1 is the current token, tap j the token k−1−j back
-            rmsnorm(&mut self.a, &self.h, &p[br.norm1.clone()]);
-            matvec_mat(&mut self.up, q[0].mat(), &self.a, par);
-            let (g, u) = self.up.split_at(d);
-            let conv = &p[br.conv.clone()];
-            for ch in 0..d {
-                let mut acc = conv[ch * k + k - 1] * u[ch];
-                for j in 0..k - 1 {
-                    // slot of the token k−1−j steps back (the ring's oldest entry is at ring_pos)
-                    let slot = (self.ring_pos + j) % (k - 1);
-                    acc += conv[ch * k + j] * ring[slot * d + ch];
-                }
-                self.m[ch] = acc * sigmoid(g[ch]);
-            }
-            if k > 1 {
-                ring[self.ring_pos * d..(self.ring_pos + 1) * d].copy_from_slice(u);
-            }
-            matvec_mat(&mut self.y, q[1].mat(), &self.m, par);
-            self.h.iter_mut().zip(&self.y).for_each(|(h, y)| *h += y);
-            // SwiGLU
-            rmsnorm(&mut self.a, &self.h, &p[br.norm2.clone()]);
-            matvec_mat(&mut self.gu, q[2].mat(), &self.a, par);
-            for j in 0..h {
-                self.act[j] = silu(self.gu[j]) * self.gu[h + j];
-            }
-            matvec_mat(&mut self.y, q[3].mat(), &self.act, par);
-            self.h.iter_mut().zip(&self.y).for_each(|(h, y)| *h += y);
-        }
-        if k > 1 {
-            self.ring_pos = (self.ring_pos + 1) % (k - 1);
-        }
-        rmsnorm(&mut self.a, &self.h, &p[m.final_norm.clone()]);
-        matvec(&mut self.logits, emb, &self.a, par);
-        self.pos += 1;
-    }
-}
-
-crate::model::lm::impl_decode!(BoltDecoder {});

@@ -4,11 +4,11 @@
 //! state e, whose mean is the causal planner summary; the planner itself is
 //! recomputed per token from block to block, as in the full forward.
 
-use super::shift_mixer::scale_offset;
-use super::supernova::Supernova;
+use super::model::Supernova;
 use crate::kernels::ops::softmax;
 use crate::kernels::ops::{sigmoid, silu};
 use crate::kernels::vec::{dot, matvec_mat, rmsnorm, PackedStore};
+use crate::model::blocks::shift_mixer::scale_offset;
 
 struct LayerState {
     /// u_{t−1}

@@ -8,9 +8,9 @@
 //! the reference did (D6: later blocks then see future tokens). Either way p is
 //! stored per position; in compat mode all positions of a sequence hold the same p.
 
-use super::rmsnorm::{rmsnorm_backward, rmsnorm_forward};
 use crate::kernels::ops::sigmoid;
 use crate::kernels::{matmul, MatRef};
+use crate::model::blocks::rmsnorm::{rmsnorm_backward, rmsnorm_forward};
 use rayon::prelude::*;
 
 #[derive(Clone, Copy, Debug)]

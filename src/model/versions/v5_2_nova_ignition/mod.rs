@@ -1,0 +1,12 @@
+//! v5.2 Nova-Ignition (spec §6): RoPE multi-head causal attention + GEGLU, with
+//! dropout; the preset says `model: Nova(...)`.
+
+mod config;
+mod decode;
+mod model;
+mod workspace;
+
+pub use config::NovaConfig;
+pub use decode::{Decoder, KvCache};
+pub use model::{Nova, NovaBlock};
+pub use workspace::NovaWs;
