@@ -201,7 +201,7 @@ impl Preset {
         if !(t.weight_decay >= 0.0 && t.weight_decay < 1.0) {
             return bad("weight_decay", format!("{}; expected 0 ≤ wd < 1", t.weight_decay));
         }
-        if !(t.grad_clip > 0.0) {
+        if t.grad_clip.is_nan() || t.grad_clip <= 0.0 {
             return bad("grad_clip", format!("{}; expected > 0", t.grad_clip));
         }
         if !(0.0..1.0).contains(&t.beta1) || !(0.0..1.0).contains(&t.beta2) {

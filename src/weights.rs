@@ -16,9 +16,12 @@ pub enum WeightsError {
     Mismatch { path: String, details: String },
 }
 
+/// Tensors by name: (shape, values).
+pub type NamedTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
 /// Reads every tensor of a safetensors buffer as f32 (f32 data only; others are
 /// reported by name).
-pub fn read_f32_tensors(bytes: &[u8], path: &str) -> Result<BTreeMap<String, (Vec<usize>, Vec<f32>)>, WeightsError> {
+pub fn read_f32_tensors(bytes: &[u8], path: &str) -> Result<NamedTensors, WeightsError> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Format { path: path.into(), msg: e.to_string() })?;
     let mut out = BTreeMap::new();
     for (name, view) in st.tensors() {
@@ -40,7 +43,7 @@ pub fn f32s(data: &[u8]) -> Vec<f32> {
 /// like `decay_mask`) are skipped. Every missing, unexpected or mis-shaped tensor is listed.
 pub fn params_from_named(
     layout: &Layout,
-    tensors: &BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    tensors: &NamedTensors,
     aliases: &[(&str, &str)],
     is_ignored: impl Fn(&str) -> bool,
     path: &str,
@@ -81,11 +84,7 @@ pub fn params_from_named(
 }
 
 /// [`params_from_named`] with `model`'s layout, tied aliases and buffer names.
-pub fn params_for_model(
-    model: &dyn LanguageModel,
-    tensors: &BTreeMap<String, (Vec<usize>, Vec<f32>)>,
-    path: &str,
-) -> Result<Vec<f32>, WeightsError> {
+pub fn params_for_model(model: &dyn LanguageModel, tensors: &NamedTensors, path: &str) -> Result<Vec<f32>, WeightsError> {
     params_from_named(model.layout(), tensors, &model.tied_aliases(), |n| model.is_buffer(n), path)
 }
 

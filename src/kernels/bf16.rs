@@ -93,7 +93,7 @@ unsafe fn round_line(dst: *mut u16, src: *const f32, len: usize) {
     }
 }
 
-/// Every pair q of every line: (src[l + 2q·sp], src[l + (2q+1)·sp]) as bf16
+/// Every pair q of every line: (src\[l + 2q·sp\], src\[l + (2q+1)·sp\]) as bf16
 /// (the odd one zero past `kc`), written to unit q of line l's sliver (`W`
 /// lines a sliver, `kp` units a line; lines past `n` up to the last sliver's
 /// end get zeros). Sixteen lines at a time through all the pairs, so each
@@ -162,7 +162,7 @@ fn mask16(n: usize) -> __mmask16 {
     }
 }
 
-/// The `R` × 32 tile: c (row stride ldc) = or += Σ_q Σ_{h∈0,1} a[q·R + i]_h · b[q·32 + j]_h.
+/// The `R` × 32 tile: c (row stride ldc) = or += Σ_q Σ_{h∈0,1} a\[q·R + i\]_h · b\[q·32 + j\]_h.
 ///
 /// # Safety
 /// The CPU has AVX-512F and AVX512-BF16; `a` holds `kp`·R units, `b` `kp`·32,

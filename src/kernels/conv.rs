@@ -310,7 +310,7 @@ pub fn conv_backward_plain(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32
     });
 }
 
-/// out[i] = Σ_{j<k} w[j] ⊙ src[i·ld + j·step] for i < 8 (16 channels each,
+/// out\[i\] = Σ_{j<k} w\[j\] ⊙ src\[i·ld + j·step\] for i < 8 (16 channels each,
 /// j in order from a zero sum): the forward conv (src at input position
 /// t0 − (k−1), step = +row) and its input gradient (src at t0 + k − 1,
 /// step = −row). `w` holds tap j's 16 channels at `j·wld`.
@@ -382,7 +382,7 @@ unsafe fn taps256(out: *mut f32, ldo: usize, src: *const f32, ld: usize, step: i
     }
 }
 
-/// sums[jj] += Σ_{r<rows} dc[r·ldc] ⊙ u[r·ldu + jj·ldu] for jj < 8 (rows in
+/// sums\[jj\] += Σ_{r<rows} dc\[r·ldc\] ⊙ u\[r·ldu + jj·ldu\] for jj < 8 (rows in
 /// order, onto the sums at `sums + jj·lds`, 16 channels each): 8 taps of the
 /// conv's weight gradient over a run of rows (u at the first tap's input row).
 ///

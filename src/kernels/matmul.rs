@@ -82,7 +82,7 @@ unsafe impl Send for SendPtr {}
 // SAFETY: as for Send: shared only to reach disjoint blocks.
 unsafe impl Sync for SendPtr {}
 
-/// out[m×n] (row-major, leading dimension `ldo`) = (accumulate ? out : 0) + a[m×k] · b[k×n].
+/// out\[m×n\] (row-major, leading dimension `ldo`) = (accumulate ? out : 0) + a\[m×k\] · b\[k×n\].
 ///
 /// Panics if a view would read out of bounds (a programming error, never user input).
 pub fn matmul(out: &mut [f32], ldo: usize, accumulate: bool, a: MatRef, b: MatRef, m: usize, n: usize, k: usize) {

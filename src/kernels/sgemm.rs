@@ -90,7 +90,7 @@ pub fn kernel() -> Kernel {
     }
 }
 
-/// c[m×n] (row stride `ldc`, unit column stride) = (accumulate ? c : 0) + a·b
+/// c\[m×n\] (row stride `ldc`, unit column stride) = (accumulate ? c : 0) + a·b
 /// where a(i, p) = `a[i*a_rs + p*a_cs]`, b(p, j) = `b[p*b_rs + j*b_cs]`, on the
 /// kernel `kern` (the machine's own is [`kernel`]).
 ///
@@ -339,7 +339,7 @@ unsafe fn transpose8(src: *const f32, ld: usize, rows: usize, dst: *mut f32, ldd
     }
 }
 
-/// The 6 × 16 tile: c (row stride ldc) = or += Σ_p a[p·6 + i] · b[p·16 + j].
+/// The 6 × 16 tile: c (row stride ldc) = or += Σ_p a\[p·6 + i\] · b\[p·16 + j\].
 #[target_feature(enable = "avx2,fma")]
 unsafe fn kernel256(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, overwrite: bool) {
     // SAFETY: the caller upholds this function's contract (its doc and target features).
@@ -380,7 +380,7 @@ unsafe fn kernel256(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: u
     }
 }
 
-/// The `R` × 32 tile: c (row stride ldc) = or += Σ_p a[p·R + i] · b[p·32 + j],
+/// The `R` × 32 tile: c (row stride ldc) = or += Σ_p a\[p·R + i\] · b\[p·32 + j\],
 /// the same sum in the same order as [`kernel256`].
 #[target_feature(enable = "avx512f")]
 unsafe fn kernel512<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, overwrite: bool) {

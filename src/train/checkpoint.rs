@@ -10,7 +10,7 @@ use crate::model::{Layout, Model};
 use crate::preset::{Budget, Preset};
 use crate::rng::Rng;
 use crate::util::sha256_hex;
-use crate::weights::{params_from_named, read_f32_tensors, to_safetensors};
+use crate::weights::{params_from_named, read_f32_tensors, to_safetensors, NamedTensors};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -302,7 +302,7 @@ impl Files {
             Some(bytes) => {
                 let opath = self.dir.join(OPTIMIZER).display().to_string();
                 let named = read_f32_tensors(bytes, &opath)?;
-                let split = |prefix: &str| -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+                let split = |prefix: &str| -> NamedTensors {
                     named.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|n| (n.to_string(), v.clone()))).collect()
                 };
                 let m = params_from_named(layout, &split("adam_m."), &[], |_| false, &opath)?;

@@ -267,6 +267,7 @@ const OBJECTIVE_BT: (usize, usize) = (2, 12);
 
 /// The tiny model on the float path, its test parameters, a batch with a repeated
 /// token and the checker's random stream, for the objective checks.
+#[allow(clippy::type_complexity)]
 fn objective_case(seed: u64) -> (CortexV7, Vec<f32>, (Vec<u32>, Vec<u32>), Rng) {
     let mut model = tiny();
     model.ternary = false;

@@ -58,7 +58,7 @@ fn streamed_corpus_holds_out_the_tail_and_splits_blank_lines() {
     let st = encode_to_files(&files, 2 << 10, &tok, Some(from), &tp, &vp, &|_, _| {}).unwrap();
     let all = tok.encode_stories(&whole).unwrap();
     let (train, valid) = (TokenStore::open(&tp).unwrap(), TokenStore::open(&vp).unwrap());
-    assert!(valid.len() > 0 && st.valid_tokens as usize == valid.len());
+    assert!(!valid.is_empty() && st.valid_tokens as usize == valid.len());
     assert_eq!(train.len() + valid.len(), all.len(), "every story lands on exactly one side");
     assert_eq!(train.as_slice(), &all[..train.len()]);
 }

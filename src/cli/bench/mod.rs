@@ -184,7 +184,7 @@ fn time_training(a: &BenchArgs, sb: &mut StepBench, threads: usize, rows: usize)
         for i in 0..warmup {
             last_warm = sb.step(i as u64);
         }
-        let steps = a.steps.map_or_else(|| default_steps(last_warm), |s| s);
+        let steps = a.steps.unwrap_or_else(|| default_steps(last_warm));
         let times: Vec<f64> = (warmup..warmup + steps).map(|i| sb.step(i as u64)).collect();
         // measured again after the steps, the higher one kept: on a shared host a
         // peak taken in a slow moment would make MFU read above what the code does

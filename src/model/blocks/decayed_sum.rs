@@ -22,9 +22,9 @@ use rayon::prelude::*;
 pub struct TimeMixWeights<'a> {
     /// W_r; W_k; W_v stacked (they are adjacent in the reference state dict): [3d × d]
     pub rkv: &'a [f32],
-    /// w = σ(δ) [d] (see [`decay_weights`])
+    /// w = σ(δ) \[d\] (see [`decay_weights`])
     pub w: &'a [f32],
-    /// RMS_x gain [d]
+    /// RMS_x gain \[d\]
     pub ln_x: &'a [f32],
     /// W_o [d × d]
     pub o: &'a [f32],
@@ -153,7 +153,7 @@ pub fn time_mix_backward(
     matmul(da, d, false, MatRef::rows(sc.drkv, 3 * d), MatRef::rows(w.rkv, d), rows, d, 3 * d);
 }
 
-/// Reverse scan per sequence: drkv = [∂r_pre ; ∂k ; ∂v]; carry[b] = [G_{t+1} ; Σ_t G_t⊙S_{t−1}].
+/// Reverse scan per sequence: drkv = [∂r_pre ; ∂k ; ∂v]; carry\[b\] = [G_{t+1} ; Σ_t G_t⊙S_{t−1}].
 #[allow(clippy::too_many_arguments)]
 fn scan_backward(drkv: &mut [f32], carry: &mut [f32], dy: &[f32], rkv: &[f32], s: &[f32], w: &[f32], t: usize, d: usize) {
     drkv.par_chunks_mut(t * 3 * d)

@@ -65,7 +65,7 @@ impl DropMask {
     }
 }
 
-/// x[i] *= mask.factor(offset + i) in place (forward on activations, backward on
+/// x\[i\] *= mask.factor(offset + i) in place (forward on activations, backward on
 /// their gradients). Parallel over fixed chunks; the result does not depend on them.
 pub fn dropout_apply(x: &mut [f32], mask: DropMask, offset: u64) {
     if !mask.is_active() {

@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-/// out[r] = table[tokens[r]].
+/// out\[r\] = table[tokens\[r\]].
 pub fn embedding_forward(out: &mut [f32], tokens: &[u32], table: &[f32], d: usize) {
     out.par_chunks_mut(d).zip(tokens.par_iter()).for_each(|(o, &t)| {
         let t = t as usize;
@@ -10,7 +10,7 @@ pub fn embedding_forward(out: &mut [f32], tokens: &[u32], table: &[f32], d: usiz
     });
 }
 
-/// dtable[tokens[r]] += dout[r]. Sequential: repeated tokens add into the same
+/// dtable[tokens\[r\]] += dout\[r\]. Sequential: repeated tokens add into the same
 /// row, and a fixed order keeps the sum deterministic.
 pub fn embedding_backward(dtable: &mut [f32], dout: &[f32], tokens: &[u32], d: usize) {
     for (r, &t) in tokens.iter().enumerate() {

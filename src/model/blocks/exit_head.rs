@@ -24,14 +24,14 @@ use rayon::prelude::*;
 pub const GATE_HIDDEN: usize = 64;
 
 pub struct ExitWeights<'a> {
-    /// RMS_j gain [d]
+    /// RMS_j gain \[d\]
     pub ln: &'a [f32],
     /// U_j [V × d]
     pub head: &'a [f32],
-    /// W1 [64 × d], b1 [64]
+    /// W1 [64 × d], b1 \[64\]
     pub w1: &'a [f32],
     pub b1: &'a [f32],
-    /// w2 [1 × 64], b2 [1]
+    /// w2 [1 × 64], b2 \[1\]
     pub w2: &'a [f32],
     pub b2: &'a [f32],
 }
@@ -48,7 +48,7 @@ pub struct ExitGrads<'a> {
 /// What one head pass records per position.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct RowStats {
-    /// −log softmax(z)[y]
+    /// −log softmax(z)\[y\]
     pub ce: f32,
     /// first index of the largest logit (PyTorch's argmax)
     pub argmax: u32,
@@ -124,7 +124,7 @@ pub fn head_pass<F>(
     }
 }
 
-/// Gate logits s [rows] = w2·ReLU(W1·e + b1) + b2; `hid` [rows × 64] keeps the
+/// Gate logits s \[rows\] = w2·ReLU(W1·e + b1) + b2; `hid` [rows × 64] keeps the
 /// pre-activations W1·e + b1.
 pub fn gate_forward(s: &mut [f32], hid: &mut [f32], e: &[f32], w: &ExitWeights, d: usize) {
     let rows = s.len();
@@ -139,7 +139,7 @@ pub fn gate_forward(s: &mut [f32], hid: &mut [f32], e: &[f32], w: &ExitWeights, 
     });
 }
 
-/// Backward of the gate from ds = ∂L/∂s [rows]: weight gradients added, de += ∂L/∂e.
+/// Backward of the gate from ds = ∂L/∂s \[rows\]: weight gradients added, de += ∂L/∂e.
 /// `hid` (the pre-activations) is overwritten with their gradient.
 pub fn gate_backward(de: &mut [f32], g: &mut ExitGrads, ds: &[f32], hid: &mut [f32], e: &[f32], w: &ExitWeights, d: usize) {
     let rows = ds.len();
@@ -165,7 +165,7 @@ pub fn gate_backward(de: &mut [f32], g: &mut ExitGrads, ds: &[f32], hid: &mut [f
 }
 
 /// Exit-head outputs for inspection and decoding: logits [rows × V] and the gate
-/// confidence c [rows]. Scratch: `e` [rows × d], `rstd` [rows], `hid` [rows × 64].
+/// confidence c \[rows\]. Scratch: `e` [rows × d], `rstd` \[rows\], `hid` [rows × 64].
 #[allow(clippy::too_many_arguments)]
 pub fn exit_forward(
     logits: &mut [f32],
@@ -221,9 +221,9 @@ pub struct ExitBuffers {
     pub rstd: Vec<f32>,
     /// gate pre-activations [rows × 64]
     pub hid: Vec<f32>,
-    /// gate logits s, then ∂L/∂s [rows]
+    /// gate logits s, then ∂L/∂s \[rows\]
     pub s: Vec<f32>,
-    /// agree_t as 0/1 [rows]
+    /// agree_t as 0/1 \[rows\]
     pub agree: Vec<f32>,
     pub stats: Vec<RowStats>,
 }

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 pub const GN_EPS: f32 = 1e-5;
 
 /// Serial forward of one chunk of `span` rows ([span × d], `span` = x.len()/d):
-/// fills `mean`, `rstd` [G] and `out`. The streaming decoder calls it with one row.
+/// fills `mean`, `rstd` \[G\] and `out`. The streaming decoder calls it with one row.
 #[allow(clippy::too_many_arguments)]
 pub fn groupnorm_chunk(
     out: &mut [f32],

@@ -1,5 +1,5 @@
 //! Tied output head and BB-CE: logits z = E·h (E is the embedding table),
-//! loss = mean over rows of logsumexp(z) − z[y].
+//! loss = mean over rows of logsumexp(z) − z\[y\].
 
 use crate::kernels::ops::{exp_shift_sums, exp_sum, row_max};
 use crate::kernels::{matmul, MatRef};
@@ -11,7 +11,7 @@ pub fn head_forward(logits: &mut [f32], hf: &[f32], emb: &[f32], d: usize, vocab
     matmul(logits, vocab, false, MatRef::rows(hf, d), MatRef::t(emb, d), rows, vocab, d);
 }
 
-/// Per-row loss −log softmax(z)[y] into `losses`.
+/// Per-row loss −log softmax(z)\[y\] into `losses`.
 pub fn cross_entropy_forward(losses: &mut [f32], logits: &[f32], targets: &[u32], vocab: usize) {
     losses.par_iter_mut().zip(logits.par_chunks(vocab)).zip(targets.par_iter()).for_each(|((l, z), &y)| {
         let max = row_max(z);

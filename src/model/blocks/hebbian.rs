@@ -1,7 +1,7 @@
 //! The v7.2 Hebbian associative memory (spec §10.2), parallel (quadratic) form:
 //! k, v, q = W_k·a, W_v·a, W_q·a;  r_t = c · Σ_{i≤t} λ^{t−i} (v_i·q_t) k_i;  out = W_mo·r.
 //!
-//! Per sequence, with P = Q·Vᵀ (P[t,i] = q_t·v_i) and S = c·Λ⊙P (Λ[t,i] = λ^{t−i} for
+//! Per sequence, with P = Q·Vᵀ (P\[t,i\] = q_t·v_i) and S = c·Λ⊙P (Λ\[t,i\] = λ^{t−i} for
 //! i ≤ t, else 0): R = S·K. The value is matched against the query and the key is
 //! returned, as in the reference (kept for weight compatibility). c is the constant
 //! 1/(√d_mem·√T_train) (fix D2), not the current window length.
@@ -49,7 +49,7 @@ pub struct MemoryShape {
 /// against the d_mem × d_mem state products.
 pub const CHUNK: usize = 64;
 
-/// Applies S[t,i] ← w[t−i]·S[t,i] for i ≤ t and 0 above the diagonal, in place on
+/// Applies S\[t,i\] ← w\[t−i\]·S\[t,i\] for i ≤ t and 0 above the diagonal, in place on
 /// an [n × n] block (w = c·λ^Δ: the causal decay mask of the forward and backward).
 fn causal_decay(block: &mut [f32], n: usize, w: &[f32]) {
     for ti in 0..n {
@@ -121,7 +121,7 @@ pub fn memory_forward_quadratic(
     let kvq_ro: &[f32] = kvq;
     s.par_chunks_mut(t * t).zip(r.par_chunks_mut(t * dm)).enumerate().for_each(|(b, (sb, rb))| {
         let x = &kvq_ro[b * t * 3 * dm..(b + 1) * t * 3 * dm];
-        let (kk, vv, qq) = (&x[..], &x[dm..], &x[2 * dm..]);
+        let (kk, vv, qq) = (x, &x[dm..], &x[2 * dm..]);
         // P = Q·Vᵀ
         matmul_serial(sb, t, false, MatRef::rows(qq, 3 * dm), MatRef::t(vv, 3 * dm), t, t, dm);
         causal_decay(&mut sb[..t * t], t, &lam);
@@ -155,7 +155,7 @@ pub fn memory_backward_quadratic(
     let dr_ro: &[f32] = dr;
     dkvq.par_chunks_mut(t * 3 * dm).zip(ds.par_chunks_mut(t * t)).enumerate().for_each(|(b, (dx, dsb))| {
         let x = &kvq[b * t * 3 * dm..(b + 1) * t * 3 * dm];
-        let (kk, vv, qq) = (&x[..], &x[dm..], &x[2 * dm..]);
+        let (kk, vv, qq) = (x, &x[dm..], &x[2 * dm..]);
         let sb = &s[b * t * t..(b + 1) * t * t];
         let drb = &dr_ro[b * t * dm..(b + 1) * t * dm];
         // R = S·K  ⇒  dK = Sᵀ·dR, dS = dR·Kᵀ
@@ -191,7 +191,7 @@ pub fn memory_forward(out: &mut [f32], kvq: &mut [f32], cache: &mut [f32], r: &m
             let (s0, e) = (j * cs, ((j + 1) * cs).min(t));
             let l = e - s0;
             let xc = &x[s0 * 3 * dm..];
-            let (kk, vv, qq) = (&xc[..], &xc[dm..], &xc[2 * dm..]);
+            let (kk, vv, qq) = (xc, &xc[dm..], &xc[2 * dm..]);
             // the state before this chunk
             let (done, cur) = states.split_at_mut(j * dm * dm);
             let m = &mut cur[..dm * dm];
@@ -278,7 +278,7 @@ pub fn memory_backward(
                 let (s0, e) = (j * cs, ((j + 1) * cs).min(t));
                 let l = e - s0;
                 let xc = &x[s0 * 3 * dm..];
-                let (kk, vv, qq) = (&xc[..], &xc[dm..], &xc[2 * dm..]);
+                let (kk, vv, qq) = (xc, &xc[dm..], &xc[2 * dm..]);
                 let sb = &blocks[j * cs * cs..j * cs * cs + l * l];
                 let m = &states[j * dm * dm..(j + 1) * dm * dm];
                 let drc = &drb[s0 * dm..e * dm];

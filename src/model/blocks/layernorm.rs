@@ -15,7 +15,7 @@ fn row_stats(x: &[f32]) -> (f32, f32) {
     (m, 1.0 / (v + LN_EPS).sqrt())
 }
 
-/// out[r] = (inp[r] − mean[r])·rstd[r] ⊙ gamma + beta; keeps mean and rstd per row.
+/// out\[r\] = (inp\[r\] − mean\[r\])·rstd\[r\] ⊙ gamma + beta; keeps mean and rstd per row.
 pub fn layernorm_forward(out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], inp: &[f32], gamma: &[f32], beta: &[f32], d: usize) {
     out.par_chunks_mut(d).zip(mean.par_iter_mut()).zip(rstd.par_iter_mut()).zip(inp.par_chunks(d)).for_each(|(((o, mu), rs), x)| {
         let (m, r) = row_stats(x);

@@ -1,4 +1,4 @@
-//! BB-FFN ReLU² (v5): y = W_down·ReLU²(W_up·a), W_up ∈ [H,d], W_down ∈ [d,H].
+//! BB-FFN ReLU² (v5): y = W_down·ReLU²(W_up·a), W_up ∈ \[H,d\], W_down ∈ \[d,H\].
 //! The weights passed in are the matrices the matmuls use (for v5 the ternary
 //! Q(W); the straight-through gradient of the latent W is the gradient given here).
 

@@ -6,7 +6,7 @@ pub use crate::kernels::vec::RMS_EPS;
 use crate::kernels::vec::dot;
 use rayon::prelude::*;
 
-/// out[r] = inp[r] · rstd[r] ⊙ weight, storing rstd[r] = 1/sqrt(mean(inp[r]²) + ε).
+/// out\[r\] = inp\[r\] · rstd\[r\] ⊙ weight, storing rstd\[r\] = 1/sqrt(mean(inp\[r\]²) + ε).
 pub fn rmsnorm_forward(out: &mut [f32], rstd: &mut [f32], inp: &[f32], weight: &[f32], d: usize) {
     out.par_chunks_mut(d).zip(rstd.par_iter_mut()).zip(inp.par_chunks(d)).for_each(|((o, rs), x)| {
         // Σx² in vector lanes (a single running sum is a chain of dependent adds);

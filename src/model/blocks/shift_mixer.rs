@@ -16,7 +16,7 @@ pub fn scale_offset(i: usize) -> usize {
     u32::try_from(i).ok().and_then(|i| 1usize.checked_shl(i)).unwrap_or(usize::MAX)
 }
 
-/// cat[r] = [x_r ; x_{r−o}] (zero when the position inside its sequence is < o),
+/// cat\[r\] = [x_r ; x_{r−o}] (zero when the position inside its sequence is < o),
 /// for sequences of `t` rows of width `d`; `cat` is [rows × 2d].
 pub fn shift_concat(cat: &mut [f32], x: &[f32], t: usize, d: usize, o: usize) {
     cat.par_chunks_mut(t * 2 * d).zip(x.par_chunks(t * d)).for_each(|(cs, xs)| {
@@ -33,7 +33,7 @@ pub fn shift_concat(cat: &mut [f32], x: &[f32], t: usize, d: usize, o: usize) {
     });
 }
 
-/// The adjoint of [`shift_concat`]: dx_r += dcat_r[..d] + dcat_{r+o}[d..]
+/// The adjoint of [`shift_concat`]: dx_r += dcat_r\[..d\] + dcat_{r+o}\[d..\]
 /// (the second term only while r+o stays inside the sequence).
 pub fn unshift_add(dx: &mut [f32], dcat: &[f32], t: usize, d: usize, o: usize) {
     dx.par_chunks_mut(t * d).zip(dcat.par_chunks(t * 2 * d)).for_each(|(xs, cs)| {

@@ -146,7 +146,7 @@ pub struct PlannerWeights<'a> {
     pub ep: &'a [f32],
     /// W_pu [d_p × d_p]
     pub pu: &'a [f32],
-    /// RMS_c gain [d_p]
+    /// RMS_c gain \[d_p\]
     pub norm: &'a [f32],
 }
 
@@ -160,7 +160,7 @@ pub struct PlannerGrads<'a> {
 pub struct PlannerActs<'a> {
     /// c = p + W_ep·ē, [rows × d_p]
     pub c: &'a mut [f32],
-    /// rstd of RMS_c, [rows]
+    /// rstd of RMS_c, \[rows\]
     pub rstd: &'a mut [f32],
     /// RMS_c(c), [rows × d_p]
     pub nc: &'a mut [f32],

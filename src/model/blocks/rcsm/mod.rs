@@ -49,7 +49,7 @@ pub struct RcsmWeights<'a> {
     pub rho: f32,
     /// W_dn [d_r × d]
     pub down: &'a [f32],
-    /// RMS_b gain [d_r]
+    /// RMS_b gain \[d_r\]
     pub norm_b: &'a [f32],
     pub bank: BankWeights<'a>,
     /// W_pg [d_r × d_p]
@@ -61,7 +61,7 @@ pub struct RcsmWeights<'a> {
 }
 
 pub struct RcsmGrads<'a> {
-    /// [1]
+    /// \[1\]
     pub rho: &'a mut [f32],
     pub down: &'a mut [f32],
     pub norm_b: &'a mut [f32],

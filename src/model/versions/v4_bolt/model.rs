@@ -1,7 +1,7 @@
 //! v4 "Bolt", spec §4: gated causal depthwise conv + SwiGLU, every block linear
 //! a BIT-A ternary BitLinear (straight-through), tied float head.
 //!
-//!   h = E[x]
+//!   h = E\[x\]
 //!   per block: h += GCM(RMS₁(h)); h += SwiGLU(RMS₂(h))     (W_up, W_down, W_gate, W_up, W_down ternary)
 //!   z = E·RMS_f(h)
 //!

@@ -1,6 +1,6 @@
 //! v5.2 Nova-Ignition: a small float Transformer with RoPE (spec §6).
 //!
-//!   h = Dropout(E[x])
+//!   h = Dropout(E\[x\])
 //!   per block (pre-norm): h += Attn(LN₁(h)); h += Dropout(GEGLU(LN₂(h)))
 //!   z = E·LN_out(h)                       (tied head, `head.weight` alias)
 //!

@@ -22,7 +22,7 @@ pub(super) struct LayerActs {
 #[derive(Default)]
 pub struct NovaWs {
     pub(super) shape: (usize, usize),
-    /// residual stream: hs[0] = Dropout(E[x]), hs[l+1] = output of block l
+    /// residual stream: hs\[0\] = Dropout(E\[x\]), hs\[l+1\] = output of block l
     pub(super) hs: Vec<Vec<f32>>,
     pub(super) layers: Vec<LayerActs>,
     pub(super) mean_out: Vec<f32>,

@@ -1,6 +1,6 @@
 //! v5 "Thunderbolt" (spec §5): ternary gated linear recurrence with token shift.
 //!
-//!   h = E[x]
+//!   h = E\[x\]
 //!   block l (lower bound b_l = 0.9·l/max(L−1, 1)):
 //!     a = TS(LN₁(h); ω₁)
 //!     f = b_l + (1−b_l)·σ(Q(W_f)·a + β_f);  v = Q(W_v)·a;  o = σ(Q(W_o)·a)

@@ -2,7 +2,7 @@
 //! D6 (causal running-mean planner summary, unless `reference_compat`) and D17
 //! (zero-filled shifts for any window length).
 //!
-//!   h = E[x]·d^(−1/2);  p = planner_init (per position)
+//!   h = E\[x\]·d^(−1/2);  p = planner_init (per position)
 //!   per block: h += ShiftMixer(RMS_a(h)); (h, p) ← P-RCSM(h, p); h += SwiGLU(RMS_d(h))
 //!   z = W_head·RMS_out(h)
 //!
@@ -207,7 +207,7 @@ impl Supernova {
         self
     }
 
-    /// h = E[x]·d^(−1/2) (the reference multiplies by the Python float d**−0.5).
+    /// h = E\[x\]·d^(−1/2) (the reference multiplies by the Python float d**−0.5).
     pub fn embed_scale(&self) -> f32 {
         (self.cfg.d_model as f64).powf(-0.5) as f32
     }

@@ -26,7 +26,7 @@ pub struct SupernovaWs {
     pub(super) cfg: Option<SupernovaConfig>,
     /// Q(W) of every ternary matrix (flat layout)
     pub(super) q: Vec<f32>,
-    /// block inputs h_l, [rows × d] each (hs[0] = scaled embedding)
+    /// block inputs h_l, [rows × d] each (hs\[0\] = scaled embedding)
     pub(super) hs: Vec<Vec<f32>>,
     /// planner entering block l, [rows × d_p] each
     pub(super) ps: Vec<Vec<f32>>,

@@ -2,7 +2,7 @@
 //! spec §9–§10 with fixes D1 (causal mask), D2 (constant read scale) and D3
 //! (plain next-token loss over all T positions).
 //!
-//!   h = RMS_in(E[x])
+//!   h = RMS_in(E\[x\])
 //!   per block: h += GCM(RMS₁(h)); [h += Mem(RMS_m(h))]; h += SwiGLU(RMS₂(h))
 //!   z = E·RMS_out(h)
 

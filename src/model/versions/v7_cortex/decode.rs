@@ -34,7 +34,7 @@ pub struct Decoder<'a> {
     /// quantised block matrices (empty on the float path) and w = σ(δ) [L × d]
     q: Vec<f32>,
     w: Vec<f32>,
-    /// decayed state S per layer [d]
+    /// decayed state S per layer \[d\]
     pub state: Vec<Vec<f32>>,
     pub pos: usize,
     /// split large products over the current rayon pool

@@ -1,7 +1,7 @@
 //! v7 CORTEX (spec §8): ternary "RWKV" decayed sum + SwiGLU blocks, tied head,
 //! and float exit heads trained with consistency and diversity terms.
 //!
-//!   h = RMS_in(E[x])
+//!   h = RMS_in(E\[x\])
 //!   per block: h += TM(RMS₁(h)); h += SwiGLU(RMS₂(h))      (blocks/decayed_sum.rs, swiglu.rs)
 //!   z = E·RMS_out(h)                                          (tied head)
 //!   exit j after block n_j: ℓ^j = U_j·RMS_j(h_{n_j}), c^j = gate(…)   (blocks/exit_head.rs)
