@@ -602,7 +602,7 @@ fn samples_and_log_panes_show_real_output_and_scroll() {
     let (x, y) = find(&tall, "✔ saved").unwrap_or_else(|| panic!("a checkpoint save in the log:\n{}", screen(&tall)));
     let b = tall;
     assert_eq!(b[(x, y)].fg, Color::Green);
-    let n = app.log.len();
+    let n = app.log.lines.len();
     assert!(n > 5);
     // Tab to the log, scroll back and forth
     for _ in 0..3 {
@@ -611,22 +611,22 @@ fn samples_and_log_panes_show_real_output_and_scroll() {
     assert_eq!(app.focus, Pane::Log);
     assert!(has(&render(&app, 100, 30), "▸ Log"));
     app.on_key(code(KeyCode::Up));
-    assert_eq!(app.log_scroll, 1);
+    assert_eq!(app.log.scroll, 1);
     assert!(has(&render(&app, 100, 30), "1 newer below"));
     app.on_key(key('k'));
     app.on_key(key('j'));
-    assert_eq!(app.log_scroll, 1);
+    assert_eq!(app.log.scroll, 1);
     app.on_key(code(KeyCode::PageUp));
-    assert_eq!(app.log_scroll, 11.min(n - 1));
+    assert_eq!(app.log.scroll, 11.min(n - 1));
     app.on_key(code(KeyCode::Home));
-    assert_eq!(app.log_scroll, n - 1);
+    assert_eq!(app.log.scroll, n - 1);
     let s = screen(&render(&app, 100, 30));
-    assert!(s.contains(&app.log[0].text[..20.min(app.log[0].text.len())]), "the oldest line is reachable:\n{s}");
+    assert!(s.contains(&app.log.lines[0].text[..20.min(app.log.lines[0].text.len())]), "the oldest line is reachable:\n{s}");
     app.on_key(code(KeyCode::PageDown));
     app.on_key(code(KeyCode::End));
-    assert_eq!(app.log_scroll, 0);
+    assert_eq!(app.log.scroll, 0);
     app.on_key(code(KeyCode::Down));
-    assert_eq!(app.log_scroll, 0);
+    assert_eq!(app.log.scroll, 0);
     // samples pane scroll
     app.on_key(code(KeyCode::BackTab));
     assert_eq!(app.focus, Pane::Samples);
@@ -658,7 +658,7 @@ fn trainer_errors_show_in_the_header_and_the_log() {
     assert!(s.lines().nth(1).unwrap().contains(" error "), "{s}");
     let (x, y) = find(&b, "✗ ").expect("the error in the header");
     assert_eq!(b[(x, y)].fg, Color::Red);
-    assert!(app.log.iter().any(|l| l.level == Level::Error), "the error is in the log");
+    assert!(app.log.lines.iter().any(|l| l.level == Level::Error), "the error is in the log");
     assert!(!app.run_active(), "a failed run is over: q leaves without asking");
     assert!(matches!(app.on_key(key('q')), Action::Quit));
 

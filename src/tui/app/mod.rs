@@ -4,16 +4,27 @@
 //! (timers). Nothing here touches the terminal, and only read-only file-system
 //! look-ups happen (which checkpoint to resume, does a typed path exist).
 
+mod checkpoint;
+mod editor;
+mod keymap;
+mod log;
+mod run;
+
+pub use checkpoint::{checkpoint_preset, model_source, spent_budget_extension};
+pub use editor::LineEditor;
+pub use keymap::KEYMAP;
+pub use log::{Level, Log, LogLine};
+pub use run::{HeatData, HeatKind, RunView, TrainPoint};
+
 use crate::cli::ModelSource;
-use crate::engine::{Command, EvalMetrics, Event, MemorySnapshot, RunState, StepMetrics, Summary};
+use crate::engine::{Command, Event, MemorySnapshot, RunState};
 use crate::generate::SampleParams;
 use crate::preset::{Preset, PresetEntry};
 use crate::runs::RunRecord;
 use crate::train::RunConfig;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ndarray::Array2;
-use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// After `q` `s`, a second stop (which skips the final evaluation) goes out this late.
@@ -25,12 +36,6 @@ pub const GIVE_UP_AFTER: Duration = Duration::from_secs(20);
 /// The smallest terminal the layout is designed for.
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
-
-const MAX_LOG: usize = 2000;
-const MAX_SAMPLES: usize = 50;
-const MAX_TOK_S: usize = 1024;
-const MAX_POINTS: usize = 200_000;
-const EMA_BETA: f64 = 0.95;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Screen {
@@ -132,79 +137,6 @@ pub enum Action {
     ScanRuns,
 }
 
-/// A one-line text editor with a cursor (in characters).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct LineEditor {
-    pub chars: Vec<char>,
-    pub cursor: usize,
-}
-
-impl LineEditor {
-    pub fn new(text: &str) -> Self {
-        let chars: Vec<char> = text.chars().collect();
-        LineEditor { cursor: chars.len(), chars }
-    }
-    pub fn text(&self) -> String {
-        self.chars.iter().collect()
-    }
-    pub fn set(&mut self, text: &str) {
-        *self = LineEditor::new(text);
-    }
-    pub fn insert(&mut self, c: char) {
-        self.chars.insert(self.cursor.min(self.chars.len()), c);
-        self.cursor = (self.cursor + 1).min(self.chars.len());
-    }
-    pub fn insert_str(&mut self, s: &str) {
-        for c in s.chars() {
-            self.insert(if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c });
-        }
-    }
-    pub fn backspace(&mut self) {
-        if self.cursor > 0 && self.cursor <= self.chars.len() {
-            self.chars.remove(self.cursor - 1);
-            self.cursor -= 1;
-        }
-    }
-    pub fn delete(&mut self) {
-        if self.cursor < self.chars.len() {
-            self.chars.remove(self.cursor);
-        }
-    }
-    pub fn left(&mut self) {
-        self.cursor = self.cursor.saturating_sub(1);
-    }
-    pub fn right(&mut self) {
-        self.cursor = (self.cursor + 1).min(self.chars.len());
-    }
-    pub fn home(&mut self) {
-        self.cursor = 0;
-    }
-    pub fn end(&mut self) {
-        self.cursor = self.chars.len();
-    }
-    /// Common editing keys; returns false if the key is not an editing key.
-    fn edit(&mut self, key: &KeyEvent) -> bool {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Char('a') if ctrl => self.home(),
-            KeyCode::Char('e') if ctrl => self.end(),
-            KeyCode::Char('u') if ctrl => {
-                self.chars.drain(..self.cursor.min(self.chars.len()));
-                self.cursor = 0;
-            }
-            KeyCode::Char(c) if !ctrl && !key.modifiers.contains(KeyModifiers::ALT) => self.insert(c),
-            KeyCode::Backspace => self.backspace(),
-            KeyCode::Delete => self.delete(),
-            KeyCode::Left => self.left(),
-            KeyCode::Right => self.right(),
-            KeyCode::Home => self.home(),
-            KeyCode::End => self.end(),
-            _ => return false,
-        }
-        true
-    }
-}
-
 /// A preset as listed in the picker.
 #[derive(Clone, Debug)]
 pub struct PresetRow {
@@ -219,173 +151,6 @@ impl PresetRow {
     pub fn from_entry(e: PresetEntry) -> Self {
         let params = e.parsed.as_ref().map(|p| p.build_model().num_params()).unwrap_or(0);
         PresetRow { name: e.name(), file: e.file, text: e.text, preset: e.parsed, params }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    Info,
-    Save,
-    Warn,
-    Error,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct LogLine {
-    pub secs: f64,
-    pub level: Level,
-    pub text: String,
-}
-
-/// One training step as the loss chart needs it.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct TrainPoint {
-    pub step: u64,
-    pub tokens: u64,
-    pub secs: f64,
-    pub loss: f64,
-    pub ema: f64,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum HeatKind {
-    /// Hebbian memory matrices M at the probe sequence.
-    Memory,
-    /// For presets without memory: each layer's depthwise conv taps (k × d_model).
-    ConvTaps { checkpoint: PathBuf },
-}
-
-#[derive(Clone, Debug)]
-pub struct HeatData {
-    pub kind: HeatKind,
-    pub step: u64,
-    pub layers: Vec<Array2<f32>>,
-}
-
-/// The run being trained (or the last one, once finished).
-#[derive(Clone, Debug)]
-pub struct RunView {
-    pub preset: String,
-    pub version: String,
-    pub has_memory: bool,
-    pub d_mem: usize,
-    pub eval_every: u64,
-    /// Training FLOPs per token (bench::flops_per_token), for MFU.
-    pub flops_per_token: f64,
-    pub corpus: String,
-    pub run_dir: Option<PathBuf>,
-    pub state: RunState,
-    pub detail: String,
-    pub started: bool,
-    pub params: usize,
-    pub tokens_per_step: usize,
-    pub train_tokens: usize,
-    pub valid_tokens: usize,
-    pub resumed_from: Option<u64>,
-    pub last: Option<StepMetrics>,
-    pub points: Vec<TrainPoint>,
-    /// (biased EMA, number of terms)
-    pub ema: (f64, u32),
-    pub tok_s: VecDeque<f64>,
-    pub evals: Vec<EvalMetrics>,
-    /// Newest first: (step, text).
-    pub samples: VecDeque<(u64, String)>,
-    pub heat: Option<HeatData>,
-    pub summary: Option<Summary>,
-    pub error: Option<String>,
-    pub engine_alive: bool,
-    pub best_ckpt: Option<PathBuf>,
-    pub last_ckpt: Option<PathBuf>,
-    pub last_save: Option<(u64, PathBuf)>,
-    /// Latest −1/0/+1 shares of each ternary matrix (empty for float models).
-    pub ternary: Vec<crate::model::TernaryShare>,
-    /// The model has depthwise convs whose taps the heatmap pane can show.
-    pub has_conv: bool,
-}
-
-impl RunView {
-    pub fn new(preset: &Preset, corpus: String) -> Self {
-        let model = preset.build_model();
-        let fpt = model.flops_per_token(preset.train.seq_len);
-        RunView {
-            preset: preset.name.clone(),
-            version: preset.version.clone(),
-            has_memory: model.memory_dims().is_some(),
-            has_conv: model.has_conv_taps(),
-            d_mem: model.memory_dims().map_or(0, |m| m.d_mem),
-            eval_every: preset.train.eval_every,
-            flops_per_token: fpt,
-            corpus,
-            run_dir: None,
-            state: RunState::Preparing,
-            detail: "starting".into(),
-            started: false,
-            params: model.num_params(),
-            tokens_per_step: preset.train.accum * preset.train.batch * preset.train.seq_len,
-            train_tokens: 0,
-            valid_tokens: 0,
-            resumed_from: None,
-            last: None,
-            points: Vec::new(),
-            ema: (0.0, 0),
-            tok_s: VecDeque::new(),
-            evals: Vec::new(),
-            samples: VecDeque::new(),
-            heat: None,
-            summary: None,
-            error: None,
-            engine_alive: true,
-            best_ckpt: None,
-            last_ckpt: None,
-            last_save: None,
-            ternary: Vec::new(),
-        }
-    }
-
-    fn push_point(&mut self, step: u64, tokens: u64, secs: f64, loss: f64) {
-        if !loss.is_finite() {
-            return;
-        }
-        self.ema.0 = EMA_BETA * self.ema.0 + (1.0 - EMA_BETA) * loss;
-        self.ema.1 = self.ema.1.saturating_add(1);
-        let ema = self.ema.0 / (1.0 - EMA_BETA.powi(self.ema.1.min(10_000) as i32));
-        self.points.push(TrainPoint { step, tokens, secs, loss, ema });
-        if self.points.len() > MAX_POINTS {
-            // keep memory bounded on very long runs: halve the resolution of the older half
-            let half = self.points.len() / 2;
-            let mut kept: Vec<TrainPoint> = self.points[..half].iter().step_by(2).copied().collect();
-            kept.extend_from_slice(&self.points[half..]);
-            self.points = kept;
-        }
-    }
-
-    /// Loads the history of a resumed run (its metrics.jsonl) into the chart.
-    pub fn preload(&mut self, rec: &RunRecord) {
-        if !self.points.is_empty() {
-            return;
-        }
-        for p in &rec.train {
-            self.push_point(p.step, p.tokens, p.secs, p.loss);
-        }
-        for e in &rec.evals {
-            self.evals.push(EvalMetrics {
-                step: e.step,
-                tokens: e.tokens,
-                elapsed_secs: e.secs,
-                loss: e.loss,
-                ppl: e.ppl,
-                bpc: e.bpc,
-                best: false,
-            });
-        }
-    }
-
-    pub fn active(&self) -> bool {
-        self.engine_alive && self.summary.is_none()
-    }
-
-    pub fn best_eval(&self) -> Option<&EvalMetrics> {
-        self.evals.iter().filter(|e| e.loss.is_finite()).min_by(|a, b| a.loss.total_cmp(&b.loss))
     }
 }
 
@@ -525,9 +290,7 @@ pub struct App {
     pub recent: bool,
     pub layer: usize,
     pub all_layers: bool,
-    pub log: VecDeque<LogLine>,
-    /// Lines scrolled up from the newest (0 = follow).
-    pub log_scroll: usize,
+    pub log: Log,
     pub samples_scroll: usize,
     pub sampling: Sampling,
     /// What `Enter` in the sampling pane generates from when no run is training.
@@ -551,7 +314,6 @@ pub struct App {
     /// CPU use of the UI thread, in % of one core.
     pub ui_cpu: Option<f64>,
     pub dirty: bool,
-    t0: Instant,
 }
 
 impl App {
@@ -574,8 +336,7 @@ impl App {
             recent: false,
             layer: 0,
             all_layers: false,
-            log: VecDeque::new(),
-            log_scroll: 0,
+            log: Log::default(),
             samples_scroll: 0,
             sampling: Sampling::new("Once upon a time", SampleParams::default()),
             sample_source: None,
@@ -593,7 +354,6 @@ impl App {
             run_precision: Default::default(),
             ui_cpu: None,
             dirty: true,
-            t0: Instant::now(),
         };
         app.refresh_checkpoints();
         app
@@ -635,20 +395,8 @@ impl App {
         self.run.as_ref().is_some_and(|r| r.active())
     }
 
-    pub fn elapsed(&self) -> f64 {
-        self.t0.elapsed().as_secs_f64()
-    }
-
     pub fn push_log(&mut self, level: Level, text: impl Into<String>) {
-        let text = text.into();
-        self.log.push_back(LogLine { secs: self.elapsed(), level, text });
-        while self.log.len() > MAX_LOG {
-            self.log.pop_front();
-        }
-        if self.log_scroll > 0 {
-            // stay on the same lines while new ones arrive below
-            self.log_scroll = (self.log_scroll + 1).min(self.log.len().saturating_sub(1));
-        }
+        self.log.push(level, text);
         self.dirty = true;
     }
 
@@ -670,120 +418,16 @@ impl App {
             }
             return;
         };
-        let mut log: Vec<(Level, String)> = Vec::new();
-        match ev {
-            Event::Status { state, detail } => {
-                if state == RunState::Preparing && detail != run.detail {
-                    log.push((Level::Info, detail.clone()));
-                }
-                if run.summary.is_none() || state == RunState::Finished {
-                    run.state = state;
-                }
-                run.detail = detail;
+        let finished = matches!(ev, Event::Finished(_));
+        let log = run.apply(ev);
+        if finished {
+            if let Some(ck) = run.best_ckpt.clone().or(run.last_ckpt.clone()) {
+                self.sample_source_label = format!("checkpoint {}", ck.display());
+                self.sample_source = Some(model_source(ck));
             }
-            Event::Started { run_dir, preset, params, tokens_per_step, train_tokens, valid_tokens, resumed_from, .. } => {
-                run.started = true;
-                run.preset = preset;
-                run.params = params;
-                run.tokens_per_step = tokens_per_step;
-                run.train_tokens = train_tokens;
-                run.valid_tokens = valid_tokens;
-                run.resumed_from = resumed_from;
-                let what = match resumed_from {
-                    Some(s) => format!("resumed {} at step {s} in {}", run.preset, run_dir.display()),
-                    None => format!("run {} ({}, {} params)", run_dir.display(), run.preset, crate::preset::thousands(params as u64)),
-                };
-                log.push((Level::Info, what));
-                log.push((
-                    Level::Info,
-                    format!(
-                        "data: {} training tokens, {} validation tokens, {} tokens per step",
-                        crate::preset::thousands(train_tokens as u64),
-                        crate::preset::thousands(valid_tokens as u64),
-                        crate::preset::thousands(tokens_per_step as u64)
-                    ),
-                ));
-                run.run_dir = Some(run_dir);
+            if self.quitting.is_some() {
+                self.should_quit = true;
             }
-            Event::Step(m) => {
-                run.push_point(m.step, m.tokens, m.elapsed_secs, m.loss);
-                run.tok_s.push_back(m.tok_per_sec);
-                while run.tok_s.len() > MAX_TOK_S {
-                    run.tok_s.pop_front();
-                }
-                if run.state == RunState::Preparing {
-                    run.state = RunState::Running;
-                }
-                run.last = Some(m);
-            }
-            Event::Eval(e) => {
-                log.push((
-                    Level::Info,
-                    format!(
-                        "eval @{}: val loss {:.4}  PPL {:.2}  BPC {:.4}{}",
-                        e.step,
-                        e.loss,
-                        e.ppl,
-                        e.bpc,
-                        if e.best { "  (best)" } else { "" }
-                    ),
-                ));
-                run.evals.push(e);
-            }
-            Event::Sample { step, text, .. } => {
-                run.samples.push_front((step, text));
-                run.samples.truncate(MAX_SAMPLES);
-            }
-            Event::Recall { step, report } => {
-                for (i, line) in report.lines().into_iter().enumerate() {
-                    log.push((Level::Info, if i == 0 { format!("recall @{step}: {line}") } else { line }));
-                }
-            }
-            Event::Ternary { step, shares } => {
-                log.push((Level::Info, format!("ternary @{step}: {}", crate::model::lm::ternary_summary(&shares))));
-                run.ternary = shares;
-            }
-            Event::MemoryUpdated { .. } => {}
-            Event::CheckpointSaved { step, path } => {
-                match path.file_name().map(|s| s.to_string_lossy().into_owned()).as_deref() {
-                    Some("best") => run.best_ckpt = Some(path.clone()),
-                    Some("last") => run.last_ckpt = Some(path.clone()),
-                    _ => {}
-                }
-                log.push((Level::Save, format!("saved {} (step {step})", path.display())));
-                run.last_save = Some((step, path));
-            }
-            Event::Warning(w) => log.push((Level::Warn, w)),
-            Event::Error(e) => {
-                log.push((Level::Error, e.clone()));
-                run.error = Some(e);
-            }
-            Event::Finished(s) => {
-                run.state = RunState::Finished;
-                log.push((
-                    Level::Info,
-                    format!(
-                        "finished: {} steps, {} tokens in {}, {:.0} tok/s mean; best val loss {}; final val PPL {}",
-                        s.steps,
-                        crate::preset::thousands(s.tokens),
-                        crate::runs::fmt_duration(s.elapsed_secs),
-                        s.mean_tok_per_sec,
-                        s.best_val_loss.map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into()),
-                        s.final_val_ppl.map(|v| format!("{v:.2}")).unwrap_or_else(|| "–".into()),
-                    ),
-                ));
-                let ck = run.best_ckpt.clone().or(run.last_ckpt.clone());
-                run.summary = Some(s);
-                if let Some(ck) = ck {
-                    self.sample_source_label = format!("checkpoint {}", ck.display());
-                    self.sample_source = Some(model_source(ck));
-                }
-                if self.quitting.is_some() {
-                    self.should_quit = true;
-                }
-            }
-            // handled before the match
-            Event::Generated { .. } => {}
         }
         for (level, text) in log {
             self.push_log(level, text);
@@ -1104,7 +748,7 @@ impl App {
         self.run = Some(RunView::new(preset, corpus));
         self.quitting = None;
         self.layer = 0;
-        self.log_scroll = 0;
+        self.log.scroll = 0;
         self.samples_scroll = 0;
         self.screen = Screen::Dashboard;
     }
@@ -1298,7 +942,7 @@ impl App {
     /// Scrolls the focused text pane: positive = back in time.
     fn scroll_focused(&mut self, by: i32) {
         let (pos, len) = match self.focus {
-            Pane::Log => (&mut self.log_scroll, self.log.len()),
+            Pane::Log => (&mut self.log.scroll, self.log.lines.len()),
             Pane::Samples => (&mut self.samples_scroll, self.run.as_ref().map_or(0, |r| r.samples.len())),
             _ => return,
         };
@@ -1485,105 +1129,6 @@ impl App {
         }
     }
 }
-
-/// The preset a checkpoint was trained with (its own preset.ron).
-pub fn checkpoint_preset(ck: &Path) -> Option<Preset> {
-    let text = std::fs::read_to_string(ck.join(crate::train::checkpoint::PRESET)).ok()?;
-    Preset::parse(&text, &ck.join(crate::train::checkpoint::PRESET).display().to_string()).ok()
-}
-
-/// If the checkpoint's budget is already spent: a new total one budget further, and why.
-pub fn spent_budget_extension(ck: &Path) -> Option<(crate::preset::Budget, String)> {
-    use crate::preset::Budget;
-    let text = std::fs::read_to_string(ck.join(crate::train::checkpoint::STATE)).ok()?;
-    let st: crate::train::checkpoint::TrainState = serde_json::from_str(&text).ok()?;
-    let next = match st.budget {
-        Budget::Steps(n) if st.step >= n => Budget::Steps(st.step + n),
-        Budget::Tokens(n) if st.tokens_seen >= n => Budget::Tokens(st.tokens_seen + n),
-        Budget::Minutes(m) if st.elapsed_secs >= m * 60.0 => Budget::Minutes(((st.elapsed_secs / 60.0 + m) * 100.0).round() / 100.0),
-        _ => return None,
-    };
-    let msg = format!(
-        "the checkpoint's budget ({}) is spent: continuing to a new total of {}",
-        crate::preset::budget_label(&st.budget),
-        crate::preset::budget_label(&next)
-    );
-    Some((next, msg))
-}
-
-/// A checkpoint folder as a model source for sampling.
-pub fn model_source(checkpoint: PathBuf) -> ModelSource {
-    ModelSource { checkpoint: Some(checkpoint), weights: None, preset: None, tokenizer: None, threads: None }
-}
-
-/// Every key binding, by context, as the help overlay lists them.
-pub const KEYMAP: &[(&str, &[(&str, &str)])] = &[
-    (
-        "Everywhere",
-        &[
-            ("?", "this help (Esc closes any overlay)"),
-            ("1 2 3 4", "presets · training · runs · sampling"),
-            ("q", "quit (asks while training)"),
-            ("Ctrl-C", "stop, save and quit (again: skip final eval)"),
-            ("Tab", "move focus (Shift-Tab back)"),
-            ("j k", "same as ↓ ↑ in lists and panes"),
-            ("↑ ↓ PgUp PgDn", "scroll this help and the RON text"),
-        ],
-    ),
-    (
-        "Presets",
-        &[
-            ("↑ ↓ Home End", "select a preset"),
-            ("Enter", "start training it"),
-            ("r", "resume its latest checkpoint"),
-            ("c", "choose the corpus"),
-            ("b", "train with bf16 products / fp32 (AVX512-BF16 CPUs)"),
-            ("e", "show the preset's RON text"),
-        ],
-    ),
-    (
-        "Training",
-        &[
-            ("p", "pause / resume"),
-            ("s", "save a checkpoint now"),
-            ("e", "EMA smoothing on / off"),
-            ("l", "log-scale y on / off"),
-            ("x", "x axis: steps / tokens / time"),
-            ("w", "full history / recent window"),
-            ("← →", "memory heatmap layer"),
-            ("a", "all layers as small multiples"),
-            ("↑ ↓ PgUp PgDn", "scroll the focused log / samples"),
-            ("Home End", "oldest / newest in that pane"),
-        ],
-    ),
-    ("Quit dialog", &[("s", "stop and save"), ("d", "stop without saving"), ("c Esc", "cancel")]),
-    (
-        "Sampling",
-        &[
-            ("Enter", "generate from the prompt"),
-            ("Esc", "leave the prompt (keys become commands)"),
-            ("← → Home End", "move the cursor in the prompt"),
-            ("Ctrl-A Ctrl-E", "start / end of the prompt"),
-            ("Backspace Delete", "delete a character"),
-            ("Ctrl-U", "clear up to the cursor"),
-            ("↑ ↓", "prompt history"),
-            ("i /", "back to the prompt"),
-            ("← → (params)", "choose a parameter"),
-            ("↑ ↓ + -", "change it"),
-            ("PgUp PgDn", "scroll the output (when focused)"),
-        ],
-    ),
-    (
-        "Runs",
-        &[
-            ("↑ ↓", "select a run"),
-            ("Enter", "sample from its best checkpoint"),
-            ("r", "resume it"),
-            ("x", "x axis: tokens / time"),
-            ("u", "rescan the runs folder"),
-        ],
-    ),
-];
 
 /// "file:12:5: message" → (12, 5), for highlighting a preset's parse error.
 pub fn error_position(err: &str) -> Option<(usize, usize)> {
