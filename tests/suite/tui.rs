@@ -65,8 +65,8 @@ fn new_app(root: &Path) -> App {
 }
 
 fn select(app: &mut App, name: &str) {
-    let i = app.presets.iter().position(|p| p.name == name).unwrap_or_else(|| panic!("no preset {name}"));
-    app.selected = i;
+    let i = app.picker.presets.iter().position(|p| p.name == name).unwrap_or_else(|| panic!("no preset {name}"));
+    app.picker.selected = i;
 }
 
 /// An app whose picker started `preset` (the Start action is not carried out:
@@ -171,7 +171,7 @@ fn picker_lists_presets_with_marker_reference_and_parse_errors() {
     let mut app = App::new(discover(Some(dir.path())), AppOptions { runs_root: dir.path().join("runs"), threads: 2, tinystories: None });
     let b = render(&app, 80, 24);
     let (x, y) = find(&b, "▶").expect("a ▶ marker");
-    assert!(row(&b, y)[..].contains(&app.presets[0].name), "the marker sits on the selected row: {}", row(&b, y));
+    assert!(row(&b, y)[..].contains(&app.picker.presets[0].name), "the marker sits on the selected row: {}", row(&b, y));
     assert_eq!(x, 1, "marker in the first column");
     // the reference figures with their caveat
     select(&mut app, "v7.2-cortex-vi");
@@ -181,8 +181,8 @@ fn picker_lists_presets_with_marker_reference_and_parse_errors() {
     assert!(s.contains("15.58*") && s.contains("3,900"), "reported PPL and PyTorch tok/s in the row:\n{s}");
     assert!(s.contains("FlashLM reported PPL 15.58") && s.contains("caveat"), "{s}");
     // the broken preset is listed with file:line:col, and cannot start
-    let broken = app.presets.iter().position(|p| p.name == "broken").expect("broken preset listed");
-    app.selected = broken;
+    let broken = app.picker.presets.iter().position(|p| p.name == "broken").expect("broken preset listed");
+    app.picker.selected = broken;
     let b = render(&app, 100, 30);
     let (_, y) = find(&b, "▶").unwrap();
     let r = row(&b, y);
@@ -218,15 +218,15 @@ fn picker_b_starts_runs_with_bf16_products_where_the_cpu_has_them() {
     // b twice is fp32 again
     app.on_key(key('b'));
     app.on_key(key('b'));
-    assert_eq!(app.precision, Precision::Fp32);
+    assert_eq!(app.picker.precision, Precision::Fp32);
     app.on_key(key('b'));
     if !flashlm_tui::kernels::matmul::bf16_supported() {
         eprintln!("SKIPPED: this CPU lacks AVX512-BF16; checking that b refuses with the reason");
-        assert_eq!(app.precision, Precision::Fp32);
+        assert_eq!(app.picker.precision, Precision::Fp32);
         assert!(app.status.as_deref().unwrap_or("").contains("AVX512-BF16"), "{:?}", app.status);
         return;
     }
-    assert_eq!(app.precision, Precision::Bf16);
+    assert_eq!(app.picker.precision, Precision::Bf16);
     let b = render(&app, 140, 30);
     assert!(has(&b, "precision bf16 products"), "{}", screen(&b));
     match app.on_key(code(KeyCode::Enter)) {
@@ -239,18 +239,18 @@ fn picker_b_starts_runs_with_bf16_products_where_the_cpu_has_them() {
 fn picker_keys_move_start_resume_and_choose_the_corpus() {
     let rec = memory_run();
     let mut app = new_app(runs_root());
-    let n = app.presets.len();
+    let n = app.picker.presets.len();
     app.on_key(code(KeyCode::Down));
-    assert_eq!(app.selected, 1.min(n - 1));
+    assert_eq!(app.picker.selected, 1.min(n - 1));
     app.on_key(key('k'));
-    assert_eq!(app.selected, 0);
+    assert_eq!(app.picker.selected, 0);
     app.on_key(key('j'));
     app.on_key(code(KeyCode::Up));
-    assert_eq!(app.selected, 0);
+    assert_eq!(app.picker.selected, 0);
     app.on_key(code(KeyCode::End));
-    assert_eq!(app.selected, n - 1);
+    assert_eq!(app.picker.selected, n - 1);
     app.on_key(code(KeyCode::Home));
-    assert_eq!(app.selected, 0);
+    assert_eq!(app.picker.selected, 0);
 
     // r without a checkpoint of that preset
     select(&mut app, "v7.1-cortex-iii");
@@ -304,7 +304,7 @@ fn picker_keys_move_start_resume_and_choose_the_corpus() {
     app.on_paste(&corpus.path().display().to_string());
     app.on_key(code(KeyCode::Enter));
     assert_eq!(app.overlay, Overlay::None);
-    assert_eq!(app.corpus, Corpus::File(corpus.path().to_path_buf()));
+    assert_eq!(app.picker.corpus, Corpus::File(corpus.path().to_path_buf()));
     match app.on_key(code(KeyCode::Enter)) {
         Action::Start(cfg) => assert_eq!(cfg.corpus.as_deref(), Some(corpus.path())),
         other => panic!("{other:?}"),
@@ -316,7 +316,7 @@ fn picker_keys_move_start_resume_and_choose_the_corpus() {
     app.on_key(key('c'));
     app.on_key(key('j'));
     app.on_key(code(KeyCode::Enter));
-    assert!(matches!(app.corpus, Corpus::TinyStories { .. }));
+    assert!(matches!(app.picker.corpus, Corpus::TinyStories { .. }));
     match app.on_key(code(KeyCode::Enter)) {
         Action::Start(cfg) => {
             assert_eq!(cfg.corpus, Some(PathBuf::from("ts/train.txt")));
@@ -334,7 +334,7 @@ fn picker_keys_move_start_resume_and_choose_the_corpus() {
     app.on_key(key('k'));
     app.on_key(key('k'));
     app.on_key(code(KeyCode::Enter));
-    assert_eq!(app.corpus, Corpus::BuiltIn);
+    assert_eq!(app.picker.corpus, Corpus::BuiltIn);
     // a second run while one trains is refused
     assert!(matches!(app.on_key(code(KeyCode::Enter)), Action::None));
     assert!(app.status.as_deref().unwrap_or("").contains("already training"));

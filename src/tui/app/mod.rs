@@ -5,15 +5,19 @@
 //! look-ups happen (which checkpoint to resume, does a typed path exist).
 
 mod checkpoint;
+mod corpus;
 mod editor;
 mod keymap;
 mod log;
+mod picker;
 mod run;
 
 pub use checkpoint::{checkpoint_preset, model_source, spent_budget_extension};
+pub use corpus::{find_tinystories, Corpus, CorpusChoice, CorpusDialog, CORPUS_OPTIONS};
 pub use editor::LineEditor;
 pub use keymap::KEYMAP;
 pub use log::{Level, Log, LogLine};
+pub use picker::{NewRun, Picker, PresetRow};
 pub use run::{HeatData, HeatKind, RunView, TrainPoint};
 
 use crate::cli::ModelSource;
@@ -81,34 +85,6 @@ impl XAxis {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Corpus {
-    BuiltIn,
-    File(PathBuf),
-    TinyStories { train: PathBuf, valid: PathBuf },
-}
-
-impl Corpus {
-    pub fn label(&self) -> String {
-        match self {
-            Corpus::BuiltIn => "built-in story corpus".into(),
-            Corpus::File(p) => p.display().to_string(),
-            Corpus::TinyStories { train, .. } => format!("TinyStories ({})", train.display()),
-        }
-    }
-}
-
-/// The corpus chooser (`c` in the picker): built-in, TinyStories, or a typed path.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CorpusDialog {
-    pub selected: usize,
-    /// Some while a path is being typed.
-    pub editing: Option<LineEditor>,
-    pub error: Option<String>,
-}
-
-pub const CORPUS_OPTIONS: usize = 3;
-
-#[derive(Clone, Debug, PartialEq)]
 pub enum Overlay {
     None,
     Help { scroll: u16 },
@@ -137,21 +113,21 @@ pub enum Action {
     ScanRuns,
 }
 
-/// A preset as listed in the picker.
-#[derive(Clone, Debug)]
-pub struct PresetRow {
-    pub name: String,
-    pub file: String,
-    pub text: String,
-    pub preset: Result<Preset, String>,
-    pub params: usize,
-}
-
-impl PresetRow {
-    pub fn from_entry(e: PresetEntry) -> Self {
-        let params = e.parsed.as_ref().map(|p| p.build_model().num_params()).unwrap_or(0);
-        PresetRow { name: e.name(), file: e.file, text: e.text, preset: e.parsed, params }
-    }
+/// What a screen's key handler asks of the [`App`]: an [`Action`] for the
+/// event loop, or a change beyond the screen, which the App makes.
+#[derive(Debug)]
+pub enum Effect {
+    None,
+    Act(Action),
+    /// Say this on the status line.
+    Status(String),
+    Open(Overlay),
+    /// Train `preset` (its RON `text`), or resume it from the checkpoint `resume`.
+    Train {
+        preset: Box<Preset>,
+        text: String,
+        resume: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -257,31 +233,13 @@ pub struct AppOptions {
     pub tinystories: Option<(PathBuf, PathBuf)>,
 }
 
-/// A TinyStories copy (train, valid): the V2 files in the Hugging Face cache
-/// (`flashlm-tui data download tinystories`), else train.txt + valid.txt in a
-/// few usual folders.
-pub fn find_tinystories() -> Option<(PathBuf, PathBuf)> {
-    use crate::data::download::{find_cached_tinystories, TsVersion};
-    if let Some((train, Some(valid))) = find_cached_tinystories(TsVersion::V2) {
-        return Some((train, valid));
-    }
-    let candidates =
-        [crate::data::cache_dir().join("tinystories"), PathBuf::from("data/tinystories"), PathBuf::from("../shared/data/tinystories")];
-    candidates.iter().map(|d| (d.join("train.txt"), d.join("valid.txt"))).find(|(t, v)| t.is_file() && v.is_file())
-}
-
 pub struct App {
     pub screen: Screen,
     pub overlay: Overlay,
     /// `sample --interactive`: only the sampling pane, no training.
     pub sample_only: bool,
     pub opts: AppOptions,
-    pub presets: Vec<PresetRow>,
-    pub selected: usize,
-    pub corpus: Corpus,
-    /// Precision of the products in runs the picker starts (`b` toggles bf16
-    /// where the CPU has AVX512-BF16).
-    pub precision: crate::precision::Precision,
+    pub picker: Picker,
     pub run: Option<RunView>,
     pub focus: Pane,
     pub ema_on: bool,
@@ -298,8 +256,6 @@ pub struct App {
     pub sample_source_label: String,
     pub runs: Vec<RunRecord>,
     pub runs_selected: usize,
-    /// The newest checkpoint of each preset (what `r` resumes), refreshed with the runs.
-    pub latest_ckpts: Vec<Option<PathBuf>>,
     pub runs_x: XAxis,
     pub quitting: Option<Quitting>,
     pub should_quit: bool,
@@ -318,16 +274,12 @@ pub struct App {
 
 impl App {
     pub fn new(presets: Vec<PresetEntry>, opts: AppOptions) -> Self {
-        let presets: Vec<PresetRow> = presets.into_iter().map(PresetRow::from_entry).collect();
-        let mut app = App {
+        App {
             screen: Screen::Picker,
             overlay: Overlay::None,
             sample_only: false,
+            picker: Picker::new(presets, &opts.runs_root),
             opts,
-            presets,
-            selected: 0,
-            corpus: Corpus::BuiltIn,
-            precision: Default::default(),
             run: None,
             focus: Pane::Chart,
             ema_on: true,
@@ -343,7 +295,6 @@ impl App {
             sample_source_label: String::new(),
             runs: Vec::new(),
             runs_selected: 0,
-            latest_ckpts: Vec::new(),
             runs_x: XAxis::Tokens,
             quitting: None,
             should_quit: false,
@@ -354,19 +305,7 @@ impl App {
             run_precision: Default::default(),
             ui_cpu: None,
             dirty: true,
-        };
-        app.refresh_checkpoints();
-        app
-    }
-
-    /// Looks up the newest checkpoint of every preset (for the picker and `r`).
-    pub fn refresh_checkpoints(&mut self) {
-        let root = self.opts.runs_root.clone();
-        self.latest_ckpts = self.presets.iter().map(|p| crate::runs::latest_checkpoint(&root, &p.name)).collect();
-    }
-
-    pub fn latest_checkpoint(&self, preset: usize) -> Option<&PathBuf> {
-        self.latest_ckpts.get(preset).and_then(|c| c.as_ref())
+        }
     }
 
     /// The sampling pane alone, generating from `source` (`sample --interactive`).
@@ -383,9 +322,7 @@ impl App {
     /// Opens the dashboard on a run the command line asked for (`train` in a terminal).
     pub fn start_configured(&mut self, cfg: RunConfig) -> Action {
         let corpus = cfg.corpus.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| Corpus::BuiltIn.label());
-        if let Some(i) = self.presets.iter().position(|p| p.name == cfg.preset.name) {
-            self.selected = i;
-        }
+        self.picker.select(&cfg.preset.name);
         let view = cfg.resume.as_deref().and_then(checkpoint_preset).unwrap_or_else(|| cfg.preset.clone());
         self.begin_run(&view, corpus);
         Action::Start(Box::new(cfg))
@@ -484,7 +421,7 @@ impl App {
 
     pub fn set_runs(&mut self, runs: Vec<RunRecord>) {
         self.runs = runs;
-        self.refresh_checkpoints();
+        self.picker.refresh_checkpoints(&self.opts.runs_root);
         self.runs_selected = self.runs_selected.min(self.runs.len().saturating_sub(1));
         self.dirty = true;
     }
@@ -536,8 +473,8 @@ impl App {
     /// Bracketed paste: text for whichever line editor has focus.
     pub fn on_paste(&mut self, text: &str) {
         self.dirty = true;
-        if let Overlay::Corpus(CorpusDialog { editing: Some(ed), .. }) = &mut self.overlay {
-            ed.insert_str(text);
+        if let Overlay::Corpus(dlg) = &mut self.overlay {
+            dlg.paste(text);
         } else if self.overlay == Overlay::None && self.screen == Screen::Sampling && self.sampling.focus == SampleFocus::Prompt {
             self.sampling.prompt.insert_str(text);
         }
@@ -574,7 +511,10 @@ impl App {
             _ => {}
         }
         match self.screen {
-            Screen::Picker => self.picker_key(key),
+            Screen::Picker => {
+                let e = self.picker.on_key(key, self.run_active(), &self.opts.runs_root);
+                self.apply(e)
+            }
             Screen::Dashboard => self.dashboard_key(key),
             Screen::Runs => self.runs_key(key),
             Screen::Sampling => self.sampling_key(key),
@@ -684,63 +624,11 @@ impl App {
         Action::None
     }
 
-    // picker
-
-    fn picker_key(&mut self, key: KeyEvent) -> Action {
-        let n = self.presets.len();
-        match key.code {
-            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(n.saturating_sub(1)),
-            KeyCode::Home => self.selected = 0,
-            KeyCode::End => self.selected = n.saturating_sub(1),
-            KeyCode::Enter => return self.start_selected(None),
-            KeyCode::Char('r') => {
-                let Some(row) = self.presets.get(self.selected) else {
-                    return Action::None;
-                };
-                return match crate::runs::latest_checkpoint(&self.opts.runs_root, &row.name) {
-                    Some(ck) => self.start_selected(Some(ck)),
-                    None => {
-                        self.status = Some(format!("no checkpoint of {} under {}/", row.name, self.opts.runs_root.display()));
-                        Action::None
-                    }
-                };
-            }
-            KeyCode::Char('c') => {
-                let selected = match &self.corpus {
-                    Corpus::BuiltIn => 0,
-                    Corpus::TinyStories { .. } => 1,
-                    Corpus::File(_) => 2,
-                };
-                self.overlay = Overlay::Corpus(CorpusDialog { selected, editing: None, error: None });
-            }
-            KeyCode::Char('e') if !self.presets.is_empty() => self.overlay = Overlay::Ron { scroll: 0 },
-            KeyCode::Char('b') => self.toggle_precision(),
-            _ => {}
-        }
-        Action::None
-    }
-
     /// The measured GEMM peak of products in `p`, if measured.
     pub fn peak_for(&self, p: crate::precision::Precision) -> Option<f64> {
         match p {
             crate::precision::Precision::Bf16 => self.peak_bf16,
             _ => self.peak_fp32,
-        }
-    }
-
-    /// `b` in the picker: bf16 products for the runs it starts, or back to fp32;
-    /// refused with the reason where the CPU lacks AVX512-BF16.
-    fn toggle_precision(&mut self) {
-        use crate::precision::Precision;
-        if self.precision == Precision::Bf16 {
-            self.precision = Precision::Fp32;
-            self.status = Some("runs started here train in fp32".into());
-        } else if crate::kernels::matmul::bf16_supported() {
-            self.precision = Precision::Bf16;
-            self.status = Some("runs started here train with bf16 products (f32 weights, gradients and optimizer state)".into());
-        } else {
-            self.status = Some("bf16 training needs AVX-512F, AVX-512BW and AVX512-BF16, which this CPU lacks: runs train in fp32".into());
         }
     }
 
@@ -753,63 +641,12 @@ impl App {
         self.screen = Screen::Dashboard;
     }
 
-    /// Enter (`resume` None) or `r` in the picker.
-    fn start_selected(&mut self, resume: Option<PathBuf>) -> Action {
-        if self.run_active() {
-            self.status = Some("a run is already training: stop it first (q)".into());
-            return Action::None;
-        }
-        let Some(row) = self.presets.get(self.selected) else {
-            return Action::None;
-        };
-        let preset = match &row.preset {
-            Ok(p) => p.clone(),
-            Err(e) => {
-                self.status = Some(format!("{} cannot start: {e}", row.name));
-                return Action::None;
-            }
-        };
-        let text = row.text.clone();
-        self.start_with(preset, text, resume)
-    }
-
+    /// Starts `preset` as the picker configures runs, or resumes it from `resume`.
     fn start_with(&mut self, preset: Preset, text: String, resume: Option<PathBuf>) -> Action {
-        let (corpus, valid) = match &self.corpus {
-            Corpus::BuiltIn => (None, None),
-            Corpus::File(p) => (Some(p.clone()), None),
-            Corpus::TinyStories { train, valid } => (Some(train.clone()), Some(valid.clone())),
-        };
-        // on resume the checkpoint's own corpus is used unless another one was chosen
-        let corpus_label =
-            if resume.is_some() && self.corpus == Corpus::BuiltIn { "the checkpoint's corpus".into() } else { self.corpus.label() };
-        // a resumed run trains the checkpoint's own preset; one whose budget is
-        // spent continues for another budget of the same size (the engine
-        // recomputes the LR horizon for the new total)
-        let view = resume.as_deref().and_then(checkpoint_preset).unwrap_or_else(|| preset.clone());
-        let extension = resume.as_deref().and_then(spent_budget_extension);
-        let cfg = RunConfig {
-            preset: preset.clone(),
-            preset_text: text,
-            corpus: if resume.is_some() && self.corpus == Corpus::BuiltIn { None } else { corpus },
-            valid,
-            budget: extension.as_ref().map(|e| e.0.clone()),
-            threads: self.opts.threads.max(1),
-            seed: None,
-            resume: resume.clone(),
-            import: None,
-            runs_root: self.opts.runs_root.clone(),
-            progress: false,
-            sample_prompt: "Once upon a time".into(),
-            overrides: Default::default(),
-            // fp32 unless `b` chose bf16 (`train --precision bf16` sets it for its own run)
-            precision: self.precision,
-        };
+        let NewRun { cfg, view, corpus_label, notes } = self.picker.new_run(preset, text, resume, &self.opts);
         self.begin_run(&view, corpus_label);
-        if let Some(r) = &resume {
-            self.push_log(Level::Info, format!("resuming from {}", r.display()));
-        }
-        if let Some((_, msg)) = extension {
-            self.push_log(Level::Warn, msg);
+        for (level, text) in notes {
+            self.push_log(level, text);
         }
         Action::Start(Box::new(cfg))
     }
@@ -818,56 +655,36 @@ impl App {
         let Overlay::Corpus(dlg) = &mut self.overlay else {
             return Action::None;
         };
-        if let Some(ed) = dlg.editing.as_mut() {
-            match key.code {
-                KeyCode::Esc => dlg.editing = None,
-                KeyCode::Enter => {
-                    let text = ed.text();
-                    let path = PathBuf::from(text.trim());
-                    if text.trim().is_empty() {
-                        dlg.error = Some("type the path of a UTF-8 text file or a folder of .txt files".into());
-                    } else if !path.exists() {
-                        dlg.error = Some(format!("{}: no such file or folder", path.display()));
-                    } else {
-                        self.corpus = Corpus::File(path);
-                        self.overlay = Overlay::None;
-                        self.status = Some(format!("corpus: {}", self.corpus.label()));
-                    }
+        match dlg.on_key(key, &self.picker.corpus, self.opts.tinystories.as_ref()) {
+            None => {}
+            Some(CorpusChoice::Cancelled) => self.overlay = Overlay::None,
+            Some(CorpusChoice::Chosen(corpus)) => {
+                // a typed path is not in the dialog's list: confirm it
+                if matches!(corpus, Corpus::File(_)) {
+                    self.status = Some(format!("corpus: {}", corpus.label()));
                 }
-                _ => {
-                    ed.edit(&key);
-                    dlg.error = None;
-                }
+                self.picker.corpus = corpus;
+                self.overlay = Overlay::None;
             }
-            return Action::None;
-        }
-        match key.code {
-            KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('c') => self.overlay = Overlay::None,
-            KeyCode::Up | KeyCode::Char('k') => dlg.selected = dlg.selected.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => dlg.selected = (dlg.selected + 1).min(CORPUS_OPTIONS - 1),
-            KeyCode::Enter => match dlg.selected {
-                0 => {
-                    self.corpus = Corpus::BuiltIn;
-                    self.overlay = Overlay::None;
-                }
-                1 => match &self.opts.tinystories {
-                    Some((train, valid)) => {
-                        self.corpus = Corpus::TinyStories { train: train.clone(), valid: valid.clone() };
-                        self.overlay = Overlay::None;
-                    }
-                    None => {
-                        dlg.error = Some("TinyStories not found (looked in the cache folder, data/tinystories and ../shared/data/tinystories); run `flashlm-tui data download tinystories`".into())
-                    }
-                },
-                _ => {
-                    let start = if let Corpus::File(p) = &self.corpus { p.display().to_string() } else { String::new() };
-                    dlg.editing = Some(LineEditor::new(&start));
-                    dlg.error = None;
-                }
-            },
-            _ => {}
         }
         Action::None
+    }
+
+    /// Carries out what a screen's key asked for.
+    fn apply(&mut self, effect: Effect) -> Action {
+        match effect {
+            Effect::None => Action::None,
+            Effect::Act(a) => a,
+            Effect::Status(s) => {
+                self.status = Some(s);
+                Action::None
+            }
+            Effect::Open(o) => {
+                self.overlay = o;
+                Action::None
+            }
+            Effect::Train { preset, text, resume } => self.start_with(*preset, text, resume),
+        }
     }
 
     // dashboard
@@ -994,9 +811,7 @@ impl App {
                     }
                 };
                 // the checkpoint carries its own preset; this one only labels the dashboard
-                let row =
-                    self.presets.iter().find(|p| p.name == r.preset && p.preset.is_ok()).or(self.presets.iter().find(|p| p.preset.is_ok()));
-                let Some((Ok(preset), text)) = row.map(|p| (p.preset.clone(), p.text.clone())) else {
+                let Some((preset, text)) = self.picker.preset_named(&r.preset) else {
                     self.status = Some("no valid preset to resume with".into());
                     return Action::None;
                 };

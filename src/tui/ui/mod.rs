@@ -31,7 +31,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     let [top, body, bottom] = Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(area);
     render_tabs(f, top, app);
     match app.screen {
-        Screen::Picker => picker::render_picker(f, body, app),
+        Screen::Picker => picker::render_picker(f, body, &app.picker, &app.opts.runs_root),
         Screen::Dashboard => dashboard::render_dashboard(f, body, app),
         Screen::Runs => runs::render_runs(f, body, app),
         Screen::Sampling => sampling::render_sampling(f, body, app),
@@ -41,8 +41,8 @@ pub fn draw(f: &mut Frame, app: &App) {
         Overlay::None => {}
         Overlay::Help { .. } => help::render_help(f, area, app),
         Overlay::Confirm => confirm::render_confirm(f, area, app),
-        Overlay::Ron { .. } => picker::render_ron(f, area, app),
-        Overlay::Corpus(_) => picker::render_corpus(f, area, app),
+        Overlay::Ron { scroll } => picker::render_ron(f, area, &app.picker, *scroll),
+        Overlay::Corpus(dlg) => picker::render_corpus(f, area, dlg, &app.picker.corpus, app.opts.tinystories.as_ref()),
     }
 }
 
