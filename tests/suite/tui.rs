@@ -515,7 +515,7 @@ fn memory_heatmap_uses_half_blocks_a_diverging_scale_and_a_legend() {
     app.on_key(code(KeyCode::Right));
     assert!(has(&render(&app, 100, 30), "Memory L1/2"));
     app.on_key(code(KeyCode::Left));
-    assert_eq!(app.layer, 1);
+    assert_eq!(app.dashboard.layer, 1);
     app.on_key(key('a'));
     let b = render(&app, 100, 30);
     assert!(has(&b, "all 2 layers") && has(&b, "L1") && has(&b, "L2") && has(&b, "shared scale"), "{}", screen(&b));
@@ -608,7 +608,7 @@ fn samples_and_log_panes_show_real_output_and_scroll() {
     for _ in 0..3 {
         app.on_key(code(KeyCode::Tab));
     }
-    assert_eq!(app.focus, Pane::Log);
+    assert_eq!(app.dashboard.focus, Pane::Log);
     assert!(has(&render(&app, 100, 30), "▸ Log"));
     app.on_key(code(KeyCode::Up));
     assert_eq!(app.log.scroll, 1);
@@ -629,12 +629,12 @@ fn samples_and_log_panes_show_real_output_and_scroll() {
     assert_eq!(app.log.scroll, 0);
     // samples pane scroll
     app.on_key(code(KeyCode::BackTab));
-    assert_eq!(app.focus, Pane::Samples);
+    assert_eq!(app.dashboard.focus, Pane::Samples);
     let ns = app.run.as_ref().unwrap().samples.len();
     app.on_key(code(KeyCode::Up));
-    assert_eq!(app.samples_scroll, 1.min(ns - 1));
+    assert_eq!(app.dashboard.samples_scroll, 1.min(ns - 1));
     app.on_key(code(KeyCode::Down));
-    assert_eq!(app.samples_scroll, 0);
+    assert_eq!(app.dashboard.samples_scroll, 0);
 }
 
 #[test]
@@ -1096,13 +1096,13 @@ fn pause_save_focus_and_screen_keys() {
     assert!(matches!(app.on_key(key('s')), Action::Engine(Command::SaveNow)));
     assert!(app.status.as_deref().unwrap_or("").contains("saving"));
     // Tab focus cycle on the dashboard, shown by the ▸ title
-    assert_eq!(app.focus, Pane::Chart);
+    assert_eq!(app.dashboard.focus, Pane::Chart);
     for want in [Pane::Heatmap, Pane::Samples, Pane::Log, Pane::Chart] {
         app.on_key(code(KeyCode::Tab));
-        assert_eq!(app.focus, want);
+        assert_eq!(app.dashboard.focus, want);
     }
     app.on_key(code(KeyCode::BackTab));
-    assert_eq!(app.focus, Pane::Log);
+    assert_eq!(app.dashboard.focus, Pane::Log);
     assert!(has(&render(&app, 80, 24), "▸ Log"));
     // screens
     assert!(matches!(app.on_key(key('1')), Action::None));
@@ -1145,7 +1145,7 @@ fn too_small_terminals_get_a_message_and_any_size_renders() {
         for ov in [Overlay::None, Overlay::Help { scroll: 3 }, Overlay::Confirm, Overlay::Ron { scroll: 0 }] {
             app.overlay = ov;
             for all in [false, true] {
-                app.all_layers = all;
+                app.dashboard.all_layers = all;
                 for &(w, h) in &sizes {
                     let _ = render(&app, w, h);
                 }

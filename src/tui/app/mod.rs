@@ -6,6 +6,7 @@
 
 mod checkpoint;
 mod corpus;
+mod dashboard;
 mod editor;
 mod keymap;
 mod log;
@@ -14,6 +15,7 @@ mod run;
 
 pub use checkpoint::{checkpoint_preset, model_source, spent_budget_extension};
 pub use corpus::{find_tinystories, Corpus, CorpusChoice, CorpusDialog, CORPUS_OPTIONS};
+pub use dashboard::{Dashboard, Pane, XAxis};
 pub use editor::LineEditor;
 pub use keymap::KEYMAP;
 pub use log::{Level, Log, LogLine};
@@ -21,7 +23,7 @@ pub use picker::{NewRun, Picker, PresetRow};
 pub use run::{HeatData, HeatKind, RunView, TrainPoint};
 
 use crate::cli::ModelSource;
-use crate::engine::{Command, Event, MemorySnapshot, RunState};
+use crate::engine::{Command, Event, MemorySnapshot};
 use crate::generate::SampleParams;
 use crate::preset::{Preset, PresetEntry};
 use crate::runs::RunRecord;
@@ -49,39 +51,11 @@ pub enum Screen {
     Sampling,
 }
 
-/// Focusable panes of the dashboard, in `Tab` order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pane {
-    Chart,
-    Heatmap,
-    Samples,
-    Log,
-}
-
-const PANES: [Pane; 4] = [Pane::Chart, Pane::Heatmap, Pane::Samples, Pane::Log];
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SampleFocus {
     Prompt,
     Params,
     Output,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum XAxis {
-    Steps,
-    Tokens,
-    Time,
-}
-
-impl XAxis {
-    pub fn label(self) -> &'static str {
-        match self {
-            XAxis::Steps => "steps",
-            XAxis::Tokens => "tokens",
-            XAxis::Time => "wall time",
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -121,6 +95,7 @@ pub enum Effect {
     Act(Action),
     /// Say this on the status line.
     Status(String),
+    ActWithStatus(Action, String),
     Open(Overlay),
     /// Train `preset` (its RON `text`), or resume it from the checkpoint `resume`.
     Train {
@@ -241,15 +216,8 @@ pub struct App {
     pub opts: AppOptions,
     pub picker: Picker,
     pub run: Option<RunView>,
-    pub focus: Pane,
-    pub ema_on: bool,
-    pub log_y: bool,
-    pub x_axis: XAxis,
-    pub recent: bool,
-    pub layer: usize,
-    pub all_layers: bool,
+    pub dashboard: Dashboard,
     pub log: Log,
-    pub samples_scroll: usize,
     pub sampling: Sampling,
     /// What `Enter` in the sampling pane generates from when no run is training.
     pub sample_source: Option<ModelSource>,
@@ -281,15 +249,8 @@ impl App {
             picker: Picker::new(presets, &opts.runs_root),
             opts,
             run: None,
-            focus: Pane::Chart,
-            ema_on: true,
-            log_y: false,
-            x_axis: XAxis::Steps,
-            recent: false,
-            layer: 0,
-            all_layers: false,
+            dashboard: Dashboard::default(),
             log: Log::default(),
-            samples_scroll: 0,
             sampling: Sampling::new("Once upon a time", SampleParams::default()),
             sample_source: None,
             sample_source_label: String::new(),
@@ -515,7 +476,10 @@ impl App {
                 let e = self.picker.on_key(key, self.run_active(), &self.opts.runs_root);
                 self.apply(e)
             }
-            Screen::Dashboard => self.dashboard_key(key),
+            Screen::Dashboard => {
+                let e = self.dashboard.on_key(key, self.run.as_mut(), &mut self.log, self.quitting.is_some());
+                self.apply(e)
+            }
             Screen::Runs => self.runs_key(key),
             Screen::Sampling => self.sampling_key(key),
         }
@@ -635,9 +599,8 @@ impl App {
     fn begin_run(&mut self, preset: &Preset, corpus: String) {
         self.run = Some(RunView::new(preset, corpus));
         self.quitting = None;
-        self.layer = 0;
+        self.dashboard.reset_for_run();
         self.log.scroll = 0;
-        self.samples_scroll = 0;
         self.screen = Screen::Dashboard;
     }
 
@@ -679,92 +642,16 @@ impl App {
                 self.status = Some(s);
                 Action::None
             }
+            Effect::ActWithStatus(a, s) => {
+                self.status = Some(s);
+                a
+            }
             Effect::Open(o) => {
                 self.overlay = o;
                 Action::None
             }
             Effect::Train { preset, text, resume } => self.start_with(*preset, text, resume),
         }
-    }
-
-    // dashboard
-
-    fn dashboard_key(&mut self, key: KeyEvent) -> Action {
-        let n_layers = self.run.as_ref().and_then(|r| r.heat.as_ref()).map_or(0, |h| h.layers.len());
-        match key.code {
-            KeyCode::Char('p') => {
-                let Some(run) = self.run.as_mut().filter(|r| r.active()) else {
-                    self.status = Some("no run is training".into());
-                    return Action::None;
-                };
-                if self.quitting.is_some() {
-                    return Action::None;
-                }
-                return if run.state == RunState::Paused {
-                    run.detail = "resuming".into();
-                    Action::Engine(Command::Resume)
-                } else {
-                    run.detail = "pausing".into();
-                    Action::Engine(Command::Pause)
-                };
-            }
-            KeyCode::Char('s') => {
-                return match self.run.as_ref() {
-                    Some(r) if r.active() && r.started && self.quitting.is_none() => {
-                        self.status = Some("saving a checkpoint…".into());
-                        Action::Engine(Command::SaveNow)
-                    }
-                    Some(r) if r.active() => {
-                        self.status = Some("nothing to save before the first step".into());
-                        Action::None
-                    }
-                    _ => {
-                        self.status = Some("no run is training".into());
-                        Action::None
-                    }
-                };
-            }
-            KeyCode::Tab => {
-                let i = PANES.iter().position(|p| *p == self.focus).unwrap_or(0);
-                self.focus = PANES[(i + 1) % PANES.len()];
-            }
-            KeyCode::BackTab => {
-                let i = PANES.iter().position(|p| *p == self.focus).unwrap_or(0);
-                self.focus = PANES[(i + PANES.len() - 1) % PANES.len()];
-            }
-            KeyCode::Char('e') => self.ema_on = !self.ema_on,
-            KeyCode::Char('l') => self.log_y = !self.log_y,
-            KeyCode::Char('x') => {
-                self.x_axis = match self.x_axis {
-                    XAxis::Steps => XAxis::Tokens,
-                    XAxis::Tokens => XAxis::Time,
-                    XAxis::Time => XAxis::Steps,
-                }
-            }
-            KeyCode::Char('w') => self.recent = !self.recent,
-            KeyCode::Char('a') => self.all_layers = !self.all_layers,
-            KeyCode::Left if n_layers > 0 => self.layer = (self.layer + n_layers - 1) % n_layers,
-            KeyCode::Right if n_layers > 0 => self.layer = (self.layer + 1) % n_layers,
-            KeyCode::Up | KeyCode::Char('k') => self.scroll_focused(1),
-            KeyCode::Down | KeyCode::Char('j') => self.scroll_focused(-1),
-            KeyCode::PageUp => self.scroll_focused(10),
-            KeyCode::PageDown => self.scroll_focused(-10),
-            KeyCode::Home => self.scroll_focused(i32::MAX),
-            KeyCode::End => self.scroll_focused(i32::MIN),
-            _ => {}
-        }
-        Action::None
-    }
-
-    /// Scrolls the focused text pane: positive = back in time.
-    fn scroll_focused(&mut self, by: i32) {
-        let (pos, len) = match self.focus {
-            Pane::Log => (&mut self.log.scroll, self.log.lines.len()),
-            Pane::Samples => (&mut self.samples_scroll, self.run.as_ref().map_or(0, |r| r.samples.len())),
-            _ => return,
-        };
-        let max = len.saturating_sub(1) as i64;
-        *pos = (*pos as i64 + by as i64).clamp(0, max) as usize;
     }
 
     // runs

@@ -4,7 +4,7 @@
 use super::{bold_label, clean, pane, si, thousands, DIM};
 use crate::engine::RunState;
 use crate::runs::fmt_duration;
-use crate::tui::app::{App, Pane, RunView, TrainPoint, XAxis};
+use crate::tui::app::{App, Dashboard, Pane, RunView, TrainPoint, XAxis};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::symbols::Marker;
@@ -16,22 +16,23 @@ use ratatui::Frame;
 pub const RECENT_POINTS: usize = 300;
 
 pub fn render_dashboard(f: &mut Frame, area: Rect, app: &App) {
-    if app.run.is_none() {
+    let Some(run) = app.run.as_ref() else {
         f.render_widget(Paragraph::new("No run yet: pick a preset (1) and press Enter.").block(pane("Training", false)), area);
         return;
-    }
+    };
+    let view = &app.dashboard;
     let bottom_h = (area.height / 4).max(6);
     let spark_h = if area.height >= 34 { 5 } else { 3 };
     let [header, middle, bottom] = Layout::vertical([Constraint::Length(4), Constraint::Min(8), Constraint::Length(bottom_h)]).areas(area);
     let [left, right] = Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(middle);
     let [chart, spark] = Layout::vertical([Constraint::Min(5), Constraint::Length(spark_h)]).areas(left);
     let [samples, log] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
-    render_header(f, header, app);
-    render_loss_chart(f, chart, app);
-    render_throughput(f, spark, app);
-    super::heatmap::render_heatmap(f, right, app);
-    super::samples::render_samples(f, samples, app);
-    super::log::render_log(f, log, app);
+    render_header(f, header, app, run);
+    render_loss_chart(f, chart, run, view);
+    render_throughput(f, spark, run);
+    super::heatmap::render_heatmap(f, right, run, view);
+    super::samples::render_samples(f, samples, run, view.samples_scroll, view.focus == Pane::Samples);
+    super::log::render_log(f, log, &app.log, view.focus == Pane::Log);
 }
 
 /// What the header calls the state.
@@ -53,10 +54,7 @@ pub fn state_label(app: &App, run: &RunView) -> (String, Color) {
     }
 }
 
-pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
-    let Some(run) = app.run.as_ref() else {
-        return;
-    };
+pub fn render_header(f: &mut Frame, area: Rect, app: &App, run: &RunView) {
     let (state, colour) = state_label(app, run);
     let dir = run.run_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "(creating)".into());
     let mut l1 = vec![
@@ -174,30 +172,27 @@ pub fn fmt_axis(v: f64, axis: XAxis) -> String {
     }
 }
 
-pub fn render_loss_chart(f: &mut Frame, area: Rect, app: &App) {
-    let Some(run) = app.run.as_ref() else {
-        return;
-    };
-    let view = if app.recent { format!("last {RECENT_POINTS} steps") } else { "full history".into() };
+pub fn render_loss_chart(f: &mut Frame, area: Rect, run: &RunView, view: &Dashboard) {
+    let window = if view.recent { format!("last {RECENT_POINTS} steps") } else { "full history".into() };
     let title = format!(
         "Loss · x {} · {} · {}{}",
-        app.x_axis.label(),
-        view,
-        if app.ema_on { "EMA" } else { "raw" },
-        if app.log_y { " · log-y" } else { "" }
+        view.x_axis.label(),
+        window,
+        if view.ema_on { "EMA" } else { "raw" },
+        if view.log_y { " · log-y" } else { "" }
     );
-    let block = pane(title, app.focus == Pane::Chart);
+    let block = pane(title, view.focus == Pane::Chart);
     let inner = block.inner(area);
     let all = &run.points[..];
-    let shown = if app.recent { &all[all.len().saturating_sub(RECENT_POINTS)..] } else { all };
+    let shown = if view.recent { &all[all.len().saturating_sub(RECENT_POINTS)..] } else { all };
     if shown.is_empty() {
         let msg = if run.started { "waiting for the first step…" } else { "preparing…" };
         f.render_widget(Paragraph::new(msg).fg(DIM).block(block), area);
         return;
     }
     let pts = downsample(shown, (inner.width as usize * 2).max(2));
-    let ax = app.x_axis;
-    let ty = |v: f64| if app.log_y { v.max(1e-6).ln() } else { v };
+    let ax = view.x_axis;
+    let ty = |v: f64| if view.log_y { v.max(1e-6).ln() } else { v };
     let raw: Vec<(f64, f64)> = pts.iter().map(|p| (x_of(p, ax), ty(p.loss))).collect();
     let ema: Vec<(f64, f64)> = pts.iter().map(|p| (x_of(p, ax), ty(p.ema))).collect();
     let x0 = x_of(&shown[0], ax);
@@ -224,9 +219,9 @@ pub fn render_loss_chart(f: &mut Frame, area: Rect, app: &App) {
     let pad = ((y1 - y0) * 0.05).max(1e-3);
     let (y0, y1) = (y0 - pad, y1 + pad);
     let mut datasets = Vec::new();
-    let raw_style = if app.ema_on { Style::new().fg(DIM) } else { Style::new().fg(Color::Cyan) };
+    let raw_style = if view.ema_on { Style::new().fg(DIM) } else { Style::new().fg(Color::Cyan) };
     datasets.push(Dataset::default().name("train").marker(Marker::Braille).graph_type(GraphType::Line).style(raw_style).data(&raw));
-    if app.ema_on {
+    if view.ema_on {
         datasets.push(
             Dataset::default()
                 .name("EMA")
@@ -248,7 +243,7 @@ pub fn render_loss_chart(f: &mut Frame, area: Rect, app: &App) {
                 .data(&val),
         );
     }
-    let unlog = |v: f64| if app.log_y { v.exp() } else { v };
+    let unlog = |v: f64| if view.log_y { v.exp() } else { v };
     let ylabels = vec![
         Span::raw(format!("{:.2}", unlog(y0))),
         Span::raw(format!("{:.2}", unlog((y0 + y1) / 2.0))),
@@ -264,10 +259,7 @@ pub fn render_loss_chart(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(chart, area);
 }
 
-pub fn render_throughput(f: &mut Frame, area: Rect, app: &App) {
-    let Some(run) = app.run.as_ref() else {
-        return;
-    };
+pub fn render_throughput(f: &mut Frame, area: Rect, run: &RunView) {
     let n = run.tok_s.len();
     let mean = if n > 0 { run.tok_s.iter().sum::<f64>() / n as f64 } else { 0.0 };
     let title = match run.tok_s.back() {
