@@ -928,13 +928,13 @@ fn runs_screen_compares_past_runs_and_prints_markdown() {
     assert!(has(&render(&app, 100, 30), "Validation loss by wall time"));
     app.on_key(key('x'));
     app.on_key(code(KeyCode::Down));
-    assert_eq!(app.runs_selected, 1.min(runs.len() - 1));
+    assert_eq!(app.runs.selected, 1.min(runs.len() - 1));
     app.on_key(key('k'));
     app.on_key(code(KeyCode::Up));
-    assert_eq!(app.runs_selected, 0);
+    assert_eq!(app.runs.selected, 0);
     assert!(matches!(app.on_key(key('u')), Action::ScanRuns));
     // Enter: sample from that run's best checkpoint
-    app.runs_selected = runs.iter().position(|r| r.dir == a.run_dir).unwrap();
+    app.runs.selected = runs.iter().position(|r| r.dir == a.run_dir).unwrap();
     assert!(matches!(app.on_key(code(KeyCode::Enter)), Action::None));
     assert_eq!(app.screen, Screen::Sampling);
     assert_eq!(app.sample_source.as_ref().unwrap().checkpoint.as_deref(), Some(a.run_dir.join("best").as_path()));

@@ -12,6 +12,7 @@ mod keymap;
 mod log;
 mod picker;
 mod run;
+mod runs;
 
 pub use checkpoint::{checkpoint_preset, model_source, spent_budget_extension};
 pub use corpus::{find_tinystories, Corpus, CorpusChoice, CorpusDialog, CORPUS_OPTIONS};
@@ -21,6 +22,7 @@ pub use keymap::KEYMAP;
 pub use log::{Level, Log, LogLine};
 pub use picker::{NewRun, Picker, PresetRow};
 pub use run::{HeatData, HeatKind, RunView, TrainPoint};
+pub use runs::Runs;
 
 use crate::cli::ModelSource;
 use crate::engine::{Command, Event, MemorySnapshot};
@@ -103,6 +105,13 @@ pub enum Effect {
         text: String,
         resume: Option<PathBuf>,
     },
+    /// Resume a past run of the preset named `preset` from `checkpoint`.
+    Resume {
+        preset: String,
+        checkpoint: PathBuf,
+    },
+    /// Open the sampling screen on this checkpoint.
+    Sample(PathBuf),
 }
 
 #[derive(Clone, Debug)]
@@ -222,9 +231,7 @@ pub struct App {
     /// What `Enter` in the sampling pane generates from when no run is training.
     pub sample_source: Option<ModelSource>,
     pub sample_source_label: String,
-    pub runs: Vec<RunRecord>,
-    pub runs_selected: usize,
-    pub runs_x: XAxis,
+    pub runs: Runs,
     pub quitting: Option<Quitting>,
     pub should_quit: bool,
     /// Printed after the terminal is restored.
@@ -254,9 +261,7 @@ impl App {
             sampling: Sampling::new("Once upon a time", SampleParams::default()),
             sample_source: None,
             sample_source_label: String::new(),
-            runs: Vec::new(),
-            runs_selected: 0,
-            runs_x: XAxis::Tokens,
+            runs: Runs::default(),
             quitting: None,
             should_quit: false,
             exit_note: None,
@@ -381,9 +386,8 @@ impl App {
     }
 
     pub fn set_runs(&mut self, runs: Vec<RunRecord>) {
-        self.runs = runs;
+        self.runs.set(runs);
         self.picker.refresh_checkpoints(&self.opts.runs_root);
-        self.runs_selected = self.runs_selected.min(self.runs.len().saturating_sub(1));
         self.dirty = true;
     }
 
@@ -480,7 +484,10 @@ impl App {
                 let e = self.dashboard.on_key(key, self.run.as_mut(), &mut self.log, self.quitting.is_some());
                 self.apply(e)
             }
-            Screen::Runs => self.runs_key(key),
+            Screen::Runs => {
+                let e = self.runs.on_key(key, self.run_active());
+                self.apply(e)
+            }
             Screen::Sampling => self.sampling_key(key),
         }
     }
@@ -651,62 +658,19 @@ impl App {
                 Action::None
             }
             Effect::Train { preset, text, resume } => self.start_with(*preset, text, resume),
-        }
-    }
-
-    // runs
-
-    fn runs_key(&mut self, key: KeyEvent) -> Action {
-        let n = self.runs.len();
-        match key.code {
-            KeyCode::Up | KeyCode::Char('k') => self.runs_selected = self.runs_selected.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => self.runs_selected = (self.runs_selected + 1).min(n.saturating_sub(1)),
-            KeyCode::Char('x') => self.runs_x = if self.runs_x == XAxis::Tokens { XAxis::Time } else { XAxis::Tokens },
-            KeyCode::Char('u') => return Action::ScanRuns,
-            KeyCode::Enter => {
-                let Some(r) = self.runs.get(self.runs_selected) else {
-                    return Action::None;
-                };
-                match crate::runs::sampling_checkpoint(&r.dir) {
-                    Some(ck) => {
-                        self.sample_source_label = format!("checkpoint {}", ck.display());
-                        self.sample_source = Some(model_source(ck));
-                        self.screen = Screen::Sampling;
-                        self.sampling.focus = SampleFocus::Prompt;
-                    }
-                    None => self.status = Some(format!("{} has no checkpoint to sample from", r.name)),
-                }
-            }
-            KeyCode::Char('r') => {
-                let Some(r) = self.runs.get(self.runs_selected) else {
-                    return Action::None;
-                };
-                if self.run_active() {
-                    self.status = Some("a run is already training: stop it first (q)".into());
-                    return Action::None;
-                }
-                let ck = r.dir.join("last");
-                let ck = if ck.join(crate::train::checkpoint::META).is_file() {
-                    ck
-                } else {
-                    match crate::runs::checkpoints(&r.dir).into_iter().next() {
-                        Some(c) => c.path,
-                        None => {
-                            self.status = Some(format!("{} has no checkpoint to resume", r.name));
-                            return Action::None;
-                        }
-                    }
-                };
+            Effect::Resume { preset, checkpoint } => match self.picker.preset_named(&preset) {
                 // the checkpoint carries its own preset; this one only labels the dashboard
-                let Some((preset, text)) = self.picker.preset_named(&r.preset) else {
-                    self.status = Some("no valid preset to resume with".into());
-                    return Action::None;
-                };
-                return self.start_with(preset, text, Some(ck));
+                Some((preset, text)) => self.start_with(preset, text, Some(checkpoint)),
+                None => self.apply(Effect::Status("no valid preset to resume with".into())),
+            },
+            Effect::Sample(checkpoint) => {
+                self.sample_source_label = format!("checkpoint {}", checkpoint.display());
+                self.sample_source = Some(model_source(checkpoint));
+                self.screen = Screen::Sampling;
+                self.sampling.focus = SampleFocus::Prompt;
+                Action::None
             }
-            _ => {}
         }
-        Action::None
     }
 
     // sampling
