@@ -427,7 +427,7 @@ fn finished_run_keeps_its_summary_until_the_user_leaves() {
     assert!(!app.should_quit);
     assert!(has(&render(&app, 100, 30), "summary"));
     // q leaves directly (nothing to stop), and sampling now uses the run's checkpoint
-    assert!(app.sample_source.is_some() && app.sample_source_label.contains("best"), "{}", app.sample_source_label);
+    assert!(app.sampling.source.is_some() && app.sampling.source_label.contains("best"), "{}", app.sampling.source_label);
     assert!(matches!(app.on_key(key('q')), Action::Quit));
     assert!(app.should_quit);
 }
@@ -803,7 +803,7 @@ fn prompt_keys_are_text_until_esc_and_ctrl_c_always_works() {
     typed(&mut app, "first");
     assert!(matches!(app.on_key(code(KeyCode::Enter)), Action::None));
     assert!(app.status.as_deref().unwrap_or("").contains("nothing to sample from"));
-    app.sample_source = Some(model_source(PathBuf::from("somewhere")));
+    app.sampling.source = Some(model_source(PathBuf::from("somewhere")));
     assert!(matches!(app.on_key(code(KeyCode::Enter)), Action::SampleFrom { .. }));
     app.on_key(ctrl('u'));
     typed(&mut app, "second");
@@ -874,7 +874,7 @@ fn sampling_parameters_change_in_place() {
     app.on_key(code(KeyCode::Left));
     assert_eq!(app.sampling.param_sel, 5);
     // Enter from the parameters generates with them
-    app.sample_source = Some(model_source(PathBuf::from("x")));
+    app.sampling.source = Some(model_source(PathBuf::from("x")));
     let Action::SampleFrom { params, .. } = app.on_key(code(KeyCode::Enter)) else { panic!() };
     assert_eq!(params, app.sampling.params);
     // Tab cycles prompt → params → output → prompt; the output scrolls
@@ -937,7 +937,7 @@ fn runs_screen_compares_past_runs_and_prints_markdown() {
     app.runs.selected = runs.iter().position(|r| r.dir == a.run_dir).unwrap();
     assert!(matches!(app.on_key(code(KeyCode::Enter)), Action::None));
     assert_eq!(app.screen, Screen::Sampling);
-    assert_eq!(app.sample_source.as_ref().unwrap().checkpoint.as_deref(), Some(a.run_dir.join("best").as_path()));
+    assert_eq!(app.sampling.source.as_ref().unwrap().checkpoint.as_deref(), Some(a.run_dir.join("best").as_path()));
     // r: resume it
     app.on_key(code(KeyCode::Esc));
     app.on_key(key('3'));

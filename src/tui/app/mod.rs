@@ -13,6 +13,7 @@ mod log;
 mod picker;
 mod run;
 mod runs;
+mod sampling;
 
 pub use checkpoint::{checkpoint_preset, model_source, spent_budget_extension};
 pub use corpus::{find_tinystories, Corpus, CorpusChoice, CorpusDialog, CORPUS_OPTIONS};
@@ -23,6 +24,7 @@ pub use log::{Level, Log, LogLine};
 pub use picker::{NewRun, Picker, PresetRow};
 pub use run::{HeatData, HeatKind, RunView, TrainPoint};
 pub use runs::Runs;
+pub use sampling::{Live, SampleFocus, Sampling, PARAM_NAMES};
 
 use crate::cli::ModelSource;
 use crate::engine::{Command, Event, MemorySnapshot};
@@ -51,13 +53,6 @@ pub enum Screen {
     Dashboard,
     Runs,
     Sampling,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SampleFocus {
-    Prompt,
-    Params,
-    Output,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -121,93 +116,6 @@ pub struct Quitting {
     pub escalated: bool,
 }
 
-/// The sampling pane: prompt line, parameters, streamed output.
-#[derive(Clone, Debug)]
-pub struct Sampling {
-    pub prompt: LineEditor,
-    pub history: Vec<String>,
-    /// Position while browsing the history with ↑/↓ (None = editing a new line).
-    pub hist_pos: Option<usize>,
-    draft: String,
-    pub params: SampleParams,
-    /// Which parameter ←/→ selected.
-    pub param_sel: usize,
-    pub focus: SampleFocus,
-    pub shown_prompt: String,
-    pub output: String,
-    pub id: u64,
-    next_id: u64,
-    pub running: bool,
-    pub tokens: usize,
-    pub started: Option<Instant>,
-    pub secs: Option<f64>,
-    /// Where the current output came from.
-    pub source_label: String,
-    pub scroll: u16,
-}
-
-pub const PARAM_NAMES: [&str; 6] = ["temperature", "top-k", "top-p", "repetition penalty", "max tokens", "seed"];
-
-impl Sampling {
-    fn new(prompt: &str, params: SampleParams) -> Self {
-        Sampling {
-            prompt: LineEditor::new(prompt),
-            history: Vec::new(),
-            hist_pos: None,
-            draft: String::new(),
-            params,
-            param_sel: 0,
-            focus: SampleFocus::Prompt,
-            shown_prompt: String::new(),
-            output: String::new(),
-            id: 0,
-            next_id: 1,
-            running: false,
-            tokens: 0,
-            started: None,
-            secs: None,
-            source_label: String::new(),
-            scroll: 0,
-        }
-    }
-
-    /// The value of parameter `i` as shown in the pane.
-    pub fn param_value(&self, i: usize) -> String {
-        let p = &self.params;
-        match i {
-            0 => format!("{:.2}", p.temperature),
-            1 => {
-                if p.top_k == 0 {
-                    "off".into()
-                } else {
-                    p.top_k.to_string()
-                }
-            }
-            2 => format!("{:.2}", p.top_p),
-            3 => format!("{:.2}", p.repetition_penalty),
-            4 => p.max_tokens.to_string(),
-            _ => p.seed.to_string(),
-        }
-    }
-
-    /// Steps parameter `i` up (`dir` = 1) or down (−1) within its valid range.
-    pub fn adjust(&mut self, i: usize, dir: i32) {
-        let p = &mut self.params;
-        let d = dir as f32;
-        match i {
-            0 => p.temperature = ((p.temperature + 0.05 * d).clamp(0.0, 2.0) * 100.0).round() / 100.0,
-            1 => p.top_k = (p.top_k as i64 + 5 * dir as i64).clamp(0, 1000) as usize,
-            2 => p.top_p = ((p.top_p + 0.05 * d).clamp(0.05, 1.0) * 100.0).round() / 100.0,
-            3 => p.repetition_penalty = ((p.repetition_penalty + 0.05 * d).clamp(0.5, 2.0) * 100.0).round() / 100.0,
-            4 => {
-                let step = if p.max_tokens >= 200 { 50 } else { 10 };
-                p.max_tokens = (p.max_tokens as i64 + step * dir as i64).clamp(10, 4000) as usize
-            }
-            _ => p.seed = if dir > 0 { p.seed.saturating_add(1) } else { p.seed.saturating_sub(1) },
-        }
-    }
-}
-
 /// Where the runs live, the threads to train with, what TinyStories copy exists.
 #[derive(Clone, Debug)]
 pub struct AppOptions {
@@ -228,9 +136,6 @@ pub struct App {
     pub dashboard: Dashboard,
     pub log: Log,
     pub sampling: Sampling,
-    /// What `Enter` in the sampling pane generates from when no run is training.
-    pub sample_source: Option<ModelSource>,
-    pub sample_source_label: String,
     pub runs: Runs,
     pub quitting: Option<Quitting>,
     pub should_quit: bool,
@@ -259,8 +164,6 @@ impl App {
             dashboard: Dashboard::default(),
             log: Log::default(),
             sampling: Sampling::new("Once upon a time", SampleParams::default()),
-            sample_source: None,
-            sample_source_label: String::new(),
             runs: Runs::default(),
             quitting: None,
             should_quit: false,
@@ -280,8 +183,7 @@ impl App {
         app.sample_only = true;
         app.screen = Screen::Sampling;
         app.sampling = Sampling::new(prompt, params);
-        app.sample_source = Some(source);
-        app.sample_source_label = label;
+        app.sampling.use_source(source, label);
         app
     }
 
@@ -298,6 +200,12 @@ impl App {
         self.run.as_ref().is_some_and(|r| r.active())
     }
 
+    /// The run the sampling screen samples from: one that trains and is not being stopped.
+    pub fn live(&self) -> Option<Live> {
+        let run = self.run.as_ref().filter(|r| r.active() && self.quitting.is_none())?;
+        Some(Live { started: run.started, step: run.last.as_ref().map_or(0, |m| m.step) })
+    }
+
     pub fn push_log(&mut self, level: Level, text: impl Into<String>) {
         self.log.push(level, text);
         self.dirty = true;
@@ -309,7 +217,7 @@ impl App {
     pub fn on_event(&mut self, ev: Event) {
         self.dirty = true;
         if let Event::Generated { id, text, done } = ev {
-            self.on_generated(id, text, done);
+            self.sampling.on_generated(id, text, done);
             return;
         }
         let Some(run) = self.run.as_mut() else {
@@ -325,8 +233,7 @@ impl App {
         let log = run.apply(ev);
         if finished {
             if let Some(ck) = run.best_ckpt.clone().or(run.last_ckpt.clone()) {
-                self.sample_source_label = format!("checkpoint {}", ck.display());
-                self.sample_source = Some(model_source(ck));
+                self.sampling.use_checkpoint(ck);
             }
             if self.quitting.is_some() {
                 self.should_quit = true;
@@ -391,21 +298,6 @@ impl App {
         self.dirty = true;
     }
 
-    fn on_generated(&mut self, id: u64, text: String, done: bool) {
-        let s = &mut self.sampling;
-        if id != s.id {
-            return;
-        }
-        s.output = text;
-        if !done {
-            s.tokens += 1;
-        }
-        if done {
-            s.running = false;
-            s.secs = s.started.map(|t| t.elapsed().as_secs_f64());
-        }
-    }
-
     // ------------------------------------------------------------------ time
 
     /// Timers: the second stop after `q s`, leaving when there is nothing left to wait for.
@@ -440,8 +332,8 @@ impl App {
         self.dirty = true;
         if let Overlay::Corpus(dlg) = &mut self.overlay {
             dlg.paste(text);
-        } else if self.overlay == Overlay::None && self.screen == Screen::Sampling && self.sampling.focus == SampleFocus::Prompt {
-            self.sampling.prompt.insert_str(text);
+        } else if self.overlay == Overlay::None && self.screen == Screen::Sampling {
+            self.sampling.paste(text);
         }
     }
 
@@ -461,8 +353,9 @@ impl App {
             Overlay::Help { .. } | Overlay::Ron { .. } => return self.scroll_overlay_key(key),
             Overlay::Corpus(_) => return self.corpus_key(key),
         }
-        if self.screen == Screen::Sampling && self.sampling.focus == SampleFocus::Prompt {
-            return self.prompt_key(key);
+        if self.screen == Screen::Sampling && self.sampling.typing() {
+            let e = self.sampling.prompt_key(key, self.live());
+            return self.apply(e);
         }
         // keys that work on every screen
         match key.code {
@@ -488,7 +381,10 @@ impl App {
                 let e = self.runs.on_key(key, self.run_active());
                 self.apply(e)
             }
-            Screen::Sampling => self.sampling_key(key),
+            Screen::Sampling => {
+                let e = self.sampling.on_key(key, self.live());
+                self.apply(e)
+            }
         }
     }
 
@@ -664,162 +560,11 @@ impl App {
                 None => self.apply(Effect::Status("no valid preset to resume with".into())),
             },
             Effect::Sample(checkpoint) => {
-                self.sample_source_label = format!("checkpoint {}", checkpoint.display());
-                self.sample_source = Some(model_source(checkpoint));
+                self.sampling.use_checkpoint(checkpoint);
                 self.screen = Screen::Sampling;
                 self.sampling.focus = SampleFocus::Prompt;
                 Action::None
             }
         }
     }
-
-    // sampling
-
-    fn prompt_key(&mut self, key: KeyEvent) -> Action {
-        let s = &mut self.sampling;
-        match key.code {
-            KeyCode::Esc | KeyCode::Tab => s.focus = SampleFocus::Params,
-            KeyCode::BackTab => s.focus = SampleFocus::Output,
-            KeyCode::Enter => return self.submit(),
-            KeyCode::Up => {
-                if s.history.is_empty() {
-                    return Action::None;
-                }
-                let pos = match s.hist_pos {
-                    None => {
-                        s.draft = s.prompt.text();
-                        s.history.len() - 1
-                    }
-                    Some(p) => p.saturating_sub(1),
-                };
-                s.hist_pos = Some(pos);
-                let t = s.history[pos].clone();
-                s.prompt.set(&t);
-            }
-            KeyCode::Down => {
-                if let Some(p) = s.hist_pos {
-                    if p + 1 < s.history.len() {
-                        s.hist_pos = Some(p + 1);
-                        let t = s.history[p + 1].clone();
-                        s.prompt.set(&t);
-                    } else {
-                        s.hist_pos = None;
-                        let d = s.draft.clone();
-                        s.prompt.set(&d);
-                    }
-                }
-            }
-            _ => {
-                if s.prompt.edit(&key) {
-                    s.hist_pos = None;
-                }
-            }
-        }
-        Action::None
-    }
-
-    fn sampling_key(&mut self, key: KeyEvent) -> Action {
-        let s = &mut self.sampling;
-        match (s.focus, key.code) {
-            (_, KeyCode::Tab) => {
-                s.focus = match s.focus {
-                    SampleFocus::Prompt => SampleFocus::Params,
-                    SampleFocus::Params => SampleFocus::Output,
-                    SampleFocus::Output => SampleFocus::Prompt,
-                }
-            }
-            (_, KeyCode::BackTab) => {
-                s.focus = match s.focus {
-                    SampleFocus::Prompt => SampleFocus::Output,
-                    SampleFocus::Params => SampleFocus::Prompt,
-                    SampleFocus::Output => SampleFocus::Params,
-                }
-            }
-            (_, KeyCode::Char('i')) | (_, KeyCode::Char('/')) => s.focus = SampleFocus::Prompt,
-            (_, KeyCode::Enter) => return self.submit(),
-            (SampleFocus::Params, KeyCode::Left) => s.param_sel = (s.param_sel + PARAM_NAMES.len() - 1) % PARAM_NAMES.len(),
-            (SampleFocus::Params, KeyCode::Right) => s.param_sel = (s.param_sel + 1) % PARAM_NAMES.len(),
-            (SampleFocus::Params, KeyCode::Up | KeyCode::Char('+') | KeyCode::Char('=')) => s.adjust(s.param_sel, 1),
-            (SampleFocus::Params, KeyCode::Down | KeyCode::Char('-')) => s.adjust(s.param_sel, -1),
-            (SampleFocus::Output, KeyCode::Up | KeyCode::Char('k')) => s.scroll = s.scroll.saturating_sub(1),
-            (SampleFocus::Output, KeyCode::Down | KeyCode::Char('j')) => s.scroll = s.scroll.saturating_add(1),
-            (SampleFocus::Output, KeyCode::PageUp) => s.scroll = s.scroll.saturating_sub(10),
-            (SampleFocus::Output, KeyCode::PageDown) => s.scroll = s.scroll.saturating_add(10),
-            (SampleFocus::Output, KeyCode::Home) => s.scroll = 0,
-            _ => {}
-        }
-        Action::None
-    }
-
-    /// Enter in the sampling pane: from the training run's weights if one is
-    /// training, else from the chosen checkpoint.
-    fn submit(&mut self) -> Action {
-        let prompt = self.sampling.prompt.text();
-        let step = self.run.as_ref().and_then(|r| r.last.as_ref()).map_or(0, |m| m.step);
-        let training = self.run_active() && self.quitting.is_none();
-        let source = self.sample_source.clone();
-        if !training && source.is_none() {
-            self.status = Some("nothing to sample from: start a run (1) or pick a past run (3, Enter)".into());
-            return Action::None;
-        }
-        let s = &mut self.sampling;
-        if s.history.last() != Some(&prompt) && !prompt.is_empty() {
-            s.history.push(prompt.clone());
-        }
-        s.hist_pos = None;
-        s.id = s.next_id;
-        s.next_id += 1;
-        s.running = true;
-        s.tokens = 0;
-        s.output.clear();
-        s.shown_prompt = prompt.clone();
-        s.started = Some(Instant::now());
-        s.secs = None;
-        s.scroll = 0;
-        let params = s.params.clone();
-        let id = s.id;
-        if training {
-            let started = self.run.as_ref().is_some_and(|r| r.started);
-            s.source_label = if started {
-                format!("training weights at step {}", crate::preset::thousands(step))
-            } else {
-                "training weights (queued until the first step)".into()
-            };
-            Action::Engine(Command::Sample { id, prompt, params })
-        } else {
-            s.source_label = self.sample_source_label.clone();
-            match source {
-                Some(source) => Action::SampleFrom { source, id, prompt, params },
-                None => Action::None,
-            }
-        }
-    }
-}
-
-/// "file:12:5: message" → (12, 5), for highlighting a preset's parse error.
-pub fn error_position(err: &str) -> Option<(usize, usize)> {
-    let b = err.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b':' {
-            let digits = |mut j: usize| {
-                let s = j;
-                while j < b.len() && b[j].is_ascii_digit() {
-                    j += 1;
-                }
-                (j > s).then(|| (err[s..j].parse::<usize>().ok(), j))
-            };
-            if let Some((Some(line), j)) = digits(i + 1) {
-                if j < b.len() && b[j] == b':' {
-                    if let Some((Some(col), k)) = digits(j + 1) {
-                        if k < b.len() && b[k] == b':' {
-                            return Some((line, col));
-                        }
-                    }
-                }
-            }
-        }
-        i += 1;
-    }
-    None
 }

@@ -34,7 +34,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Picker => picker::render_picker(f, body, &app.picker, &app.opts.runs_root),
         Screen::Dashboard => dashboard::render_dashboard(f, body, app),
         Screen::Runs => runs::render_runs(f, body, &app.runs, &app.opts.runs_root),
-        Screen::Sampling => sampling::render_sampling(f, body, app),
+        Screen::Sampling => sampling::render_sampling(f, body, &app.sampling, app.live()),
     }
     render_hints(f, bottom, app);
     match &app.overlay {
