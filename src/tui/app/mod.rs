@@ -1,16 +1,28 @@
-//! All state of the terminal UI and the pure functions that change it:
-//! [`App::on_event`] (the trainer's events), [`App::on_key`] (a key press, which
-//! returns the [`Action`] the event loop carries out) and [`App::on_tick`]
-//! (timers). Nothing here touches the terminal, and only read-only file-system
-//! look-ups happen (which checkpoint to resume, does a typed path exist).
+//! All state of the terminal UI and the pure functions that change it.
+//!
+//! Each screen has its own state and key handling, mirroring the render
+//! modules in `tui::ui`: [`Picker`], [`Dashboard`], [`Runs`] and [`Sampling`].
+//! A screen's `on_key` returns an [`Effect`]; [`App`] routes keys (overlays
+//! first, then the keys every screen shares, then the screen's own), carries
+//! out effects that reach past one screen, and hands the event loop an
+//! [`Action`]. App also holds what the screens share: the run being trained
+//! ([`RunView`]), the [`Log`], the stop in progress ([`Quitting`]) and the
+//! status line. Trainer events arrive through [`App::on_event`] (in
+//! `events.rs`), timers through [`App::on_tick`] (in `quit.rs`).
+//!
+//! Nothing here touches the terminal, and only read-only file-system look-ups
+//! happen (which checkpoint to resume, does a typed path exist).
 
 mod checkpoint;
 mod corpus;
 mod dashboard;
 mod editor;
+mod events;
 mod keymap;
 mod log;
+mod overlay;
 mod picker;
+mod quit;
 mod run;
 mod runs;
 mod sampling;
@@ -21,28 +33,21 @@ pub use dashboard::{Dashboard, Pane, XAxis};
 pub use editor::LineEditor;
 pub use keymap::KEYMAP;
 pub use log::{Level, Log, LogLine};
+pub use overlay::{Overlay, QuitChoice};
 pub use picker::{NewRun, Picker, PresetRow};
+pub use quit::{Quitting, ESCALATE_AFTER, GIVE_UP_AFTER, LEAVE_UNSTARTED_AFTER};
 pub use run::{HeatData, HeatKind, RunView, TrainPoint};
 pub use runs::Runs;
 pub use sampling::{Live, SampleFocus, Sampling, PARAM_NAMES};
 
 use crate::cli::ModelSource;
-use crate::engine::{Command, Event, MemorySnapshot};
+use crate::engine::Command;
 use crate::generate::SampleParams;
 use crate::preset::{Preset, PresetEntry};
-use crate::runs::RunRecord;
 use crate::train::RunConfig;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use ndarray::Array2;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
-/// After `q` `s`, a second stop (which skips the final evaluation) goes out this late.
-pub const ESCALATE_AFTER: Duration = Duration::from_millis(2500);
-/// Before the first step there is nothing to save: leave this soon after a stop.
-pub const LEAVE_UNSTARTED_AFTER: Duration = Duration::from_millis(1000);
-/// A trainer that has not stopped by then is left behind (with a message).
-pub const GIVE_UP_AFTER: Duration = Duration::from_secs(20);
 /// The smallest terminal the layout is designed for.
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
@@ -53,15 +58,6 @@ pub enum Screen {
     Dashboard,
     Runs,
     Sampling,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Overlay {
-    None,
-    Help { scroll: u16 },
-    Confirm,
-    Ron { scroll: u16 },
-    Corpus(CorpusDialog),
 }
 
 /// What the event loop must do after a key or a tick.
@@ -107,13 +103,6 @@ pub enum Effect {
     },
     /// Open the sampling screen on this checkpoint.
     Sample(PathBuf),
-}
-
-#[derive(Clone, Debug)]
-pub struct Quitting {
-    pub save: bool,
-    pub since: Instant,
-    pub escalated: bool,
 }
 
 /// Where the runs live, the threads to train with, what TinyStories copy exists.
@@ -211,120 +200,6 @@ impl App {
         self.dirty = true;
     }
 
-    // ---------------------------------------------------------------- events
-
-    /// One event from the trainer (or from a checkpoint sampler).
-    pub fn on_event(&mut self, ev: Event) {
-        self.dirty = true;
-        if let Event::Generated { id, text, done } = ev {
-            self.sampling.on_generated(id, text, done);
-            return;
-        }
-        let Some(run) = self.run.as_mut() else {
-            // events with no run: only messages are worth keeping
-            match ev {
-                Event::Warning(w) => self.push_log(Level::Warn, w),
-                Event::Error(e) => self.push_log(Level::Error, e),
-                _ => {}
-            }
-            return;
-        };
-        let finished = matches!(ev, Event::Finished(_));
-        let log = run.apply(ev);
-        if finished {
-            if let Some(ck) = run.best_ckpt.clone().or(run.last_ckpt.clone()) {
-                self.sampling.use_checkpoint(ck);
-            }
-            if self.quitting.is_some() {
-                self.should_quit = true;
-            }
-        }
-        for (level, text) in log {
-            self.push_log(level, text);
-        }
-    }
-
-    /// The trainer's channel closed (its thread ended).
-    pub fn on_engine_gone(&mut self) {
-        let Some(run) = self.run.as_mut() else {
-            return;
-        };
-        if !run.engine_alive {
-            return;
-        }
-        run.engine_alive = false;
-        self.dirty = true;
-        if run.summary.is_none() {
-            let msg = run.error.clone().map(|e| format!("the trainer stopped: {e}")).unwrap_or_else(|| "the trainer stopped".into());
-            if run.error.is_none() {
-                run.error = Some(msg.clone());
-                self.push_log(Level::Error, msg);
-            }
-        }
-        if self.quitting.is_some() {
-            self.should_quit = true;
-        }
-    }
-
-    /// New Hebbian memory matrices from the engine's slot.
-    pub fn on_memory(&mut self, m: MemorySnapshot) {
-        if let Some(run) = self.run.as_mut() {
-            run.heat = Some(HeatData { kind: HeatKind::Memory, step: m.step, layers: m.layers });
-            self.dirty = true;
-        }
-    }
-
-    /// Conv taps read from a checkpoint (presets without memory).
-    pub fn on_conv_taps(&mut self, checkpoint: PathBuf, step: u64, layers: Vec<Array2<f32>>) {
-        if let Some(run) = self.run.as_mut() {
-            if !run.has_memory {
-                run.heat = Some(HeatData { kind: HeatKind::ConvTaps { checkpoint }, step, layers });
-                self.dirty = true;
-            }
-        }
-    }
-
-    /// The history of a resumed run, read from its metrics.jsonl.
-    pub fn preload(&mut self, rec: &RunRecord) {
-        if let Some(run) = self.run.as_mut() {
-            run.preload(rec);
-            self.dirty = true;
-        }
-    }
-
-    pub fn set_runs(&mut self, runs: Vec<RunRecord>) {
-        self.runs.set(runs);
-        self.picker.refresh_checkpoints(&self.opts.runs_root);
-        self.dirty = true;
-    }
-
-    // ------------------------------------------------------------------ time
-
-    /// Timers: the second stop after `q s`, leaving when there is nothing left to wait for.
-    pub fn on_tick(&mut self, now: Instant) -> Action {
-        let started = self.run.as_ref().is_some_and(|r| r.started);
-        let Some(q) = self.quitting.as_mut() else {
-            return Action::None;
-        };
-        let waited = now.saturating_duration_since(q.since);
-        if !started && waited >= LEAVE_UNSTARTED_AFTER {
-            self.should_quit = true;
-            self.exit_note = Some("stopped before the first training step; nothing was saved".into());
-            return Action::Quit;
-        }
-        if q.save && !q.escalated && waited >= ESCALATE_AFTER {
-            q.escalated = true;
-            self.push_log(Level::Warn, "still stopping: skipping the final evaluation to save sooner");
-            return Action::Engine(Command::Stop { save: true });
-        }
-        if waited >= GIVE_UP_AFTER {
-            self.should_quit = true;
-            self.exit_note = Some(format!("the trainer did not stop within {} s; the last save may be missing", GIVE_UP_AFTER.as_secs()));
-            return Action::Quit;
-        }
-        Action::None
-    }
-
     // ------------------------------------------------------------------ keys
 
     /// Bracketed paste: text for whichever line editor has focus.
@@ -350,7 +225,12 @@ impl App {
         match &self.overlay {
             Overlay::None => {}
             Overlay::Confirm => return self.confirm_key(key),
-            Overlay::Help { .. } | Overlay::Ron { .. } => return self.scroll_overlay_key(key),
+            Overlay::Help { .. } | Overlay::Ron { .. } => {
+                if !self.overlay.scroll_key(key) {
+                    self.overlay = Overlay::None;
+                }
+                return Action::None;
+            }
             Overlay::Corpus(_) => return self.corpus_key(key),
         }
         if self.screen == Screen::Sampling && self.sampling.typing() {
@@ -386,87 +266,6 @@ impl App {
                 self.apply(e)
             }
         }
-    }
-
-    /// Ctrl-C: stop and save; a second one skips the final evaluation; a third leaves at once.
-    fn interrupt(&mut self) -> Action {
-        if !self.run_active() {
-            self.should_quit = true;
-            return Action::Quit;
-        }
-        self.overlay = Overlay::None;
-        match self.quitting.as_mut() {
-            None => self.begin_quit(true),
-            Some(q) if q.save && !q.escalated => {
-                q.escalated = true;
-                self.push_log(Level::Warn, "second Ctrl-C: skipping the final evaluation (a third one quits at once)");
-                Action::Engine(Command::Stop { save: true })
-            }
-            Some(_) => {
-                self.should_quit = true;
-                self.exit_note = Some("quit while the trainer was still stopping; the last save may be missing".into());
-                Action::Quit
-            }
-        }
-    }
-
-    fn begin_quit(&mut self, save: bool) -> Action {
-        self.overlay = Overlay::None;
-        self.quitting = Some(Quitting { save, since: Instant::now(), escalated: false });
-        if save {
-            self.push_log(Level::Info, "stopping: final evaluation, then saving last/");
-        } else {
-            self.push_log(Level::Warn, "stopping without saving");
-        }
-        Action::Engine(Command::Stop { save })
-    }
-
-    fn request_quit(&mut self) -> Action {
-        if self.run_active() {
-            if self.quitting.is_some() {
-                self.status = Some("stopping… (Ctrl-C to hurry)".into());
-            } else {
-                self.overlay = Overlay::Confirm;
-            }
-            Action::None
-        } else {
-            self.should_quit = true;
-            Action::Quit
-        }
-    }
-
-    fn confirm_key(&mut self, key: KeyEvent) -> Action {
-        match key.code {
-            KeyCode::Char('s') | KeyCode::Char('S') => self.begin_quit(true),
-            KeyCode::Char('d') | KeyCode::Char('D') => self.begin_quit(false),
-            KeyCode::Char('c') | KeyCode::Char('C') | KeyCode::Esc => {
-                self.overlay = Overlay::None;
-                Action::None
-            }
-            _ => Action::None,
-        }
-    }
-
-    fn scroll_overlay_key(&mut self, key: KeyEvent) -> Action {
-        let close = matches!(
-            (&self.overlay, key.code),
-            (_, KeyCode::Esc | KeyCode::Char('q')) | (Overlay::Help { .. }, KeyCode::Char('?')) | (Overlay::Ron { .. }, KeyCode::Char('e'))
-        );
-        if close {
-            self.overlay = Overlay::None;
-            return Action::None;
-        }
-        if let Overlay::Help { scroll } | Overlay::Ron { scroll } = &mut self.overlay {
-            match key.code {
-                KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
-                KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
-                KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
-                KeyCode::PageDown => *scroll = scroll.saturating_add(10),
-                KeyCode::Home => *scroll = 0,
-                _ => {}
-            }
-        }
-        Action::None
     }
 
     fn switch_screen(&mut self, c: char) -> Action {
