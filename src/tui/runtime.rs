@@ -107,10 +107,8 @@ impl Runtime {
                                 app.preload(&rec);
                             }
                         }
-                        Event::CheckpointSaved { path, .. } => {
-                            if app.run.as_ref().is_some_and(|r| !r.has_memory && r.has_conv) {
-                                self.load_conv_taps(path);
-                            }
+                        Event::CheckpointSaved { path, .. } if app.run.as_ref().is_some_and(|r| !r.has_memory && r.has_conv) => {
+                            self.load_conv_taps(path)
                         }
                         _ => {}
                     }
