@@ -65,8 +65,8 @@ fn new_app(root: &Path) -> App {
 }
 
 fn select(app: &mut App, name: &str) {
-    let i = app.presets.iter().position(|p| p.name == name).unwrap_or_else(|| panic!("no preset {name}"));
-    app.selected = i;
+    let i = app.picker.presets.iter().position(|p| p.name == name).unwrap_or_else(|| panic!("no preset {name}"));
+    app.picker.selected = i;
 }
 
 /// An app whose picker started `preset` (the Start action is not carried out:
@@ -171,7 +171,7 @@ fn picker_lists_presets_with_marker_reference_and_parse_errors() {
     let mut app = App::new(discover(Some(dir.path())), AppOptions { runs_root: dir.path().join("runs"), threads: 2, tinystories: None });
     let b = render(&app, 80, 24);
     let (x, y) = find(&b, "▶").expect("a ▶ marker");
-    assert!(row(&b, y)[..].contains(&app.presets[0].name), "the marker sits on the selected row: {}", row(&b, y));
+    assert!(row(&b, y)[..].contains(&app.picker.presets[0].name), "the marker sits on the selected row: {}", row(&b, y));
     assert_eq!(x, 1, "marker in the first column");
     // the reference figures with their caveat
     select(&mut app, "v7.2-cortex-vi");
@@ -181,8 +181,8 @@ fn picker_lists_presets_with_marker_reference_and_parse_errors() {
     assert!(s.contains("15.58*") && s.contains("3,900"), "reported PPL and PyTorch tok/s in the row:\n{s}");
     assert!(s.contains("FlashLM reported PPL 15.58") && s.contains("caveat"), "{s}");
     // the broken preset is listed with file:line:col, and cannot start
-    let broken = app.presets.iter().position(|p| p.name == "broken").expect("broken preset listed");
-    app.selected = broken;
+    let broken = app.picker.presets.iter().position(|p| p.name == "broken").expect("broken preset listed");
+    app.picker.selected = broken;
     let b = render(&app, 100, 30);
     let (_, y) = find(&b, "▶").unwrap();
     let r = row(&b, y);
@@ -218,15 +218,15 @@ fn picker_b_starts_runs_with_bf16_products_where_the_cpu_has_them() {
     // b twice is fp32 again
     app.on_key(key('b'));
     app.on_key(key('b'));
-    assert_eq!(app.precision, Precision::Fp32);
+    assert_eq!(app.picker.precision, Precision::Fp32);
     app.on_key(key('b'));
     if !flashlm_tui::kernels::matmul::bf16_supported() {
         eprintln!("SKIPPED: this CPU lacks AVX512-BF16; checking that b refuses with the reason");
-        assert_eq!(app.precision, Precision::Fp32);
+        assert_eq!(app.picker.precision, Precision::Fp32);
         assert!(app.status.as_deref().unwrap_or("").contains("AVX512-BF16"), "{:?}", app.status);
         return;
     }
-    assert_eq!(app.precision, Precision::Bf16);
+    assert_eq!(app.picker.precision, Precision::Bf16);
     let b = render(&app, 140, 30);
     assert!(has(&b, "precision bf16 products"), "{}", screen(&b));
     match app.on_key(code(KeyCode::Enter)) {
@@ -239,18 +239,18 @@ fn picker_b_starts_runs_with_bf16_products_where_the_cpu_has_them() {
 fn picker_keys_move_start_resume_and_choose_the_corpus() {
     let rec = memory_run();
     let mut app = new_app(runs_root());
-    let n = app.presets.len();
+    let n = app.picker.presets.len();
     app.on_key(code(KeyCode::Down));
-    assert_eq!(app.selected, 1.min(n - 1));
+    assert_eq!(app.picker.selected, 1.min(n - 1));
     app.on_key(key('k'));
-    assert_eq!(app.selected, 0);
+    assert_eq!(app.picker.selected, 0);
     app.on_key(key('j'));
     app.on_key(code(KeyCode::Up));
-    assert_eq!(app.selected, 0);
+    assert_eq!(app.picker.selected, 0);
     app.on_key(code(KeyCode::End));
-    assert_eq!(app.selected, n - 1);
+    assert_eq!(app.picker.selected, n - 1);
     app.on_key(code(KeyCode::Home));
-    assert_eq!(app.selected, 0);
+    assert_eq!(app.picker.selected, 0);
 
     // r without a checkpoint of that preset
     select(&mut app, "v7.1-cortex-iii");
@@ -304,7 +304,7 @@ fn picker_keys_move_start_resume_and_choose_the_corpus() {
     app.on_paste(&corpus.path().display().to_string());
     app.on_key(code(KeyCode::Enter));
     assert_eq!(app.overlay, Overlay::None);
-    assert_eq!(app.corpus, Corpus::File(corpus.path().to_path_buf()));
+    assert_eq!(app.picker.corpus, Corpus::File(corpus.path().to_path_buf()));
     match app.on_key(code(KeyCode::Enter)) {
         Action::Start(cfg) => assert_eq!(cfg.corpus.as_deref(), Some(corpus.path())),
         other => panic!("{other:?}"),
@@ -316,7 +316,7 @@ fn picker_keys_move_start_resume_and_choose_the_corpus() {
     app.on_key(key('c'));
     app.on_key(key('j'));
     app.on_key(code(KeyCode::Enter));
-    assert!(matches!(app.corpus, Corpus::TinyStories { .. }));
+    assert!(matches!(app.picker.corpus, Corpus::TinyStories { .. }));
     match app.on_key(code(KeyCode::Enter)) {
         Action::Start(cfg) => {
             assert_eq!(cfg.corpus, Some(PathBuf::from("ts/train.txt")));
@@ -334,7 +334,7 @@ fn picker_keys_move_start_resume_and_choose_the_corpus() {
     app.on_key(key('k'));
     app.on_key(key('k'));
     app.on_key(code(KeyCode::Enter));
-    assert_eq!(app.corpus, Corpus::BuiltIn);
+    assert_eq!(app.picker.corpus, Corpus::BuiltIn);
     // a second run while one trains is refused
     assert!(matches!(app.on_key(code(KeyCode::Enter)), Action::None));
     assert!(app.status.as_deref().unwrap_or("").contains("already training"));
@@ -427,7 +427,7 @@ fn finished_run_keeps_its_summary_until_the_user_leaves() {
     assert!(!app.should_quit);
     assert!(has(&render(&app, 100, 30), "summary"));
     // q leaves directly (nothing to stop), and sampling now uses the run's checkpoint
-    assert!(app.sample_source.is_some() && app.sample_source_label.contains("best"), "{}", app.sample_source_label);
+    assert!(app.sampling.source.is_some() && app.sampling.source_label.contains("best"), "{}", app.sampling.source_label);
     assert!(matches!(app.on_key(key('q')), Action::Quit));
     assert!(app.should_quit);
 }
@@ -515,7 +515,7 @@ fn memory_heatmap_uses_half_blocks_a_diverging_scale_and_a_legend() {
     app.on_key(code(KeyCode::Right));
     assert!(has(&render(&app, 100, 30), "Memory L1/2"));
     app.on_key(code(KeyCode::Left));
-    assert_eq!(app.layer, 1);
+    assert_eq!(app.dashboard.layer, 1);
     app.on_key(key('a'));
     let b = render(&app, 100, 30);
     assert!(has(&b, "all 2 layers") && has(&b, "L1") && has(&b, "L2") && has(&b, "shared scale"), "{}", screen(&b));
@@ -602,39 +602,39 @@ fn samples_and_log_panes_show_real_output_and_scroll() {
     let (x, y) = find(&tall, "✔ saved").unwrap_or_else(|| panic!("a checkpoint save in the log:\n{}", screen(&tall)));
     let b = tall;
     assert_eq!(b[(x, y)].fg, Color::Green);
-    let n = app.log.len();
+    let n = app.log.lines.len();
     assert!(n > 5);
     // Tab to the log, scroll back and forth
     for _ in 0..3 {
         app.on_key(code(KeyCode::Tab));
     }
-    assert_eq!(app.focus, Pane::Log);
+    assert_eq!(app.dashboard.focus, Pane::Log);
     assert!(has(&render(&app, 100, 30), "▸ Log"));
     app.on_key(code(KeyCode::Up));
-    assert_eq!(app.log_scroll, 1);
+    assert_eq!(app.log.scroll, 1);
     assert!(has(&render(&app, 100, 30), "1 newer below"));
     app.on_key(key('k'));
     app.on_key(key('j'));
-    assert_eq!(app.log_scroll, 1);
+    assert_eq!(app.log.scroll, 1);
     app.on_key(code(KeyCode::PageUp));
-    assert_eq!(app.log_scroll, 11.min(n - 1));
+    assert_eq!(app.log.scroll, 11.min(n - 1));
     app.on_key(code(KeyCode::Home));
-    assert_eq!(app.log_scroll, n - 1);
+    assert_eq!(app.log.scroll, n - 1);
     let s = screen(&render(&app, 100, 30));
-    assert!(s.contains(&app.log[0].text[..20.min(app.log[0].text.len())]), "the oldest line is reachable:\n{s}");
+    assert!(s.contains(&app.log.lines[0].text[..20.min(app.log.lines[0].text.len())]), "the oldest line is reachable:\n{s}");
     app.on_key(code(KeyCode::PageDown));
     app.on_key(code(KeyCode::End));
-    assert_eq!(app.log_scroll, 0);
+    assert_eq!(app.log.scroll, 0);
     app.on_key(code(KeyCode::Down));
-    assert_eq!(app.log_scroll, 0);
+    assert_eq!(app.log.scroll, 0);
     // samples pane scroll
     app.on_key(code(KeyCode::BackTab));
-    assert_eq!(app.focus, Pane::Samples);
+    assert_eq!(app.dashboard.focus, Pane::Samples);
     let ns = app.run.as_ref().unwrap().samples.len();
     app.on_key(code(KeyCode::Up));
-    assert_eq!(app.samples_scroll, 1.min(ns - 1));
+    assert_eq!(app.dashboard.samples_scroll, 1.min(ns - 1));
     app.on_key(code(KeyCode::Down));
-    assert_eq!(app.samples_scroll, 0);
+    assert_eq!(app.dashboard.samples_scroll, 0);
 }
 
 #[test]
@@ -658,7 +658,7 @@ fn trainer_errors_show_in_the_header_and_the_log() {
     assert!(s.lines().nth(1).unwrap().contains(" error "), "{s}");
     let (x, y) = find(&b, "✗ ").expect("the error in the header");
     assert_eq!(b[(x, y)].fg, Color::Red);
-    assert!(app.log.iter().any(|l| l.level == Level::Error), "the error is in the log");
+    assert!(app.log.lines.iter().any(|l| l.level == Level::Error), "the error is in the log");
     assert!(!app.run_active(), "a failed run is over: q leaves without asking");
     assert!(matches!(app.on_key(key('q')), Action::Quit));
 
@@ -803,7 +803,7 @@ fn prompt_keys_are_text_until_esc_and_ctrl_c_always_works() {
     typed(&mut app, "first");
     assert!(matches!(app.on_key(code(KeyCode::Enter)), Action::None));
     assert!(app.status.as_deref().unwrap_or("").contains("nothing to sample from"));
-    app.sample_source = Some(model_source(PathBuf::from("somewhere")));
+    app.sampling.source = Some(model_source(PathBuf::from("somewhere")));
     assert!(matches!(app.on_key(code(KeyCode::Enter)), Action::SampleFrom { .. }));
     app.on_key(ctrl('u'));
     typed(&mut app, "second");
@@ -874,7 +874,7 @@ fn sampling_parameters_change_in_place() {
     app.on_key(code(KeyCode::Left));
     assert_eq!(app.sampling.param_sel, 5);
     // Enter from the parameters generates with them
-    app.sample_source = Some(model_source(PathBuf::from("x")));
+    app.sampling.source = Some(model_source(PathBuf::from("x")));
     let Action::SampleFrom { params, .. } = app.on_key(code(KeyCode::Enter)) else { panic!() };
     assert_eq!(params, app.sampling.params);
     // Tab cycles prompt → params → output → prompt; the output scrolls
@@ -928,16 +928,16 @@ fn runs_screen_compares_past_runs_and_prints_markdown() {
     assert!(has(&render(&app, 100, 30), "Validation loss by wall time"));
     app.on_key(key('x'));
     app.on_key(code(KeyCode::Down));
-    assert_eq!(app.runs_selected, 1.min(runs.len() - 1));
+    assert_eq!(app.runs.selected, 1.min(runs.len() - 1));
     app.on_key(key('k'));
     app.on_key(code(KeyCode::Up));
-    assert_eq!(app.runs_selected, 0);
+    assert_eq!(app.runs.selected, 0);
     assert!(matches!(app.on_key(key('u')), Action::ScanRuns));
     // Enter: sample from that run's best checkpoint
-    app.runs_selected = runs.iter().position(|r| r.dir == a.run_dir).unwrap();
+    app.runs.selected = runs.iter().position(|r| r.dir == a.run_dir).unwrap();
     assert!(matches!(app.on_key(code(KeyCode::Enter)), Action::None));
     assert_eq!(app.screen, Screen::Sampling);
-    assert_eq!(app.sample_source.as_ref().unwrap().checkpoint.as_deref(), Some(a.run_dir.join("best").as_path()));
+    assert_eq!(app.sampling.source.as_ref().unwrap().checkpoint.as_deref(), Some(a.run_dir.join("best").as_path()));
     // r: resume it
     app.on_key(code(KeyCode::Esc));
     app.on_key(key('3'));
@@ -1096,13 +1096,13 @@ fn pause_save_focus_and_screen_keys() {
     assert!(matches!(app.on_key(key('s')), Action::Engine(Command::SaveNow)));
     assert!(app.status.as_deref().unwrap_or("").contains("saving"));
     // Tab focus cycle on the dashboard, shown by the ▸ title
-    assert_eq!(app.focus, Pane::Chart);
+    assert_eq!(app.dashboard.focus, Pane::Chart);
     for want in [Pane::Heatmap, Pane::Samples, Pane::Log, Pane::Chart] {
         app.on_key(code(KeyCode::Tab));
-        assert_eq!(app.focus, want);
+        assert_eq!(app.dashboard.focus, want);
     }
     app.on_key(code(KeyCode::BackTab));
-    assert_eq!(app.focus, Pane::Log);
+    assert_eq!(app.dashboard.focus, Pane::Log);
     assert!(has(&render(&app, 80, 24), "▸ Log"));
     // screens
     assert!(matches!(app.on_key(key('1')), Action::None));
@@ -1145,7 +1145,7 @@ fn too_small_terminals_get_a_message_and_any_size_renders() {
         for ov in [Overlay::None, Overlay::Help { scroll: 3 }, Overlay::Confirm, Overlay::Ron { scroll: 0 }] {
             app.overlay = ov;
             for all in [false, true] {
-                app.all_layers = all;
+                app.dashboard.all_layers = all;
                 for &(w, h) in &sizes {
                     let _ = render(&app, w, h);
                 }

@@ -1,17 +1,16 @@
 //! The quit confirmation: stop and save, stop without saving, or cancel.
 
 use super::centered;
-use crate::tui::app::App;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
-pub fn render_confirm(f: &mut Frame, area: Rect, app: &App) {
+/// `step`: where the training run is.
+pub fn render_confirm(f: &mut Frame, area: Rect, step: u64) {
     let r = centered(area, 56, 8);
     f.render_widget(Clear, r);
-    let step = app.run.as_ref().and_then(|r| r.last.as_ref()).map_or(0, |m| m.step);
     let key = |k: &'static str| Span::styled(k, Style::new().fg(Color::Cyan).bold());
     let lines = vec![
         Line::from(format!("Training is at step {}.", super::thousands(step))),

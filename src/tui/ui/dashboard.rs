@@ -4,7 +4,7 @@
 use super::{bold_label, clean, pane, si, thousands, DIM};
 use crate::engine::RunState;
 use crate::runs::fmt_duration;
-use crate::tui::app::{App, Pane, RunView, TrainPoint, XAxis};
+use crate::tui::app::{App, Dashboard, Pane, RunView, TrainPoint, XAxis};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::symbols::Marker;
@@ -16,22 +16,23 @@ use ratatui::Frame;
 pub const RECENT_POINTS: usize = 300;
 
 pub fn render_dashboard(f: &mut Frame, area: Rect, app: &App) {
-    if app.run.is_none() {
+    let Some(run) = app.run.as_ref() else {
         f.render_widget(Paragraph::new("No run yet: pick a preset (1) and press Enter.").block(pane("Training", false)), area);
         return;
-    }
+    };
+    let view = &app.dashboard;
     let bottom_h = (area.height / 4).max(6);
     let spark_h = if area.height >= 34 { 5 } else { 3 };
     let [header, middle, bottom] = Layout::vertical([Constraint::Length(4), Constraint::Min(8), Constraint::Length(bottom_h)]).areas(area);
     let [left, right] = Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(middle);
     let [chart, spark] = Layout::vertical([Constraint::Min(5), Constraint::Length(spark_h)]).areas(left);
     let [samples, log] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
-    render_header(f, header, app);
-    render_loss_chart(f, chart, app);
-    render_throughput(f, spark, app);
-    super::heatmap::render_heatmap(f, right, app);
-    super::samples::render_samples(f, samples, app);
-    super::log::render_log(f, log, app);
+    render_header(f, header, app, run);
+    render_loss_chart(f, chart, run, view);
+    render_throughput(f, spark, run);
+    super::heatmap::render_heatmap(f, right, run, view);
+    super::samples::render_samples(f, samples, run, view.samples_scroll, view.focus == Pane::Samples);
+    super::log::render_log(f, log, &app.log, view.focus == Pane::Log);
 }
 
 /// What the header calls the state.
@@ -53,10 +54,13 @@ pub fn state_label(app: &App, run: &RunView) -> (String, Color) {
     }
 }
 
-pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
-    let Some(run) = app.run.as_ref() else {
-        return;
-    };
+pub fn render_header(f: &mut Frame, area: Rect, app: &App, run: &RunView) {
+    let lines = vec![identity_line(app, run), progress_line(run), rates_line(app, run), news_line(run)];
+    f.render_widget(Paragraph::new(lines), area);
+}
+
+/// Preset, state, precision (if bf16), run folder, corpus.
+fn identity_line<'a>(app: &App, run: &'a RunView) -> Line<'a> {
     let (state, colour) = state_label(app, run);
     let dir = run.run_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "(creating)".into());
     let mut l1 = vec![
@@ -72,7 +76,11 @@ pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
     }
     l1.extend(bold_label("run ", clean(&dir)));
     l1.extend(bold_label("corpus ", clean(&run.corpus)));
+    Line::from(l1)
+}
 
+/// Step, tokens, elapsed, ETA, params.
+fn progress_line(run: &RunView) -> Line<'static> {
     let m = run.last.as_ref();
     let step = m.map_or(0, |m| m.step);
     let horizon = m.and_then(|m| m.horizon).map(|h| format!(" / {}", thousands(h))).unwrap_or_default();
@@ -87,7 +95,12 @@ pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
     };
     l2.extend(bold_label("ETA ", eta));
     l2.extend(bold_label("params ", thousands(run.params as u64)));
+    Line::from(l2)
+}
 
+/// LR, tok/s, MFU, loss, the last validation.
+fn rates_line<'a>(app: &App, run: &'a RunView) -> Line<'a> {
+    let m = run.last.as_ref();
     let mut l3 = vec![Span::raw(" ")];
     l3.extend(bold_label("LR ", m.map(|m| format!("{:.2e}", m.lr)).unwrap_or_else(|| "–".into())));
     let tok_s = m.map_or(0.0, |m| m.tok_per_sec);
@@ -110,8 +123,12 @@ pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
     if let Some(e) = run.evals.last() {
         l3.extend(bold_label("val ", format!("{:.4} (PPL {:.2}, BPC {:.3})", e.loss, e.ppl, e.bpc)));
     }
+    Line::from(l3)
+}
 
-    let l4 = if let Some(s) = &run.summary {
+/// The summary once finished, else an error, what is being prepared, or the last save.
+fn news_line(run: &RunView) -> Line<'static> {
+    if let Some(s) = &run.summary {
         let best_ppl = s.best_val_loss.map(|l| format!("{:.2}", l.exp())).unwrap_or_else(|| "–".into());
         let final_ppl = s.final_val_ppl.map(|p| format!("{p:.2}")).unwrap_or_else(|| "–".into());
         Line::from(vec![
@@ -133,8 +150,7 @@ pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
         Line::from(Span::styled(format!(" last save: {} (step {step})", clean(&path.display().to_string())), Style::new().fg(DIM)))
     } else {
         Line::from("")
-    };
-    f.render_widget(Paragraph::new(vec![Line::from(l1), Line::from(l2), Line::from(l3), l4]), area);
+    }
 }
 
 fn x_of(p: &TrainPoint, axis: XAxis) -> f64 {
@@ -174,30 +190,21 @@ pub fn fmt_axis(v: f64, axis: XAxis) -> String {
     }
 }
 
-pub fn render_loss_chart(f: &mut Frame, area: Rect, app: &App) {
-    let Some(run) = app.run.as_ref() else {
-        return;
-    };
-    let view = if app.recent { format!("last {RECENT_POINTS} steps") } else { "full history".into() };
-    let title = format!(
-        "Loss · x {} · {} · {}{}",
-        app.x_axis.label(),
-        view,
-        if app.ema_on { "EMA" } else { "raw" },
-        if app.log_y { " · log-y" } else { "" }
-    );
-    let block = pane(title, app.focus == Pane::Chart);
-    let inner = block.inner(area);
-    let all = &run.points[..];
-    let shown = if app.recent { &all[all.len().saturating_sub(RECENT_POINTS)..] } else { all };
-    if shown.is_empty() {
-        let msg = if run.started { "waiting for the first step…" } else { "preparing…" };
-        f.render_widget(Paragraph::new(msg).fg(DIM).block(block), area);
-        return;
-    }
-    let pts = downsample(shown, (inner.width as usize * 2).max(2));
-    let ax = app.x_axis;
-    let ty = |v: f64| if app.log_y { v.max(1e-6).ln() } else { v };
+/// The loss chart's curves, in chart coordinates (ln of the loss on a log-y
+/// chart), with the bounds that fit them.
+struct LossSeries {
+    raw: Vec<(f64, f64)>,
+    ema: Vec<(f64, f64)>,
+    val: Vec<(f64, f64)>,
+    x: (f64, f64),
+    y: (f64, f64),
+}
+
+/// `shown`: the non-empty training points in view; `width`: the chart's cells.
+fn loss_series(shown: &[TrainPoint], run: &RunView, view: &Dashboard, width: usize) -> LossSeries {
+    let pts = downsample(shown, (width * 2).max(2));
+    let ax = view.x_axis;
+    let ty = |v: f64| if view.log_y { v.max(1e-6).ln() } else { v };
     let raw: Vec<(f64, f64)> = pts.iter().map(|p| (x_of(p, ax), ty(p.loss))).collect();
     let ema: Vec<(f64, f64)> = pts.iter().map(|p| (x_of(p, ax), ty(p.ema))).collect();
     let x0 = x_of(&shown[0], ax);
@@ -222,11 +229,33 @@ pub fn render_loss_chart(f: &mut Frame, area: Rect, app: &App) {
         (y0, y1) = (0.0, 1.0);
     }
     let pad = ((y1 - y0) * 0.05).max(1e-3);
-    let (y0, y1) = (y0 - pad, y1 + pad);
+    LossSeries { raw, ema, val, x: (x0, x1), y: (y0 - pad, y1 + pad) }
+}
+
+pub fn render_loss_chart(f: &mut Frame, area: Rect, run: &RunView, view: &Dashboard) {
+    let window = if view.recent { format!("last {RECENT_POINTS} steps") } else { "full history".into() };
+    let title = format!(
+        "Loss · x {} · {} · {}{}",
+        view.x_axis.label(),
+        window,
+        if view.ema_on { "EMA" } else { "raw" },
+        if view.log_y { " · log-y" } else { "" }
+    );
+    let block = pane(title, view.focus == Pane::Chart);
+    let inner = block.inner(area);
+    let all = &run.points[..];
+    let shown = if view.recent { &all[all.len().saturating_sub(RECENT_POINTS)..] } else { all };
+    if shown.is_empty() {
+        let msg = if run.started { "waiting for the first step…" } else { "preparing…" };
+        f.render_widget(Paragraph::new(msg).fg(DIM).block(block), area);
+        return;
+    }
+    let LossSeries { raw, ema, val, x: (x0, x1), y: (y0, y1) } = loss_series(shown, run, view, inner.width as usize);
+    let ax = view.x_axis;
     let mut datasets = Vec::new();
-    let raw_style = if app.ema_on { Style::new().fg(DIM) } else { Style::new().fg(Color::Cyan) };
+    let raw_style = if view.ema_on { Style::new().fg(DIM) } else { Style::new().fg(Color::Cyan) };
     datasets.push(Dataset::default().name("train").marker(Marker::Braille).graph_type(GraphType::Line).style(raw_style).data(&raw));
-    if app.ema_on {
+    if view.ema_on {
         datasets.push(
             Dataset::default()
                 .name("EMA")
@@ -248,7 +277,7 @@ pub fn render_loss_chart(f: &mut Frame, area: Rect, app: &App) {
                 .data(&val),
         );
     }
-    let unlog = |v: f64| if app.log_y { v.exp() } else { v };
+    let unlog = |v: f64| if view.log_y { v.exp() } else { v };
     let ylabels = vec![
         Span::raw(format!("{:.2}", unlog(y0))),
         Span::raw(format!("{:.2}", unlog((y0 + y1) / 2.0))),
@@ -264,10 +293,7 @@ pub fn render_loss_chart(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(chart, area);
 }
 
-pub fn render_throughput(f: &mut Frame, area: Rect, app: &App) {
-    let Some(run) = app.run.as_ref() else {
-        return;
-    };
+pub fn render_throughput(f: &mut Frame, area: Rect, run: &RunView) {
     let n = run.tok_s.len();
     let mean = if n > 0 { run.tok_s.iter().sum::<f64>() / n as f64 } else { 0.0 };
     let title = match run.tok_s.back() {

@@ -5,7 +5,7 @@
 //! symmetric, so equal magnitudes get equal intensity.
 
 use super::{clean, pane, DIM};
-use crate::tui::app::{App, HeatData, HeatKind, Pane};
+use crate::tui::app::{Dashboard, HeatData, HeatKind, Pane, RunView};
 use ndarray::Array2;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -154,7 +154,7 @@ pub fn legend(lo: f32, hi: f32, width: usize) -> Line<'static> {
     Line::from(spans)
 }
 
-fn title(app: &App, h: Option<&HeatData>) -> String {
+fn title(view: &Dashboard, h: Option<&HeatData>) -> String {
     let Some(h) = h else {
         return "Memory".into();
     };
@@ -163,47 +163,19 @@ fn title(app: &App, h: Option<&HeatData>) -> String {
         HeatKind::Memory => "Memory",
         HeatKind::ConvTaps { .. } => "Conv taps",
     };
-    if app.all_layers {
+    if view.all_layers {
         format!("{what} · all {n} layers · step {}", h.step)
     } else {
-        format!("{what} L{}/{n} · step {}", app.layer.min(n.saturating_sub(1)) + 1, h.step)
+        format!("{what} L{}/{n} · step {}", view.layer.min(n.saturating_sub(1)) + 1, h.step)
     }
 }
 
-pub fn render_heatmap(f: &mut Frame, area: Rect, app: &App) {
-    let Some(run) = app.run.as_ref() else {
-        return;
-    };
-    let block = pane(title(app, run.heat.as_ref()), app.focus == Pane::Heatmap);
+pub fn render_heatmap(f: &mut Frame, area: Rect, run: &RunView, view: &Dashboard) {
+    let block = pane(title(view, run.heat.as_ref()), view.focus == Pane::Heatmap);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let Some(h) = run.heat.as_ref().filter(|h| !h.layers.is_empty()) else {
-        let msg = if run.has_memory {
-            format!(
-                "Waiting for the first evaluation (every {} steps): each layer's {d}×{d} Hebbian memory M is read at the probe sequence then.",
-                run.eval_every,
-                d = run.d_mem
-            )
-        } else if run.has_conv {
-            format!(
-                "{} ({}) has no Hebbian memory, so there is no memory matrix to show. Its depthwise conv taps (k × d_model per layer) appear here once a checkpoint is saved.",
-                run.preset, run.version
-            )
-        } else {
-            format!("{} ({}) has no Hebbian memory and no convolution: nothing to draw here.", run.preset, run.version)
-        };
-        let mut lines = vec![Line::from(Span::styled(msg, Style::new().fg(DIM)))];
-        if !run.ternary.is_empty() {
-            lines.push(Line::from(""));
-            lines.push(Line::from(Span::styled("ternary weights  −1 / 0 / +1", Style::new().bold())));
-            for s in &run.ternary {
-                lines.push(Line::from(vec![
-                    Span::raw(format!("{:>5.1} {:>5.1} {:>5.1}  ", 100.0 * s.neg, 100.0 * s.zero, 100.0 * s.pos)),
-                    Span::styled(clean(&s.name), Style::new().fg(DIM)),
-                ]));
-            }
-        }
-        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+        render_nothing_yet(f, inner, run);
         return;
     };
     if inner.height < 3 || inner.width < 4 {
@@ -218,46 +190,82 @@ pub fn render_heatmap(f: &mut Frame, area: Rect, app: &App) {
         f.render_widget(Line::from(Span::styled(label, Style::new().fg(Color::Yellow))), Rect { height: 1, ..grid });
         grid = Rect { y: grid.y + 1, height: grid.height.saturating_sub(1), ..grid };
     }
-    if app.all_layers {
-        let all: Vec<&Array2<f32>> = h.layers.iter().collect();
-        let (lo, hi) = range(&all);
-        let vmax = lo.abs().max(hi.abs());
-        let n = h.layers.len();
-        let (cols, tw, th) = grid_shape(n, grid.width as usize, grid.height as usize);
-        for (i, m) in h.layers.iter().enumerate() {
-            let (gx, gy) = (i % cols, i / cols);
-            let x = grid.x + (gx * (tw + 1)) as u16;
-            let y = grid.y + (gy * th) as u16;
-            if th < 2 || y + 1 >= grid.y + grid.height {
-                continue;
-            }
-            f.render_widget(
-                Line::from(Span::styled(format!("L{}", i + 1), Style::new().fg(DIM))),
-                Rect { x, y, width: tw as u16, height: 1 },
-            );
-            let tile = Rect { x, y: y + 1, width: tw as u16, height: (th - 1) as u16 };
-            draw_matrix(f.buffer_mut(), tile, m, vmax, square);
-        }
-        f.render_widget(Line::from(Span::styled("shared scale across layers · ← → a", Style::new().fg(DIM))), note_row);
-        f.render_widget(legend(lo, hi, legend_row.width as usize), legend_row);
+    let (note, lo, hi) = if view.all_layers {
+        render_all_layers(f, grid, h, square)
     } else {
-        let l = app.layer.min(h.layers.len() - 1);
-        let m = &h.layers[l];
-        let (lo, hi) = range(&[m]);
-        let vmax = lo.abs().max(hi.abs());
-        let fitted = draw_matrix(f.buffer_mut(), grid, m, vmax, square);
-        let (pr, pc) = fitted.pool();
-        let dims = format!("{}×{}", m.dim().0, m.dim().1);
-        let note = if pr > 1 || pc > 1 {
-            format!("{dims} · ≤{pr}×{pc} mean/cell · ▀ 2 rows")
-        } else if square {
-            format!("{dims} · rows key · cols value")
-        } else {
-            format!("{dims} · rows tap · cols channel")
-        };
-        f.render_widget(Line::from(Span::styled(note, Style::new().fg(DIM))), note_row);
-        f.render_widget(legend(lo, hi, legend_row.width as usize), legend_row);
+        render_layer(f, grid, &h.layers[view.layer.min(h.layers.len() - 1)], square)
+    };
+    f.render_widget(Line::from(Span::styled(note, Style::new().fg(DIM))), note_row);
+    f.render_widget(legend(lo, hi, legend_row.width as usize), legend_row);
+}
+
+/// Before the first matrix: what will appear, and the ternary shares meanwhile.
+fn render_nothing_yet(f: &mut Frame, inner: Rect, run: &RunView) {
+    let msg = if run.has_memory {
+        format!(
+            "Waiting for the first evaluation (every {} steps): each layer's {d}×{d} Hebbian memory M is read at the probe sequence then.",
+            run.eval_every,
+            d = run.d_mem
+        )
+    } else if run.has_conv {
+        format!(
+                "{} ({}) has no Hebbian memory, so there is no memory matrix to show. Its depthwise conv taps (k × d_model per layer) appear here once a checkpoint is saved.",
+                run.preset, run.version
+            )
+    } else {
+        format!("{} ({}) has no Hebbian memory and no convolution: nothing to draw here.", run.preset, run.version)
+    };
+    let mut lines = vec![Line::from(Span::styled(msg, Style::new().fg(DIM)))];
+    if !run.ternary.is_empty() {
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled("ternary weights  −1 / 0 / +1", Style::new().bold())));
+        for s in &run.ternary {
+            lines.push(Line::from(vec![
+                Span::raw(format!("{:>5.1} {:>5.1} {:>5.1}  ", 100.0 * s.neg, 100.0 * s.zero, 100.0 * s.pos)),
+                Span::styled(clean(&s.name), Style::new().fg(DIM)),
+            ]));
+        }
     }
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+}
+
+/// Every layer as a small multiple on one shared scale; returns the note
+/// under them and the scale's ends.
+fn render_all_layers(f: &mut Frame, grid: Rect, h: &HeatData, square: bool) -> (String, f32, f32) {
+    let all: Vec<&Array2<f32>> = h.layers.iter().collect();
+    let (lo, hi) = range(&all);
+    let vmax = lo.abs().max(hi.abs());
+    let (cols, tw, th) = grid_shape(h.layers.len(), grid.width as usize, grid.height as usize);
+    for (i, m) in h.layers.iter().enumerate() {
+        let (gx, gy) = (i % cols, i / cols);
+        let x = grid.x + (gx * (tw + 1)) as u16;
+        let y = grid.y + (gy * th) as u16;
+        if th < 2 || y + 1 >= grid.y + grid.height {
+            continue;
+        }
+        f.render_widget(Line::from(Span::styled(format!("L{}", i + 1), Style::new().fg(DIM))), Rect { x, y, width: tw as u16, height: 1 });
+        let tile = Rect { x, y: y + 1, width: tw as u16, height: (th - 1) as u16 };
+        draw_matrix(f.buffer_mut(), tile, m, vmax, square);
+    }
+    ("shared scale across layers · ← → a".into(), lo, hi)
+}
+
+/// One layer's matrix; returns the note under it (its shape, and the pooling
+/// if any) and the scale's ends.
+fn render_layer(f: &mut Frame, grid: Rect, m: &Array2<f32>, square: bool) -> (String, f32, f32) {
+    let (lo, hi) = range(&[m]);
+    let vmax = lo.abs().max(hi.abs());
+    let fitted = draw_matrix(f.buffer_mut(), grid, m, vmax, square);
+    let (pr, pc) = fitted.pool();
+    let dims = format!("{}×{}", m.dim().0, m.dim().1);
+    let note = if pr > 1 || pc > 1 {
+        format!("{dims} · ≤{pr}×{pc} mean/cell · ▀ 2 rows")
+    } else if square {
+        format!("{dims} · rows key · cols value")
+    } else {
+        format!("{dims} · rows tap · cols channel")
+    };
+    (note, lo, hi)
 }
 
 /// Small multiples: (tiles per row, tile width, tile height incl. its label row).

@@ -1,7 +1,7 @@
 //! The help overlay: every key binding, by context (from `app::KEYMAP`).
 
 use super::{centered, ACCENT};
-use crate::tui::app::{App, Overlay, KEYMAP};
+use crate::tui::app::KEYMAP;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
@@ -16,8 +16,7 @@ fn section_lines(title: &'static str, keys: &'static [(&'static str, &'static st
     v
 }
 
-pub fn render_help(f: &mut Frame, area: Rect, app: &App) {
-    let scroll = if let Overlay::Help { scroll } = app.overlay { scroll } else { 0 };
+pub fn render_help(f: &mut Frame, area: Rect, scroll: u16) {
     let r = centered(area, area.width.saturating_sub(2).min(140), area.height.saturating_sub(1));
     f.render_widget(Clear, r);
     let block = Block::default()

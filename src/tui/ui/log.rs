@@ -2,7 +2,7 @@
 //! bottom, with scrollback (↑/↓ when focused).
 
 use super::{pane, wrap, DIM};
-use crate::tui::app::{App, Level, Pane};
+use crate::tui::app::{Level, Log};
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
@@ -18,17 +18,17 @@ pub fn level_style(l: Level) -> Style {
     }
 }
 
-pub fn render_log(f: &mut Frame, area: Rect, app: &App) {
-    let n = app.log.len();
-    let title = if app.log_scroll > 0 { format!("Log ({n}, {} newer below)", app.log_scroll) } else { format!("Log ({n})") };
-    let block = pane(title, app.focus == Pane::Log);
+pub fn render_log(f: &mut Frame, area: Rect, log: &Log, focused: bool) {
+    let n = log.lines.len();
+    let title = if log.scroll > 0 { format!("Log ({n}, {} newer below)", log.scroll) } else { format!("Log ({n})") };
+    let block = pane(title, focused);
     let inner = block.inner(area);
     let h = inner.height as usize;
     let width = inner.width as usize;
     // walk back from the newest visible entry until the pane is full
     let mut rows: Vec<Line> = Vec::new();
-    let end = n.saturating_sub(app.log_scroll);
-    for entry in app.log.iter().take(end).rev() {
+    let end = n.saturating_sub(log.scroll);
+    for entry in log.lines.iter().take(end).rev() {
         if rows.len() >= h {
             break;
         }

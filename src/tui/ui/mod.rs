@@ -1,5 +1,7 @@
-//! Rendering: one pure function per pane, `fn render_x(f: &mut Frame, area: Rect, app: &App)`.
-//! They read the [`App`] and draw; they never change state.
+//! Rendering: one pure function per pane, `fn render_x(f: &mut Frame, area: Rect, …)`,
+//! given the state it shows (a screen's state from `tui::app`, the run, the
+//! log); only [`draw`], the tab bar, the hints and the dashboard header see
+//! the whole [`App`]. They draw and never change state.
 
 pub mod confirm;
 pub mod dashboard;
@@ -31,18 +33,18 @@ pub fn draw(f: &mut Frame, app: &App) {
     let [top, body, bottom] = Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(area);
     render_tabs(f, top, app);
     match app.screen {
-        Screen::Picker => picker::render_picker(f, body, app),
+        Screen::Picker => picker::render_picker(f, body, &app.picker, &app.opts.runs_root),
         Screen::Dashboard => dashboard::render_dashboard(f, body, app),
-        Screen::Runs => runs::render_runs(f, body, app),
-        Screen::Sampling => sampling::render_sampling(f, body, app),
+        Screen::Runs => runs::render_runs(f, body, &app.runs, &app.opts.runs_root),
+        Screen::Sampling => sampling::render_sampling(f, body, &app.sampling, app.live()),
     }
     render_hints(f, bottom, app);
     match &app.overlay {
         Overlay::None => {}
-        Overlay::Help { .. } => help::render_help(f, area, app),
-        Overlay::Confirm => confirm::render_confirm(f, area, app),
-        Overlay::Ron { .. } => picker::render_ron(f, area, app),
-        Overlay::Corpus(_) => picker::render_corpus(f, area, app),
+        Overlay::Help { scroll } => help::render_help(f, area, *scroll),
+        Overlay::Confirm => confirm::render_confirm(f, area, app.run.as_ref().and_then(|r| r.last.as_ref()).map_or(0, |m| m.step)),
+        Overlay::Ron { scroll } => picker::render_ron(f, area, &app.picker, *scroll),
+        Overlay::Corpus(dlg) => picker::render_corpus(f, area, dlg, &app.picker.corpus, app.opts.tinystories.as_ref()),
     }
 }
 

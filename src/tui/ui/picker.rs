@@ -3,12 +3,13 @@
 
 use super::{centered, clean, pane, thousands, wrap, ACCENT, DIM};
 use crate::preset::Preset;
-use crate::tui::app::{error_position, App, Corpus, Overlay, PresetRow, CORPUS_OPTIONS};
+use crate::tui::app::{Corpus, CorpusDialog, Picker, PresetRow, CORPUS_OPTIONS};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
+use std::path::{Path, PathBuf};
 
 const NAME_W: usize = 18;
 /// Width of the fixed columns after the name.
@@ -59,10 +60,10 @@ fn row_line(row: &PresetRow, selected: bool, width: usize) -> Line<'static> {
     Line::from(spans)
 }
 
-pub fn render_picker(f: &mut Frame, area: Rect, app: &App) {
-    let list_h = (app.presets.len() as u16 + 3).clamp(5, area.height.saturating_sub(8).max(5));
+pub fn render_picker(f: &mut Frame, area: Rect, picker: &Picker, runs_root: &Path) {
+    let list_h = (picker.presets.len() as u16 + 3).clamp(5, area.height.saturating_sub(8).max(5));
     let [list, details] = Layout::vertical([Constraint::Length(list_h), Constraint::Min(4)]).areas(area);
-    let block = pane(format!("Presets ({}) · Enter start · r resume · c corpus · b bf16 · e RON", app.presets.len()), true);
+    let block = pane(format!("Presets ({}) · Enter start · r resume · c corpus · b bf16 · e RON", picker.presets.len()), true);
     let inner = block.inner(list);
     let mut head =
         format!("  {:<NAME_W$} {:<5} {:>10} {:>8} {:<13} {:>7} {:>9}", "preset", "ver", "params", "B×T", "budget", "ref PPL", "PyT tok/s");
@@ -71,16 +72,16 @@ pub fn render_picker(f: &mut Frame, area: Rect, app: &App) {
     }
     let header = Line::from(Span::styled(head, Style::new().fg(ACCENT).bold()));
     let rows_h = inner.height.saturating_sub(1) as usize;
-    let skip = app.selected.saturating_sub(rows_h.saturating_sub(1));
+    let skip = picker.selected.saturating_sub(rows_h.saturating_sub(1));
     let mut lines = vec![header];
-    for (i, row) in app.presets.iter().enumerate().skip(skip).take(rows_h) {
-        lines.push(row_line(row, i == app.selected, inner.width as usize));
+    for (i, row) in picker.presets.iter().enumerate().skip(skip).take(rows_h) {
+        lines.push(row_line(row, i == picker.selected, inner.width as usize));
     }
-    if app.presets.is_empty() {
+    if picker.presets.is_empty() {
         lines.push(Line::from(Span::styled("no presets found", Style::new().fg(Color::Red))));
     }
     f.render_widget(Paragraph::new(lines).block(block), list);
-    render_details(f, details, app);
+    render_details(f, details, picker, runs_root);
 }
 
 fn details_of(p: &Preset, row: &PresetRow, width: usize) -> Vec<Line<'static>> {
@@ -119,8 +120,8 @@ fn details_of(p: &Preset, row: &PresetRow, width: usize) -> Vec<Line<'static>> {
     v
 }
 
-fn render_details(f: &mut Frame, area: Rect, app: &App) {
-    let Some(row) = app.presets.get(app.selected) else {
+fn render_details(f: &mut Frame, area: Rect, picker: &Picker, runs_root: &Path) {
+    let Some(row) = picker.presets.get(picker.selected) else {
         return;
     };
     let block = pane(format!("{} · {}", clean(&row.name), clean(&row.file)), false);
@@ -139,28 +140,31 @@ fn render_details(f: &mut Frame, area: Rect, app: &App) {
         }
     };
     let dim = Style::new().fg(DIM);
-    lines.push(Line::from(vec![Span::styled("corpus ", dim), Span::raw(clean(&app.corpus.label())), Span::styled("  (c to change)", dim)]));
-    let products = match app.precision {
+    lines.push(Line::from(vec![
+        Span::styled("corpus ", dim),
+        Span::raw(clean(&picker.corpus.label())),
+        Span::styled("  (c to change)", dim),
+    ]));
+    let products = match picker.precision {
         crate::precision::Precision::Bf16 => "bf16 products (f32 weights and optimizer)",
         _ => "fp32",
     };
     lines.push(Line::from(vec![Span::styled("precision ", dim), Span::raw(products), Span::styled("  (b to change)", dim)]));
-    let resume = app.latest_checkpoint(app.selected);
+    let resume = picker.latest_checkpoint(picker.selected);
     lines.push(Line::from(match resume {
         Some(p) => {
             vec![Span::styled("latest checkpoint ", dim), Span::raw(clean(&p.display().to_string())), Span::styled("  (r resumes)", dim)]
         }
-        None => vec![Span::styled(format!("no checkpoint under {}/ yet", app.opts.runs_root.display()), dim)],
+        None => vec![Span::styled(format!("no checkpoint under {}/ yet", runs_root.display()), dim)],
     }));
     f.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 /// `e`: the preset's RON text, with a parse error's line marked.
-pub fn render_ron(f: &mut Frame, area: Rect, app: &App) {
-    let Some(row) = app.presets.get(app.selected) else {
+pub fn render_ron(f: &mut Frame, area: Rect, picker: &Picker, scroll: u16) {
+    let Some(row) = picker.presets.get(picker.selected) else {
         return;
     };
-    let scroll = if let Overlay::Ron { scroll } = app.overlay { scroll } else { 0 };
     let r = centered(area, area.width.saturating_sub(4).min(100), area.height.saturating_sub(2));
     f.render_widget(Clear, r);
     let err = row.preset.as_ref().err();
@@ -195,17 +199,14 @@ pub fn render_ron(f: &mut Frame, area: Rect, app: &App) {
 }
 
 /// `c`: built-in corpus, TinyStories (if found) or a typed path.
-pub fn render_corpus(f: &mut Frame, area: Rect, app: &App) {
-    let Overlay::Corpus(dlg) = &app.overlay else {
-        return;
-    };
+pub fn render_corpus(f: &mut Frame, area: Rect, dlg: &CorpusDialog, current: &Corpus, tinystories: Option<&(PathBuf, PathBuf)>) {
     let r = centered(area, area.width.saturating_sub(4).min(90), 14);
     f.render_widget(Clear, r);
-    let tiny = match &app.opts.tinystories {
+    let tiny = match tinystories {
         Some((t, _)) => format!("TinyStories ({})", t.display()),
         None => "TinyStories (not found: `flashlm-tui data download tinystories`)".into(),
     };
-    let current = match &app.corpus {
+    let current = match current {
         Corpus::BuiltIn => 0,
         Corpus::TinyStories { .. } => 1,
         Corpus::File(_) => 2,
@@ -217,7 +218,7 @@ pub fn render_corpus(f: &mut Frame, area: Rect, app: &App) {
         let mark = if sel { "▶ " } else { "  " };
         let now = if i == current { "  (current)" } else { "" };
         let mut style = if sel { Style::new().bold().reversed() } else { Style::new() };
-        if i == 1 && app.opts.tinystories.is_none() {
+        if i == 1 && tinystories.is_none() {
             style = style.fg(DIM);
         }
         lines.push(Line::from(vec![
@@ -250,4 +251,32 @@ pub fn render_corpus(f: &mut Frame, area: Rect, app: &App) {
         .border_style(Style::new().fg(ACCENT))
         .title(Span::styled(" Corpus ", Style::new().bold()));
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), r);
+}
+
+/// "file:12:5: message" → (12, 5), for highlighting a preset's parse error.
+fn error_position(err: &str) -> Option<(usize, usize)> {
+    let b = err.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b':' {
+            let digits = |mut j: usize| {
+                let s = j;
+                while j < b.len() && b[j].is_ascii_digit() {
+                    j += 1;
+                }
+                (j > s).then(|| (err[s..j].parse::<usize>().ok(), j))
+            };
+            if let Some((Some(line), j)) = digits(i + 1) {
+                if j < b.len() && b[j] == b':' {
+                    if let Some((Some(col), k)) = digits(j + 1) {
+                        if k < b.len() && b[k] == b':' {
+                            return Some((line, col));
+                        }
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    None
 }

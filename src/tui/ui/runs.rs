@@ -3,22 +3,23 @@
 
 use super::{clean, pane, si, ACCENT, DIM};
 use crate::runs::{fmt_duration, row_cells, COLUMNS};
-use crate::tui::app::{App, XAxis};
+use crate::tui::app::{Runs, XAxis};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::symbols::Marker;
 use ratatui::text::Span;
 use ratatui::widgets::{Axis, Cell, Chart, Dataset, GraphType, LegendPosition, Paragraph, Row, Table};
 use ratatui::Frame;
+use std::path::Path;
 
 pub const PALETTE: [Color; 8] =
     [Color::Cyan, Color::Yellow, Color::Magenta, Color::Green, Color::LightRed, Color::LightBlue, Color::LightGreen, Color::White];
 
-pub fn render_runs(f: &mut Frame, area: Rect, app: &App) {
-    let table_h = (app.runs.len() as u16 + 3).clamp(5, area.height / 2);
+pub fn render_runs(f: &mut Frame, area: Rect, runs: &Runs, runs_root: &Path) {
+    let table_h = (runs.records.len() as u16 + 3).clamp(5, area.height / 2);
     let [top, bottom] = Layout::vertical([Constraint::Length(table_h), Constraint::Min(6)]).areas(area);
-    let title = format!("Runs under {}/ ({})", app.opts.runs_root.display(), app.runs.len());
-    if app.runs.is_empty() {
+    let title = format!("Runs under {}/ ({})", runs_root.display(), runs.records.len());
+    if runs.records.is_empty() {
         f.render_widget(
             Paragraph::new(
                 "No runs yet: train one from the presets screen (1). Each run writes checkpoints/<preset>-<time>/metrics.jsonl.",
@@ -32,7 +33,7 @@ pub fn render_runs(f: &mut Frame, area: Rect, app: &App) {
     // narrow terminals get the columns that matter most for comparing runs
     let wide = area.width >= 150;
     let cols: Vec<usize> = if wide { (0..COLUMNS.len()).collect() } else { vec![0, 3, 4, 5, 6, 7, 9, 11] };
-    let preset_w = app.runs.iter().map(|r| r.preset.chars().count()).max().unwrap_or(6).clamp(6, 20) as u16;
+    let preset_w = runs.records.iter().map(|r| r.preset.chars().count()).max().unwrap_or(6).clamp(6, 20) as u16;
     let widths: Vec<Constraint> = cols
         .iter()
         .map(|&c| match c {
@@ -42,14 +43,14 @@ pub fn render_runs(f: &mut Frame, area: Rect, app: &App) {
         })
         .collect();
     let header = Row::new(cols.iter().map(|&c| Cell::from(COLUMNS[c]))).style(Style::new().fg(ACCENT).bold());
-    let rows: Vec<Row> = app
-        .runs
+    let rows: Vec<Row> = runs
+        .records
         .iter()
         .enumerate()
         .map(|(i, r)| {
             let cells = row_cells(r);
-            let marker = if i == app.runs_selected { "▶ " } else { "  " };
-            let style = if i == app.runs_selected { Style::new().add_modifier(Modifier::REVERSED) } else { Style::new() };
+            let marker = if i == runs.selected { "▶ " } else { "  " };
+            let style = if i == runs.selected { Style::new().add_modifier(Modifier::REVERSED) } else { Style::new() };
             Row::new(cols.iter().map(|&c| {
                 if c == 0 {
                     Cell::from(format!("{marker}{}", clean(&cells[0])))
@@ -62,16 +63,16 @@ pub fn render_runs(f: &mut Frame, area: Rect, app: &App) {
         .collect();
     // keep the selected row visible
     let visible = table_h.saturating_sub(3) as usize;
-    let skip = app.runs_selected.saturating_sub(visible.saturating_sub(1));
+    let skip = runs.selected.saturating_sub(visible.saturating_sub(1));
     let table = Table::new(rows.into_iter().skip(skip), widths).header(header).block(pane(clean(&title), true)).column_spacing(1);
     f.render_widget(table, top);
-    render_overlay(f, bottom, app);
+    render_overlay(f, bottom, runs);
 }
 
-fn render_overlay(f: &mut Frame, area: Rect, app: &App) {
-    let ax = app.runs_x;
-    let series: Vec<Vec<(f64, f64)>> = app
-        .runs
+fn render_overlay(f: &mut Frame, area: Rect, runs: &Runs) {
+    let ax = runs.x_axis;
+    let series: Vec<Vec<(f64, f64)>> = runs
+        .records
         .iter()
         .map(|r| {
             r.evals
@@ -101,20 +102,20 @@ fn render_overlay(f: &mut Frame, area: Rect, app: &App) {
     let pad = ((y1 - y0) * 0.05).max(1e-3);
     let (y0, y1) = (y0 - pad, y1 + pad);
     // the selected run is drawn last so it sits on top
-    let mut order: Vec<usize> = (0..series.len()).filter(|&i| i != app.runs_selected).collect();
-    if app.runs_selected < series.len() {
-        order.push(app.runs_selected);
+    let mut order: Vec<usize> = (0..series.len()).filter(|&i| i != runs.selected).collect();
+    if runs.selected < series.len() {
+        order.push(runs.selected);
     }
     let datasets: Vec<Dataset> = order
         .iter()
         .filter(|&&i| !series[i].is_empty())
         .map(|&i| {
             let mut style = Style::new().fg(PALETTE[i % PALETTE.len()]);
-            if i == app.runs_selected {
+            if i == runs.selected {
                 style = style.bold();
             }
             Dataset::default()
-                .name(clean(&app.runs[i].name))
+                .name(clean(&runs.records[i].name))
                 .marker(if series[i].len() == 1 { Marker::Dot } else { Marker::Braille })
                 .graph_type(if series[i].len() == 1 { GraphType::Scatter } else { GraphType::Line })
                 .style(style)

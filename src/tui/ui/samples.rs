@@ -1,28 +1,25 @@
 //! The samples pane: the trainer's periodic samples, newest first, each with its step.
 
 use super::{pane, wrap, DIM};
-use crate::tui::app::{App, Pane};
+use crate::tui::app::RunView;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-pub fn render_samples(f: &mut Frame, area: Rect, app: &App) {
-    let Some(run) = app.run.as_ref() else {
-        return;
-    };
+/// `scroll`: samples skipped from the newest.
+pub fn render_samples(f: &mut Frame, area: Rect, run: &RunView, scroll: usize, focused: bool) {
     let n = run.samples.len();
-    let title =
-        if app.samples_scroll > 0 { format!("Samples ({n}, {} newer above)", app.samples_scroll) } else { format!("Samples ({n})") };
-    let block = pane(title, app.focus == Pane::Samples);
+    let title = if scroll > 0 { format!("Samples ({n}, {} newer above)", scroll) } else { format!("Samples ({n})") };
+    let block = pane(title, focused);
     let inner = block.inner(area);
     let mut lines: Vec<Line> = Vec::new();
     if n == 0 {
         lines.push(Line::from(Span::styled("no sample yet (the trainer samples every sample_every steps)", Style::new().fg(DIM))));
     }
     let width = inner.width.saturating_sub(1) as usize;
-    for (step, text) in run.samples.iter().skip(app.samples_scroll) {
+    for (step, text) in run.samples.iter().skip(scroll) {
         if lines.len() >= inner.height as usize {
             break;
         }

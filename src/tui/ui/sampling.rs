@@ -2,30 +2,36 @@
 //! its cursor, and the output streamed token by token.
 
 use super::{clean, pane, wrap, ACCENT, DIM};
-use crate::tui::app::{App, SampleFocus, PARAM_NAMES};
+use crate::tui::app::{Live, SampleFocus, Sampling, PARAM_NAMES};
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-pub fn render_sampling(f: &mut Frame, area: Rect, app: &App) {
-    let s = &app.sampling;
+/// `live`: the training run Enter samples from, if one trains.
+pub fn render_sampling(f: &mut Frame, area: Rect, s: &Sampling, live: Option<Live>) {
     let [source, params, prompt, output] =
         Layout::vertical([Constraint::Length(1), Constraint::Length(3), Constraint::Length(3), Constraint::Min(3)]).areas(area);
+    render_source(f, source, s, live);
+    render_params(f, params, s);
+    render_prompt(f, prompt, s);
+    render_output(f, output, s);
+}
 
-    // where Enter will sample from
-    let from = if app.run_active() && app.quitting.is_none() {
-        let step = app.run.as_ref().and_then(|r| r.last.as_ref()).map_or(0, |m| m.step);
-        format!("the training run's current weights (a snapshot; training continues) · step {}", super::thousands(step))
-    } else if app.sample_source.is_some() {
-        app.sample_source_label.clone()
+/// Where Enter will sample from.
+fn render_source(f: &mut Frame, area: Rect, s: &Sampling, live: Option<Live>) {
+    let from = if let Some(live) = live {
+        format!("the training run's current weights (a snapshot; training continues) · step {}", super::thousands(live.step))
+    } else if s.source.is_some() {
+        s.source_label.clone()
     } else {
         "nothing yet: start a run (1) or pick a past run (3, Enter)".into()
     };
-    f.render_widget(Line::from(vec![Span::styled(" samples from: ", Style::new().fg(DIM)), Span::raw(clean(&from))]), source);
+    f.render_widget(Line::from(vec![Span::styled(" samples from: ", Style::new().fg(DIM)), Span::raw(clean(&from))]), area);
+}
 
-    // parameters
+fn render_params(f: &mut Frame, area: Rect, s: &Sampling) {
     let focused = s.focus == SampleFocus::Params;
     let mut spans = Vec::new();
     for (i, name) in PARAM_NAMES.iter().enumerate() {
@@ -50,9 +56,11 @@ pub fn render_sampling(f: &mut Frame, area: Rect, app: &App) {
     }
     let ptitle =
         if focused { format!("Parameters · {} (←→ choose, ↑↓ change)", PARAM_NAMES[s.param_sel]) } else { "Parameters".into() };
-    f.render_widget(Paragraph::new(Line::from(spans)).block(pane(ptitle, focused)), params);
+    f.render_widget(Paragraph::new(Line::from(spans)).block(pane(ptitle, focused)), area);
+}
 
-    // prompt with cursor (scrolled horizontally so the cursor stays visible)
+/// The prompt with its cursor, scrolled horizontally so the cursor stays visible.
+fn render_prompt(f: &mut Frame, area: Rect, s: &Sampling) {
     let focused = s.focus == SampleFocus::Prompt;
     let hist = if s.history.is_empty() {
         String::new()
@@ -63,8 +71,8 @@ pub fn render_sampling(f: &mut Frame, area: Rect, app: &App) {
         }
     };
     let block = pane(format!("Prompt{}{hist}", if focused { " (typing)" } else { " (i to edit)" }), focused);
-    let inner = block.inner(prompt);
-    f.render_widget(block, prompt);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
     let w = inner.width.saturating_sub(3) as usize;
     let chars: Vec<char> = s.prompt.chars.iter().map(|&c| if c.is_control() { '�' } else { c }).collect();
     let start = s.prompt.cursor.saturating_sub(w.saturating_sub(1));
@@ -88,8 +96,9 @@ pub fn render_sampling(f: &mut Frame, area: Rect, app: &App) {
             f.set_cursor_position(Position { x, y: inner.y });
         }
     }
+}
 
-    // output
+fn render_output(f: &mut Frame, area: Rect, s: &Sampling) {
     let focused = s.focus == SampleFocus::Output;
     let status = if s.running {
         format!("generating… {} tokens", s.tokens)
@@ -98,9 +107,9 @@ pub fn render_sampling(f: &mut Frame, area: Rect, app: &App) {
     } else {
         "Enter generates".into()
     };
-    let title = if s.source_label.is_empty() { format!("Output · {status}") } else { format!("Output · {status} · {}", s.source_label) };
+    let title = if s.output_from.is_empty() { format!("Output · {status}") } else { format!("Output · {status} · {}", s.output_from) };
     let block = pane(clean(&title), focused);
-    let inner = block.inner(output);
+    let inner = block.inner(area);
     let mut lines: Vec<Line> = Vec::new();
     if s.id != 0 {
         let text = format!("{}{}", s.shown_prompt, s.output);
@@ -117,5 +126,5 @@ pub fn render_sampling(f: &mut Frame, area: Rect, app: &App) {
     } else {
         lines.push(Line::from(Span::styled("type a prompt and press Enter", Style::new().fg(DIM))));
     }
-    f.render_widget(Paragraph::new(lines).scroll((s.scroll, 0)).block(block), output);
+    f.render_widget(Paragraph::new(lines).scroll((s.scroll, 0)).block(block), area);
 }

@@ -1,0 +1,71 @@
+//! Every key binding, as the help overlay lists it (a test checks that each
+//! key the screens handle is listed here).
+
+/// Every key binding, by context, as the help overlay lists them.
+pub const KEYMAP: &[(&str, &[(&str, &str)])] = &[
+    (
+        "Everywhere",
+        &[
+            ("?", "this help (Esc closes any overlay)"),
+            ("1 2 3 4", "presets · training · runs · sampling"),
+            ("q", "quit (asks while training)"),
+            ("Ctrl-C", "stop, save and quit (again: skip final eval)"),
+            ("Tab", "move focus (Shift-Tab back)"),
+            ("j k", "same as ↓ ↑ in lists and panes"),
+            ("↑ ↓ PgUp PgDn", "scroll this help and the RON text"),
+        ],
+    ),
+    (
+        "Presets",
+        &[
+            ("↑ ↓ Home End", "select a preset"),
+            ("Enter", "start training it"),
+            ("r", "resume its latest checkpoint"),
+            ("c", "choose the corpus"),
+            ("b", "train with bf16 products / fp32 (AVX512-BF16 CPUs)"),
+            ("e", "show the preset's RON text"),
+        ],
+    ),
+    (
+        "Training",
+        &[
+            ("p", "pause / resume"),
+            ("s", "save a checkpoint now"),
+            ("e", "EMA smoothing on / off"),
+            ("l", "log-scale y on / off"),
+            ("x", "x axis: steps / tokens / time"),
+            ("w", "full history / recent window"),
+            ("← →", "memory heatmap layer"),
+            ("a", "all layers as small multiples"),
+            ("↑ ↓ PgUp PgDn", "scroll the focused log / samples"),
+            ("Home End", "oldest / newest in that pane"),
+        ],
+    ),
+    ("Quit dialog", &[("s", "stop and save"), ("d", "stop without saving"), ("c Esc", "cancel")]),
+    (
+        "Sampling",
+        &[
+            ("Enter", "generate from the prompt"),
+            ("Esc", "leave the prompt (keys become commands)"),
+            ("← → Home End", "move the cursor in the prompt"),
+            ("Ctrl-A Ctrl-E", "start / end of the prompt"),
+            ("Backspace Delete", "delete a character"),
+            ("Ctrl-U", "clear up to the cursor"),
+            ("↑ ↓", "prompt history"),
+            ("i /", "back to the prompt"),
+            ("← → (params)", "choose a parameter"),
+            ("↑ ↓ + -", "change it"),
+            ("PgUp PgDn", "scroll the output (when focused)"),
+        ],
+    ),
+    (
+        "Runs",
+        &[
+            ("↑ ↓", "select a run"),
+            ("Enter", "sample from its best checkpoint"),
+            ("r", "resume it"),
+            ("x", "x axis: tokens / time"),
+            ("u", "rescan the runs folder"),
+        ],
+    ),
+];

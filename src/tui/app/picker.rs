@@ -1,0 +1,188 @@
+//! The preset picker: the presets found, the selected one, what new runs train
+//! on (corpus, precision), and the newest checkpoint of each preset.
+
+use super::checkpoint::{checkpoint_preset, spent_budget_extension};
+use super::corpus::{Corpus, CorpusDialog};
+use super::log::Level;
+use super::{AppOptions, Effect, Overlay};
+use crate::precision::Precision;
+use crate::preset::{Preset, PresetEntry};
+use crate::train::RunConfig;
+use crossterm::event::{KeyCode, KeyEvent};
+use std::path::{Path, PathBuf};
+
+/// A preset as listed in the picker.
+#[derive(Clone, Debug)]
+pub struct PresetRow {
+    pub name: String,
+    pub file: String,
+    pub text: String,
+    pub preset: Result<Preset, String>,
+    pub params: usize,
+}
+
+impl PresetRow {
+    pub fn from_entry(e: PresetEntry) -> Self {
+        let params = e.parsed.as_ref().map(|p| p.build_model().num_params()).unwrap_or(0);
+        PresetRow { name: e.name(), file: e.file, text: e.text, preset: e.parsed, params }
+    }
+}
+
+pub struct Picker {
+    pub presets: Vec<PresetRow>,
+    pub selected: usize,
+    pub corpus: Corpus,
+    /// Precision of the products in runs the picker starts (`b` toggles bf16
+    /// where the CPU has AVX512-BF16).
+    pub precision: Precision,
+    /// The newest checkpoint of each preset (what `r` resumes), refreshed with the runs.
+    pub latest_ckpts: Vec<Option<PathBuf>>,
+}
+
+/// A run about to start, as the picker configured it.
+pub struct NewRun {
+    pub cfg: RunConfig,
+    /// The preset the dashboard describes (a resumed checkpoint's own).
+    pub view: Preset,
+    pub corpus_label: String,
+    /// Lines for the log once the dashboard is open.
+    pub notes: Vec<(Level, String)>,
+}
+
+impl Picker {
+    pub fn new(presets: Vec<PresetEntry>, runs_root: &Path) -> Self {
+        let mut p = Picker {
+            presets: presets.into_iter().map(PresetRow::from_entry).collect(),
+            selected: 0,
+            corpus: Corpus::BuiltIn,
+            precision: Default::default(),
+            latest_ckpts: Vec::new(),
+        };
+        p.refresh_checkpoints(runs_root);
+        p
+    }
+
+    /// Looks up the newest checkpoint of every preset (for the details pane and `r`).
+    pub fn refresh_checkpoints(&mut self, runs_root: &Path) {
+        self.latest_ckpts = self.presets.iter().map(|p| crate::runs::latest_checkpoint(runs_root, &p.name)).collect();
+    }
+
+    pub fn latest_checkpoint(&self, preset: usize) -> Option<&PathBuf> {
+        self.latest_ckpts.get(preset).and_then(|c| c.as_ref())
+    }
+
+    /// Selects the preset called `name`, if listed.
+    pub fn select(&mut self, name: &str) {
+        if let Some(i) = self.presets.iter().position(|p| p.name == name) {
+            self.selected = i;
+        }
+    }
+
+    /// `training`: a run is training now, so none can start.
+    pub fn on_key(&mut self, key: KeyEvent, training: bool, runs_root: &Path) -> Effect {
+        let n = self.presets.len();
+        match key.code {
+            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(n.saturating_sub(1)),
+            KeyCode::Home => self.selected = 0,
+            KeyCode::End => self.selected = n.saturating_sub(1),
+            KeyCode::Enter => return self.start_selected(None, training),
+            KeyCode::Char('r') => {
+                let Some(row) = self.presets.get(self.selected) else {
+                    return Effect::None;
+                };
+                return match crate::runs::latest_checkpoint(runs_root, &row.name) {
+                    Some(ck) => self.start_selected(Some(ck), training),
+                    None => Effect::Status(format!("no checkpoint of {} under {}/", row.name, runs_root.display())),
+                };
+            }
+            KeyCode::Char('c') => return Effect::Open(Overlay::Corpus(CorpusDialog::new(&self.corpus))),
+            KeyCode::Char('e') if !self.presets.is_empty() => return Effect::Open(Overlay::Ron { scroll: 0 }),
+            KeyCode::Char('b') => return self.toggle_precision(),
+            _ => {}
+        }
+        Effect::None
+    }
+
+    /// `b`: bf16 products for the runs the picker starts, or back to fp32;
+    /// refused with the reason where the CPU lacks AVX512-BF16.
+    fn toggle_precision(&mut self) -> Effect {
+        let msg = if self.precision == Precision::Bf16 {
+            self.precision = Precision::Fp32;
+            "runs started here train in fp32"
+        } else if crate::kernels::matmul::bf16_supported() {
+            self.precision = Precision::Bf16;
+            "runs started here train with bf16 products (f32 weights, gradients and optimizer state)"
+        } else {
+            "bf16 training needs AVX-512F, AVX-512BW and AVX512-BF16, which this CPU lacks: runs train in fp32"
+        };
+        Effect::Status(msg.into())
+    }
+
+    /// Enter (`resume` None) or `r`.
+    fn start_selected(&self, resume: Option<PathBuf>, training: bool) -> Effect {
+        if training {
+            return Effect::Status("a run is already training: stop it first (q)".into());
+        }
+        let Some(row) = self.presets.get(self.selected) else {
+            return Effect::None;
+        };
+        match &row.preset {
+            Ok(p) => Effect::Train { preset: Box::new(p.clone()), text: row.text.clone(), resume },
+            Err(e) => Effect::Status(format!("{} cannot start: {e}", row.name)),
+        }
+    }
+
+    /// The preset to label a resumed past run with: its own if listed, else any valid one.
+    pub fn preset_named(&self, name: &str) -> Option<(Preset, String)> {
+        let row = self.presets.iter().find(|p| p.name == name && p.preset.is_ok()).or(self.presets.iter().find(|p| p.preset.is_ok()));
+        match row.map(|p| (p.preset.clone(), p.text.clone())) {
+            Some((Ok(preset), text)) => Some((preset, text)),
+            _ => None,
+        }
+    }
+
+    /// Configures a run of `preset` (RON `text`) on the chosen corpus and
+    /// precision, or its resumption from the checkpoint `resume`.
+    pub fn new_run(&self, preset: Preset, text: String, resume: Option<PathBuf>, opts: &AppOptions) -> NewRun {
+        let (corpus, valid) = match &self.corpus {
+            Corpus::BuiltIn => (None, None),
+            Corpus::File(p) => (Some(p.clone()), None),
+            Corpus::TinyStories { train, valid } => (Some(train.clone()), Some(valid.clone())),
+        };
+        // on resume the checkpoint's own corpus is used unless another one was chosen
+        let keep_corpus = resume.is_some() && self.corpus == Corpus::BuiltIn;
+        let corpus_label = if keep_corpus { "the checkpoint's corpus".into() } else { self.corpus.label() };
+        // a resumed run trains the checkpoint's own preset; one whose budget is
+        // spent continues for another budget of the same size (the engine
+        // recomputes the LR horizon for the new total)
+        let view = resume.as_deref().and_then(checkpoint_preset).unwrap_or_else(|| preset.clone());
+        let extension = resume.as_deref().and_then(spent_budget_extension);
+        let mut notes = Vec::new();
+        if let Some(r) = &resume {
+            notes.push((Level::Info, format!("resuming from {}", r.display())));
+        }
+        let budget = extension.map(|(budget, msg)| {
+            notes.push((Level::Warn, msg));
+            budget
+        });
+        let cfg = RunConfig {
+            preset,
+            preset_text: text,
+            corpus: if keep_corpus { None } else { corpus },
+            valid,
+            budget,
+            threads: opts.threads.max(1),
+            seed: None,
+            resume,
+            import: None,
+            runs_root: opts.runs_root.clone(),
+            progress: false,
+            sample_prompt: "Once upon a time".into(),
+            overrides: Default::default(),
+            // fp32 unless `b` chose bf16 (`train --precision bf16` sets it for its own run)
+            precision: self.precision,
+        };
+        NewRun { cfg, view, corpus_label, notes }
+    }
+}
