@@ -1,4 +1,4 @@
-//! "No allocation in the step" (issue 5), checked: a counting global
+//! "No allocation in the step", checked: a counting global
 //! allocator around whole training steps — zeroed gradients, forward and
 //! backward, clip norm, AdamW — of every preset's architecture at its real
 //! width and depth (a short batch, two Hebbian chunks long), one step of one
