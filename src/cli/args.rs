@@ -1,0 +1,336 @@
+//! The command line's arguments: every subcommand and flag, as `--help` shows them.
+// These doc comments are the `--help` text, written for a terminal (`<run>`
+// is a placeholder there, not HTML).
+#![allow(rustdoc::invalid_html_tags)]
+
+use crate::inference::ModelSource;
+use crate::kernels::default_threads;
+use crate::precision::Precision;
+use crate::preset::Budget;
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "flashlm-tui",
+    version,
+    about = "Train the FlashLM family of small language models on CPUs, headless or in a terminal UI",
+    long_about = "Train the FlashLM family of small language models (v7.1 CORTEX-III, v7.2 CORTEX-VI, …) from scratch on ordinary CPUs.\n\nWith no subcommand in a terminal, opens the terminal UI (pick a preset, watch it train, sample from it). When stdout is not a terminal, trains the default preset (v7.2-cortex-vi) on the built-in story corpus headless until the preset's budget is spent; Ctrl-C stops and saves."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+    /// Extra folder of .ron presets for the terminal UI's picker
+    #[arg(long)]
+    pub presets: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Train a model (in the terminal UI, or headless); writes checkpoints/<preset>-<timestamp>/
+    Train(TrainArgs),
+    /// Generate text from a checkpoint (or imported reference weights)
+    Sample(SampleArgs),
+    /// Validation loss, PPL and bits per byte of a checkpoint on a text file
+    Eval(EvalArgs),
+    /// Measure this machine's sgemm peak and the training/generation speed of a preset
+    Bench(BenchArgs),
+    /// List the available presets with their parameter counts
+    Presets {
+        /// Extra folder of .ron presets (overrides built-in ones of the same name)
+        #[arg(long)]
+        presets: Option<PathBuf>,
+    },
+    /// Fetch real training data into the Hugging Face cache (honours HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE)
+    Data {
+        #[command(subcommand)]
+        cmd: DataCmd,
+    },
+    /// Past runs (from each run's metrics.jsonl) as a Markdown table
+    Runs {
+        /// The folder holding run folders
+        #[arg(long, default_value = "checkpoints")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct BudgetArgs {
+    /// Train for N optimiser steps
+    #[arg(long, conflicts_with_all = ["tokens", "minutes"])]
+    pub steps: Option<u64>,
+    /// Train until N tokens have been seen
+    #[arg(long, conflicts_with_all = ["steps", "minutes"])]
+    pub tokens: Option<u64>,
+    /// Train for M minutes of wall time (evaluation included)
+    #[arg(long, conflicts_with_all = ["steps", "tokens"])]
+    pub minutes: Option<f64>,
+}
+
+impl BudgetArgs {
+    pub(super) fn budget(&self) -> Result<Option<Budget>> {
+        Ok(match (self.steps, self.tokens, self.minutes) {
+            (Some(0), _, _) | (_, Some(0), _) => bail!("the budget must be positive"),
+            (Some(s), _, _) => Some(Budget::Steps(s)),
+            (_, Some(t), _) => Some(Budget::Tokens(t)),
+            (_, _, Some(m)) if !(m > 0.0 && m.is_finite()) => {
+                bail!("--minutes must be a positive number, got {m}")
+            }
+            (_, _, Some(m)) => Some(Budget::Minutes(m)),
+            _ => None,
+        })
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Preset name (see `flashlm-tui presets`) or path to a .ron file
+    #[arg(long, default_value = "v7.2-cortex-vi")]
+    pub preset: String,
+    /// Extra folder of .ron presets
+    #[arg(long)]
+    pub presets: Option<PathBuf>,
+    /// Run without the terminal UI (automatic when stdout is not a terminal)
+    #[arg(long)]
+    pub headless: bool,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+    /// Training text: a UTF-8 file, a folder of .txt files, or `-` for standard input
+    /// (copied to the cache first; needs --headless) (default: the built-in story corpus)
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Validation text file (default: the last stories of the corpus are held out)
+    #[arg(long)]
+    pub valid: Option<PathBuf>,
+    /// Worker threads (default: all cores; at most 8 per core)
+    #[arg(long, value_parser = threads_arg)]
+    pub threads: Option<usize>,
+    /// Seed for initialisation and data order (default: the preset's)
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Continue a run from a checkpoint folder (e.g. checkpoints/<run>/last)
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Start from reference PyTorch weights (a safetensors state_dict); needs --tokenizer
+    #[arg(long, requires = "tokenizer")]
+    pub weights: Option<PathBuf>,
+    /// tokenizer.json for --weights
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Where run folders go
+    #[arg(long, default_value = "checkpoints")]
+    pub out: PathBuf,
+    /// Prompt for the periodic samples
+    #[arg(long, default_value = "Once upon a time")]
+    pub sample_prompt: String,
+    /// Override the preset's warm-up steps
+    #[arg(long)]
+    pub warmup: Option<u64>,
+    /// Override the preset's evaluation interval (steps)
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// Override the preset's micro-batches per optimiser step (gradient accumulation)
+    #[arg(long)]
+    pub accum: Option<usize>,
+    /// Training precision: fp32 (the default), or bf16: every matrix product rounds its operands
+    /// to bf16 and accumulates in f32 (AVX512-BF16 dot products), weights and optimizer state stay
+    /// f32. Refused with the reason where the CPU lacks AVX512-BF16
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    pub precision: Precision,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// A checkpoint folder (e.g. checkpoints/<run>/best)
+    #[arg(long, conflicts_with = "weights")]
+    pub checkpoint: Option<PathBuf>,
+    /// Reference PyTorch weights as a safetensors state_dict (with --preset and --tokenizer)
+    #[arg(long, requires_all = ["preset", "tokenizer"])]
+    pub weights: Option<PathBuf>,
+    /// Preset for --weights
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// tokenizer.json for --weights
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Worker threads (default: all cores; at most 8 per core)
+    #[arg(long, value_parser = threads_arg)]
+    pub threads: Option<usize>,
+}
+
+impl ModelArgs {
+    pub fn source(&self) -> ModelSource {
+        ModelSource {
+            checkpoint: self.checkpoint.clone(),
+            weights: self.weights.clone(),
+            preset: self.preset.clone(),
+            tokenizer: self.tokenizer.clone(),
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SampleArgs {
+    #[command(flatten)]
+    pub src: ModelArgs,
+    #[arg(long, default_value = "Once upon a time")]
+    pub prompt: String,
+    /// Maximum new tokens
+    #[arg(long, default_value_t = 120)]
+    pub tokens: usize,
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f32,
+    /// Keep the k most likely tokens (0 = off)
+    #[arg(long, default_value_t = 40)]
+    pub top_k: usize,
+    /// Nucleus sampling threshold (1 = off)
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    /// CTRL repetition penalty over the last 64 tokens (1 = off)
+    #[arg(long, default_value_t = 1.0)]
+    pub repetition_penalty: f32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Number of samples
+    #[arg(long, default_value_t = 1, value_parser = positive)]
+    pub n: usize,
+    /// Training text for the "words seen in training" check (default: the checkpoint's corpus)
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Open the terminal UI's sampling pane: type prompts, tune the parameters, watch the output stream
+    #[arg(long)]
+    pub interactive: bool,
+    /// Weights for the products: fp32, or bf16 / int8 (blocks of 32, one scale each) copies: half / ~a
+    /// quarter of the bytes streamed per token, f32 arithmetic; v7.1/v7.2 only; output differs slightly from fp32
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    pub precision: Precision,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub src: ModelArgs,
+    /// Text file to evaluate on (loss, PPL, bits per byte)
+    #[arg(long, required_unless_present = "probe")]
+    pub data: Option<PathBuf>,
+    /// Run a probe instead of (or next to) the text evaluation. `recall`: loss on
+    /// names re-mentioned in built-in stories, by distance to their earlier
+    /// occurrence, and with the earlier occurrences swapped for another name
+    #[arg(long, value_parser = ["recall"])]
+    pub probe: Option<String>,
+    /// Built-in stories the recall probe reads (held out: numbered after the preset's training stories)
+    #[arg(long, default_value_t = 200, value_parser = positive)]
+    pub probe_stories: usize,
+    /// Evaluate a baseline instead of (or, with a model, next to) the model: `bigram`
+    #[arg(long)]
+    pub baseline: Option<String>,
+    /// Training text the bigram is fitted on (default: the checkpoint's corpus)
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Use at most this many windows
+    #[arg(long, value_parser = positive)]
+    pub max_windows: Option<usize>,
+    /// Also score the windows through the incremental decoder with fp32 and with bf16 / int8
+    /// weights (what `sample --precision` generates from), to measure the cost in loss
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    pub precision: Precision,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    #[arg(long, default_value = "v7.2-cortex-vi")]
+    pub preset: String,
+    #[arg(long)]
+    pub presets: Option<PathBuf>,
+    /// Worker threads (default: all cores; at most 8 per core)
+    #[arg(long, value_parser = threads_arg)]
+    pub threads: Option<usize>,
+    /// Timed training steps after 2 warm-up steps (default: 5, or for short steps as many as fill about 2 s, at most 100; the same for each preset with --all)
+    #[arg(long, value_parser = positive)]
+    pub steps: Option<usize>,
+    /// Time micro-batches of this many windows instead of the preset's batch
+    /// (`--all` times presets above 16×256 tokens per micro-batch at 8 × 256 windows, to stay under 5 minutes: v5)
+    #[arg(long, value_parser = positive)]
+    pub batch: Option<usize>,
+    /// Benchmark every full-size preset, each in its own process (so peak RSS is
+    /// per preset), at the default thread count and at 1 thread; prints one Markdown table
+    #[arg(long, conflicts_with = "preset")]
+    pub all: bool,
+    /// Also print the figures as one JSON line (used by --all)
+    #[arg(long)]
+    pub json: bool,
+    /// Training precision. bf16 needs AVX512-BF16 (said plainly where the CPU lacks it);
+    /// generation is timed in fp32 and, where the model supports it, with bf16 weights too
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    pub precision: Precision,
+    /// Skip the generation timing (used by --all for the 1-thread runs)
+    #[arg(long)]
+    pub no_gen: bool,
+    /// Time the preset's Hebbian memory: its training steps alternate with those
+    /// of the same model without the memory (v7.1's architecture), and the
+    /// overhead is the median ratio over the pairs (v7.2 presets)
+    #[arg(long, conflicts_with = "all")]
+    pub hebbian: bool,
+    /// Time the two-lane step (a step's micro-batches run in pairs side by
+    /// side, each pair on half of the threads) against the one-lane step,
+    /// alternating in one process (presets with accum ≥ 2 and micro-batches of
+    /// at most 2,048 tokens: v5.2, v6)
+    #[arg(long, conflicts_with_all = ["all", "hebbian"])]
+    pub lanes: bool,
+}
+
+/// A count that must be at least 1.
+pub(super) fn positive(v: &str) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
+/// Threads: at least 1, at most 8 per core (more only thrash, and a typo
+/// such as 100000 would try to start that many threads).
+pub(super) fn threads_arg(v: &str) -> Result<usize, String> {
+    let n = positive(v)?;
+    let limit = 8 * default_threads();
+    if n > limit {
+        return Err(format!("{n} is more than the limit of {limit} (8 per core on this machine's {} cores)", default_threads()));
+    }
+    Ok(n)
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataCmd {
+    /// Download a dataset from the Hugging Face Hub (resumes a broken download; reuses a complete copy in the cache)
+    Download {
+        #[command(subcommand)]
+        dataset: Dataset,
+    },
+    /// Write built-in stories to a text file (`<|endoftext|>` lines between them), e.g. a
+    /// large corpus for testing the streaming tokenizer: `--megabytes 1100`
+    Generate {
+        /// Output file
+        #[arg(long)]
+        out: PathBuf,
+        /// Stop after this many megabytes (10^6 bytes) of text
+        #[arg(long, default_value_t = 100)]
+        megabytes: u64,
+        /// Story seed
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Dataset {
+    /// TinyStories (roneneldan/TinyStories): v2 is about 2.2 GB train + 22 MB valid, v1 about 1.9 GB + 19 MB
+    Tinystories {
+        /// v2: TinyStoriesV2-GPT4-*.txt (GPT-4 stories only); v1: TinyStories-*.txt
+        #[arg(long, value_enum, default_value = "v2")]
+        version: crate::data::download::TsVersion,
+        /// Which files to fetch
+        #[arg(long, value_enum, default_value = "both")]
+        split: crate::data::download::Split,
+    },
+}

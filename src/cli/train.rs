@@ -1,0 +1,140 @@
+//! `train`: the dashboard in a terminal, else headless with progress lines.
+
+use super::*;
+use crate::engine::{log_line, Command, Event, Level};
+use crate::kernels::default_threads;
+use crate::launch::{Launch, Options};
+use crate::precision::Precision;
+use crate::preset::{resolve, thousands};
+use crate::train::trainer::ImportWeights;
+use crate::train::{start, RunConfig};
+use anyhow::{anyhow, bail, Result};
+use std::io::Write;
+use std::time::Duration;
+
+/// The trainer's configuration from the `train` flags.
+pub(super) fn run_config(a: &TrainArgs) -> Result<RunConfig> {
+    let (preset, text) = if a.resume.is_some() && a.preset == "v7.2-cortex-vi" {
+        // the checkpoint carries its own preset; this one is a placeholder
+        resolve("v7.2-cortex-vi", None)?
+    } else {
+        resolve(&a.preset, a.presets.as_deref())?
+    };
+    let mut corpus = a.corpus.clone();
+    if let Some(c) = &a.corpus {
+        if c.as_os_str() == "-" {
+            use std::io::IsTerminal;
+            if std::io::stdin().is_terminal() {
+                bail!("--corpus - reads the corpus from standard input, but stdin is a terminal; pipe text in (e.g. `cat stories.txt | flashlm-tui train --headless --corpus -`)");
+            }
+            let (path, bytes) = crate::data::corpus::spool_stdin(&crate::data::cache_dir())?;
+            eprintln!("read {} bytes from standard input into {}", thousands(bytes), path.display());
+            corpus = Some(path);
+        } else if !c.exists() {
+            bail!("--corpus {}: no such file or folder", c.display());
+        }
+    }
+    if let Some(v) = &a.valid {
+        if !v.is_file() {
+            bail!("--valid {}: no such file", v.display());
+        }
+    }
+    let threads = a.threads.unwrap_or_else(default_threads);
+    let cfg = RunConfig {
+        preset,
+        preset_text: text,
+        corpus,
+        valid: a.valid.clone(),
+        budget: a.budget.budget()?,
+        threads,
+        seed: a.seed,
+        resume: a.resume.clone(),
+        import: a.weights.clone().map(|w| ImportWeights { weights: w, tokenizer: a.tokenizer.clone().unwrap_or_default() }),
+        runs_root: a.out.clone(),
+        // the tokenizer's own bars print blank lines into logs and pipes
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        sample_prompt: a.sample_prompt.clone(),
+        overrides: crate::preset::Overrides { warmup: a.warmup, eval_every: a.eval_every, accum: a.accum },
+        precision: a.precision,
+    };
+    Ok(cfg)
+}
+
+/// `train`: the dashboard in a terminal, else headless.
+pub(super) fn train(a: TrainArgs) -> Result<Dispatch> {
+    crate::precision::check_training(a.precision)?;
+    let tui = !a.headless && stdout_is_terminal();
+    if !tui {
+        if !a.headless {
+            eprintln!("flashlm-tui: stdout is not a terminal, so no terminal UI: running headless");
+        }
+        return done(train_headless(a));
+    }
+    let mut cfg = run_config(&a)?;
+    // nothing but the TUI may write to the terminal: the tokenizer's progress bars stay off
+    cfg.progress = false;
+    Ok(Dispatch::Tui(Box::new(Options {
+        launch: Launch::Train(Box::new(cfg.clone())),
+        presets_dir: a.presets.clone(),
+        runs_root: a.out.clone(),
+        threads: cfg.threads,
+    })))
+}
+
+pub(super) fn train_headless(a: TrainArgs) -> Result<()> {
+    crate::precision::check_training(a.precision)?;
+    let cfg = run_config(&a)?;
+    let mut handle = start(cfg);
+    let cmd = handle.commands.clone();
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let interrupted = interrupted.clone();
+        let _ = ctrlc::set_handler(move || {
+            let n = interrupted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n == 0 {
+                eprintln!("\nflashlm-tui: stopping: saving last/ (press Ctrl-C again to quit without saving)");
+                let _ = cmd.send(Command::Stop { save: true });
+            } else {
+                eprintln!("\nflashlm-tui: quitting without saving");
+                std::process::exit(130);
+            }
+        });
+    }
+    let mut failed: Option<String> = None;
+    let mut log_every = 50u64;
+    loop {
+        match handle.events.recv_timeout(Duration::from_millis(500)) {
+            Ok(ev) => {
+                match &ev {
+                    Event::Started { log_every: le, .. } => log_every = (*le).max(1),
+                    // every step is in metrics.jsonl; the terminal gets one per log interval
+                    Event::Step(m) if !m.step.is_multiple_of(log_every) && m.step != 1 => continue,
+                    Event::Error(e) => failed = Some(e.clone()),
+                    _ => {}
+                }
+                // the run's record on stdout; preparation, warnings and errors on stderr
+                if let Some((level, text)) = log_line(&ev) {
+                    match (level, &ev) {
+                        (_, Event::Status { .. }) => eprintln!("[prep] {text}"),
+                        (Level::Info, _) => println!("{text}"),
+                        (Level::Warn, _) => eprintln!("warning: {text}"),
+                        (Level::Error, _) => eprintln!("error: {text}"),
+                    }
+                }
+                if matches!(ev, Event::Started { .. }) && a.precision == Precision::Bf16 {
+                    println!("products: bf16 operands, f32 accumulation (AVX512-BF16); weights and optimizer state f32");
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    if let Some(t) = handle.thread.take() {
+        let _ = t.join();
+    }
+    let _ = std::io::stdout().flush();
+    match failed {
+        Some(e) => Err(anyhow!("training failed: {e}")),
+        None => Ok(()),
+    }
+}
