@@ -1,4 +1,17 @@
 //! flashlm-tui: train the FlashLM family of small language models on CPUs.
+//!
+//! The layers, each using only the ones below it:
+//!
+//! | layer | modules |
+//! |---|---|
+//! | front-ends (never import each other; `main.rs` picks one) | [`cli`], [`tui`] |
+//! | what a front-end asks for | [`launch`] (how the TUI opens), [`inference`] (load a model to sample from), [`runs`] (past runs) |
+//! | training | [`train`] (the loop on its own thread, evaluation, checkpoints) |
+//! | the protocol | [`engine`] (`Command` in, `Event` out, on channels) |
+//! | models and generation | [`preset`], [`model`] (`blocks/`, `versions/<v>/`), [`generate`] (sampling, streaming), [`weights`] |
+//! | data | [`data`] (corpus → tokenizer → tokens → batches) |
+//! | numerics | [`precision`] (which products a run uses) over [`kernels`] (all `unsafe` and SIMD) |
+//! | utilities | [`rng`], [`util`] |
 
 pub mod cli;
 pub mod data;
