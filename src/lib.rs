@@ -10,7 +10,7 @@
 //! | the protocol | [`engine`] (`Command` in, `Event` out, on channels) |
 //! | models and generation | [`preset`], [`model`] (`blocks/`, `versions/<v>/`), [`generate`] (sampling, streaming), [`weights`] |
 //! | data | [`data`] (corpus → tokenizer → tokens → batches) |
-//! | numerics | [`precision`] (which products a run uses) over [`kernels`] (all `unsafe` and SIMD) |
+//! | numerics | [`precision`] (which products a run uses) over [`kernels`] (SIMD and raw memory access, nowhere else) |
 //! | utilities | [`rng`], [`util`] |
 
 pub mod cli;

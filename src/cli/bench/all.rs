@@ -64,7 +64,42 @@ pub(super) fn run_all(a: &BenchArgs) -> Result<()> {
         let one = if threads > 1 { Some(child(name, 1)?) } else { None };
         rows.push((full, one));
     }
-    let (prec, peak_col) = match a.precision {
+    print_table(&rows, a.precision, threads);
+    let find = |n: &str| rows.iter().find(|(r, _)| r.preset == n).map(|(r, _)| r);
+    if let (Some(a72), Some(a71)) = (find("v7.2-cortex-vi"), find("v7.1-cortex-iii")) {
+        println!(
+            "\nHebbian overhead: v7.2 {:.0} ms/step vs v7.1 {:.0} ms/step = {:+.1} % (medians); fastest steps {:.0} vs {:.0} = {:+.1} %",
+            a72.ms_per_step,
+            a71.ms_per_step,
+            100.0 * (a72.ms_per_step / a71.ms_per_step - 1.0),
+            a72.min_ms_per_step,
+            a71.min_ms_per_step,
+            100.0 * (a72.min_ms_per_step / a71.min_ms_per_step - 1.0)
+        );
+    }
+    let busy: Vec<&str> =
+        rows.iter().filter(|(r, _)| !cores_available(r.fma_low, r.fma_single, threads)).map(|(r, _)| r.preset.as_str()).collect();
+    if !reruns.is_empty() {
+        println!("\nre-run because another load had taken a core: {}", reruns.join(", "));
+    }
+    if !busy.is_empty() {
+        println!("still short of cores in the figures above (they read low): {}", busy.join(", "));
+    }
+    let secs = started.elapsed().as_secs();
+    println!(
+        "\nbench --all: {} presets in {} min {:02} s; CPU: {}",
+        rows.len(),
+        secs / 60,
+        secs % 60,
+        crate::precision::cpu_vector_features()
+    );
+    Ok(())
+}
+
+/// The Markdown table of every preset's figures: the default thread count,
+/// and 1 thread beside it where there is more than one.
+fn print_table(rows: &[(BenchResult, Option<BenchResult>)], precision: crate::precision::Precision, threads: usize) {
+    let (prec, peak_col) = match precision {
         crate::precision::Precision::Bf16 => ("bf16", "bf16 GEMM peak (fp32 FMA peak)"),
         _ => ("fp32", "sgemm peak (FMA peak)"),
     };
@@ -72,7 +107,7 @@ pub(super) fn run_all(a: &BenchArgs) -> Result<()> {
     println!();
     println!("| preset | params | batch×seq | ms/step | tok/s ({threads} thr) | tok/s (1 thr) | scaling (fastest steps) | GFLOP/s | {peak_col} | MFU (fastest step) | gen tok/s (ctx 16–32 / 4,080–4,096) | gen bf16 / int8 | peak RSS (training) | PyTorch tok/s |");
     println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (r, one) in &rows {
+    for (r, one) in rows {
         let (one_s, scale) = match one {
             // medians, then fastest steps: the shared host's slow spells only add time,
             // and the two runs are minutes apart
@@ -109,33 +144,4 @@ pub(super) fn run_all(a: &BenchArgs) -> Result<()> {
             r.pytorch_tok_s.map(|t| format!("{t:.0}")).unwrap_or_else(|| "–".into()),
         );
     }
-    let find = |n: &str| rows.iter().find(|(r, _)| r.preset == n).map(|(r, _)| r);
-    if let (Some(a72), Some(a71)) = (find("v7.2-cortex-vi"), find("v7.1-cortex-iii")) {
-        println!(
-            "\nHebbian overhead: v7.2 {:.0} ms/step vs v7.1 {:.0} ms/step = {:+.1} % (medians); fastest steps {:.0} vs {:.0} = {:+.1} %",
-            a72.ms_per_step,
-            a71.ms_per_step,
-            100.0 * (a72.ms_per_step / a71.ms_per_step - 1.0),
-            a72.min_ms_per_step,
-            a71.min_ms_per_step,
-            100.0 * (a72.min_ms_per_step / a71.min_ms_per_step - 1.0)
-        );
-    }
-    let busy: Vec<&str> =
-        rows.iter().filter(|(r, _)| !cores_available(r.fma_low, r.fma_single, threads)).map(|(r, _)| r.preset.as_str()).collect();
-    if !reruns.is_empty() {
-        println!("\nre-run because another load had taken a core: {}", reruns.join(", "));
-    }
-    if !busy.is_empty() {
-        println!("still short of cores in the figures above (they read low): {}", busy.join(", "));
-    }
-    let secs = started.elapsed().as_secs();
-    println!(
-        "\nbench --all: {} presets in {} min {:02} s; CPU: {}",
-        rows.len(),
-        secs / 60,
-        secs % 60,
-        crate::precision::cpu_vector_features()
-    );
-    Ok(())
 }
