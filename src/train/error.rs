@@ -36,6 +36,8 @@ pub enum TrainError {
     /// Reference weights that do not fit the preset's model (the message lists every mismatch).
     #[error("{0}")]
     Import(String),
+    #[error(transparent)]
+    Locked(super::run::LockError),
     #[error("{}: cannot create run folder", .root.display())]
     RunFolder {
         root: PathBuf,

@@ -7,7 +7,7 @@ use super::commands::Control;
 use super::error::TrainError;
 use super::lanes::Lanes;
 use super::pipeline::{self, CorpusInfo};
-use super::run::{new_run_dir, MetricsLog};
+use super::run::{new_run_dir, MetricsLog, RunLock};
 use super::session::{status, Session};
 use super::trainer::RunConfig;
 use crate::data::tokens::{validation_windows, TokenStore, WindowSampler};
@@ -69,6 +69,7 @@ impl Session {
         };
         budget::check(&preset, &state)?;
 
+        let lock = RunLock::acquire(&run_dir).map_err(TrainError::Locked)?;
         let metrics = MetricsLog::open(&run_dir).map_err(|source| TrainError::Metrics { dir: run_dir.clone(), source })?;
         let bytes_of = tokenizer.token_bytes(vocab);
         let n = weights.model.num_params();
@@ -94,6 +95,7 @@ impl Session {
             banned,
             state,
             run_dir,
+            _lock: lock,
             metrics,
             last_eval: None,
             x: vec![0; b * t],

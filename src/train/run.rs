@@ -57,3 +57,44 @@ impl MetricsLog {
         writeln!(f, "{v}")
     }
 }
+
+/// The one process that writes a run folder: an exclusive lock on `<run>/lock`
+/// (the OS releases it when the process dies, however it dies), with the
+/// holder's PID written inside for the message a second process gets.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+/// Why a run folder could not be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{}: run folder locked by PID {pid}: another flashlm-tui process is training this run", .dir.display())]
+    Held { dir: PathBuf, pid: String },
+    #[error("{}: cannot lock the run folder", .dir.display())]
+    Io {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RunLock {
+    pub fn acquire(run_dir: &Path) -> Result<RunLock, LockError> {
+        let path = run_dir.join("lock");
+        let io = |source| LockError::Io { dir: run_dir.to_path_buf(), source };
+        let mut file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = std::fs::read_to_string(&path).map(|s| s.trim().to_string()).unwrap_or_default();
+                let pid = if pid.is_empty() { "unknown".to_string() } else { pid };
+                return Err(LockError::Held { dir: run_dir.to_path_buf(), pid });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        file.set_len(0).map_err(io)?;
+        write!(file, "{}", std::process::id()).map_err(io)?;
+        Ok(RunLock { _file: file })
+    }
+}

@@ -43,6 +43,8 @@ pub(super) struct Session {
     pub(super) banned: Vec<bool>,
     pub(super) state: TrainState,
     pub(super) run_dir: PathBuf,
+    /// held while the session lives: no other process writes this run
+    pub(super) _lock: super::run::RunLock,
     pub(super) metrics: MetricsLog,
     pub(super) last_eval: Option<EvalResult>,
     pub(super) x: Vec<u32>,

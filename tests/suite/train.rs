@@ -349,3 +349,31 @@ fn cyclic_schedule_follows_the_spec() {
     let deep = cyclic_lr(100 + 500 * 40, p, m, w, c, g);
     assert!(deep < m && deep > 0.0, "{deep}");
 }
+
+/// Two processes (here two trainers) never write one run folder: the second
+/// resume of a run that is training is refused, naming the holder.
+#[test]
+fn a_run_folder_has_one_writer() {
+    let root = tempfile::tempdir().unwrap();
+    let ev = collect(start(run_config(tiny_preset(&[]), root.path())));
+    let last = run_dir(&ev).join("last");
+    let mut first = run_config(tiny_preset(&[]), root.path());
+    first.resume = Some(last.clone());
+    first.budget = Some(Budget::Steps(100_000));
+    let h = start(first);
+    // wait until the first trainer is stepping (it holds the lock by then)
+    while let Ok(ev) = h.events.recv_timeout(std::time::Duration::from_secs(60)) {
+        if matches!(ev, Event::Step(_)) {
+            break;
+        }
+    }
+    let mut second = run_config(tiny_preset(&[]), root.path());
+    second.resume = Some(last.clone());
+    second.budget = Some(Budget::Steps(100_000));
+    let errs = errors(&collect(start(second)));
+    assert!(errs.iter().any(|e| e.contains(&format!("locked by PID {}", std::process::id()))), "{errs:?}");
+    h.commands.send(flashlm_tui::engine::Command::Stop { save: true }).unwrap();
+    let rest = collect(h);
+    assert!(rest.iter().any(|e| matches!(e, Event::Finished(_))), "the first run goes on and finishes");
+    assert!(checkpoint::load_model(&last).is_ok());
+}
