@@ -12,3 +12,32 @@ pub fn default_sigpipe() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
+
+/// Swaps the two paths in one atomic step (Linux `renameat2` with
+/// `RENAME_EXCHANGE`), so a folder can be replaced with no instant at which
+/// neither the old nor the new one is in place. `ErrorKind::Unsupported`
+/// where the OS or the filesystem cannot do it.
+pub fn rename_exchange(a: &std::path::Path, b: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let ca = std::ffi::CString::new(a.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+        let cb = std::ffi::CString::new(b.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+        // SAFETY: both arguments are NUL-terminated strings that live across
+        // the call; the call only reads them.
+        let r = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::EINVAL) | Some(libc::ENOSYS) => Err(std::io::Error::new(std::io::ErrorKind::Unsupported, e)),
+            _ => Err(e),
+        };
+    }
+    #[allow(unreachable_code)]
+    {
+        let _ = (a, b);
+        Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "atomic exchange of two paths"))
+    }
+}

@@ -102,16 +102,21 @@ pub struct SaveRequest<'a> {
     pub kind: &'a str,
 }
 
-/// Writes a checkpoint to `dir` atomically (temp folder + rename; an existing
-/// checkpoint of the same name is replaced only once the new one is complete).
+/// Writes a checkpoint to `dir` so that a loadable copy of it (the old or the
+/// new one) exists at every instant, whatever stops the process: the new copy
+/// is written and flushed under a temporary name, then swapped with the old
+/// one in one atomic step (`renameat2(RENAME_EXCHANGE)`; where the filesystem
+/// cannot, two renames, and loading recovers from the moment between them).
+/// Leftovers of an earlier save that was cut short are removed first.
 pub fn save(dir: &Path, req: &SaveRequest) -> Result<(), CheckpointError> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io(parent))?;
     let name = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "ckpt".into());
-    let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    recover(dir);
+    for stale in leftovers(dir) {
+        let _ = std::fs::remove_dir_all(&stale);
     }
+    let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
 
     let ser = |e: safetensors::SafeTensorError| CheckpointError::Other(format!("cannot serialise tensors: {e}"));
@@ -137,22 +142,101 @@ pub fn save(dir: &Path, req: &SaveRequest) -> Result<(), CheckpointError> {
     }
     let mp = tmp.join(META);
     write_synced(&mp, &serde_json::to_vec_pretty(&meta).map_err(|e| CheckpointError::Other(e.to_string()))?).map_err(io(&mp))?;
+    sync_dir(&tmp).map_err(io(&tmp))?;
 
-    let old = parent.join(format!(".old-{name}-{}", std::process::id()));
-    if dir.exists() {
-        std::fs::rename(dir, &old).map_err(io(dir))?;
-    }
-    std::fs::rename(&tmp, dir).map_err(io(dir))?;
-    if old.exists() {
+    // the old copy ends up under `retired`, to be removed once the new one is in place
+    let retired = if !dir.exists() {
+        fault_point().and_then(|()| std::fs::rename(&tmp, dir)).map_err(io(dir))?;
+        None
+    } else {
+        match fault_point().and_then(|()| crate::kernels::os::rename_exchange(&tmp, dir)) {
+            Ok(()) => Some(tmp),
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                let old = parent.join(format!(".old-{name}-{}", std::process::id()));
+                fault_point().and_then(|()| std::fs::rename(dir, &old)).map_err(io(dir))?;
+                fault_point().and_then(|()| std::fs::rename(&tmp, dir)).map_err(io(dir))?;
+                Some(old)
+            }
+            Err(e) => return Err(io(dir)(e)),
+        }
+    };
+    fault_point().and_then(|()| sync_dir(parent)).map_err(io(parent))?;
+    if let Some(old) = retired {
+        fault_point().map_err(io(&old))?;
         let _ = std::fs::remove_dir_all(&old);
     }
     Ok(())
+}
+
+/// Folders an interrupted save of `dir` can leave beside it: the new copy
+/// not yet swapped in (`.tmp-NAME-PID`) and the old one not yet removed
+/// (`.tmp-` after a swap, `.old-NAME-PID` after the two-rename fallback).
+fn leftovers(dir: &Path) -> Vec<PathBuf> {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name().map(|s| s.to_string_lossy().into_owned())) else {
+        return Vec::new();
+    };
+    let Ok(rd) = std::fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    let (tmp, old) = (format!(".tmp-{name}-"), format!(".old-{name}-"));
+    let mut found: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&tmp) || n.starts_with(&old)))
+        .map(|e| e.path())
+        .collect();
+    // newest first: a complete new copy is worth more than the old one
+    found.sort_by_key(|p| std::cmp::Reverse(p.metadata().and_then(|m| m.modified()).ok()));
+    found
+}
+
+/// Where `dir` is missing because a save stopped between its two renames,
+/// puts back the newest leftover copy that verifies. Runs before every save
+/// and every load; a no-op when `dir` exists.
+fn recover(dir: &Path) {
+    if dir.exists() {
+        return;
+    }
+    if let Some(good) = leftovers(dir).into_iter().find(|p| verify(p).is_ok()) {
+        let _ = std::fs::rename(&good, dir);
+    }
+}
+
+/// Flushes a folder's entries (new names, renames) to disk.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    fault_point()?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+thread_local! {
+    /// (steps of the save so far, the step that fails): a test hook.
+    static FAULT: std::cell::Cell<(usize, Option<usize>)> = const { std::cell::Cell::new((0, None)) };
+}
+
+/// Makes step `n` (counted from 1) of this thread's saves fail with an I/O
+/// error, leaving the folders as a crash at that moment would; `None` clears
+/// it. Returns how many steps the saves took since the last call. For tests.
+#[doc(hidden)]
+pub fn inject_save_fault(n: Option<usize>) -> usize {
+    FAULT.with(|f| f.replace((0, n)).0)
+}
+
+/// One step of a save (a write, a flush, a rename): where a test's injected fault strikes.
+fn fault_point() -> std::io::Result<()> {
+    FAULT.with(|f| {
+        let (done, at) = f.get();
+        f.set((done + 1, at));
+        if at == Some(done + 1) {
+            return Err(std::io::Error::other("injected fault"));
+        }
+        Ok(())
+    })
 }
 
 /// Writes and flushes to disk before the folder is renamed into place, so a
 /// power cut cannot leave a renamed checkpoint with empty files.
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    fault_point()?;
     let mut f = std::fs::File::create(path)?;
     f.write_all(bytes)?;
     f.sync_all()
@@ -275,6 +359,7 @@ struct Files {
 
 impl Files {
     fn read(dir: &Path) -> Result<Files, CheckpointError> {
+        recover(dir);
         let (_meta, bytes) = verify(dir)?;
         let text = |name: &str| -> Result<String, CheckpointError> {
             String::from_utf8(bytes[name].clone())

@@ -377,3 +377,49 @@ fn a_run_folder_has_one_writer() {
     assert!(rest.iter().any(|e| matches!(e, Event::Finished(_))), "the first run goes on and finishes");
     assert!(checkpoint::load_model(&last).is_ok());
 }
+
+/// A save cut short at any of its steps (each write, flush and rename; the
+/// injected I/O error leaves the folders as a kill at that moment would)
+/// never leaves `last/` unloadable: it holds the old weights or the new ones,
+/// and the next save clears what the interrupted one left behind.
+#[test]
+fn an_interrupted_save_always_leaves_a_loadable_checkpoint() {
+    let root = tempfile::tempdir().unwrap();
+    let ev = collect(start(run_config(tiny_preset(&[]), root.path())));
+    let run = run_dir(&ev);
+    let last = run.join("last");
+    let ck = checkpoint::load_model(&last).unwrap();
+    let aliases = ck.model.tied_aliases();
+    let mut n = 1;
+    loop {
+        let before = checkpoint::load_model(&last).unwrap().params;
+        let new: Vec<f32> = before.iter().map(|x| x + 1.0).collect();
+        let req = checkpoint::SaveRequest {
+            layout: ck.model.layout(),
+            aliases: &aliases,
+            params: &new,
+            adam: None,
+            tokenizer_json: &ck.tokenizer_json,
+            preset_text: &ck.preset_text,
+            state: &ck.state,
+            kind: "test",
+        };
+        checkpoint::inject_save_fault(Some(n));
+        let saved = checkpoint::save(&last, &req);
+        let steps = checkpoint::inject_save_fault(None);
+        let now = checkpoint::load_model(&last).unwrap_or_else(|e| panic!("cut at step {n}: last/ does not load: {e}")).params;
+        assert!(now == before || now == new, "cut at step {n}: neither the old nor the new weights");
+        if saved.is_ok() && steps < n {
+            break;
+        }
+        assert!(saved.is_err(), "step {n} of {steps} was cut, yet the save reported success");
+        n += 1;
+    }
+    assert!(n > 8, "a save has more than {n} steps: writes, flushes, the swap, the removal");
+    let left: Vec<String> = std::fs::read_dir(&run)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with(".tmp-") || n.starts_with(".old-"))
+        .collect();
+    assert!(left.is_empty(), "leftovers after a clean save: {left:?}");
+}
