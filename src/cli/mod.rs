@@ -9,6 +9,8 @@ mod eval;
 mod sample;
 mod train;
 
+pub use train::Interrupted;
+
 use crate::inference::{load_model, Loaded};
 use crate::kernels::default_threads;
 use crate::launch::{Launch, Options};

@@ -86,17 +86,23 @@ pub(super) fn train_headless(a: TrainArgs) -> Result<()> {
     let cfg = run_config(&a)?;
     let mut handle = start(cfg);
     let cmd = handle.commands.clone();
-    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // SIGINT (Ctrl-C), SIGTERM (`kill`) and SIGHUP (a closed ssh session) stop
+    // the run and save last/; a second signal quits without saving
+    let caught = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+    let mut signals = signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP])
+        .map_err(|e| anyhow!("cannot install the signal handlers: {e}"))?;
+    let signals_handle = signals.handle();
     {
-        let interrupted = interrupted.clone();
-        let _ = ctrlc::set_handler(move || {
-            let n = interrupted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            if n == 0 {
-                eprintln!("\nflashlm-tui: stopping: saving last/ (press Ctrl-C again to quit without saving)");
-                let _ = cmd.send(Command::Stop { save: true });
-            } else {
-                eprintln!("\nflashlm-tui: quitting without saving");
-                std::process::exit(130);
+        let caught = caught.clone();
+        std::thread::spawn(move || {
+            for sig in signals.forever() {
+                if caught.swap(sig, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    eprintln!("\nflashlm-tui: {}: stopping: saving last/ (a second signal quits without saving)", signal_name(sig));
+                    let _ = cmd.send(Command::Stop { save: true });
+                } else {
+                    eprintln!("\nflashlm-tui: quitting without saving");
+                    std::process::exit(128 + sig);
+                }
             }
         });
     }
@@ -132,9 +138,28 @@ pub(super) fn train_headless(a: TrainArgs) -> Result<()> {
     if let Some(t) = handle.thread.take() {
         let _ = t.join();
     }
+    signals_handle.close();
     let _ = std::io::stdout().flush();
-    match failed {
-        Some(e) => Err(anyhow!("training failed: {e}")),
-        None => Ok(()),
+    match (failed, caught.load(std::sync::atomic::Ordering::SeqCst)) {
+        (Some(e), _) => Err(anyhow!("training failed: {e}")),
+        (None, 0) => Ok(()),
+        (None, sig) => Err(Interrupted { signal: sig }.into()),
+    }
+}
+
+/// A run stopped by a signal after saving: `main` exits with 128 + the
+/// signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP), as shells do.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted by {}: stopped early, last/ saved", signal_name(*.signal))]
+pub struct Interrupted {
+    pub signal: i32,
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        _ => "a signal",
     }
 }

@@ -208,3 +208,35 @@ fn zero_counts_and_absurd_thread_counts_are_refused() {
     assert!(!ok);
     assert!(err.contains("more than the limit of") && err.contains("per core"), "{err}");
 }
+
+/// `kill`, a closed ssh session and Ctrl-C stop a headless run the same way:
+/// last/ is saved, and the exit status says which signal ended it.
+#[test]
+fn signals_stop_a_headless_run_with_a_save_and_their_exit_status() {
+    use std::io::BufRead;
+    for (sig, code) in [("TERM", 143), ("HUP", 129), ("INT", 130)] {
+        let dir = tempfile::tempdir().unwrap();
+        let out_dir = dir.path().join("runs");
+        let mut child = bin()
+            .args(["train", "--preset", "tiny", "--headless", "--steps", "1000000", "--threads", "1", "--out"])
+            .arg(&out_dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first_step = lines.by_ref().map_while(Result::ok).find(|l| l.starts_with("step"));
+        assert!(first_step.is_some(), "SIG{sig}: no step line");
+        let killed = Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]).status().unwrap();
+        assert!(killed.success());
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(status.code(), Some(code), "SIG{sig}: {err}");
+        assert!(err.contains(&format!("interrupted by SIG{sig}")), "SIG{sig}: {err}");
+        assert!(rest.iter().any(|l| l.starts_with("finished:")), "SIG{sig}: {rest:?}");
+        let run = std::fs::read_dir(&out_dir).unwrap().next().unwrap().unwrap().path();
+        assert!(run.join("last/meta.json").is_file(), "SIG{sig}: last/ was not saved");
+    }
+}
