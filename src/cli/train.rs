@@ -82,6 +82,8 @@ pub(super) fn train(a: TrainArgs) -> Result<Dispatch> {
 }
 
 pub(super) fn train_headless(a: TrainArgs) -> Result<()> {
+    // a closed stdout must not end training: printing stops, training goes on and saves
+    crate::kernels::os::ignore_sigpipe();
     crate::precision::check_training(a.precision)?;
     let cfg = run_config(&a)?;
     let mut handle = start(cfg);
@@ -108,6 +110,7 @@ pub(super) fn train_headless(a: TrainArgs) -> Result<()> {
     }
     let mut failed: Option<String> = None;
     let mut log_every = 50u64;
+    let mut out = Stdout::default();
     loop {
         match handle.events.recv_timeout(Duration::from_millis(500)) {
             Ok(ev) => {
@@ -122,13 +125,13 @@ pub(super) fn train_headless(a: TrainArgs) -> Result<()> {
                 if let Some((level, text)) = log_line(&ev) {
                     match (level, &ev) {
                         (_, Event::Status { .. }) => eprintln!("[prep] {text}"),
-                        (Level::Info, _) => println!("{text}"),
+                        (Level::Info, _) => out.line(&text),
                         (Level::Warn, _) => eprintln!("warning: {text}"),
                         (Level::Error, _) => eprintln!("error: {text}"),
                     }
                 }
                 if matches!(ev, Event::Started { .. }) && a.precision == Precision::Bf16 {
-                    println!("products: bf16 operands, f32 accumulation (AVX512-BF16); weights and optimizer state f32");
+                    out.line("products: bf16 operands, f32 accumulation (AVX512-BF16); weights and optimizer state f32");
                 }
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
@@ -161,5 +164,21 @@ fn signal_name(sig: i32) -> &'static str {
         libc::SIGTERM => "SIGTERM",
         libc::SIGHUP => "SIGHUP",
         _ => "a signal",
+    }
+}
+
+/// The run's record on stdout, until stdout goes away (a closed pipe): then
+/// it stops printing, and the run goes on.
+#[derive(Default)]
+struct Stdout {
+    closed: bool,
+}
+
+impl Stdout {
+    fn line(&mut self, text: &str) {
+        if !self.closed && writeln!(std::io::stdout(), "{text}").is_err() {
+            self.closed = true;
+            eprintln!("flashlm-tui: stdout was closed; training goes on, its record is in metrics.jsonl");
+        }
     }
 }

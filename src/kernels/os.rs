@@ -41,3 +41,13 @@ pub fn rename_exchange(a: &std::path::Path, b: &std::path::Path) -> std::io::Res
         Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "atomic exchange of two paths"))
     }
 }
+
+/// Ignores SIGPIPE, so a closed stdout (`train … | head -1`) shows up as a
+/// write error the caller can survive instead of ending the process.
+pub fn ignore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal disposition to SIG_IGN installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}

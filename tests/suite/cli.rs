@@ -240,3 +240,30 @@ fn signals_stop_a_headless_run_with_a_save_and_their_exit_status() {
         assert!(run.join("last/meta.json").is_file(), "SIG{sig}: last/ was not saved");
     }
 }
+
+/// `train … | head -1`: a closed stdout stops the printing, not the run.
+#[test]
+fn a_closed_stdout_does_not_stop_training() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("runs");
+    let mut child = bin()
+        .args(["train", "--preset", "tiny", "--headless", "--steps", "40", "--threads", "1", "--out"])
+        .arg(&out_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        assert!(!first.is_empty());
+    } // the reading end closes here, like `head -1` exiting
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{status:?}: {err}");
+    let run = std::fs::read_dir(&out_dir).unwrap().next().unwrap().unwrap().path();
+    let state = std::fs::read_to_string(run.join("last/state.json")).unwrap();
+    assert!(state.contains("\"step\": 40"), "the run trained to its end: {state}");
+}
