@@ -209,6 +209,17 @@ fn zero_counts_and_absurd_thread_counts_are_refused() {
     assert!(err.contains("more than the limit of") && err.contains("per core"), "{err}");
 }
 
+/// The binary training the tiny preset headless for `steps`, its output piped.
+fn spawn_tiny_training(out_dir: &std::path::Path, steps: &str) -> std::process::Child {
+    bin()
+        .args(["train", "--preset", "tiny", "--headless", "--steps", steps, "--threads", "1", "--out"])
+        .arg(out_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// `kill`, a closed ssh session and Ctrl-C stop a headless run the same way:
 /// last/ is saved, and the exit status says which signal ended it.
 #[test]
@@ -217,13 +228,7 @@ fn signals_stop_a_headless_run_with_a_save_and_their_exit_status() {
     for (sig, code) in [("TERM", 143), ("HUP", 129), ("INT", 130)] {
         let dir = tempfile::tempdir().unwrap();
         let out_dir = dir.path().join("runs");
-        let mut child = bin()
-            .args(["train", "--preset", "tiny", "--headless", "--steps", "1000000", "--threads", "1", "--out"])
-            .arg(&out_dir)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_tiny_training(&out_dir, "1000000");
         let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
         let first_step = lines.by_ref().map_while(Result::ok).find(|l| l.starts_with("step"));
         assert!(first_step.is_some(), "SIG{sig}: no step line");
@@ -247,13 +252,7 @@ fn a_closed_stdout_does_not_stop_training() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("runs");
-    let mut child = bin()
-        .args(["train", "--preset", "tiny", "--headless", "--steps", "40", "--threads", "1", "--out"])
-        .arg(&out_dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_tiny_training(&out_dir, "40");
     {
         let mut first = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
