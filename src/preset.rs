@@ -150,6 +150,33 @@ pub enum PresetError {
     Io(String, std::io::Error),
     #[error("no preset named `{0}` (known: {1}); pass a name from `flashlm-tui presets` or a path to a .ron file")]
     Unknown(String, String),
+    #[error("preset name `{name}` is ambiguous: {} in one folder define it; rename one, or pass the file's path to --preset", .files.join(" and "))]
+    Ambiguous { name: String, files: Vec<String> },
+}
+
+/// Longest preset name: it becomes part of a run folder's name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Why `name` cannot name a preset, if it cannot: names become part of run
+/// folder paths, so they are slugs (ASCII letters, digits, `.`, `-`, `_`)
+/// that start with a letter or digit — never empty, `.`, `..`, a path or a flag.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let shown = format!("{name:?}");
+    if name.is_empty() {
+        return Err("\"\" (empty); a name is needed, it becomes part of the run folder's name".into());
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!("{} characters; at most {MAX_NAME_LEN}", name.chars().count()));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))) {
+        return Err(format!(
+            "{shown} contains {c:?}; names become part of run folder paths, so they may use only ASCII letters, digits, `.`, `-` and `_`"
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(format!("{shown}; a name starts with a letter or digit (it becomes part of run folder paths)"));
+    }
+    Ok(())
 }
 
 impl Preset {
@@ -170,9 +197,16 @@ impl Preset {
             let (line, col) = locate(text, field);
             Err(PresetError::Invalid { file: file.into(), line, col, field: field.into(), msg })
         };
+        if let Err(msg) = check_name(&self.name) {
+            return bad("name", msg);
+        }
         let vocab = self.vocab();
         if !(5..=65_535).contains(&vocab) {
             return bad("vocab", format!("{vocab}; expected 5..=65535 (tokens are stored as u16 and ids 0-3 are special)"));
+        }
+        let min = self.data.tokenizer.min_vocab();
+        if vocab < min {
+            return bad("vocab", format!("{vocab}; the {} needs at least {min} ids", self.data.tokenizer.label()));
         }
         if let Err((f, msg)) = self.model.config().validate() {
             return bad(f, msg);
@@ -334,6 +368,12 @@ pub struct PresetEntry {
     pub source: String,
     pub text: String,
     pub parsed: Result<Preset, String>,
+    /// The file of the preset of the same name this one replaces (one from an
+    /// earlier source: built-in, then `./presets/`, then `--presets DIR`).
+    pub overrides: Option<String>,
+    /// Other files in the same folder that define the same name: the name is
+    /// ambiguous, and selecting it by name is refused.
+    pub duplicates: Vec<String>,
 }
 
 impl PresetEntry {
@@ -343,10 +383,21 @@ impl PresetEntry {
             Err(_) => Path::new(&self.file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
         }
     }
+
+    /// What a listing should say about where this preset comes from: that it
+    /// overrides another, or that its name is ambiguous; `None` when neither.
+    pub fn note(&self) -> Option<String> {
+        if !self.duplicates.is_empty() {
+            return Some(format!("ambiguous: {} also defines it", self.duplicates.join(", ")));
+        }
+        self.overrides.as_ref().map(|f| format!("overrides {f}"))
+    }
 }
 
-/// Built-in presets, then `./presets/`, then `extra_dir`; later ones replace
-/// earlier ones of the same name.
+/// Built-in presets, then `./presets/`, then `extra_dir`: a preset replaces
+/// one of the same name from an earlier source (and says so in
+/// [`PresetEntry::overrides`]) unless it is a copy of the same text; two of
+/// the same name in one folder are both kept and marked as duplicates of each other.
 pub fn discover(extra_dir: Option<&Path>) -> Vec<PresetEntry> {
     let mut entries: Vec<PresetEntry> = BUILTIN
         .iter()
@@ -355,11 +406,17 @@ pub fn discover(extra_dir: Option<&Path>) -> Vec<PresetEntry> {
             source: "built-in".into(),
             text: text.to_string(),
             parsed: Preset::parse(text, &format!("<built-in>/{f}")).map_err(|e| e.to_string()),
+            overrides: None,
+            duplicates: Vec::new(),
         })
         .collect();
     let mut dirs: Vec<PathBuf> = vec![PathBuf::from("presets")];
     if let Some(d) = extra_dir {
-        dirs.push(d.to_path_buf());
+        // the same folder twice is one source, not a folder of duplicates
+        let same = |a: &Path, b: &Path| a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a));
+        if !same(d, &dirs[0]) {
+            dirs.push(d.to_path_buf());
+        }
     }
     for dir in dirs {
         let Ok(rd) = std::fs::read_dir(&dir) else {
@@ -368,27 +425,50 @@ pub fn discover(extra_dir: Option<&Path>) -> Vec<PresetEntry> {
         let mut files: Vec<PathBuf> =
             rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "ron")).collect();
         files.sort();
-        for path in files {
-            let file = path.display().to_string();
-            let (text, parsed) = match std::fs::read_to_string(&path) {
-                Ok(t) => {
-                    let p = Preset::parse(&t, &file).map_err(|e| e.to_string());
-                    (t, p)
-                }
-                Err(e) => (String::new(), Err(format!("{file}: cannot read: {e}"))),
-            };
-            let entry = PresetEntry { file, source: dir.display().to_string(), text, parsed };
+        let mut found: Vec<PresetEntry> = files
+            .into_iter()
+            .map(|path| {
+                let file = path.display().to_string();
+                let (text, parsed) = match std::fs::read_to_string(&path) {
+                    Ok(t) => {
+                        let p = Preset::parse(&t, &file).map_err(|e| e.to_string());
+                        (t, p)
+                    }
+                    Err(e) => (String::new(), Err(format!("{file}: cannot read: {e}"))),
+                };
+                PresetEntry { file, source: dir.display().to_string(), text, parsed, overrides: None, duplicates: Vec::new() }
+            })
+            .collect();
+        let names: Vec<String> = found.iter().map(PresetEntry::name).collect();
+        let files: Vec<String> = found.iter().map(|e| e.file.clone()).collect();
+        for (i, e) in found.iter_mut().enumerate() {
+            e.duplicates = (0..names.len()).filter(|&j| j != i && names[j] == names[i]).map(|j| files[j].clone()).collect();
+        }
+        for mut entry in found {
             let name = entry.name();
-            if let Some(i) = entries.iter().position(|e| e.name() == name) {
-                entries[i] = entry;
-            } else {
-                entries.push(entry);
+            let same_name: Vec<usize> = (0..entries.len()).filter(|&i| entries[i].name() == name).collect();
+            match same_name.first() {
+                None => entries.push(entry),
+                // a duplicate from this folder goes beside the first one
+                Some(&first) if entries[first].source == entry.source => {
+                    entry.overrides = entries[first].overrides.clone();
+                    entries.insert(same_name[same_name.len() - 1] + 1, entry);
+                }
+                // a copy of the very same text changes nothing: the earlier one stays
+                Some(&first) if entries[first].text == entry.text && entry.duplicates.is_empty() => {}
+                // an earlier source's preset is replaced, in its place in the list
+                Some(&first) => {
+                    entry.overrides = Some(entries[first].file.clone());
+                    for &i in same_name[1..].iter().rev() {
+                        entries.remove(i);
+                    }
+                    entries[first] = entry;
+                }
             }
         }
     }
     entries
 }
-
 /// `--preset NAME` or `--preset PATH.ron` → (preset, its RON text).
 pub fn resolve(spec: &str, extra_dir: Option<&Path>) -> Result<(Preset, String), PresetError> {
     if spec.ends_with(".ron") || spec.contains('/') {
@@ -397,12 +477,18 @@ pub fn resolve(spec: &str, extra_dir: Option<&Path>) -> Result<(Preset, String),
         return Ok((p, text));
     }
     let entries = discover(extra_dir);
-    let names: Vec<String> = entries.iter().map(|e| e.name()).collect();
-    match entries.into_iter().find(|e| e.name() == spec) {
-        Some(e) => {
+    let mut names: Vec<String> = entries.iter().map(|e| e.name()).collect();
+    let mut matching: Vec<PresetEntry> = entries.into_iter().filter(|e| e.name() == spec).collect();
+    match matching.len() {
+        0 => {
+            names.dedup();
+            Err(PresetError::Unknown(spec.into(), names.join(", ")))
+        }
+        1 => {
+            let e = matching.remove(0);
             let p = Preset::parse(&e.text, &e.file)?;
             Ok((p, e.text))
         }
-        None => Err(PresetError::Unknown(spec.into(), names.join(", "))),
+        _ => Err(PresetError::Ambiguous { name: spec.into(), files: matching.into_iter().map(|e| e.file).collect() }),
     }
 }

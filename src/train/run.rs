@@ -23,6 +23,8 @@ pub fn timestamp() -> String {
 
 /// A new, unused run folder under `root`.
 pub fn new_run_dir(root: &Path, preset: &str) -> std::io::Result<PathBuf> {
+    // parsed presets are checked already; this keeps any other caller inside `root` too
+    crate::preset::check_name(preset).map_err(|msg| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("preset name {msg}")))?;
     std::fs::create_dir_all(root)?;
     let base = format!("{preset}-{}", timestamp());
     let mut dir = root.join(&base);
