@@ -85,9 +85,10 @@ impl BudgetArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
-    /// Preset name (see `flashlm-tui presets`) or path to a .ron file
-    #[arg(long, default_value = "v7.2-cortex-vi")]
-    pub preset: String,
+    /// Preset name (see `flashlm-tui presets`) or path to a .ron file (default: v7.2-cortex-vi;
+    /// with --resume, the checkpoint's own, and a different model here is refused)
+    #[arg(long)]
+    pub preset: Option<String>,
     /// Extra folder of .ron presets
     #[arg(long)]
     pub presets: Option<PathBuf>,
@@ -113,7 +114,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Start from reference PyTorch weights (a safetensors state_dict); needs --tokenizer
-    #[arg(long, requires = "tokenizer")]
+    /// (not with --resume: a resumed run continues from the checkpoint's weights)
+    #[arg(long, requires = "tokenizer", conflicts_with = "resume")]
     pub weights: Option<PathBuf>,
     /// tokenizer.json for --weights
     #[arg(long)]

@@ -49,7 +49,7 @@ pub fn main() -> Result<Dispatch> {
         None => {
             eprintln!("flashlm-tui: stdout is not a terminal, so no terminal UI: training v7.2-cortex-vi headless on the built-in story corpus (see --help)");
             done(train::train_headless(TrainArgs {
-                preset: "v7.2-cortex-vi".into(),
+                preset: None,
                 presets: None,
                 headless: true,
                 budget: BudgetArgs::default(),
@@ -89,12 +89,18 @@ fn list_presets(dir: Option<&Path>) -> Result<()> {
     let entries = discover(dir);
     let w = entries.iter().map(|e| e.name().len()).max().unwrap_or(4).max(4);
     for e in &entries {
+        // where a preset comes from, when that is not the binary: its file, and what it overrides or clashes with
+        let origin = match (e.source.as_str(), e.note()) {
+            ("built-in", _) => String::new(),
+            (_, None) => format!("  ({})", e.file),
+            (_, Some(note)) => format!("  ({}; {note})", e.file),
+        };
         match &e.parsed {
             Ok(p) => {
                 let n = p.build_model().num_params() as u64;
-                println!("{:<w$}  {:<5}  {:>10} params  {}", p.name, p.version, thousands(n), p.architecture());
+                println!("{:<w$}  {:<5}  {:>10} params  {}{origin}", p.name, p.version, thousands(n), p.architecture());
             }
-            Err(err) => println!("{:<w$}  error: {err}", e.name()),
+            Err(err) => println!("{:<w$}  error: {err}{origin}", e.name()),
         }
     }
     Ok(())

@@ -14,11 +14,15 @@ use std::time::Duration;
 
 /// The trainer's configuration from the `train` flags.
 pub(super) fn run_config(a: &TrainArgs) -> Result<RunConfig> {
-    let (preset, text) = if a.resume.is_some() && a.preset == "v7.2-cortex-vi" {
+    let (preset, text) = match (&a.resume, &a.preset) {
         // the checkpoint carries its own preset; this one is a placeholder
-        resolve("v7.2-cortex-vi", None)?
-    } else {
-        resolve(&a.preset, a.presets.as_deref())?
+        (Some(_), None) => resolve(DEFAULT_PRESET, None)?,
+        (Some(ck), Some(name)) => {
+            let (p, text) = resolve(name, a.presets.as_deref())?;
+            check_resume_preset(&p, name, ck)?;
+            (p, text)
+        }
+        (None, name) => resolve(name.as_deref().unwrap_or(DEFAULT_PRESET), a.presets.as_deref())?,
     };
     let mut corpus = a.corpus.clone();
     if let Some(c) = &a.corpus {
@@ -58,6 +62,35 @@ pub(super) fn run_config(a: &TrainArgs) -> Result<RunConfig> {
         precision: a.precision,
     };
     Ok(cfg)
+}
+
+const DEFAULT_PRESET: &str = "v7.2-cortex-vi";
+
+/// `--preset` next to `--resume`: a resumed run trains the checkpoint's own
+/// preset, so a preset of another model is refused rather than ignored, and
+/// one that differs only in its training settings gets a warning.
+fn check_resume_preset(p: &crate::preset::Preset, given: &str, ck: &std::path::Path) -> Result<()> {
+    let own = crate::train::checkpoint::read_preset(ck).map_err(|e| anyhow!("--resume {}: {e}", ck.display()))?;
+    if own.model != p.model || own.version != p.version {
+        bail!(
+            "--preset {given} ({} {}, {}) is not the model in the checkpoint {} ({} {}, {}): a resumed run trains the checkpoint's own model; drop --preset, or start a new run without --resume",
+            p.name,
+            p.version,
+            p.architecture(),
+            ck.display(),
+            own.name,
+            own.version,
+            own.architecture()
+        );
+    }
+    if own.train != p.train || own.data != p.data {
+        eprintln!(
+            "warning: --preset {given}: its training settings differ from those of the checkpoint {} ({}); the resumed run keeps the checkpoint's (its preset.ron); --steps/--tokens/--minutes, --warmup, --eval-every and --accum change them",
+            ck.display(),
+            own.name
+        );
+    }
+    Ok(())
 }
 
 /// `train`: the dashboard in a terminal, else headless.

@@ -13,6 +13,7 @@ mod golden;
 mod golden_util;
 mod gpt2;
 mod gradcheck;
+mod guards;
 mod hebbian;
 mod lanes;
 mod lineup;
