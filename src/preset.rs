@@ -182,22 +182,34 @@ pub fn check_name(name: &str) -> Result<(), String> {
 impl Preset {
     /// Parses and validates RON text; `file` names the source in every error.
     pub fn parse(text: &str, file: &str) -> Result<Preset, PresetError> {
+        Preset::parse_with(text, file, true)
+    }
+
+    /// [`Preset::parse`] for the copy stored in a checkpoint, whose name is
+    /// not held to the slug rule: it names no folder (a resumed run goes on
+    /// in the checkpoint's own run folder), and checkpoints saved before
+    /// names were checked still load.
+    pub fn parse_stored(text: &str, file: &str) -> Result<Preset, PresetError> {
+        Preset::parse_with(text, file, false)
+    }
+
+    fn parse_with(text: &str, file: &str, slug_name: bool) -> Result<Preset, PresetError> {
         let p: Preset = ron_options().from_str(text).map_err(|e| PresetError::Parse {
             file: file.into(),
             line: e.position.line,
             col: e.position.col,
             msg: e.code.to_string(),
         })?;
-        p.validate(text, file)?;
+        p.validate(text, file, slug_name)?;
         Ok(p)
     }
 
-    fn validate(&self, text: &str, file: &str) -> Result<(), PresetError> {
+    fn validate(&self, text: &str, file: &str, slug_name: bool) -> Result<(), PresetError> {
         let bad = |field: &str, msg: String| {
             let (line, col) = locate(text, field);
             Err(PresetError::Invalid { file: file.into(), line, col, field: field.into(), msg })
         };
-        if let Err(msg) = check_name(&self.name) {
+        if let (true, Err(msg)) = (slug_name, check_name(&self.name)) {
             return bad("name", msg);
         }
         let vocab = self.vocab();
@@ -289,7 +301,8 @@ impl Preset {
             p.train.accum = a;
         }
         let text = p.to_ron().map_err(|e| PresetError::Parse { file: "<overrides>".into(), line: 1, col: 1, msg: e.to_string() })?;
-        let p = Preset::parse(&text, "<preset with command-line overrides>")?;
+        // the name is as it was parsed (and checked, where it names a folder)
+        let p = Preset::parse_with(&text, "<preset with command-line overrides>", false)?;
         Ok((p, text))
     }
 

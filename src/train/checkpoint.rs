@@ -418,7 +418,7 @@ pub fn load_model(dir: &Path) -> Result<Loaded, CheckpointError> {
 /// the weights must fit that model's layout exactly.
 pub fn load_as(dir: &Path, build: impl FnOnce(&Preset) -> Model) -> Result<Loaded, CheckpointError> {
     let mut files = Files::read(dir)?;
-    let preset = Preset::parse(&files.preset_text, &dir.join(PRESET).display().to_string())?;
+    let preset = Preset::parse_stored(&files.preset_text, &dir.join(PRESET).display().to_string())?;
     let model = build(&preset);
     files.read_tensors(model.layout(), &model.tied_aliases())?;
     let (params, adam) = files.tensors(model.layout(), &model.tied_aliases(), |n| model.is_buffer(n))?;
@@ -433,7 +433,7 @@ pub fn load_as(dir: &Path, build: impl FnOnce(&Preset) -> Model) -> Result<Loade
 pub fn read_preset(dir: &Path) -> Result<Preset, CheckpointError> {
     let path = dir.join(PRESET);
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    Ok(Preset::parse(&text, &path.display().to_string())?)
+    Ok(Preset::parse_stored(&text, &path.display().to_string())?)
 }
 
 /// A checkpoint's training state (step, tokens, budget, …), read from its

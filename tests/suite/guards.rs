@@ -90,6 +90,21 @@ fn preset_names_must_be_slugs_and_errors_give_their_position() {
     }
 }
 
+/// A checkpoint's own preset names no folder: one saved with a name that is
+/// not a slug (before names were checked) still loads, samples and resumes.
+#[test]
+fn checkpoints_saved_with_names_that_are_not_slugs_still_load() {
+    let (_tmp, ck) = copy_last("old-name");
+    let text = std::fs::read_to_string(ck.join("preset.ron")).unwrap().replace("name: \"tiny\"", "name: \"my tiny run\"");
+    std::fs::write(ck.join("preset.ron"), &text).unwrap();
+    list_in_meta(&ck, "preset.ron", text.as_bytes());
+    assert_eq!(checkpoint::load_model(&ck).unwrap().preset.name, "my tiny run");
+    let (ok, out, err) = run(bin().arg("sample").arg("--checkpoint").arg(&ck).args(["--tokens", "3"]));
+    assert!(ok && out.starts_with("Once upon a time"), "{out}\n{err}");
+    let (ok, out, err) = run(bin().args(["train", "--headless", "--threads", "1", "--steps", "13", "--warmup", "2", "--resume"]).arg(&ck));
+    assert!(ok && out.contains("resumed my tiny run at step 12"), "{out}\n{err}");
+}
+
 /// A name that is a path, absolute or empty never becomes a folder: the run
 /// is refused before anything is written, inside `--out` or outside it.
 #[test]
