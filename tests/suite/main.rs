@@ -27,5 +27,6 @@ mod stories;
 mod stream;
 mod supernova;
 mod thunderbolt;
+mod token_cache;
 mod train;
 mod tui;
