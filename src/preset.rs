@@ -138,6 +138,8 @@ pub struct Overrides {
     pub warmup: Option<u64>,
     pub eval_every: Option<u64>,
     pub accum: Option<usize>,
+    /// Not a preset field: save `last/` every N steps as well as at the end.
+    pub save_every: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]

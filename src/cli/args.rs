@@ -133,6 +133,9 @@ pub struct TrainArgs {
     /// Override the preset's micro-batches per optimiser step (gradient accumulation)
     #[arg(long)]
     pub accum: Option<usize>,
+    /// Also save last/ every N steps (default: only when the run ends or is stopped)
+    #[arg(long, value_parser = positive)]
+    pub save_every: Option<usize>,
     /// Training precision: fp32 (the default), or bf16: every matrix product rounds its operands
     /// to bf16 and accumulates in f32 (AVX512-BF16 dot products), weights and optimizer state stay
     /// f32. Refused with the reason where the CPU lacks AVX512-BF16

@@ -65,6 +65,7 @@ pub fn main() -> Result<Dispatch> {
                 warmup: None,
                 eval_every: None,
                 accum: None,
+                save_every: None,
                 precision: Precision::Fp32,
             }))
         }

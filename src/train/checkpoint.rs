@@ -149,7 +149,7 @@ pub fn save(dir: &Path, req: &SaveRequest) -> Result<(), CheckpointError> {
         fault_point().and_then(|()| std::fs::rename(&tmp, dir)).map_err(io(dir))?;
         None
     } else {
-        match fault_point().and_then(|()| crate::kernels::os::rename_exchange(&tmp, dir)) {
+        match fault_point().and_then(|()| exchange(&tmp, dir)) {
             Ok(()) => Some(tmp),
             Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
                 let old = parent.join(format!(".old-{name}-{}", std::process::id()));
@@ -210,6 +210,23 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 thread_local! {
     /// (steps of the save so far, the step that fails): a test hook.
     static FAULT: std::cell::Cell<(usize, Option<usize>)> = const { std::cell::Cell::new((0, None)) };
+    /// Saves on this thread take the two-rename path: a test hook.
+    static NO_EXCHANGE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Makes this thread's saves replace folders with two renames, as on a
+/// filesystem without an atomic exchange. For tests.
+#[doc(hidden)]
+pub fn force_rename_fallback(on: bool) {
+    NO_EXCHANGE.with(|f| f.set(on));
+}
+
+/// The atomic swap, or `Unsupported` where a test forces the fallback.
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    if NO_EXCHANGE.with(|f| f.get()) {
+        return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "exchange disabled for a test"));
+    }
+    crate::kernels::os::rename_exchange(a, b)
 }
 
 /// Makes step `n` (counted from 1) of this thread's saves fail with an I/O
