@@ -273,9 +273,15 @@ impl Preset {
         crate::model::registry::build(&self.model, self.train.seq_len)
     }
 
-    /// Short architecture label for listings.
+    /// Short architecture label for listings (from the config: nothing is built).
     pub fn architecture(&self) -> String {
-        self.build_model().describe()
+        self.model.config().describe()
+    }
+
+    /// Parameters, counted from the config without building the model;
+    /// `None` if the count overflows.
+    pub fn param_count(&self) -> Option<u64> {
+        self.model.config().param_count()
     }
 
     pub fn budget_label(&self) -> String {
@@ -370,7 +376,7 @@ pub fn discover(extra_dir: Option<&Path>) -> Vec<PresetEntry> {
         files.sort();
         for path in files {
             let file = path.display().to_string();
-            let (text, parsed) = match std::fs::read_to_string(&path) {
+            let (text, parsed) = match read_preset_file(&path) {
                 Ok(t) => {
                     let p = Preset::parse(&t, &file).map_err(|e| e.to_string());
                     (t, p)
@@ -389,10 +395,24 @@ pub fn discover(extra_dir: Option<&Path>) -> Vec<PresetEntry> {
     entries
 }
 
+/// The most a preset file may hold (they are a few KB).
+pub const MAX_PRESET_BYTES: u64 = 1 << 20;
+
+/// A preset file's text, if it is a regular file of at most [`MAX_PRESET_BYTES`]
+/// (checked first: a FIFO would block the listing, a huge file fill memory).
+fn read_preset_file(path: &Path) -> std::io::Result<String> {
+    let meta = crate::util::regular_file(path)?;
+    if meta.len() > MAX_PRESET_BYTES {
+        let msg = format!("{} bytes; a preset is at most {MAX_PRESET_BYTES} bytes", meta.len());
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, msg));
+    }
+    std::fs::read_to_string(path)
+}
+
 /// `--preset NAME` or `--preset PATH.ron` → (preset, its RON text).
 pub fn resolve(spec: &str, extra_dir: Option<&Path>) -> Result<(Preset, String), PresetError> {
     if spec.ends_with(".ron") || spec.contains('/') {
-        let text = std::fs::read_to_string(spec).map_err(|e| PresetError::Io(spec.into(), e))?;
+        let text = read_preset_file(Path::new(spec)).map_err(|e| PresetError::Io(spec.into(), e))?;
         let p = Preset::parse(&text, spec)?;
         return Ok((p, text));
     }

@@ -24,6 +24,10 @@ pub struct Cli {
     /// Extra folder of .ron presets for the terminal UI's picker
     #[arg(long)]
     pub presets: Option<PathBuf>,
+    /// Refuse presets whose estimated memory exceeds this (e.g. 2G, 512M; K, M, G, T are
+    /// powers of 1024), besides the machine's own limits (MemAvailable, cgroup, RLIMIT_AS)
+    #[arg(long, global = true, value_parser = crate::limits::parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -220,7 +224,7 @@ pub struct EvalArgs {
     #[arg(long, value_parser = ["recall"])]
     pub probe: Option<String>,
     /// Built-in stories the recall probe reads (held out: numbered after the preset's training stories)
-    #[arg(long, default_value_t = 200, value_parser = positive)]
+    #[arg(long, default_value_t = 200, value_parser = probe_stories_arg)]
     pub probe_stories: usize,
     /// Evaluate a baseline instead of (or, with a model, next to) the model: `bigram`
     #[arg(long)]
@@ -296,6 +300,16 @@ pub(super) fn threads_arg(v: &str) -> Result<usize, String> {
     let limit = 8 * default_threads();
     if n > limit {
         return Err(format!("{n} is more than the limit of {limit} (8 per core on this machine's {} cores)", default_threads()));
+    }
+    Ok(n)
+}
+
+/// Probe stories: at least 1, at most [`crate::train::probe::MAX_PROBE_STORIES`].
+pub(super) fn probe_stories_arg(v: &str) -> Result<usize, String> {
+    let n = positive(v)?;
+    let limit = crate::train::probe::MAX_PROBE_STORIES;
+    if n > limit {
+        return Err(format!("{n} is more than the limit of {limit} stories"));
     }
     Ok(n)
 }

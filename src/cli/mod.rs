@@ -39,6 +39,7 @@ pub(super) fn done(r: Result<()>) -> Result<Dispatch> {
 /// Parses the command line and does the headless work; the TUI is `main.rs`'s to open.
 pub fn main() -> Result<Dispatch> {
     let cli = Cli::parse();
+    crate::limits::set_max_memory(cli.max_memory);
     match cli.command {
         None if stdout_is_terminal() => Ok(Dispatch::Tui(Box::new(Options {
             launch: Launch::Picker,
@@ -91,8 +92,9 @@ fn list_presets(dir: Option<&Path>) -> Result<()> {
     for e in &entries {
         match &e.parsed {
             Ok(p) => {
-                let n = p.build_model().num_params() as u64;
-                println!("{:<w$}  {:<5}  {:>10} params  {}", p.name, p.version, thousands(n), p.architecture());
+                // counted from the config: listing never builds a model
+                let n = p.param_count().map_or_else(|| "overflow".into(), thousands);
+                println!("{:<w$}  {:<5}  {:>10} params  {}", p.name, p.version, n, p.architecture());
             }
             Err(err) => println!("{:<w$}  error: {err}", e.name()),
         }

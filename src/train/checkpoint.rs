@@ -252,6 +252,12 @@ pub fn verify(dir: &Path) -> Result<(Meta, BTreeMap<String, Vec<u8>>), Checkpoin
         });
     }
     let mp = dir.join(META);
+    if let Ok(m) = std::fs::metadata(&mp) {
+        if !m.is_file() {
+            let msg = format!("not a regular file: it is {}", crate::util::file_kind(&m));
+            return Err(CheckpointError::Corrupt { path: mp.display().to_string(), msg });
+        }
+    }
     let mbytes = std::fs::read(&mp).map_err(|_| CheckpointError::NotACheckpoint(dp.clone()))?;
     let meta: Meta = serde_json::from_slice(&mbytes)
         .map_err(|e| CheckpointError::Corrupt { path: mp.display().to_string(), msg: format!("unreadable meta.json: {e}") })?;
@@ -261,6 +267,11 @@ pub fn verify(dir: &Path) -> Result<(Meta, BTreeMap<String, Vec<u8>>), Checkpoin
     let mut out = BTreeMap::new();
     for (fname, entry) in &meta.files {
         let p = dir.join(fname);
+        // checked before opening: a FIFO would block the read, a device never end
+        crate::util::regular_file(&p).map_err(|e| CheckpointError::Corrupt {
+            path: p.display().to_string(),
+            msg: format!("listed in meta.json but cannot be read: {e}"),
+        })?;
         let bytes = std::fs::read(&p).map_err(|e| CheckpointError::Corrupt {
             path: p.display().to_string(),
             msg: format!("listed in meta.json but cannot be read: {e}"),
@@ -319,6 +330,8 @@ pub fn load_model(dir: &Path) -> Result<Loaded, CheckpointError> {
 pub fn load_as(dir: &Path, build: impl FnOnce(&Preset) -> Model) -> Result<Loaded, CheckpointError> {
     let files = Files::read(dir)?;
     let preset = Preset::parse(&files.preset_text, &dir.join(PRESET).display().to_string())?;
+    crate::limits::check_preset(&preset, preset.train.batch, crate::model::footprint::Purpose::Infer)
+        .map_err(|e| CheckpointError::Other(format!("{}: {e}", dir.display())))?;
     let model = build(&preset);
     let (params, adam) = files.tensors(model.layout(), &model.tied_aliases(), |n| model.is_buffer(n))?;
     let tokenizer = Tok::from_json(&files.tokenizer_json, &dir.join(TOKENIZER))?;
@@ -331,6 +344,7 @@ pub fn load_as(dir: &Path, build: impl FnOnce(&Preset) -> Model) -> Result<Loade
 /// without verifying or loading anything else.
 pub fn read_preset(dir: &Path) -> Result<Preset, CheckpointError> {
     let path = dir.join(PRESET);
+    crate::util::regular_file(&path).map_err(io(&path))?;
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
     Ok(Preset::parse(&text, &path.display().to_string())?)
 }
@@ -339,6 +353,7 @@ pub fn read_preset(dir: &Path) -> Result<Preset, CheckpointError> {
 /// `state.json` without verifying or loading anything else.
 pub fn read_state(dir: &Path) -> Result<TrainState, CheckpointError> {
     let path = dir.join(STATE);
+    crate::util::regular_file(&path).map_err(io(&path))?;
     let bytes = std::fs::read(&path).map_err(io(&path))?;
     parse_state(&bytes, &path)
 }

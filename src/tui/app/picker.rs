@@ -23,7 +23,8 @@ pub struct PresetRow {
 
 impl PresetRow {
     pub fn from_entry(e: PresetEntry) -> Self {
-        let params = e.parsed.as_ref().map(|p| p.build_model().num_params()).unwrap_or(0);
+        // counted from the config: opening the picker never builds a model
+        let params = e.parsed.as_ref().ok().and_then(|p| p.param_count()).map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
         PresetRow { name: e.name(), file: e.file, text: e.text, preset: e.parsed, params }
     }
 }
