@@ -30,13 +30,25 @@ pub(super) fn run_config(a: &TrainArgs) -> Result<RunConfig> {
             let (path, bytes) = crate::data::corpus::spool_stdin(&crate::data::cache_dir())?;
             eprintln!("read {} bytes from standard input into {}", thousands(bytes), path.display());
             corpus = Some(path);
-        } else if !c.exists() {
-            bail!("--corpus {}: no such file or folder", c.display());
+        } else {
+            // checked before anything opens it: a FIFO would block, a device never end
+            match std::fs::metadata(c) {
+                Ok(m) if m.is_file() || m.is_dir() => {}
+                Ok(m) => bail!(
+                    "--corpus {}: not a regular file: it is {}; to train on a pipe, pass `--corpus -` and pipe the text into standard input",
+                    c.display(),
+                    crate::util::file_kind(&m)
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("--corpus {}: no such file or folder", c.display()),
+                Err(e) => bail!("--corpus {}: {e}", c.display()),
+            }
         }
     }
     if let Some(v) = &a.valid {
-        if !v.is_file() {
-            bail!("--valid {}: no such file", v.display());
+        match crate::util::regular_file(v) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("--valid {}: no such file", v.display()),
+            Err(e) => bail!("--valid {}: {e}", v.display()),
         }
     }
     let threads = a.threads.unwrap_or_else(default_threads);

@@ -32,6 +32,12 @@ pub enum DataError {
         source: std::io::Error,
     },
 
+    #[error("{}: not a regular file: it is {kind}; to read a pipe, pass `--corpus -` and pipe the text into standard input", path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
+
+    #[error("{}: line {line} is longer than {} MiB with no line break (expected text with line breaks: stories separated by `<|endoftext|>` lines or blank lines)", path.display(), limit >> 20)]
+    LineTooLong { path: PathBuf, line: u64, limit: usize },
+
     #[error("{} is not valid UTF-8: invalid byte at offset {offset} (expected UTF-8 text)", path.display())]
     NotUtf8 { path: PathBuf, offset: usize },
 

@@ -41,10 +41,7 @@ pub const VALID_CAP_TOKENS: usize = 4 << 20;
 
 /// The files of a corpus path (a file, or a folder's `*.txt` in name order).
 pub fn corpus_files(path: &Path) -> Result<Vec<PathBuf>, DataError> {
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => DataError::Missing { path: path.to_path_buf() },
-        _ => DataError::io("read", path, e),
-    })?;
+    let meta = super::corpus::corpus_metadata(path)?;
     if !meta.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
@@ -79,7 +76,9 @@ fn for_each_block(
     let mut base = 0u64; // bytes of earlier files
     let mut chunk = vec![0u8; block_bytes.max(1)];
     for path in files {
+        super::corpus::corpus_metadata(path)?;
         let mut file = std::fs::File::open(path).map_err(|e| DataError::io("open", path, e))?;
+        let mut lines = super::corpus::LineGuard::default();
         let mut pending: Vec<u8> = Vec::new();
         let mut pending_at = 0u64; // file offset of pending[0]
         let mut mode: Option<bool> = None;
@@ -87,6 +86,7 @@ fn for_each_block(
         loop {
             let n = read_full(&mut file, &mut chunk).map_err(|e| DataError::io("read", path, e))?;
             let eof = n == 0;
+            lines.feed(&chunk[..n], path)?;
             pending.extend_from_slice(&chunk[..n]);
             if first && !pending.is_empty() {
                 if pending.starts_with(b"\xEF\xBB\xBF") {

@@ -15,6 +15,7 @@ mod gpt2;
 mod gradcheck;
 mod hebbian;
 mod lanes;
+mod limits;
 mod lineup;
 mod matmul;
 mod nova;
