@@ -71,6 +71,7 @@ pub fn load_model(src: &ModelSource) -> Result<Loaded> {
         let tokenizer = Tok::load(tpath)?;
         tokenizer.check_specials(&tpath.display().to_string())?;
         tokenizer.check_vocab(preset.vocab())?;
+        crate::limits::check_preset(&preset, preset.train.batch, crate::model::footprint::Purpose::Infer)?;
         let model = preset.build_model();
         let params = crate::weights::import_reference(&*model, w).map_err(|e| anyhow!(e))?;
         let warnings = vec![crate::weights::D3_WARNING.to_string()];

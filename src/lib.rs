@@ -8,7 +8,7 @@
 //! | what a front-end asks for | [`launch`] (how the TUI opens), [`inference`] (load a model to sample from), [`runs`] (past runs) |
 //! | training | [`train`] (the loop on its own thread, evaluation, checkpoints) |
 //! | the protocol | [`engine`] (`Command` in, `Event` out, on channels) |
-//! | models and generation | [`preset`], [`model`] (`blocks/`, `versions/<v>/`), [`generate`] (sampling, streaming), [`weights`] |
+//! | models and generation | [`preset`], [`model`] (`blocks/`, `versions/<v>/`), [`limits`] (the memory a preset needs against what is available), [`generate`] (sampling, streaming), [`weights`] |
 //! | data | [`data`] (corpus → tokenizer → tokens → batches) |
 //! | numerics | [`precision`] (which products a run uses) over [`kernels`] (SIMD and raw memory access, nowhere else) |
 //! | utilities | [`rng`], [`util`] |
@@ -20,6 +20,7 @@ pub mod generate;
 pub mod inference;
 pub mod kernels;
 pub mod launch;
+pub mod limits;
 pub mod model;
 pub mod precision;
 pub mod preset;

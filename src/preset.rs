@@ -138,6 +138,8 @@ pub struct Overrides {
     pub warmup: Option<u64>,
     pub eval_every: Option<u64>,
     pub accum: Option<usize>,
+    /// Not a preset field: save `last/` every N steps as well as at the end.
+    pub save_every: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,29 +152,75 @@ pub enum PresetError {
     Io(String, std::io::Error),
     #[error("no preset named `{0}` (known: {1}); pass a name from `flashlm-tui presets` or a path to a .ron file")]
     Unknown(String, String),
+    #[error("preset name `{name}` is ambiguous: {} in one folder define it; rename one, or pass the file's path to --preset", .files.join(" and "))]
+    Ambiguous { name: String, files: Vec<String> },
+}
+
+/// Longest preset name: it becomes part of a run folder's name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Why `name` cannot name a preset, if it cannot: names become part of run
+/// folder paths, so they are slugs (ASCII letters, digits, `.`, `-`, `_`)
+/// that start with a letter or digit — never empty, `.`, `..`, a path or a flag.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let shown = format!("{name:?}");
+    if name.is_empty() {
+        return Err("\"\" (empty); a name is needed, it becomes part of the run folder's name".into());
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!("{} characters; at most {MAX_NAME_LEN}", name.chars().count()));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))) {
+        return Err(format!(
+            "{shown} contains {c:?}; names become part of run folder paths, so they may use only ASCII letters, digits, `.`, `-` and `_`"
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(format!("{shown}; a name starts with a letter or digit (it becomes part of run folder paths)"));
+    }
+    Ok(())
 }
 
 impl Preset {
     /// Parses and validates RON text; `file` names the source in every error.
     pub fn parse(text: &str, file: &str) -> Result<Preset, PresetError> {
+        Preset::parse_with(text, file, true)
+    }
+
+    /// [`Preset::parse`] for the copy stored in a checkpoint, whose name is
+    /// not held to the slug rule: it names no folder (a resumed run goes on
+    /// in the checkpoint's own run folder), and checkpoints saved before
+    /// names were checked still load.
+    pub fn parse_stored(text: &str, file: &str) -> Result<Preset, PresetError> {
+        Preset::parse_with(text, file, false)
+    }
+
+    fn parse_with(text: &str, file: &str, slug_name: bool) -> Result<Preset, PresetError> {
         let p: Preset = ron_options().from_str(text).map_err(|e| PresetError::Parse {
             file: file.into(),
             line: e.position.line,
             col: e.position.col,
             msg: e.code.to_string(),
         })?;
-        p.validate(text, file)?;
+        p.validate(text, file, slug_name)?;
         Ok(p)
     }
 
-    fn validate(&self, text: &str, file: &str) -> Result<(), PresetError> {
+    fn validate(&self, text: &str, file: &str, slug_name: bool) -> Result<(), PresetError> {
         let bad = |field: &str, msg: String| {
             let (line, col) = locate(text, field);
             Err(PresetError::Invalid { file: file.into(), line, col, field: field.into(), msg })
         };
+        if let (true, Err(msg)) = (slug_name, check_name(&self.name)) {
+            return bad("name", msg);
+        }
         let vocab = self.vocab();
         if !(5..=65_535).contains(&vocab) {
             return bad("vocab", format!("{vocab}; expected 5..=65535 (tokens are stored as u16 and ids 0-3 are special)"));
+        }
+        let min = self.data.tokenizer.min_vocab();
+        if vocab < min {
+            return bad("vocab", format!("{vocab}; the {} needs at least {min} ids", self.data.tokenizer.label()));
         }
         if let Err((f, msg)) = self.model.config().validate() {
             return bad(f, msg);
@@ -255,7 +303,8 @@ impl Preset {
             p.train.accum = a;
         }
         let text = p.to_ron().map_err(|e| PresetError::Parse { file: "<overrides>".into(), line: 1, col: 1, msg: e.to_string() })?;
-        let p = Preset::parse(&text, "<preset with command-line overrides>")?;
+        // the name is as it was parsed (and checked, where it names a folder)
+        let p = Preset::parse_with(&text, "<preset with command-line overrides>", false)?;
         Ok((p, text))
     }
 
@@ -273,9 +322,15 @@ impl Preset {
         crate::model::registry::build(&self.model, self.train.seq_len)
     }
 
-    /// Short architecture label for listings.
+    /// Short architecture label for listings (from the config: nothing is built).
     pub fn architecture(&self) -> String {
-        self.build_model().describe()
+        self.model.config().describe()
+    }
+
+    /// Parameters, counted from the config without building the model;
+    /// `None` if the count overflows.
+    pub fn param_count(&self) -> Option<u64> {
+        self.model.config().param_count()
     }
 
     pub fn budget_label(&self) -> String {
@@ -334,6 +389,12 @@ pub struct PresetEntry {
     pub source: String,
     pub text: String,
     pub parsed: Result<Preset, String>,
+    /// The file of the preset of the same name this one replaces (one from an
+    /// earlier source: built-in, then `./presets/`, then `--presets DIR`).
+    pub overrides: Option<String>,
+    /// Other files in the same folder that define the same name: the name is
+    /// ambiguous, and selecting it by name is refused.
+    pub duplicates: Vec<String>,
 }
 
 impl PresetEntry {
@@ -343,10 +404,21 @@ impl PresetEntry {
             Err(_) => Path::new(&self.file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
         }
     }
+
+    /// What a listing should say about where this preset comes from: that it
+    /// overrides another, or that its name is ambiguous; `None` when neither.
+    pub fn note(&self) -> Option<String> {
+        if !self.duplicates.is_empty() {
+            return Some(format!("ambiguous: {} also defines it", self.duplicates.join(", ")));
+        }
+        self.overrides.as_ref().map(|f| format!("overrides {f}"))
+    }
 }
 
-/// Built-in presets, then `./presets/`, then `extra_dir`; later ones replace
-/// earlier ones of the same name.
+/// Built-in presets, then `./presets/`, then `extra_dir`: a preset replaces
+/// one of the same name from an earlier source (and says so in
+/// [`PresetEntry::overrides`]) unless it is a copy of the same text; two of
+/// the same name in one folder are both kept and marked as duplicates of each other.
 pub fn discover(extra_dir: Option<&Path>) -> Vec<PresetEntry> {
     let mut entries: Vec<PresetEntry> = BUILTIN
         .iter()
@@ -355,11 +427,17 @@ pub fn discover(extra_dir: Option<&Path>) -> Vec<PresetEntry> {
             source: "built-in".into(),
             text: text.to_string(),
             parsed: Preset::parse(text, &format!("<built-in>/{f}")).map_err(|e| e.to_string()),
+            overrides: None,
+            duplicates: Vec::new(),
         })
         .collect();
     let mut dirs: Vec<PathBuf> = vec![PathBuf::from("presets")];
     if let Some(d) = extra_dir {
-        dirs.push(d.to_path_buf());
+        // the same folder twice is one source, not a folder of duplicates
+        let same = |a: &Path, b: &Path| a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a));
+        if !same(d, &dirs[0]) {
+            dirs.push(d.to_path_buf());
+        }
     }
     for dir in dirs {
         let Ok(rd) = std::fs::read_dir(&dir) else {
@@ -368,41 +446,85 @@ pub fn discover(extra_dir: Option<&Path>) -> Vec<PresetEntry> {
         let mut files: Vec<PathBuf> =
             rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "ron")).collect();
         files.sort();
-        for path in files {
-            let file = path.display().to_string();
-            let (text, parsed) = match std::fs::read_to_string(&path) {
-                Ok(t) => {
-                    let p = Preset::parse(&t, &file).map_err(|e| e.to_string());
-                    (t, p)
-                }
-                Err(e) => (String::new(), Err(format!("{file}: cannot read: {e}"))),
-            };
-            let entry = PresetEntry { file, source: dir.display().to_string(), text, parsed };
+        let mut found: Vec<PresetEntry> = files
+            .into_iter()
+            .map(|path| {
+                let file = path.display().to_string();
+                let (text, parsed) = match read_preset_file(&path) {
+                    Ok(t) => {
+                        let p = Preset::parse(&t, &file).map_err(|e| e.to_string());
+                        (t, p)
+                    }
+                    Err(e) => (String::new(), Err(format!("{file}: cannot read: {e}"))),
+                };
+                PresetEntry { file, source: dir.display().to_string(), text, parsed, overrides: None, duplicates: Vec::new() }
+            })
+            .collect();
+        let names: Vec<String> = found.iter().map(PresetEntry::name).collect();
+        let files: Vec<String> = found.iter().map(|e| e.file.clone()).collect();
+        for (i, e) in found.iter_mut().enumerate() {
+            e.duplicates = (0..names.len()).filter(|&j| j != i && names[j] == names[i]).map(|j| files[j].clone()).collect();
+        }
+        for mut entry in found {
             let name = entry.name();
-            if let Some(i) = entries.iter().position(|e| e.name() == name) {
-                entries[i] = entry;
-            } else {
-                entries.push(entry);
+            let same_name: Vec<usize> = (0..entries.len()).filter(|&i| entries[i].name() == name).collect();
+            match same_name.first() {
+                None => entries.push(entry),
+                // a duplicate from this folder goes beside the first one
+                Some(&first) if entries[first].source == entry.source => {
+                    entry.overrides = entries[first].overrides.clone();
+                    entries.insert(same_name[same_name.len() - 1] + 1, entry);
+                }
+                // a copy of the very same text changes nothing: the earlier one stays
+                Some(&first) if entries[first].text == entry.text && entry.duplicates.is_empty() => {}
+                // an earlier source's preset is replaced, in its place in the list
+                Some(&first) => {
+                    entry.overrides = Some(entries[first].file.clone());
+                    for &i in same_name[1..].iter().rev() {
+                        entries.remove(i);
+                    }
+                    entries[first] = entry;
+                }
             }
         }
     }
     entries
 }
 
+/// The most a preset file may hold (they are a few KB).
+pub const MAX_PRESET_BYTES: u64 = 1 << 20;
+
+/// A preset file's text, if it is a regular file of at most [`MAX_PRESET_BYTES`]
+/// (checked first: a FIFO would block the listing, a huge file fill memory).
+fn read_preset_file(path: &Path) -> std::io::Result<String> {
+    let meta = crate::util::regular_file(path)?;
+    if meta.len() > MAX_PRESET_BYTES {
+        let msg = format!("{} bytes; a preset is at most {MAX_PRESET_BYTES} bytes", meta.len());
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, msg));
+    }
+    std::fs::read_to_string(path)
+}
+
 /// `--preset NAME` or `--preset PATH.ron` → (preset, its RON text).
 pub fn resolve(spec: &str, extra_dir: Option<&Path>) -> Result<(Preset, String), PresetError> {
     if spec.ends_with(".ron") || spec.contains('/') {
-        let text = std::fs::read_to_string(spec).map_err(|e| PresetError::Io(spec.into(), e))?;
+        let text = read_preset_file(Path::new(spec)).map_err(|e| PresetError::Io(spec.into(), e))?;
         let p = Preset::parse(&text, spec)?;
         return Ok((p, text));
     }
     let entries = discover(extra_dir);
-    let names: Vec<String> = entries.iter().map(|e| e.name()).collect();
-    match entries.into_iter().find(|e| e.name() == spec) {
-        Some(e) => {
+    let mut names: Vec<String> = entries.iter().map(|e| e.name()).collect();
+    let mut matching: Vec<PresetEntry> = entries.into_iter().filter(|e| e.name() == spec).collect();
+    match matching.len() {
+        0 => {
+            names.dedup();
+            Err(PresetError::Unknown(spec.into(), names.join(", ")))
+        }
+        1 => {
+            let e = matching.remove(0);
             let p = Preset::parse(&e.text, &e.file)?;
             Ok((p, e.text))
         }
-        None => Err(PresetError::Unknown(spec.into(), names.join(", "))),
+        _ => Err(PresetError::Ambiguous { name: spec.into(), files: matching.into_iter().map(|e| e.file).collect() }),
     }
 }

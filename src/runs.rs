@@ -81,7 +81,10 @@ fn num(v: &Value, key: &str) -> Option<f64> {
 
 /// Reads one run folder's `metrics.jsonl`; `None` if the folder has none.
 pub fn read_run(dir: &Path) -> Option<RunRecord> {
-    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).ok()?;
+    let path = dir.join("metrics.jsonl");
+    // only a regular file is read: a FIFO would block the listing
+    crate::util::regular_file(&path).ok()?;
+    let text = std::fs::read_to_string(path).ok()?;
     let name = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let mut r = RunRecord { dir: dir.to_path_buf(), preset: preset_of_dir_name(&name), name, ..Default::default() };
     // sessions of a resumed run each end with a summary: tokens and train-time are summed over them

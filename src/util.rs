@@ -49,3 +49,45 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     }
     out
 }
+
+/// What a path that is not a regular file is, for error messages.
+pub fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+    }
+    if meta.is_dir() {
+        "a folder"
+    } else if meta.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
+}
+
+/// The metadata of `path` (symlinks followed) if it is a regular file. Checked
+/// before opening: opening a FIFO for reading blocks until a writer appears,
+/// and a device may never end. Errors say what the path is instead ("is a
+/// folder", "not a regular file: it is a FIFO (named pipe)"), or the OS's own
+/// reason (a symlink loop is "Too many levels of symbolic links").
+pub fn regular_file(path: &std::path::Path) -> std::io::Result<std::fs::Metadata> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_file() {
+        return Ok(meta);
+    }
+    let msg = if meta.is_dir() { "is a folder, not a file".to_string() } else { format!("not a regular file: it is {}", file_kind(&meta)) };
+    Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, msg))
+}

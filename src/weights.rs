@@ -14,6 +14,8 @@ pub enum WeightsError {
     Format { path: String, msg: String },
     #[error("{path}: the tensors do not match this model:\n{details}")]
     Mismatch { path: String, details: String },
+    #[error("{path}: tensor `{tensor}` holds a non-finite value ({value} at index {index}); weights with NaN or Inf cannot be used (the run diverged, or the file is damaged)")]
+    NonFinite { path: String, tensor: String, value: f32, index: usize },
 }
 
 /// Tensors by name: (shape, values).
@@ -40,7 +42,8 @@ pub fn f32s(data: &[u8]) -> Vec<f32> {
 /// Fills a flat parameter vector from named tensors. `aliases` are (alias, canonical)
 /// pairs such as ("head.weight", "embed.weight"): an alias may be present (and must
 /// then equal the canonical tensor) or absent. `ignored` names (non-trainable buffers
-/// like `decay_mask`) are skipped. Every missing, unexpected or mis-shaped tensor is listed.
+/// like `decay_mask`) are skipped. Every missing, unexpected or mis-shaped tensor is listed;
+/// a tensor holding NaN or Inf is refused by name.
 pub fn params_from_named(
     layout: &Layout,
     tensors: &NamedTensors,
@@ -76,11 +79,17 @@ pub fn params_from_named(
         }
         problems.push(format!("  unexpected: {name} {shape:?}"));
     }
-    if problems.is_empty() {
-        Ok(params)
-    } else {
-        Err(WeightsError::Mismatch { path: path.into(), details: problems.join("\n") })
+    if !problems.is_empty() {
+        return Err(WeightsError::Mismatch { path: path.into(), details: problems.join("\n") });
     }
+    // NaN or Inf would only make every loss and sample NaN: refused here, by tensor
+    for t in &layout.tensors {
+        if let Some(index) = params[t.range()].iter().position(|v| !v.is_finite()) {
+            let value = params[t.range()][index];
+            return Err(WeightsError::NonFinite { path: path.into(), tensor: t.name.clone(), value, index });
+        }
+    }
+    Ok(params)
 }
 
 /// [`params_from_named`] with `model`'s layout, tied aliases and buffer names.

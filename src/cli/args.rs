@@ -24,6 +24,10 @@ pub struct Cli {
     /// Extra folder of .ron presets for the terminal UI's picker
     #[arg(long)]
     pub presets: Option<PathBuf>,
+    /// Refuse presets whose estimated memory exceeds this (e.g. 2G, 512M; K, M, G, T are
+    /// powers of 1024), besides the machine's own limits (MemAvailable, cgroup, RLIMIT_AS)
+    #[arg(long, global = true, value_parser = crate::limits::parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -85,9 +89,10 @@ impl BudgetArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
-    /// Preset name (see `flashlm-tui presets`) or path to a .ron file
-    #[arg(long, default_value = "v7.2-cortex-vi")]
-    pub preset: String,
+    /// Preset name (see `flashlm-tui presets`) or path to a .ron file (default: v7.2-cortex-vi;
+    /// with --resume, the checkpoint's own, and a different model here is refused)
+    #[arg(long)]
+    pub preset: Option<String>,
     /// Extra folder of .ron presets
     #[arg(long)]
     pub presets: Option<PathBuf>,
@@ -113,7 +118,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Start from reference PyTorch weights (a safetensors state_dict); needs --tokenizer
-    #[arg(long, requires = "tokenizer")]
+    /// (not with --resume: a resumed run continues from the checkpoint's weights)
+    #[arg(long, requires = "tokenizer", conflicts_with = "resume")]
     pub weights: Option<PathBuf>,
     /// tokenizer.json for --weights
     #[arg(long)]
@@ -133,6 +139,9 @@ pub struct TrainArgs {
     /// Override the preset's micro-batches per optimiser step (gradient accumulation)
     #[arg(long)]
     pub accum: Option<usize>,
+    /// Also save last/ every N steps (default: only when the run ends or is stopped)
+    #[arg(long, value_parser = positive)]
+    pub save_every: Option<usize>,
     /// Training precision: fp32 (the default), or bf16: every matrix product rounds its operands
     /// to bf16 and accumulates in f32 (AVX512-BF16 dot products), weights and optimizer state stay
     /// f32. Refused with the reason where the CPU lacks AVX512-BF16
@@ -220,7 +229,7 @@ pub struct EvalArgs {
     #[arg(long, value_parser = ["recall"])]
     pub probe: Option<String>,
     /// Built-in stories the recall probe reads (held out: numbered after the preset's training stories)
-    #[arg(long, default_value_t = 200, value_parser = positive)]
+    #[arg(long, default_value_t = 200, value_parser = probe_stories_arg)]
     pub probe_stories: usize,
     /// Evaluate a baseline instead of (or, with a model, next to) the model: `bigram`
     #[arg(long)]
@@ -296,6 +305,16 @@ pub(super) fn threads_arg(v: &str) -> Result<usize, String> {
     let limit = 8 * default_threads();
     if n > limit {
         return Err(format!("{n} is more than the limit of {limit} (8 per core on this machine's {} cores)", default_threads()));
+    }
+    Ok(n)
+}
+
+/// Probe stories: at least 1, at most [`crate::train::probe::MAX_PROBE_STORIES`].
+pub(super) fn probe_stories_arg(v: &str) -> Result<usize, String> {
+    let n = positive(v)?;
+    let limit = crate::train::probe::MAX_PROBE_STORIES;
+    if n > limit {
+        return Err(format!("{n} is more than the limit of {limit} stories"));
     }
     Ok(n)
 }

@@ -67,6 +67,7 @@ pub(super) fn eval(a: EvalArgs) -> Result<()> {
         let r = pool
             .install(|| evaluate(&*model, &mut ws, &params, &store, &windows, t, b, &bytes, &|| false))
             .ok_or_else(|| anyhow!("evaluation interrupted"))?;
+        finite(r.loss, &preset.name)?;
         println!(
             "model ({}): loss {:.4}  ppl {:.2}  bpc {:.4}  ({} tokens, {} bytes)",
             preset.name, r.loss, r.ppl, r.bpc, r.tokens, r.bytes
@@ -80,6 +81,8 @@ pub(super) fn eval(a: EvalArgs) -> Result<()> {
             let low = || model.decoder_lowp(&params, a.precision).expect("checked above");
             let r32 = pool.install(|| crate::train::eval::evaluate_decoder(&fp32, &store, &windows, t, &bytes));
             let rlo = pool.install(|| crate::train::eval::evaluate_decoder(&low, &store, &windows, t, &bytes));
+            finite(r32.loss, &format!("{} (decoder, fp32 weights)", preset.name))?;
+            finite(rlo.loss, &format!("{} (decoder, {} weights)", preset.name, a.precision.label()))?;
             println!("decoder, fp32 weights: loss {:.4}  ppl {:.2}  bpc {:.4}", r32.loss, r32.ppl, r32.bpc);
             println!(
                 "decoder, {} weights: loss {:.4}  ppl {:.2}  bpc {:.4}  (Δ loss vs fp32 {:+.4} nats)",
@@ -93,6 +96,14 @@ pub(super) fn eval(a: EvalArgs) -> Result<()> {
         if a.probe.is_some() {
             run_probe(&a, &preset, &*model, &params, &tokenizer, &pool)?;
         }
+    }
+    Ok(())
+}
+
+/// A loss that is NaN or infinite is an error, not a result to print.
+fn finite(loss: f64, what: &str) -> Result<()> {
+    if !loss.is_finite() {
+        bail!("evaluating {what} gave a non-finite loss ({loss}): its weights overflow on this text, so there is no loss, PPL or bpc to report");
     }
     Ok(())
 }

@@ -39,6 +39,7 @@ pub(super) fn done(r: Result<()>) -> Result<Dispatch> {
 /// Parses the command line and does the headless work; the TUI is `main.rs`'s to open.
 pub fn main() -> Result<Dispatch> {
     let cli = Cli::parse();
+    crate::limits::set_max_memory(cli.max_memory);
     match cli.command {
         None if stdout_is_terminal() => Ok(Dispatch::Tui(Box::new(Options {
             launch: Launch::Picker,
@@ -49,7 +50,7 @@ pub fn main() -> Result<Dispatch> {
         None => {
             eprintln!("flashlm-tui: stdout is not a terminal, so no terminal UI: training v7.2-cortex-vi headless on the built-in story corpus (see --help)");
             done(train::train_headless(TrainArgs {
-                preset: "v7.2-cortex-vi".into(),
+                preset: None,
                 presets: None,
                 headless: true,
                 budget: BudgetArgs::default(),
@@ -65,6 +66,7 @@ pub fn main() -> Result<Dispatch> {
                 warmup: None,
                 eval_every: None,
                 accum: None,
+                save_every: None,
                 precision: Precision::Fp32,
             }))
         }
@@ -89,12 +91,19 @@ fn list_presets(dir: Option<&Path>) -> Result<()> {
     let entries = discover(dir);
     let w = entries.iter().map(|e| e.name().len()).max().unwrap_or(4).max(4);
     for e in &entries {
+        // where a preset comes from, when that is not the binary: its file, and what it overrides or clashes with
+        let origin = match (e.source.as_str(), e.note()) {
+            ("built-in", _) => String::new(),
+            (_, None) => format!("  ({})", e.file),
+            (_, Some(note)) => format!("  ({}; {note})", e.file),
+        };
         match &e.parsed {
             Ok(p) => {
-                let n = p.build_model().num_params() as u64;
-                println!("{:<w$}  {:<5}  {:>10} params  {}", p.name, p.version, thousands(n), p.architecture());
+                // counted from the config: listing never builds a model
+                let n = p.param_count().map_or_else(|| "overflow".into(), thousands);
+                println!("{:<w$}  {:<5}  {:>10} params  {}{origin}", p.name, p.version, n, p.architecture());
             }
-            Err(err) => println!("{:<w$}  error: {err}", e.name()),
+            Err(err) => println!("{:<w$}  error: {err}{origin}", e.name()),
         }
     }
     Ok(())

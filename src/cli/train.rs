@@ -14,11 +14,15 @@ use std::time::Duration;
 
 /// The trainer's configuration from the `train` flags.
 pub(super) fn run_config(a: &TrainArgs) -> Result<RunConfig> {
-    let (preset, text) = if a.resume.is_some() && a.preset == "v7.2-cortex-vi" {
+    let (preset, text) = match (&a.resume, &a.preset) {
         // the checkpoint carries its own preset; this one is a placeholder
-        resolve("v7.2-cortex-vi", None)?
-    } else {
-        resolve(&a.preset, a.presets.as_deref())?
+        (Some(_), None) => resolve(DEFAULT_PRESET, None)?,
+        (Some(ck), Some(name)) => {
+            let (p, text) = resolve(name, a.presets.as_deref())?;
+            check_resume_preset(&p, name, ck)?;
+            (p, text)
+        }
+        (None, name) => resolve(name.as_deref().unwrap_or(DEFAULT_PRESET), a.presets.as_deref())?,
     };
     let mut corpus = a.corpus.clone();
     if let Some(c) = &a.corpus {
@@ -30,13 +34,25 @@ pub(super) fn run_config(a: &TrainArgs) -> Result<RunConfig> {
             let (path, bytes) = crate::data::corpus::spool_stdin(&crate::data::cache_dir())?;
             eprintln!("read {} bytes from standard input into {}", thousands(bytes), path.display());
             corpus = Some(path);
-        } else if !c.exists() {
-            bail!("--corpus {}: no such file or folder", c.display());
+        } else {
+            // checked before anything opens it: a FIFO would block, a device never end
+            match std::fs::metadata(c) {
+                Ok(m) if m.is_file() || m.is_dir() => {}
+                Ok(m) => bail!(
+                    "--corpus {}: not a regular file: it is {}; to train on a pipe, pass `--corpus -` and pipe the text into standard input",
+                    c.display(),
+                    crate::util::file_kind(&m)
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("--corpus {}: no such file or folder", c.display()),
+                Err(e) => bail!("--corpus {}: {e}", c.display()),
+            }
         }
     }
     if let Some(v) = &a.valid {
-        if !v.is_file() {
-            bail!("--valid {}: no such file", v.display());
+        match crate::util::regular_file(v) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("--valid {}: no such file", v.display()),
+            Err(e) => bail!("--valid {}: {e}", v.display()),
         }
     }
     let threads = a.threads.unwrap_or_else(default_threads);
@@ -54,10 +70,44 @@ pub(super) fn run_config(a: &TrainArgs) -> Result<RunConfig> {
         // the tokenizer's own bars print blank lines into logs and pipes
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         sample_prompt: a.sample_prompt.clone(),
-        overrides: crate::preset::Overrides { warmup: a.warmup, eval_every: a.eval_every, accum: a.accum },
+        overrides: crate::preset::Overrides {
+            warmup: a.warmup,
+            eval_every: a.eval_every,
+            accum: a.accum,
+            save_every: a.save_every.map(|n| n as u64),
+        },
         precision: a.precision,
     };
     Ok(cfg)
+}
+
+const DEFAULT_PRESET: &str = "v7.2-cortex-vi";
+
+/// `--preset` next to `--resume`: a resumed run trains the checkpoint's own
+/// preset, so a preset of another model is refused rather than ignored, and
+/// one that differs only in its training settings gets a warning.
+fn check_resume_preset(p: &crate::preset::Preset, given: &str, ck: &std::path::Path) -> Result<()> {
+    let own = crate::train::checkpoint::read_preset(ck).map_err(|e| anyhow!("--resume {}: {e}", ck.display()))?;
+    if own.model != p.model || own.version != p.version {
+        bail!(
+            "--preset {given} ({} {}, {}) is not the model in the checkpoint {} ({} {}, {}): a resumed run trains the checkpoint's own model; drop --preset, or start a new run without --resume",
+            p.name,
+            p.version,
+            p.architecture(),
+            ck.display(),
+            own.name,
+            own.version,
+            own.architecture()
+        );
+    }
+    if own.train != p.train || own.data != p.data {
+        eprintln!(
+            "warning: --preset {given}: its training settings differ from those of the checkpoint {} ({}); the resumed run keeps the checkpoint's (its preset.ron); --steps/--tokens/--minutes, --warmup, --eval-every and --accum change them",
+            ck.display(),
+            own.name
+        );
+    }
+    Ok(())
 }
 
 /// `train`: the dashboard in a terminal, else headless.

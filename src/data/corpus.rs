@@ -49,11 +49,7 @@ pub fn load_stories(src: &CorpusSource) -> Result<Vec<String>, DataError> {
 }
 
 fn load_path(path: &Path) -> Result<Vec<String>, DataError> {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(DataError::Missing { path: path.to_path_buf() }),
-        Err(e) => return Err(DataError::io("read", path, e)),
-    };
+    let meta = corpus_metadata(path)?;
     if !meta.is_dir() {
         let stories = load_file(path)?;
         if stories.is_empty() {
@@ -75,6 +71,57 @@ fn load_path(path: &Path) -> Result<Vec<String>, DataError> {
     Ok(all)
 }
 
+/// The metadata of a corpus path: a regular file or a folder. Checked before
+/// anything is opened (opening a FIFO blocks; a device never ends).
+pub fn corpus_metadata(path: &Path) -> Result<std::fs::Metadata, DataError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() || m.is_dir() => Ok(m),
+        Ok(m) => Err(DataError::NotRegular { path: path.to_path_buf(), kind: crate::util::file_kind(&m) }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(DataError::Missing { path: path.to_path_buf() }),
+        Err(e) => Err(DataError::io("read", path, e)),
+    }
+}
+
+/// The longest line a corpus may hold: a "story" is split, hashed, sampled
+/// for the tokenizer and encoded whole, so one endless line would cost many
+/// times its size in memory.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Counts line lengths across pieces of a file; says which line is too long.
+#[derive(Default)]
+pub struct LineGuard {
+    len: usize,
+    line: u64,
+}
+
+impl LineGuard {
+    /// Feeds the next bytes; `Err` with the 1-based number of a line longer than [`MAX_LINE_BYTES`].
+    pub fn feed(&mut self, bytes: &[u8], path: &Path) -> Result<(), DataError> {
+        let mut rest = bytes;
+        loop {
+            match rest.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    self.check(self.len + i, path)?;
+                    self.len = 0;
+                    self.line += 1;
+                    rest = &rest[i + 1..];
+                }
+                None => {
+                    self.len += rest.len();
+                    return self.check(self.len, path);
+                }
+            }
+        }
+    }
+
+    fn check(&self, len: usize, path: &Path) -> Result<(), DataError> {
+        if len > MAX_LINE_BYTES {
+            return Err(DataError::LineTooLong { path: path.to_path_buf(), line: self.line + 1, limit: MAX_LINE_BYTES });
+        }
+        Ok(())
+    }
+}
+
 /// The `*.txt` files directly inside `dir`, sorted by file name.
 pub fn txt_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     let entries = std::fs::read_dir(dir).map_err(|e| DataError::io("list folder", dir, e))?;
@@ -94,11 +141,16 @@ pub fn txt_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
 
 /// The stories of one file (possibly none).
 pub fn load_file(path: &Path) -> Result<Vec<String>, DataError> {
+    let meta = corpus_metadata(path)?;
+    if meta.is_dir() {
+        return Err(DataError::io("read", path, std::io::Error::new(std::io::ErrorKind::InvalidInput, "is a folder, not a file")));
+    }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(DataError::Missing { path: path.to_path_buf() }),
         Err(e) => return Err(DataError::io("read", path, e)),
     };
+    LineGuard::default().feed(&bytes, path)?;
     let text =
         String::from_utf8(bytes).map_err(|e| DataError::NotUtf8 { path: path.to_path_buf(), offset: e.utf8_error().valid_up_to() })?;
     Ok(split_stories_text(&text))

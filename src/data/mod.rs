@@ -11,6 +11,7 @@ pub mod gpt2;
 pub mod stories;
 pub mod stream;
 pub mod tok;
+pub mod token_cache;
 pub mod tokenizer;
 pub mod tokens;
 
@@ -31,6 +32,12 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
+
+    #[error("{}: not a regular file: it is {kind}; to read a pipe, pass `--corpus -` and pipe the text into standard input", path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
+
+    #[error("{}: line {line} is longer than {} MiB with no line break (expected text with line breaks: stories separated by `<|endoftext|>` lines or blank lines)", path.display(), limit >> 20)]
+    LineTooLong { path: PathBuf, line: u64, limit: usize },
 
     #[error("{} is not valid UTF-8: invalid byte at offset {offset} (expected UTF-8 text)", path.display())]
     NotUtf8 { path: PathBuf, offset: usize },
@@ -64,6 +71,12 @@ pub enum DataError {
 
     #[error("token file {} has {len} bytes, an odd number (expected whole little-endian u16 tokens)", path.display())]
     OddTokenFile { path: PathBuf, len: u64 },
+
+    #[error("token id {id} in {what} is outside the vocab of {vocab} (expected ids below {vocab})")]
+    IdOutOfVocab { id: u16, vocab: usize, what: String },
+
+    #[error("token cache {} cannot be used right after writing it: {why}", path.display())]
+    CacheUnusable { path: PathBuf, why: String },
 
     #[error("corpus too small: {n_tokens} tokens give {windows} windows of {window} tokens (seq_len {seq_len} + 1), fewer than one batch of {batch}")]
     TooSmall { n_tokens: usize, seq_len: usize, window: usize, windows: usize, batch: usize },

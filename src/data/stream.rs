@@ -19,12 +19,13 @@
 //! `valid_fraction` of the bytes are held out (at most [`VALID_CAP_TOKENS`] of
 //! them are kept; the rest is neither trained nor validated on).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::corpus::{split_stories_mode, txt_files, CorpusHasher, STORY_SEPARATOR};
 use super::tok::Tok;
+use super::token_cache::{self, CacheKey, Part};
 use super::DataError;
 
 /// Corpora at least this large take the streaming path.
@@ -41,10 +42,7 @@ pub const VALID_CAP_TOKENS: usize = 4 << 20;
 
 /// The files of a corpus path (a file, or a folder's `*.txt` in name order).
 pub fn corpus_files(path: &Path) -> Result<Vec<PathBuf>, DataError> {
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => DataError::Missing { path: path.to_path_buf() },
-        _ => DataError::io("read", path, e),
-    })?;
+    let meta = super::corpus::corpus_metadata(path)?;
     if !meta.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
@@ -79,7 +77,9 @@ fn for_each_block(
     let mut base = 0u64; // bytes of earlier files
     let mut chunk = vec![0u8; block_bytes.max(1)];
     for path in files {
+        super::corpus::corpus_metadata(path)?;
         let mut file = std::fs::File::open(path).map_err(|e| DataError::io("open", path, e))?;
+        let mut lines = super::corpus::LineGuard::default();
         let mut pending: Vec<u8> = Vec::new();
         let mut pending_at = 0u64; // file offset of pending[0]
         let mut mode: Option<bool> = None;
@@ -87,6 +87,7 @@ fn for_each_block(
         loop {
             let n = read_full(&mut file, &mut chunk).map_err(|e| DataError::io("read", path, e))?;
             let eof = n == 0;
+            lines.feed(&chunk[..n], path)?;
             pending.extend_from_slice(&chunk[..n]);
             if first && !pending.is_empty() {
                 if pending.starts_with(b"\xEF\xBB\xBF") {
@@ -232,11 +233,14 @@ impl EncodeStats {
 }
 
 /// Pass 2: training tokens into `train_path`, held-out ones (when `valid_from`)
-/// into `valid_path`; both written to temporary files and renamed when complete.
+/// into `valid_path`, as token cache files under `key` (the held-out file
+/// with [`Part::HeldOut`]); both written to temporary files and renamed when complete.
+#[allow(clippy::too_many_arguments)]
 pub fn encode_to_files(
     files: &[PathBuf],
     block_bytes: usize,
     tok: &Tok,
+    key: &CacheKey,
     valid_from: Option<u64>,
     train_path: &Path,
     valid_path: &Path,
@@ -248,37 +252,35 @@ pub fn encode_to_files(
     std::fs::create_dir_all(dir).map_err(|e| DataError::io("create folder", dir, e))?;
     let tmp = |p: &Path| p.with_extension(format!("partial-{}", std::process::id()));
     let (train_tmp, valid_tmp) = (tmp(train_path), tmp(valid_path));
-    let mut train = std::io::BufWriter::new(std::fs::File::create(&train_tmp).map_err(|e| DataError::io("create", &train_tmp, e))?);
+    let mut train = token_cache::Writer::create(&train_tmp)?;
     let mut valid: Vec<u16> = Vec::new();
-    let (mut n_train, mut bytes) = (0u64, 0u64);
+    let mut bytes = 0u64;
     let result = for_each_block(files, block_bytes, |block, done| {
         let held_out = valid_from.is_some_and(|v| block.start >= v);
         if held_out && valid.len() >= VALID_CAP_TOKENS {
             return Ok(false);
         }
         let ids = tok.encode_stories(&block.stories)?;
+        if let Err((id, vocab)) = token_cache::check_ids(&ids, key.vocab) {
+            return Err(DataError::IdOutOfVocab { id, vocab, what: "the encoded corpus".into() });
+        }
         if held_out {
             valid.extend_from_slice(&ids[..ids.len().min(VALID_CAP_TOKENS - valid.len())]);
         } else {
-            let mut raw = Vec::with_capacity(ids.len() * 2);
-            for t in &ids {
-                raw.extend_from_slice(&t.to_le_bytes());
-            }
-            train.write_all(&raw).map_err(|e| DataError::io("write", &train_tmp, e))?;
-            n_train += ids.len() as u64;
+            train.push(&ids, &train_tmp)?;
         }
         bytes = done;
         progress(done, total);
         Ok(true)
     });
+    let n_train = train.tokens();
     let finish = result.and_then(|()| {
-        train.flush().map_err(|e| DataError::io("write", &train_tmp, e))?;
-        train.get_ref().sync_all().map_err(|e| DataError::io("sync", &train_tmp, e))?;
         if n_train == 0 {
             return Err(DataError::EmptyCorpus { what: "the training part of the corpus".into() });
         }
+        train.finish(key, &train_tmp)?;
         if valid_from.is_some() {
-            super::tokens::TokenStore::write(&valid_tmp, &valid)?;
+            token_cache::write(&valid_tmp, &key.with_part(Part::HeldOut), &valid)?;
             std::fs::rename(&valid_tmp, valid_path).map_err(|e| DataError::io("rename", &valid_tmp, e))?;
         }
         std::fs::rename(&train_tmp, train_path).map_err(|e| DataError::io("rename", &train_tmp, e))

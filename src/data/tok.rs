@@ -23,6 +23,25 @@ pub enum TokenizerKind {
     Gpt2Remap,
 }
 
+impl TokenizerKind {
+    /// The fewest ids a model needs with this tokenizer: the specials and,
+    /// for byte-level BPE, all 256 byte symbols (ids 4..259).
+    pub fn min_vocab(self) -> usize {
+        match self {
+            TokenizerKind::Bpe => SPECIALS.len() + 256,
+            TokenizerKind::Gpt2Remap => FIRST_ORDINARY_ID as usize + 1,
+        }
+    }
+
+    /// How the tokenizer is named in messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            TokenizerKind::Bpe => "byte-level BPE tokenizer (4 specials and 256 byte symbols)",
+            TokenizerKind::Gpt2Remap => "GPT-2 remap tokenizer (4 specials and one GPT-2 id)",
+        }
+    }
+}
+
 #[derive(Clone)]
 #[allow(clippy::large_enum_variant)] // one per model, moved rarely
 pub enum Tok {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::tok::Tok;
 use serde::{Deserialize, Serialize};
 
+use super::token_cache::{self, CacheKey, Miss, Part};
 use super::{short, DataError};
 use crate::kernels::mmap::MappedU16;
 use crate::rng::Rng;
@@ -19,16 +20,17 @@ pub struct TokenStore {
 
 enum Inner {
     Memory(Vec<u16>),
-    /// Little-endian u16s, page-aligned by the OS; the file is only ever
-    /// replaced by rename, so the mapped inode never changes under us.
-    Mapped(MappedU16),
+    /// Little-endian u16s, page-aligned by the OS, from the given u16 on (past
+    /// a cache file's header); the file is only ever replaced by rename, so
+    /// the mapped inode never changes under us.
+    Mapped(MappedU16, usize),
 }
 
 impl std::fmt::Debug for TokenStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match self.inner {
             Inner::Memory(_) => "memory",
-            Inner::Mapped(_) => "mapped",
+            Inner::Mapped(..) => "mapped",
         };
         f.debug_struct("TokenStore").field("kind", &kind).field("len", &self.len()).finish()
     }
@@ -37,6 +39,11 @@ impl std::fmt::Debug for TokenStore {
 impl TokenStore {
     pub fn from_vec(v: Vec<u16>) -> Self {
         TokenStore { inner: Inner::Memory(v) }
+    }
+
+    /// The tokens of a mapped file from its `skip`-th u16 on.
+    pub(crate) fn mapped(map: MappedU16, skip: usize) -> Self {
+        TokenStore { inner: Inner::Mapped(map, skip) }
     }
 
     /// Open a token file (little-endian u16) by memory-mapping it.
@@ -48,7 +55,7 @@ impl TokenStore {
         }
         let mapped = if len == 0 { None } else { MappedU16::map(&file).map_err(|e| DataError::io("memory-map token file", path, e))? };
         match mapped {
-            Some(map) => Ok(TokenStore { inner: Inner::Mapped(map) }),
+            Some(map) => Ok(TokenStore::mapped(map, 0)),
             None => {
                 let bytes = std::fs::read(path).map_err(|e| DataError::io("read token file", path, e))?;
                 Ok(TokenStore::from_vec(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()))
@@ -76,12 +83,12 @@ impl TokenStore {
     pub fn as_slice(&self) -> &[u16] {
         match &self.inner {
             Inner::Memory(v) => v,
-            Inner::Mapped(m) => m.as_slice(),
+            Inner::Mapped(m, skip) => m.as_slice().get(*skip..).unwrap_or(&[]),
         }
     }
 
     pub fn is_mapped(&self) -> bool {
-        matches!(self.inner, Inner::Mapped(_))
+        matches!(self.inner, Inner::Mapped(..))
     }
 }
 
@@ -93,12 +100,15 @@ pub fn tokens_cache_path(dir: &Path, corpus_hash: &str, vocab: usize, tok_json: 
 
 /// [`cached_tokens_in`] under [`super::cache_dir`].
 pub fn cached_tokens(tok: &Tok, tok_json: &str, stories: &[String], corpus_hash: &str, vocab: usize) -> Result<TokenStore, DataError> {
-    cached_tokens_in(&super::cache_dir(), tok, tok_json, stories, corpus_hash, vocab, &|_, _| {})
+    cached_tokens_in(&super::cache_dir(), tok, tok_json, stories, corpus_hash, vocab, &|_, _| {}, &|_| {})
 }
 
-/// The encoded stories, from the cache under `dir` if present (a file of
-/// odd length is re-encoded), else encoded (reporting `progress(done,
-/// total)` stories) and written there, then memory-mapped.
+/// The encoded stories, from the cache under `dir` when a file there matches
+/// (corpus, tokenizer, vocab, checksum, ids: [`token_cache::open`]), else
+/// encoded (reporting `progress(done, total)` stories) and written there,
+/// then memory-mapped. A file that is there but does not match is rebuilt and
+/// `notice` gets one line saying why.
+#[allow(clippy::too_many_arguments)]
 pub fn cached_tokens_in(
     dir: &Path,
     tok: &Tok,
@@ -107,21 +117,29 @@ pub fn cached_tokens_in(
     corpus_hash: &str,
     vocab: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
+    notice: &dyn Fn(&str),
 ) -> Result<TokenStore, DataError> {
     let path = tokens_cache_path(dir, corpus_hash, vocab, tok_json);
-    if let Ok(meta) = std::fs::metadata(&path) {
-        if meta.is_file() && meta.len() % 2 == 0 && meta.len() > 0 {
-            if let Ok(store) = TokenStore::open(&path) {
-                return Ok(store);
-            }
-        }
+    let key = CacheKey::new(corpus_hash, tok_json, vocab, Part::Train);
+    match token_cache::open(&path, &key) {
+        Ok(store) => return Ok(store),
+        Err(Miss::Absent) => {}
+        Err(why) => notice(&miss_notice(&path, &why)),
     }
     let tokens = tok.encode_stories_with(stories, progress)?;
-    TokenStore::write(&path, &tokens)?;
+    if let Err((id, vocab)) = token_cache::check_ids(&tokens, vocab) {
+        return Err(DataError::IdOutOfVocab { id, vocab, what: "the encoded corpus".into() });
+    }
+    token_cache::write(&path, &key, &tokens)?;
     // Map the file rather than keep the Vec: big corpora then live in the
     // page cache instead of the heap, the same as on a cache hit.
     drop(tokens);
-    TokenStore::open(&path)
+    token_cache::open(&path, &key).map_err(|why| DataError::CacheUnusable { path: path.clone(), why: why.to_string() })
+}
+
+/// The one line said when a cache file is there but not used.
+pub fn miss_notice(path: &Path, why: &Miss) -> String {
+    format!("token cache {} not used ({why}); encoding the corpus again", path.display())
 }
 
 /// Hold out the last `ceil(valid_fraction · n)` stories (at least 1) for

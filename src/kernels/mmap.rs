@@ -23,6 +23,11 @@ impl MappedU16 {
         Ok((aligned && map.len() % 2 == 0).then_some(MappedU16 { map }))
     }
 
+    /// The file's bytes as they are.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.map
+    }
+
     pub fn as_slice(&self) -> &[u16] {
         // SAFETY: `map` checked the alignment and the even length, and the
         // host is little-endian, so the bytes are `len / 2` valid u16 values.

@@ -51,3 +51,19 @@ pub fn ignore_sigpipe() {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
+
+/// The soft limit on this process's address space (`RLIMIT_AS`) in bytes;
+/// `None` when unlimited or unknown.
+pub fn address_space_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes one `rlimit` through a pointer to a live,
+        // properly aligned local; it reads nothing else.
+        let ok = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut r) } == 0;
+        if ok && r.rlim_cur != libc::RLIM_INFINITY {
+            return Some(r.rlim_cur as u64);
+        }
+    }
+    None
+}

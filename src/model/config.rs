@@ -2,6 +2,7 @@
 //! these structs (see [`ModelSpec`](super::ModelSpec)), and the model is built
 //! from that same struct.
 
+use super::footprint::{Count, Footprint};
 use super::lm::Model;
 
 /// A rejected value: the preset field it came from and why.
@@ -14,10 +15,21 @@ pub trait ModelConfig {
     fn validate(&self) -> Result<(), Invalid>;
     /// The model of a valid config; `seq_len` is the training window.
     fn build(&self, seq_len: usize) -> Model;
-    /// Parameters of the model this config describes.
-    fn num_params(&self) -> usize {
-        self.build(1).num_params()
+    /// Short architecture label for listings (the built model's `describe`).
+    fn describe(&self) -> String;
+    /// Sizes in f32 elements at `batch` windows of `seq` tokens, from
+    /// arithmetic on the config alone (see [`footprint`](super::footprint)).
+    fn footprint(&self, batch: usize, seq: usize) -> Footprint;
+    /// Parameters of the model this config describes, without building it;
+    /// `None` if the count overflows.
+    fn param_count(&self) -> Option<u64> {
+        self.footprint(1, 1).params.to_u64()
     }
+}
+
+/// Parameters of `n_layers` equal blocks of `per_layer` plus `rest`.
+pub fn layered(n_layers: usize, per_layer: Count, rest: Count) -> Count {
+    per_layer * n_layers + rest
 }
 
 /// The first of `sizes` that is zero, as an error.

@@ -35,6 +35,8 @@ pub enum CheckpointError {
     Version { path: String, found: u32, expected: u32 },
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
+    #[error("{path}: cannot read it: {reason}")]
+    Unreadable { path: String, reason: String },
     #[error(transparent)]
     Weights(#[from] crate::weights::WeightsError),
     #[error(transparent)]
@@ -149,7 +151,7 @@ pub fn save(dir: &Path, req: &SaveRequest) -> Result<(), CheckpointError> {
         fault_point().and_then(|()| std::fs::rename(&tmp, dir)).map_err(io(dir))?;
         None
     } else {
-        match fault_point().and_then(|()| crate::kernels::os::rename_exchange(&tmp, dir)) {
+        match fault_point().and_then(|()| exchange(&tmp, dir)) {
             Ok(()) => Some(tmp),
             Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
                 let old = parent.join(format!(".old-{name}-{}", std::process::id()));
@@ -210,6 +212,23 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 thread_local! {
     /// (steps of the save so far, the step that fails): a test hook.
     static FAULT: std::cell::Cell<(usize, Option<usize>)> = const { std::cell::Cell::new((0, None)) };
+    /// Saves on this thread take the two-rename path: a test hook.
+    static NO_EXCHANGE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Makes this thread's saves replace folders with two renames, as on a
+/// filesystem without an atomic exchange. For tests.
+#[doc(hidden)]
+pub fn force_rename_fallback(on: bool) {
+    NO_EXCHANGE.with(|f| f.set(on));
+}
+
+/// The atomic swap, or `Unsupported` where a test forces the fallback.
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    if NO_EXCHANGE.with(|f| f.get()) {
+        return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "exchange disabled for a test"));
+    }
+    crate::kernels::os::rename_exchange(a, b)
 }
 
 /// Makes step `n` (counted from 1) of this thread's saves fail with an I/O
@@ -242,50 +261,148 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// Largest text file (meta.json, preset, tokenizer, state) a checkpoint may
+/// hold: far above what any preset writes, far below what would exhaust memory.
+const TEXT_LIMIT: u64 = 256 << 20;
+
 /// Reads `meta.json` and verifies every listed file's size and SHA-256.
 pub fn verify(dir: &Path) -> Result<(Meta, BTreeMap<String, Vec<u8>>), CheckpointError> {
+    let meta = read_meta(dir)?;
+    let mut out = BTreeMap::new();
+    for fname in meta.files.keys() {
+        let limit = if fname.ends_with(".safetensors") { u64::MAX } else { TEXT_LIMIT };
+        out.insert(fname.clone(), read_entry(dir, &meta, fname, limit)?);
+    }
+    Ok((meta, out))
+}
+
+/// Reads and checks `meta.json`: its format version, that the required
+/// files are listed, and that every listed file is a regular file of the
+/// listed size inside `dir` (before any of them is opened).
+fn read_meta(dir: &Path) -> Result<Meta, CheckpointError> {
     let dp = dir.display().to_string();
-    if !dir.is_dir() {
-        return Err(CheckpointError::Io {
-            path: dp,
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "checkpoint folder not found"),
-        });
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(CheckpointError::Corrupt { path: dp, msg: "not a folder; a checkpoint is a folder holding meta.json".into() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(CheckpointError::Io {
+                path: dp,
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "checkpoint folder not found"),
+            })
+        }
+        Err(e) => return Err(unreadable(dir, &e)),
     }
     let mp = dir.join(META);
-    let mbytes = std::fs::read(&mp).map_err(|_| CheckpointError::NotACheckpoint(dp.clone()))?;
+    let md = match std::fs::symlink_metadata(&mp) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(CheckpointError::NotACheckpoint(dp)),
+        Err(e) => return Err(unreadable(&mp, &e)),
+    };
+    check_regular(&mp, &md)?;
+    if md.len() > TEXT_LIMIT {
+        return Err(CheckpointError::Corrupt { path: mp.display().to_string(), msg: format!("{} bytes; not a meta.json", md.len()) });
+    }
+    let mbytes = std::fs::read(&mp).map_err(|e| unreadable(&mp, &e))?;
     let meta: Meta = serde_json::from_slice(&mbytes)
         .map_err(|e| CheckpointError::Corrupt { path: mp.display().to_string(), msg: format!("unreadable meta.json: {e}") })?;
     if meta.format_version != FORMAT_VERSION {
         return Err(CheckpointError::Version { path: dp, found: meta.format_version, expected: FORMAT_VERSION });
     }
-    let mut out = BTreeMap::new();
     for (fname, entry) in &meta.files {
+        if !is_plain_name(fname) {
+            return Err(CheckpointError::Corrupt {
+                path: mp.display().to_string(),
+                msg: format!("lists {fname:?}, which is outside the checkpoint folder; entries must be plain file names inside it"),
+            });
+        }
         let p = dir.join(fname);
-        let bytes = std::fs::read(&p).map_err(|e| CheckpointError::Corrupt {
-            path: p.display().to_string(),
-            msg: format!("listed in meta.json but cannot be read: {e}"),
+        let md = std::fs::symlink_metadata(&p).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                CheckpointError::Corrupt { path: p.display().to_string(), msg: "listed in meta.json but missing".into() }
+            }
+            _ => unreadable(&p, &e),
         })?;
-        if bytes.len() as u64 != entry.size {
+        check_regular(&p, &md)?;
+        if md.len() != entry.size {
             return Err(CheckpointError::Corrupt {
                 path: p.display().to_string(),
-                msg: format!("size {} bytes, meta.json says {} (truncated or replaced)", bytes.len(), entry.size),
+                msg: format!("size {} bytes, meta.json says {} (truncated or replaced)", md.len(), entry.size),
             });
         }
-        let h = sha256_hex(&bytes);
-        if h != entry.sha256 {
-            return Err(CheckpointError::Corrupt {
-                path: p.display().to_string(),
-                msg: format!("SHA-256 {h} does not match meta.json ({}): the file is corrupted", entry.sha256),
-            });
-        }
-        out.insert(fname.clone(), bytes);
     }
     for required in [WEIGHTS, TOKENIZER, PRESET, STATE] {
-        if !out.contains_key(required) {
+        if !meta.files.contains_key(required) {
             return Err(CheckpointError::Corrupt { path: dp.clone(), msg: format!("{required} is missing from meta.json") });
         }
     }
-    Ok((meta, out))
+    Ok(meta)
+}
+
+/// A file name with no folder part: not empty, `.`, `..`, absolute, or holding a separator.
+fn is_plain_name(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    matches!((parts.next(), parts.next()), (Some(std::path::Component::Normal(_)), None)) && !name.contains(['/', '\\'])
+}
+
+/// Checkpoint files are regular files: a symbolic link could point outside
+/// the folder, and a FIFO or device would block or never end.
+fn check_regular(path: &Path, md: &std::fs::Metadata) -> Result<(), CheckpointError> {
+    let what = if md.file_type().is_symlink() {
+        "a symbolic link (it may point outside the checkpoint folder)"
+    } else if md.is_dir() {
+        "a folder"
+    } else if md.is_file() {
+        return Ok(());
+    } else {
+        "a FIFO, socket or device"
+    };
+    Err(CheckpointError::Corrupt { path: path.display().to_string(), msg: format!("not a regular file: {what}") })
+}
+
+/// Reading failed for a reason other than absence: said as it is (a
+/// permission problem is not a missing checkpoint).
+fn unreadable(path: &Path, e: &std::io::Error) -> CheckpointError {
+    let reason = match e.kind() {
+        std::io::ErrorKind::PermissionDenied => "permission denied (check the owner and mode of the checkpoint's files)".to_string(),
+        _ => e.to_string(),
+    };
+    CheckpointError::Unreadable { path: path.display().to_string(), reason }
+}
+
+/// Reads one listed file of at most `limit` bytes and checks its size and SHA-256.
+fn read_entry(dir: &Path, meta: &Meta, fname: &str, limit: u64) -> Result<Vec<u8>, CheckpointError> {
+    let entry = &meta.files[fname];
+    let p = dir.join(fname);
+    if entry.size > limit {
+        return Err(CheckpointError::Corrupt {
+            path: p.display().to_string(),
+            msg: format!("{} bytes, more than this checkpoint's model can need ({limit}); not read", entry.size),
+        });
+    }
+    let bytes = read_at_most(&p, entry.size).map_err(|e| unreadable(&p, &e))?;
+    if bytes.len() as u64 != entry.size {
+        return Err(CheckpointError::Corrupt {
+            path: p.display().to_string(),
+            msg: format!("size {} bytes, meta.json says {} (truncated or replaced)", bytes.len(), entry.size),
+        });
+    }
+    let h = sha256_hex(&bytes);
+    if h != entry.sha256 {
+        return Err(CheckpointError::Corrupt {
+            path: p.display().to_string(),
+            msg: format!("SHA-256 {h} does not match meta.json ({}): the file is corrupted", entry.sha256),
+        });
+    }
+    Ok(bytes)
+}
+
+/// The file's first `size` bytes and one more if there is one (so a file
+/// that grew since it was measured is noticed, never read to its end).
+fn read_at_most(path: &Path, size: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(size as usize);
+    std::fs::File::open(path)?.take(size + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// A checkpoint ready to train on, sample from or evaluate: verified, its
@@ -317,9 +434,12 @@ pub fn load_model(dir: &Path) -> Result<Loaded, CheckpointError> {
 /// [`load_model`] into the model `build` makes from the checkpoint's preset;
 /// the weights must fit that model's layout exactly.
 pub fn load_as(dir: &Path, build: impl FnOnce(&Preset) -> Model) -> Result<Loaded, CheckpointError> {
-    let files = Files::read(dir)?;
-    let preset = Preset::parse(&files.preset_text, &dir.join(PRESET).display().to_string())?;
+    let mut files = Files::read(dir)?;
+    let preset = Preset::parse_stored(&files.preset_text, &dir.join(PRESET).display().to_string())?;
+    crate::limits::check_preset(&preset, preset.train.batch, crate::model::footprint::Purpose::Infer)
+        .map_err(|e| CheckpointError::Other(format!("{}: {e}", dir.display())))?;
     let model = build(&preset);
+    files.read_tensors(model.layout(), &model.tied_aliases())?;
     let (params, adam) = files.tensors(model.layout(), &model.tied_aliases(), |n| model.is_buffer(n))?;
     let tokenizer = Tok::from_json(&files.tokenizer_json, &dir.join(TOKENIZER))?;
     tokenizer.check_vocab(model.vocab())?;
@@ -331,14 +451,16 @@ pub fn load_as(dir: &Path, build: impl FnOnce(&Preset) -> Model) -> Result<Loade
 /// without verifying or loading anything else.
 pub fn read_preset(dir: &Path) -> Result<Preset, CheckpointError> {
     let path = dir.join(PRESET);
+    crate::util::regular_file(&path).map_err(io(&path))?;
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    Ok(Preset::parse(&text, &path.display().to_string())?)
+    Ok(Preset::parse_stored(&text, &path.display().to_string())?)
 }
 
 /// A checkpoint's training state (step, tokens, budget, …), read from its
 /// `state.json` without verifying or loading anything else.
 pub fn read_state(dir: &Path) -> Result<TrainState, CheckpointError> {
     let path = dir.join(STATE);
+    crate::util::regular_file(&path).map_err(io(&path))?;
     let bytes = std::fs::read(&path).map_err(io(&path))?;
     parse_state(&bytes, &path)
 }
@@ -348,9 +470,11 @@ fn parse_state(bytes: &[u8], path: &Path) -> Result<TrainState, CheckpointError>
         .map_err(|e| CheckpointError::Corrupt { path: path.display().to_string(), msg: format!("unreadable training state: {e}") })
 }
 
-/// A verified checkpoint's files, before any model is involved.
+/// A verified checkpoint's files: the text ones first (before any model is
+/// involved), the tensors once the preset's model says how large they can be.
 struct Files {
     dir: PathBuf,
+    meta: Meta,
     bytes: BTreeMap<String, Vec<u8>>,
     preset_text: String,
     tokenizer_json: String,
@@ -360,15 +484,31 @@ struct Files {
 impl Files {
     fn read(dir: &Path) -> Result<Files, CheckpointError> {
         recover(dir);
-        let (_meta, bytes) = verify(dir)?;
+        let meta = read_meta(dir)?;
         let text = |name: &str| -> Result<String, CheckpointError> {
-            String::from_utf8(bytes[name].clone())
+            String::from_utf8(read_entry(dir, &meta, name, TEXT_LIMIT)?)
                 .map_err(|_| CheckpointError::Corrupt { path: dir.join(name).display().to_string(), msg: "not UTF-8".into() })
         };
         let preset_text = text(PRESET)?;
         let tokenizer_json = text(TOKENIZER)?;
-        let state = parse_state(&bytes[STATE], &dir.join(STATE))?;
-        Ok(Files { dir: dir.to_path_buf(), bytes, preset_text, tokenizer_json, state })
+        let state = parse_state(&read_entry(dir, &meta, STATE, TEXT_LIMIT)?, &dir.join(STATE))?;
+        Ok(Files { dir: dir.to_path_buf(), meta, bytes: BTreeMap::new(), preset_text, tokenizer_json, state })
+    }
+
+    /// Reads the weights and the optimizer moments, each refused unread if it
+    /// is larger than the model's tensors (and their safetensors header) can be.
+    fn read_tensors(&mut self, layout: &Layout, aliases: &[(&str, &str)]) -> Result<(), CheckpointError> {
+        let alias_len: usize = aliases.iter().filter_map(|(_, canon)| layout.get(canon)).map(|t| t.len()).sum();
+        let n_tensors = (layout.tensors.len() + aliases.len()) as u64;
+        // 8 length bytes, a JSON header of well under 1 KiB per tensor, the f32 data
+        let limit = |elems: u64, tensors: u64| 8 + (64 << 10) + 1024 * tensors + 4 * elems;
+        let weights = read_entry(&self.dir, &self.meta, WEIGHTS, limit((layout.total + alias_len) as u64, n_tensors))?;
+        self.bytes.insert(WEIGHTS.into(), weights);
+        if self.meta.files.contains_key(OPTIMIZER) {
+            let moments = read_entry(&self.dir, &self.meta, OPTIMIZER, limit(2 * layout.total as u64, 2 * n_tensors))?;
+            self.bytes.insert(OPTIMIZER.into(), moments);
+        }
+        Ok(())
     }
 
     /// The weights, and the AdamW moments if present, in `layout`'s order.

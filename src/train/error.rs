@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
+    #[error(transparent)]
+    Memory(#[from] crate::limits::TooLarge),
     #[error("cannot resume")]
     Resume(#[source] CheckpointError),
     #[error("cannot apply the command-line overrides to the preset")]

@@ -30,6 +30,13 @@ impl Session {
         if s.is_multiple_of(sample_every) && !done {
             self.periodic_sample(em);
         }
+        if self.cfg.overrides.save_every.is_some_and(|n| s.is_multiple_of(n)) && !done {
+            let dir = self.run_dir.join("last");
+            match self.save(&dir, "last") {
+                Ok(()) => em.important(Event::CheckpointSaved { step: s, path: dir }),
+                Err(e) => em.important(Event::warn(LogKind::SaveFailed, e.message())),
+            }
+        }
         if s.is_multiple_of(checkpoint_every) && !done {
             let dir = self.run_dir.join(format!("step-{s}"));
             match self.save(&dir, "periodic") {

@@ -9,7 +9,9 @@ use super::trainer::RunConfig;
 use crate::data::corpus::{corpus_hash, load_stories, CorpusSource};
 use crate::data::stream;
 use crate::data::tok::{cached_tok_in, Tok};
-use crate::data::tokens::{cached_tokens_in, split_stories, tokens_cache_path, TokenStore};
+use crate::data::token_cache::{self, CacheKey, Miss, Part};
+use crate::data::tokens::{cached_tokens_in, miss_notice, split_stories, tokens_cache_path, TokenStore};
+use crate::data::DataError;
 use crate::engine::{Emitter, Event, LogKind, RunState};
 use crate::preset::Preset;
 use crossbeam_channel::Sender;
@@ -164,38 +166,76 @@ pub(super) fn encode(
 ) -> Result<(TokenStore, TokenStore), TrainError> {
     status(em, RunState::Preparing, "encoding the corpus");
     let encode_valid = || tok.encode_stories(&text.valid).map(TokenStore::from_vec).map_err(TrainError::Encode);
-    match &text.streamed {
+    // caches that are there but unusable are rebuilt, each with one line saying why
+    let notices = std::cell::RefCell::new(Vec::new());
+    let notice = |line: &str| notices.borrow_mut().push(line.to_string());
+    let (train, valid) = match &text.streamed {
         Some(files) => {
             let path = tokens_cache_path(&crate::data::cache_dir(), &info.hash, vocab, tok_json);
             let vpath = path.with_extension("valid.u16");
+            let key = CacheKey::new(&info.hash, tok_json, vocab, Part::Train);
+            let vkey = key.with_part(Part::HeldOut);
             let held_out = text.valid_from.is_some();
-            if !(path.is_file() && (!held_out || vpath.is_file())) {
-                let progress = bytes_progress(em.sender(), "encoding the corpus");
-                let st = stream::encode_to_files(files, stream::BLOCK_BYTES, tok, text.valid_from, &path, &vpath, &progress)
-                    .map_err(TrainError::Encode)?;
-                em.important(Event::info(
-                    LogKind::CorpusEncoded,
-                    format!(
-                        "encoded {} MB into {} training tokens in {:.1} s ({:.1} MB/s, streamed in {} MB blocks)",
-                        st.bytes / 1_000_000,
-                        st.train_tokens,
-                        st.secs,
-                        st.mb_per_sec(),
-                        stream::BLOCK_BYTES >> 20
-                    ),
-                ));
-            }
-            let train = TokenStore::open(&path).map_err(TrainError::Encode)?;
-            let valid = if held_out { TokenStore::open(&vpath).map_err(TrainError::Encode)? } else { encode_valid()? };
-            Ok((train, valid))
+            let verified = |p: &std::path::Path, k: &CacheKey| {
+                token_cache::open(p, k).map_err(|why| {
+                    if why != Miss::Absent {
+                        notice(&miss_notice(p, &why));
+                    }
+                })
+            };
+            let hit =
+                verified(&path, &key).and_then(|t| if held_out { verified(&vpath, &vkey).map(|v| (t, Some(v))) } else { Ok((t, None)) });
+            let (train, valid) = match hit {
+                Ok(hit) => hit,
+                Err(()) => {
+                    for line in notices.take() {
+                        em.important(Event::warn(LogKind::Note, line));
+                    }
+                    let progress = bytes_progress(em.sender(), "encoding the corpus");
+                    let st = stream::encode_to_files(files, stream::BLOCK_BYTES, tok, &key, text.valid_from, &path, &vpath, &progress)
+                        .map_err(TrainError::Encode)?;
+                    em.important(Event::info(
+                        LogKind::CorpusEncoded,
+                        format!(
+                            "encoded {} MB into {} training tokens in {:.1} s ({:.1} MB/s, streamed in {} MB blocks)",
+                            st.bytes / 1_000_000,
+                            st.train_tokens,
+                            st.secs,
+                            st.mb_per_sec(),
+                            stream::BLOCK_BYTES >> 20
+                        ),
+                    ));
+                    let reopen = |p: &std::path::Path, k: &CacheKey| {
+                        token_cache::open(p, k)
+                            .map_err(|why| TrainError::Encode(DataError::CacheUnusable { path: p.to_path_buf(), why: why.to_string() }))
+                    };
+                    let train = reopen(&path, &key)?;
+                    (train, if held_out { Some(reopen(&vpath, &vkey)?) } else { None })
+                }
+            };
+            let valid = match valid {
+                Some(v) => v,
+                None => encode_valid()?,
+            };
+            (train, valid)
         }
         None => {
             let progress = stories_progress(em.sender());
-            let train = cached_tokens_in(&crate::data::cache_dir(), tok, tok_json, &text.train, &info.hash, vocab, &progress)
+            let train = cached_tokens_in(&crate::data::cache_dir(), tok, tok_json, &text.train, &info.hash, vocab, &progress, &notice)
                 .map_err(TrainError::Encode)?;
-            Ok((train, encode_valid()?))
+            (train, encode_valid()?)
+        }
+    };
+    for line in notices.take() {
+        em.important(Event::warn(LogKind::Note, line));
+    }
+    // whatever made them, no id reaches past the embedding
+    for (store, what) in [(&train, "the training tokens"), (&valid, "the validation tokens")] {
+        if let Err((id, vocab)) = token_cache::check_ids(store.as_slice(), vocab) {
+            return Err(TrainError::Encode(DataError::IdOutOfVocab { id, vocab, what: what.into() }));
         }
     }
+    Ok((train, valid))
 }
 
 /// Reports each new percentage of a byte count as a preparing status

@@ -12,6 +12,7 @@ use super::session::{status, Session};
 use super::trainer::RunConfig;
 use crate::data::tokens::{validation_windows, TokenStore, WindowSampler};
 use crate::engine::{Emitter, Event, LogKind, RunState};
+use crate::model::footprint::Purpose;
 use crate::model::{Model, Workspace};
 use crate::preset::{budget_label, Preset};
 use crate::rng::Rng;
@@ -30,6 +31,14 @@ impl Session {
     /// Prepares a run; `Ok(None)` if a stop came while the corpus was read.
     pub(super) fn prepare(cfg: &RunConfig, em: &mut Emitter, ctl: &RefCell<Control>) -> Result<Option<Session>, TrainError> {
         status(em, RunState::Preparing, "loading checkpoint / corpus");
+        // the memory check comes first: a resumed run's preset is the checkpoint's
+        let sized = match &cfg.resume {
+            Some(dir) => checkpoint::read_preset(dir).ok(),
+            None => Some(cfg.preset.clone()),
+        };
+        if let Some(p) = &sized {
+            crate::limits::check_preset(p, p.train.batch, Purpose::Train)?;
+        }
         let resumed = match &cfg.resume {
             Some(dir) => Some(checkpoint::load_model(dir).map_err(TrainError::Resume)?),
             None => None,

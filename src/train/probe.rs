@@ -246,6 +246,10 @@ pub fn recall_probe_in(
     Some(RecallReport { stories: stories.len(), skipped_stories: skipped, receptive_field: rf, buckets })
 }
 
+/// The most stories `eval --probe-stories` reads (each is generated, encoded
+/// and scored; a typo's extra zeros would run for hours).
+pub const MAX_PROBE_STORIES: usize = 100_000;
+
 /// The probe's stories: built-in stories the model did not train on when it
 /// trained on the built-in corpus (the held-out tail of indices).
 pub fn probe_stories(seed: u64, first_index: u64, n: usize) -> Vec<Story> {

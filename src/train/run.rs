@@ -23,6 +23,8 @@ pub fn timestamp() -> String {
 
 /// A new, unused run folder under `root`.
 pub fn new_run_dir(root: &Path, preset: &str) -> std::io::Result<PathBuf> {
+    // parsed presets are checked already; this keeps any other caller inside `root` too
+    crate::preset::check_name(preset).map_err(|msg| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("preset name {msg}")))?;
     std::fs::create_dir_all(root)?;
     let base = format!("{preset}-{}", timestamp());
     let mut dir = root.join(&base);
@@ -42,7 +44,15 @@ pub struct MetricsLog {
 
 impl MetricsLog {
     pub fn open(run_dir: &Path) -> std::io::Result<Self> {
-        let f = std::fs::OpenOptions::new().create(true).append(true).open(run_dir.join("metrics.jsonl"))?;
+        let path = run_dir.join("metrics.jsonl");
+        // a FIFO here would block the open (and a device swallow the record)
+        if let Ok(m) = std::fs::metadata(&path) {
+            if !m.is_file() {
+                let kind = crate::util::file_kind(&m);
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("not a regular file: it is {kind}")));
+            }
+        }
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
         Ok(MetricsLog { file: Some(f) })
     }
 

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 
 use flashlm_tui::data::corpus::{corpus_hash, load_stories, split_stories_text, CorpusSource};
+use flashlm_tui::data::token_cache::HEADER_BYTES;
 use flashlm_tui::data::tokenizer::{
     cached_tokenizer_in, check_specials, check_vocab, decode, decode_bytes, encode_prompt, encode_stories, load_tokenizer,
     tokenizer_from_json, tokenizer_json, train_tokenizer, vocab_size, EOS, SPECIALS,
@@ -323,21 +324,31 @@ fn tokenizer_and_token_caches_round_trip() {
 
     let expected = encode_stories(&t1, stories).unwrap();
     let t1 = flashlm_tui::data::tok::Tok::Bpe(t1);
-    let store = cached_tokens_in(dir.path(), &t1, &json, stories, &hash, 400, &|_, _| {}).unwrap();
+    let quiet = |line: &str| panic!("unexpected notice: {line}");
+    let store = cached_tokens_in(dir.path(), &t1, &json, stories, &hash, 400, &|_, _| {}, &quiet).unwrap();
     assert_eq!(store.as_slice(), &expected[..]);
     let path = tokens_cache_path(dir.path(), &hash, 400, &json);
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 * expected.len() as u64);
-    let again = cached_tokens_in(dir.path(), &t1, &json, stories, &hash, 400, &|_, _| panic!("should be cached")).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), HEADER_BYTES as u64 + 2 * expected.len() as u64);
+    let again = cached_tokens_in(dir.path(), &t1, &json, stories, &hash, 400, &|_, _| panic!("should be cached"), &quiet).unwrap();
     assert!(again.is_mapped());
     assert_eq!(again.as_slice(), &expected[..]);
 
     // An odd-length (truncated) token file is re-encoded.
     std::fs::write(&path, [1u8, 2, 3]).unwrap();
     let progress = std::sync::atomic::AtomicUsize::new(0);
-    let fixed = cached_tokens_in(dir.path(), &t1, &json, stories, &hash, 400, &|done, total| {
-        assert!(done <= total);
-        progress.fetch_max(done, std::sync::atomic::Ordering::Relaxed);
-    })
+    let fixed = cached_tokens_in(
+        dir.path(),
+        &t1,
+        &json,
+        stories,
+        &hash,
+        400,
+        &|done, total| {
+            assert!(done <= total);
+            progress.fetch_max(done, std::sync::atomic::Ordering::Relaxed);
+        },
+        &|_| {},
+    )
     .unwrap();
     assert_eq!(fixed.as_slice(), &expected[..]);
     assert_eq!(progress.into_inner(), stories.len());

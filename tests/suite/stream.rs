@@ -6,12 +6,17 @@ use flashlm_tui::data::corpus::{corpus_hash, load_stories, CorpusSource};
 use flashlm_tui::data::stories::stories;
 use flashlm_tui::data::stream::{encode_to_files, scan};
 use flashlm_tui::data::tok::Tok;
+use flashlm_tui::data::token_cache::{self, CacheKey, Miss, Part};
 use flashlm_tui::data::tokenizer::train_tokenizer;
-use flashlm_tui::data::tokens::TokenStore;
 use flashlm_tui::data::DataError;
 
 fn tok() -> Tok {
     Tok::Bpe(train_tokenizer(&stories(3, 200), 500, false).unwrap())
+}
+
+/// The cache key the tests write under (the hash need not be the corpus's here).
+fn key(tok: &Tok) -> CacheKey {
+    CacheKey::new("c0ffee", &tok.to_json().unwrap(), 500, Part::Train)
 }
 
 #[test]
@@ -32,9 +37,9 @@ fn streamed_blocks_equal_the_whole_file() {
         assert_eq!(sc.hash, corpus_hash(&whole), "block {block}: the cache key matches the in-memory path");
         assert_eq!(sc.sample, whole);
         let (tp, vp) = (dir.path().join(format!("t{block}.u16")), dir.path().join(format!("v{block}.u16")));
-        let st = encode_to_files(&files, block, &tok, None, &tp, &vp, &|_, _| {}).unwrap();
+        let st = encode_to_files(&files, block, &tok, &key(&tok), None, &tp, &vp, &|_, _| {}).unwrap();
         let expected = tok.encode_stories(&whole).unwrap();
-        assert_eq!(TokenStore::open(&tp).unwrap().as_slice(), &expected[..], "block {block}");
+        assert_eq!(token_cache::open(&tp, &key(&tok)).unwrap().as_slice(), &expected[..], "block {block}");
         assert_eq!(st.train_tokens as usize, expected.len());
         assert_eq!(st.bytes, raw.len() as u64);
         assert!(!vp.exists());
@@ -55,9 +60,11 @@ fn streamed_corpus_holds_out_the_tail_and_splits_blank_lines() {
     assert!(sc.train_stories < whole.len() && sc.train_stories > whole.len() * 8 / 10, "{}", sc.train_stories);
     assert_eq!(sc.sample.len(), 1, "the sample stops once it holds sample_bytes");
     let (tp, vp) = (dir.path().join("t.u16"), dir.path().join("v.u16"));
-    let st = encode_to_files(&files, 2 << 10, &tok, Some(from), &tp, &vp, &|_, _| {}).unwrap();
+    let k = key(&tok);
+    let st = encode_to_files(&files, 2 << 10, &tok, &k, Some(from), &tp, &vp, &|_, _| {}).unwrap();
     let all = tok.encode_stories(&whole).unwrap();
-    let (train, valid) = (TokenStore::open(&tp).unwrap(), TokenStore::open(&vp).unwrap());
+    let (train, valid) = (token_cache::open(&tp, &k).unwrap(), token_cache::open(&vp, &k.with_part(Part::HeldOut)).unwrap());
+    assert_eq!(token_cache::open(&vp, &k).unwrap_err(), Miss::Key("part of the corpus"), "the held-out file is not training text");
     assert!(!valid.is_empty() && st.valid_tokens as usize == valid.len());
     assert_eq!(train.len() + valid.len(), all.len(), "every story lands on exactly one side");
     assert_eq!(train.as_slice(), &all[..train.len()]);

@@ -208,6 +208,33 @@ fn picker_lists_presets_with_marker_reference_and_parse_errors() {
     assert_eq!(app.overlay, Overlay::None);
 }
 
+/// A preset overriding a built-in one is marked `~`, two of one name in a
+/// folder `!`; the details say which files, and an ambiguous one cannot start.
+#[test]
+fn picker_marks_overriding_and_ambiguous_presets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, text) = tiny_preset(&[]);
+    let twin = text.replace("name: \"tiny\"", "name: \"twin\"");
+    std::fs::write(dir.path().join("a.ron"), &twin).unwrap();
+    std::fs::write(dir.path().join("b.ron"), twin.replace("seed: 42", "seed: 43")).unwrap();
+    std::fs::write(dir.path().join("mine.ron"), text.replace("seed: 42", "seed: 7")).unwrap();
+    let mut app = App::new(discover(Some(dir.path())), AppOptions { runs_root: dir.path().join("runs"), threads: 2, tinystories: None });
+    select(&mut app, "tiny");
+    let b = render(&app, 120, 30);
+    let (_, y) = find(&b, "▶").unwrap();
+    assert!(row(&b, y).contains("tiny") && row(&b, y).contains(" ~ "), "{}", row(&b, y));
+    assert!(has(&b, "~ overrides <built-in>/tiny.ron"), "{}", screen(&b));
+    select(&mut app, "twin");
+    let b = render(&app, 120, 30);
+    let (_, y) = find(&b, "▶").unwrap();
+    assert!(row(&b, y).contains("twin") && row(&b, y).contains(" ! "), "{}", row(&b, y));
+    assert!(has(&b, "! ambiguous:") && has(&b, "b.ron also defines it"), "{}", screen(&b));
+    assert!(matches!(app.on_key(code(KeyCode::Enter)), Action::None));
+    let status = app.status.clone().unwrap_or_default();
+    assert!(status.contains("twin cannot start") && status.contains("a.ron") && status.contains("b.ron"), "{status}");
+    assert!(app.run.is_none());
+}
+
 #[test]
 fn picker_b_starts_runs_with_bf16_products_where_the_cpu_has_them() {
     use flashlm_tui::precision::Precision;

@@ -102,6 +102,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let (preset, _) = resolve(&a.preset, a.presets.as_deref())?;
     let threads = a.threads.unwrap_or_else(default_threads).max(1);
     let b = a.batch.unwrap_or(preset.train.batch).max(1);
+    crate::limits::check_preset(&preset, b, crate::model::footprint::Purpose::Train)?;
     let model = preset.build_model();
     let mut sb = StepBench::new(&model, &preset, b, threads, true)?;
     let tr = time_training(a, &mut sb, threads, b * preset.train.seq_len)?;

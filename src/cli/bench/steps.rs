@@ -145,6 +145,7 @@ pub(super) fn run_hebbian(a: &BenchArgs) -> Result<()> {
     let threads = a.threads.unwrap_or_else(default_threads).max(1);
     let pool = bench_pool(a, threads)?;
     let b = a.batch.unwrap_or(preset.train.batch).max(1);
+    crate::limits::check_preset(&preset, b, crate::model::footprint::Purpose::Train)?;
     let (with, without) = (preset.build_model(), plain.build_model());
     let (mut sw, mut so) = (StepBench::new(&with, &preset, b, threads, true)?, StepBench::new(&without, &plain, b, threads, true)?);
     let pairs = a.steps.unwrap_or(5);
@@ -182,6 +183,7 @@ pub(super) fn run_lanes(a: &BenchArgs) -> Result<()> {
     if threads == 1 {
         println!("(one thread: the two lanes take turns, so this times only their bookkeeping)");
     }
+    crate::limits::check_preset(&preset, b, crate::model::footprint::Purpose::Train)?;
     let model = preset.build_model();
     let (mut two, mut one) = (StepBench::new(&model, &preset, b, threads, true)?, StepBench::new(&model, &preset, b, threads, false)?);
     let pairs = a.steps.unwrap_or(5);

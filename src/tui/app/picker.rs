@@ -19,12 +19,19 @@ pub struct PresetRow {
     pub text: String,
     pub preset: Result<Preset, String>,
     pub params: usize,
+    /// That it overrides another preset of its name, or that its name is
+    /// ambiguous ([`PresetEntry::note`]).
+    pub note: Option<String>,
+    /// Another file in the same folder defines this name: it cannot start.
+    pub ambiguous: bool,
 }
 
 impl PresetRow {
     pub fn from_entry(e: PresetEntry) -> Self {
-        let params = e.parsed.as_ref().map(|p| p.build_model().num_params()).unwrap_or(0);
-        PresetRow { name: e.name(), file: e.file, text: e.text, preset: e.parsed, params }
+        // counted from the config: opening the picker never builds a model
+        let params = e.parsed.as_ref().ok().and_then(|p| p.param_count()).map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        let (note, ambiguous) = (e.note(), !e.duplicates.is_empty());
+        PresetRow { name: e.name(), file: e.file, text: e.text, preset: e.parsed, params, note, ambiguous }
     }
 }
 
@@ -127,6 +134,10 @@ impl Picker {
         let Some(row) = self.presets.get(self.selected) else {
             return Effect::None;
         };
+        if row.ambiguous {
+            let note = row.note.as_deref().unwrap_or_default();
+            return Effect::Status(format!("{} cannot start: {} ({note}); rename one of them", row.name, row.file));
+        }
         match &row.preset {
             Ok(p) => Effect::Train { preset: Box::new(p.clone()), text: row.text.clone(), resume },
             Err(e) => Effect::Status(format!("{} cannot start: {e}", row.name)),

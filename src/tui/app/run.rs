@@ -82,14 +82,18 @@ pub struct RunView {
 
 impl RunView {
     pub fn new(preset: &Preset, corpus: String) -> Self {
-        let model = preset.build_model();
-        let fpt = model.flops_per_token(preset.train.seq_len);
+        // a preset too large for this machine is not built here: the trainer
+        // refuses it with the numbers, and the dashboard shows that error
+        let fits = crate::limits::check_preset(preset, preset.train.batch, crate::model::footprint::Purpose::Train).is_ok();
+        let model = fits.then(|| preset.build_model());
+        let fpt = model.as_ref().map_or(0.0, |m| m.flops_per_token(preset.train.seq_len));
+        let dims = model.as_ref().and_then(|m| m.memory_dims());
         RunView {
             preset: preset.name.clone(),
             version: preset.version.clone(),
-            has_memory: model.memory_dims().is_some(),
-            has_conv: model.has_conv_taps(),
-            d_mem: model.memory_dims().map_or(0, |m| m.d_mem),
+            has_memory: dims.is_some(),
+            has_conv: model.as_ref().is_some_and(|m| m.has_conv_taps()),
+            d_mem: dims.map_or(0, |m| m.d_mem),
             eval_every: preset.train.eval_every,
             flops_per_token: fpt,
             corpus,
@@ -97,7 +101,7 @@ impl RunView {
             state: RunState::Preparing,
             detail: "starting".into(),
             started: false,
-            params: model.num_params(),
+            params: preset.param_count().map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
             tokens_per_step: preset.train.accum * preset.train.batch * preset.train.seq_len,
             train_tokens: 0,
             valid_tokens: 0,

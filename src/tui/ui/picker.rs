@@ -29,7 +29,19 @@ fn fit(s: &str, w: usize) -> String {
 fn row_line(row: &PresetRow, selected: bool, width: usize) -> Line<'static> {
     let marker = if selected { "▶ " } else { "  " };
     let base = if selected { Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED) } else { Style::new() };
-    let mut spans = vec![Span::styled(marker, Style::new().fg(ACCENT).bold()), Span::styled(fit(&clean(&row.name), NAME_W), base)];
+    let mut spans = vec![Span::styled(marker, Style::new().fg(ACCENT).bold())];
+    // `!` an ambiguous name (two files define it), `~` a preset overriding another of its name
+    match (row.ambiguous, &row.note) {
+        (true, _) => {
+            spans.push(Span::styled(fit(&clean(&row.name), NAME_W - 2), base));
+            spans.push(Span::styled(" !", Style::new().fg(Color::Red).bold()));
+        }
+        (false, Some(_)) => {
+            spans.push(Span::styled(fit(&clean(&row.name), NAME_W - 2), base));
+            spans.push(Span::styled(" ~", Style::new().fg(Color::Yellow).bold()));
+        }
+        (false, None) => spans.push(Span::styled(fit(&clean(&row.name), NAME_W), base)),
+    }
     match &row.preset {
         Ok(p) => {
             let (ppl, tok) = match &p.reference {
@@ -140,6 +152,12 @@ fn render_details(f: &mut Frame, area: Rect, picker: &Picker, runs_root: &Path) 
         }
     };
     let dim = Style::new().fg(DIM);
+    if let Some(note) = &row.note {
+        let (mark, color) = if row.ambiguous { ("! ", Color::Red) } else { ("~ ", Color::Yellow) };
+        for l in wrap(&format!("{mark}{note}"), width) {
+            lines.push(Line::from(Span::styled(clean(&l), Style::new().fg(color))));
+        }
+    }
     lines.push(Line::from(vec![
         Span::styled("corpus ", dim),
         Span::raw(clean(&picker.corpus.label())),

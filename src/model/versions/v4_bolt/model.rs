@@ -296,7 +296,6 @@ impl LanguageModel for Bolt {
         Some(1 + self.cfg.n_layers * (self.cfg.kernel_size - 1))
     }
     fn describe(&self) -> String {
-        let c = &self.cfg;
-        format!("ternary gated conv k={} + ternary SwiGLU {}, {}×d{}", c.kernel_size, c.d_ff, c.n_layers, c.d_model)
+        crate::model::ModelConfig::describe(&self.cfg)
     }
 }

@@ -315,7 +315,6 @@ impl LanguageModel for Nova {
         "6·(L·(4d² + 3·H·d) + V·d) + L·6·T·d (causal attention)"
     }
     fn describe(&self) -> String {
-        let c = &self.cfg;
-        format!("RoPE attention {}×{} + GEGLU {}, {}×d{}, dropout {}", c.n_heads, self.head_dim(), c.d_ff, c.n_layers, c.d_model, c.dropout)
+        crate::model::ModelConfig::describe(&self.cfg)
     }
 }

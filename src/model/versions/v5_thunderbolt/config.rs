@@ -1,7 +1,9 @@
 //! Configuration of the v5 model: the preset's `model: Thunderbolt(...)`.
 
 use super::Thunderbolt;
-use crate::model::config::{positive, Invalid, ModelConfig};
+use crate::model::blocks::head::HEAD_BLOCK;
+use crate::model::config::{layered, positive, Invalid, ModelConfig};
+use crate::model::footprint::{n, Footprint};
 use crate::model::Model;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -39,6 +41,24 @@ impl ModelConfig for ThunderboltConfig {
             return Err(("groups", format!("{groups} does not divide d_model {d}")));
         }
         Ok(())
+    }
+    fn describe(&self) -> String {
+        let gn = if self.reference_compat { "window-pooled GN (reference, not causal)" } else { "per-position GN" };
+        let (d, g) = (self.d_model, self.groups);
+        format!("ternary gated recurrence + token shift, {}×d{d}, {g} groups×{}, {gn}, ReLU² FFN {}", self.n_layers, d / g.max(1), self.d_ff)
+    }
+    /// The sizes `Thunderbolt::new`, `ThunderboltWs::ensure` and the decoder allocate.
+    fn footprint(&self, batch: usize, seq: usize) -> Footprint {
+        let (v, d, h, g, l) = (n(self.vocab), n(self.d_model), n(self.d_ff), n(self.groups), self.n_layers);
+        let matrices = d * d * 4 + h * d * 2;
+        let params = layered(l, d * 9 + matrices, v * d + d * 2);
+        let rows = n(batch) * n(seq);
+        let nd = rows * d;
+        let hb = n(HEAD_BLOCK.min(batch.saturating_mul(seq)));
+        let per_layer = nd * 4 + rows * h;
+        let workspace = per_layer * l + nd * (l + 1) + nd * 7 + rows * 3 + rows * g * 2 + rows * (d * 3).max(h) + hb * v + matrices;
+        let decoder = matrices * l + d * 3 * l + d * 9 + h + g * 2 + v + n(seq) * v;
+        Footprint { params, workspace, decoder, layers: self.n_layers }
     }
     fn build(&self, _seq_len: usize) -> Model {
         Arc::new(Thunderbolt::new(self.clone()))

@@ -425,16 +425,7 @@ impl LanguageModel for Thunderbolt {
             .collect()
     }
     fn describe(&self) -> String {
-        let c = &self.cfg;
-        let gn = if c.reference_compat { "window-pooled GN (reference, not causal)" } else { "per-position GN" };
-        format!(
-            "ternary gated recurrence + token shift, {}×d{}, {} groups×{}, {gn}, ReLU² FFN {}",
-            c.n_layers,
-            c.d_model,
-            c.groups,
-            c.d_model / c.groups,
-            c.d_ff
-        )
+        crate::model::ModelConfig::describe(&self.cfg)
     }
 }
 

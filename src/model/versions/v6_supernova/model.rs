@@ -467,16 +467,6 @@ impl LanguageModel for Supernova {
             .collect()
     }
     fn describe(&self) -> String {
-        let c = &self.cfg;
-        format!(
-            "ternary shift mixer + P-RCSM (d_r {}, {} scales, {} slots, planner {}{}) + SwiGLU, {}×d{}",
-            c.d_reason,
-            c.n_scales,
-            c.n_slots,
-            c.d_planner,
-            if c.reference_compat { ", window-mean planner" } else { "" },
-            c.n_layers,
-            c.d_model
-        )
+        crate::model::ModelConfig::describe(&self.cfg)
     }
 }

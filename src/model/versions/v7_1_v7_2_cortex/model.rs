@@ -405,10 +405,6 @@ impl LanguageModel for Cortex {
         Some(1 + self.cfg.n_layers * (self.cfg.kernel_size - 1))
     }
     fn describe(&self) -> String {
-        let c = &self.cfg;
-        match &c.memory {
-            None => format!("gated conv k={}, {}×d{}", c.kernel_size, c.n_layers, c.d_model),
-            Some(m) => format!("gated conv k={} + Hebbian memory d_mem={}, {}×d{}", c.kernel_size, m.d_mem, c.n_layers, c.d_model),
-        }
+        crate::model::ModelConfig::describe(&self.cfg)
     }
 }

@@ -1,7 +1,9 @@
 //! Configuration of the v7 model: the preset's `model: CortexV7(...)`.
 
 use super::CortexV7;
-use crate::model::config::{positive, Invalid, ModelConfig};
+use crate::model::blocks::head::HEAD_BLOCK;
+use crate::model::config::{layered, positive, Invalid, ModelConfig};
+use crate::model::footprint::{n, Footprint};
 use crate::model::Model;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -55,6 +57,41 @@ impl ModelConfig for CortexV7Config {
             }
         }
         Ok(())
+    }
+    fn describe(&self) -> String {
+        let exits: Vec<String> = self.exits.iter().map(|e| e.0.to_string()).collect();
+        format!("ternary decayed sum (RWKV-style), {}×d{}, exits after blocks {}", self.n_layers, self.d_model, exits.join(","))
+    }
+    /// The sizes `CortexV7::new`, `V7Ws::ensure` and the decoder allocate.
+    fn footprint(&self, batch: usize, seq: usize) -> Footprint {
+        use crate::model::blocks::exit_head::GATE_HIDDEN;
+        let (v, d, f, l, e) = (n(self.vocab), n(self.d_model), n(self.d_ff), self.n_layers, self.exits.len());
+        let matrices = d * d * 4 + f * d * 3;
+        let exit_params = d + v * d + n(GATE_HIDDEN) * d + GATE_HIDDEN + GATE_HIDDEN + 1;
+        let params = layered(l, d * 4 + matrices, v * d + d * 2 + exit_params * e);
+        let q_len = matrices * l;
+        let rows = n(batch) * n(seq);
+        let nd = rows * d;
+        let hb = n(HEAD_BLOCK.min(batch.saturating_mul(seq)));
+        let per_layer = rows * 3 + nd * 5 + rows * f * 2;
+        // RowStats are three 4-byte fields; each exit keeps [rows × d] and
+        // [rows × GATE_HIDDEN] plus six per-row values
+        let exits = (nd + rows * (GATE_HIDDEN + 6)) * e;
+        let workspace = q_len
+            + d * l
+            + nd
+            + rows * 3
+            + per_layer * l
+            + nd * (l + 1)
+            + nd
+            + hb * v
+            + rows * 5
+            + exits
+            + nd * 8
+            + n(batch) * d * 2
+            + rows * f * 3;
+        let decoder = q_len * 2 + d * l * 2 + d * 6 + f * 3 + v + n(seq) * v;
+        Footprint { params, workspace, decoder, layers: self.n_layers }
     }
     fn build(&self, _seq_len: usize) -> Model {
         Arc::new(CortexV7::new(self.clone()))

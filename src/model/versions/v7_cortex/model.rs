@@ -533,8 +533,6 @@ impl LanguageModel for CortexV7 {
         self.bit_matrices().into_iter().map(|(name, r, out, inp)| ternary_share(&name, &params[r], out, inp, BitVariant::C)).collect()
     }
     fn describe(&self) -> String {
-        let c = &self.cfg;
-        let exits: Vec<String> = c.exits.iter().map(|e| e.0.to_string()).collect();
-        format!("ternary decayed sum (RWKV-style), {}×d{}, exits after blocks {}", c.n_layers, c.d_model, exits.join(","))
+        crate::model::ModelConfig::describe(&self.cfg)
     }
 }
