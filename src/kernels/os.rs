@@ -62,8 +62,35 @@ pub fn address_space_limit() -> Option<u64> {
         // properly aligned local; it reads nothing else.
         let ok = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut r) } == 0;
         if ok && r.rlim_cur != libc::RLIM_INFINITY {
+            // rlim_t is u64 on Linux but not on every unix
+            #[allow(clippy::unnecessary_cast)]
             return Some(r.rlim_cur as u64);
         }
     }
     None
+}
+
+/// Reaps child `pid` if it has ended, without blocking: `Some((status,
+/// peak_rss_kib))` with the raw wait status and the child's own peak resident
+/// set size (`wait4`'s rusage), `None` while it runs. For callers that
+/// measure a child process (the tests do); the caller must not wait for it again.
+pub fn try_reap_with_peak_rss(pid: u32) -> std::io::Result<Option<(i32, i64)>> {
+    #[cfg(unix)]
+    {
+        let mut status = 0;
+        // SAFETY: rusage is plain old data; all-zero bytes are a valid value.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: wait4 writes one int and one rusage through pointers to live locals.
+        let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, libc::WNOHANG, &mut ru) };
+        return match r {
+            0 => Ok(None),
+            r if r < 0 => Err(std::io::Error::last_os_error()),
+            _ => Ok(Some((status, ru.ru_maxrss))),
+        };
+    }
+    #[allow(unreachable_code)]
+    {
+        let _ = pid;
+        Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "wait4"))
+    }
 }
