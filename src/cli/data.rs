@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// `data download tinystories`: fetch, then say where the files are and how to train on them.
 pub(super) fn data(cmd: DataCmd) -> Result<()> {
-    use crate::data::download::{tinystories_files, HubConfig, ProgressLine, Split, TINYSTORIES_REPO};
+    use crate::data::download::{tinystories_files, HubConfig, ProgressLine, Split, Verified, TINYSTORIES_REPO};
     let (version, split) = match cmd {
         DataCmd::Download { dataset: Dataset::Tinystories { version, split } } => (version, split),
         DataCmd::Generate { out, megabytes, seed } => return generate_corpus(&out, megabytes, seed),
@@ -18,9 +18,16 @@ pub(super) fn data(cmd: DataCmd) -> Result<()> {
     let mut paths = Vec::new();
     for file in tinystories_files(version, split) {
         let bar = ProgressLine::new(file);
-        let got = cfg.download(TINYSTORIES_REPO, file, &|done, total| bar.update(done, total));
+        let got = cfg.fetch(TINYSTORIES_REPO, file, &|done, total| bar.update(done, total));
         bar.finish();
-        paths.push(got?);
+        let got = got?;
+        if got.verified == Verified::Unverified {
+            eprintln!(
+                "warning: {file} is unverified: the Hub sent neither its size nor its SHA-256, so a cut or altered download \
+                 cannot be told from a good one"
+            );
+        }
+        paths.push(got.path);
     }
     println!(
         "{} of {TINYSTORIES_REPO} in the Hugging Face cache {}:",

@@ -14,7 +14,16 @@
 //! 3. The size, and the SHA-256 when the etag is a 64-hex digest, are checked
 //!    before `blobs/<etag>.incomplete` is renamed to `blobs/<etag>`; then
 //!    `snapshots/<commit>/<file>` links to it and `refs/main` names the commit.
-//!    A file that fails a check is deleted, never moved into place.
+//!    A file that fails a check is deleted, never moved into place. A file
+//!    the Hub gave neither a size nor a SHA-256 for is kept but marked
+//!    unverified (`blobs/<etag>.unverified`), and every caller is told.
+//! 4. A file already in the cache is checked again before it is reused: against
+//!    the Hub's size and SHA-256, or offline against the SHA-256 its blob is
+//!    named by. A cached file that fails is fetched again (offline: an error).
+//!
+//! Every download has an overall deadline besides the per-read timeout:
+//! [`default_deadline`] (scaled to the size), or `FLASHLM_DOWNLOAD_DEADLINE`
+//! seconds. When it passes the partial file is kept for the next call to resume.
 //!
 //! Cache: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else
 //! `$XDG_CACHE_HOME/huggingface/hub`, else `~/.cache/huggingface/hub`, laid out as
@@ -60,6 +69,32 @@ const BACKOFF: [Duration; 2] = [Duration::from_millis(300), Duration::from_milli
 /// No retry starts once a call has spent this long failing, so an unreachable
 /// Hub is reported within 30 s even when every attempt times out.
 const RETRY_WINDOW: Duration = Duration::from_secs(12);
+
+/// The overall deadline of a download of `size` bytes (unknown: as for 2 GB):
+/// ten minutes plus the time the file takes at 200 kB/s, the pace of a poor
+/// connection; a stalled or dripping server is given up on after that.
+pub fn default_deadline(size: Option<u64>) -> Duration {
+    let bytes = size.unwrap_or(2_000_000_000);
+    Duration::from_secs(600 + bytes / 200_000)
+}
+
+/// How far a downloaded (or reused) file was checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verified {
+    /// Its SHA-256 matches the one the Hub announced (or the blob is named by).
+    Sha256,
+    /// Only its size could be checked: the Hub sent no SHA-256.
+    Size,
+    /// Neither: the Hub sent no size and no SHA-256. Kept, and said so.
+    Unverified,
+}
+
+/// A file in the cache and how far it was checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetched {
+    pub path: PathBuf,
+    pub verified: Verified,
+}
 
 /// TinyStories release: V1 (`TinyStories-*.txt`, GPT-3.5 and GPT-4 stories)
 /// or V2 (`TinyStoriesV2-GPT4-*.txt`, GPT-4 only).
@@ -131,6 +166,20 @@ pub enum DownloadError {
     HashMismatch { file: String, url: String, expected: String, got: String },
 
     #[error(
+        "download of {url} did not finish within its deadline of {secs} s ({done} bytes so far); \
+         the partial file {} is kept: run the same command again to resume (FLASHLM_DOWNLOAD_DEADLINE=SECONDS allows more time)",
+        partial.display()
+    )]
+    Deadline { url: String, secs: u64, done: u64, partial: PathBuf },
+
+    #[error(
+        "{} in the cache is corrupted: its SHA-256 is {got}, its blob name says {expected}; \
+         delete it and download it again (with the Hub reachable and HF_HUB_OFFLINE unset)",
+        path.display()
+    )]
+    CorruptCache { path: PathBuf, expected: String, got: String },
+
+    #[error(
         "HF_HUB_OFFLINE is set and {file} of {repo} is not complete in the cache {}\n\
          unset HF_HUB_OFFLINE to download it, or {ALTERNATIVES}",
         cache.display()
@@ -184,6 +233,8 @@ pub struct HubConfig {
     pub hub_cache: PathBuf,
     /// Make no network call; answer from the cache or fail.
     pub offline: bool,
+    /// Longest a download may take (`None`: [`default_deadline`] of its size).
+    pub deadline: Option<Duration>,
 }
 
 impl HubConfig {
@@ -202,7 +253,11 @@ impl HubConfig {
         let offline = var("HF_HUB_OFFLINE")
             .map(|v| matches!(v.to_string_lossy().trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
             .unwrap_or(false);
-        HubConfig { endpoint: endpoint.trim_end_matches('/').to_string(), hub_cache, offline }
+        let deadline = var("FLASHLM_DOWNLOAD_DEADLINE")
+            .and_then(|v| v.to_string_lossy().trim().parse::<f64>().ok())
+            .filter(|s| *s > 0.0 && s.is_finite())
+            .map(Duration::from_secs_f64);
+        HubConfig { endpoint: endpoint.trim_end_matches('/').to_string(), hub_cache, offline, deadline }
     }
 
     /// The cache folder of a dataset repository.
@@ -237,11 +292,23 @@ impl HubConfig {
     }
 
     /// Fetch `file` of the dataset `repo` (or reuse it from the cache) and
-    /// return its snapshot path, complete and verified. `progress(done, total)`
-    /// is called as bytes arrive (done counts resumed bytes too).
+    /// return its snapshot path, complete and verified as far as the Hub
+    /// allows ([`HubConfig::fetch`] says how far). `progress(done, total)` is
+    /// called as bytes arrive (done counts resumed bytes too).
     pub fn download(&self, repo: &str, file: &str, progress: &dyn Fn(u64, Option<u64>)) -> Result<PathBuf, DownloadError> {
+        self.fetch(repo, file, progress).map(|f| f.path)
+    }
+
+    /// [`HubConfig::download`], saying how far the file was checked.
+    pub fn fetch(&self, repo: &str, file: &str, progress: &dyn Fn(u64, Option<u64>)) -> Result<Fetched, DownloadError> {
+        let from_cache = || -> Result<Option<Fetched>, DownloadError> {
+            match self.cached(repo, file) {
+                Some(path) => Ok(Some(Fetched { verified: check_cached(&path)?, path })),
+                None => Ok(None),
+            }
+        };
         if self.offline {
-            return self.cached(repo, file).ok_or_else(|| DownloadError::Offline {
+            return from_cache()?.ok_or_else(|| DownloadError::Offline {
                 repo: repo.into(),
                 file: file.into(),
                 cache: self.hub_cache.clone(),
@@ -259,27 +326,44 @@ impl HubConfig {
                     std::thread::sleep(BACKOFF[attempts as usize - 1]);
                 }
                 // Like huggingface_hub: no connection, but a complete copy → use it.
-                Err(e @ DownloadError::Unreachable { .. }) => return self.cached(repo, file).ok_or(e),
+                Err(e @ DownloadError::Unreachable { .. }) => return from_cache()?.ok_or(e),
                 Err(e) => return Err(e),
             }
         };
+        let limit = self.deadline.unwrap_or_else(|| default_deadline(meta.size));
+        let deadline = Until { at: started + limit, secs: limit.as_secs_f64().ceil() as u64 };
 
         let dir = self.repo_dir(repo);
         let snapshot = dir.join("snapshots").join(&meta.commit).join(file);
         let blob = dir.join("blobs").join(&meta.etag);
-        if snapshot.is_file() && meta.size.is_none_or(|s| m_len(&snapshot) == s) {
-            write_ref(&dir, &meta.commit)?;
-            progress(m_len(&snapshot), Some(m_len(&snapshot)));
-            return Ok(snapshot);
+        // a cached copy is reused only if it still passes the checks a download would
+        for is_blob in [false, true] {
+            let cached = if is_blob { &blob } else { &snapshot };
+            if !cached.is_file() {
+                continue;
+            }
+            match check_against(&url, file, meta.size, &meta.etag, cached) {
+                Ok(verified) => {
+                    if is_blob {
+                        link_snapshot(&blob, &snapshot, file)?;
+                    }
+                    write_ref(&dir, &meta.commit)?;
+                    progress(m_len(&snapshot), Some(m_len(&snapshot)));
+                    return Ok(Fetched { path: snapshot, verified });
+                }
+                Err(_) => {
+                    // corrupted or another version: neither copy is trusted again
+                    let _ = fs::remove_file(&snapshot);
+                    let _ = fs::remove_file(&blob);
+                }
+            }
         }
-        if !(blob.is_file() && meta.size.is_none_or(|s| m_len(&blob) == s)) {
-            fs::create_dir_all(blob.parent().unwrap()).map_err(io_err("create", &dir))?;
-            fetch_blob(&agent, &url, file, &meta, &blob, progress, attempts, started)?;
-        }
+        fs::create_dir_all(blob.parent().unwrap()).map_err(io_err("create", &dir))?;
+        let verified = fetch_blob(&agent, &url, file, &meta, &blob, progress, attempts, &deadline)?;
         progress(m_len(&blob), Some(m_len(&blob)));
         link_snapshot(&blob, &snapshot, file)?;
         write_ref(&dir, &meta.commit)?;
-        Ok(snapshot)
+        Ok(Fetched { path: snapshot, verified })
     }
 }
 
@@ -298,7 +382,7 @@ pub fn download_file(
     offline: bool,
     progress: &dyn Fn(u64, Option<u64>),
 ) -> Result<PathBuf, DownloadError> {
-    let cfg = HubConfig { endpoint: endpoint.trim_end_matches('/').to_string(), hub_cache: hf_home.join("hub"), offline };
+    let cfg = HubConfig { endpoint: endpoint.trim_end_matches('/').to_string(), hub_cache: hf_home.join("hub"), offline, deadline: None };
     cfg.download(repo, file, progress)
 }
 
@@ -406,7 +490,9 @@ fn head(agent: &ureq::Agent, url: &str, endpoint: &str) -> Result<Meta, Download
         let commit = header(&resp, "x-repo-commit").ok_or_else(|| not_hub("x-repo-commit"))?.to_string();
         let etag = header(&resp, "x-linked-etag").or_else(|| header(&resp, "etag")).ok_or_else(|| not_hub("etag"))?;
         let etag = etag.trim_start_matches("W/").trim_matches('"').to_string();
-        let size = header(&resp, "x-linked-size").or_else(|| header(&resp, "content-length")).and_then(|s| s.parse::<u64>().ok());
+        // a redirect's content-length is that of the redirect's own body
+        let length = if (200..300).contains(&status) { header(&resp, "content-length") } else { None };
+        let size = header(&resp, "x-linked-size").or(length).and_then(|s| s.parse::<u64>().ok());
         if !is_safe_name(&commit) || !is_safe_name(&etag) {
             return Err(not_hub("usable x-repo-commit/etag"));
         }
@@ -427,7 +513,8 @@ fn is_sha256(s: &str) -> bool {
 
 /// Download into `<blob>.incomplete` (resuming what is there), verify, and
 /// rename to `blob`. Retries transport failures and cut bodies (each retry
-/// resumes), at most `BACKOFF.len()` times per call including `used` HEAD retries.
+/// resumes), at most `BACKOFF.len()` times per call including `used` HEAD
+/// retries, and never past `deadline`.
 #[allow(clippy::too_many_arguments)]
 fn fetch_blob(
     agent: &ureq::Agent,
@@ -437,26 +524,29 @@ fn fetch_blob(
     blob: &Path,
     progress: &dyn Fn(u64, Option<u64>),
     mut attempts: u32,
-    started: Instant,
-) -> Result<(), DownloadError> {
+    deadline: &Until,
+) -> Result<Verified, DownloadError> {
     let partial = PathBuf::from(format!("{}.incomplete", blob.display()));
-    let mut made_progress_at = started;
-    loop {
+    let mut made_progress_at = Instant::now();
+    let announced = loop {
         let before = m_len(&partial);
-        match get_into(agent, url, meta, &partial, progress) {
-            Ok(()) => break,
+        match get_into(agent, url, meta, &partial, progress, deadline) {
+            Ok(announced) => break announced,
             Err(e) => {
                 let now = m_len(&partial);
                 if now > before {
                     made_progress_at = Instant::now();
                 }
+                if matches!(e, DownloadError::Deadline { .. }) || deadline.passed() {
+                    return Err(deadline.error(url, now, &partial));
+                }
                 let can_retry = retriable(&e) && (attempts as usize) <= BACKOFF.len() && made_progress_at.elapsed() < RETRY_WINDOW;
                 if !can_retry {
                     return Err(match e {
-                        DownloadError::Interrupted { reason, .. } => DownloadError::Interrupted {
+                        DownloadError::Interrupted { reason, total, .. } => DownloadError::Interrupted {
                             url: url.into(),
                             done: now,
-                            total: meta.size.unwrap_or(0),
+                            total: meta.size.unwrap_or(total),
                             attempts,
                             reason,
                             partial,
@@ -468,13 +558,51 @@ fn fetch_blob(
                 attempts += 1;
             }
         }
+    };
+    let verified = verify(url, file, meta, meta.size.or(announced), &partial)?;
+    fs::rename(&partial, blob).map_err(io_err("move the verified download to", blob))?;
+    let mark = unverified_mark(blob);
+    if verified == Verified::Unverified {
+        let note = "the Hub announced neither the size nor the SHA-256 of this file: it is kept but could not be checked\n";
+        fs::write(&mark, note).map_err(io_err("write", &mark))?;
+    } else {
+        let _ = fs::remove_file(&mark);
     }
-    verify(url, file, meta, &partial)?;
-    fs::rename(&partial, blob).map_err(io_err("move the verified download to", blob))
+    Ok(verified)
 }
 
-/// One GET into `partial`, from its current length.
-fn get_into(agent: &ureq::Agent, url: &str, meta: &Meta, partial: &Path, progress: &dyn Fn(u64, Option<u64>)) -> Result<(), DownloadError> {
+/// Beside a blob that could not be checked: says so to every later reader.
+fn unverified_mark(blob: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.unverified", blob.display()))
+}
+
+/// When a download must have finished.
+struct Until {
+    at: Instant,
+    /// The limit, for the message.
+    secs: u64,
+}
+
+impl Until {
+    fn passed(&self) -> bool {
+        Instant::now() >= self.at
+    }
+
+    fn error(&self, url: &str, done: u64, partial: &Path) -> DownloadError {
+        DownloadError::Deadline { url: url.into(), secs: self.secs, done, partial: partial.into() }
+    }
+}
+
+/// One GET into `partial`, from its current length. Returns the file's
+/// length as this answer announced it (content-length or content-range), if it did.
+fn get_into(
+    agent: &ureq::Agent,
+    url: &str,
+    meta: &Meta,
+    partial: &Path,
+    progress: &dyn Fn(u64, Option<u64>),
+    deadline: &Until,
+) -> Result<Option<u64>, DownloadError> {
     let mut have = m_len(partial);
     if let Some(size) = meta.size {
         if have > size {
@@ -482,14 +610,26 @@ fn get_into(agent: &ureq::Agent, url: &str, meta: &Meta, partial: &Path, progres
             fs::remove_file(partial).map_err(io_err("delete", partial))?;
             have = 0;
         } else if have == size && size > 0 {
-            return Ok(());
+            return Ok(Some(size));
         }
+    }
+    let left = deadline.at.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(deadline.error(url, have, partial));
     }
     let mut req = agent.get(url);
     if have > 0 {
         req = req.header("Range", format!("bytes={have}-"));
     }
-    let resp = req.call().map_err(|e| transport(url, e))?;
+    // ureq's global timeout covers the body too, so even a server that never
+    // sends another byte cannot hold the download past its deadline
+    let resp = req.config().timeout_global(Some(left)).build().call().map_err(|e| {
+        if deadline.passed() {
+            deadline.error(url, have, partial)
+        } else {
+            transport(url, e)
+        }
+    })?;
     let status = resp.status().as_u16();
     let append = match status {
         206 if have > 0 && content_range_start(&resp) == Some(have) => true,
@@ -508,6 +648,8 @@ fn get_into(agent: &ureq::Agent, url: &str, meta: &Meta, partial: &Path, progres
         }
         s => return Err(status_error(url, s)),
     };
+    let announced = if append { content_range_total(&resp) } else { header(&resp, "content-length").and_then(|s| s.parse::<u64>().ok()) };
+    let expected = meta.size.or(announced);
     let mut out = if append {
         OpenOptions::new().append(true).open(partial).map_err(io_err("open", partial))?
     } else {
@@ -517,7 +659,7 @@ fn get_into(agent: &ureq::Agent, url: &str, meta: &Meta, partial: &Path, progres
     let mut body = resp.into_body().into_reader();
     let mut buf = vec![0u8; 256 * 1024];
     let mut done = have;
-    progress(done, meta.size);
+    progress(done, expected);
     loop {
         let n = match body.read(&mut buf) {
             Ok(0) => break,
@@ -525,10 +667,13 @@ fn get_into(agent: &ureq::Agent, url: &str, meta: &Meta, partial: &Path, progres
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 out.flush().map_err(io_err("write", partial))?;
+                if deadline.passed() {
+                    return Err(deadline.error(url, done, partial));
+                }
                 return Err(DownloadError::Interrupted {
                     url: url.into(),
                     done,
-                    total: meta.size.unwrap_or(0),
+                    total: expected.unwrap_or(0),
                     attempts: 0,
                     reason: e.to_string(),
                     partial: partial.into(),
@@ -537,20 +682,24 @@ fn get_into(agent: &ureq::Agent, url: &str, meta: &Meta, partial: &Path, progres
         };
         out.write_all(&buf[..n]).map_err(io_err("write", partial))?;
         done += n as u64;
-        progress(done, meta.size);
+        progress(done, expected);
+        if deadline.passed() {
+            out.flush().map_err(io_err("write", partial))?;
+            return Err(deadline.error(url, done, partial));
+        }
     }
     out.sync_all().map_err(io_err("write", partial))?;
-    if meta.size.is_some_and(|s| done < s) {
+    if expected.is_some_and(|s| done < s) {
         return Err(DownloadError::Interrupted {
             url: url.into(),
             done,
-            total: meta.size.unwrap_or(0),
+            total: expected.unwrap_or(0),
             attempts: 0,
             reason: "the connection closed early".into(),
             partial: partial.into(),
         });
     }
-    Ok(())
+    Ok(announced)
 }
 
 /// `Content-Range: bytes N-M/T` → N.
@@ -558,21 +707,50 @@ fn content_range_start(r: &ureq::http::Response<ureq::Body>) -> Option<u64> {
     header(r, "content-range")?.strip_prefix("bytes ")?.split('-').next()?.trim().parse().ok()
 }
 
-/// Size, then SHA-256 (when the etag is one); a failure deletes `partial`.
-fn verify(url: &str, file: &str, meta: &Meta, partial: &Path) -> Result<(), DownloadError> {
-    let got = m_len(partial);
-    if let Some(expected) = meta.size.filter(|&s| s != got) {
+/// `Content-Range: bytes N-M/T` → T.
+fn content_range_total(r: &ureq::http::Response<ureq::Body>) -> Option<u64> {
+    header(r, "content-range")?.rsplit_once('/')?.1.trim().parse().ok()
+}
+
+/// Size (the Hub's, else the one the download announced), then SHA-256
+/// (when the etag is one); a failure deletes `partial`.
+fn verify(url: &str, file: &str, meta: &Meta, size: Option<u64>, partial: &Path) -> Result<Verified, DownloadError> {
+    let verified = check_against(url, file, meta.size.or(size), &meta.etag, partial);
+    if verified.is_err() {
         let _ = fs::remove_file(partial);
+    }
+    verified
+}
+
+/// `path` against a size and an etag (a SHA-256 when it is 64 hex digits).
+fn check_against(url: &str, file: &str, size: Option<u64>, etag: &str, path: &Path) -> Result<Verified, DownloadError> {
+    let got = m_len(path);
+    if let Some(expected) = size.filter(|&s| s != got) {
         return Err(DownloadError::SizeMismatch { file: file.into(), url: url.into(), expected, got });
     }
-    if is_sha256(&meta.etag) {
-        let got = sha256_file(partial)?;
-        if !got.eq_ignore_ascii_case(&meta.etag) {
-            let _ = fs::remove_file(partial);
-            return Err(DownloadError::HashMismatch { file: file.into(), url: url.into(), expected: meta.etag.clone(), got });
+    if is_sha256(etag) {
+        let got = sha256_file(path)?;
+        if !got.eq_ignore_ascii_case(etag) {
+            return Err(DownloadError::HashMismatch { file: file.into(), url: url.into(), expected: etag.into(), got });
         }
+        return Ok(Verified::Sha256);
     }
-    Ok(())
+    Ok(if size.is_some() { Verified::Size } else { Verified::Unverified })
+}
+
+/// A cached snapshot file with no Hub to ask (offline, unreachable): checked
+/// against the SHA-256 its blob is named by, when it is.
+fn check_cached(path: &Path) -> Result<Verified, DownloadError> {
+    let blob = fs::canonicalize(path).map_err(io_err("read", path))?;
+    let name = blob.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if !is_sha256(&name) || unverified_mark(&blob).exists() {
+        return Ok(Verified::Unverified);
+    }
+    let got = sha256_file(path)?;
+    if !got.eq_ignore_ascii_case(&name) {
+        return Err(DownloadError::CorruptCache { path: path.into(), expected: name, got });
+    }
+    Ok(Verified::Sha256)
 }
 
 fn sha256_file(path: &Path) -> Result<String, DownloadError> {

@@ -121,7 +121,19 @@ pub fn load_tokenizer(path: &Path) -> Result<Tokenizer, DataError> {
 /// ByteLevel one is added when the pre-tokenizer is ByteLevel, so decoding
 /// gives text rather than `Ġ`/`Ċ` symbols.
 pub fn tokenizer_from_json(json: &str, origin: &Path) -> Result<Tokenizer, DataError> {
-    let mut tok = Tokenizer::from_str(json).map_err(|e| DataError::TokenizerLoad { path: origin.to_path_buf(), reason: e.to_string() })?;
+    let bad = |reason: String| DataError::TokenizerLoad { path: origin.to_path_buf(), reason };
+    // The tokenizers library panics on some malformed files (a syntax error
+    // inside `decoder`): check the syntax first, and turn what still panics
+    // into an error; the half-built tokenizer is dropped, nothing is shared.
+    serde_json::from_str::<serde::de::IgnoredAny>(json).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+    let parsed = std::panic::catch_unwind(|| Tokenizer::from_str(json));
+    let mut tok = match parsed {
+        Ok(r) => r.map_err(|e| bad(e.to_string()))?,
+        Err(p) => {
+            let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+            return Err(bad(format!("malformed tokenizer ({})", msg.unwrap_or_else(|| "rejected by the tokenizers library".into()))));
+        }
+    };
     if tok.get_decoder().is_none() && matches!(tok.get_pre_tokenizer(), Some(PreTokenizerWrapper::ByteLevel(_))) {
         tok.with_decoder(Some(ByteLevel::default()));
     }

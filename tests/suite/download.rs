@@ -5,7 +5,7 @@
 
 use flashlm_tui::data::download::{
     download_file, download_tinystories_with, find_cached_tinystories_in, DownloadError, DownloadSpec, HubConfig, Split, TsVersion,
-    TINYSTORIES_REPO,
+    Verified, TINYSTORIES_REPO,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
@@ -28,6 +28,25 @@ enum Reply {
     WrongBody,
     /// Answer 200 with the whole file whatever the Range.
     IgnoreRange,
+    /// Send no content-length and close after this many body bytes.
+    CutNoLength(usize),
+    /// Send the headers, then one body byte per this many milliseconds.
+    Drip(u64),
+}
+
+/// What the resolve URL announces about a file.
+#[derive(Clone, Debug)]
+struct Announce {
+    /// x-linked-size
+    size: bool,
+    /// x-linked-etag: the SHA-256 of the file, of other bytes (`Some(false)`), or none (`None`: only a weak etag)
+    sha: Option<bool>,
+}
+
+impl Default for Announce {
+    fn default() -> Self {
+        Announce { size: true, sha: Some(true) }
+    }
 }
 
 #[derive(Default)]
@@ -37,6 +56,7 @@ struct State {
     script: VecDeque<Reply>,
     /// "METHOD path [range]" per request.
     log: Vec<String>,
+    announce: Announce,
 }
 
 struct Hub {
@@ -46,12 +66,17 @@ struct Hub {
 
 impl Hub {
     fn start(files: &[(&str, Vec<u8>)], script: &[Reply]) -> Hub {
+        Hub::start_announcing(files, script, Announce::default())
+    }
+
+    fn start_announcing(files: &[(&str, Vec<u8>)], script: &[Reply], announce: Announce) -> Hub {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State {
             files: files.iter().map(|(n, b)| (n.to_string(), b.clone())).collect(),
             script: script.iter().copied().collect(),
             log: Vec::new(),
+            announce,
         }));
         let (st, ep) = (state.clone(), endpoint.clone());
         std::thread::spawn(move || {
@@ -103,20 +128,27 @@ fn serve(mut conn: TcpStream, st: &Mutex<State>, endpoint: &str) {
         }
     };
     let body_of = |name: &str| st.lock().unwrap().files.get(name).cloned();
+    let announce = st.lock().unwrap().announce.clone();
     let mut out = Vec::new();
     let prefix = format!("/datasets/{TINYSTORIES_REPO}/resolve/main/");
     if let Some(name) = path.strip_prefix(&prefix) {
         match body_of(name) {
             None => out.extend(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"),
-            Some(body) => out.extend(
-                format!(
-                    "HTTP/1.1 302 Found\r\nlocation: {endpoint}/cdn/{name}\r\nx-repo-commit: {COMMIT}\r\n\
-                     x-linked-etag: \"{}\"\r\nx-linked-size: {}\r\netag: W/\"5-abc\"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                    sha256(&body),
-                    body.len()
+            Some(body) => {
+                let etag = match announce.sha {
+                    Some(true) => format!("x-linked-etag: \"{}\"\r\n", sha256(&body)),
+                    Some(false) => format!("x-linked-etag: \"{}\"\r\n", sha256(b"other bytes")),
+                    None => String::new(),
+                };
+                let size = if announce.size { format!("x-linked-size: {}\r\n", body.len()) } else { String::new() };
+                out.extend(
+                    format!(
+                        "HTTP/1.1 302 Found\r\nlocation: {endpoint}/cdn/{name}\r\nx-repo-commit: {COMMIT}\r\n\
+                         {etag}{size}etag: W/\"5-abc\"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    )
+                    .as_bytes(),
                 )
-                .as_bytes(),
-            ),
+            }
         }
     } else if let Some(body) = path.strip_prefix("/cdn/").and_then(body_of) {
         let mut body = body;
@@ -138,11 +170,25 @@ fn serve(mut conn: TcpStream, st: &Mutex<State>, endpoint: &str) {
         } else {
             format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len())
         };
+        let head = match reply {
+            Some(Reply::CutNoLength(_)) => "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".to_string(),
+            _ => head,
+        };
         out.extend(head.as_bytes());
+        if let (Some(Reply::Drip(ms)), "GET") = (reply, method.as_str()) {
+            let _ = conn.write_all(&out);
+            for b in &body[start..] {
+                std::thread::sleep(Duration::from_millis(ms));
+                if conn.write_all(&[*b]).is_err() {
+                    return; // the client gave up
+                }
+            }
+            return;
+        }
         if method == "GET" {
             let rest = &body[start..];
             let n = match reply {
-                Some(Reply::CutAfter(n)) => n.min(rest.len()),
+                Some(Reply::CutAfter(n)) | Some(Reply::CutNoLength(n)) => n.min(rest.len()),
                 _ => rest.len(),
             };
             out.extend(&rest[..n]);
@@ -298,7 +344,7 @@ fn download_offline_uses_cache_without_network_and_fails_clearly_without() {
     let (train, valid) = (text(150_000, 5), text(20_000, 6));
     let hub = Hub::start(&[(TRAIN, train.clone()), (VALID, valid.clone())], &[]);
     let home = tempfile::tempdir().unwrap();
-    let cfg = HubConfig { endpoint: hub.endpoint.clone(), hub_cache: home.path().join("hub"), offline: false };
+    let cfg = HubConfig { endpoint: hub.endpoint.clone(), hub_cache: home.path().join("hub"), offline: false, deadline: None };
     let spec = DownloadSpec { version: TsVersion::V2, split: Split::Both };
     let got = download_tinystories_with(&cfg, spec, &|_, _, _| {}).unwrap();
     assert_eq!(got.len(), 2);
@@ -351,4 +397,126 @@ fn download_cli_reads_hf_env_and_prints_the_train_command() {
     let n = hub.log().len();
     let out = run("1");
     assert!(out.status.success() && hub.log().len() == n, "HF_HUB_OFFLINE=1 answers from the cache without a request");
+}
+
+fn cfg(hub: &Hub, home: &Path, deadline: Option<Duration>) -> HubConfig {
+    HubConfig { endpoint: hub.endpoint.clone(), hub_cache: home.join("hub"), offline: false, deadline }
+}
+
+fn cdn_gets(hub: &Hub) -> usize {
+    hub.log().iter().filter(|l| l.starts_with("GET /cdn/")).count()
+}
+
+#[test]
+fn download_with_neither_size_nor_sha_is_kept_but_marked_unverified() {
+    let body = text(100_000, 9);
+    // the Hub announces no size and no SHA-256, and the CDN cuts the body in half without a length
+    let hub = Hub::start_announcing(&[(VALID, body.clone())], &[Reply::CutNoLength(50_000)], Announce { size: false, sha: None });
+    let home = tempfile::tempdir().unwrap();
+    let got = cfg(&hub, home.path(), None).fetch(TINYSTORIES_REPO, VALID, &|_, _| {}).unwrap();
+    assert_eq!(got.verified, Verified::Unverified);
+    assert_eq!(std::fs::read(&got.path).unwrap().len(), 50_000, "nothing could tell the cut body from the file");
+    let mark = repo_dir(home.path()).join("blobs/5-abc.unverified");
+    assert!(mark.is_file(), "the blob is marked unverified for later readers");
+    // reused from the cache: still unverified, and said so
+    let again = cfg(&hub, home.path(), None).fetch(TINYSTORIES_REPO, VALID, &|_, _| {}).unwrap();
+    assert_eq!((again.path, again.verified), (got.path, Verified::Unverified));
+    let offline = HubConfig { offline: true, ..cfg(&hub, home.path(), None) };
+    assert_eq!(offline.fetch(TINYSTORIES_REPO, VALID, &|_, _| {}).unwrap().verified, Verified::Unverified);
+
+    // the command line says so
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flashlm-tui"))
+        .args(["data", "download", "tinystories", "--split", "valid"])
+        .env("HF_ENDPOINT", &hub.endpoint)
+        .env("HF_HOME", home.path())
+        .env_remove("HF_HUB_CACHE")
+        .env_remove("HF_HUB_OFFLINE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains(&format!("warning: {VALID} is unverified: the Hub sent neither its size nor its SHA-256")), "{err}");
+}
+
+#[test]
+fn download_cut_short_of_the_length_its_answer_announced_is_an_error() {
+    let body = text(100_000, 10);
+    // no size from the Hub, but every GET announces its length and breaks off before it
+    let hub = Hub::start_announcing(&[(VALID, body.clone())], &[Reply::CutAfter(20_000); 3], Announce { size: false, sha: None });
+    let home = tempfile::tempdir().unwrap();
+    let err = dl(&hub.endpoint, home.path(), VALID).unwrap_err();
+    assert!(matches!(err, DownloadError::Interrupted { done: 60_000, total: 100_000, .. }), "{err}");
+    assert!(!repo_dir(home.path()).join("snapshots").exists(), "nothing partial is placed");
+    // the next call resumes and completes; the file is checked by size
+    let got = cfg(&hub, home.path(), None).fetch(TINYSTORIES_REPO, VALID, &|_, _| {}).unwrap();
+    assert_eq!(std::fs::read(&got.path).unwrap(), body);
+    assert_eq!(got.verified, Verified::Size);
+}
+
+#[test]
+fn download_whose_sha_etag_is_wrong_is_refused() {
+    let body = text(80_000, 11);
+    let hub = Hub::start_announcing(&[(VALID, body)], &[], Announce { size: true, sha: Some(false) });
+    let home = tempfile::tempdir().unwrap();
+    let err = dl(&hub.endpoint, home.path(), VALID).unwrap_err();
+    assert!(matches!(err, DownloadError::HashMismatch { .. }), "{err}");
+    assert!(err.to_string().contains(&format!("expected {}", sha256(b"other bytes"))), "{err}");
+    assert!(!repo_dir(home.path()).join("snapshots").exists());
+}
+
+#[test]
+fn a_dripping_server_trips_the_overall_deadline() {
+    let body = text(10_000, 12);
+    // a byte every 300 ms keeps every read inside its timeout: only the overall deadline ends it
+    let hub = Hub::start(&[(VALID, body.clone())], &[Reply::Drip(300), Reply::Drip(300)]);
+    let home = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let err = cfg(&hub, home.path(), Some(Duration::from_secs(2))).fetch(TINYSTORIES_REPO, VALID, &|_, _| {}).unwrap_err();
+    let took = t.elapsed();
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(6), "took {took:?}");
+    assert!(matches!(err, DownloadError::Deadline { secs: 2, .. }), "{err}");
+    assert!(err.to_string().contains("FLASHLM_DOWNLOAD_DEADLINE") && err.to_string().contains("kept"), "{err}");
+    assert_eq!(cdn_gets(&hub), 1, "a download past its deadline is not retried");
+    let partial = repo_dir(home.path()).join("blobs").join(format!("{}.incomplete", sha256(&body)));
+    assert!(std::fs::metadata(&partial).unwrap().len() > 0, "what arrived is kept to resume");
+
+    // the command line takes the deadline from FLASHLM_DOWNLOAD_DEADLINE
+    let t = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flashlm-tui"))
+        .args(["data", "download", "tinystories", "--split", "valid"])
+        .env("HF_ENDPOINT", &hub.endpoint)
+        .env("HF_HOME", home.path())
+        .env("FLASHLM_DOWNLOAD_DEADLINE", "1")
+        .env_remove("HF_HUB_CACHE")
+        .env_remove("HF_HUB_OFFLINE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("within its deadline of 1 s"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
+}
+
+#[test]
+fn a_corrupted_cached_blob_is_checked_and_fetched_again() {
+    let body = text(150_000, 13);
+    let hub = Hub::start(&[(VALID, body.clone())], &[]);
+    let home = tempfile::tempdir().unwrap();
+    let got = cfg(&hub, home.path(), None).fetch(TINYSTORIES_REPO, VALID, &|_, _| {}).unwrap();
+    assert_eq!(got.verified, Verified::Sha256);
+    let blob = repo_dir(home.path()).join("blobs").join(sha256(&body));
+    let flip = || {
+        let mut b = std::fs::read(&blob).unwrap();
+        b[1000] ^= 1; // same size, other contents
+        std::fs::write(&blob, b).unwrap();
+    };
+    flip();
+    let n = cdn_gets(&hub);
+    let again = cfg(&hub, home.path(), None).fetch(TINYSTORIES_REPO, VALID, &|_, _| {}).unwrap();
+    assert_eq!(std::fs::read(&again.path).unwrap(), body, "the corrupted copy was replaced");
+    assert_eq!(cdn_gets(&hub), n + 1, "by a new download");
+    // offline there is nothing to fetch from: a clear error, not a corrupted corpus
+    flip();
+    let offline = HubConfig { offline: true, ..cfg(&hub, home.path(), None) };
+    let err = offline.fetch(TINYSTORIES_REPO, VALID, &|_, _| {}).unwrap_err();
+    assert!(matches!(err, DownloadError::CorruptCache { .. }) && err.to_string().contains("corrupted"), "{err}");
 }

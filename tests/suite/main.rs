@@ -25,6 +25,7 @@ mod ops;
 mod precision;
 mod presets;
 mod probe;
+mod props;
 mod simd;
 mod stories;
 mod stream;
