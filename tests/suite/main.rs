@@ -8,6 +8,7 @@ mod cortex_v7;
 mod data;
 mod download;
 mod engine;
+mod fsp;
 mod generate;
 mod golden;
 mod golden_util;
