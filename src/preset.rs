@@ -354,6 +354,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("v7-cortex.ron", include_str!("../presets/v7-cortex.ron")),
     ("v7.1-cortex-iii.ron", include_str!("../presets/v7.1-cortex-iii.ron")),
     ("v7.2-cortex-vi.ron", include_str!("../presets/v7.2-cortex-vi.ron")),
+    ("v10-fsp.ron", include_str!("../presets/v10-fsp.ron")),
     ("tiny.ron", include_str!("../presets/tiny.ron")),
 ];
 
