@@ -239,7 +239,7 @@ impl Preset {
             if f.horizon == 0 || f.stride == 0 {
                 return bad("fsp", format!("horizon {} and stride {}; expected both ≥ 1", f.horizon, f.stride));
             }
-            if !(f.weight >= 0.0 && f.weight.is_finite()) || !(f.pos_weight > 0.0 && f.pos_weight.is_finite()) {
+            if !(f.weight >= 0.0 && f.weight.is_finite() && f.pos_weight > 0.0 && f.pos_weight.is_finite()) {
                 return bad("fsp", format!("weight {} and pos_weight {}; expected weight ≥ 0 and pos_weight > 0", f.weight, f.pos_weight));
             }
             if let Some(why) = self.model.config().sees_later_tokens() {
