@@ -67,6 +67,7 @@ pub fn main() -> Result<Dispatch> {
                 eval_every: None,
                 accum: None,
                 save_every: None,
+                fsp: false,
                 precision: Precision::Fp32,
             }))
         }

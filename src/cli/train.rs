@@ -75,6 +75,7 @@ pub(super) fn run_config(a: &TrainArgs) -> Result<RunConfig> {
             eval_every: a.eval_every,
             accum: a.accum,
             save_every: a.save_every.map(|n| n as u64),
+            fsp: a.fsp,
         },
         precision: a.precision,
     };

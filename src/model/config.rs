@@ -25,6 +25,12 @@ pub trait ModelConfig {
     fn param_count(&self) -> Option<u64> {
         self.footprint(1, 1).params.to_u64()
     }
+    /// Why the hidden state at position p depends on tokens after p, if it
+    /// does (the reference's non-causal variants); such a model cannot train
+    /// with FSP, whose targets are those later tokens.
+    fn sees_later_tokens(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// Parameters of `n_layers` equal blocks of `per_layer` plus `rest`.

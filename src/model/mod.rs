@@ -46,6 +46,7 @@
 pub mod blocks;
 pub mod config;
 pub mod footprint;
+pub mod fsp;
 pub mod lm;
 pub mod params;
 pub mod registry;
@@ -54,6 +55,7 @@ pub mod versions;
 pub use config::ModelConfig;
 pub use lm::{Decode, LanguageModel, MemoryDims, Model, TernaryShare, WindowDecoder, Workspace};
 pub use params::{Layout, TensorInfo};
+pub use versions::v10_fsp::{GptFsp, GptFspConfig};
 pub use versions::v4_bolt::{Bolt, BoltConfig};
 pub use versions::v5_2_nova_ignition::{Nova, NovaConfig};
 pub use versions::v5_thunderbolt::{Thunderbolt, ThunderboltConfig};

@@ -41,6 +41,7 @@
 // embedding and heads
 pub mod embedding;
 pub mod exit_head;
+pub mod fsp;
 pub mod head;
 // norms
 pub mod groupnorm;

@@ -24,4 +24,6 @@ register_versions! {
     v7_cortex => CortexV7(CortexV7Config),
     /// v7.1 CORTEX-III (gated causal depthwise conv) and, with `memory`, v7.2 CORTEX-VI (spec §9–§10).
     v7_1_v7_2_cortex => Cortex(CortexConfig),
+    /// v10 FSP: small GPT (RMSNorm, interleaved RoPE, SwiGLU, tied head), trained with FSP (later.md §14).
+    v10_fsp => GptFsp(GptFspConfig),
 }
