@@ -323,6 +323,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("v7-cortex.ron", include_str!("../presets/v7-cortex.ron")),
     ("v7.1-cortex-iii.ron", include_str!("../presets/v7.1-cortex-iii.ron")),
     ("v7.2-cortex-vi.ron", include_str!("../presets/v7.2-cortex-vi.ron")),
+    ("cpuflow-v5-ln.ron", include_str!("../presets/cpuflow-v5-ln.ron")),
+    ("cpuflow-v9.7.ron", include_str!("../presets/cpuflow-v9.7.ron")),
     ("tiny.ron", include_str!("../presets/tiny.ron")),
 ];
 
