@@ -54,8 +54,12 @@ pub enum RunState {
 pub struct StepMetrics {
     /// Steps taken, this one included.
     pub step: u64,
-    /// Mean training loss over the step's micro-batches (nats per token).
+    /// Mean training loss over the step's micro-batches (nats per token):
+    /// the next-token CE, without any auxiliary term.
     pub loss: f64,
+    /// Mean FSP loss over the step's micro-batches, when the run trains with FSP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fsp: Option<f64>,
     pub lr: f32,
     /// Gradient norm before clipping.
     pub grad_norm: f64,
@@ -98,6 +102,9 @@ pub struct Summary {
     pub final_val_loss: Option<f64>,
     pub final_val_ppl: Option<f64>,
     pub final_val_bpc: Option<f64>,
+    /// FSP loss of the last step, when the run trains with FSP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fsp: Option<f64>,
     /// Stopped by a command or an error before the budget was spent.
     pub stopped_early: bool,
 }

@@ -1,6 +1,7 @@
 //! Presets: one RON file per model version, built into the binary and
 //! overridable from `./presets/` or `--presets DIR`.
 
+pub use crate::model::blocks::fsp::FspConfig;
 pub use crate::model::ModelSpec;
 
 use crate::model::Model;
@@ -103,6 +104,10 @@ pub struct TrainSpec {
     pub sample_every: u64,
     pub checkpoint_every: u64,
     pub seed: u64,
+    /// The FSP auxiliary loss (spec §15): CE + weight·FSP, with the
+    /// training-only `fsp_proj.weight`; off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fsp: Option<FspConfig>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -138,6 +143,8 @@ pub struct Overrides {
     pub warmup: Option<u64>,
     pub eval_every: Option<u64>,
     pub accum: Option<usize>,
+    /// `--fsp`: train with the FSP loss (the reference's constants) unless the preset sets its own.
+    pub fsp: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -228,6 +235,22 @@ impl Preset {
         if t.eval_windows == 0 {
             return bad("eval_windows", "0; expected ≥ 1".into());
         }
+        if let Some(f) = &t.fsp {
+            if f.horizon == 0 || f.stride == 0 {
+                return bad("fsp", format!("horizon {} and stride {}; expected both ≥ 1", f.horizon, f.stride));
+            }
+            if !(f.weight >= 0.0 && f.weight.is_finite()) || !(f.pos_weight > 0.0 && f.pos_weight.is_finite()) {
+                return bad("fsp", format!("weight {} and pos_weight {}; expected weight ≥ 0 and pos_weight > 0", f.weight, f.pos_weight));
+            }
+            if let Some(why) = self.model.config().sees_later_tokens() {
+                return bad(
+                    "fsp",
+                    format!(
+                        "FSP needs a causal model, and here {why}; FSP would reward that leak (spec §15.4): switch reference_compat off"
+                    ),
+                );
+            }
+        }
         let d = &self.data;
         if !(d.valid_fraction > 0.0 && d.valid_fraction < 0.5) {
             return bad("valid_fraction", format!("{}; expected 0 < f < 0.5", d.valid_fraction));
@@ -241,7 +264,7 @@ impl Preset {
     /// Applies command-line overrides; the returned text (stored in every
     /// checkpoint) is re-serialised so a resumed run sees the same values.
     pub fn with_overrides(&self, text: &str, o: &Overrides) -> Result<(Preset, String), PresetError> {
-        if o.warmup.is_none() && o.eval_every.is_none() && o.accum.is_none() {
+        if o.warmup.is_none() && o.eval_every.is_none() && o.accum.is_none() && (!o.fsp || self.train.fsp.is_some()) {
             return Ok((self.clone(), text.to_string()));
         }
         let mut p = self.clone();
@@ -253,6 +276,9 @@ impl Preset {
         }
         if let Some(a) = o.accum {
             p.train.accum = a;
+        }
+        if o.fsp && p.train.fsp.is_none() {
+            p.train.fsp = Some(FspConfig::default());
         }
         let text = p.to_ron().map_err(|e| PresetError::Parse { file: "<overrides>".into(), line: 1, col: 1, msg: e.to_string() })?;
         let p = Preset::parse(&text, "<preset with command-line overrides>")?;
@@ -269,8 +295,13 @@ impl Preset {
     }
 
     /// The model this preset describes (its window fixes v7.2's read scale).
+    /// With `train.fsp`, the model carries the training-only FSP head (`model::fsp`).
     pub fn build_model(&self) -> Model {
-        crate::model::registry::build(&self.model, self.train.seq_len)
+        let model = crate::model::registry::build(&self.model, self.train.seq_len);
+        match self.train.fsp {
+            Some(f) => crate::model::fsp::with_fsp(model, f),
+            None => model,
+        }
     }
 
     /// Short architecture label for listings.

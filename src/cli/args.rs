@@ -133,6 +133,11 @@ pub struct TrainArgs {
     /// Override the preset's micro-batches per optimiser step (gradient accumulation)
     #[arg(long)]
     pub accum: Option<usize>,
+    /// Train with the FSP auxiliary loss (CE + 0.1·FSP: bags of the next 64 tokens from every
+    /// 16th position, pos_weight 50) unless the preset sets its own `fsp`; refused for models
+    /// whose hidden states see later tokens
+    #[arg(long)]
+    pub fsp: bool,
     /// Training precision: fp32 (the default), or bf16: every matrix product rounds its operands
     /// to bf16 and accumulates in f32 (AVX512-BF16 dot products), weights and optimizer state stay
     /// f32. Refused with the reason where the CPU lacks AVX512-BF16

@@ -65,6 +65,7 @@ pub fn main() -> Result<Dispatch> {
                 warmup: None,
                 eval_every: None,
                 accum: None,
+                fsp: false,
                 precision: Precision::Fp32,
             }))
         }

@@ -54,7 +54,7 @@ pub(super) fn run_config(a: &TrainArgs) -> Result<RunConfig> {
         // the tokenizer's own bars print blank lines into logs and pipes
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         sample_prompt: a.sample_prompt.clone(),
-        overrides: crate::preset::Overrides { warmup: a.warmup, eval_every: a.eval_every, accum: a.accum },
+        overrides: crate::preset::Overrides { warmup: a.warmup, eval_every: a.eval_every, accum: a.accum, fsp: a.fsp },
         precision: a.precision,
     };
     Ok(cfg)

@@ -30,9 +30,10 @@ pub fn log_line(ev: &Event) -> Option<(Level, String)> {
             ))
         }
         Event::Step(m) => info(format!(
-            "step {:>6}  loss {:.4}  ppl {:>8.2}  lr {:.2e}  {:>6.0} tok/s  tokens {:>11}  elapsed {}  eta {}",
+            "step {:>6}  loss {:.4}{}  ppl {:>8.2}  lr {:.2e}  {:>6.0} tok/s  tokens {:>11}  elapsed {}  eta {}",
             m.step,
             m.loss,
+            m.fsp.map(|f| format!("  fsp {f:.4}")).unwrap_or_default(),
             m.loss.exp(),
             m.lr,
             m.tok_per_sec,
@@ -55,11 +56,12 @@ pub fn log_line(ev: &Event) -> Option<(Level, String)> {
         Event::Log { level, text, .. } => Some((*level, text.clone())),
         Event::Error(e) => Some((Level::Error, e.clone())),
         Event::Finished(s) => info(format!(
-            "finished: {} steps, {} tokens in {}, {:.0} tok/s mean; best val loss {}; final val loss {} ppl {} bpc {}; run {}",
+            "finished: {} steps, {} tokens in {}, {:.0} tok/s mean;{} best val loss {}; final val loss {} ppl {} bpc {}; run {}",
             s.steps,
             thousands(s.tokens),
             clock(s.elapsed_secs),
             s.mean_tok_per_sec,
+            s.fsp.map(|f| format!(" fsp {f:.4};")).unwrap_or_default(),
             four(s.best_val_loss),
             four(s.final_val_loss),
             four(s.final_val_ppl),

@@ -14,6 +14,12 @@ pub trait ModelConfig {
     fn validate(&self) -> Result<(), Invalid>;
     /// The model of a valid config; `seq_len` is the training window.
     fn build(&self, seq_len: usize) -> Model;
+    /// Why the hidden state at position p depends on tokens after p, if it
+    /// does (the reference's non-causal variants); such a model cannot train
+    /// with FSP, whose targets are those later tokens.
+    fn sees_later_tokens(&self) -> Option<&'static str> {
+        None
+    }
     /// Parameters of the model this config describes.
     fn num_params(&self) -> usize {
         self.build(1).num_params()

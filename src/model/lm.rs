@@ -6,6 +6,7 @@
 //! AdamW moments in buffers of the same layout. Activations live in a
 //! [`Workspace`] that each model fills with its own scratch type.
 
+use super::blocks::fsp::FspState;
 use super::params::Layout;
 use std::any::Any;
 use std::sync::Arc;
@@ -42,8 +43,20 @@ pub trait LanguageModel: Send + Sync + std::fmt::Debug {
     /// Reference parameter names, shapes and offsets in the flat buffer.
     fn layout(&self) -> &Layout;
     fn vocab(&self) -> usize;
+    /// The model's parameters: its layout, less any training-only tensor.
     fn num_params(&self) -> usize {
-        self.layout().total
+        self.layout().total - self.training_only_params()
+    }
+    /// Parameters at the end of the layout that only training uses (the FSP
+    /// head's `fsp_proj.weight`, `model::fsp`); 0 for a plain model.
+    fn training_only_params(&self) -> usize {
+        0
+    }
+    /// Width d of the final hidden states the output head reads: by default
+    /// the columns of the first \[V × d\] tensor of the layout (the embedding).
+    fn hidden_dim(&self) -> usize {
+        let v = self.vocab();
+        self.layout().tensors.iter().find(|t| t.shape.len() == 2 && t.shape[0] == v).map_or(0, |t| t.shape[1])
     }
     /// Fresh parameters per the spec's initialisation section.
     fn init_params(&self, seed: u64) -> Vec<f32>;
@@ -150,6 +163,9 @@ pub struct Workspace {
     pub losses: Vec<f32>,
     /// Seed for dropout masks in `loss_and_grad` (the trainer sets it per step).
     pub seed: u64,
+    /// The training-only FSP head (spec §15), set by a model built with FSP
+    /// on (`model::fsp`); versions hand it to the head with [`Workspace::train_parts`].
+    pub fsp: Option<FspState>,
     inner: Option<Box<dyn Any + Send>>,
 }
 
@@ -166,6 +182,17 @@ impl Workspace {
         }
         let inner = self.inner.as_mut().and_then(|b| b.downcast_mut::<T>()).expect("inner workspace of type T");
         (inner, &mut self.logits, &mut self.losses)
+    }
+
+    /// [`Workspace::parts`] for `loss_and_grad`: the scratch, the per-row
+    /// losses and the FSP head if this step has one (for `fsp_train`).
+    pub fn train_parts<T: Default + Send + 'static>(&mut self) -> (&mut T, &mut Vec<f32>, Option<&mut FspState>) {
+        let fsp = self.fsp.as_mut();
+        if !self.inner.as_ref().is_some_and(|b| b.is::<T>()) {
+            self.inner = Some(Box::new(T::default()));
+        }
+        let inner = self.inner.as_mut().and_then(|b| b.downcast_mut::<T>()).expect("inner workspace of type T");
+        (inner, &mut self.losses, fsp)
     }
 }
 

@@ -45,6 +45,7 @@
 
 pub mod blocks;
 pub mod config;
+pub mod fsp;
 pub mod lm;
 pub mod params;
 pub mod registry;

@@ -59,6 +59,10 @@ pub enum TrainError {
     /// The two-lane step could not get its thread pools (the message says why).
     #[error("{0}")]
     Lanes(String),
+    #[error(
+        "--fsp cannot be added on resume: the checkpoint was trained without FSP, so it has no fsp_proj.weight; start a new run with --fsp"
+    )]
+    FspOnResume,
     #[error("{steps} non-finite steps in a row; stopping (weights are from the last good step)")]
     NonFinite { steps: u32 },
     #[error("could not save {}", .dir.display())]

@@ -33,6 +33,7 @@
 //!   allocation here.
 //! - An odd `accum` runs its last micro-batch alone on lane A with every thread.
 
+use crate::model::fsp::fsp_value;
 use crate::model::{Model, Workspace};
 use rayon::prelude::*;
 
@@ -117,16 +118,39 @@ pub fn accumulate(
     model: &Model,
     params: &[f32],
     a: LaneA<'_>,
+    lanes: Option<&mut Lanes>,
+    accum: usize,
+    bt: (usize, usize),
+    next: &mut Fill<'_>,
+    seed: &dyn Fn(usize) -> u64,
+) -> f64 {
+    accumulate_with_fsp(model, params, a, lanes, accum, bt, next, seed).0
+}
+
+/// [`accumulate`], also returning the mean FSP value over the micro-batches
+/// when the model trains with FSP (`model::fsp`; summed in micro-batch order
+/// like the loss).
+#[allow(clippy::too_many_arguments)]
+pub fn accumulate_with_fsp(
+    model: &Model,
+    params: &[f32],
+    a: LaneA<'_>,
     mut lanes: Option<&mut Lanes>,
     accum: usize,
     (b, t): (usize, usize),
     next: &mut Fill<'_>,
     seed: &dyn Fn(usize) -> u64,
-) -> f64 {
+) -> (f64, Option<f64>) {
     let LaneA { ws, grads, x, y } = a;
     let accum = accum.max(1);
     zero(grads);
     let mut loss = 0.0;
+    let mut fsp: Option<f64> = None;
+    let mut add_fsp = |v: Option<f64>| {
+        if let Some(v) = v {
+            *fsp.get_or_insert(0.0) += v / accum as f64;
+        }
+    };
     let pairs = if lanes.is_some() { accum / 2 } else { 0 };
     if let Some(l) = lanes.as_deref_mut() {
         debug_assert_eq!(l.x.len(), b * t, "lanes built for another micro-batch size");
@@ -146,6 +170,8 @@ pub fn accumulate(
             };
             loss += la / accum as f64;
             loss += lb / accum as f64;
+            add_fsp(fsp_value(ws));
+            add_fsp(fsp_value(&l.ws));
         }
     }
     // the rest (all of them on one lane, the odd last one on two) alone on lane A
@@ -153,6 +179,7 @@ pub fn accumulate(
         next(i, x, y);
         ws.seed = seed(i);
         loss += model.loss_and_grad(ws, params, grads, x, y, b, t) / accum as f64;
+        add_fsp(fsp_value(ws));
     }
     // lane B's sum and the 1/accum scaling in one pass; a non-finite loss skips
     // the step, its gradients stay unscaled
@@ -162,7 +189,7 @@ pub fn accumulate(
         None if f != 1.0 => grads.par_chunks_mut(1 << 14).for_each(|g| g.iter_mut().for_each(|x| *x *= f)),
         None => {}
     }
-    loss
+    (loss, fsp)
 }
 
 fn zero(g: &mut [f32]) {

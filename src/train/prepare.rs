@@ -39,6 +39,9 @@ impl Session {
             None => (&cfg.preset, &cfg.preset_text),
         };
         let (preset, preset_text) = preset.with_overrides(preset_text, &cfg.overrides).map_err(TrainError::Overrides)?;
+        if resumed.as_ref().is_some_and(|ck| ck.preset.train.fsp.is_none() && preset.train.fsp.is_some()) {
+            return Err(TrainError::FspOnResume);
+        }
         let resumed_state = resumed.as_ref().map(|ck| &ck.state);
         let seed = cfg.seed.or(resumed_state.map(|st| st.seed)).unwrap_or(preset.train.seed);
 
@@ -72,7 +75,8 @@ impl Session {
         let lock = RunLock::acquire(&run_dir).map_err(TrainError::Locked)?;
         let metrics = MetricsLog::open(&run_dir).map_err(|source| TrainError::Metrics { dir: run_dir.clone(), source })?;
         let bytes_of = tokenizer.token_bytes(vocab);
-        let n = weights.model.num_params();
+        // buffers span the whole layout (training-only tensors included)
+        let n = weights.model.layout().total;
         let (b, accum) = (preset.train.batch, preset.train.accum);
         let lanes = Lanes::for_run(n, accum, b, t, rayon::current_num_threads()).map_err(TrainError::Lanes)?;
         let s = Session {
@@ -105,7 +109,7 @@ impl Session {
         em.important(Event::Started {
             run_dir: s.run_dir.clone(),
             preset: s.preset.name.clone(),
-            params: n,
+            params: s.model.num_params(),
             tokens_per_step: accum * b * t,
             train_tokens: s.train.len(),
             valid_tokens: s.valid.len(),
@@ -154,7 +158,7 @@ fn starting_weights(cfg: &RunConfig, preset: &Preset, resumed: Option<&Loaded>, 
             (model, params, None)
         }
     };
-    let n = model.num_params();
+    let n = model.layout().total;
     let (adam_m, adam_v) = adam.unwrap_or_else(|| (vec![0.0; n], vec![0.0; n]));
     Ok(Weights { model, params, adam_m, adam_v })
 }

@@ -67,6 +67,8 @@ pub(super) struct Pace {
     pub(super) bad_steps: u32,
     /// The state last shown to the consumer.
     pub(super) shown: RunState,
+    /// FSP value of the last step (with FSP on), for the summary.
+    pub(super) last_fsp: Option<f64>,
 }
 
 pub(super) fn status(em: &mut Emitter, state: RunState, detail: impl Into<String>) {
@@ -84,6 +86,7 @@ impl Session {
             calib: Vec::new(),
             bad_steps: 0,
             shown: RunState::Running,
+            last_fsp: None,
         };
         status(em, RunState::Running, "training");
         let error = loop {
@@ -116,7 +119,7 @@ impl Session {
         let step = self.state.step;
         // BB-OPT: `accum` micro-batches, gradients summed, losses averaged (on two lanes: lanes.rs)
         let (sampler, train, run_seed) = (&mut self.sampler, &self.train, self.state.seed);
-        let loss = super::lanes::accumulate(
+        let (loss, fsp) = super::lanes::accumulate_with_fsp(
             &self.model,
             &self.params,
             LaneA { ws: &mut self.ws, grads: &mut self.grads, x: &mut self.x, y: &mut self.y },
@@ -162,9 +165,11 @@ impl Session {
             Some(e) => 0.9 * e + 0.1 * dt,
         });
         self.fix_minutes_horizon(em, dt, pace);
+        pace.last_fsp = fsp;
         Ok(Some(StepMetrics {
             step: self.state.step,
             loss,
+            fsp,
             lr,
             grad_norm: gnorm,
             tokens: self.state.tokens_seen,
@@ -219,6 +224,7 @@ impl Session {
             final_val_loss: self.last_eval.as_ref().map(|e| e.loss),
             final_val_ppl: self.last_eval.as_ref().map(|e| e.ppl),
             final_val_bpc: self.last_eval.as_ref().map(|e| e.bpc),
+            fsp: pace.last_fsp,
             stopped_early: user_stop.is_some() || error.is_some(),
         };
         let _ = self.metrics.write("summary", &summary);

@@ -116,6 +116,7 @@ fn run(cfg: RunConfig, commands: Receiver<Command>, em: &mut Emitter, memory: Sl
                         final_val_loss: None,
                         final_val_ppl: None,
                         final_val_bpc: None,
+                        fsp: None,
                         stopped_early: true,
                     }));
                 }

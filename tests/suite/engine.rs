@@ -7,6 +7,7 @@ fn events_render_as_the_log_lines_both_front_ends_show() {
     let step = StepMetrics {
         step: 10,
         loss: 2.0,
+        fsp: None,
         lr: 1e-3,
         grad_norm: 0.5,
         tokens: 12_800,

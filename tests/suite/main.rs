@@ -9,6 +9,7 @@ mod cpuflow;
 mod data;
 mod download;
 mod engine;
+mod fsp;
 mod generate;
 mod golden;
 mod golden_util;

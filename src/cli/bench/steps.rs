@@ -46,7 +46,7 @@ impl<'m> StepBench<'m> {
         two_lanes: bool,
     ) -> Result<Self> {
         let tr = &preset.train;
-        let n = model.num_params();
+        let n = model.layout().total;
         let accum = if b == tr.batch { tr.accum.max(1) } else { 1 };
         let lanes = if two_lanes { Lanes::for_run(n, accum, b, tr.seq_len, threads).map_err(anyhow::Error::msg)? } else { None };
         let mut rng = Rng::new(3);

@@ -45,6 +45,7 @@
 pub mod cumstep_pos;
 pub mod embedding;
 pub mod exit_head;
+pub mod fsp;
 pub mod head;
 // norms
 pub mod groupnorm;

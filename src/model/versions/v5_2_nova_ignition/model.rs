@@ -22,6 +22,7 @@ use crate::model::blocks::attention::{
 use crate::model::blocks::dropout::{dropout_apply, DropMask};
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
 use crate::model::blocks::geglu::{geglu_backward, geglu_forward, GegluGrads, GegluWeights};
+use crate::model::blocks::fsp::fsp_train;
 use crate::model::blocks::head::{head_ce_fused, head_forward, head_loss};
 use crate::model::blocks::layernorm::{layernorm_apply, layernorm_backward, layernorm_forward};
 use crate::model::lm::{Decode, LanguageModel, Workspace};
@@ -281,7 +282,7 @@ impl LanguageModel for Nova {
     #[allow(clippy::too_many_arguments)]
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
         let seed = Some(ws.seed);
-        let (nw, _, losses) = ws.parts::<NovaWs>();
+        let (nw, losses, fsp) = ws.train_parts::<NovaWs>();
         self.forward_hidden(nw, params, x, b, t, seed);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
         let n = rows * d;
@@ -290,6 +291,7 @@ impl LanguageModel for Nova {
             let [gemb] = carve_mut(grads, std::array::from_ref(&self.embed));
             let emb = &params[self.embed.clone()];
             head_ce_fused(&mut losses[..rows], &mut nw.tmp[..n], gemb, &mut nw.head_buf, &nw.hf[..n], emb, y, d, v);
+            fsp_train(fsp, &mut nw.tmp[..n], grads, &self.embed, emb, params, &nw.hf[..n], y, b, t, d, v);
         }
         let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
         if !loss.is_finite() {

@@ -43,4 +43,7 @@ impl ModelConfig for ThunderboltConfig {
     fn build(&self, _seq_len: usize) -> Model {
         Arc::new(Thunderbolt::new(self.clone()))
     }
+    fn sees_later_tokens(&self) -> Option<&'static str> {
+        self.reference_compat.then_some("`reference_compat: true` normalises over all positions of the window (D4)")
+    }
 }

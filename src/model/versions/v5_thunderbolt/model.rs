@@ -33,6 +33,7 @@ use crate::kernels::{matmul, MatRef};
 use crate::model::blocks::bitlinear::{quantize, ternary_share, BitVariant};
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
 use crate::model::blocks::groupnorm::{groupnorm_backward, groupnorm_forward};
+use crate::model::blocks::fsp::fsp_train;
 use crate::model::blocks::head::{head_ce_fused, head_forward, head_loss, HEAD_BLOCK};
 use crate::model::blocks::layernorm::{layernorm_backward, layernorm_forward};
 use crate::model::blocks::recurrence::{recurrence_backward, recurrence_forward};
@@ -373,7 +374,7 @@ impl LanguageModel for Thunderbolt {
     }
     /// Forward + backward of the mean next-token loss; gradients added into `grads`.
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (tw, _, losses) = ws.parts::<ThunderboltWs>();
+        let (tw, losses, fsp) = ws.train_parts::<ThunderboltWs>();
         self.forward_hidden(tw, params, x, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
         let n = rows * d;
@@ -382,6 +383,7 @@ impl LanguageModel for Thunderbolt {
             let [gemb] = carve_mut(grads, std::array::from_ref(&self.embed));
             let emb = &params[self.embed.clone()];
             head_ce_fused(&mut losses[..rows], &mut tw.a[..n], gemb, &mut tw.head_buf, &tw.an[..n], emb, y, d, v);
+            fsp_train(fsp, &mut tw.a[..n], grads, &self.embed, emb, params, &tw.an[..n], y, b, t, d, v);
         }
         let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
         if !loss.is_finite() {

@@ -64,4 +64,7 @@ impl ModelConfig for SupernovaConfig {
     fn build(&self, _seq_len: usize) -> Model {
         Arc::new(Supernova::new(self.clone()))
     }
+    fn sees_later_tokens(&self) -> Option<&'static str> {
+        self.reference_compat.then_some("`reference_compat: true` makes the planner summary a mean over the whole window (D6)")
+    }
 }

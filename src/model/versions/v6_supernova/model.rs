@@ -18,6 +18,7 @@ use super::workspace::SupernovaWs;
 use crate::kernels::ops::add;
 use crate::model::blocks::bitlinear::{quantize, ternary_share, BitVariant};
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
+use crate::model::blocks::fsp::fsp_train;
 use crate::model::blocks::head::{head_ce_fused, head_forward, head_loss};
 use crate::model::blocks::rcsm::bank::{BankGrads, BankWeights};
 use crate::model::blocks::rcsm::gate::{PlannerGrads, PlannerWeights};
@@ -408,15 +409,17 @@ impl LanguageModel for Supernova {
     /// Forward + backward of the mean next-token loss; gradients added into `grads`.
     #[allow(clippy::too_many_arguments)]
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (sw, _, losses) = ws.parts::<SupernovaWs>();
+        let (sw, losses, fsp) = ws.train_parts::<SupernovaWs>();
         self.forward_hidden(sw, params, x, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
         let n = rows * d;
         losses.resize(rows, 0.0);
         {
+            // the quantised head's effective matrix; its gradient passes straight through to W
             let w = if self.quantized { &sw.q[..] } else { params };
             let ghead = &mut grads[self.head.clone()];
             head_ce_fused(&mut losses[..rows], &mut sw.tmp[..n], ghead, &mut sw.head_buf, &sw.hf[..n], &w[self.head.clone()], y, d, v);
+            fsp_train(fsp, &mut sw.tmp[..n], grads, &self.head, &w[self.head.clone()], params, &sw.hf[..n], y, b, t, d, v);
         }
         let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
         if !loss.is_finite() {

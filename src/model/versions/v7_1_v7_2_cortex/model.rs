@@ -12,6 +12,7 @@ use super::workspace::CortexWs;
 use crate::kernels::ops::add;
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
 use crate::model::blocks::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
+use crate::model::blocks::fsp::fsp_train;
 use crate::model::blocks::head::{head_ce_fused, head_forward, head_loss};
 use crate::model::blocks::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights, CHUNK};
 use crate::model::blocks::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
@@ -343,7 +344,7 @@ impl LanguageModel for Cortex {
     /// Forward + backward of the mean next-token loss. Gradients are added into
     /// `grads` (same layout as `params`); returns the mean loss.
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (ws, _, losses) = ws.parts::<CortexWs>();
+        let (ws, losses, fsp) = ws.train_parts::<CortexWs>();
         self.forward_hidden(ws, params, x, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
         let n = rows * d;
@@ -352,6 +353,7 @@ impl LanguageModel for Cortex {
             let [g] = carve_mut(grads, std::array::from_ref(&self.embed));
             let emb = &params[self.embed.clone()];
             head_ce_fused(&mut losses[..rows], &mut ws.tmp[..n], g, &mut ws.head_buf, &ws.hf[..n], emb, y, d, v);
+            fsp_train(fsp, &mut ws.tmp[..n], grads, &self.embed, emb, params, &ws.hf[..n], y, b, t, d, v);
         }
         let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
         if !loss.is_finite() {

@@ -21,6 +21,7 @@ use crate::model::blocks::decayed_sum::{
     decay_weights, time_mix_backward, time_mix_forward, TimeMixActs, TimeMixGrads, TimeMixScratch, TimeMixWeights,
 };
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
+use crate::model::blocks::fsp::fsp_train;
 use crate::model::blocks::exit_head::{
     exit_forward, exit_objective, head_pass, row_objective, ExitBackward, ExitCoefs, ExitGrads, ExitTerms, ExitWeights, GATE_HIDDEN,
 };
@@ -310,7 +311,7 @@ impl CortexV7 {
         b: usize,
         t: usize,
     ) -> (f64, f64) {
-        let (w, _, losses) = ws.parts::<V7Ws>();
+        let (w, losses, fsp) = ws.train_parts::<V7Ws>();
         self.forward_hidden(w, params, x, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
         let n = rows * d;
@@ -322,6 +323,10 @@ impl CortexV7 {
         let emb = &params[self.embed.clone()];
         let hp_grad = grads.as_mut().map(|g| (&mut w.tmp[..n], &mut g[self.embed.clone()]));
         head_pass(&mut w.main[..rows], hp_grad, &mut w.head_buf, &w.hf[..n], emb, d, v, row);
+        if let Some(g) = grads.as_mut() {
+            // FSP reads the main head only (the exit heads are not its business)
+            fsp_train(fsp, &mut w.tmp[..n], g, &self.embed, emb, params, &w.hf[..n], y, b, t, d, v);
+        }
         losses.resize(rows, 0.0);
         for (l, s) in losses[..rows].iter_mut().zip(&w.main[..rows]) {
             *l = s.ce;
