@@ -11,13 +11,16 @@ use super::common::{fixtures, pool};
 use super::golden_util::{layout_shapes, max_diff, read_json, state_dict, Golden};
 use super::gradcheck::check::*;
 use flashlm_tui::model::blocks::cumstep_pos::{cumstep_backward, cumstep_forward, positions};
+use flashlm_tui::model::blocks::fsp::FspConfig;
 use flashlm_tui::model::blocks::norm_scan::{scan_backward, scan_forward, ScanActs, ScanGrads, ScanWeights};
 use flashlm_tui::model::blocks::ram_memory::{address_row, ram_backward, ram_forward, RamActs, RamGrads, RamScratch, RamShape, RamWeights};
 use flashlm_tui::model::blocks::relu_ffn::{relu_ffn_backward, relu_ffn_forward, ReluGrads, ReluWeights};
-use flashlm_tui::model::{CpuFlow, CpuFlowConfig, LanguageModel, RamConfig, Workspace};
+use flashlm_tui::model::fsp::{fsp_value, with_fsp};
+use flashlm_tui::model::{CpuFlow, CpuFlowConfig, LanguageModel, Model, RamConfig, Workspace};
 use flashlm_tui::preset::resolve;
 use flashlm_tui::rng::Rng;
 use flashlm_tui::weights::{params_for_model, read_f32_tensors};
+use std::sync::Arc;
 
 // ───────────────────────────── fixtures ─────────────────────────────
 
@@ -105,6 +108,60 @@ fn cpuflow_v5_ln_golden_logits_loss_and_every_gradient() {
     assert_eq!(model.num_params(), 17_344 - 1_024);
 }
 
+/// CE + 0.1·FSP (the reference's training objective): `loss_fsp`, `loss_total`
+/// within 1e-5·max(1, |ref|) and every `gradtotal.*` (fsp_proj's included)
+/// within 1e-5 + 1e-4·max|ref|, through the same head hook training uses.
+fn run_golden_fsp(version: &str) {
+    let golden = Golden::open(version);
+    let plain: Model = Arc::new(fixture_model(version));
+    let model = with_fsp(plain.clone(), FspConfig::default());
+    let bytes = std::fs::read(golden.dir.join("weights.safetensors")).unwrap();
+    let named = read_f32_tensors(&bytes, "weights.safetensors").unwrap();
+    let params = params_for_model(&*model, &named, "weights.safetensors").unwrap();
+    assert_eq!(model.layout().total as u64, golden.cfg["param_count"].as_u64().unwrap());
+    let case = golden.tokens();
+    let (b, t) = (case.b, case.t);
+    let mut grads = vec![0.0f32; model.layout().total];
+    let mut ws = Workspace::new();
+    let ce = pool().install(|| model.loss_and_grad(&mut ws, &params, &mut grads, &case.x, &case.y, b, t));
+    golden.assert_loss("loss (with FSP on)", ce);
+    let fsp = fsp_value(&ws).unwrap();
+    let total = ce + 0.1 * fsp;
+    for (name, ours) in [("loss_fsp", fsp), ("loss_total", total)] {
+        let reference = golden.tensor(name)[0] as f64;
+        let err = (ours - reference).abs();
+        eprintln!("{version} golden: {name} {ours} vs {reference} (|Δ| {err:.3e})");
+        assert!(err <= 1e-5 * reference.abs().max(1.0), "{version}: {name} {ours} vs {reference}");
+    }
+    let mut groups: std::collections::BTreeMap<String, f32> = Default::default();
+    let mut worst_ratio = 0.0f32;
+    for ti in &model.layout().tensors {
+        let reference = golden.tensor(&format!("gradtotal.{}", ti.name));
+        let max_ref = reference.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let tol = 1e-5 + 1e-4 * max_ref;
+        let worst = max_diff(&grads[ti.range()], &reference);
+        assert!(worst <= tol, "{version}: gradtotal.{} differs by {worst} (tolerance {tol})", ti.name);
+        worst_ratio = worst_ratio.max(worst / tol);
+        let bare = ti.name.trim_end_matches(".weight").trim_end_matches(".bias");
+        let g = groups.entry(bare.rsplit('.').next().unwrap_or(bare).to_string()).or_default();
+        *g = g.max(worst);
+    }
+    for (g, w) in groups {
+        eprintln!("{version} golden: gradtotal group {g:<14} max|Δ| {w:.3e}");
+    }
+    eprintln!("{version} golden: {} gradtotal tensors, worst at {worst_ratio:.3} of tolerance", model.layout().tensors.len());
+}
+
+#[test]
+fn cpuflow_v5_ln_golden_with_fsp_loss_total_and_every_gradient() {
+    run_golden_fsp("cpuflow-v5-ln");
+}
+
+#[test]
+fn cpuflow_v9_7_golden_with_fsp_loss_total_and_every_gradient() {
+    run_golden_fsp("cpuflow-v9.7");
+}
+
 /// Also the memory internals: the selected slots of every position (as sets:
 /// the fixture's top-k margin is ≥ 2.9e-5 relative) and W_read·r.
 #[test]
@@ -136,7 +193,8 @@ fn cpuflow_v9_7_golden_logits_loss_every_gradient_and_memory() {
     }
 }
 
-/// The presets' models have the reference's full-size state dicts (fsp_proj aside).
+/// The presets' models have the reference's full-size state dicts (fsp_proj
+/// counted apart as training-only).
 #[test]
 fn cpuflow_fixture_parameter_layout_matches_full_size_state_dicts() {
     for (version, preset, count, label) in
@@ -147,8 +205,9 @@ fn cpuflow_fixture_parameter_layout_matches_full_size_state_dicts() {
         let (p, _) = resolve(preset, None).unwrap();
         let model = p.build_model();
         assert_eq!(model.num_params(), count, "{preset}");
-        let reference: Vec<_> = state_dict(&j).into_iter().filter(|(n, _)| n != "fsp_proj.weight").collect();
-        assert_eq!(layout_shapes(&*model), reference, "{preset}: parameter names, order and shapes");
+        // the preset trains with FSP: its layout ends with the training-only fsp_proj, as the reference's
+        assert_eq!(model.training_only_params(), 65_536);
+        assert_eq!(layout_shapes(&*model), state_dict(&j), "{preset}: parameter names, order and shapes");
         assert_eq!(model.version(), label);
         assert_eq!(p.version, label);
         assert!(model.flops_per_token(256) > 6.0 * count as f64 - 6.0 * 65_536.0 - 6.0 * 6.0 * 32_768.0);

@@ -12,6 +12,7 @@ use super::decode::Decoder;
 use super::workspace::CpuFlowWs;
 use crate::model::blocks::cumstep_pos::{cumstep_backward, cumstep_forward, positions};
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
+use crate::model::blocks::fsp::fsp_train;
 use crate::model::blocks::head::{head_ce_fused, head_forward, head_loss, mean_loss};
 use crate::model::blocks::layernorm::{layernorm_apply, layernorm_backward, layernorm_forward};
 use crate::model::blocks::norm_scan::{scan_backward, scan_forward, ScanActs, ScanGrads, ScanWeights};
@@ -339,7 +340,7 @@ impl LanguageModel for CpuFlow {
         head_loss(losses, &mut cw.head_buf, &cw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
     }
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (ws, _, losses) = ws.parts::<CpuFlowWs>();
+        let (ws, losses, fsp) = ws.train_parts::<CpuFlowWs>();
         self.forward_hidden(ws, params, x, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
         let n = rows * d;
@@ -348,6 +349,7 @@ impl LanguageModel for CpuFlow {
             let [g] = carve_mut(grads, std::array::from_ref(&self.embed));
             let emb = &params[self.embed.clone()];
             head_ce_fused(&mut losses[..rows], &mut ws.tmp[..n], g, &mut ws.head_buf, &ws.hf[..n], emb, y, d, v);
+            fsp_train(fsp, &mut ws.tmp[..n], grads, &self.embed, emb, params, &ws.hf[..n], y, b, t, d, v);
         }
         let loss = mean_loss(&losses[..rows]);
         if !loss.is_finite() {
