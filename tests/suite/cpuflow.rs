@@ -512,7 +512,7 @@ fn check_model(memory: bool) {
         }
         if ti.name.ends_with("ff_up.weight") {
             for (i, x) in params[ti.range()].iter_mut().enumerate() {
-                let sign = if (i / d) % 2 == 0 { 1.0 } else { -1.0 };
+                let sign = if (i / d).is_multiple_of(2) { 1.0 } else { -1.0 };
                 *x = sign * 0.3 + 0.1 * rng.normal();
             }
         }

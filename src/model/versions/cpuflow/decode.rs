@@ -185,7 +185,7 @@ impl<'a> Decoder<'a> {
                     self.gate[j] = sigmoid(self.gate[j]) * self.val[j].tanh();
                 }
                 write_row(&mut st.u, &self.gate, &self.idx, &self.what, dv);
-                if (i + 1) % mc.chunk == 0 {
+                if (i + 1).is_multiple_of(mc.chunk) {
                     commit(&mut st.s, &mut st.u, mc.decay);
                 }
             }
