@@ -149,7 +149,7 @@ pub(super) fn run_hebbian(a: &BenchArgs) -> Result<()> {
             c.memory = None;
             "RAM-Net memory"
         }
-        _ => anyhow::bail!("--hebbian needs a preset with a memory (v7.2, cpuflow-v9.7), not {}", preset.name),
+        _ => anyhow::bail!("--hebbian needs a preset with a Hebbian memory (v7.2) or a RAM-Net memory (cpuflow-v9.7), not {}", preset.name),
     };
     let threads = a.threads.unwrap_or_else(default_threads).max(1);
     let pool = bench_pool(a, threads)?;
