@@ -361,7 +361,7 @@ impl Preset {
     /// Parameters, counted from the config without building the model;
     /// `None` if the count overflows.
     pub fn param_count(&self) -> Option<u64> {
-        self.model.config().param_count()
+        self.model.config().param_count(self.train.seq_len)
     }
 
     pub fn budget_label(&self) -> String {
@@ -409,6 +409,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("v7-cortex.ron", include_str!("../presets/v7-cortex.ron")),
     ("v7.1-cortex-iii.ron", include_str!("../presets/v7.1-cortex-iii.ron")),
     ("v7.2-cortex-vi.ron", include_str!("../presets/v7.2-cortex-vi.ron")),
+    ("cpuflow-v5-ln.ron", include_str!("../presets/cpuflow-v5-ln.ron")),
+    ("cpuflow-v9.7.ron", include_str!("../presets/cpuflow-v9.7.ron")),
     ("v10-fsp.ron", include_str!("../presets/v10-fsp.ron")),
     ("tiny.ron", include_str!("../presets/tiny.ron")),
 ];

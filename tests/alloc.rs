@@ -68,8 +68,17 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const LINEUP: [&str; 7] =
-    ["v4-bolt", "v5-thunderbolt", "v5.2-nova-ignition", "v6-supernova", "v7-cortex", "v7.1-cortex-iii", "v7.2-cortex-vi"];
+const LINEUP: [&str; 9] = [
+    "v4-bolt",
+    "v5-thunderbolt",
+    "v5.2-nova-ignition",
+    "v6-supernova",
+    "v7-cortex",
+    "v7.1-cortex-iii",
+    "v7.2-cortex-vi",
+    "cpuflow-v5-ln",
+    "cpuflow-v9.7",
+];
 
 #[test]
 fn a_training_step_allocates_nothing_once_warm() {

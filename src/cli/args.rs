@@ -281,9 +281,9 @@ pub struct BenchArgs {
     /// Skip the generation timing (used by --all for the 1-thread runs)
     #[arg(long)]
     pub no_gen: bool,
-    /// Time the preset's Hebbian memory: its training steps alternate with those
-    /// of the same model without the memory (v7.1's architecture), and the
-    /// overhead is the median ratio over the pairs (v7.2 presets)
+    /// Time the preset's memory: its training steps alternate with those of the
+    /// same model without the memory (v7.2 against v7.1's architecture,
+    /// cpuflow-v9.7 against v5-LN's), and the overhead is the median ratio over the pairs
     #[arg(long, conflicts_with = "all")]
     pub hebbian: bool,
     /// Time the two-lane step (a step's micro-batches run in pairs side by

@@ -20,10 +20,11 @@ pub trait ModelConfig {
     /// Sizes in f32 elements at `batch` windows of `seq` tokens, from
     /// arithmetic on the config alone (see [`footprint`](super::footprint)).
     fn footprint(&self, batch: usize, seq: usize) -> Footprint;
-    /// Parameters of the model this config describes, without building it;
-    /// `None` if the count overflows.
-    fn param_count(&self) -> Option<u64> {
-        self.footprint(1, 1).params.to_u64()
+    /// Parameters of the model this config describes at training window
+    /// `seq_len` (a learned position table grows with it), without building
+    /// it; `None` if the count overflows.
+    fn param_count(&self, seq_len: usize) -> Option<u64> {
+        self.footprint(1, seq_len).params.to_u64()
     }
     /// Why the hidden state at position p depends on tokens after p, if it
     /// does (the reference's non-causal variants); such a model cannot train

@@ -1,4 +1,4 @@
-//! Every built-in preset of the lineup (v4 … v7.2, v10), shrunk to a tiny model of
+//! Every built-in preset of the lineup (v4 … v7.2, CPUFlow v5-LN and v9.7, v10), shrunk to a tiny model of
 //! the same architecture and tokenizer kind, trains a few steps through the
 //! engine, then samples and evaluates from its checkpoint through the CLI.
 
@@ -9,8 +9,18 @@ use flashlm_tui::preset::{resolve, Budget, ModelSpec, Preset};
 use flashlm_tui::train::start;
 use std::process::Command;
 
-const LINEUP: [&str; 8] =
-    ["v4-bolt", "v5-thunderbolt", "v5.2-nova-ignition", "v6-supernova", "v7-cortex", "v7.1-cortex-iii", "v7.2-cortex-vi", "v10-fsp"];
+const LINEUP: [&str; 10] = [
+    "v4-bolt",
+    "v5-thunderbolt",
+    "v5.2-nova-ignition",
+    "v6-supernova",
+    "v7-cortex",
+    "v7.1-cortex-iii",
+    "v7.2-cortex-vi",
+    "cpuflow-v5-ln",
+    "cpuflow-v9.7",
+    "v10-fsp",
+];
 
 /// The preset with tiny sizes; the architecture, tokenizer kind, schedule and
 /// accumulation stay the preset's own.
@@ -27,6 +37,12 @@ fn shrink(mut p: Preset) -> Preset {
         ModelSpec::Thunderbolt(c) => (c.vocab, c.d_model, c.n_layers, c.groups, c.d_ff) = (512, d, 2, 4, h),
         ModelSpec::Nova(c) => (c.vocab, c.d_model, c.n_layers, c.n_heads, c.d_ff) = (512, d, 2, 2, h),
         ModelSpec::Supernova(c) => (c.vocab, c.d_model, c.n_layers, c.d_ff, c.d_reason, c.n_slots, c.d_planner) = (512, d, 2, h, 8, 4, 4),
+        ModelSpec::CpuFlow(c) => {
+            (c.vocab, c.d_model, c.k, c.d_ff, c.n_layers) = (512, d, 8, h, 2);
+            if let Some(m) = &mut c.memory {
+                (m.d_sub, m.d_val, m.top_k) = (2, 8, 4);
+            }
+        }
         ModelSpec::GptFsp(c) => (c.vocab, c.d_model, c.n_layers, c.n_heads, c.d_ff) = (512, d, 2, 2, h),
         ModelSpec::CortexV7(c) => {
             (c.vocab, c.d_model, c.n_layers, c.d_ff) = (512, d, 3, h);

@@ -5,6 +5,7 @@ mod check_util;
 mod cli;
 mod common;
 mod cortex_v7;
+mod cpuflow;
 mod crash;
 mod data;
 mod download;

@@ -132,16 +132,25 @@ fn paired(pool: &rayon::ThreadPool, pairs: usize, (x, x_label): (&mut StepBench,
     )
 }
 
-/// `bench --hebbian`: the Hebbian memory's cost as v7.2 (the preset, with
-/// memory) against the same model without it (v7.1's architecture), steps
+/// `bench --hebbian`: the memory's cost as v7.2 (the preset, with its Hebbian
+/// memory) against the same model without it (v7.1's architecture), or v9.7
+/// (RAM-Net memory) against v5-LN, steps
 /// alternating in one process so both see the same moments of a shared host.
 pub(super) fn run_hebbian(a: &BenchArgs) -> Result<()> {
     let (preset, _) = resolve(&a.preset, a.presets.as_deref())?;
     let mut plain = preset.clone();
-    match &mut plain.model {
-        crate::preset::ModelSpec::Cortex(c) if c.memory.is_some() => c.memory = None,
-        _ => anyhow::bail!("--hebbian needs a preset with a Hebbian memory (v7.2), not {}", preset.name),
-    }
+    let label = match &mut plain.model {
+        crate::preset::ModelSpec::Cortex(c) if c.memory.is_some() => {
+            c.memory = None;
+            "Hebbian"
+        }
+        // v9.7's RAM-Net memory against its memory-less twin, v5-LN
+        crate::preset::ModelSpec::CpuFlow(c) if c.memory.is_some() => {
+            c.memory = None;
+            "RAM-Net memory"
+        }
+        _ => anyhow::bail!("--hebbian needs a preset with a Hebbian memory (v7.2) or a RAM-Net memory (cpuflow-v9.7), not {}", preset.name),
+    };
     let threads = a.threads.unwrap_or_else(default_threads).max(1);
     let pool = bench_pool(a, threads)?;
     let b = a.batch.unwrap_or(preset.train.batch).max(1);
@@ -154,7 +163,7 @@ pub(super) fn run_hebbian(a: &BenchArgs) -> Result<()> {
         preset.name, preset.train.seq_len
     );
     let summary = paired(&pool, pairs, (&mut sw, "with"), (&mut so, "without"));
-    println!("Hebbian overhead: {summary}");
+    println!("{label} overhead: {summary}");
     Ok(())
 }
 

@@ -15,14 +15,17 @@
 //!   ∂L/∂h into the residual gradient that already holds the skip path's share.
 //!   The same holds for [`embedding`] (the table is a parameter), the exit
 //!   gate's ∂L/∂ê in [`exit_head`], P-RCSM's residual gradient and planner
-//!   state ∂L/∂p ([`rcsm`], [`rcsm::gate`]) and the planner summary's ∂L/∂e.
+//!   state ∂L/∂p ([`rcsm`], [`rcsm::gate`]), the planner summary's ∂L/∂e,
+//!   the position table ([`cumstep_pos`]) and the RAM-Net memory's ∂L/∂a
+//!   ([`ram_memory::ram_backward`], added after the scan wrote it).
 //! * **The other blocks overwrite (`=`) their input gradient.** Their input is
 //!   a normalised sub-layer input with no other consumer, so writing it saves
 //!   a zeroing pass per sub-layer, and several reuse the buffer as scratch
 //!   before the final write. These are: [`gated_conv::mixer_backward`] (and
 //!   the conv inside it, `kernels::conv::conv_backward`, for ∂L/∂u),
 //!   [`swiglu::ffn_backward`], [`geglu::geglu_backward`],
-//!   [`relu2_ffn::relu2_ffn_backward`], [`hebbian::memory_backward`],
+//!   [`relu2_ffn::relu2_ffn_backward`], [`relu_ffn::relu_ffn_backward`],
+//!   [`norm_scan::scan_backward`], [`hebbian::memory_backward`],
 //!   [`attention::attention_backward`], [`decayed_sum::time_mix_backward`],
 //!   [`groupnorm::groupnorm_backward`], [`token_shift::token_shift_backward`],
 //!   [`recurrence::recurrence_backward`], [`shift_mixer::shift_mixer_backward`],
@@ -38,7 +41,8 @@
 //! into start zeroed (the residual gradient before the final norm's backward,
 //! the embedded tokens' gradient before the input norm's).
 
-// embedding and heads
+// embedding, positions and heads
+pub mod cumstep_pos;
 pub mod embedding;
 pub mod exit_head;
 pub mod fsp;
@@ -54,6 +58,8 @@ pub mod attention;
 pub mod decayed_sum;
 pub mod gated_conv;
 pub mod hebbian;
+pub mod norm_scan;
+pub mod ram_memory;
 pub mod rcsm;
 pub mod recurrence;
 pub mod shift_mixer;
@@ -61,6 +67,7 @@ pub mod token_shift;
 // feed-forward networks
 pub mod geglu;
 pub mod relu2_ffn;
+pub mod relu_ffn;
 pub mod swiglu;
 // regularisation
 pub mod dropout;

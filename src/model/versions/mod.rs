@@ -24,6 +24,9 @@ register_versions! {
     v7_cortex => CortexV7(CortexV7Config),
     /// v7.1 CORTEX-III (gated causal depthwise conv) and, with `memory`, v7.2 CORTEX-VI (spec §9–§10).
     v7_1_v7_2_cortex => Cortex(CortexConfig),
+    /// CPUFlow v5-LN (normalised cumsum scan + LayerNorm + ReLU FFN) and, with
+    /// `memory`, CPUFlow v9.7 (+ RAM-Net sparse product-key memory) (spec §12–§13).
+    cpuflow => CpuFlow(CpuFlowConfig),
     /// v10 FSP: small GPT (RMSNorm, interleaved RoPE, SwiGLU, tied head), trained with FSP (later.md §14).
     v10_fsp => GptFsp(GptFspConfig),
 }
