@@ -53,7 +53,8 @@ fn a_token_cache_that_does_not_match_is_rebuilt_with_a_notice() {
     assert_eq!(&good[..8], b"FLMTOKS\n");
 
     let other: Vec<u16> = expected.iter().map(|t| (t + 1) % VOCAB as u16).collect();
-    let cases: Vec<(&str, Box<dyn Fn()>)> = vec![
+    type Tamper<'a> = Box<dyn Fn() + 'a>;
+    let cases: Vec<(&str, Tamper)> = vec![
         // the old format: the very same tokens, no header
         ("no header", Box::new(|| std::fs::write(&path, le(&expected)).unwrap())),
         // the right size and header, other tokens
