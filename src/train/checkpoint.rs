@@ -29,6 +29,8 @@ pub enum CheckpointError {
         "{0}: not a checkpoint folder (no meta.json); expected a folder written by `flashlm-tui train` such as checkpoints/<run>/last"
     )]
     NotACheckpoint(String),
+    #[error("{0}: checkpoint folder not found")]
+    NotFound(String),
     #[error("{path}: {msg}")]
     Corrupt { path: String, msg: String },
     #[error("{path}: checkpoint format version {found}, this build reads version {expected}")]
@@ -246,10 +248,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub fn verify(dir: &Path) -> Result<(Meta, BTreeMap<String, Vec<u8>>), CheckpointError> {
     let dp = dir.display().to_string();
     if !dir.is_dir() {
-        return Err(CheckpointError::Io {
-            path: dp,
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "checkpoint folder not found"),
-        });
+        return Err(CheckpointError::NotFound(dp));
     }
     let mp = dir.join(META);
     let mbytes = std::fs::read(&mp).map_err(|_| CheckpointError::NotACheckpoint(dp.clone()))?;
