@@ -29,3 +29,4 @@ mod supernova;
 mod thunderbolt;
 mod train;
 mod tui;
+mod tui_screens;
