@@ -15,7 +15,7 @@ use ndarray::Array2;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 // ------------------------------------------------------------ run setup form
 
@@ -657,5 +657,4 @@ fn generation_speed_is_timed_from_the_first_token() {
     assert!((app.sampling.tok_per_sec().unwrap() - 25.0).abs() < 1e-6);
     let s = screen(&render(&app, 100, 30));
     assert!(s.contains("76 tokens in 3.00 s (25 tok/s)"), "{s}");
-    let _ = Instant::now();
 }

@@ -435,7 +435,7 @@ fn render_layer(f: &mut Frame, grid: Rect, m: &Array2<f32>, square: bool, axes: 
             // the cursor's column mark takes the row; the readout names the axis
             buf.set_string(area.x, grid.y, "0", dim);
             buf.set_string(area.x + (w.saturating_sub(last.len())) as u16, grid.y, &last, dim);
-        } else if w >= head.chars().count() + last.len() + 1 {
+        } else if w > head.chars().count() + last.len() {
             buf.set_string(area.x, grid.y, &head, dim);
             buf.set_string(area.x + (w - last.len()) as u16, grid.y, &last, dim);
         } else {

@@ -25,7 +25,7 @@ const ORDER: [usize; 16] = [0, 1, 12, 13, 14, 2, 15, 3, 4, 5, 6, 7, 8, 9, 10, 11
 const MIN_NAME: usize = 12;
 
 /// The columns that fit `width` (every one at its full width, the run name
-/// at least [`MIN_NAME`]), in display order, with their widths.
+/// at least `MIN_NAME`), in display order, with their widths.
 pub fn table_columns(cells: &[Vec<String>], width: usize) -> Vec<(usize, usize)> {
     let natural = |c: usize| cells.iter().map(|r| r[c].chars().count()).chain([COLUMNS[c].chars().count()]).max().unwrap_or(1);
     // the name column carries the marker ("▶ ✓ ") too
@@ -116,9 +116,12 @@ fn head(c: usize) -> Line<'static> {
     }
 }
 
+/// Points of a curve in chart coordinates.
+type Curve = Vec<(f64, f64)>;
+
 /// One run's curves in chart coordinates: training loss (an EMA over its
 /// logged steps, thinned to `n` points) and validation loss.
-fn curves(r: &RunRecord, ax: XAxis, n: usize) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+fn curves(r: &RunRecord, ax: XAxis, n: usize) -> (Curve, Curve) {
     let x = |tokens: u64, secs: f64| if ax == XAxis::Time { secs } else { tokens as f64 };
     let beta = 0.9;
     let (mut m, mut w) = (0.0, 0.0);
@@ -142,7 +145,7 @@ fn render_overlay(f: &mut Frame, area: Rect, runs: &Runs) {
     let ax = runs.x_axis;
     let compared = runs.compared();
     let width = area.width.saturating_sub(10) as usize * 2;
-    let series: Vec<(usize, Vec<(f64, f64)>, Vec<(f64, f64)>)> = compared
+    let series: Vec<(usize, Curve, Curve)> = compared
         .iter()
         .map(|&i| {
             let (t, v) = curves(&runs.records[i], ax, width.max(2));
