@@ -71,6 +71,34 @@ pub fn cpu_vector_features() -> String {
     }
 }
 
+/// Where bf16 products are the slower choice here: why, with both measured
+/// GEMM peaks (GFLOP/s). None when bf16 is at least as fast, or a peak is
+/// not known (yet).
+pub fn bf16_slower(fp32_peak: Option<f64>, bf16_peak: Option<f64>) -> Option<String> {
+    let (f, b) = (fp32_peak?, bf16_peak?);
+    (b < f).then(|| {
+        format!(
+            "bf16 is slower than fp32 on this CPU: measured GEMM peaks bf16 {b:.0} GFLOP/s vs fp32 {f:.0} GFLOP/s ({:.2}×); fp32 trains faster here",
+            b / f
+        )
+    })
+}
+
+/// Both GEMM peaks on a pool of `threads` (fp32's, then bf16's with bf16
+/// products), for [`bf16_slower`]; about a second on two cores. Call only
+/// where the CPU has AVX512-BF16.
+pub fn measure_fp32_bf16_peaks(threads: usize) -> Option<(f64, f64)> {
+    let peak = |bf16: bool| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .start_handler(crate::kernels::matmul::bf16_start_handler(bf16))
+            .build()
+            .ok()?;
+        Some(pool.install(|| crate::kernels::peak::sgemm_peak(4096)))
+    };
+    Some((peak(false)?, peak(true)?))
+}
+
 /// Ok for fp32; for bf16 training, the reason it cannot run here.
 pub fn check_training(p: Precision) -> anyhow::Result<()> {
     match p {

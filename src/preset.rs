@@ -36,6 +36,14 @@ pub struct Reference {
     pub pytorch_tok_s_range: Option<(f64, f64)>,
     #[serde(default)]
     pub pytorch_peak_rss_mb: Option<f64>,
+    /// The machine the PyTorch figures were measured on: they hold for it only.
+    #[serde(default = "pytorch_machine")]
+    pub pytorch_machine: String,
+}
+
+/// Where the presets' PyTorch figures were measured (DESIGN.md).
+fn pytorch_machine() -> String {
+    "a 2-core AMD EPYC (Zen 4, AVX-512)".into()
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -26,6 +26,9 @@ pub struct StepPoint {
     pub secs: f64,
     pub loss: f64,
     pub tok_per_sec: f64,
+    /// NaN in logs that lack them.
+    pub lr: f64,
+    pub grad_norm: f64,
 }
 
 /// What `metrics.jsonl` says about one run.
@@ -46,6 +49,14 @@ pub struct RunRecord {
     pub finished: bool,
     /// Lines that were not JSON objects (a crash mid-write leaves at most one).
     pub bad_lines: usize,
+    /// From the newest checkpoint's training state (None without a checkpoint):
+    /// what the run trained on, its budget and the precision of its products.
+    pub corpus: Option<String>,
+    pub budget: Option<String>,
+    pub precision: Option<String>,
+    /// The step of the newest checkpoint (a run stopped without saving has
+    /// trained further than it saved).
+    pub saved_step: Option<u64>,
 }
 
 impl RunRecord {
@@ -104,6 +115,8 @@ pub fn read_run(dir: &Path) -> Option<RunRecord> {
                     secs: num(&v, "elapsed_secs").unwrap_or(0.0),
                     loss: num(&v, "loss").unwrap_or(f64::NAN),
                     tok_per_sec: num(&v, "tok_per_sec").unwrap_or(0.0),
+                    lr: num(&v, "lr").unwrap_or(f64::NAN),
+                    grad_norm: num(&v, "grad_norm").unwrap_or(f64::NAN),
                 };
                 if p.tok_per_sec > 0.0 {
                     step_rates.push(p.tok_per_sec);
@@ -151,7 +164,37 @@ pub fn read_run(dir: &Path) -> Option<RunRecord> {
     } else {
         None
     };
+    // the checkpoint furthest into the run says what it trained on and with
+    let newest = checkpoints(dir).iter().filter_map(|c| crate::train::checkpoint::read_state(&c.path).ok()).max_by_key(|st| st.step);
+    if let Some(st) = newest {
+        r.corpus = Some(corpus_label(&st.corpus, st.valid.as_deref()));
+        r.budget = Some(crate::preset::budget_label(&st.budget));
+        r.precision = Some(st.precision.label().to_string());
+        r.saved_step = Some(st.step);
+    }
     Some(r)
+}
+
+/// A short name for what a run trained on: the built-in corpus, or the
+/// training file's name (with its folder), plus the validation file's name.
+pub fn corpus_label(corpus: &str, valid: Option<&str>) -> String {
+    if corpus.starts_with("built-in") {
+        return "built-in".into();
+    }
+    let short = |p: &str| {
+        let path = Path::new(p);
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.to_string());
+        match path.parent().and_then(|d| d.file_name()) {
+            Some(d) => format!("{}/{name}", d.to_string_lossy()),
+            None => name,
+        }
+    };
+    match valid {
+        Some(v) => {
+            format!("{} + {}", short(corpus), Path::new(v).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+        }
+        None => short(corpus),
+    }
 }
 
 /// Every run folder under `root` that has a `metrics.jsonl`, sorted by folder name.
@@ -253,10 +296,17 @@ pub fn row_cells(r: &RunRecord) -> Vec<String> {
         f2(last.map(|e| e.ppl)),
         f4(last.map(|e| e.bpc)),
         r.mean_tok_per_sec.map(|t| thousands(t.round() as u64)).unwrap_or_else(|| "–".into()),
+        r.corpus.clone().unwrap_or_else(|| "–".into()),
+        r.budget.clone().unwrap_or_else(|| "–".into()),
+        r.precision.clone().unwrap_or_else(|| "–".into()),
+        r.saved_step.map(thousands).unwrap_or_else(|| "–".into()),
     ]
 }
 
-pub const COLUMNS: [&str; 12] = [
+/// Columns that hold text rather than numbers (left-aligned).
+pub const TEXT_COLUMNS: [usize; 5] = [0, 1, 12, 13, 14];
+
+pub const COLUMNS: [&str; 16] = [
     "run",
     "preset",
     "steps",
@@ -269,13 +319,17 @@ pub const COLUMNS: [&str; 12] = [
     "final PPL",
     "final BPC",
     "mean tok/s",
+    "corpus",
+    "budget",
+    "precision",
+    "saved step",
 ];
 
 /// The runs as a GitHub Markdown table (numbers right-aligned).
 pub fn markdown_table(runs: &[RunRecord]) -> String {
     let mut s = String::new();
     s.push_str(&format!("| {} |\n", COLUMNS.join(" | ")));
-    let align: Vec<&str> = COLUMNS.iter().enumerate().map(|(i, _)| if i < 2 { "---" } else { "---:" }).collect();
+    let align: Vec<&str> = COLUMNS.iter().enumerate().map(|(i, _)| if TEXT_COLUMNS.contains(&i) { "---" } else { "---:" }).collect();
     s.push_str(&format!("|{}|\n", align.join("|")));
     for r in runs {
         let cells: Vec<String> = row_cells(r).into_iter().map(|c| c.replace('|', "\\|")).collect();

@@ -292,6 +292,15 @@ pub struct BenchArgs {
     /// at most 2,048 tokens: v5.2, v6)
     #[arg(long, conflicts_with_all = ["all", "hebbian"])]
     pub lanes: bool,
+    /// PyTorch training tok/s of this preset measured on this machine, for the
+    /// ratio line (the presets' figures were measured on another CPU)
+    #[arg(long, value_name = "TOK_S")]
+    pub pytorch_tok_s: Option<f64>,
+    /// A file of this machine's PyTorch figures: lines `<preset> <tok/s>`, an
+    /// optional `machine: <name>` line, `#` comments (default: pytorch-tok-s.txt
+    /// in the cache folder, if present)
+    #[arg(long, value_name = "FILE")]
+    pub pytorch_file: Option<PathBuf>,
 }
 
 /// A count that must be at least 1.

@@ -111,9 +111,24 @@ fn check_resume_preset(p: &crate::preset::Preset, given: &str, ck: &std::path::P
     Ok(())
 }
 
+/// `--precision bf16` on a CPU whose bf16 products are slower than its fp32
+/// ones (AVX512-BF16 without AMX): said once, with both measured peaks.
+fn warn_if_bf16_is_slower(a: &TrainArgs) {
+    if a.precision != crate::precision::Precision::Bf16 {
+        return;
+    }
+    let threads = a.threads.unwrap_or_else(crate::kernels::default_threads);
+    if let Some((f, b)) = crate::precision::measure_fp32_bf16_peaks(threads) {
+        if let Some(why) = crate::precision::bf16_slower(Some(f), Some(b)) {
+            eprintln!("warning: {why}; training in bf16 as asked (drop --precision bf16 for fp32)");
+        }
+    }
+}
+
 /// `train`: the dashboard in a terminal, else headless.
 pub(super) fn train(a: TrainArgs) -> Result<Dispatch> {
     crate::precision::check_training(a.precision)?;
+    warn_if_bf16_is_slower(&a);
     let tui = !a.headless && stdout_is_terminal();
     if !tui {
         if !a.headless {

@@ -29,6 +29,8 @@ pub enum CheckpointError {
         "{0}: not a checkpoint folder (no meta.json); expected a folder written by `flashlm-tui train` such as checkpoints/<run>/last"
     )]
     NotACheckpoint(String),
+    #[error("{0}: checkpoint folder not found")]
+    NotFound(String),
     #[error("{path}: {msg}")]
     Corrupt { path: String, msg: String },
     #[error("{path}: checkpoint format version {found}, this build reads version {expected}")]
@@ -284,12 +286,7 @@ fn read_meta(dir: &Path) -> Result<Meta, CheckpointError> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(CheckpointError::Corrupt { path: dp, msg: "not a folder; a checkpoint is a folder holding meta.json".into() }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(CheckpointError::Io {
-                path: dp,
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "checkpoint folder not found"),
-            })
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(CheckpointError::NotFound(dp)),
         Err(e) => return Err(unreadable(dir, &e)),
     }
     let mp = dir.join(META);

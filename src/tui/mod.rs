@@ -154,7 +154,7 @@ fn outcome(app: &App, ui_cpu_percent: Option<f64>) -> Outcome {
                 crate::preset::thousands(s.tokens),
                 crate::runs::fmt_duration(s.elapsed_secs),
                 s.best_val_loss.map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into()),
-                run.last_ckpt.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "nothing".into())
+                run.saved_label()
             ),
             (None, Some(d)) => format!("run {}: left at step {}", d.display(), run.last.as_ref().map_or(0, |m| m.step)),
             (None, None) => "no run was started".into(),

@@ -36,4 +36,5 @@ mod thunderbolt;
 mod token_cache;
 mod train;
 mod tui;
+mod tui_screens;
 mod v10_fsp;

@@ -9,7 +9,7 @@ use flashlm_tui::preset::discover;
 use flashlm_tui::train::start;
 use flashlm_tui::tui::app::*;
 use flashlm_tui::tui::ui;
-use flashlm_tui::tui::ui::heatmap::{diverging, num};
+use flashlm_tui::tui::ui::heatmap::{diverging, num, Scale};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
@@ -21,13 +21,13 @@ use std::time::{Duration, Instant};
 // ------------------------------------------------------------------ helpers
 
 /// Every event of one finished run, plus the memory slot's last value.
-struct Recorded {
-    events: Vec<Event>,
-    memory: Option<MemorySnapshot>,
-    run_dir: PathBuf,
+pub(super) struct Recorded {
+    pub(super) events: Vec<Event>,
+    pub(super) memory: Option<MemorySnapshot>,
+    pub(super) run_dir: PathBuf,
 }
 
-fn record(preset: (flashlm_tui::preset::Preset, String), root: &Path) -> Recorded {
+pub(super) fn record(preset: (flashlm_tui::preset::Preset, String), root: &Path) -> Recorded {
     let h = start(run_config(preset, root));
     let slot = h.memory.clone();
     let events = collect(h);
@@ -37,19 +37,19 @@ fn record(preset: (flashlm_tui::preset::Preset, String), root: &Path) -> Recorde
 }
 
 /// Both recorded runs live in one runs folder, so the runs screen has two to compare.
-fn runs_root() -> &'static Path {
+pub(super) fn runs_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| tempfile::tempdir().unwrap().keep())
 }
 
 /// The tiny preset (v7.2 with Hebbian memory), 60 steps.
-fn memory_run() -> &'static Recorded {
+pub(super) fn memory_run() -> &'static Recorded {
     static R: OnceLock<Recorded> = OnceLock::new();
     R.get_or_init(|| record(tiny_preset(&[]), runs_root()))
 }
 
 /// The tiny preset without memory (a v7.1-like gated conv), 60 steps.
-fn conv_run() -> &'static Recorded {
+pub(super) fn conv_run() -> &'static Recorded {
     static R: OnceLock<Recorded> = OnceLock::new();
     R.get_or_init(|| {
         record(
@@ -59,19 +59,19 @@ fn conv_run() -> &'static Recorded {
     })
 }
 
-fn new_app(root: &Path) -> App {
+pub(super) fn new_app(root: &Path) -> App {
     isolated_cache();
     App::new(discover(None), AppOptions { runs_root: root.to_path_buf(), threads: 2, tinystories: None })
 }
 
-fn select(app: &mut App, name: &str) {
+pub(super) fn select(app: &mut App, name: &str) {
     let i = app.picker.presets.iter().position(|p| p.name == name).unwrap_or_else(|| panic!("no preset {name}"));
     app.picker.selected = i;
 }
 
 /// An app whose picker started `preset` (the Start action is not carried out:
 /// the recorded events play the trainer's part).
-fn app_running(preset: &str) -> (App, flashlm_tui::train::RunConfig) {
+pub(super) fn app_running(preset: &str) -> (App, flashlm_tui::train::RunConfig) {
     let mut app = new_app(runs_root());
     select(&mut app, preset);
     match app.on_key(code(KeyCode::Enter)) {
@@ -81,7 +81,7 @@ fn app_running(preset: &str) -> (App, flashlm_tui::train::RunConfig) {
 }
 
 /// An app that has seen a recorded run's first `n` events (all with `None`).
-fn app_fed(rec: &Recorded, preset: &str, n: Option<usize>) -> App {
+pub(super) fn app_fed(rec: &Recorded, preset: &str, n: Option<usize>) -> App {
     let (mut app, _) = app_running(preset);
     let n = n.unwrap_or(rec.events.len());
     for ev in rec.events[..n].iter().cloned() {
@@ -95,38 +95,38 @@ fn app_fed(rec: &Recorded, preset: &str, n: Option<usize>) -> App {
     app
 }
 
-fn key(c: char) -> KeyEvent {
+pub(super) fn key(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
 }
-fn code(c: KeyCode) -> KeyEvent {
+pub(super) fn code(c: KeyCode) -> KeyEvent {
     KeyEvent::new(c, KeyModifiers::NONE)
 }
-fn ctrl(c: char) -> KeyEvent {
+pub(super) fn ctrl(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
 }
-fn typed(app: &mut App, s: &str) {
+pub(super) fn typed(app: &mut App, s: &str) {
     for c in s.chars() {
         let a = app.on_key(key(c));
         assert!(matches!(a, Action::None), "typing {c:?} gave {a:?}");
     }
 }
 
-fn render(app: &App, w: u16, h: u16) -> Buffer {
+pub(super) fn render(app: &App, w: u16, h: u16) -> Buffer {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| ui::draw(f, app)).unwrap();
     t.backend().buffer().clone()
 }
 
-fn row(buf: &Buffer, y: u16) -> String {
+pub(super) fn row(buf: &Buffer, y: u16) -> String {
     (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect()
 }
 
-fn screen(buf: &Buffer) -> String {
+pub(super) fn screen(buf: &Buffer) -> String {
     (0..buf.area.height).map(|y| row(buf, y)).collect::<Vec<_>>().join("\n")
 }
 
 /// (x, y) of the first cell where `needle` starts.
-fn find(buf: &Buffer, needle: &str) -> Option<(u16, u16)> {
+pub(super) fn find(buf: &Buffer, needle: &str) -> Option<(u16, u16)> {
     let n: Vec<char> = needle.chars().collect();
     for y in 0..buf.area.height {
         for x in 0..buf.area.width {
@@ -151,12 +151,12 @@ fn find(buf: &Buffer, needle: &str) -> Option<(u16, u16)> {
     None
 }
 
-fn has(buf: &Buffer, needle: &str) -> bool {
+pub(super) fn has(buf: &Buffer, needle: &str) -> bool {
     find(buf, needle).is_some()
 }
 
 /// The number after "step " on the dashboard header.
-fn header_step(buf: &Buffer) -> u64 {
+pub(super) fn header_step(buf: &Buffer) -> u64 {
     let s = screen(buf);
     let line = s.lines().find(|l| l.starts_with(" step ")).unwrap_or_else(|| panic!("no step line:\n{s}"));
     line[6..].chars().take_while(|c| c.is_ascii_digit() || *c == ',').filter(|c| c.is_ascii_digit()).collect::<String>().parse().unwrap()
@@ -472,10 +472,19 @@ fn loss_chart_toggles_ema_log_axis_and_window() {
         .filter(|&p| ('\u{2800}'..='\u{28ff}').contains(&b[p].symbol().chars().next().unwrap_or(' ')))
         .count();
     assert!(braille > 20, "the curves are drawn ({braille} braille cells)");
+    // e steps through the EMA strengths, then the raw curve, then round again
+    assert!(has(&b, "· EMA 40 steps"), "{}", screen(&b));
+    app.on_key(key('e'));
+    assert!(has(&render(&app, 100, 30), "· EMA 100 steps"));
+    app.on_key(key('e'));
+    assert!(has(&render(&app, 100, 30), "· EMA 300 steps"));
     app.on_key(key('e'));
     let b = render(&app, 100, 30);
     assert!(has(&b, "· raw") && has(&b, "│train") && !has(&b, "│EMA"), "no EMA curve in the legend:\n{}", screen(&b));
     app.on_key(key('e'));
+    assert!(has(&render(&app, 100, 30), "· EMA 10 steps"));
+    app.on_key(key('e'));
+    assert!(has(&render(&app, 100, 30), "· EMA 40 steps"));
     app.on_key(key('l'));
     assert!(has(&render(&app, 100, 30), "· log-y"));
     app.on_key(key('x'));
@@ -521,17 +530,19 @@ fn memory_heatmap_uses_half_blocks_a_diverging_scale_and_a_legend() {
     assert_eq!(diverging(-1.0), Color::Rgb(40, 120, 255));
     assert_eq!(diverging(1.0), Color::Rgb(255, 80, 40));
     assert_eq!(diverging(0.0), Color::Rgb(24, 24, 24));
-    // half blocks: the top-left cell shows M[0,0] above and row 1 below (or a repeat of row 0)
+    // half blocks: the top-left cell shows M[0,0] above and row 1 below (or a repeat of row 0),
+    // in the colours of the scale fitted to the cells shown (8×8 entries, none pooled here)
     let (tx, ty) = find(&b, "▀").expect("half-block cells");
-    let vmax = lo.abs().max(hi.abs());
-    assert_eq!(b[(tx, ty)].fg, diverging(m[(0, 0)] / vmax), "upper half = matrix row 0");
-    let bg = b[(tx, ty)].bg;
-    assert!(bg == diverging(m[(1, 0)] / vmax) || bg == diverging(m[(0, 0)] / vmax), "lower half = the next matrix row");
     let cells = (0..b.area.height).flat_map(|y| (0..b.area.width).map(move |x| (x, y))).filter(|&p| b[p].symbol() == "▀").count();
     assert!(cells >= 8 * 4, "at least 8 columns × 4 rows of half blocks: {cells}");
+    let scale = Scale::fit(m.iter().cloned());
+    assert_eq!(b[(tx, ty)].fg, scale.colour(m[(0, 0)]), "upper half = matrix row 0");
+    let bg = b[(tx, ty)].bg;
+    assert!(bg == scale.colour(m[(1, 0)]) || bg == scale.colour(m[(0, 0)]), "lower half = the next matrix row");
     // the extreme entries get the extreme colours
     let (mr, mc) = m.indexed_iter().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).map(|(i, _)| i).unwrap();
-    let extreme = diverging(m[(mr, mc)] / vmax);
+    let extreme = diverging(if m[(mr, mc)] < 0.0 { -1.0 } else { 1.0 });
+    assert_eq!(scale.colour(m[(mr, mc)]), extreme);
     let found = (0..b.area.height)
         .flat_map(|y| (0..b.area.width).map(move |x| (x, y)))
         .any(|p| b[p].symbol() == "▀" && (b[p].fg == extreme || b[p].bg == extreme));
@@ -552,7 +563,7 @@ fn memory_heatmap_uses_half_blocks_a_diverging_scale_and_a_legend() {
     let b = render(&app, 80, 24);
     assert!(has(&b, "min ") && has(&b, "max "), "{}", screen(&b));
     for (lo, hi) in [(-0.0123f32, 0.0456f32), (-123.4, 5.0), (-1e-5, 2e4)] {
-        let l = flashlm_tui::tui::ui::heatmap::legend(lo, hi, 28);
+        let l = flashlm_tui::tui::ui::heatmap::legend(&Scale::fit([lo, hi, lo / 7.0, hi / 9.0]), lo, hi, 28);
         let text: String = l.spans.iter().map(|s| s.content.to_string()).collect();
         assert!(text.chars().count() <= 28 && text.ends_with(&num(hi)) && text.contains(&num(lo)), "{text}");
     }
@@ -944,15 +955,15 @@ fn runs_screen_compares_past_runs_and_prints_markdown() {
     app.set_runs(runs.clone());
     let buf = render(&app, 100, 30);
     let s = screen(&buf);
-    for want in ["Runs under", "best PPL", "best BPC", "final PPL", "mean tok/s", "Validation loss by tokens", "▶ tiny"] {
+    for want in ["Runs under", "best PPL", "final PPL", "mean tok/s", "validation (bold) loss by tokens", "▶ tiny"] {
         assert!(s.contains(want), "{want:?}:\n{s}");
     }
-    let wide = screen(&render(&app, 160, 40));
+    let wide = screen(&render(&app, 220, 40));
     for c in flashlm_tui::runs::COLUMNS {
         assert!(wide.contains(c), "column {c} on a wide terminal:\n{wide}");
     }
     app.on_key(key('x'));
-    assert!(has(&render(&app, 100, 30), "Validation loss by wall time"));
+    assert!(has(&render(&app, 100, 30), "validation (bold) loss by wall time"));
     app.on_key(key('x'));
     app.on_key(code(KeyCode::Down));
     assert_eq!(app.runs.selected, 1.min(runs.len() - 1));
@@ -1033,7 +1044,7 @@ fn help_overlay_lists_every_key() {
 }
 
 /// An app with a run that has started and stepped but not finished.
-fn app_mid_run() -> App {
+pub(super) fn app_mid_run() -> App {
     let rec = memory_run();
     let cut = rec.events.iter().position(|e| matches!(e, Event::Step(m) if m.step == 10)).unwrap() + 1;
     app_fed(rec, "tiny", Some(cut))

@@ -144,4 +144,11 @@ fn print_table(rows: &[(BenchResult, Option<BenchResult>)], precision: crate::pr
             r.pytorch_tok_s.map(|t| format!("{t:.0}")).unwrap_or_else(|| "–".into()),
         );
     }
+    // PyTorch figures hold for the machine they were measured on
+    let mut machines: Vec<&str> = rows.iter().filter_map(|(r, _)| r.pytorch_machine.as_deref()).collect();
+    machines.dedup();
+    if !machines.is_empty() {
+        println!();
+        println!("PyTorch tok/s measured on {}.", machines.join("; "));
+    }
 }

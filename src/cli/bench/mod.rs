@@ -74,6 +74,9 @@ pub struct BenchResult {
     #[serde(default)]
     pub peak_rss_all_mb: Option<f64>,
     pub pytorch_tok_s: Option<f64>,
+    /// where `pytorch_tok_s` was measured
+    #[serde(default)]
+    pub pytorch_machine: Option<String>,
 }
 
 /// Timed steps when `--steps` is not given: 5, or for short steps as many as
@@ -86,6 +89,7 @@ fn default_steps(warm: f64) -> usize {
 
 mod all;
 mod generation;
+mod pytorch;
 mod steps;
 
 pub fn run(a: &BenchArgs) -> Result<()> {
@@ -108,7 +112,14 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let tr = time_training(a, &mut sb, threads, b * preset.train.seq_len)?;
     let rss_train = peak_rss_mb();
     let fig = TrainFigures::new(&tr, &*model, sb.accum, b, preset.train.seq_len);
+    let pyt = pytorch::figure(a, &preset)?;
     print_training(a, &preset, &*model, &sb, &tr, &fig, threads, b);
+    if let Some(p) = &pyt {
+        println!("{}", pytorch::ratio_line(p, fig.tok_s));
+    }
+    if a.precision == crate::precision::Precision::Bf16 {
+        compare_with_fp32(a, &mut sb, threads, b * preset.train.seq_len, &fig, &tr)?;
+    }
     // generation always runs with fp32 products (`--precision` is the training's;
     // the window decoders run whole forward passes through the products)
     let gen = if a.no_gen { generation::GenFigures::default() } else { generation::time_all(&*model, &sb.params, threads)? };
@@ -142,7 +153,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             gen_int8_tok_per_sec: gen.int8,
             peak_rss_mb: rss_train,
             peak_rss_all_mb: rss,
-            pytorch_tok_s: preset.reference.as_ref().map(|r| r.pytorch_tok_s),
+            pytorch_tok_s: pyt.as_ref().map(|p| p.tok_s),
+            pytorch_machine: pyt.as_ref().map(|p| p.machine.clone()),
         };
         println!("{}", serde_json::to_string(&r)?);
     }
@@ -281,9 +293,27 @@ fn print_training(
         }
     }
     println!("fastest step: {:.0} tok/s, MFU {:.1} %", (accum * b * t) as f64 / fig.fastest, 100.0 * fig.mfu_fastest);
-    if let Some(r) = &preset.reference {
-        println!("PyTorch reference (DESIGN.md, 2-core EPYC): {:.0} tok/s → ratio {:.2}×", r.pytorch_tok_s, fig.tok_s / r.pytorch_tok_s);
+}
+
+/// `--precision bf16`: the same steps timed again with fp32 products, and
+/// which precision is the faster one on this CPU, with both GEMM peaks.
+fn compare_with_fp32(a: &BenchArgs, sb: &mut StepBench, threads: usize, rows: usize, bf16: &TrainFigures, tr: &Timed) -> Result<()> {
+    let fp32_args = BenchArgs { precision: crate::precision::Precision::Fp32, ..a.clone() };
+    let tr32 = time_training(&fp32_args, sb, threads, rows)?;
+    // the same steps timed twice: the speeds relate as the median step times
+    let median32 = tr32.times[tr32.times.len() / 2];
+    let tok_s32 = bf16.tok_s * bf16.median / median32;
+    println!(
+        "fp32 on this CPU: {tok_s32:.0} tok/s (median {:.1} ms/step) vs bf16 {:.0} tok/s: bf16 runs at {:.2}× fp32's speed",
+        median32 * 1e3,
+        bf16.tok_s,
+        bf16.tok_s / tok_s32
+    );
+    match crate::precision::bf16_slower(Some(tr32.peak), Some(tr.peak)) {
+        Some(why) => println!("{why}"),
+        None => println!("bf16 GEMM peak {:.0} GFLOP/s vs fp32 {:.0} GFLOP/s: bf16 is the faster choice here", tr.peak, tr32.peak),
     }
+    Ok(())
 }
 
 /// VmHWM from /proc/self/status, in MB.

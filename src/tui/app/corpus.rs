@@ -1,5 +1,6 @@
 //! What new runs train on, and the dialog that chooses it (`c` in the picker):
-//! the built-in corpus, a TinyStories copy, or a typed path.
+//! the built-in corpus, the TinyStories pair (training and validation text
+//! as one choice), or a typed path (Tab completes it).
 
 use super::editor::LineEditor;
 use crossterm::event::{KeyCode, KeyEvent};
@@ -53,6 +54,8 @@ pub struct CorpusDialog {
     /// Some while a path is being typed.
     pub editing: Option<LineEditor>,
     pub error: Option<String>,
+    /// Names a Tab completion found, when several match.
+    pub completions: Vec<String>,
 }
 
 /// How a key left the dialog.
@@ -65,7 +68,7 @@ pub enum CorpusChoice {
 impl CorpusDialog {
     /// Opens on the row of the corpus in use.
     pub fn new(current: &Corpus) -> Self {
-        CorpusDialog { selected: current.option(), editing: None, error: None }
+        CorpusDialog { selected: current.option(), editing: None, error: None, completions: Vec::new() }
     }
 
     /// A key in the dialog; `Some` closes it.
@@ -84,9 +87,15 @@ impl CorpusDialog {
                         return Some(CorpusChoice::Chosen(Corpus::File(path)));
                     }
                 }
+                KeyCode::Tab => {
+                    let (text, names) = super::form::complete_path(&ed.text());
+                    ed.set(&text);
+                    self.completions = if names.len() > 1 { names } else { Vec::new() };
+                }
                 _ => {
                     ed.edit(&key);
                     self.error = None;
+                    self.completions.clear();
                 }
             }
             return None;

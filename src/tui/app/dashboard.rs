@@ -37,10 +37,17 @@ impl XAxis {
     }
 }
 
+/// The EMA spans (in steps, β = 1 − 2/(span + 1)) `e` cycles through; None: raw.
+pub const EMA_SPANS: [Option<u32>; 5] = [Some(10), Some(40), Some(100), Some(300), None];
+
+/// What the footer says while `s` saves (cleared when the save is reported).
+pub const SAVING: &str = "saving a checkpoint…";
+
 #[derive(Clone, Debug)]
 pub struct Dashboard {
     pub focus: Pane,
-    pub ema_on: bool,
+    /// Index into [`EMA_SPANS`].
+    pub smoothing: usize,
     pub log_y: bool,
     pub x_axis: XAxis,
     /// Only the last steps instead of the full history.
@@ -50,19 +57,25 @@ pub struct Dashboard {
     pub all_layers: bool,
     /// Samples scrolled down from the newest (0 = follow).
     pub samples_scroll: usize,
+    /// The heatmap cursor (matrix row, column), moved by the arrows while the heatmap has focus.
+    pub cursor: (usize, usize),
+    /// The heatmap shows the change since the previous snapshot.
+    pub diff: bool,
 }
 
 impl Default for Dashboard {
     fn default() -> Self {
         Dashboard {
             focus: Pane::Chart,
-            ema_on: true,
+            smoothing: 1,
             log_y: false,
             x_axis: XAxis::Steps,
             recent: false,
             layer: 0,
             all_layers: false,
             samples_scroll: 0,
+            cursor: (0, 0),
+            diff: false,
         }
     }
 }
@@ -72,11 +85,52 @@ impl Dashboard {
     pub fn reset_for_run(&mut self) {
         self.layer = 0;
         self.samples_scroll = 0;
+        self.cursor = (0, 0);
+    }
+
+    /// The EMA span in steps, or None for the raw curve.
+    pub fn ema_span(&self) -> Option<u32> {
+        EMA_SPANS[self.smoothing % EMA_SPANS.len()]
     }
 
     /// `stopping`: the run is being stopped (after `q s`, `q d` or Ctrl-C).
     pub fn on_key(&mut self, key: KeyEvent, run: Option<&mut RunView>, log: &mut Log, stopping: bool) -> Effect {
-        let n_layers = run.as_ref().and_then(|r| r.heat.as_ref()).map_or(0, |h| h.layers.len());
+        let heat = run.as_ref().and_then(|r| r.heat.as_ref());
+        let n_layers = heat.map_or(0, |h| h.layers.len());
+        let (rows, cols) = heat.and_then(|h| h.layers.first()).map_or((0, 0), |m| m.dim());
+        if self.focus == Pane::Heatmap && rows > 0 && !self.all_layers {
+            let (r, c) = &mut self.cursor;
+            let moved = match key.code {
+                KeyCode::Up | KeyCode::Char('k') => {
+                    *r = r.saturating_sub(1);
+                    true
+                }
+                KeyCode::Down | KeyCode::Char('j') => {
+                    *r = (*r + 1).min(rows - 1);
+                    true
+                }
+                KeyCode::Left => {
+                    *c = c.saturating_sub(1);
+                    true
+                }
+                KeyCode::Right => {
+                    *c = (*c + 1).min(cols - 1);
+                    true
+                }
+                KeyCode::PageUp => {
+                    *r = r.saturating_sub(8);
+                    true
+                }
+                KeyCode::PageDown => {
+                    *r = (*r + 8).min(rows - 1);
+                    true
+                }
+                _ => false,
+            };
+            if moved {
+                return Effect::None;
+            }
+        }
         match key.code {
             KeyCode::Char('p') => return pause_or_resume(run, stopping),
             KeyCode::Char('s') => return save_now(run.as_deref(), stopping),
@@ -88,7 +142,7 @@ impl Dashboard {
                 let i = PANES.iter().position(|p| *p == self.focus).unwrap_or(0);
                 self.focus = PANES[(i + PANES.len() - 1) % PANES.len()];
             }
-            KeyCode::Char('e') => self.ema_on = !self.ema_on,
+            KeyCode::Char('e') => self.smoothing = (self.smoothing + 1) % EMA_SPANS.len(),
             KeyCode::Char('l') => self.log_y = !self.log_y,
             KeyCode::Char('x') => {
                 self.x_axis = match self.x_axis {
@@ -99,8 +153,9 @@ impl Dashboard {
             }
             KeyCode::Char('w') => self.recent = !self.recent,
             KeyCode::Char('a') => self.all_layers = !self.all_layers,
-            KeyCode::Left if n_layers > 0 => self.layer = (self.layer + n_layers - 1) % n_layers,
-            KeyCode::Right if n_layers > 0 => self.layer = (self.layer + 1) % n_layers,
+            KeyCode::Char('c') => self.diff = !self.diff,
+            KeyCode::Left | KeyCode::Char('[') if n_layers > 0 => self.layer = (self.layer + n_layers - 1) % n_layers,
+            KeyCode::Right | KeyCode::Char(']') if n_layers > 0 => self.layer = (self.layer + 1) % n_layers,
             KeyCode::Up | KeyCode::Char('k') => self.scroll_focused(1, run.as_deref(), log),
             KeyCode::Down | KeyCode::Char('j') => self.scroll_focused(-1, run.as_deref(), log),
             KeyCode::PageUp => self.scroll_focused(10, run.as_deref(), log),
@@ -145,9 +200,7 @@ fn pause_or_resume(run: Option<&mut RunView>, stopping: bool) -> Effect {
 /// `s`: save a checkpoint now.
 fn save_now(run: Option<&RunView>, stopping: bool) -> Effect {
     match run {
-        Some(r) if r.active() && r.started && !stopping => {
-            Effect::ActWithStatus(Action::Engine(Command::SaveNow), "saving a checkpoint…".into())
-        }
+        Some(r) if r.active() && r.started && !stopping => Effect::ActWithStatus(Action::Engine(Command::SaveNow), SAVING.into()),
         Some(r) if r.active() => Effect::Status("nothing to save before the first step".into()),
         _ => Effect::Status("no run is training".into()),
     }

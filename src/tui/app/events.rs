@@ -28,6 +28,9 @@ impl App {
             return;
         };
         let finished = matches!(ev, Event::Finished(_));
+        if matches!(ev, Event::CheckpointSaved { .. }) && self.status.as_deref() == Some(super::dashboard::SAVING) {
+            self.status = None;
+        }
         let log = run.apply(ev);
         if finished {
             if let Some(ck) = run.best_ckpt.clone().or(run.last_ckpt.clone()) {
@@ -67,7 +70,7 @@ impl App {
     /// New Hebbian memory matrices from the engine's slot.
     pub fn on_memory(&mut self, m: MemorySnapshot) {
         if let Some(run) = self.run.as_mut() {
-            run.heat = Some(HeatData { kind: HeatKind::Memory, step: m.step, layers: m.layers });
+            run.set_heat(HeatData { kind: HeatKind::Memory, step: m.step, layers: m.layers });
             self.dirty = true;
         }
     }
@@ -76,7 +79,7 @@ impl App {
     pub fn on_conv_taps(&mut self, checkpoint: PathBuf, step: u64, layers: Vec<Array2<f32>>) {
         if let Some(run) = self.run.as_mut() {
             if !run.has_memory {
-                run.heat = Some(HeatData { kind: HeatKind::ConvTaps { checkpoint }, step, layers });
+                run.set_heat(HeatData { kind: HeatKind::ConvTaps { checkpoint }, step, layers });
                 self.dirty = true;
             }
         }

@@ -19,7 +19,8 @@ pub const KEYMAP: &[(&str, &[(&str, &str)])] = &[
         "Presets",
         &[
             ("↑ ↓ Home End", "select a preset"),
-            ("Enter", "start training it"),
+            ("Enter", "start training it (with the run setup)"),
+            ("f Tab", "run setup: budget, warm-up, eval interval, texts"),
             ("r", "resume its latest checkpoint"),
             ("c", "choose the corpus"),
             ("b", "train with bf16 products / fp32 (AVX512-BF16 CPUs)"),
@@ -31,11 +32,13 @@ pub const KEYMAP: &[(&str, &[(&str, &str)])] = &[
         &[
             ("p", "pause / resume"),
             ("s", "save a checkpoint now"),
-            ("e", "EMA smoothing on / off"),
+            ("e", "smoothing: EMA 10 / 40 / 100 / 300 steps / raw"),
             ("l", "log-scale y on / off"),
             ("x", "x axis: steps / tokens / time"),
             ("w", "full history / recent window"),
-            ("← →", "memory heatmap layer"),
+            ("← → [ ]", "memory heatmap layer"),
+            ("↑ ↓ ← →", "heatmap cursor and its value (heatmap focused)"),
+            ("c", "heatmap: change since the last snapshot"),
             ("a", "all layers as small multiples"),
             ("↑ ↓ PgUp PgDn", "scroll the focused log / samples"),
             ("Home End", "oldest / newest in that pane"),
@@ -62,6 +65,7 @@ pub const KEYMAP: &[(&str, &[(&str, &str)])] = &[
         "Runs",
         &[
             ("↑ ↓", "select a run"),
+            ("Space", "mark / unmark it for the comparison chart"),
             ("Enter", "sample from its best checkpoint"),
             ("r", "resume it"),
             ("x", "x axis: tokens / time"),

@@ -18,6 +18,7 @@ mod corpus;
 mod dashboard;
 mod editor;
 mod events;
+mod form;
 mod keymap;
 mod log;
 mod overlay;
@@ -29,8 +30,9 @@ mod sampling;
 
 pub use checkpoint::{checkpoint_preset, model_source, spent_budget_extension};
 pub use corpus::{find_tinystories, Corpus, CorpusChoice, CorpusDialog, CORPUS_OPTIONS};
-pub use dashboard::{Dashboard, Pane, XAxis};
+pub use dashboard::{Dashboard, Pane, XAxis, EMA_SPANS, SAVING};
 pub use editor::LineEditor;
+pub use form::{complete_path, parse_budget, resolve_corpus, FormField, FormValues, ResolvedCorpus, RunForm, FORM_FIELDS};
 pub use keymap::KEYMAP;
 pub use log::{Level, Log, LogLine};
 pub use overlay::{Overlay, QuitChoice};
@@ -207,6 +209,8 @@ impl App {
         self.dirty = true;
         if let Overlay::Corpus(dlg) = &mut self.overlay {
             dlg.paste(text);
+        } else if self.overlay == Overlay::None && self.screen == Screen::Picker && self.picker.typing() {
+            self.picker.form.paste(text);
         } else if self.overlay == Overlay::None && self.screen == Screen::Sampling {
             self.sampling.paste(text);
         }
@@ -233,7 +237,11 @@ impl App {
             }
             Overlay::Corpus(_) => return self.corpus_key(key),
         }
-        if self.screen == Screen::Sampling && self.sampling.typing() {
+        if self.screen == Screen::Picker && self.picker.typing() {
+            let e = self.picker.on_key(key, self.run_active(), &self.opts.runs_root, (self.peak_fp32, self.peak_bf16));
+            return self.apply(e);
+        }
+        if self.screen == Screen::Sampling && self.sampling.takes_key(&key) {
             let e = self.sampling.prompt_key(key, self.live());
             return self.apply(e);
         }
@@ -250,7 +258,7 @@ impl App {
         }
         match self.screen {
             Screen::Picker => {
-                let e = self.picker.on_key(key, self.run_active(), &self.opts.runs_root);
+                let e = self.picker.on_key(key, self.run_active(), &self.opts.runs_root, (self.peak_fp32, self.peak_bf16));
                 self.apply(e)
             }
             Screen::Dashboard => {
@@ -330,6 +338,10 @@ impl App {
                 }
                 self.picker.corpus = corpus;
                 self.overlay = Overlay::None;
+                if self.picker.form.open {
+                    // chosen from the form: on to the validation text
+                    self.picker.form.field = FORM_FIELDS.iter().position(|f| *f == FormField::Valid).unwrap_or(0);
+                }
             }
         }
         Action::None
@@ -359,9 +371,12 @@ impl App {
                 None => self.apply(Effect::Status("no valid preset to resume with".into())),
             },
             Effect::Sample(checkpoint) => {
+                // keys stay commands here (the Enter that chose the run must not
+                // leave the user typing): Enter generates, i edits the prompt
                 self.sampling.use_checkpoint(checkpoint);
                 self.screen = Screen::Sampling;
-                self.sampling.focus = SampleFocus::Prompt;
+                self.sampling.focus = SampleFocus::Output;
+                self.status = Some("Enter generates from this checkpoint · i edits the prompt".into());
                 Action::None
             }
         }

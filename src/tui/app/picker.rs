@@ -3,6 +3,7 @@
 
 use super::checkpoint::{checkpoint_preset, spent_budget_extension};
 use super::corpus::{Corpus, CorpusDialog};
+use super::form::{resolve_corpus, FormOutcome, RunForm};
 use super::log::Level;
 use super::{AppOptions, Effect, Overlay};
 use crate::precision::Precision;
@@ -44,6 +45,8 @@ pub struct Picker {
     pub precision: Precision,
     /// The newest checkpoint of each preset (what `r` resumes), refreshed with the runs.
     pub latest_ckpts: Vec<Option<PathBuf>>,
+    /// The run-setup form (Tab or `f`): what Enter starts with.
+    pub form: RunForm,
 }
 
 /// A run about to start, as the picker configured it.
@@ -64,6 +67,7 @@ impl Picker {
             corpus: Corpus::BuiltIn,
             precision: Default::default(),
             latest_ckpts: Vec::new(),
+            form: RunForm::default(),
         };
         p.refresh_checkpoints(runs_root);
         p
@@ -85,10 +89,27 @@ impl Picker {
         }
     }
 
-    /// `training`: a run is training now, so none can start.
-    pub fn on_key(&mut self, key: KeyEvent, training: bool, runs_root: &Path) -> Effect {
+    /// The form is open: keys are its text, not commands.
+    pub fn typing(&self) -> bool {
+        self.form.open
+    }
+
+    /// `training`: a run is training now, so none can start; `peaks`: the
+    /// measured fp32 and bf16 GEMM peaks (GFLOP/s), for what `b` says.
+    pub fn on_key(&mut self, key: KeyEvent, training: bool, runs_root: &Path, peaks: (Option<f64>, Option<f64>)) -> Effect {
         let n = self.presets.len();
+        if self.form.open {
+            return match self.form.on_key(key) {
+                FormOutcome::Stay => Effect::None,
+                FormOutcome::ChooseCorpus => Effect::Open(Overlay::Corpus(CorpusDialog::new(&self.corpus))),
+                FormOutcome::Start => self.start_selected(None, training),
+            };
+        }
         match key.code {
+            KeyCode::Tab | KeyCode::Char('f') => {
+                self.form.open = true;
+                self.form.error = None;
+            }
             KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
             KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(n.saturating_sub(1)),
             KeyCode::Home => self.selected = 0,
@@ -105,29 +126,33 @@ impl Picker {
             }
             KeyCode::Char('c') => return Effect::Open(Overlay::Corpus(CorpusDialog::new(&self.corpus))),
             KeyCode::Char('e') if !self.presets.is_empty() => return Effect::Open(Overlay::Ron { scroll: 0 }),
-            KeyCode::Char('b') => return self.toggle_precision(),
+            KeyCode::Char('b') => return self.toggle_precision(peaks),
             _ => {}
         }
         Effect::None
     }
 
     /// `b`: bf16 products for the runs the picker starts, or back to fp32;
-    /// refused with the reason where the CPU lacks AVX512-BF16.
-    fn toggle_precision(&mut self) -> Effect {
+    /// refused with the reason where the CPU lacks AVX512-BF16, and said
+    /// plainly, with both measured peaks, where bf16 is the slower one.
+    fn toggle_precision(&mut self, peaks: (Option<f64>, Option<f64>)) -> Effect {
         let msg = if self.precision == Precision::Bf16 {
             self.precision = Precision::Fp32;
-            "runs started here train in fp32"
+            "runs started here train in fp32".to_string()
         } else if crate::kernels::matmul::bf16_supported() {
             self.precision = Precision::Bf16;
-            "runs started here train with bf16 products (f32 weights, gradients and optimizer state)"
+            match crate::precision::bf16_slower(peaks.0, peaks.1) {
+                Some(why) => format!("bf16 products chosen, but {why}"),
+                None => "runs started here train with bf16 products (f32 weights, gradients and optimizer state)".to_string(),
+            }
         } else {
-            "bf16 training needs AVX-512F, AVX-512BW and AVX512-BF16, which this CPU lacks: runs train in fp32"
+            "bf16 training needs AVX-512F, AVX-512BW and AVX512-BF16, which this CPU lacks: runs train in fp32".to_string()
         };
-        Effect::Status(msg.into())
+        Effect::Status(msg)
     }
 
     /// Enter (`resume` None) or `r`.
-    fn start_selected(&self, resume: Option<PathBuf>, training: bool) -> Effect {
+    fn start_selected(&mut self, resume: Option<PathBuf>, training: bool) -> Effect {
         if training {
             return Effect::Status("a run is already training: stop it first (q)".into());
         }
@@ -137,6 +162,12 @@ impl Picker {
         if row.ambiguous {
             let note = row.note.as_deref().unwrap_or_default();
             return Effect::Status(format!("{} cannot start: {} ({note}); rename one of them", row.name, row.file));
+        }
+        if let Err((field, e)) = self.form.values() {
+            self.form.open = true;
+            self.form.field = super::form::FORM_FIELDS.iter().position(|f| *f == field).unwrap_or(0);
+            self.form.error = Some(e.clone());
+            return Effect::Status(e);
         }
         match &row.preset {
             Ok(p) => Effect::Train { preset: Box::new(p.clone()), text: row.text.clone(), resume },
@@ -156,27 +187,31 @@ impl Picker {
     /// Configures a run of `preset` (RON `text`) on the chosen corpus and
     /// precision, or its resumption from the checkpoint `resume`.
     pub fn new_run(&self, preset: Preset, text: String, resume: Option<PathBuf>, opts: &AppOptions) -> NewRun {
-        let (corpus, valid) = match &self.corpus {
-            Corpus::BuiltIn => (None, None),
-            Corpus::File(p) => (Some(p.clone()), None),
-            Corpus::TinyStories { train, valid } => (Some(train.clone()), Some(valid.clone())),
-        };
+        let form = self.form.values().unwrap_or_default();
+        let resolved = resolve_corpus(&self.corpus);
+        let (corpus, valid) = (resolved.train, form.valid.clone().or(resolved.valid));
         // on resume the checkpoint's own corpus is used unless another one was chosen
         let keep_corpus = resume.is_some() && self.corpus == Corpus::BuiltIn;
         let corpus_label = if keep_corpus { "the checkpoint's corpus".into() } else { self.corpus.label() };
         // a resumed run trains the checkpoint's own preset; one whose budget is
         // spent continues for another budget of the same size (the engine
         // recomputes the LR horizon for the new total)
+        let overrides = crate::preset::Overrides { warmup: form.warmup, eval_every: form.eval_every, ..Default::default() };
         let view = resume.as_deref().and_then(checkpoint_preset).unwrap_or_else(|| preset.clone());
-        let extension = resume.as_deref().and_then(spent_budget_extension);
+        // the dashboard shows the intervals the run will use
+        let view = view.with_overrides("", &overrides).map(|(p, _)| p).unwrap_or(view);
+        let extension = if form.budget.is_some() { None } else { resume.as_deref().and_then(spent_budget_extension) };
         let mut notes = Vec::new();
         if let Some(r) = &resume {
             notes.push((Level::Info, format!("resuming from {}", r.display())));
         }
-        let budget = extension.map(|(budget, msg)| {
+        let budget = form.budget.clone().or(extension.map(|(budget, msg)| {
             notes.push((Level::Warn, msg));
             budget
-        });
+        }));
+        if !keep_corpus && self.corpus != Corpus::BuiltIn {
+            notes.push((Level::Info, format!("training text: {}", resolved.note)));
+        }
         let cfg = RunConfig {
             preset,
             preset_text: text,
@@ -190,7 +225,7 @@ impl Picker {
             runs_root: opts.runs_root.clone(),
             progress: false,
             sample_prompt: "Once upon a time".into(),
-            overrides: Default::default(),
+            overrides,
             // fp32 unless `b` chose bf16 (`train --precision bf16` sets it for its own run)
             precision: self.precision,
         };

@@ -22,6 +22,9 @@ pub struct TrainPoint {
     pub secs: f64,
     pub loss: f64,
     pub ema: f64,
+    /// The step's learning rate and gradient norm (before clipping); NaN when unknown.
+    pub lr: f64,
+    pub grad_norm: f64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -47,6 +50,7 @@ pub struct RunView {
     pub has_memory: bool,
     pub d_mem: usize,
     pub eval_every: u64,
+    pub sample_every: u64,
     /// Training FLOPs per token (`LanguageModel::flops_per_token`), for MFU.
     pub flops_per_token: f64,
     pub corpus: String,
@@ -68,6 +72,8 @@ pub struct RunView {
     /// Newest first: (step, text).
     pub samples: VecDeque<(u64, String)>,
     pub heat: Option<HeatData>,
+    /// The snapshot before `heat`, for the "change since the last snapshot" view.
+    pub prev_heat: Option<HeatData>,
     pub summary: Option<Summary>,
     pub error: Option<String>,
     pub engine_alive: bool,
@@ -95,6 +101,7 @@ impl RunView {
             has_conv: model.as_ref().is_some_and(|m| m.has_conv_taps()),
             d_mem: dims.map_or(0, |m| m.d_mem),
             eval_every: preset.train.eval_every,
+            sample_every: preset.train.sample_every,
             flops_per_token: fpt,
             corpus,
             run_dir: None,
@@ -113,6 +120,7 @@ impl RunView {
             evals: Vec::new(),
             samples: VecDeque::new(),
             heat: None,
+            prev_heat: None,
             summary: None,
             error: None,
             engine_alive: true,
@@ -123,14 +131,14 @@ impl RunView {
         }
     }
 
-    fn push_point(&mut self, step: u64, tokens: u64, secs: f64, loss: f64) {
+    fn push_point(&mut self, step: u64, tokens: u64, secs: f64, loss: f64, lr: f64, grad_norm: f64) {
         if !loss.is_finite() {
             return;
         }
         self.ema.0 = EMA_BETA * self.ema.0 + (1.0 - EMA_BETA) * loss;
         self.ema.1 = self.ema.1.saturating_add(1);
         let ema = self.ema.0 / (1.0 - EMA_BETA.powi(self.ema.1.min(10_000) as i32));
-        self.points.push(TrainPoint { step, tokens, secs, loss, ema });
+        self.points.push(TrainPoint { step, tokens, secs, loss, ema, lr, grad_norm });
         if self.points.len() > MAX_POINTS {
             // keep memory bounded on very long runs: halve the resolution of the older half
             let half = self.points.len() / 2;
@@ -146,7 +154,7 @@ impl RunView {
             return;
         }
         for p in &rec.train {
-            self.push_point(p.step, p.tokens, p.secs, p.loss);
+            self.push_point(p.step, p.tokens, p.secs, p.loss, p.lr, p.grad_norm);
         }
         for e in &rec.evals {
             self.evals.push(EvalMetrics {
@@ -158,6 +166,35 @@ impl RunView {
                 bpc: e.bpc,
                 best: false,
             });
+        }
+    }
+
+    /// A new heatmap; the one it replaces is kept for the change view.
+    pub fn set_heat(&mut self, h: HeatData) {
+        self.prev_heat = self.heat.take().filter(|p| std::mem::discriminant(&p.kind) == std::mem::discriminant(&h.kind));
+        self.heat = Some(h);
+    }
+
+    /// What the run has saved, for the exit line: the newest checkpoint with
+    /// its step (`best/` alone after a stop without saving), else "nothing".
+    pub fn saved_label(&self) -> String {
+        let step_of = |p: &PathBuf| {
+            crate::train::checkpoint::read_state(p)
+                .ok()
+                .map(|s| s.step)
+                .or_else(|| self.last_save.as_ref().filter(|(_, q)| q == p).map(|(s, _)| *s))
+        };
+        let shown = |p: &PathBuf| match step_of(p) {
+            Some(s) => format!("{} (step {})", p.display(), crate::util::thousands(s)),
+            None => p.display().to_string(),
+        };
+        match (&self.last_ckpt, &self.best_ckpt) {
+            (Some(l), Some(b)) if l != b => format!("{}, {}", shown(l), shown(b)),
+            (Some(p), _) | (None, Some(p)) => shown(p),
+            (None, None) => match &self.last_save {
+                Some((_, p)) => shown(p),
+                None => "nothing".into(),
+            },
         }
     }
 
@@ -200,7 +237,7 @@ impl RunView {
                 self.run_dir = Some(run_dir);
             }
             Event::Step(m) => {
-                self.push_point(m.step, m.tokens, m.elapsed_secs, m.loss);
+                self.push_point(m.step, m.tokens, m.elapsed_secs, m.loss, m.lr as f64, m.grad_norm);
                 self.tok_s.push_back(m.tok_per_sec);
                 while self.tok_s.len() > MAX_TOK_S {
                     self.tok_s.pop_front();

@@ -14,11 +14,13 @@ pub struct Runs {
     pub selected: usize,
     /// Tokens or wall time.
     pub x_axis: XAxis,
+    /// The runs (by folder) marked with Space for the comparison chart.
+    pub marked: Vec<PathBuf>,
 }
 
 impl Default for Runs {
     fn default() -> Self {
-        Runs { records: Vec::new(), selected: 0, x_axis: XAxis::Tokens }
+        Runs { records: Vec::new(), selected: 0, x_axis: XAxis::Tokens, marked: Vec::new() }
     }
 }
 
@@ -27,6 +29,31 @@ impl Runs {
     pub fn set(&mut self, records: Vec<RunRecord>) {
         self.records = records;
         self.selected = self.selected.min(self.records.len().saturating_sub(1));
+        self.marked.retain(|d| self.records.iter().any(|r| &r.dir == d));
+    }
+
+    /// The runs the comparison chart overlays (indices into `records`): the
+    /// marked ones, else the selected one.
+    pub fn compared(&self) -> Vec<usize> {
+        let marked: Vec<usize> = (0..self.records.len()).filter(|&i| self.marked.contains(&self.records[i].dir)).collect();
+        if marked.is_empty() && self.selected < self.records.len() {
+            vec![self.selected]
+        } else {
+            marked
+        }
+    }
+
+    /// The corpora of the compared runs when they differ (their losses are
+    /// not comparable), else None.
+    pub fn mixed_corpora(&self) -> Option<Vec<String>> {
+        let mut seen: Vec<String> = Vec::new();
+        for i in self.compared() {
+            let c = self.records[i].corpus.clone().unwrap_or_else(|| "unknown".into());
+            if !seen.contains(&c) {
+                seen.push(c);
+            }
+        }
+        (seen.len() > 1).then_some(seen)
     }
 
     /// `training`: a run is training now, so none can be resumed.
@@ -37,6 +64,16 @@ impl Runs {
             KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(n.saturating_sub(1)),
             KeyCode::Char('x') => self.x_axis = if self.x_axis == XAxis::Tokens { XAxis::Time } else { XAxis::Tokens },
             KeyCode::Char('u') => return Effect::Act(Action::ScanRuns),
+            KeyCode::Char(' ') => {
+                if let Some(r) = self.records.get(self.selected) {
+                    match self.marked.iter().position(|d| d == &r.dir) {
+                        Some(i) => {
+                            self.marked.remove(i);
+                        }
+                        None => self.marked.push(r.dir.clone()),
+                    }
+                }
+            }
             KeyCode::Enter => {
                 let Some(r) = self.records.get(self.selected) else {
                     return Effect::None;

@@ -45,7 +45,12 @@ pub struct Sampling {
     next_id: u64,
     pub running: bool,
     pub tokens: usize,
+    /// When Enter asked for the generation.
     pub started: Option<Instant>,
+    /// When its first token arrived: generation speed is timed from here, so
+    /// the wait for a busy trainer or a model load does not count.
+    pub first_token: Option<Instant>,
+    /// Seconds from the first token to the last, and the tokens after the first.
     pub secs: Option<f64>,
     /// Where the current output came from.
     pub output_from: String,
@@ -74,6 +79,7 @@ impl Sampling {
             running: false,
             tokens: 0,
             started: None,
+            first_token: None,
             secs: None,
             output_from: String::new(),
             scroll: 0,
@@ -133,6 +139,17 @@ impl Sampling {
         self.focus == SampleFocus::Prompt
     }
 
+    /// Whether `key` is text for the prompt: any key while it has focus,
+    /// except that in an empty prompt `1`–`4` and `?` still switch screens
+    /// and open the help (so a cleared prompt is never a trap).
+    pub fn takes_key(&self, key: &KeyEvent) -> bool {
+        if !self.typing() {
+            return false;
+        }
+        let navigation = matches!(key.code, KeyCode::Char('1'..='4') | KeyCode::Char('?'));
+        !(navigation && self.prompt.chars.is_empty())
+    }
+
     /// Bracketed paste: into the prompt, if it has focus.
     pub fn paste(&mut self, text: &str) {
         if self.typing() {
@@ -142,17 +159,30 @@ impl Sampling {
 
     /// Output of the generation `id` (older ones are ignored): all text so far, and whether it is done.
     pub fn on_generated(&mut self, id: u64, text: String, done: bool) {
+        self.on_generated_at(id, text, done, Instant::now());
+    }
+
+    /// [`Sampling::on_generated`] at the time `now`.
+    pub fn on_generated_at(&mut self, id: u64, text: String, done: bool, now: Instant) {
         if id != self.id {
             return;
         }
         self.output = text;
         if !done {
             self.tokens += 1;
+            self.first_token.get_or_insert(now);
         }
         if done {
             self.running = false;
-            self.secs = self.started.map(|t| t.elapsed().as_secs_f64());
+            self.secs = self.first_token.map(|t| now.saturating_duration_since(t).as_secs_f64());
         }
+    }
+
+    /// Tokens per second of the finished generation: the tokens after the
+    /// first over the time since the first arrived.
+    pub fn tok_per_sec(&self) -> Option<f64> {
+        let secs = self.secs.filter(|s| *s > 0.0)?;
+        (self.tokens > 1).then(|| (self.tokens - 1) as f64 / secs)
     }
 
     /// A key while typing the prompt; `live`: the run whose weights Enter samples, if one trains.
@@ -249,6 +279,7 @@ impl Sampling {
         self.output.clear();
         self.shown_prompt = prompt.clone();
         self.started = Some(Instant::now());
+        self.first_token = None;
         self.secs = None;
         self.scroll = 0;
         let params = self.params.clone();

@@ -12,6 +12,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, LegendPosition, Paragraph, Sparkline};
 use ratatui::Frame;
 
+/// The validation curve's colour (the training curves are cyan and grey).
+pub const VAL_COLOUR: Color = Color::Yellow;
+
 /// Steps shown in the "recent window" view.
 pub const RECENT_POINTS: usize = 300;
 
@@ -24,13 +27,21 @@ pub fn render_dashboard(f: &mut Frame, area: Rect, app: &App) {
     let bottom_h = (area.height / 4).max(6);
     let spark_h = if area.height >= 34 { 5 } else { 3 };
     let [header, middle, bottom] = Layout::vertical([Constraint::Length(4), Constraint::Min(8), Constraint::Length(bottom_h)]).areas(area);
-    let [left, right] = Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(middle);
-    let [chart, spark] = Layout::vertical([Constraint::Min(5), Constraint::Length(spark_h)]).areas(left);
     let [samples, log] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
     render_header(f, header, app, run);
-    render_loss_chart(f, chart, run, view);
-    render_throughput(f, spark, run);
-    super::heatmap::render_heatmap(f, right, run, view);
+    if view.all_layers {
+        // all layers need the room: they take the charts' place until `a` again
+        super::heatmap::render_heatmap(f, middle, run, view);
+    } else {
+        let [left, right] = Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(middle);
+        let [chart, spark, small] = Layout::vertical([Constraint::Min(5), Constraint::Length(spark_h), Constraint::Length(3)]).areas(left);
+        let [lr, grad] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(small);
+        render_loss_chart(f, chart, run, view);
+        render_throughput(f, spark, run);
+        render_small_series(f, lr, run, view, Series::Lr);
+        render_small_series(f, grad, run, view, Series::GradNorm);
+        super::heatmap::render_heatmap(f, right, run, view);
+    }
     super::samples::render_samples(f, samples, run, view.samples_scroll, view.focus == Pane::Samples);
     super::log::render_log(f, log, &app.log, view.focus == Pane::Log);
 }
@@ -178,9 +189,36 @@ pub fn downsample(points: &[TrainPoint], n: usize) -> Vec<TrainPoint> {
             secs: last.secs,
             loss: chunk.iter().map(|p| p.loss).sum::<f64>() / k,
             ema: chunk.iter().map(|p| p.ema).sum::<f64>() / k,
+            lr: chunk.iter().map(|p| p.lr).sum::<f64>() / k,
+            grad_norm: chunk.iter().map(|p| p.grad_norm).sum::<f64>() / k,
         });
     }
     out
+}
+
+/// The training loss's bias-corrected EMA over `span` steps (β = 1 − 2/(span + 1)).
+pub fn ema(points: &[TrainPoint], span: u32) -> Vec<f64> {
+    let beta = 1.0 - 2.0 / (span as f64 + 1.0);
+    let (mut m, mut w) = (0.0f64, 0.0f64);
+    points
+        .iter()
+        .map(|p| {
+            m = beta * m + (1.0 - beta) * p.loss;
+            w = beta * w + (1.0 - beta);
+            m / w
+        })
+        .collect()
+}
+
+/// The points in view (the recent window or all), their `ema` field the
+/// EMA of the chosen span (the raw loss when smoothing is off).
+fn points_in_view(run: &RunView, view: &Dashboard) -> Vec<TrainPoint> {
+    let all = &run.points[..];
+    let from = if view.recent { all.len().saturating_sub(RECENT_POINTS) } else { 0 };
+    match view.ema_span() {
+        Some(span) => all.iter().zip(ema(all, span)).skip(from).map(|(p, e)| TrainPoint { ema: e, ..*p }).collect(),
+        None => all[from..].iter().map(|p| TrainPoint { ema: p.loss, ..*p }).collect(),
+    }
 }
 
 pub fn fmt_axis(v: f64, axis: XAxis) -> String {
@@ -234,17 +272,15 @@ fn loss_series(shown: &[TrainPoint], run: &RunView, view: &Dashboard, width: usi
 
 pub fn render_loss_chart(f: &mut Frame, area: Rect, run: &RunView, view: &Dashboard) {
     let window = if view.recent { format!("last {RECENT_POINTS} steps") } else { "full history".into() };
-    let title = format!(
-        "Loss · x {} · {} · {}{}",
-        view.x_axis.label(),
-        window,
-        if view.ema_on { "EMA" } else { "raw" },
-        if view.log_y { " · log-y" } else { "" }
-    );
+    let smoothing = match view.ema_span() {
+        Some(span) => format!("EMA {span} steps"),
+        None => "raw".into(),
+    };
+    let title = format!("Loss · x {} · {} · {}{}", view.x_axis.label(), window, smoothing, if view.log_y { " · log-y" } else { "" });
     let block = pane(title, view.focus == Pane::Chart);
     let inner = block.inner(area);
-    let all = &run.points[..];
-    let shown = if view.recent { &all[all.len().saturating_sub(RECENT_POINTS)..] } else { all };
+    let points = points_in_view(run, view);
+    let shown = &points[..];
     if shown.is_empty() {
         let msg = if run.started { "waiting for the first step…" } else { "preparing…" };
         f.render_widget(Paragraph::new(msg).fg(DIM).block(block), area);
@@ -253,9 +289,10 @@ pub fn render_loss_chart(f: &mut Frame, area: Rect, run: &RunView, view: &Dashbo
     let LossSeries { raw, ema, val, x: (x0, x1), y: (y0, y1) } = loss_series(shown, run, view, inner.width as usize);
     let ax = view.x_axis;
     let mut datasets = Vec::new();
-    let raw_style = if view.ema_on { Style::new().fg(DIM) } else { Style::new().fg(Color::Cyan) };
+    let smoothed = view.ema_span().is_some();
+    let raw_style = if smoothed { Style::new().fg(DIM) } else { Style::new().fg(Color::Cyan) };
     datasets.push(Dataset::default().name("train").marker(Marker::Braille).graph_type(GraphType::Line).style(raw_style).data(&raw));
-    if view.ema_on {
+    if smoothed {
         datasets.push(
             Dataset::default()
                 .name("EMA")
@@ -266,16 +303,9 @@ pub fn render_loss_chart(f: &mut Frame, area: Rect, run: &RunView, view: &Dashbo
         );
     }
     if !val.is_empty() {
-        // many evaluations would paint whole cells with dots; braille keeps the curve visible
-        let marker = if val.len() * 4 > inner.width as usize { Marker::Braille } else { Marker::Dot };
-        datasets.push(
-            Dataset::default()
-                .name("val")
-                .marker(marker)
-                .graph_type(GraphType::Scatter)
-                .style(Style::new().fg(Color::Yellow).bold())
-                .data(&val),
-        );
+        // a connected line in its own colour; a lone point as a dot
+        let (marker, kind) = if val.len() == 1 { (Marker::Dot, GraphType::Scatter) } else { (Marker::Braille, GraphType::Line) };
+        datasets.push(Dataset::default().name("val").marker(marker).graph_type(kind).style(Style::new().fg(VAL_COLOUR).bold()).data(&val));
     }
     let unlog = |v: f64| if view.log_y { v.exp() } else { v };
     let ylabels = vec![
@@ -287,7 +317,7 @@ pub fn render_loss_chart(f: &mut Frame, area: Rect, run: &RunView, view: &Dashbo
     let chart = Chart::new(datasets)
         .block(block)
         .legend_position(Some(LegendPosition::TopRight))
-        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)))
+        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(2, 3)))
         .x_axis(Axis::default().bounds([x0, x1]).labels(xlabels).style(Style::new().fg(DIM)))
         .y_axis(Axis::default().bounds([y0, y1]).labels(ylabels).style(Style::new().fg(DIM)));
     f.render_widget(chart, area);
@@ -307,4 +337,43 @@ pub fn render_throughput(f: &mut Frame, area: Rect, run: &RunView) {
     let w = inner.width as usize;
     let data: Vec<u64> = run.tok_s.iter().skip(n.saturating_sub(w)).map(|v| v.max(0.0).round() as u64).collect();
     f.render_widget(Sparkline::default().block(block).data(&data).style(Style::new().fg(Color::Green)), area);
+}
+
+/// The small charts beside the throughput.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Series {
+    Lr,
+    GradNorm,
+}
+
+/// LR or gradient norm over the steps in view, as a sparkline scaled to its
+/// own maximum, the newest value and the maximum in the title.
+pub fn render_small_series(f: &mut Frame, area: Rect, run: &RunView, view: &Dashboard, which: Series) {
+    let all = &run.points[..];
+    let shown = if view.recent { &all[all.len().saturating_sub(RECENT_POINTS)..] } else { all };
+    let value = |p: &TrainPoint| match which {
+        Series::Lr => p.lr,
+        Series::GradNorm => p.grad_norm,
+    };
+    let name = match which {
+        Series::Lr => "LR",
+        Series::GradNorm => "grad norm",
+    };
+    let fmt = |v: f64| match which {
+        Series::Lr => format!("{v:.1e}"),
+        Series::GradNorm => format!("{v:.2}"),
+    };
+    let w = area.width.saturating_sub(2) as usize;
+    let pts: Vec<f64> = downsample(shown, w.max(1)).iter().map(value).filter(|v| v.is_finite()).collect();
+    let max = pts.iter().cloned().fold(0.0f64, f64::max);
+    let title = match shown.last().map(value).filter(|v| v.is_finite()) {
+        Some(last) => format!("{name} {} · max {}", fmt(last), fmt(max)),
+        None => name.to_string(),
+    };
+    let data: Vec<u64> = pts.iter().map(|v| if max > 0.0 { (1000.0 * v.max(0.0) / max).round() as u64 } else { 0 }).collect();
+    let colour = match which {
+        Series::Lr => Color::Magenta,
+        Series::GradNorm => Color::LightBlue,
+    };
+    f.render_widget(Sparkline::default().block(pane(title, false)).max(1000).data(&data).style(Style::new().fg(colour)), area);
 }

@@ -1,8 +1,13 @@
 //! The memory heatmap: each Hebbian layer's d_mem × d_mem matrix M drawn with
 //! half-block cells (`▀`: the upper matrix row is the foreground colour, the
-//! lower one the background), so one terminal row holds two matrix rows. The
-//! colour scale diverges around 0 (blue negative, dark 0, red positive) and is
-//! symmetric, so equal magnitudes get equal intensity.
+//! lower one the background), so one terminal row holds two matrix rows.
+//!
+//! Real memories are heavy-tailed: a few entries are tens of times the rest,
+//! so a linear scale paints almost every cell black. The [`Scale`] is a
+//! symmetric log fitted to the cells shown: the median magnitude lands at
+//! half intensity and the 99th percentile at full (larger values are
+//! clipped), and the legend prints the values at those points. Colours
+//! diverge around 0 (blue negative, dark 0, red positive).
 
 use super::{clean, pane, DIM};
 use crate::tui::app::{Dashboard, HeatData, HeatKind, Pane, RunView};
@@ -18,12 +23,84 @@ pub const NEG: (u8, u8, u8) = (40, 120, 255);
 pub const ZERO: (u8, u8, u8) = (24, 24, 24);
 pub const POS: (u8, u8, u8) = (255, 80, 40);
 
-/// Colour for t in [−1, 1]: −1 blue, 0 near-black, +1 red, linear in between.
+/// The share of the way from ZERO to an end colour at |t|: a little faster
+/// than linear, so mid-scale cells are clearly lit.
+const GAMMA: f32 = 0.75;
+
+/// Colour for t in [−1, 1]: −1 blue, 0 near-black, +1 red.
 pub fn diverging(t: f32) -> Color {
     let t = if t.is_finite() { t.clamp(-1.0, 1.0) } else { 0.0 };
-    let (end, a) = if t < 0.0 { (NEG, -t) } else { (POS, t) };
+    let (end, a) = if t < 0.0 { (NEG, (-t).powf(GAMMA)) } else { (POS, t.powf(GAMMA)) };
     let mix = |z: u8, e: u8| (z as f32 + (e as f32 - z as f32) * a).round() as u8;
     Color::Rgb(mix(ZERO.0, end.0), mix(ZERO.1, end.1), mix(ZERO.2, end.2))
+}
+
+/// Perceived brightness 0.299 R + 0.587 G + 0.114 B of an RGB colour (0–255).
+pub fn brightness(c: Color) -> Option<f32> {
+    match c {
+        Color::Rgb(r, g, b) => Some(0.299 * r as f32 + 0.587 * g as f32 + 0.114 * b as f32),
+        _ => None,
+    }
+}
+
+/// How values map onto [−1, 1]: t = sign(v)·ln(1 + |v|/c) / ln(1 + top/c),
+/// clipped at ±1; linear (c infinite) when the values are not heavy-tailed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scale {
+    /// Full intensity from here (the 99th percentile of |v|).
+    pub top: f32,
+    /// The median |v|: half intensity.
+    pub mid: f32,
+    /// The log's linear width; infinite for a linear scale.
+    pub c: f32,
+}
+
+impl Scale {
+    /// Fitted to the values shown (non-finite ones ignored).
+    pub fn fit(values: impl IntoIterator<Item = f32>) -> Scale {
+        let mut a: Vec<f32> = values.into_iter().filter(|v| v.is_finite()).map(f32::abs).collect();
+        if a.is_empty() {
+            return Scale { top: 1.0, mid: 0.5, c: f32::INFINITY };
+        }
+        a.sort_by(f32::total_cmp);
+        let q = |p: f64| a[((a.len() - 1) as f64 * p).round() as usize];
+        let (mid, top) = (q(0.5), q(0.99));
+        if top <= 0.0 {
+            let m = a[a.len() - 1].max(f32::MIN_POSITIVE);
+            return Scale { top: m, mid: m / 2.0, c: f32::INFINITY };
+        }
+        // ln(1 + mid/c) / ln(1 + top/c) = 1/2  ⇔  c = mid² / (top − 2·mid)
+        if mid <= 0.0 || top <= 2.0 * mid * 1.0001 {
+            return Scale { top, mid: top / 2.0, c: f32::INFINITY };
+        }
+        Scale { top, mid, c: mid * mid / (top - 2.0 * mid) }
+    }
+
+    /// Where `v` sits on the colour ramp, in [−1, 1].
+    pub fn t(&self, v: f32) -> f32 {
+        if !v.is_finite() {
+            return 0.0;
+        }
+        let t = if self.c.is_finite() { (v.abs() / self.c).ln_1p() / (self.top / self.c).ln_1p() } else { v.abs() / self.top };
+        (t.min(1.0)).copysign(v)
+    }
+
+    /// The value at `t` ≥ 0 (for the legend).
+    pub fn value_at(&self, t: f32) -> f32 {
+        if self.c.is_finite() {
+            self.c * ((self.top / self.c).ln_1p() * t).exp_m1()
+        } else {
+            self.top * t
+        }
+    }
+
+    pub fn colour(&self, v: f32) -> Color {
+        diverging(self.t(v))
+    }
+
+    pub fn is_log(&self) -> bool {
+        self.c.is_finite()
+    }
 }
 
 /// How a matrix maps onto cells: `size` = (terminal columns, half-rows); cell
@@ -39,6 +116,13 @@ impl Fit {
     /// Source entries averaged per cell (rows, cols), rounded up; 1 when enlarged.
     pub fn pool(&self) -> (usize, usize) {
         (self.src.0.div_ceil(self.size.1.max(1)), self.src.1.div_ceil(self.size.0.max(1)))
+    }
+
+    /// The half-row and column that show matrix entry (r, c).
+    pub fn cell_of(&self, r: usize, c: usize) -> (usize, usize) {
+        let hr = (0..self.size.1).find(|&i| span(i, self.src.0, self.size.1).contains(&r)).unwrap_or(0);
+        let col = (0..self.size.0).find(|&i| span(i, self.src.1, self.size.0).contains(&c)).unwrap_or(0);
+        (hr, col)
     }
 }
 
@@ -77,22 +161,42 @@ fn pooled(m: &Array2<f32>, f: &Fit, hr: usize, c: usize) -> f32 {
     }
 }
 
-/// Draws `m` at the top-left of `area` with half blocks; returns the fit used.
-pub fn draw_matrix(buf: &mut Buffer, area: Rect, m: &Array2<f32>, vmax: f32, square: bool) -> Fit {
-    let (rows, cols) = m.dim();
-    let f = fit(rows, cols, area.width as usize, area.height as usize * 2, square);
-    let scale = if vmax > 0.0 && vmax.is_finite() { 1.0 / vmax } else { 0.0 };
-    for y in 0..f.size.1.div_ceil(2) {
-        for x in 0..f.size.0 {
-            let top = diverging(pooled(m, &f, 2 * y, x) * scale);
-            let bottom = if 2 * y + 1 < f.size.1 { diverging(pooled(m, &f, 2 * y + 1, x) * scale) } else { Color::Reset };
+/// The cells `m` shows at `fit`, row-major over half-rows.
+pub fn cells(m: &Array2<f32>, f: &Fit) -> Vec<f32> {
+    let mut out = Vec::with_capacity(f.size.0 * f.size.1);
+    for hr in 0..f.size.1 {
+        for c in 0..f.size.0 {
+            out.push(pooled(m, f, hr, c));
+        }
+    }
+    out
+}
+
+/// The values a scale is fitted to: the cells, where they average entries;
+/// else the entries themselves (an enlarged matrix repeats them unevenly).
+pub fn shown_values(m: &Array2<f32>, f: &Fit) -> Vec<f32> {
+    let (pr, pc) = f.pool();
+    if pr > 1 || pc > 1 {
+        cells(m, f)
+    } else {
+        m.iter().cloned().collect()
+    }
+}
+
+/// Draws `m` at the top-left of `area` with half blocks in `scale`'s colours.
+pub fn draw_matrix(buf: &mut Buffer, area: Rect, m: &Array2<f32>, f: &Fit, scale: &Scale) {
+    let v = cells(m, f);
+    let (w, h2) = f.size;
+    for y in 0..h2.div_ceil(2).min(area.height as usize) {
+        for x in 0..w.min(area.width as usize) {
+            let top = scale.colour(v[2 * y * w + x]);
+            let bottom = if 2 * y + 1 < h2 { scale.colour(v[(2 * y + 1) * w + x]) } else { Color::Reset };
             let pos = (area.x + x as u16, area.y + y as u16);
             if let Some(cell) = buf.cell_mut(pos) {
                 cell.set_symbol("▀").set_fg(top).set_bg(bottom);
             }
         }
     }
-    f
 }
 
 /// Minimum and maximum over matrices (ignoring non-finite values).
@@ -130,31 +234,45 @@ pub fn num(v: f32) -> String {
     }
 }
 
-/// The legend line: `min <v> ███ 0 ███ max <v>` in the scale's colours, with
-/// fewer swatches when `width` is tight (the numbers always stay whole).
-pub fn legend(lo: f32, hi: f32, width: usize) -> Line<'static> {
-    let (a, b) = (num(lo), num(hi));
+/// The legend line: `min <lo> ██ −<mid> ██ 0 ██ <mid> ██ max <hi>` in the
+/// scale's colours, the ±mid labels marking half intensity; narrower widths
+/// drop those labels, then swatches (the ends' numbers always stay whole).
+pub fn legend(scale: &Scale, lo: f32, hi: f32, width: usize) -> Line<'static> {
+    let (a, b, m) = (num(lo), num(hi), num(scale.mid));
     let fixed = "min ".len() + a.chars().count() + 1 + " 0 ".len() + " max ".len() + b.chars().count();
-    let n = (width.saturating_sub(fixed) / 2).clamp(1, 3);
-    let ts: &[f32] = match n {
-        3 => &[1.0, 0.6, 0.25],
-        2 => &[1.0, 0.4],
-        _ => &[1.0],
-    };
+    let sw = |t: f32| Span::styled("█", Style::new().fg(diverging(t)));
     let mut spans = vec![Span::styled("min ", Style::new().fg(DIM)), Span::raw(format!("{a} "))];
-    for &t in ts {
-        spans.push(Span::styled("█", Style::new().fg(diverging(-t))));
-    }
-    spans.push(Span::styled(" 0 ", Style::new().bold()));
-    for &t in ts.iter().rev() {
-        spans.push(Span::styled("█", Style::new().fg(diverging(t))));
+    let with_mid = fixed + 8 + 2 * (m.chars().count() + 2) <= width;
+    if with_mid {
+        spans.extend([sw(-1.0), sw(-0.75), Span::raw(format!(" -{m} ")), sw(-0.5), sw(-0.25)]);
+        spans.push(Span::styled(" 0 ", Style::new().bold()));
+        spans.extend([sw(0.25), sw(0.5), Span::raw(format!(" {m} ")), sw(0.75), sw(1.0)]);
+    } else {
+        let n = (width.saturating_sub(fixed) / 2).clamp(1, 3);
+        let ts: &[f32] = match n {
+            3 => &[1.0, 0.6, 0.25],
+            2 => &[1.0, 0.4],
+            _ => &[1.0],
+        };
+        spans.extend(ts.iter().map(|&t| sw(-t)));
+        spans.push(Span::styled(" 0 ", Style::new().bold()));
+        spans.extend(ts.iter().rev().map(|&t| sw(t)));
     }
     spans.push(Span::styled(" max ", Style::new().fg(DIM)));
     spans.push(Span::raw(b));
     Line::from(spans)
 }
 
-fn title(view: &Dashboard, h: Option<&HeatData>) -> String {
+/// What the scale does, for the note under the legend.
+fn scale_note(s: &Scale) -> String {
+    if s.is_log() {
+        format!("symlog ½ colour at ±{}, full ≥ ±{}", num(s.mid), num(s.top))
+    } else {
+        format!("linear, full colour ≥ ±{}", num(s.top))
+    }
+}
+
+fn title(view: &Dashboard, h: Option<&HeatData>, diff: Option<u64>) -> String {
     let Some(h) = h else {
         return "Memory".into();
     };
@@ -163,18 +281,39 @@ fn title(view: &Dashboard, h: Option<&HeatData>) -> String {
         HeatKind::Memory => "Memory",
         HeatKind::ConvTaps { .. } => "Conv taps",
     };
+    let step = match diff {
+        Some(from) => format!("Δ step {from}→{}", h.step),
+        None => format!("step {}", h.step),
+    };
     if view.all_layers {
-        format!("{what} · all {n} layers · step {}", h.step)
+        format!("{what} · all {n} layers · {step}")
     } else {
-        format!("{what} L{}/{n} · step {}", view.layer.min(n.saturating_sub(1)) + 1, h.step)
+        format!("{what} L{}/{n} · {step}", view.layer.min(n.saturating_sub(1)) + 1)
     }
 }
 
+/// The matrices shown: the snapshot, or its change since the previous one
+/// (with that one's step) when the change view is on and there is one.
+fn shown(run: &RunView, view: &Dashboard) -> Option<(Vec<Array2<f32>>, Option<u64>)> {
+    let h = run.heat.as_ref().filter(|h| !h.layers.is_empty())?;
+    if view.diff {
+        if let Some(p) = run.prev_heat.as_ref().filter(|p| p.layers.len() == h.layers.len()) {
+            if p.layers.iter().zip(&h.layers).all(|(a, b)| a.dim() == b.dim()) {
+                let d = h.layers.iter().zip(&p.layers).map(|(a, b)| a - b).collect();
+                return Some((d, Some(p.step)));
+            }
+        }
+    }
+    Some((h.layers.clone(), None))
+}
+
 pub fn render_heatmap(f: &mut Frame, area: Rect, run: &RunView, view: &Dashboard) {
-    let block = pane(title(view, run.heat.as_ref()), view.focus == Pane::Heatmap);
+    let data = shown(run, view);
+    let focused = view.focus == Pane::Heatmap;
+    let block = pane(title(view, run.heat.as_ref(), data.as_ref().and_then(|d| d.1)), focused);
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let Some(h) = run.heat.as_ref().filter(|h| !h.layers.is_empty()) else {
+    let (Some(h), Some((layers, diff_from))) = (run.heat.as_ref(), data) else {
         render_nothing_yet(f, inner, run);
         return;
     };
@@ -182,6 +321,7 @@ pub fn render_heatmap(f: &mut Frame, area: Rect, run: &RunView, view: &Dashboard
         return;
     }
     let square = h.kind == HeatKind::Memory;
+    let axes = if square { ("key", "value") } else { ("tap", "channel") };
     let legend_row = Rect { y: inner.y + inner.height - 1, height: 1, ..inner };
     let note_row = Rect { y: inner.y + inner.height - 2, height: 1, ..inner };
     let mut grid = Rect { height: inner.height - 2, ..inner };
@@ -190,13 +330,25 @@ pub fn render_heatmap(f: &mut Frame, area: Rect, run: &RunView, view: &Dashboard
         f.render_widget(Line::from(Span::styled(label, Style::new().fg(Color::Yellow))), Rect { height: 1, ..grid });
         grid = Rect { y: grid.y + 1, height: grid.height.saturating_sub(1), ..grid };
     }
-    let (note, lo, hi) = if view.all_layers {
-        render_all_layers(f, grid, h, square)
+    let mut note = if view.all_layers {
+        render_all_layers(f, grid, &layers, square, axes)
     } else {
-        render_layer(f, grid, &h.layers[view.layer.min(h.layers.len() - 1)], square)
+        let i = view.layer.min(layers.len() - 1);
+        render_layer(f, grid, &layers[i], square, axes, focused.then_some(view.cursor))
     };
-    f.render_widget(Line::from(Span::styled(note, Style::new().fg(DIM))), note_row);
-    f.render_widget(legend(lo, hi, legend_row.width as usize), legend_row);
+    if view.diff && diff_from.is_none() {
+        note.text = format!("no earlier snapshot yet: the matrix itself · {}", note.text);
+    }
+    f.render_widget(Line::from(Span::styled(clean(&note.text), Style::new().fg(DIM))), note_row);
+    f.render_widget(legend(&note.scale, note.lo, note.hi, legend_row.width as usize), legend_row);
+}
+
+/// What a view drew: the line under it, its scale and its value range.
+struct Drawn {
+    text: String,
+    scale: Scale,
+    lo: f32,
+    hi: f32,
 }
 
 /// Before the first matrix: what will appear, and the ternary shares meanwhile.
@@ -229,43 +381,94 @@ fn render_nothing_yet(f: &mut Frame, inner: Rect, run: &RunView) {
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
 }
 
-/// Every layer as a small multiple on one shared scale; returns the note
-/// under them and the scale's ends.
-fn render_all_layers(f: &mut Frame, grid: Rect, h: &HeatData, square: bool) -> (String, f32, f32) {
-    let all: Vec<&Array2<f32>> = h.layers.iter().collect();
-    let (lo, hi) = range(&all);
-    let vmax = lo.abs().max(hi.abs());
-    let (cols, tw, th) = grid_shape(h.layers.len(), grid.width as usize, grid.height as usize);
-    for (i, m) in h.layers.iter().enumerate() {
+/// Every layer as a small multiple on one shared scale (fitted to all their
+/// cells), each tile labelled with its layer.
+fn render_all_layers(f: &mut Frame, grid: Rect, layers: &[Array2<f32>], square: bool, axes: (&str, &str)) -> Drawn {
+    let refs: Vec<&Array2<f32>> = layers.iter().collect();
+    let (lo, hi) = range(&refs);
+    let (cols, tw, th) = grid_shape(layers.len(), grid.width as usize, grid.height as usize);
+    let mut tiles = Vec::new();
+    for (i, m) in layers.iter().enumerate() {
         let (gx, gy) = (i % cols, i / cols);
         let x = grid.x + (gx * (tw + 1)) as u16;
         let y = grid.y + (gy * th) as u16;
         if th < 2 || y + 1 >= grid.y + grid.height {
             continue;
         }
-        f.render_widget(Line::from(Span::styled(format!("L{}", i + 1), Style::new().fg(DIM))), Rect { x, y, width: tw as u16, height: 1 });
         let tile = Rect { x, y: y + 1, width: tw as u16, height: (th - 1) as u16 };
-        draw_matrix(f.buffer_mut(), tile, m, vmax, square);
+        let (r, c) = m.dim();
+        tiles.push((i, x, y, tile, fit(r, c, tile.width as usize, tile.height as usize * 2, square)));
     }
-    ("shared scale across layers · ← → a".into(), lo, hi)
+    let scale = Scale::fit(tiles.iter().flat_map(|&(i, .., ft)| shown_values(&layers[i], &ft)));
+    for &(i, x, y, tile, ft) in &tiles {
+        f.render_widget(Line::from(Span::styled(format!("L{}", i + 1), Style::new().fg(DIM))), Rect { x, y, width: tw as u16, height: 1 });
+        draw_matrix(f.buffer_mut(), tile, &layers[i], &ft, &scale);
+    }
+    let (r, c) = layers[0].dim();
+    let text = format!("{r}×{c} · rows {} × cols {} · shared scale · {}", axes.0, axes.1, scale_note(&scale));
+    Drawn { text, scale, lo, hi }
 }
 
-/// One layer's matrix; returns the note under it (its shape, and the pooling
-/// if any) and the scale's ends.
-fn render_layer(f: &mut Frame, grid: Rect, m: &Array2<f32>, square: bool) -> (String, f32, f32) {
+/// One layer's matrix with its axes (row numbers down the left, column
+/// numbers along the top) and, when focused, the cursor and its value.
+fn render_layer(f: &mut Frame, grid: Rect, m: &Array2<f32>, square: bool, axes: (&str, &str), cursor: Option<(usize, usize)>) -> Drawn {
     let (lo, hi) = range(&[m]);
-    let vmax = lo.abs().max(hi.abs());
-    let fitted = draw_matrix(f.buffer_mut(), grid, m, vmax, square);
+    let (rows, cols) = m.dim();
+    let dim = Style::new().fg(DIM);
+    // axes need a row above and a margin to the left; tiny panes go without
+    let margin = (rows.saturating_sub(1).to_string().len().max(axes.0.len()) + 1) as u16;
+    let with_axes = grid.height >= 3 && grid.width > margin + 4;
+    let area =
+        if with_axes { Rect { x: grid.x + margin, y: grid.y + 1, width: grid.width - margin, height: grid.height - 1 } } else { grid };
+    let fitted = fit(rows, cols, area.width as usize, area.height as usize * 2, square);
+    let scale = Scale::fit(shown_values(m, &fitted));
+    draw_matrix(f.buffer_mut(), area, m, &fitted, &scale);
+    let cur = cursor.map(|(r, c)| (r.min(rows - 1), c.min(cols - 1)));
+    if with_axes {
+        let (w, h2) = fitted.size;
+        let buf = f.buffer_mut();
+        // top: the axis names and the first and last column numbers
+        buf.set_string(grid.x, grid.y, format!("{:<w$}", axes.0, w = margin as usize), dim);
+        let last = (cols - 1).to_string();
+        let head = format!("0 {} →", axes.1);
+        if cur.is_some() {
+            // the cursor's column mark takes the row; the readout names the axis
+            buf.set_string(area.x, grid.y, "0", dim);
+            buf.set_string(area.x + (w.saturating_sub(last.len())) as u16, grid.y, &last, dim);
+        } else if w > head.chars().count() + last.len() {
+            buf.set_string(area.x, grid.y, &head, dim);
+            buf.set_string(area.x + (w - last.len()) as u16, grid.y, &last, dim);
+        } else {
+            buf.set_string(area.x, grid.y, format!("{}→", &axes.1[..1]), dim);
+        }
+        // left: row numbers every few rows, and the last row's
+        let trows = h2.div_ceil(2);
+        let every = (trows / 4).max(1);
+        for y in 0..trows {
+            if y % every == 0 || y + 1 == trows {
+                let first = span(2 * y, rows, h2).start;
+                buf.set_string(grid.x, area.y + y as u16, format!("{first:>w$}", w = margin as usize - 1), dim);
+            }
+        }
+        if let Some((r, c)) = cur {
+            let (hr, col) = fitted.cell_of(r, c);
+            let mark = Style::new().fg(Color::White).bold();
+            buf.set_string(grid.x + margin - 1, area.y + (hr / 2) as u16, if hr % 2 == 0 { "▶" } else { "▷" }, mark);
+            buf.set_string(area.x + col as u16, grid.y, "▼", mark);
+        }
+    }
     let (pr, pc) = fitted.pool();
-    let dims = format!("{}×{}", m.dim().0, m.dim().1);
-    let note = if pr > 1 || pc > 1 {
-        format!("{dims} · ≤{pr}×{pc} mean/cell · ▀ 2 rows")
-    } else if square {
-        format!("{dims} · rows key · cols value")
-    } else {
-        format!("{dims} · rows tap · cols channel")
+    let dims = format!("{rows}×{cols}");
+    let text = match cur {
+        Some((r, c)) => {
+            let (hr, col) = fitted.cell_of(r, c);
+            let cell = if pr > 1 || pc > 1 { format!(" (cell mean {})", num(pooled(m, &fitted, hr, col))) } else { String::new() };
+            format!("{} {r} × {} {c}: {}{cell} · {}", axes.0, axes.1, num(m[(r, c)]), scale_note(&scale))
+        }
+        None if pr > 1 || pc > 1 => format!("{dims} · ≤{pr}×{pc} mean/cell · ▀ 2 rows · {}", scale_note(&scale)),
+        None => format!("{dims} · rows {} · cols {} · {}", axes.0, axes.1, scale_note(&scale)),
     };
-    (note, lo, hi)
+    Drawn { text, scale, lo, hi }
 }
 
 /// Small multiples: (tiles per row, tile width, tile height incl. its label row).

@@ -33,7 +33,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     let [top, body, bottom] = Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(area);
     render_tabs(f, top, app);
     match app.screen {
-        Screen::Picker => picker::render_picker(f, body, &app.picker, &app.opts.runs_root),
+        Screen::Picker => picker::render_picker(f, body, &app.picker, &app.opts.runs_root, (app.peak_fp32, app.peak_bf16)),
         Screen::Dashboard => dashboard::render_dashboard(f, body, app),
         Screen::Runs => runs::render_runs(f, body, &app.runs, &app.opts.runs_root),
         Screen::Sampling => sampling::render_sampling(f, body, &app.sampling, app.live()),
@@ -91,9 +91,11 @@ fn render_hints(f: &mut Frame, area: Rect, app: &App) {
         return;
     }
     let hints: &[(&str, &str)] = match app.screen {
+        Screen::Picker if app.picker.form.open => &[("↑↓", "field"), ("Tab", "complete / next"), ("Enter", "start"), ("Esc", "close form")],
         Screen::Picker => &[
             ("↑↓", "select"),
             ("Enter", "start"),
+            ("f", "set up"),
             ("r", "resume"),
             ("c", "corpus"),
             ("b", "bf16"),
@@ -106,14 +108,17 @@ fn render_hints(f: &mut Frame, area: Rect, app: &App) {
             ("s", "save"),
             ("q", "quit"),
             ("Tab", "focus"),
-            ("e", "EMA"),
+            ("e", "smooth"),
             ("l", "log-y"),
             ("x", "axis"),
             ("w", "window"),
             ("←→", "layer"),
+            ("c", "Δ"),
             ("a", "all"),
         ],
-        Screen::Runs => &[("↑↓", "select"), ("Enter", "sample"), ("r", "resume"), ("x", "axis"), ("u", "rescan"), ("q", "quit")],
+        Screen::Runs => {
+            &[("↑↓", "select"), ("Space", "compare"), ("Enter", "sample"), ("r", "resume"), ("x", "axis"), ("u", "rescan"), ("q", "quit")]
+        }
         Screen::Sampling if app.sampling.focus == SampleFocus::Prompt => {
             &[("typing:", ""), ("Enter", "generate"), ("Esc", "leave prompt"), ("↑↓", "history"), ("Tab", "params"), ("Ctrl-C", "quit")]
         }

@@ -3,7 +3,7 @@
 
 use super::{centered, clean, pane, thousands, wrap, ACCENT, DIM};
 use crate::preset::Preset;
-use crate::tui::app::{Corpus, CorpusDialog, Picker, PresetRow, CORPUS_OPTIONS};
+use crate::tui::app::{resolve_corpus, Corpus, CorpusDialog, FormField, Picker, PresetRow, CORPUS_OPTIONS, FORM_FIELDS};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
@@ -72,10 +72,11 @@ fn row_line(row: &PresetRow, selected: bool, width: usize) -> Line<'static> {
     Line::from(spans)
 }
 
-pub fn render_picker(f: &mut Frame, area: Rect, picker: &Picker, runs_root: &Path) {
+/// `peaks`: the measured fp32 and bf16 GEMM peaks, for what bf16 costs here.
+pub fn render_picker(f: &mut Frame, area: Rect, picker: &Picker, runs_root: &Path, peaks: (Option<f64>, Option<f64>)) {
     let list_h = (picker.presets.len() as u16 + 3).clamp(5, area.height.saturating_sub(8).max(5));
     let [list, details] = Layout::vertical([Constraint::Length(list_h), Constraint::Min(4)]).areas(area);
-    let block = pane(format!("Presets ({}) · Enter start · r resume · c corpus · b bf16 · e RON", picker.presets.len()), true);
+    let block = pane(format!("Presets ({}) · Enter start · f set up · r resume · c corpus · b bf16 · e RON", picker.presets.len()), true);
     let inner = block.inner(list);
     let mut head =
         format!("  {:<NAME_W$} {:<5} {:>10} {:>8} {:<13} {:>7} {:>9}", "preset", "ver", "params", "B×T", "budget", "ref PPL", "PyT tok/s");
@@ -93,23 +94,28 @@ pub fn render_picker(f: &mut Frame, area: Rect, picker: &Picker, runs_root: &Pat
         lines.push(Line::from(Span::styled("no presets found", Style::new().fg(Color::Red))));
     }
     f.render_widget(Paragraph::new(lines).block(block), list);
-    render_details(f, details, picker, runs_root);
+    if picker.form.open {
+        render_form(f, details, picker);
+    } else {
+        render_details(f, details, picker, runs_root, peaks);
+    }
 }
 
+/// Where the PyTorch reference figures were measured (presets may name another machine).
+fn pytorch_machine(r: &crate::preset::Reference) -> String {
+    clean(&r.pytorch_machine)
+}
+
+/// The architecture, the sizes and the reference figures with their caveat.
 fn details_of(p: &Preset, row: &PresetRow, width: usize) -> Vec<Line<'static>> {
     let dim = Style::new().fg(DIM);
     let mut v = vec![
-        Line::from(vec![Span::styled(clean(&p.description), Style::new().bold())]),
         Line::from(vec![Span::styled("architecture ", dim), Span::raw(clean(&p.architecture()))]),
         Line::from(vec![
             Span::styled("params ", dim),
             Span::raw(thousands(row.params as u64)),
             Span::styled("  batch × seq ", dim),
             Span::raw(format!("{} × {}", p.train.batch, p.train.seq_len)),
-            Span::styled("  budget ", dim),
-            Span::raw(p.budget_label()),
-            Span::styled("  eval every ", dim),
-            Span::raw(format!("{} steps", p.train.eval_every)),
         ]),
     ];
     match &p.reference {
@@ -120,9 +126,13 @@ fn details_of(p: &Preset, row: &PresetRow, width: usize) -> Vec<Line<'static>> {
                 Span::styled("FlashLM reported PPL ", dim),
                 Span::styled(format!("{:.2}", r.reported_ppl), Style::new().bold()),
                 Span::styled(format!("  ({}, {} h)", clean(&r.hardware), r.hours), dim),
-                Span::styled("  PyTorch 2 cores ", dim),
-                Span::styled(format!("{} tok/s{range}", thousands(r.pytorch_tok_s as u64)), Style::new().bold()),
             ]));
+            let text = format!(
+                "PyTorch {} tok/s{range} measured on {} (another CPU trains at another speed: `bench --pytorch-tok-s` takes yours)",
+                thousands(r.pytorch_tok_s as u64),
+                pytorch_machine(r)
+            );
+            v.extend(wrap(&text, width).into_iter().map(|l| Line::from(Span::styled(l, dim))));
             for l in wrap(&format!("* caveat: {}", r.caveat), width) {
                 v.push(Line::from(Span::styled(l, Style::new().fg(Color::Yellow))));
             }
@@ -132,49 +142,167 @@ fn details_of(p: &Preset, row: &PresetRow, width: usize) -> Vec<Line<'static>> {
     v
 }
 
-fn render_details(f: &mut Frame, area: Rect, picker: &Picker, runs_root: &Path) {
+/// `s` cut to `w` characters by dropping its start ("…" marks the cut).
+fn tail(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n <= w {
+        return s.to_string();
+    }
+    let keep: String = s.chars().skip(n + 1 - w.max(1)).collect();
+    format!("…{keep}")
+}
+
+/// What Enter starts: budget, warm-up and evaluation interval (the form's
+/// or the preset's), the texts, the precision and the checkpoint `r` resumes
+/// — first, so they fit at 80×24; the preset's description follows.
+fn render_details(f: &mut Frame, area: Rect, picker: &Picker, runs_root: &Path, peaks: (Option<f64>, Option<f64>)) {
     let Some(row) = picker.presets.get(picker.selected) else {
         return;
     };
     let block = pane(format!("{} · {}", clean(&row.name), clean(&row.file)), false);
     let inner = block.inner(area);
     let width = inner.width as usize;
-    let mut lines = match &row.preset {
-        Ok(p) => details_of(p, row, width),
-        Err(e) => {
-            let mut v =
-                vec![Line::from(Span::styled("✗ this preset does not parse and cannot be started:", Style::new().fg(Color::Red).bold()))];
-            for l in wrap(e, width) {
-                v.push(Line::from(Span::styled(l, Style::new().fg(Color::Red))));
-            }
-            v.push(Line::from(Span::styled("e shows the RON text with the error marked", Style::new().fg(DIM))));
-            v
-        }
-    };
     let dim = Style::new().fg(DIM);
+    let mut lines = Vec::new();
+    match &row.preset {
+        Ok(p) => {
+            lines.push(Line::from(vec![Span::styled(clean(&p.description), Style::new().bold())]));
+            lines.extend(setup_lines(picker, p, width));
+            if picker.precision == crate::precision::Precision::Bf16 {
+                if let Some(why) = crate::precision::bf16_slower(peaks.0, peaks.1) {
+                    lines.extend(
+                        wrap(&format!("⚠ {why}"), width).into_iter().map(|l| Line::from(Span::styled(l, Style::new().fg(Color::Yellow)))),
+                    );
+                }
+            }
+        }
+        Err(e) => {
+            lines.push(Line::from(Span::styled("✗ this preset does not parse and cannot be started:", Style::new().fg(Color::Red).bold())));
+            for l in wrap(e, width) {
+                lines.push(Line::from(Span::styled(l, Style::new().fg(Color::Red))));
+            }
+            lines.push(Line::from(Span::styled("e shows the RON text with the error marked", dim)));
+        }
+    }
     if let Some(note) = &row.note {
         let (mark, color) = if row.ambiguous { ("! ", Color::Red) } else { ("~ ", Color::Yellow) };
         for l in wrap(&format!("{mark}{note}"), width) {
             lines.push(Line::from(Span::styled(clean(&l), Style::new().fg(color))));
         }
     }
-    lines.push(Line::from(vec![
-        Span::styled("corpus ", dim),
-        Span::raw(clean(&picker.corpus.label())),
-        Span::styled("  (c to change)", dim),
-    ]));
+    let resume = picker.latest_checkpoint(picker.selected);
+    lines.push(Line::from(match resume {
+        Some(p) => {
+            let room = width.saturating_sub("latest checkpoint ".len() + "  (r resumes)".len());
+            vec![
+                Span::styled("latest checkpoint ", dim),
+                Span::raw(tail(&clean(&p.display().to_string()), room)),
+                Span::styled("  (r resumes)", dim),
+            ]
+        }
+        None => vec![Span::styled(tail(&format!("no checkpoint under {}/ yet", runs_root.display()), width), dim)],
+    }));
+    if let Ok(p) = &row.preset {
+        lines.extend(details_of(p, row, width));
+    }
+    f.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// The run Enter starts, in three lines: schedule, texts, precision.
+fn setup_lines(picker: &Picker, p: &Preset, width: usize) -> Vec<Line<'static>> {
+    let dim = Style::new().fg(DIM);
+    let form = picker.form.values().unwrap_or_default();
+    let budget = form.budget.as_ref().map(crate::preset::budget_label).unwrap_or_else(|| p.budget_label());
+    let warmup = form.warmup.unwrap_or(p.train.warmup);
+    let eval = form.eval_every.unwrap_or(p.train.eval_every);
+    let resolved = resolve_corpus(&picker.corpus);
+    let valid = match (&form.valid, &resolved.valid) {
+        (Some(v), _) | (None, Some(v)) => clean(&v.display().to_string()),
+        (None, None) => "held out from the training text".into(),
+    };
     let products = match picker.precision {
         crate::precision::Precision::Bf16 => "bf16 products (f32 weights and optimizer)",
         _ => "fp32",
     };
-    lines.push(Line::from(vec![Span::styled("precision ", dim), Span::raw(products), Span::styled("  (b to change)", dim)]));
-    let resume = picker.latest_checkpoint(picker.selected);
-    lines.push(Line::from(match resume {
-        Some(p) => {
-            vec![Span::styled("latest checkpoint ", dim), Span::raw(clean(&p.display().to_string())), Span::styled("  (r resumes)", dim)]
+    let text = format!("train on {} · validate on {valid}", clean(&picker.corpus.label()));
+    vec![
+        Line::from(vec![
+            Span::styled("budget ", dim),
+            Span::raw(budget),
+            Span::styled("  warm-up ", dim),
+            Span::raw(thousands(warmup)),
+            Span::styled("  eval every ", dim),
+            Span::raw(format!("{} steps", thousands(eval))),
+            Span::styled("  (f sets up)", dim),
+        ]),
+        Line::from(vec![Span::raw(fit(&text, width.saturating_sub(6)).trim_end().to_string()), Span::styled("  (c)", dim)]),
+        Line::from(vec![Span::styled("precision ", dim), Span::raw(products), Span::styled("  (b to change)", dim)]),
+    ]
+}
+
+/// The run-setup form (Tab or `f`), in place of the details.
+fn render_form(f: &mut Frame, area: Rect, picker: &Picker) {
+    let Some(row) = picker.presets.get(picker.selected) else {
+        return;
+    };
+    let block = pane(format!("Run setup · {} · ↑↓ field · Enter start · Esc close", clean(&row.name)), true);
+    let inner = block.inner(area);
+    let width = inner.width as usize;
+    let dim = Style::new().fg(DIM);
+    let form = &picker.form;
+    let preset = row.preset.as_ref().ok();
+    let resolved = resolve_corpus(&picker.corpus);
+    let mut lines = Vec::new();
+    for (i, field) in FORM_FIELDS.iter().enumerate() {
+        let sel = i == form.field;
+        let mark = if sel { "▶ " } else { "  " };
+        let mut spans = vec![
+            Span::styled(mark, Style::new().fg(ACCENT).bold()),
+            Span::styled(format!("{:<16}", field.label()), if sel { Style::new().bold() } else { dim }),
+        ];
+        let default = match (field, preset) {
+            (FormField::Budget, Some(p)) => format!("preset: {} · e.g. 2000 steps, 10 min", p.budget_label()),
+            (FormField::Warmup, Some(p)) => format!("preset: {}", thousands(p.train.warmup)),
+            (FormField::EvalEvery, Some(p)) => format!("preset: every {} steps", thousands(p.train.eval_every)),
+            (FormField::Valid, _) => match &resolved.valid {
+                Some(v) => format!("blank: {} · Tab completes", clean(&v.display().to_string())),
+                None => "blank: held out from the training text · Tab completes".into(),
+            },
+            _ => String::new(),
+        };
+        match form.editor(*field) {
+            Some(ed) => {
+                let text = ed.text();
+                let room = width.saturating_sub(20 + default.chars().count() + 2).max(12);
+                let shown = tail(&clean(&text), room);
+                if sel {
+                    spans.push(Span::styled(format!("{shown}▏"), Style::new().fg(Color::White).bold()));
+                } else if text.is_empty() {
+                    spans.push(Span::styled("–", dim));
+                } else {
+                    spans.push(Span::raw(shown));
+                }
+                spans.push(Span::styled(format!("  {default}"), dim));
+            }
+            None => {
+                spans.push(Span::raw(clean(&picker.corpus.label())));
+                spans.push(Span::styled("  Enter: choose (built-in, TinyStories pair, a file or folder)", dim));
+            }
         }
-        None => vec![Span::styled(format!("no checkpoint under {}/ yet", runs_root.display()), dim)],
-    }));
+        lines.push(Line::from(spans));
+    }
+    for l in wrap(&format!("uses: {}", resolved.note), width) {
+        lines.push(Line::from(Span::styled(l, Style::new().fg(ACCENT))));
+    }
+    if !form.completions.is_empty() {
+        let names = form.completions.iter().take(12).cloned().collect::<Vec<_>>().join("  ");
+        lines.push(Line::from(Span::styled(fit(&clean(&names), width).trim_end().to_string(), dim)));
+    }
+    if let Some(e) = &form.error {
+        for l in wrap(e, width) {
+            lines.push(Line::from(Span::styled(l, Style::new().fg(Color::Red))));
+        }
+    }
     f.render_widget(Paragraph::new(lines).block(block), area);
 }
 
@@ -221,8 +349,12 @@ pub fn render_corpus(f: &mut Frame, area: Rect, dlg: &CorpusDialog, current: &Co
     let r = centered(area, area.width.saturating_sub(4).min(90), 14);
     f.render_widget(Clear, r);
     let tiny = match tinystories {
-        Some((t, _)) => format!("TinyStories ({})", t.display()),
-        None => "TinyStories (not found: `flashlm-tui data download tinystories`)".into(),
+        Some((t, v)) => format!(
+            "TinyStories: {} + {} (training and validation text)",
+            t.display(),
+            v.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        ),
+        None => "TinyStories (not found: `flashlm-tui data download tinystories` fetches its train + valid pair)".into(),
     };
     let current = match current {
         Corpus::BuiltIn => 0,
@@ -256,7 +388,13 @@ pub fn render_corpus(f: &mut Frame, area: Rect, dlg: &CorpusDialog, current: &Co
             Span::styled(clean(&at), Style::new().reversed()),
             Span::raw(clean(&after)),
         ]));
-        lines.push(Line::from(Span::styled("Enter accepts · Esc back", Style::new().fg(DIM))));
+        if !dlg.completions.is_empty() {
+            lines.push(Line::from(Span::styled(
+                clean(&dlg.completions.iter().take(12).cloned().collect::<Vec<_>>().join("  ")),
+                Style::new().fg(DIM),
+            )));
+        }
+        lines.push(Line::from(Span::styled("Enter accepts · Tab completes · Esc back", Style::new().fg(DIM))));
     } else {
         lines.push(Line::from(Span::styled("↑↓ choose · Enter select · Esc cancel", Style::new().fg(DIM))));
     }

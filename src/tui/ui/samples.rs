@@ -16,7 +16,8 @@ pub fn render_samples(f: &mut Frame, area: Rect, run: &RunView, scroll: usize, f
     let inner = block.inner(area);
     let mut lines: Vec<Line> = Vec::new();
     if n == 0 {
-        lines.push(Line::from(Span::styled("no sample yet (the trainer samples every sample_every steps)", Style::new().fg(DIM))));
+        let msg = format!("no sample yet (the trainer samples every {} steps)", crate::util::thousands(run.sample_every));
+        lines.push(Line::from(Span::styled(msg, Style::new().fg(DIM))));
     }
     let width = inner.width.saturating_sub(1) as usize;
     for (step, text) in run.samples.iter().skip(scroll) {

@@ -103,7 +103,10 @@ fn render_output(f: &mut Frame, area: Rect, s: &Sampling) {
     let status = if s.running {
         format!("generating… {} tokens", s.tokens)
     } else if let Some(secs) = s.secs {
-        format!("{} tokens in {:.2} s ({:.0} tok/s)", s.tokens, secs, s.tokens as f64 / secs.max(1e-9))
+        match s.tok_per_sec() {
+            Some(r) => format!("{} tokens in {:.2} s ({:.0} tok/s)", s.tokens, secs, r),
+            None => format!("{} tokens", s.tokens),
+        }
     } else {
         "Enter generates".into()
     };
