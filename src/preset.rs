@@ -239,7 +239,7 @@ impl Preset {
             if f.horizon == 0 || f.stride == 0 {
                 return bad("fsp", format!("horizon {} and stride {}; expected both ≥ 1", f.horizon, f.stride));
             }
-            if !(f.weight >= 0.0 && f.weight.is_finite()) || !(f.pos_weight > 0.0 && f.pos_weight.is_finite()) {
+            if !(f.weight >= 0.0 && f.weight.is_finite() && f.pos_weight > 0.0 && f.pos_weight.is_finite()) {
                 return bad("fsp", format!("weight {} and pos_weight {}; expected weight ≥ 0 and pos_weight > 0", f.weight, f.pos_weight));
             }
             if let Some(why) = self.model.config().sees_later_tokens() {
@@ -356,6 +356,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("v7.2-cortex-vi.ron", include_str!("../presets/v7.2-cortex-vi.ron")),
     ("cpuflow-v5-ln.ron", include_str!("../presets/cpuflow-v5-ln.ron")),
     ("cpuflow-v9.7.ron", include_str!("../presets/cpuflow-v9.7.ron")),
+    ("v10-fsp.ron", include_str!("../presets/v10-fsp.ron")),
     ("tiny.ron", include_str!("../presets/tiny.ron")),
 ];
 

@@ -21,6 +21,9 @@ pub enum TokenizerKind {
     Bpe,
     /// TOK-G: GPT-2 BPE, its ids re-indexed by frequency on the corpus.
     Gpt2Remap,
+    /// TOK-BL-C (the later models, spec §11½): byte-level BPE with a prefix
+    /// space and min frequency 3 (with fix D14).
+    BpePrefixSpace,
 }
 
 #[derive(Clone)]
@@ -33,6 +36,7 @@ pub enum Tok {
 impl Tok {
     pub fn kind(&self) -> TokenizerKind {
         match self {
+            Tok::Bpe(t) if bpe::adds_prefix_space(t) => TokenizerKind::BpePrefixSpace,
             Tok::Bpe(_) => TokenizerKind::Bpe,
             Tok::Gpt2(_) => TokenizerKind::Gpt2Remap,
         }
@@ -43,6 +47,7 @@ impl Tok {
         Ok(match kind {
             TokenizerKind::Bpe => Tok::Bpe(bpe::train_tokenizer(stories, vocab, progress)?),
             TokenizerKind::Gpt2Remap => Tok::Gpt2(Arc::new(Gpt2Remap::train(stories, vocab)?)),
+            TokenizerKind::BpePrefixSpace => Tok::Bpe(bpe::train_tokenizer_prefix_space(stories, vocab, progress)?),
         })
     }
 
@@ -157,6 +162,7 @@ pub fn tok_cache_path(dir: &Path, kind: TokenizerKind, corpus_hash: &str, vocab:
     match kind {
         TokenizerKind::Bpe => bpe::tokenizer_cache_path(dir, corpus_hash, vocab),
         TokenizerKind::Gpt2Remap => dir.join("tokenizers").join(format!("{}-v{vocab}-gpt2remap.json", super::short(corpus_hash))),
+        TokenizerKind::BpePrefixSpace => dir.join("tokenizers").join(format!("{}-v{vocab}-bpe-c.json", super::short(corpus_hash))),
     }
 }
 

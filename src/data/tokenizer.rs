@@ -26,6 +26,11 @@ pub const PAD: u32 = 0;
 pub const UNK: u32 = 1;
 pub const BOS: u32 = 2;
 pub const EOS: u32 = 3;
+/// Whether the tokenizer's ByteLevel pre-tokenizer adds a prefix space (TOK-BL-C).
+pub fn adds_prefix_space(tok: &Tokenizer) -> bool {
+    matches!(tok.get_pre_tokenizer(), Some(PreTokenizerWrapper::ByteLevel(bl)) if bl.add_prefix_space)
+}
+
 /// Ids below this are specials: never shown when decoding.
 pub const FIRST_ORDINARY_ID: u32 = SPECIALS.len() as u32;
 
@@ -41,15 +46,34 @@ const ENCODE_CHUNK: usize = 64;
 /// then the 256 byte symbols (ids 4..259, code-point order), then merges.
 /// `progress` shows the `tokenizers` progress bars on stderr.
 pub fn train_tokenizer(stories: &[String], vocab: usize, progress: bool) -> Result<Tokenizer, DataError> {
+    train_tokenizer_with(stories, vocab, progress, 2, false)
+}
+
+/// TOK-BL-C (spec §11½, the later models' tokenizer): as [`train_tokenizer`]
+/// but min frequency 3 and ByteLevel with add_prefix_space = true, so every
+/// story (and every prompt) starts with a `Ġ`-prefixed token, as each line of
+/// the reference's stream does. Our fixes stay: ByteLevel decoder (D14) and
+/// the full byte alphabet.
+pub fn train_tokenizer_prefix_space(stories: &[String], vocab: usize, progress: bool) -> Result<Tokenizer, DataError> {
+    train_tokenizer_with(stories, vocab, progress, 3, true)
+}
+
+fn train_tokenizer_with(
+    stories: &[String],
+    vocab: usize,
+    progress: bool,
+    min_frequency: u64,
+    prefix_space: bool,
+) -> Result<Tokenizer, DataError> {
     let fail = |reason: String| DataError::TokenizerTrain { vocab, stories: stories.len(), reason };
     let mut trainer = BpeTrainerBuilder::new()
         .vocab_size(vocab)
-        .min_frequency(2)
+        .min_frequency(min_frequency)
         .show_progress(progress)
         .special_tokens(SPECIALS.iter().map(|s| AddedToken::from(*s, true)).collect())
         .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
         .build();
-    let byte_level = ByteLevel::new(false, true, true);
+    let byte_level = ByteLevel::new(prefix_space, true, true);
     let mut imp: TokenizerImpl<BPE, NormalizerWrapper, ByteLevel, PostProcessorWrapper, ByteLevel> = TokenizerBuilder::new()
         .with_model(BPE::default())
         .with_normalizer(None)
@@ -292,7 +316,8 @@ fn gpt2_split_regex() -> &'static SysRegex {
 }
 
 /// Encode a prompt exactly as a story start is encoded in the training
-/// stream (no special tokens added, no prefix space).
+/// stream (no special tokens added; a prefix space only where the
+/// tokenizer's pre-tokenizer adds one, as for every story).
 pub fn encode_prompt(tok: &Tokenizer, text: &str) -> Result<Vec<u32>, DataError> {
     let enc = tok.encode_fast(text, false).map_err(|e| DataError::Encode { what: format!("prompt {text:?}"), reason: e.to_string() })?;
     Ok(enc.get_ids().to_vec())

@@ -55,6 +55,7 @@ pub use config::ModelConfig;
 pub use lm::{Decode, LanguageModel, MemoryDims, Model, TernaryShare, WindowDecoder, Workspace};
 pub use params::{Layout, TensorInfo};
 pub use versions::cpuflow::{CpuFlow, CpuFlowConfig, RamConfig};
+pub use versions::v10_fsp::{GptFsp, GptFspConfig};
 pub use versions::v4_bolt::{Bolt, BoltConfig};
 pub use versions::v5_2_nova_ignition::{Nova, NovaConfig};
 pub use versions::v5_thunderbolt::{Thunderbolt, ThunderboltConfig};

@@ -1,4 +1,4 @@
-//! Every built-in preset of the lineup (v4 … v7.2, CPUFlow v5-LN and v9.7), shrunk to a tiny model of
+//! Every built-in preset of the lineup (v4 … v7.2, CPUFlow v5-LN and v9.7, v10), shrunk to a tiny model of
 //! the same architecture and tokenizer kind, trains a few steps through the
 //! engine, then samples and evaluates from its checkpoint through the CLI.
 
@@ -9,7 +9,7 @@ use flashlm_tui::preset::{resolve, Budget, ModelSpec, Preset};
 use flashlm_tui::train::start;
 use std::process::Command;
 
-const LINEUP: [&str; 9] = [
+const LINEUP: [&str; 10] = [
     "v4-bolt",
     "v5-thunderbolt",
     "v5.2-nova-ignition",
@@ -19,6 +19,7 @@ const LINEUP: [&str; 9] = [
     "v7.2-cortex-vi",
     "cpuflow-v5-ln",
     "cpuflow-v9.7",
+    "v10-fsp",
 ];
 
 /// The preset with tiny sizes; the architecture, tokenizer kind, schedule and
@@ -42,6 +43,7 @@ fn shrink(mut p: Preset) -> Preset {
                 (m.d_sub, m.d_val, m.top_k) = (2, 8, 4);
             }
         }
+        ModelSpec::GptFsp(c) => (c.vocab, c.d_model, c.n_layers, c.n_heads, c.d_ff) = (512, d, 2, 2, h),
         ModelSpec::CortexV7(c) => {
             (c.vocab, c.d_model, c.n_layers, c.d_ff) = (512, d, 3, h);
             c.exits = vec![(1, 0.1, 0.55), (2, 0.3, 0.35)];

@@ -31,3 +31,4 @@ mod supernova;
 mod thunderbolt;
 mod train;
 mod tui;
+mod v10_fsp;

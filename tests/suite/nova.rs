@@ -216,7 +216,7 @@ impl AttnBufs {
         let mut out = vec![0.0; sh.rows() * sh.d];
         let acts = AttnActs { qkvh: &mut self.qkvh, probs: &mut self.probs, att: &mut self.att };
         let s = AttnScratch { qkv: &mut self.qkv, heads: &mut self.heads, pd: &mut self.pd, datt: &mut self.datt };
-        attention_forward(&mut out, acts, s, x, w, Rope { cos: &self.cos, sin: &self.sin }, drop, sh);
+        attention_forward(&mut out, acts, s, x, w, Rope { cos: &self.cos, sin: &self.sin, interleaved: false }, drop, sh);
         out
     }
 }
@@ -241,7 +241,7 @@ fn attention_block(rng: &mut Rng, sh: AttnShape, p: f32, seed: u64) -> Block<'st
         let [gx, gqkv, gout]: [&mut [f32]; 3] = g.try_into().ok().unwrap();
         let saved = AttnSaved { qkvh: &bufs.qkvh, probs: &bufs.probs, att: &bufs.att };
         let s = AttnScratch { qkv: &mut bufs.qkv, heads: &mut bufs.heads, pd: &mut bufs.pd, datt: &mut bufs.datt };
-        let rope = Rope { cos: &bufs.cos, sin: &bufs.sin };
+        let rope = Rope { cos: &bufs.cos, sin: &bufs.sin, interleaved: false };
         attention_backward(gx, AttnGrads { qkv: gqkv, out: gout }, dout, q[0], saved, &w, s, rope, drop, sh);
     })
 }

@@ -6,6 +6,7 @@
 //!   q', k' = RoPE(q), RoPE(k)      rotate-half: for i < hd/2, θ_i(t) = t·10000^(−2i/hd),
 //!                                  x'_i = x_i cos θ − x_{i+hd/2} sin θ,
 //!                                  x'_{i+hd/2} = x_{i+hd/2} cos θ + x_i sin θ
+//!                                  (v10: interleaved pairs (2i, 2i+1) instead, `Rope::interleaved`)
 //!   a_{t,j} = softmax_{j ≤ t}(q'_t·k'_j / √hd), then Dropout(p) on a
 //!   o_t = Σ_j a_{t,j} v_j, heads concatenated; y = W_out·o
 //!
@@ -54,6 +55,27 @@ pub fn rope_rotate(out: &mut [f32], x: &[f32], cos: &[f32], sin: &[f32]) {
         let (x1, x2, c, s) = (x[i], x[i + half], cos[i], sin[i]);
         out[i] = x1 * c - x2 * s;
         out[i + half] = x2 * c + x1 * s;
+    }
+}
+
+/// out = RoPE(x) for one head vector, interleaved pairs (v10, spec §14.2):
+/// (x_{2i}, x_{2i+1}) ← (x_{2i} cos θ_i − x_{2i+1} sin θ_i, x_{2i} sin θ_i + x_{2i+1} cos θ_i).
+#[inline]
+pub fn rope_rotate_pairs(out: &mut [f32], x: &[f32], cos: &[f32], sin: &[f32]) {
+    for (i, (&c, &s)) in cos.iter().zip(sin).enumerate() {
+        let (x1, x2) = (x[2 * i], x[2 * i + 1]);
+        out[2 * i] = x1 * c - x2 * s;
+        out[2 * i + 1] = x1 * s + x2 * c;
+    }
+}
+
+/// The backward of [`rope_rotate_pairs`] (rotation of each pair by −θ).
+#[inline]
+pub fn rope_rotate_pairs_back(dx: &mut [f32], dy: &[f32], cos: &[f32], sin: &[f32]) {
+    for (i, (&c, &s)) in cos.iter().zip(sin).enumerate() {
+        let (d1, d2) = (dy[2 * i], dy[2 * i + 1]);
+        dx[2 * i] = d1 * c + d2 * s;
+        dx[2 * i + 1] = d2 * c - d1 * s;
     }
 }
 
@@ -115,6 +137,27 @@ pub struct AttnGrads<'a> {
 pub struct Rope<'a> {
     pub cos: &'a [f32],
     pub sin: &'a [f32],
+    /// Rotate pairs (2i, 2i+1) (v10) instead of halves (i, i + hd/2) (v5.2).
+    pub interleaved: bool,
+}
+
+impl Rope<'_> {
+    #[inline]
+    fn rotate(&self, out: &mut [f32], x: &[f32], cos: &[f32], sin: &[f32]) {
+        if self.interleaved {
+            rope_rotate_pairs(out, x, cos, sin)
+        } else {
+            rope_rotate(out, x, cos, sin)
+        }
+    }
+    #[inline]
+    fn rotate_back(&self, dx: &mut [f32], dy: &[f32], cos: &[f32], sin: &[f32]) {
+        if self.interleaved {
+            rope_rotate_pairs_back(dx, dy, cos, sin)
+        } else {
+            rope_rotate_back(dx, dy, cos, sin)
+        }
+    }
 }
 
 /// Activations kept for backward (lengths 3·rows·d, b·heads·T·T, rows·d).
@@ -210,8 +253,8 @@ fn split_heads(qkvh: &mut [f32], qkv: &[f32], rope: Rope, sh: AttnShape) {
             let row = &qkv[(bi * t + tt) * 3 * d..(bi * t + tt + 1) * 3 * d];
             let (cs, sn) = (&rope.cos[tt * half..(tt + 1) * half], &rope.sin[tt * half..(tt + 1) * half]);
             let col = hi * hd;
-            rope_rotate(&mut q[tt * hd..(tt + 1) * hd], &row[col..col + hd], cs, sn);
-            rope_rotate(&mut k[tt * hd..(tt + 1) * hd], &row[d + col..d + col + hd], cs, sn);
+            rope.rotate(&mut q[tt * hd..(tt + 1) * hd], &row[col..col + hd], cs, sn);
+            rope.rotate(&mut k[tt * hd..(tt + 1) * hd], &row[d + col..d + col + hd], cs, sn);
             v[tt * hd..(tt + 1) * hd].copy_from_slice(&row[2 * d + col..2 * d + col + hd]);
         }
     });
@@ -315,8 +358,8 @@ pub fn attention_backward(
         for hi in 0..sh.heads {
             let c = &dqkvh[(bi * sh.heads + hi) * 3 * t * hd..];
             let col = hi * hd;
-            rope_rotate_back(&mut row[col..col + hd], &c[tt * hd..(tt + 1) * hd], cs, sn);
-            rope_rotate_back(&mut row[d + col..d + col + hd], &c[(t + tt) * hd..(t + tt + 1) * hd], cs, sn);
+            rope.rotate_back(&mut row[col..col + hd], &c[tt * hd..(tt + 1) * hd], cs, sn);
+            rope.rotate_back(&mut row[d + col..d + col + hd], &c[(t + tt) * hd..(t + tt + 1) * hd], cs, sn);
             row[2 * d + col..2 * d + col + hd].copy_from_slice(&c[(2 * t + tt) * hd..(2 * t + tt + 1) * hd]);
         }
     });

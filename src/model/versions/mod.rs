@@ -27,4 +27,6 @@ register_versions! {
     /// CPUFlow v5-LN (normalised cumsum scan + LayerNorm + ReLU FFN) and, with
     /// `memory`, CPUFlow v9.7 (+ RAM-Net sparse product-key memory) (spec §12–§13).
     cpuflow => CpuFlow(CpuFlowConfig),
+    /// v10 FSP: small GPT (RMSNorm, interleaved RoPE, SwiGLU, tied head), trained with FSP (later.md §14).
+    v10_fsp => GptFsp(GptFspConfig),
 }

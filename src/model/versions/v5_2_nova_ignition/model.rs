@@ -133,7 +133,7 @@ impl Nova {
         ws.ensure(self, b, t);
         let (rows, n, sh) = (b * t, b * t * d, self.attn_shape(b, t));
         let hd = self.head_dim();
-        let rope = Rope { cos: &ws.cos[..t * hd / 2], sin: &ws.sin[..t * hd / 2] };
+        let rope = Rope { cos: &ws.cos[..t * hd / 2], sin: &ws.sin[..t * hd / 2], interleaved: false };
         embedding_forward(&mut ws.hs[0][..n], tokens, &params[self.embed.clone()], d);
         dropout_apply(&mut ws.hs[0][..n], self.mask(seed, 0), 0);
         for (li, br) in self.blocks.iter().enumerate() {
@@ -174,7 +174,7 @@ impl Nova {
         let (d, h) = (self.cfg.d_model, self.cfg.d_ff);
         let (rows, n, sh) = (b * t, b * t * d, self.attn_shape(b, t));
         let hd = self.head_dim();
-        let rope = Rope { cos: &ws.cos[..t * hd / 2], sin: &ws.sin[..t * hd / 2] };
+        let rope = Rope { cos: &ws.cos[..t * hd / 2], sin: &ws.sin[..t * hd / 2], interleaved: false };
         {
             let [gw, gb] = carve_mut(grads, &[self.ln_out_w.clone(), self.ln_out_b.clone()]);
             let dh = &mut ws.dh[..n];
