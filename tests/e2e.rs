@@ -82,7 +82,7 @@ fn end_to_end_in_a_real_terminal() {
     t.wait("the preset picker", 20, |s| s.contains("1 Presets") && s.contains("tiny-long") && s.contains("broken"));
     // select tiny-long (the ▶ marker moves with ↓)
     let mut found = false;
-    for _ in 0..12 {
+    for _ in 0..24 {
         let s = t.capture();
         if s.lines().any(|l| l.contains("▶ tiny-long")) {
             found = true;
@@ -169,7 +169,7 @@ fn end_to_end_in_a_real_terminal() {
     t.text(&cmd);
     t.keys(&["Enter"]);
     t.wait("the preset picker again", 20, |s| s.contains("1 Presets") && s.contains("tiny-long"));
-    for _ in 0..12 {
+    for _ in 0..24 {
         if t.capture().lines().any(|l| l.contains("▶ tiny-long")) {
             break;
         }
