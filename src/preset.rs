@@ -363,7 +363,11 @@ impl Preset {
 
     /// Short architecture label for listings (from the config: nothing is built).
     pub fn architecture(&self) -> String {
-        self.model.config().describe()
+        let arch = self.model.config().describe();
+        match &self.train.fsp {
+            Some(f) => crate::model::fsp::label(&arch, f),
+            None => arch,
+        }
     }
 
     /// Parameters, counted from the config without building the model;

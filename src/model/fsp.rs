@@ -29,6 +29,12 @@ use std::sync::Arc;
 /// Name of the FSP projection in layouts and checkpoints (the reference's key).
 pub const FSP_PROJ: &str = "fsp_proj.weight";
 
+/// A model's one-line label with its FSP head (the head's own size is listed
+/// apart, as training-only parameters).
+pub fn label(inner: &str, c: &FspConfig) -> String {
+    format!("{inner} + FSP (α {}, τ {}, stride {}, pos_weight {})", c.weight, c.horizon, c.stride, c.pos_weight)
+}
+
 /// `model` trained with FSP `cfg`.
 pub fn with_fsp(model: Model, cfg: FspConfig) -> Model {
     let d = model.hidden_dim();
@@ -145,15 +151,6 @@ impl LanguageModel for WithFsp {
         self.inner.receptive_field()
     }
     fn describe(&self) -> String {
-        let c = &self.cfg;
-        format!(
-            "{} + FSP (α {}, τ {}, stride {}, pos_weight {}; fsp_proj {} params, training only)",
-            self.inner.describe(),
-            c.weight,
-            c.horizon,
-            c.stride,
-            c.pos_weight,
-            self.proj.len()
-        )
+        label(&self.inner.describe(), &self.cfg)
     }
 }

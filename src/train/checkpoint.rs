@@ -351,9 +351,9 @@ fn check_regular(path: &Path, md: &std::fs::Metadata) -> Result<(), CheckpointEr
     } else if md.is_file() {
         return Ok(());
     } else {
-        "a FIFO, socket or device"
+        crate::util::file_kind(md)
     };
-    Err(CheckpointError::Corrupt { path: path.display().to_string(), msg: format!("not a regular file: {what}") })
+    Err(CheckpointError::Corrupt { path: path.display().to_string(), msg: format!("not a regular file: it is {what}") })
 }
 
 /// Reading failed for a reason other than absence: said as it is (a
