@@ -16,6 +16,7 @@ mod gradcheck;
 mod hebbian;
 mod lanes;
 mod lineup;
+mod live;
 mod matmul;
 mod nova;
 mod ops;

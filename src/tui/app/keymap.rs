@@ -31,6 +31,7 @@ pub const KEYMAP: &[(&str, &[(&str, &str)])] = &[
         &[
             ("p", "pause / resume"),
             ("s", "save a checkpoint now"),
+            ("v", "evaluate, sample and refresh the heatmaps now"),
             ("e", "EMA smoothing on / off"),
             ("l", "log-scale y on / off"),
             ("x", "x axis: steps / tokens / time"),

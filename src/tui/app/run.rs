@@ -2,7 +2,7 @@
 //! shows it, and how each of the trainer's events changes it.
 
 use super::log::Level;
-use crate::engine::{EvalMetrics, Event, RunState, StepMetrics, Summary};
+use crate::engine::{CadenceInfo, EvalMetrics, Event, RunState, StepMetrics, Summary};
 use crate::preset::Preset;
 use crate::runs::RunRecord;
 use ndarray::Array2;
@@ -46,7 +46,10 @@ pub struct RunView {
     pub version: String,
     pub has_memory: bool,
     pub d_mem: usize,
+    /// The preset's evaluation interval in steps (see `cadence` for what the run does).
     pub eval_every: u64,
+    /// When the run evaluates and samples, as its trainer announced it.
+    pub cadence: Option<CadenceInfo>,
     /// Training FLOPs per token (`LanguageModel::flops_per_token`), for MFU.
     pub flops_per_token: f64,
     pub corpus: String,
@@ -91,6 +94,7 @@ impl RunView {
             has_conv: model.has_conv_taps(),
             d_mem: model.memory_dims().map_or(0, |m| m.d_mem),
             eval_every: preset.train.eval_every,
+            cadence: None,
             flops_per_token: fpt,
             corpus,
             run_dir: None,
@@ -153,6 +157,8 @@ impl RunView {
                 ppl: e.ppl,
                 bpc: e.bpc,
                 best: false,
+                windows: 0,
+                quick: false,
             });
         }
     }
@@ -185,8 +191,12 @@ impl RunView {
                 }
                 self.detail = detail;
             }
-            Event::Started { run_dir, preset, params, tokens_per_step, train_tokens, valid_tokens, resumed_from, .. } => {
+            Event::Started { run_dir, preset, params, tokens_per_step, train_tokens, valid_tokens, resumed_from, cadence, .. } => {
                 self.started = true;
+                if let Some(n) = cadence.eval_every {
+                    self.eval_every = n;
+                }
+                self.cadence = Some(cadence);
                 self.preset = preset;
                 self.params = params;
                 self.tokens_per_step = tokens_per_step;
