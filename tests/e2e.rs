@@ -103,9 +103,9 @@ fn end_to_end_in_a_real_terminal() {
     assert!(began.elapsed() >= Duration::from_secs(3), "not before the first look's time:\n{s}");
     assert!(s.lines().any(|l| l.contains("val loss ") && l.contains("(PPL ") && l.contains("BPC ")), "{s}");
     assert!(s.contains("Once upon a time"), "the first sample:\n{s}");
-    // v: a full evaluation now (the first look was a quick one)
+    // v: a full evaluation now (the first look was a quick one, not compared): best/ is written
     t.keys(&["v"]);
-    t.wait("the evaluation v asked for", 30, |s| s.contains("(best)"));
+    t.wait("the evaluation v asked for", 30, |s| s.contains("/best (step"));
     let step_a = screen_step(&s).unwrap();
     let s = t.wait("the step counter to advance", 20, |s| screen_step(s).is_some_and(|n| n > step_a));
     let run_dir = {
@@ -167,7 +167,9 @@ fn end_to_end_in_a_real_terminal() {
     assert!(after.contains("e2e$"), "the shell prompt is back after the TUI:\n{s}");
     assert!(!s.contains("Loss ·"), "the alternate screen is gone:\n{s}");
     assert!(s.contains(&format!("run checkpoints/{}", run_dir.file_name().unwrap().to_string_lossy())), "summary printed:\n{s}");
-    let exit_line = s.lines().find(|l| l.starts_with("run checkpoints/")).unwrap_or("");
+    // (the terminal wraps the exit line at 100 columns)
+    let joined: String = s.lines().collect();
+    let exit_line = joined.split("run checkpoints/").nth(1).unwrap_or("");
     let fin = exit_line.split("final val loss ").nth(1).unwrap_or("");
     assert!(fin.starts_with(|c: char| c.is_ascii_digit()) && fin.contains(" (best "), "a final validation loss:\n{exit_line}");
     assert!(run_dir.join("last/meta.json").is_file(), "q s saved last/");
@@ -198,7 +200,8 @@ fn end_to_end_in_a_real_terminal() {
     let s = t.wait("the TUI to exit after Ctrl-C", 10, exited);
     let took = t0.elapsed();
     assert!(s.trim_end().ends_with("e2e$") && s.contains("EXIT=130"), "Ctrl-C ends the run as SIGINT does:\n{s}");
-    assert!(s.contains("final val loss ") && s.contains("interrupted by SIGINT"), "{s}");
+    let joined: String = s.lines().collect();
+    assert!(joined.contains("final val loss ") && joined.contains("interrupted by SIGINT"), "{s}");
     assert!(took < Duration::from_secs(5), "Ctrl-C took {took:?}");
     let after_ctrl_c = state(&run_dir);
     assert!(after_ctrl_c > stopped_at + 20, "Ctrl-C saved last/ further on");
@@ -223,6 +226,7 @@ fn end_to_end_in_a_real_terminal() {
     assert!(!pid.is_empty(), "the TUI's process id");
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let s = t.wait("the TUI to exit after SIGTERM", 15, exited);
-    assert!(s.contains("EXIT=143") && s.contains("interrupted by SIGTERM"), "{s}");
+    let joined: String = s.lines().collect();
+    assert!(s.contains("EXIT=143") && joined.contains("interrupted by SIGTERM"), "{s}");
     assert!(state(&run_dir) > after_ctrl_c + 10, "SIGTERM saved last/ further on");
 }

@@ -12,6 +12,8 @@ use crate::preset::{budget_label, Budget, Preset};
 /// Step times a minutes budget measures before its first horizon estimate
 /// (after the session's first step, which warms caches up).
 const CALIBRATION_STEPS: u32 = 3;
+/// A re-estimated horizon is logged when it moved by a tenth, at most this often (seconds).
+const HORIZON_LOG_EVERY: f64 = 60.0;
 
 /// Refuses a budget the run has already spent.
 pub(super) fn check(preset: &Preset, state: &TrainState) -> Result<(), TrainError> {
@@ -101,6 +103,7 @@ impl Session {
         let horizon = (self.state.step + (left / per) as u64).max(self.state.step + 1);
         self.state.horizon = Some(horizon);
         let said = pace.horizon_said;
+        let now = self.clock.now();
         if said.is_none() {
             em.important(Event::info(
                 LogKind::HorizonFixed { steps: horizon },
@@ -110,13 +113,15 @@ impl Session {
                 ),
             ));
             pace.horizon_said = Some(horizon);
+            pace.horizon_said_at = now;
             self.fit_warmup(em, horizon, &format!("the ~{horizon} steps of the {m}-minute budget"));
-        } else if said.is_some_and(|s| horizon.abs_diff(s) * 10 > s && left > 0.0) {
+        } else if said.is_some_and(|s| horizon.abs_diff(s) * 10 > s) && now - pace.horizon_said_at >= HORIZON_LOG_EVERY && left > 0.0 {
             em.important(Event::info(
                 LogKind::HorizonFixed { steps: horizon },
                 format!("LR horizon re-estimated at {horizon} steps ({:.0} ms/step)", per * 1e3),
             ));
             pace.horizon_said = Some(horizon);
+            pace.horizon_said_at = now;
         }
     }
 

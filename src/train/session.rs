@@ -103,8 +103,9 @@ pub(super) struct Pace {
     pub(super) recent_step: Option<f64>,
     /// Steps timed into `recent_step`.
     pub(super) timed_steps: u32,
-    /// The horizon last logged.
+    /// The horizon last logged, and when (session seconds).
     pub(super) horizon_said: Option<u64>,
+    pub(super) horizon_said_at: f64,
     /// Non-finite steps in a row.
     pub(super) bad_steps: u32,
     /// The state last shown to the consumer.
@@ -125,6 +126,7 @@ impl Session {
             recent_step: None,
             timed_steps: 0,
             horizon_said: None,
+            horizon_said_at: 0.0,
             bad_steps: 0,
             shown: RunState::Running,
         };
