@@ -7,7 +7,7 @@ mod channel;
 mod log;
 
 pub use channel::{Emitter, EngineHandle, Slot, EVENT_CAPACITY};
-pub use log::log_line;
+pub use log::{clock, log_line};
 
 use crate::generate::SampleParams;
 use crate::precision::Precision;
@@ -30,6 +30,8 @@ pub enum Command {
     /// Sample from a snapshot of the current weights on a separate thread;
     /// the text streams back as [`Event::Generated`] with the same `id`.
     Sample { id: u64, prompt: String, params: SampleParams },
+    /// Evaluate, take a sample and refresh the heatmaps now (between two steps).
+    EvaluateNow,
 }
 
 /// The trainer's phase, as shown in a status line.
@@ -71,8 +73,23 @@ pub struct StepMetrics {
     pub tok_per_sec: f64,
     /// Time left until the budget is spent, when it can be told yet.
     pub eta_secs: Option<f64>,
-    /// The LR schedule's length in steps (for a minutes budget: once fixed).
+    /// The LR schedule's length in steps (for a minutes budget: the current
+    /// estimate, re-made as step times change).
     pub horizon: Option<u64>,
+    /// The run's mean throughput so far ([`mean_tok_per_sec`]).
+    pub mean_tok_per_sec: f64,
+}
+
+/// The one definition of a run's mean tok/s, used by the dashboard, the
+/// summary and `runs`: tokens trained divided by the seconds spent in
+/// optimiser steps (evaluation, sampling and saving excluded), over every
+/// session of the run whose step times are known.
+pub fn mean_tok_per_sec(timed_tokens: u64, train_secs: f64) -> f64 {
+    if train_secs > 0.0 {
+        timed_tokens as f64 / train_secs
+    } else {
+        0.0
+    }
 }
 
 /// One validation pass (also an `eval` line of metrics.jsonl).
@@ -87,6 +104,40 @@ pub struct EvalMetrics {
     pub bpc: f64,
     /// The best validation loss so far: `best/` was written.
     pub best: bool,
+    /// Windows evaluated: all of the validation set's, or a quick first look
+    /// at a few of them (not compared with the best, no recall probe).
+    pub windows: usize,
+    pub quick: bool,
+}
+
+/// When a run evaluates and samples, as front-ends describe it.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct CadenceInfo {
+    /// Steps between evaluations; `None`: on the clock.
+    pub eval_every: Option<u64>,
+    /// Steps between samples; `None`: on the clock.
+    pub sample_every: Option<u64>,
+    /// On the clock: seconds after training starts of the first look.
+    pub first_view_secs: Option<f64>,
+}
+
+impl CadenceInfo {
+    /// "every 20 steps", or when the clock brings the next one.
+    pub fn eval_text(&self) -> String {
+        match (self.eval_every, self.first_view_secs) {
+            (Some(n), _) => format!("every {n} steps"),
+            (None, Some(s)) => format!("first ~{s:.0} s after training starts, then every few minutes"),
+            (None, None) => "every few minutes".into(),
+        }
+    }
+
+    pub fn sample_text(&self) -> String {
+        match (self.sample_every, self.first_view_secs) {
+            (Some(n), _) => format!("every {n} steps"),
+            (None, Some(s)) => format!("first ~{s:.0} s after training starts, then every minute or more"),
+            (None, None) => "every minute or more".into(),
+        }
+    }
 }
 
 /// How a run ended (also the `summary` line of metrics.jsonl).
@@ -96,8 +147,10 @@ pub struct Summary {
     pub steps: u64,
     pub tokens: u64,
     pub elapsed_secs: f64,
-    /// Training tokens per second of this session (evaluation excluded).
+    /// The run's mean throughput ([`mean_tok_per_sec`]).
     pub mean_tok_per_sec: f64,
+    /// Seconds spent in optimiser steps over the run (what the mean divides by).
+    pub train_secs: f64,
     pub best_val_loss: Option<f64>,
     pub final_val_loss: Option<f64>,
     pub final_val_ppl: Option<f64>,
@@ -208,8 +261,10 @@ pub enum LogKind {
     PrecisionChanged { was: Precision, now: Precision, step: u64 },
     /// Step `step` had a non-finite loss or gradient norm and was skipped.
     StepSkipped { step: u64 },
-    /// A minutes budget fixed the LR horizon at `steps`.
+    /// A minutes budget set (or re-estimated) the LR horizon at `steps`.
     HorizonFixed { steps: u64 },
+    /// The warm-up did not fit the budget and was shortened to `to` steps.
+    WarmupShortened { from: u64, to: u64 },
     /// An evaluation was interrupted or gave a non-finite loss; nothing was recorded.
     EvalIncomplete,
     /// A checkpoint could not be written; the run goes on.
@@ -238,6 +293,8 @@ pub enum Event {
         resumed_from: Option<u64>,
         /// The preset's interval of step lines in metrics.jsonl (and the headless printer).
         log_every: u64,
+        /// When the run evaluates and samples.
+        cadence: CadenceInfo,
     },
     /// An optimiser step was taken.
     Step(StepMetrics),

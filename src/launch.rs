@@ -32,4 +32,6 @@ pub struct Outcome {
     pub note: Option<String>,
     /// Mean CPU use of the UI thread while training ran (% of one core).
     pub ui_cpu_percent: Option<f64>,
+    /// The signal that ended the run (Ctrl-C counts as SIGINT): exit with 128 + it.
+    pub signal: Option<i32>,
 }

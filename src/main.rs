@@ -1,4 +1,5 @@
 use flashlm_tui::cli::{self, Dispatch};
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -7,15 +8,16 @@ fn main() -> ExitCode {
         Dispatch::Done => Ok(()),
         Dispatch::Tui(opts) => run_tui(*opts),
     });
+    // a terminal that hung up cannot be written to: say what we can, never panic
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => match e.downcast_ref::<cli::Interrupted>() {
             Some(i) => {
-                eprintln!("flashlm-tui: {e}");
+                let _ = writeln!(std::io::stderr(), "flashlm-tui: {e}");
                 ExitCode::from((128 + i.signal) as u8)
             }
             None => {
-                eprintln!("error: {e:#}");
+                let _ = writeln!(std::io::stderr(), "error: {e:#}");
                 ExitCode::FAILURE
             }
         },
@@ -26,13 +28,14 @@ fn main() -> ExitCode {
 fn run_tui(opts: flashlm_tui::launch::Options) -> anyhow::Result<()> {
     let out = flashlm_tui::tui::run(opts)?;
     if let Some(s) = &out.summary {
-        println!("{s}");
+        let _ = writeln!(std::io::stdout(), "{s}");
     }
     if let Some(n) = &out.note {
-        eprintln!("flashlm-tui: {n}");
+        let _ = writeln!(std::io::stderr(), "flashlm-tui: {n}");
     }
-    match out.error {
-        Some(e) => Err(anyhow::anyhow!("training failed: {e}")),
-        None => Ok(()),
+    match (out.error, out.signal) {
+        (Some(e), _) => Err(anyhow::anyhow!("training failed: {e}")),
+        (None, Some(signal)) => Err(cli::Interrupted { signal }.into()),
+        (None, None) => Ok(()),
     }
 }

@@ -150,6 +150,7 @@ impl Default for DataSpec {
 pub struct Overrides {
     pub warmup: Option<u64>,
     pub eval_every: Option<u64>,
+    pub sample_every: Option<u64>,
     pub accum: Option<usize>,
     /// Not a preset field: save `last/` every N steps as well as at the end.
     pub save_every: Option<u64>,
@@ -320,7 +321,12 @@ impl Preset {
     /// Applies command-line overrides; the returned text (stored in every
     /// checkpoint) is re-serialised so a resumed run sees the same values.
     pub fn with_overrides(&self, text: &str, o: &Overrides) -> Result<(Preset, String), PresetError> {
-        if o.warmup.is_none() && o.eval_every.is_none() && o.accum.is_none() && (!o.fsp || self.train.fsp.is_some()) {
+        if o.warmup.is_none()
+            && o.eval_every.is_none()
+            && o.sample_every.is_none()
+            && o.accum.is_none()
+            && (!o.fsp || self.train.fsp.is_some())
+        {
             return Ok((self.clone(), text.to_string()));
         }
         let mut p = self.clone();
@@ -329,6 +335,9 @@ impl Preset {
         }
         if let Some(e) = o.eval_every {
             p.train.eval_every = e;
+        }
+        if let Some(e) = o.sample_every {
+            p.train.sample_every = e;
         }
         if let Some(a) = o.accum {
             p.train.accum = a;

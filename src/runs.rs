@@ -101,6 +101,8 @@ pub fn read_run(dir: &Path) -> Option<RunRecord> {
     // sessions of a resumed run each end with a summary: tokens and train-time are summed over them
     let (mut sum_tokens, mut sum_train_secs, mut prev_tokens) = (0.0f64, 0.0f64, 0.0f64);
     let mut step_rates = Vec::new();
+    // the run's own mean (engine::mean_tok_per_sec), newest first; the sums above are for older files
+    let mut latest_mean: Option<f64> = None;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
             r.bad_lines += 1;
@@ -120,6 +122,9 @@ pub fn read_run(dir: &Path) -> Option<RunRecord> {
                 };
                 if p.tok_per_sec > 0.0 {
                     step_rates.push(p.tok_per_sec);
+                }
+                if let Some(m) = num(&v, "mean_tok_per_sec").filter(|m| *m > 0.0) {
+                    latest_mean = Some(m);
                 }
                 r.steps = r.steps.max(p.step);
                 r.tokens = r.tokens.max(p.tokens);
@@ -147,6 +152,9 @@ pub fn read_run(dir: &Path) -> Option<RunRecord> {
                 r.tokens = r.tokens.max(tokens as u64);
                 r.wall_secs = r.wall_secs.max(num(&v, "elapsed_secs").unwrap_or(0.0));
                 let rate = num(&v, "mean_tok_per_sec").unwrap_or(0.0);
+                if v.get("train_secs").is_some() && rate > 0.0 {
+                    latest_mean = Some(rate);
+                }
                 let session_tokens = (tokens - prev_tokens).max(0.0);
                 if rate > 0.0 && session_tokens > 0.0 {
                     sum_tokens += session_tokens;
@@ -157,7 +165,9 @@ pub fn read_run(dir: &Path) -> Option<RunRecord> {
             _ => {}
         }
     }
-    r.mean_tok_per_sec = if sum_train_secs > 0.0 {
+    r.mean_tok_per_sec = if latest_mean.is_some() {
+        latest_mean
+    } else if sum_train_secs > 0.0 {
         Some(sum_tokens / sum_train_secs)
     } else if !step_rates.is_empty() {
         Some(step_rates.iter().sum::<f64>() / step_rates.len() as f64)

@@ -71,8 +71,9 @@ fn end_to_end_in_a_real_terminal() {
     let t = Tmux { sock: work.join("tmux.sock") };
     t.run(&["-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "30", "-s", "e2e", "env PS1='e2e$ ' bash --norc --noprofile"]);
     t.wait("the shell", 10, |s| s.contains("e2e$"));
+    // the first validation, sample and heatmap 3 s after training starts (60 s by default)
     let cmd = format!(
-        "cd '{}' && FLASHLM_CACHE='{}' '{}'; echo EXIT=$?",
+        "cd '{}' && FLASHLM_FIRST_VIEW_SECS=3 FLASHLM_CACHE='{}' '{}'; echo EXIT=$?",
         work.display(),
         work.join("cache").display(),
         env!("CARGO_BIN_EXE_flashlm-tui")
@@ -93,8 +94,18 @@ fn end_to_end_in_a_real_terminal() {
     }
     assert!(found, "could not select tiny-long:\n{}", t.capture());
     t.keys(&["Enter"]);
+    let began = Instant::now();
     let s = t.wait("the step counter to pass 20", 60, |s| screen_step(s).is_some_and(|n| n > 20));
     assert!(s.contains("tiny-long") && s.contains("running"), "{s}");
+    // on the clock, not at the preset's 1000-step interval: a validation value,
+    // a sample with the standard prompt and the heatmap after the first look
+    let s = t.wait("the first look", 30, |s| s.contains("val loss ") && !s.contains("Samples (0)") && !s.contains("Waiting for"));
+    assert!(began.elapsed() >= Duration::from_secs(3), "not before the first look's time:\n{s}");
+    assert!(s.lines().any(|l| l.contains("val loss ") && l.contains("(PPL ") && l.contains("BPC ")), "{s}");
+    assert!(s.contains("Once upon a time"), "the first sample:\n{s}");
+    // v: a full evaluation now (the first look was a quick one, not compared): best/ is written
+    t.keys(&["v"]);
+    t.wait("the evaluation v asked for", 30, |s| s.contains("/best (step"));
     let step_a = screen_step(&s).unwrap();
     let s = t.wait("the step counter to advance", 20, |s| screen_step(s).is_some_and(|n| n > step_a));
     let run_dir = {
@@ -156,6 +167,11 @@ fn end_to_end_in_a_real_terminal() {
     assert!(after.contains("e2e$"), "the shell prompt is back after the TUI:\n{s}");
     assert!(!s.contains("Loss ·"), "the alternate screen is gone:\n{s}");
     assert!(s.contains(&format!("run checkpoints/{}", run_dir.file_name().unwrap().to_string_lossy())), "summary printed:\n{s}");
+    // (the terminal wraps the exit line at 100 columns)
+    let joined: String = s.lines().collect();
+    let exit_line = joined.split("run checkpoints/").nth(1).unwrap_or("");
+    let fin = exit_line.split("final val loss ").nth(1).unwrap_or("");
+    assert!(fin.starts_with(|c: char| c.is_ascii_digit()) && fin.contains(" (best "), "a final validation loss:\n{exit_line}");
     assert!(run_dir.join("last/meta.json").is_file(), "q s saved last/");
     assert!(saved.join("model.safetensors").is_file());
 
@@ -183,7 +199,34 @@ fn end_to_end_in_a_real_terminal() {
     t.keys(&["C-c"]);
     let s = t.wait("the TUI to exit after Ctrl-C", 10, exited);
     let took = t0.elapsed();
-    assert!(s.trim_end().ends_with("e2e$") && s.contains("EXIT=0"), "{s}");
+    assert!(s.trim_end().ends_with("e2e$") && s.contains("EXIT=130"), "Ctrl-C ends the run as SIGINT does:\n{s}");
+    let joined: String = s.lines().collect();
+    assert!(joined.contains("final val loss ") && joined.contains("interrupted by SIGINT"), "{s}");
     assert!(took < Duration::from_secs(5), "Ctrl-C took {took:?}");
-    assert!(state(&run_dir) > stopped_at + 20, "Ctrl-C saved last/ further on");
+    let after_ctrl_c = state(&run_dir);
+    assert!(after_ctrl_c > stopped_at + 20, "Ctrl-C saved last/ further on");
+
+    // SIGTERM to the TUI: the final evaluation, last/ saved, status 143
+    t.keys(&["C-l"]);
+    t.text(&cmd);
+    t.keys(&["Enter"]);
+    t.wait("the preset picker a third time", 20, |s| s.contains("1 Presets") && s.contains("tiny-long"));
+    for _ in 0..12 {
+        if t.capture().lines().any(|l| l.contains("▶ tiny-long")) {
+            break;
+        }
+        t.keys(&["Down"]);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    t.keys(&["r"]);
+    t.wait("the run resumed again", 60, |s| screen_step(s).is_some_and(|n| n > after_ctrl_c + 10));
+    let shell = t.run(&["list-panes", "-t", "e2e", "-F", "#{pane_pid}"]);
+    let children = std::process::Command::new("pgrep").args(["-P", shell.trim()]).output().unwrap();
+    let pid = String::from_utf8_lossy(&children.stdout).lines().next().unwrap_or("").trim().to_string();
+    assert!(!pid.is_empty(), "the TUI's process id");
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let s = t.wait("the TUI to exit after SIGTERM", 15, exited);
+    let joined: String = s.lines().collect();
+    assert!(s.contains("EXIT=143") && joined.contains("interrupted by SIGTERM"), "{s}");
+    assert!(state(&run_dir) > after_ctrl_c + 10, "SIGTERM saved last/ further on");
 }

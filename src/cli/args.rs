@@ -133,9 +133,15 @@ pub struct TrainArgs {
     /// Override the preset's warm-up steps
     #[arg(long)]
     pub warmup: Option<u64>,
-    /// Override the preset's evaluation interval (steps)
+    /// Evaluate every N steps (default: the preset's). Headless runs evaluate and sample on
+    /// exact step multiples, so a run is reproducible; the dashboard evaluates on the clock
+    /// instead (a quick first look ~60 s after training starts, then every few minutes, about
+    /// a tenth of the time at most) unless this or --sample-every fixes the steps
     #[arg(long)]
     pub eval_every: Option<u64>,
+    /// Sample every N steps (default: the preset's; see --eval-every for the dashboard)
+    #[arg(long)]
+    pub sample_every: Option<u64>,
     /// Override the preset's micro-batches per optimiser step (gradient accumulation)
     #[arg(long)]
     pub accum: Option<usize>,

@@ -6,6 +6,7 @@ mod args;
 pub mod bench;
 mod data;
 mod eval;
+mod progress;
 mod sample;
 mod train;
 
@@ -65,6 +66,7 @@ pub fn main() -> Result<Dispatch> {
                 sample_prompt: "Once upon a time".into(),
                 warmup: None,
                 eval_every: None,
+                sample_every: None,
                 accum: None,
                 save_every: None,
                 fsp: false,

@@ -1,5 +1,7 @@
-//! `train`: the dashboard in a terminal, else headless with progress lines.
+//! `train`: the dashboard in a terminal, else headless: the run's record on
+//! stdout, progress on stderr (progress.rs).
 
+use super::progress::Progress;
 use super::*;
 use crate::engine::{log_line, Command, Event, Level};
 use crate::kernels::default_threads;
@@ -73,11 +75,14 @@ pub(super) fn run_config(a: &TrainArgs) -> Result<RunConfig> {
         overrides: crate::preset::Overrides {
             warmup: a.warmup,
             eval_every: a.eval_every,
+            sample_every: a.sample_every,
             accum: a.accum,
             save_every: a.save_every.map(|n| n as u64),
             fsp: a.fsp,
         },
         precision: a.precision,
+        // exact steps, reproducible; the dashboard switches to the clock
+        cadence: Default::default(),
     };
     Ok(cfg)
 }
@@ -177,9 +182,12 @@ pub(super) fn train_headless(a: TrainArgs) -> Result<()> {
     let mut failed: Option<String> = None;
     let mut log_every = 50u64;
     let mut out = Stdout::default();
+    let mut progress = Progress::new(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     loop {
-        match handle.events.recv_timeout(Duration::from_millis(500)) {
+        progress.tick();
+        match handle.events.recv_timeout(Duration::from_millis(250)) {
             Ok(ev) => {
+                progress.on_event(&ev);
                 match &ev {
                     Event::Started { log_every: le, .. } => log_every = (*le).max(1),
                     // every step is in metrics.jsonl; the terminal gets one per log interval
@@ -189,12 +197,12 @@ pub(super) fn train_headless(a: TrainArgs) -> Result<()> {
                 }
                 // the run's record on stdout; preparation, warnings and errors on stderr
                 if let Some((level, text)) = log_line(&ev) {
-                    match (level, &ev) {
+                    progress.print(|| match (level, &ev) {
                         (_, Event::Status { .. }) => eprintln!("[prep] {text}"),
                         (Level::Info, _) => out.line(&text),
                         (Level::Warn, _) => eprintln!("warning: {text}"),
                         (Level::Error, _) => eprintln!("error: {text}"),
-                    }
+                    });
                 }
                 if matches!(ev, Event::Started { .. }) && a.precision == Precision::Bf16 {
                     out.line("products: bf16 operands, f32 accumulation (AVX512-BF16); weights and optimizer state f32");

@@ -47,7 +47,13 @@ pub fn log_line(ev: &Event) -> Option<(Level, String)> {
             e.loss,
             e.ppl,
             e.bpc,
-            if e.best { "  (best)" } else { "" }
+            if e.quick {
+                format!("  (first look: {} windows)", e.windows)
+            } else if e.best {
+                "  (best)".into()
+            } else {
+                String::new()
+            }
         )),
         Event::Sample { step, text, .. } => info(format!("sample @{step}: {}", text.replace('\n', " "))),
         Event::Recall { step, report } => info(format!("recall @{step}: {}", report.lines().join("\n"))),
@@ -56,14 +62,14 @@ pub fn log_line(ev: &Event) -> Option<(Level, String)> {
         Event::Log { level, text, .. } => Some((*level, text.clone())),
         Event::Error(e) => Some((Level::Error, e.clone())),
         Event::Finished(s) => info(format!(
-            "finished: {} steps, {} tokens in {}, {:.0} tok/s mean;{} best val loss {}; final val loss {} ppl {} bpc {}; run {}",
+            "finished: {} steps, {} tokens in {}, {:.0} tok/s mean;{} final val loss {} (best {}) ppl {} bpc {}; run {}",
             s.steps,
             thousands(s.tokens),
             clock(s.elapsed_secs),
             s.mean_tok_per_sec,
             s.fsp.map(|f| format!(" fsp {f:.4};")).unwrap_or_default(),
-            four(s.best_val_loss),
             four(s.final_val_loss),
+            four(s.best_val_loss),
             four(s.final_val_ppl),
             four(s.final_val_bpc),
             s.run_dir.display()
@@ -72,7 +78,7 @@ pub fn log_line(ev: &Event) -> Option<(Level, String)> {
 }
 
 /// Whole seconds as "12m05s" or "1h02m" (truncated, not rounded).
-fn clock(secs: f64) -> String {
+pub fn clock(secs: f64) -> String {
     let s = secs.max(0.0) as u64;
     if s >= 3600 {
         format!("{}h{:02}m", s / 3600, s % 3600 / 60)

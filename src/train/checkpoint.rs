@@ -79,6 +79,13 @@ pub struct TrainState {
     /// checkpoints from before it existed were fp32).
     #[serde(default)]
     pub precision: crate::precision::Precision,
+    /// Seconds spent in optimiser steps, and the tokens of those steps: the
+    /// run's mean tok/s (`engine::mean_tok_per_sec`). Checkpoints from
+    /// before they were kept start both at 0.
+    #[serde(default)]
+    pub train_secs: f64,
+    #[serde(default)]
+    pub timed_tokens: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
 //! The consumer's commands: read between steps without blocking, and
-//! carried out (pause, stop, save now, sample from the current weights).
+//! carried out (pause, stop, save now, evaluate now, sample from the
+//! current weights).
 
 use super::session::{status, Session};
 use crate::engine::{Command, Emitter, Event, LogKind, RunState};
@@ -7,7 +8,7 @@ use crate::generate::{stream_sample, SampleParams};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(super) struct Control {
     rx: Receiver<Command>,
@@ -76,7 +77,7 @@ impl Session {
     /// (paused or training) when it changes.
     pub(super) fn obey(&mut self, em: &mut Emitter, ctl: &RefCell<Control>, shown: &mut RunState) -> Flow {
         let stop = ctl.borrow_mut().poll();
-        self.handle_pending(em, ctl);
+        self.handle_pending(em, ctl, shown);
         if stop {
             return Flow::Stop;
         }
@@ -85,7 +86,10 @@ impl Session {
                 status(em, RunState::Paused, "paused");
                 *shown = RunState::Paused;
             }
+            // a pause does not count as the run's time (nor towards a minutes budget)
+            let t0 = Instant::now();
             ctl.borrow_mut().wait(Duration::from_millis(100));
+            self.clock.paused_for(t0.elapsed().as_secs_f64());
             return Flow::Wait;
         }
         if *shown != RunState::Running {
@@ -95,10 +99,15 @@ impl Session {
         Flow::Step
     }
 
-    fn handle_pending(&mut self, em: &mut Emitter, ctl: &RefCell<Control>) {
+    fn handle_pending(&mut self, em: &mut Emitter, ctl: &RefCell<Control>, shown: &mut RunState) {
         let pending = std::mem::take(&mut ctl.borrow_mut().pending);
         for c in pending {
             match c {
+                Command::EvaluateNow => {
+                    self.look_now(em, ctl);
+                    // shown again (training or paused) once it is over
+                    *shown = RunState::Evaluating;
+                }
                 Command::SaveNow => {
                     let dir = self.run_dir.join(format!("step-{}", self.state.step));
                     match self.save(&dir, "manual") {

@@ -54,8 +54,6 @@ pub enum TrainError {
     },
     #[error("the budget ({budget}) is already spent: the run is at step {step} ({tokens} tokens); give a larger total")]
     BudgetSpent { budget: String, step: u64, tokens: u64 },
-    #[error("warm-up of {warmup} steps does not fit the {steps}-step budget; pass --warmup N with N < {steps}")]
-    WarmupTooLong { warmup: u64, steps: u64 },
     #[error("the {minutes}-minute budget is already spent ({:.1} minutes so far); a budget flag on resume is the new total", .spent_secs / 60.0)]
     MinutesSpent { minutes: f64, spent_secs: f64 },
     /// The two-lane step could not get its thread pools (the message says why).

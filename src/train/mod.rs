@@ -2,10 +2,11 @@
 //!
 //! `trainer.rs` starts the thread; `prepare.rs` (with `pipeline.rs` for the
 //! data and `budget.rs`) gets a run ready; `session.rs` is the loop, with
-//! `commands.rs` for the consumer's commands and `periodic.rs` for what is
-//! done every few steps.
+//! `commands.rs` for the consumer's commands, `periodic.rs` for what is
+//! done every so often and `cadence.rs` for when.
 
 mod budget;
+pub mod cadence;
 pub mod checkpoint;
 mod commands;
 pub mod error;
@@ -20,5 +21,7 @@ pub mod run;
 mod session;
 pub mod trainer;
 
+pub use budget::fitted_warmup;
+pub use cadence::Cadence;
 pub use error::TrainError;
 pub use trainer::{start, RunConfig};

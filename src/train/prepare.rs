@@ -2,16 +2,17 @@
 //! pipeline, the weights, the run's state (new or resumed), the budget check.
 
 use super::budget;
+use super::cadence::Schedule;
 use super::checkpoint::{self, Loaded, TrainState};
 use super::commands::Control;
 use super::error::TrainError;
 use super::lanes::Lanes;
 use super::pipeline::{self, CorpusInfo};
 use super::run::{new_run_dir, MetricsLog, RunLock};
-use super::session::{status, Session};
+use super::session::{status, Session, WallClock};
 use super::trainer::RunConfig;
 use crate::data::tokens::{validation_windows, TokenStore, WindowSampler};
-use crate::engine::{Emitter, Event, LogKind, RunState};
+use crate::engine::{Emitter, Event, LogKind, RunState, Slot};
 use crate::model::footprint::Purpose;
 use crate::model::{Model, Workspace};
 use crate::preset::{budget_label, Preset};
@@ -75,19 +76,43 @@ impl Session {
             em.important(Event::warn(LogKind::ReferenceWeights, crate::weights::D3_WARNING));
         }
         let tokenizer_sha = crate::util::sha256_hex(tokenizer_json.as_bytes());
-        let (run_dir, state) = match resumed {
-            Some(ck) => continued_state(cfg, ck, info, &sampler, em),
-            None => new_state(cfg, &preset, seed, info, &sampler, tokenizer_sha)?,
-        };
-        budget::check(&preset, &state)?;
-
-        let lock = RunLock::acquire(&run_dir).map_err(TrainError::Locked)?;
-        let metrics = MetricsLog::open(&run_dir).map_err(|source| TrainError::Metrics { dir: run_dir.clone(), source })?;
-        let bytes_of = tokenizer.token_bytes(vocab);
         // buffers span the whole layout (training-only tensors included)
         let n = weights.model.layout().total;
         let (b, accum) = (preset.train.batch, preset.train.accum);
         let lanes = Lanes::for_run(n, accum, b, t, rayon::current_num_threads()).map_err(TrainError::Lanes)?;
+        // every refusal comes before a new run's folder is made: none is left empty
+        let (run_dir, state, fresh) = match resumed {
+            Some(ck) => {
+                let (dir, st) = continued_state(cfg, ck, info, &sampler, em);
+                budget::check(&preset, &st)?;
+                (dir, st, false)
+            }
+            None => {
+                let st = new_state(cfg, &preset, seed, info, &sampler, tokenizer_sha);
+                budget::check(&preset, &st)?;
+                let dir = new_run_dir(&cfg.runs_root, &preset.name)
+                    .map_err(|source| TrainError::RunFolder { root: cfg.runs_root.clone(), source })?;
+                (dir, st, true)
+            }
+        };
+        let opened = RunLock::acquire(&run_dir).map_err(TrainError::Locked).and_then(|lock| {
+            let metrics = MetricsLog::open(&run_dir).map_err(|source| TrainError::Metrics { dir: run_dir.clone(), source })?;
+            Ok((lock, metrics))
+        });
+        let (lock, metrics) = match opened {
+            Ok(v) => v,
+            Err(e) => {
+                if fresh {
+                    let _ = std::fs::remove_dir_all(&run_dir);
+                }
+                return Err(e);
+            }
+        };
+        let bytes_of = tokenizer.token_bytes(vocab);
+        let tr = &preset.train;
+        let fixed = (cfg.overrides.eval_every.is_some(), cfg.overrides.sample_every.is_some());
+        let schedule = Schedule::new(&cfg.cadence, tr.eval_every, tr.sample_every, fixed, val_windows.len());
+        let warmup = tr.warmup;
         let s = Session {
             cfg: cfg.clone(),
             preset,
@@ -114,7 +139,18 @@ impl Session {
             x: vec![0; b * t],
             y: vec![0; b * t],
             lanes,
+            schedule,
+            warmup,
+            evaluated_at: None,
+            clock: WallClock::new(0.0),
+            memory: Slot::new(),
         };
+        let mut s = s;
+        // a warm-up as long as the run is shortened (a minutes budget's once its horizon is estimated)
+        if let Some(total) = budget::planned_steps(&s.preset, &s.state.budget).or(s.state.horizon) {
+            let what = format!("the {}-step budget", total);
+            s.fit_warmup(em, total, &what);
+        }
         em.important(Event::Started {
             run_dir: s.run_dir.clone(),
             preset: s.preset.name.clone(),
@@ -124,6 +160,7 @@ impl Session {
             valid_tokens: s.valid.len(),
             resumed_from: cfg.resume.is_some().then_some(s.state.step),
             log_every: s.preset.train.log_every,
+            cadence: s.schedule.info(),
         });
         Ok(Some(s))
     }
@@ -211,7 +248,7 @@ fn continued_state(cfg: &RunConfig, ck: Loaded, info: CorpusInfo, sampler: &Wind
     (run_dir, st)
 }
 
-/// A new run: its own folder under the runs root, at step 0.
+/// A new run's state, at step 0.
 fn new_state(
     cfg: &RunConfig,
     preset: &Preset,
@@ -219,9 +256,8 @@ fn new_state(
     info: CorpusInfo,
     sampler: &WindowSampler,
     tokenizer_sha256: String,
-) -> Result<(PathBuf, TrainState), TrainError> {
-    let dir = new_run_dir(&cfg.runs_root, &preset.name).map_err(|source| TrainError::RunFolder { root: cfg.runs_root.clone(), source })?;
-    let st = TrainState {
+) -> TrainState {
+    TrainState {
         step: 0,
         tokens_seen: 0,
         elapsed_secs: 0.0,
@@ -237,6 +273,7 @@ fn new_state(
         valid: info.valid_path.map(|p| p.display().to_string()),
         tokenizer_sha256,
         precision: cfg.precision,
-    };
-    Ok((dir, st))
+        train_secs: 0.0,
+        timed_tokens: 0,
+    }
 }

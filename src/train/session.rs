@@ -2,6 +2,7 @@
 //! report it, evaluate / sample / save when due, and at the end a final
 //! evaluation, `last/` and the summary.
 
+use super::cadence::{EvalKind, Schedule};
 use super::checkpoint::{self, SaveRequest, TrainState};
 use super::commands::{Control, Flow};
 use super::error::TrainError;
@@ -12,7 +13,7 @@ use super::run::MetricsLog;
 use super::trainer::RunConfig;
 use crate::data::tok::Tok;
 use crate::data::tokens::{TokenStore, WindowSampler};
-use crate::engine::{Emitter, Event, LogKind, MemorySnapshot, RunState, Slot, StepMetrics, Summary};
+use crate::engine::{mean_tok_per_sec, Emitter, Event, LogKind, MemorySnapshot, RunState, Slot, StepMetrics, Summary};
 use crate::model::{Model, Workspace};
 use crate::preset::Preset;
 use std::cell::RefCell;
@@ -51,6 +52,44 @@ pub(super) struct Session {
     pub(super) y: Vec<u32>,
     /// the second lane of a step's micro-batches (lanes.rs)
     pub(super) lanes: Option<Lanes>,
+    /// When evaluations and samples fall due.
+    pub(super) schedule: Schedule,
+    /// The warm-up this run trains with (the preset's, unless it did not fit the budget).
+    pub(super) warmup: u64,
+    /// The step of the last full evaluation: never evaluated twice.
+    pub(super) evaluated_at: Option<u64>,
+    pub(super) clock: WallClock,
+    /// Where the heatmaps go.
+    pub(super) memory: Slot<MemorySnapshot>,
+}
+
+/// This session's wall clock: seconds since training began, pauses excluded.
+/// The run's elapsed time is the checkpoint's plus this, so it matches the
+/// clock on the wall (steps, evaluations, samples and saves all count).
+pub(super) struct WallClock {
+    base: f64,
+    since: Instant,
+    paused: f64,
+}
+
+impl WallClock {
+    pub(super) fn new(base: f64) -> Self {
+        WallClock { base, since: Instant::now(), paused: 0.0 }
+    }
+
+    /// Seconds of this session.
+    pub(super) fn now(&self) -> f64 {
+        (self.since.elapsed().as_secs_f64() - self.paused).max(0.0)
+    }
+
+    /// The run's elapsed seconds.
+    pub(super) fn elapsed(&self) -> f64 {
+        self.base + self.now()
+    }
+
+    pub(super) fn paused_for(&mut self, secs: f64) {
+        self.paused += secs;
+    }
 }
 
 /// What the loop keeps between steps of this session (one process's share of the run).
@@ -59,10 +98,14 @@ pub(super) struct Pace {
     pub(super) start_step: u64,
     /// Seconds spent in optimiser steps (evaluation excluded).
     pub(super) train_secs: f64,
-    /// Moving average of the step time, for the ETA.
-    pub(super) ema_step: Option<f64>,
-    /// Step times that fix a minutes budget's horizon.
-    pub(super) calib: Vec<f64>,
+    /// Moving average of the step time (the session's first step, which
+    /// warms caches up, left out), for the ETA and a minutes budget's horizon.
+    pub(super) recent_step: Option<f64>,
+    /// Steps timed into `recent_step`.
+    pub(super) timed_steps: u32,
+    /// The horizon last logged, and when (session seconds).
+    pub(super) horizon_said: Option<u64>,
+    pub(super) horizon_said_at: f64,
     /// Non-finite steps in a row.
     pub(super) bad_steps: u32,
     /// The state last shown to the consumer.
@@ -82,12 +125,16 @@ impl Session {
         let mut pace = Pace {
             start_step: self.state.step,
             train_secs: 0.0,
-            ema_step: None,
-            calib: Vec::new(),
+            recent_step: None,
+            timed_steps: 0,
+            horizon_said: None,
+            horizon_said_at: 0.0,
             bad_steps: 0,
             shown: RunState::Running,
             last_fsp: None,
         };
+        self.memory = memory.clone();
+        self.clock = WallClock::new(self.state.elapsed_secs);
         status(em, RunState::Running, "training");
         let error = loop {
             match self.obey(em, ctl, &mut pace.shown) {
@@ -103,9 +150,9 @@ impl Session {
                 Ok(None) => continue,
                 Err(e) => break Some(e),
             }
-            self.when_due(em, ctl, memory, &mut pace);
+            self.when_due(em, ctl, &mut pace);
         };
-        self.finish(em, ctl, memory, &pace, error);
+        self.finish(em, ctl, &pace, error);
     }
 
     /// One optimiser step: `accum` micro-batches (in pairs on two lanes where
@@ -151,20 +198,25 @@ impl Session {
         }
         pace.bad_steps = 0;
         let horizon = self.horizon().unwrap_or(u64::MAX);
-        let lr = schedule_lr(&tr.schedule, step, tr.lr, tr.min_lr, tr.warmup, horizon);
+        let lr = schedule_lr(&tr.schedule, step, tr.lr, tr.min_lr, self.warmup, horizon);
         opt.update(&mut self.params, &self.grads, clip, &mut self.adam_m, &mut self.adam_v, lr, step);
         let dt = t0.elapsed().as_secs_f64();
         let tokens = (tr.accum * b * t) as u64;
         pace.train_secs += dt;
+        self.state.train_secs += dt;
+        self.state.timed_tokens += tokens;
         self.state.step += 1;
         self.state.tokens_seen += tokens;
-        self.state.elapsed_secs += dt;
+        self.state.elapsed_secs = self.clock.elapsed();
         self.state.sampler = self.sampler.state();
-        pace.ema_step = Some(match pace.ema_step {
-            None => dt,
-            Some(e) => 0.9 * e + 0.1 * dt,
-        });
-        self.fix_minutes_horizon(em, dt, pace);
+        if self.state.step > pace.start_step + 1 {
+            pace.timed_steps += 1;
+            pace.recent_step = Some(match pace.recent_step {
+                None => dt,
+                Some(e) => 0.8 * e + 0.2 * dt,
+            });
+        }
+        self.estimate_minutes_horizon(em, pace);
         pace.last_fsp = fsp;
         Ok(Some(StepMetrics {
             step: self.state.step,
@@ -178,6 +230,7 @@ impl Session {
             tok_per_sec: tokens as f64 / dt,
             eta_secs: self.eta(dt, pace),
             horizon: self.horizon(),
+            mean_tok_per_sec: mean_tok_per_sec(self.state.timed_tokens, self.state.train_secs),
         }))
     }
 
@@ -190,13 +243,16 @@ impl Session {
         em.metric(Event::Step(m));
     }
 
-    /// The end: a final eval (a second stop skips it), then `last/` and the summary.
-    fn finish(&mut self, em: &mut Emitter, ctl: &RefCell<Control>, memory: &Slot<MemorySnapshot>, pace: &Pace, error: Option<TrainError>) {
+    /// The end: a final eval (a second stop skips it; none if this step was
+    /// just evaluated), then `last/` and the summary.
+    fn finish(&mut self, em: &mut Emitter, ctl: &RefCell<Control>, pace: &Pace, error: Option<TrainError>) {
         let user_stop = ctl.borrow().stop;
-        let steps_this_session = self.state.step - pace.start_step;
         if user_stop != Some(false) && !ctl.borrow().abort && self.state.step > 0 && pace.bad_steps == 0 {
-            status(em, RunState::Evaluating, "final evaluation");
-            self.eval(em, ctl, memory, false);
+            if self.evaluated_at == Some(self.state.step) {
+                em.important(Event::info(LogKind::Note, format!("step {} was just evaluated: no final evaluation", self.state.step)));
+            } else {
+                self.eval(em, ctl, EvalKind::Full, false, "final evaluation");
+            }
         }
         let save = user_stop.unwrap_or(true);
         if save && self.state.step >= 1 {
@@ -212,14 +268,14 @@ impl Session {
         if let Some(e) = &error {
             em.important(Event::Error(e.message()));
         }
-        let tr = &self.preset.train;
-        let tokens_this = steps_this_session * (tr.accum * tr.batch * tr.seq_len) as u64;
+        self.state.elapsed_secs = self.clock.elapsed();
         let summary = Summary {
             run_dir: self.run_dir.clone(),
             steps: self.state.step,
             tokens: self.state.tokens_seen,
             elapsed_secs: self.state.elapsed_secs,
-            mean_tok_per_sec: if pace.train_secs > 0.0 { tokens_this as f64 / pace.train_secs } else { 0.0 },
+            mean_tok_per_sec: mean_tok_per_sec(self.state.timed_tokens, self.state.train_secs),
+            train_secs: self.state.train_secs,
             best_val_loss: self.state.best_val,
             final_val_loss: self.last_eval.as_ref().map(|e| e.loss),
             final_val_ppl: self.last_eval.as_ref().map(|e| e.ppl),
@@ -233,7 +289,8 @@ impl Session {
     }
 
     /// Writes a checkpoint of the current weights, optimizer and state to `dir`.
-    pub(super) fn save(&self, dir: &Path, kind: &str) -> Result<(), TrainError> {
+    pub(super) fn save(&mut self, dir: &Path, kind: &str) -> Result<(), TrainError> {
+        self.state.elapsed_secs = self.clock.elapsed();
         let aliases = self.model.tied_aliases();
         checkpoint::save(
             dir,

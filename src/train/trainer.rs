@@ -43,6 +43,9 @@ pub struct RunConfig {
     /// Precision of the training products (`--precision`; checked against the CPU
     /// by [`crate::precision::check_training`] first).
     pub precision: crate::precision::Precision,
+    /// When to evaluate and sample: exact steps (headless), or on the clock
+    /// for someone watching (the TUI).
+    pub cadence: super::cadence::Cadence,
 }
 
 /// Starts the trainer thread.
@@ -111,7 +114,8 @@ fn run(cfg: RunConfig, commands: Receiver<Command>, em: &mut Emitter, memory: Sl
                         steps: s.state.step,
                         tokens: s.state.tokens_seen,
                         elapsed_secs: s.state.elapsed_secs,
-                        mean_tok_per_sec: 0.0,
+                        mean_tok_per_sec: crate::engine::mean_tok_per_sec(s.state.timed_tokens, s.state.train_secs),
+                        train_secs: s.state.train_secs,
                         best_val_loss: s.state.best_val,
                         final_val_loss: None,
                         final_val_ppl: None,

@@ -9,6 +9,7 @@
 
 pub mod app;
 mod cpu;
+pub mod peak_cache;
 mod runtime;
 mod sampler;
 mod terminal;
@@ -19,13 +20,12 @@ pub use sampler::{conv_taps, CheckpointSampler};
 
 use anyhow::{Context, Result};
 use app::{Action, App, AppOptions};
+use crossbeam_channel::{unbounded, Receiver};
 use crossterm::event::{self as cevent, Event as CEvent};
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 use runtime::Runtime;
 use std::io::Stdout;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use terminal::TerminalGuard;
 
@@ -70,40 +70,54 @@ fn run_in_terminal(mut app: App, first: Action, mut rt: Runtime, threads: usize)
         rt.perform(&mut app, Action::ScanRuns);
     }
 
-    // Ctrl-C as a signal (e.g. `kill -INT`); in raw mode the key arrives as a key event instead
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupted.clone();
-        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
-    }
+    // SIGINT (`kill -INT`; in raw mode Ctrl-C arrives as a key instead), SIGTERM
+    // and SIGHUP (the terminal went away) stop the run as Ctrl-C does
+    let (sig_tx, signals) = unbounded();
+    let mut hooks =
+        signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP]).context("installing signal handlers")?;
+    let hooks_handle = hooks.handle();
+    std::thread::spawn(move || {
+        for sig in hooks.forever() {
+            if sig_tx.send(sig).is_err() {
+                return;
+            }
+        }
+    });
 
     let guard = TerminalGuard::enter()?;
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout())).context("cannot open the terminal")?;
     terminal.clear().context("cannot clear the terminal")?;
     rt.perform(&mut app, first);
-    let result = event_loop(&mut terminal, &mut app, &mut rt, &interrupted);
+    let result = event_loop(&mut terminal, &mut app, &mut rt, &signals);
     drop(terminal);
     drop(guard);
 
     rt.wait_for_trainer();
+    hooks_handle.close();
     result?;
     Ok(outcome(&app, rt.cpu.percent))
 }
 
 /// Until the App wants to quit: input, the trainer's events, background
 /// results and timers, then a redraw if something changed (at most every [`FRAME`]).
-fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App, rt: &mut Runtime, interrupted: &AtomicBool) -> Result<()> {
+/// After SIGHUP the terminal is gone: the loop neither reads nor draws, and
+/// waits for the trainer to save.
+fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App, rt: &mut Runtime, signals: &Receiver<i32>) -> Result<()> {
     let mut last_draw = Instant::now() - FRAME;
+    let mut hung_up = false;
     loop {
         let now = Instant::now();
         // a running sample is timed by when its last token arrives: wake more often then
         let idle = if app.sampling.running { Duration::from_millis(15) } else { FRAME };
         let wait = if app.dirty { (last_draw + FRAME).saturating_duration_since(now).min(idle) } else { idle };
-        if cevent::poll(wait).context("reading terminal input")? {
+        if hung_up {
+            std::thread::sleep(FRAME);
+        } else if cevent::poll(wait).context("reading terminal input")? {
             read_input(app, rt)?;
         }
-        if interrupted.swap(false, Ordering::SeqCst) {
-            let a = app.on_key(cevent::KeyEvent::new(cevent::KeyCode::Char('c'), cevent::KeyModifiers::CONTROL));
+        while let Ok(sig) = signals.try_recv() {
+            hung_up |= sig == libc::SIGHUP;
+            let a = app.on_signal(sig);
             rt.perform(app, a);
         }
         rt.pump_engine(app);
@@ -115,7 +129,7 @@ fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App, 
         if app.should_quit {
             return Ok(());
         }
-        if app.dirty && now >= last_draw + FRAME {
+        if app.dirty && now >= last_draw + FRAME && !hung_up {
             terminal.draw(|f| ui::draw(f, app)).context("drawing the terminal")?;
             app.dirty = false;
             last_draw = now;
@@ -143,17 +157,19 @@ fn read_input(app: &mut App, rt: &mut Runtime) -> Result<()> {
 
 /// What to print once the terminal is back.
 fn outcome(app: &App, ui_cpu_percent: Option<f64>) -> Outcome {
-    let mut out = Outcome { note: app.exit_note.clone(), ui_cpu_percent, ..Default::default() };
+    let mut out = Outcome { note: app.exit_note.clone(), ui_cpu_percent, signal: app.exit_signal, ..Default::default() };
+    let four = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into());
     if let Some(run) = &app.run {
         out.error = run.error.clone();
         out.summary = Some(match (&run.summary, &run.run_dir) {
             (Some(s), _) => format!(
-                "run {}: {} steps, {} tokens in {}; best val loss {}; saved: {}",
+                "run {}: {} steps, {} tokens in {}; final val loss {} (best {}); saved: {}",
                 s.run_dir.display(),
                 s.steps,
                 crate::preset::thousands(s.tokens),
                 crate::runs::fmt_duration(s.elapsed_secs),
-                s.best_val_loss.map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into()),
+                four(s.final_val_loss),
+                four(s.best_val_loss),
                 run.saved_label()
             ),
             (None, Some(d)) => format!("run {}: left at step {}", d.display(), run.last.as_ref().map_or(0, |m| m.step)),

@@ -9,6 +9,7 @@ use super::sampler::{conv_taps, CheckpointSampler};
 use super::terminal::take_thread_panics;
 use crate::engine::{EngineHandle, Event};
 use crate::precision::Precision;
+use crate::train::Cadence;
 use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
@@ -16,10 +17,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How long after training starts the dashboard gets its first validation
+/// point, sample and heatmap: 60 s, or `FLASHLM_FIRST_VIEW_SECS`.
+pub fn first_view_delay() -> Duration {
+    std::env::var("FLASHLM_FIRST_VIEW_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map_or(Duration::from_secs(60), Duration::from_secs_f64)
+}
+
 /// Results of background threads for the App.
 enum Background {
-    /// the GEMM peak, in the precision it was measured in
-    Peak(f64, Precision),
+    /// the GEMM peak, in the precision it was measured in, with its date and
+    /// whether it came from the cache
+    Peak(f64, Precision, String, bool),
     ConvTaps(PathBuf, u64, Vec<Array2<f32>>),
 }
 
@@ -66,6 +78,8 @@ impl Runtime {
                 }
                 let mut cfg = *cfg;
                 cfg.progress = false;
+                // someone watches: evaluate and sample on the clock
+                cfg.cadence = Cadence::Clock { first_view: first_view_delay() };
                 app.run_precision = cfg.precision;
                 self.engine = Some(crate::train::start(cfg));
                 if !self.cpu_started {
@@ -149,15 +163,18 @@ impl Runtime {
         }
         while let Ok(b) = self.bg_rx.try_recv() {
             match b {
-                Background::Peak(p, prec) => {
+                Background::Peak(p, prec, date, cached) => {
                     match prec {
                         Precision::Bf16 => app.peak_bf16 = Some(p),
                         _ => app.peak_fp32 = Some(p),
                     }
-                    app.push_log(
-                        Level::Info,
-                        format!("{} GEMM peak measured: {p:.1} GFLOP/s; MFU is against it (low if other work was running)", prec.label()),
-                    );
+                    let file = super::peak_cache::path();
+                    let how = if cached {
+                        format!("measured {date}, kept in {}; delete it to measure again", file.display())
+                    } else {
+                        format!("measured now, kept in {} for later runs", file.display())
+                    };
+                    app.push_log(Level::Info, format!("{} GEMM peak {p:.1} GFLOP/s ({how}); MFU is against it", prec.label()));
                 }
                 Background::ConvTaps(path, step, layers) => app.on_conv_taps(path, step, layers),
             }
@@ -167,19 +184,26 @@ impl Runtime {
         }
     }
 
-    /// The GEMM peaks for MFU, measured once each on their own pool (~0.3 s):
-    /// in the background while the picker waits for the user (fp32's, then
-    /// bf16's where the CPU has it, for runs `b` starts in bf16), but only the
-    /// run's own, before the trainer starts, when `first` starts one at once,
-    /// so neither slows the other.
+    /// The GEMM peaks for MFU: this machine's from the cache (peak_cache.rs),
+    /// else measured once each on their own pool (~0.3 s) and cached: in the
+    /// background while the picker waits for the user (fp32's, then bf16's
+    /// where the CPU has it, for runs `b` starts in bf16), but only the run's
+    /// own, before the trainer starts, when `first` starts one at once, so
+    /// neither slows the other.
     pub fn measure_peaks(&self, threads: usize, first: &Action) {
         let tx = self.bg_tx.clone();
         let measure = move |bf16: bool| {
+            let prec = if bf16 { Precision::Bf16 } else { Precision::Fp32 };
+            let (file, key) = (super::peak_cache::path(), super::peak_cache::key(threads, prec));
+            if let Some(p) = super::peak_cache::load(&file, &key) {
+                let _ = tx.send(Background::Peak(p.gflops, prec, p.date, true));
+                return;
+            }
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).start_handler(crate::kernels::matmul::bf16_start_handler(bf16));
             if let Ok(pool) = pool.build() {
                 let p = pool.install(|| crate::kernels::peak::sgemm_peak(4096));
-                let prec = if bf16 { Precision::Bf16 } else { Precision::Fp32 };
-                let _ = tx.send(Background::Peak(p, prec));
+                let date = super::peak_cache::store(&file, &key, p).map(|c| c.date).unwrap_or_else(|_| "today (not cached)".into());
+                let _ = tx.send(Background::Peak(p, prec, date, false));
             }
         };
         match first {

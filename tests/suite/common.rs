@@ -66,6 +66,7 @@ pub fn run_config(preset: (Preset, String), runs_root: &std::path::Path) -> RunC
         sample_prompt: "Once upon a time".into(),
         overrides: Default::default(),
         precision: Default::default(),
+        cadence: Default::default(),
     }
 }
 

@@ -16,6 +16,7 @@ fn events_render_as_the_log_lines_both_front_ends_show() {
         tok_per_sec: 1066.7,
         eta_secs: Some(59.9),
         horizon: Some(100),
+        mean_tok_per_sec: 1000.0,
     };
     let (level, text) = log_line(&Event::Step(step)).unwrap();
     assert_eq!(level, Level::Info);
@@ -36,4 +37,24 @@ fn events_render_as_the_log_lines_both_front_ends_show() {
     assert_eq!(log_line(&Event::Error("boom".into())), Some((Level::Error, "boom".to_string())));
     assert_eq!(log_line(&Event::Generated { id: 1, text: "x".into(), done: false }), None);
     assert_eq!(log_line(&Event::MemoryUpdated { step: 1 }), None);
+
+    // the exit line names the final validation loss, then the best
+    let fin = flashlm_tui::engine::Summary {
+        run_dir: "checkpoints/r".into(),
+        steps: 30,
+        tokens: 3840,
+        elapsed_secs: 61.0,
+        mean_tok_per_sec: 70.0,
+        train_secs: 54.9,
+        best_val_loss: Some(3.25),
+        final_val_loss: Some(3.5),
+        final_val_ppl: Some(33.1),
+        final_val_bpc: Some(1.2),
+        fsp: None,
+        stopped_early: true,
+    };
+    let (_, text) = log_line(&Event::Finished(fin)).unwrap();
+    assert!(text.contains("; final val loss 3.5000 (best 3.2500) ppl 33.1000"), "{text}");
+    assert_eq!(flashlm_tui::engine::mean_tok_per_sec(3840, 54.9), 3840.0 / 54.9);
+    assert_eq!(flashlm_tui::engine::mean_tok_per_sec(0, 0.0), 0.0);
 }

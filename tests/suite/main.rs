@@ -21,6 +21,7 @@ mod hebbian;
 mod lanes;
 mod limits;
 mod lineup;
+mod live;
 mod matmul;
 mod nova;
 mod ops;

@@ -447,7 +447,7 @@ fn finished_run_keeps_its_summary_until_the_user_leaves() {
     }
     // the header shows the last validation point with its bits per byte
     let last = rec.events.iter().rev().find_map(|e| if let Event::Eval(v) = e { Some(v.clone()) } else { None }).unwrap();
-    let val = format!("val {:.4} (PPL {:.2}, BPC {:.3})", last.loss, last.ppl, last.bpc);
+    let val = format!("val loss {:.3} (PPL {:.2}, BPC {:.3})", last.loss, last.ppl, last.bpc);
     assert!(s.contains(&val), "{val:?} missing:\n{s}");
     // it stays: nothing but the user ends it
     assert!(matches!(app.on_tick(Instant::now() + Duration::from_secs(60)), Action::None));
@@ -1067,28 +1067,26 @@ fn quit_asks_and_q_s_stops_saves_and_leaves() {
     app.on_key(code(KeyCode::Esc));
     assert_eq!(app.overlay, Overlay::None);
     assert!(app.quitting.is_none());
-    // q s: stop with save; a second stop after 2.5 s skips the final eval; Finished ends the UI
+    // q s: stop with save; the final evaluation is waited for, however long
+    // (its progress on the status line, Ctrl-C skips it); Finished ends the UI
     app.on_key(key('q'));
     assert!(matches!(app.on_key(key('s')), Action::Engine(Command::Stop { save: true })));
     assert!(has(&render(&app, 80, 24), "stopping (saving)"));
     let t0 = app.quitting.as_ref().unwrap().since;
-    assert!(matches!(app.on_tick(t0 + Duration::from_secs(1)), Action::None));
-    assert!(matches!(app.on_tick(t0 + ESCALATE_AFTER), Action::Engine(Command::Stop { save: true })));
-    assert!(matches!(app.on_tick(t0 + Duration::from_secs(4)), Action::None), "only once");
+    for secs in [1, 3, 30, 600] {
+        assert!(matches!(app.on_tick(t0 + Duration::from_secs(secs)), Action::None), "no automatic skip or give-up after {secs} s");
+    }
+    assert!(!app.quitting.as_ref().unwrap().escalated && !app.should_quit);
+    app.on_event(Event::Status { state: RunState::Evaluating, detail: "final evaluation: validation 3/32 batches".into() });
+    let s = screen(&render(&app, 80, 24));
+    assert!(s.contains("stopping: final evaluation: validation 3/32 batches · Ctrl-C skips it"), "{s}");
     assert!(matches!(app.on_key(key('q')), Action::None), "q while stopping does not ask again");
     assert!(!app.should_quit);
     let rec = memory_run();
     let finished = rec.events.iter().find(|e| matches!(e, Event::Finished(_))).unwrap().clone();
     app.on_event(finished);
     assert!(app.should_quit, "Finished after q s leaves");
-    // a trainer that never answers is left after GIVE_UP_AFTER, with a note
-    let mut app = app_mid_run();
-    app.on_key(key('q'));
-    app.on_key(key('s'));
-    let t0 = app.quitting.as_ref().unwrap().since;
-    assert!(matches!(app.on_tick(t0 + GIVE_UP_AFTER), Action::Engine(_) | Action::Quit));
-    let _ = app.on_tick(t0 + GIVE_UP_AFTER);
-    assert!(app.should_quit && app.exit_note.is_some());
+    assert_eq!(app.exit_signal, None, "q s is a normal stop: exit status 0");
     // a run stopped before its first step leaves promptly (nothing to save)
     let (mut app, _) = app_running("tiny");
     app.on_key(key('q'));
@@ -1112,14 +1110,25 @@ fn ctrl_c_stops_and_saves_then_hurries_then_quits() {
     assert!(app.quitting.as_ref().unwrap().escalated);
     assert!(matches!(app.on_key(ctrl('c')), Action::Quit));
     assert!(app.should_quit);
+    assert_eq!(app.exit_signal, Some(SIGINT), "a run ended by Ctrl-C exits with 130");
+    // SIGTERM and SIGHUP stop and save as Ctrl-C does, and set the exit status
+    let mut app = app_mid_run();
+    assert!(matches!(app.on_signal(15), Action::Engine(Command::Stop { save: true })));
+    assert!(app.quitting.as_ref().is_some_and(|q| q.save && !q.escalated));
+    assert!(matches!(app.on_signal(1), Action::Engine(Command::Stop { save: true })), "a second signal skips the final evaluation");
+    assert_eq!(app.exit_signal, Some(15), "the first signal names the exit status");
     // Ctrl-C inside the quit dialog and in overlays works the same
     let mut app = app_mid_run();
     app.on_key(key('?'));
     assert!(matches!(app.on_key(ctrl('c')), Action::Engine(Command::Stop { save: true })));
     assert_eq!(app.overlay, Overlay::None);
-    // with nothing training it just quits
+    // with nothing training it just quits (status 0); a signal still sets the status
     let mut app = new_app(runs_root());
     assert!(matches!(app.on_key(KeyEvent::new(KeyCode::Char('C'), KeyModifiers::CONTROL | KeyModifiers::SHIFT)), Action::Quit));
+    assert_eq!(app.exit_signal, None);
+    let mut app = new_app(runs_root());
+    assert!(matches!(app.on_signal(1), Action::Quit));
+    assert_eq!(app.exit_signal, Some(1));
     let mut app = new_app(runs_root());
     assert!(matches!(app.on_key(key('q')), Action::Quit));
 }

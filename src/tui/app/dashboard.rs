@@ -134,6 +134,7 @@ impl Dashboard {
         match key.code {
             KeyCode::Char('p') => return pause_or_resume(run, stopping),
             KeyCode::Char('s') => return save_now(run.as_deref(), stopping),
+            KeyCode::Char('v') => return evaluate_now(run.as_deref(), stopping),
             KeyCode::Tab => {
                 let i = PANES.iter().position(|p| *p == self.focus).unwrap_or(0);
                 self.focus = PANES[(i + 1) % PANES.len()];
@@ -195,6 +196,17 @@ fn pause_or_resume(run: Option<&mut RunView>, stopping: bool) -> Effect {
         Command::Pause
     };
     Effect::Act(Action::Engine(cmd))
+}
+
+/// `v`: evaluate, sample and refresh the heatmaps now.
+fn evaluate_now(run: Option<&RunView>, stopping: bool) -> Effect {
+    match run {
+        Some(r) if r.active() && r.started && !stopping => {
+            Effect::ActWithStatus(Action::Engine(Command::EvaluateNow), "evaluating now (after the current step)…".into())
+        }
+        Some(r) if r.active() && !stopping => Effect::Status("nothing to evaluate before the first step".into()),
+        _ => Effect::Status("no run is training".into()),
+    }
 }
 
 /// `s`: save a checkpoint now.

@@ -5,7 +5,7 @@
 use super::log::Level;
 use super::run::{HeatData, HeatKind};
 use super::App;
-use crate::engine::{Event, MemorySnapshot};
+use crate::engine::{Event, MemorySnapshot, RunState};
 use crate::runs::RunRecord;
 use ndarray::Array2;
 use std::path::PathBuf;
@@ -31,6 +31,10 @@ impl App {
         if matches!(ev, Event::CheckpointSaved { .. }) && self.status.as_deref() == Some(super::dashboard::SAVING) {
             self.status = None;
         }
+        let stopping = match &ev {
+            Event::Status { state, detail } if self.quitting.is_some() && *state != RunState::Finished => Some(detail.clone()),
+            _ => None,
+        };
         let log = run.apply(ev);
         if finished {
             if let Some(ck) = run.best_ckpt.clone().or(run.last_ckpt.clone()) {
@@ -42,6 +46,9 @@ impl App {
         }
         for (level, text) in log {
             self.push_log(level, text);
+        }
+        if let Some(detail) = stopping {
+            self.stopping_status(&detail);
         }
     }
 

@@ -32,6 +32,7 @@ pub const KEYMAP: &[(&str, &[(&str, &str)])] = &[
         &[
             ("p", "pause / resume"),
             ("s", "save a checkpoint now"),
+            ("v", "evaluate, sample and refresh the heatmaps now"),
             ("e", "smoothing: EMA 10 / 40 / 100 / 300 steps / raw"),
             ("l", "log-scale y on / off"),
             ("x", "x axis: steps / tokens / time"),

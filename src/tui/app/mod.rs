@@ -37,7 +37,7 @@ pub use keymap::KEYMAP;
 pub use log::{Level, Log, LogLine};
 pub use overlay::{Overlay, QuitChoice};
 pub use picker::{NewRun, Picker, PresetRow};
-pub use quit::{Quitting, ESCALATE_AFTER, GIVE_UP_AFTER, LEAVE_UNSTARTED_AFTER};
+pub use quit::{Quitting, LEAVE_UNSTARTED_AFTER, SIGINT};
 pub use run::{HeatData, HeatKind, RunView, TrainPoint};
 pub use runs::Runs;
 pub use sampling::{Live, SampleFocus, Sampling, PARAM_NAMES};
@@ -132,6 +132,8 @@ pub struct App {
     pub should_quit: bool,
     /// Printed after the terminal is restored.
     pub exit_note: Option<String>,
+    /// The signal (Ctrl-C counts as SIGINT) that ended the run: the process exits with 128 + it.
+    pub exit_signal: Option<i32>,
     pub status: Option<String>,
     /// Measured GEMM peaks (GFLOP/s) for MFU: fp32's, and bf16's where the CPU has it.
     pub peak_fp32: Option<f64>,
@@ -159,6 +161,7 @@ impl App {
             quitting: None,
             should_quit: false,
             exit_note: None,
+            exit_signal: None,
             status: None,
             peak_fp32: None,
             peak_bf16: None,

@@ -228,6 +228,7 @@ impl Picker {
             overrides,
             // fp32 unless `b` chose bf16 (`train --precision bf16` sets it for its own run)
             precision: self.precision,
+            cadence: Default::default(),
         };
         NewRun { cfg, view, corpus_label, notes }
     }

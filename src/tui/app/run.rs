@@ -2,7 +2,7 @@
 //! shows it, and how each of the trainer's events changes it.
 
 use super::log::Level;
-use crate::engine::{EvalMetrics, Event, RunState, StepMetrics, Summary};
+use crate::engine::{CadenceInfo, EvalMetrics, Event, RunState, StepMetrics, Summary};
 use crate::preset::Preset;
 use crate::runs::RunRecord;
 use ndarray::Array2;
@@ -49,8 +49,11 @@ pub struct RunView {
     pub version: String,
     pub has_memory: bool,
     pub d_mem: usize,
+    /// The preset's evaluation interval in steps (see `cadence` for what the run does).
     pub eval_every: u64,
     pub sample_every: u64,
+    /// When the run evaluates and samples, as its trainer announced it.
+    pub cadence: Option<CadenceInfo>,
     /// Training FLOPs per token (`LanguageModel::flops_per_token`), for MFU.
     pub flops_per_token: f64,
     pub corpus: String,
@@ -102,6 +105,7 @@ impl RunView {
             d_mem: dims.map_or(0, |m| m.d_mem),
             eval_every: preset.train.eval_every,
             sample_every: preset.train.sample_every,
+            cadence: None,
             flops_per_token: fpt,
             corpus,
             run_dir: None,
@@ -165,6 +169,8 @@ impl RunView {
                 ppl: e.ppl,
                 bpc: e.bpc,
                 best: false,
+                windows: 0,
+                quick: false,
             });
         }
     }
@@ -226,8 +232,12 @@ impl RunView {
                 }
                 self.detail = detail;
             }
-            Event::Started { run_dir, preset, params, tokens_per_step, train_tokens, valid_tokens, resumed_from, .. } => {
+            Event::Started { run_dir, preset, params, tokens_per_step, train_tokens, valid_tokens, resumed_from, cadence, .. } => {
                 self.started = true;
+                if let Some(n) = cadence.eval_every {
+                    self.eval_every = n;
+                }
+                self.cadence = Some(cadence);
                 self.preset = preset;
                 self.params = params;
                 self.tokens_per_step = tokens_per_step;

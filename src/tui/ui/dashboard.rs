@@ -132,7 +132,7 @@ fn rates_line<'a>(app: &App, run: &'a RunView) -> Line<'a> {
     l3.extend(bold_label("MFU ", mfu));
     l3.extend(bold_label("loss ", m.map(|m| format!("{:.4}", m.loss)).unwrap_or_else(|| "–".into())));
     if let Some(e) = run.evals.last() {
-        l3.extend(bold_label("val ", format!("{:.4} (PPL {:.2}, BPC {:.3})", e.loss, e.ppl, e.bpc)));
+        l3.extend(bold_label("val loss ", format!("{:.3} (PPL {:.2}, BPC {:.3})", e.loss, e.ppl, e.bpc)));
     }
     Line::from(l3)
 }
@@ -325,12 +325,12 @@ pub fn render_loss_chart(f: &mut Frame, area: Rect, run: &RunView, view: &Dashbo
 
 pub fn render_throughput(f: &mut Frame, area: Rect, run: &RunView) {
     let n = run.tok_s.len();
-    let mean = if n > 0 { run.tok_s.iter().sum::<f64>() / n as f64 } else { 0.0 };
-    let title = match run.tok_s.back() {
-        Some(last) => {
-            format!("Throughput {} tok/s · mean {} over {n} steps", thousands(last.round() as u64), thousands(mean.round() as u64))
+    // the run's mean as the summary and `runs` give it (engine::mean_tok_per_sec)
+    let title = match (run.tok_s.back(), run.last.as_ref()) {
+        (Some(last), Some(m)) => {
+            format!("Throughput {} tok/s · mean {}", thousands(last.round() as u64), thousands(m.mean_tok_per_sec.round() as u64))
         }
-        None => "Throughput (tok/s)".into(),
+        _ => "Throughput (tok/s)".into(),
     };
     let block = pane(title, false);
     let inner = block.inner(area);

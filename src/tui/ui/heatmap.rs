@@ -355,8 +355,8 @@ struct Drawn {
 fn render_nothing_yet(f: &mut Frame, inner: Rect, run: &RunView) {
     let msg = if run.has_memory {
         format!(
-            "Waiting for the first evaluation (every {} steps): each layer's {d}×{d} Hebbian memory M is read at the probe sequence then.",
-            run.eval_every,
+            "Waiting for the first evaluation ({}; v: now): each layer's {d}×{d} Hebbian memory M is read at the probe sequence then.",
+            run.cadence.as_ref().map_or_else(|| format!("every {} steps", run.eval_every), |c| c.eval_text()),
             d = run.d_mem
         )
     } else if run.has_conv {

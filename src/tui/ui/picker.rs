@@ -214,7 +214,8 @@ fn setup_lines(picker: &Picker, p: &Preset, width: usize) -> Vec<Line<'static>> 
     let form = picker.form.values().unwrap_or_default();
     let budget = form.budget.as_ref().map(crate::preset::budget_label).unwrap_or_else(|| p.budget_label());
     let warmup = form.warmup.unwrap_or(p.train.warmup);
-    let eval = form.eval_every.unwrap_or(p.train.eval_every);
+    // without a fixed interval the TUI evaluates on the clock
+    let eval = form.eval_every.map_or_else(|| "on the clock".to_string(), |n| format!("every {} steps", thousands(n)));
     let resolved = resolve_corpus(&picker.corpus);
     let valid = match (&form.valid, &resolved.valid) {
         (Some(v), _) | (None, Some(v)) => clean(&v.display().to_string()),
@@ -231,8 +232,8 @@ fn setup_lines(picker: &Picker, p: &Preset, width: usize) -> Vec<Line<'static>> 
             Span::raw(budget),
             Span::styled("  warm-up ", dim),
             Span::raw(thousands(warmup)),
-            Span::styled("  eval every ", dim),
-            Span::raw(format!("{} steps", thousands(eval))),
+            Span::styled("  eval ", dim),
+            Span::raw(eval),
             Span::styled("  (f sets up)", dim),
         ]),
         Line::from(vec![Span::raw(fit(&text, width.saturating_sub(6)).trim_end().to_string()), Span::styled("  (c)", dim)]),
@@ -263,7 +264,7 @@ fn render_form(f: &mut Frame, area: Rect, picker: &Picker) {
         let default = match (field, preset) {
             (FormField::Budget, Some(p)) => format!("preset: {} · e.g. 2000 steps, 10 min", p.budget_label()),
             (FormField::Warmup, Some(p)) => format!("preset: {}", thousands(p.train.warmup)),
-            (FormField::EvalEvery, Some(p)) => format!("preset: every {} steps", thousands(p.train.eval_every)),
+            (FormField::EvalEvery, Some(_)) => "blank: on the clock (first look after ~1 min)".to_string(),
             (FormField::Valid, _) => match &resolved.valid {
                 Some(v) => format!("blank: {} · Tab completes", clean(&v.display().to_string())),
                 None => "blank: held out from the training text · Tab completes".into(),

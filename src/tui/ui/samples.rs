@@ -16,7 +16,9 @@ pub fn render_samples(f: &mut Frame, area: Rect, run: &RunView, scroll: usize, f
     let inner = block.inner(area);
     let mut lines: Vec<Line> = Vec::new();
     if n == 0 {
-        let msg = format!("no sample yet (the trainer samples every {} steps)", crate::util::thousands(run.sample_every));
+        let when =
+            run.cadence.as_ref().map_or_else(|| format!("every {} steps", crate::util::thousands(run.sample_every)), |c| c.sample_text());
+        let msg = format!("no sample yet (the trainer samples {when})");
         lines.push(Line::from(Span::styled(msg, Style::new().fg(DIM))));
     }
     let width = inner.width.saturating_sub(1) as usize;
