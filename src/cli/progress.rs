@@ -93,20 +93,23 @@ impl Progress {
         eprintln!("[status] {}{}", step.unwrap_or_default(), self.message());
     }
 
-    /// Loss, throughput and ETA of the last step, or what the trainer is doing now.
+    /// Loss, throughput and ETA of the last step, then what the trainer is
+    /// doing now besides stepping (an evaluation, a save).
     fn message(&self) -> String {
-        if let Some(d) = &self.detail {
-            return d.clone();
-        }
-        match &self.last {
-            Some(m) => format!(
+        let step = self.last.as_ref().map(|m| {
+            format!(
                 "loss {:.4}  {} tok/s  elapsed {}  ETA {}",
                 m.loss,
                 thousands(m.tok_per_sec.round() as u64),
                 clock(m.elapsed_secs),
                 m.eta_secs.map(clock).unwrap_or_else(|| "?".into())
-            ),
-            None => "preparing".into(),
+            )
+        });
+        match (step, &self.detail) {
+            (Some(s), Some(d)) => format!("{s}  · {d}"),
+            (Some(s), None) => s,
+            (None, Some(d)) => d.clone(),
+            (None, None) => "preparing".into(),
         }
     }
 }
