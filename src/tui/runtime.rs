@@ -201,8 +201,15 @@ impl Runtime {
             }
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).start_handler(crate::kernels::matmul::bf16_start_handler(bf16));
             if let Ok(pool) = pool.build() {
-                let p = pool.install(|| crate::kernels::peak::sgemm_peak(4096));
-                let date = super::peak_cache::store(&file, &key, p).map(|c| c.date).unwrap_or_else(|_| "today (not cached)".into());
+                use crate::kernels::peak::{cores_available, fma_peak, fma_single, sgemm_peak};
+                let (p, all) = pool.install(|| (sgemm_peak(4096), fma_peak()));
+                // a peak taken while another load holds a core reads low: use it
+                // for this launch, but don't keep it
+                let date = if cores_available(all, fma_single(), threads) {
+                    super::peak_cache::store(&file, &key, p).map(|c| c.date).unwrap_or_else(|_| "today (not cached)".into())
+                } else {
+                    "today (not cached: another load on the cores)".into()
+                };
                 let _ = tx.send(Background::Peak(p, prec, date, false));
             }
         };
