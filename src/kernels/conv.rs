@@ -92,222 +92,232 @@ fn mul_add16(acc: &mut [f32; CB], w: &[f32], u: &[f32]) {
     }
 }
 
-/// Causal depthwise conv over each of `b` sequences of `t` rows:
-/// `out[t,c] = Σ_j w[c,j] · u[t−(k−1)+j, c]`, zero before the window start.
-/// `u` has row stride `ldu` (it may be columns of a wider buffer).
-///
-/// With AVX-512 or AVX2, in tiles of 8 positions × 16 channels held in
-/// registers (below), each sum over j = 0, 1, … as in
-/// [`conv_forward_plain`], so the bits are the same; otherwise (or for widths
-/// not a multiple of 16) the plain loops.
-pub fn conv_forward(out: &mut [f32], u: &[f32], ldu: usize, w: &[f32], t: usize, d: usize, k: usize) {
-    if !d.is_multiple_of(CB) || !available() {
-        return conv_forward_plain(out, u, ldu, w, t, d, k);
-    }
-    let mut wt = scratch::zeroed(k * d);
-    taps_major(&mut wt, w, d, k);
-    out.par_chunks_mut(t * d).enumerate().for_each(|(b, o)| {
-        let us = &u[b * t * ldu..];
-        for t0 in (0..t).step_by(TB) {
-            let nt = TB.min(t - t0);
-            for c0 in (0..d).step_by(CB) {
-                if nt == TB && t0 + 1 >= k {
-                    // every tap of every position inside the window
-                    let (first, last) = ((t0 + 1 - k) * ldu + c0, (t0 + TB - 1) * ldu + c0 + CB);
-                    assert!(last <= us.len() && (t0 + TB) * d <= o.len());
-                    // SAFETY: tiles available (checked above); rows t0+1−k ..= t0+7 of u and
-                    // t0 .. t0+8 of out, 16 channels from c0, are in bounds (asserted).
-                    unsafe { taps(o[t0 * d + c0..].as_mut_ptr(), d, us[first..].as_ptr(), ldu, ldu as isize, wt[c0..].as_ptr(), d, k) };
-                    continue;
-                }
-                let mut acc = [[0.0f32; CB]; TB];
-                for j in 0..k {
-                    let wj = &wt[j * d + c0..j * d + c0 + CB];
-                    for (i, acc) in acc[..nt].iter_mut().enumerate() {
-                        // input position t0 + i − (k−1) + j; taps before the window start are skipped
-                        if t0 + i + j + 1 < k {
-                            continue;
-                        }
-                        let s = (t0 + i + j + 1 - k) * ldu + c0;
-                        mul_add16(acc, wj, &us[s..s + CB]);
-                    }
-                }
-                for (i, acc) in acc[..nt].iter().enumerate() {
-                    o[(t0 + i) * d + c0..(t0 + i) * d + c0 + CB].copy_from_slice(acc);
-                }
-            }
+crate::vectorized! {
+    /// Causal depthwise conv over each of `b` sequences of `t` rows:
+    /// `out[t,c] = Σ_j w[c,j] · u[t−(k−1)+j, c]`, zero before the window start.
+    /// `u` has row stride `ldu` (it may be columns of a wider buffer).
+    ///
+    /// With AVX-512 or AVX2, in tiles of 8 positions × 16 channels held in
+    /// registers (below), each sum over j = 0, 1, … as in
+    /// [`conv_forward_plain`], so the bits are the same; otherwise (or for widths
+    /// not a multiple of 16) the plain loops.
+    pub fn conv_forward(out: &mut [f32], u: &[f32], ldu: usize, w: &[f32], t: usize, d: usize, k: usize) {
+        if !d.is_multiple_of(CB) || !available() {
+            return conv_forward_plain(out, u, ldu, w, t, d, k);
         }
-    });
-}
-
-/// du (row stride `ldu`, overwritten) and dw (+=) from dc = ∂L/∂out. In
-/// register tiles like [`conv_forward`], each sum in
-/// [`conv_backward_plain`]'s order (same bits): du over taps j = 0, 1, …;
-/// dw over the rows of each fixed chunk, in order.
-#[allow(clippy::too_many_arguments)]
-pub fn conv_backward(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32], u: &[f32], w: &[f32], t: usize, d: usize, k: usize) {
-    if !d.is_multiple_of(CB) || k < TB || !available() {
-        return conv_backward_plain(du, ldu, dw, dc, u, w, t, d, k);
-    }
-    let mut wt = scratch::zeroed(k * d);
-    taps_major(&mut wt, w, d, k);
-    let mut dwt = scratch::zeroed(k * d);
-    // dw[j] = Σ_r dc[r] ⊙ u[r − (k−1−j)] (same sequence), 8 taps × 16
-    // channels at a time; the last group of taps starts at k − 8, so its first
-    // taps may be the group before's: summed again, stored once
-    sum_row_chunks(dc.len() / d, &mut dwt, |range, acc| {
-        for g in 0..k.div_ceil(TB) {
-            let j0 = (g * TB).min(k - TB);
-            // taps j0 .. g·8 were the group before's
-            let owned = g * TB - j0;
-            for c0 in (0..d).step_by(CB) {
-                let mut sums = [[0.0f32; CB]; TB];
-                let mut r = range.start;
-                while r < range.end {
-                    let ti = r % t;
-                    if ti + 1 >= k {
-                        // a run of rows whose every tap is inside the window
-                        let run = (t - ti).min(range.end - r);
-                        let first = (r + j0 + 1 - k) * ldu + c0;
-                        assert!(first + (run + TB - 2) * ldu + CB <= u.len() && (r + run) * d <= dc.len());
-                        // SAFETY: tiles available (checked above); rows r+j0+1−k .. r+run+j0+TB−k of u
-                        // (the last row is r+run−1 − (k−1−(j0+7)) ≤ r+run−1) and r .. r+run
-                        // of dc are in bounds (asserted); `sums` holds 8 × 16.
-                        unsafe { tap_sums(sums.as_mut_ptr() as *mut f32, CB, dc[r * d + c0..].as_ptr(), d, u[first..].as_ptr(), ldu, run) };
-                        r += run;
+        let mut wt = scratch::zeroed(k * d);
+        taps_major(&mut wt, w, d, k);
+        out.par_chunks_mut(t * d).enumerate().for_each(|(b, o)| {
+            let us = &u[b * t * ldu..];
+            for t0 in (0..t).step_by(TB) {
+                let nt = TB.min(t - t0);
+                for c0 in (0..d).step_by(CB) {
+                    if nt == TB && t0 + 1 >= k {
+                        // every tap of every position inside the window
+                        let (first, last) = ((t0 + 1 - k) * ldu + c0, (t0 + TB - 1) * ldu + c0 + CB);
+                        assert!(last <= us.len() && (t0 + TB) * d <= o.len());
+                        // SAFETY: tiles available (checked above); rows t0+1−k ..= t0+7 of u and
+                        // t0 .. t0+8 of out, 16 channels from c0, are in bounds (asserted).
+                        unsafe { taps(o[t0 * d + c0..].as_mut_ptr(), d, us[first..].as_ptr(), ldu, ldu as isize, wt[c0..].as_ptr(), d, k) };
                         continue;
                     }
-                    let dcr = &dc[r * d + c0..r * d + c0 + CB];
-                    for (jj, s) in sums.iter_mut().enumerate() {
-                        let back = k - 1 - (j0 + jj);
-                        if ti < back {
-                            continue;
+                    let mut acc = [[0.0f32; CB]; TB];
+                    for j in 0..k {
+                        let wj = &wt[j * d + c0..j * d + c0 + CB];
+                        for (i, acc) in acc[..nt].iter_mut().enumerate() {
+                            // input position t0 + i − (k−1) + j; taps before the window start are skipped
+                            if t0 + i + j + 1 < k {
+                                continue;
+                            }
+                            let s = (t0 + i + j + 1 - k) * ldu + c0;
+                            mul_add16(acc, wj, &us[s..s + CB]);
                         }
-                        let at = (r - back) * ldu + c0;
-                        mul_add16(s, dcr, &u[at..at + CB]);
                     }
-                    r += 1;
-                }
-                for (jj, s) in sums.iter().enumerate().skip(owned) {
-                    acc[(j0 + jj) * d + c0..(j0 + jj) * d + c0 + CB].copy_from_slice(s);
+                    for (i, acc) in acc[..nt].iter().enumerate() {
+                        o[(t0 + i) * d + c0..(t0 + i) * d + c0 + CB].copy_from_slice(acc);
+                    }
                 }
             }
-        }
-    });
-    for c in 0..d {
-        for j in 0..k {
-            dw[c * k + j] += dwt[j * d + c];
-        }
+        });
     }
-    // du[ti] = Σ_j w_j ⊙ dc[ti + (k−1−j)], taps past the window's end skipped
-    du.par_chunks_mut(t * ldu).enumerate().for_each(|(b, dus)| {
-        let dcs = &dc[b * t * d..(b + 1) * t * d];
-        for t0 in (0..t).step_by(TB) {
-            let nt = TB.min(t - t0);
-            for c0 in (0..d).step_by(CB) {
-                if nt == TB && t0 + TB - 1 + k - 1 < t {
-                    let at = (t0 + k - 1) * d + c0;
-                    assert!(at + (TB - 1) * d + CB <= dcs.len() && (t0 + TB - 1) * ldu + c0 + CB <= dus.len());
-                    // SAFETY: tiles available (checked above); rows t0 .. t0+8+k−1 of dc (tap j of
-                    // position i reads row t0+i+k−1−j) and t0 .. t0+8 of du are in bounds.
-                    unsafe { taps(dus[t0 * ldu + c0..].as_mut_ptr(), ldu, dcs[at..].as_ptr(), d, -(d as isize), wt[c0..].as_ptr(), d, k) };
-                    continue;
+}
+
+crate::vectorized! {
+    /// du (row stride `ldu`, overwritten) and dw (+=) from dc = ∂L/∂out. In
+    /// register tiles like [`conv_forward`], each sum in
+    /// [`conv_backward_plain`]'s order (same bits): du over taps j = 0, 1, …;
+    /// dw over the rows of each fixed chunk, in order.
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv_backward(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32], u: &[f32], w: &[f32], t: usize, d: usize, k: usize) {
+        if !d.is_multiple_of(CB) || k < TB || !available() {
+            return conv_backward_plain(du, ldu, dw, dc, u, w, t, d, k);
+        }
+        let mut wt = scratch::zeroed(k * d);
+        taps_major(&mut wt, w, d, k);
+        let mut dwt = scratch::zeroed(k * d);
+        // dw[j] = Σ_r dc[r] ⊙ u[r − (k−1−j)] (same sequence), 8 taps × 16
+        // channels at a time; the last group of taps starts at k − 8, so its first
+        // taps may be the group before's: summed again, stored once
+        sum_row_chunks(dc.len() / d, &mut dwt, |range, acc| {
+            for g in 0..k.div_ceil(TB) {
+                let j0 = (g * TB).min(k - TB);
+                // taps j0 .. g·8 were the group before's
+                let owned = g * TB - j0;
+                for c0 in (0..d).step_by(CB) {
+                    let mut sums = [[0.0f32; CB]; TB];
+                    let mut r = range.start;
+                    while r < range.end {
+                        let ti = r % t;
+                        if ti + 1 >= k {
+                            // a run of rows whose every tap is inside the window
+                            let run = (t - ti).min(range.end - r);
+                            let first = (r + j0 + 1 - k) * ldu + c0;
+                            assert!(first + (run + TB - 2) * ldu + CB <= u.len() && (r + run) * d <= dc.len());
+                            // SAFETY: tiles available (checked above); rows r+j0+1−k .. r+run+j0+TB−k of u
+                            // (the last row is r+run−1 − (k−1−(j0+7)) ≤ r+run−1) and r .. r+run
+                            // of dc are in bounds (asserted); `sums` holds 8 × 16.
+                            unsafe { tap_sums(sums.as_mut_ptr() as *mut f32, CB, dc[r * d + c0..].as_ptr(), d, u[first..].as_ptr(), ldu, run) };
+                            r += run;
+                            continue;
+                        }
+                        let dcr = &dc[r * d + c0..r * d + c0 + CB];
+                        for (jj, s) in sums.iter_mut().enumerate() {
+                            let back = k - 1 - (j0 + jj);
+                            if ti < back {
+                                continue;
+                            }
+                            let at = (r - back) * ldu + c0;
+                            mul_add16(s, dcr, &u[at..at + CB]);
+                        }
+                        r += 1;
+                    }
+                    for (jj, s) in sums.iter().enumerate().skip(owned) {
+                        acc[(j0 + jj) * d + c0..(j0 + jj) * d + c0 + CB].copy_from_slice(s);
+                    }
                 }
-                let mut acc = [[0.0f32; CB]; TB];
+            }
+        });
+        for c in 0..d {
+            for j in 0..k {
+                dw[c * k + j] += dwt[j * d + c];
+            }
+        }
+        // du[ti] = Σ_j w_j ⊙ dc[ti + (k−1−j)], taps past the window's end skipped
+        du.par_chunks_mut(t * ldu).enumerate().for_each(|(b, dus)| {
+            let dcs = &dc[b * t * d..(b + 1) * t * d];
+            for t0 in (0..t).step_by(TB) {
+                let nt = TB.min(t - t0);
+                for c0 in (0..d).step_by(CB) {
+                    if nt == TB && t0 + TB - 1 + k - 1 < t {
+                        let at = (t0 + k - 1) * d + c0;
+                        assert!(at + (TB - 1) * d + CB <= dcs.len() && (t0 + TB - 1) * ldu + c0 + CB <= dus.len());
+                        // SAFETY: tiles available (checked above); rows t0 .. t0+8+k−1 of dc (tap j of
+                        // position i reads row t0+i+k−1−j) and t0 .. t0+8 of du are in bounds.
+                        unsafe { taps(dus[t0 * ldu + c0..].as_mut_ptr(), ldu, dcs[at..].as_ptr(), d, -(d as isize), wt[c0..].as_ptr(), d, k) };
+                        continue;
+                    }
+                    let mut acc = [[0.0f32; CB]; TB];
+                    for j in 0..k {
+                        let wj = &wt[j * d + c0..j * d + c0 + CB];
+                        for (i, acc) in acc[..nt].iter_mut().enumerate() {
+                            let dst = t0 + i + (k - 1 - j);
+                            if dst >= t {
+                                continue;
+                            }
+                            mul_add16(acc, wj, &dcs[dst * d + c0..dst * d + c0 + CB]);
+                        }
+                    }
+                    for (i, acc) in acc[..nt].iter().enumerate() {
+                        dus[(t0 + i) * ldu + c0..(t0 + i) * ldu + c0 + CB].copy_from_slice(acc);
+                    }
+                }
+            }
+        });
+    }
+}
+
+crate::vectorized! {
+    /// Causal depthwise conv over each of `b` sequences of `t` rows, in plain loops
+    /// (the reference [`conv_forward`] is tested against, bit for bit):
+    /// `out[t,c] = Σ_j w[c,j] · u[t−(k−1)+j, c]`, zero before the window start.
+    /// `u` has row stride `ldu` (it may be columns of a wider buffer).
+    pub fn conv_forward_plain(out: &mut [f32], u: &[f32], ldu: usize, w: &[f32], t: usize, d: usize, k: usize) {
+        let mut wt = scratch::zeroed(k * d);
+        taps_major(&mut wt, w, d, k);
+        out.par_chunks_mut(t * d).enumerate().for_each(|(b, o)| {
+            let base = b * t * ldu;
+            for ti in 0..t {
+                let orow = &mut o[ti * d..(ti + 1) * d];
+                orow.fill(0.0);
                 for j in 0..k {
-                    let wj = &wt[j * d + c0..j * d + c0 + CB];
-                    for (i, acc) in acc[..nt].iter_mut().enumerate() {
-                        let dst = t0 + i + (k - 1 - j);
-                        if dst >= t {
-                            continue;
-                        }
-                        mul_add16(acc, wj, &dcs[dst * d + c0..dst * d + c0 + CB]);
+                    let src = ti as isize - (k as isize - 1) + j as isize;
+                    if src < 0 {
+                        continue;
                     }
-                }
-                for (i, acc) in acc[..nt].iter().enumerate() {
-                    dus[(t0 + i) * ldu + c0..(t0 + i) * ldu + c0 + CB].copy_from_slice(acc);
+                    let urow = &u[base + src as usize * ldu..base + src as usize * ldu + d];
+                    let wj = &wt[j * d..(j + 1) * d];
+                    mul_add_into(orow, wj, urow);
                 }
             }
-        }
-    });
+        });
+    }
 }
 
-/// Causal depthwise conv over each of `b` sequences of `t` rows, in plain loops
-/// (the reference [`conv_forward`] is tested against, bit for bit):
-/// `out[t,c] = Σ_j w[c,j] · u[t−(k−1)+j, c]`, zero before the window start.
-/// `u` has row stride `ldu` (it may be columns of a wider buffer).
-pub fn conv_forward_plain(out: &mut [f32], u: &[f32], ldu: usize, w: &[f32], t: usize, d: usize, k: usize) {
-    let mut wt = scratch::zeroed(k * d);
-    taps_major(&mut wt, w, d, k);
-    out.par_chunks_mut(t * d).enumerate().for_each(|(b, o)| {
-        let base = b * t * ldu;
-        for ti in 0..t {
-            let orow = &mut o[ti * d..(ti + 1) * d];
-            orow.fill(0.0);
+crate::vectorized! {
+    /// The [d, 1, k] weight as [k × d] into `wt`, so the inner loops run over contiguous channels.
+    pub fn taps_major(wt: &mut [f32], w: &[f32], d: usize, k: usize) {
+        for c in 0..d {
             for j in 0..k {
-                let src = ti as isize - (k as isize - 1) + j as isize;
-                if src < 0 {
-                    continue;
-                }
-                let urow = &u[base + src as usize * ldu..base + src as usize * ldu + d];
-                let wj = &wt[j * d..(j + 1) * d];
-                mul_add_into(orow, wj, urow);
+                wt[j * d + c] = w[c * k + j];
             }
-        }
-    });
-}
-
-/// The [d, 1, k] weight as [k × d] into `wt`, so the inner loops run over contiguous channels.
-pub fn taps_major(wt: &mut [f32], w: &[f32], d: usize, k: usize) {
-    for c in 0..d {
-        for j in 0..k {
-            wt[j * d + c] = w[c * k + j];
         }
     }
 }
 
-/// [`conv_backward`] in plain loops (the reference it is tested against, bit for bit).
-#[allow(clippy::too_many_arguments)]
-pub fn conv_backward_plain(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32], u: &[f32], w: &[f32], t: usize, d: usize, k: usize) {
-    let rows = dc.len() / d;
-    let mut wt = scratch::zeroed(k * d);
-    taps_major(&mut wt, w, d, k);
-    let mut dwt = scratch::zeroed(k * d);
-    sum_rows(rows, &mut dwt, |r, acc| {
-        let ti = r % t;
-        let dcr = &dc[r * d..(r + 1) * d];
-        for j in 0..k {
-            let back = k - 1 - j;
-            if ti < back {
-                continue;
-            }
-            let s = (r - back) * ldu;
-            let urow = &u[s..s + d];
-            let aj = &mut acc[j * d..(j + 1) * d];
-            mul_add_into(aj, dcr, urow);
-        }
-    });
-    for c in 0..d {
-        for j in 0..k {
-            dw[c * k + j] += dwt[j * d + c];
-        }
-    }
-    du.par_chunks_mut(t * ldu).enumerate().for_each(|(b, dus)| {
-        for ti in 0..t {
-            let drow = &mut dus[ti * ldu..ti * ldu + d];
-            drow.fill(0.0);
-            // u at ti feeds out at ti + (k−1−j) through tap j.
+crate::vectorized! {
+    /// [`conv_backward`] in plain loops (the reference it is tested against, bit for bit).
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv_backward_plain(du: &mut [f32], ldu: usize, dw: &mut [f32], dc: &[f32], u: &[f32], w: &[f32], t: usize, d: usize, k: usize) {
+        let rows = dc.len() / d;
+        let mut wt = scratch::zeroed(k * d);
+        taps_major(&mut wt, w, d, k);
+        let mut dwt = scratch::zeroed(k * d);
+        sum_rows(rows, &mut dwt, |r, acc| {
+            let ti = r % t;
+            let dcr = &dc[r * d..(r + 1) * d];
             for j in 0..k {
-                let dst = ti + (k - 1 - j);
-                if dst >= t {
+                let back = k - 1 - j;
+                if ti < back {
                     continue;
                 }
-                let dcr = &dc[(b * t + dst) * d..(b * t + dst + 1) * d];
-                let wj = &wt[j * d..(j + 1) * d];
-                mul_add_into(drow, wj, dcr);
+                let s = (r - back) * ldu;
+                let urow = &u[s..s + d];
+                let aj = &mut acc[j * d..(j + 1) * d];
+                mul_add_into(aj, dcr, urow);
+            }
+        });
+        for c in 0..d {
+            for j in 0..k {
+                dw[c * k + j] += dwt[j * d + c];
             }
         }
-    });
+        du.par_chunks_mut(t * ldu).enumerate().for_each(|(b, dus)| {
+            for ti in 0..t {
+                let drow = &mut dus[ti * ldu..ti * ldu + d];
+                drow.fill(0.0);
+                // u at ti feeds out at ti + (k−1−j) through tap j.
+                for j in 0..k {
+                    let dst = ti + (k - 1 - j);
+                    if dst >= t {
+                        continue;
+                    }
+                    let dcr = &dc[(b * t + dst) * d..(b * t + dst + 1) * d];
+                    let wj = &wt[j * d..(j + 1) * d];
+                    mul_add_into(drow, wj, dcr);
+                }
+            }
+        });
+    }
 }
 
 /// out\[i\] = Σ_{j<k} w\[j\] ⊙ src\[i·ld + j·step\] for i < 8 (16 channels each,

@@ -7,6 +7,7 @@
 #[cfg(target_arch = "x86_64")]
 mod bf16;
 pub mod conv;
+pub mod dispatch;
 pub mod matmul;
 pub mod mmap;
 pub mod ops;

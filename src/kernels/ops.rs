@@ -37,17 +37,19 @@ pub fn exp(x: f32) -> f32 {
 /// serial chain it may not reorder, and then the exp beside it stays scalar too).
 const LANES: usize = 16;
 
-/// max of a row (−∞ for an empty one), lane-wise.
-pub fn row_max(z: &[f32]) -> f32 {
-    let mut m = [f32::NEG_INFINITY; LANES];
-    let c = z.chunks_exact(LANES);
-    let tail = c.remainder().iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    for ch in c {
-        for l in 0..LANES {
-            m[l] = m[l].max(ch[l]);
+crate::vectorized! {
+    /// max of a row (−∞ for an empty one), lane-wise.
+    pub fn row_max(z: &[f32]) -> f32 {
+        let mut m = [f32::NEG_INFINITY; LANES];
+        let c = z.chunks_exact(LANES);
+        let tail = c.remainder().iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        for ch in c {
+            for l in 0..LANES {
+                m[l] = m[l].max(ch[l]);
+            }
         }
+        m.iter().fold(tail, |a, &b| a.max(b))
     }
-    m.iter().fold(tail, |a, &b| a.max(b))
 }
 
 /// Σ_j f(a_j, b_j, c_j) over rows of one length, in LANES partial sums and a
@@ -76,51 +78,57 @@ fn lanes_sum(acc: &[f32; LANES]) -> f32 {
     ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
 }
 
-/// Σ_i exp(z_i − max), lane-wise (z unchanged).
-pub fn exp_sum(z: &[f32], max: f32) -> f32 {
-    let mut se = [0.0f32; LANES];
-    let c = z.chunks_exact(LANES);
-    let tail: f32 = c.remainder().iter().map(|&v| exp(v - max)).sum();
-    for ch in c {
-        for l in 0..LANES {
-            se[l] += exp(ch[l] - max);
+crate::vectorized! {
+    /// Σ_i exp(z_i − max), lane-wise (z unchanged).
+    pub fn exp_sum(z: &[f32], max: f32) -> f32 {
+        let mut se = [0.0f32; LANES];
+        let c = z.chunks_exact(LANES);
+        let tail: f32 = c.remainder().iter().map(|&v| exp(v - max)).sum();
+        for ch in c {
+            for l in 0..LANES {
+                se[l] += exp(ch[l] - max);
+            }
         }
+        lanes_sum(&se) + tail
     }
-    lanes_sum(&se) + tail
 }
 
-/// z_i ← e_i = exp(z_i − max); returns (Σ e_i, Σ e_i·(z_i − max)). With
-/// `keep_shifted` z_i ← z_i − max instead (the caller needs ln p later).
-#[inline]
-pub fn exp_shift_sums(z: &mut [f32], max: f32, keep_shifted: bool) -> (f32, f32) {
-    let (mut se, mut sez) = ([0.0f32; LANES], [0.0f32; LANES]);
-    let mut chunks = z.chunks_exact_mut(LANES);
-    for ch in &mut chunks {
-        for l in 0..LANES {
-            let zc = ch[l] - max;
+crate::vectorized! {
+    /// z_i ← e_i = exp(z_i − max); returns (Σ e_i, Σ e_i·(z_i − max)). With
+    /// `keep_shifted` z_i ← z_i − max instead (the caller needs ln p later).
+    #[inline]
+    pub fn exp_shift_sums(z: &mut [f32], max: f32, keep_shifted: bool) -> (f32, f32) {
+        let (mut se, mut sez) = ([0.0f32; LANES], [0.0f32; LANES]);
+        let mut chunks = z.chunks_exact_mut(LANES);
+        for ch in &mut chunks {
+            for l in 0..LANES {
+                let zc = ch[l] - max;
+                let e = exp(zc);
+                se[l] += e;
+                sez[l] = e.mul_add(zc, sez[l]);
+                ch[l] = if keep_shifted { zc } else { e };
+            }
+        }
+        let (mut te, mut tez) = (0.0f32, 0.0f32);
+        for x in chunks.into_remainder() {
+            let zc = *x - max;
             let e = exp(zc);
-            se[l] += e;
-            sez[l] = e.mul_add(zc, sez[l]);
-            ch[l] = if keep_shifted { zc } else { e };
+            te += e;
+            tez += e * zc;
+            *x = if keep_shifted { zc } else { e };
         }
+        (lanes_sum(&se) + te, lanes_sum(&sez) + tez)
     }
-    let (mut te, mut tez) = (0.0f32, 0.0f32);
-    for x in chunks.into_remainder() {
-        let zc = *x - max;
-        let e = exp(zc);
-        te += e;
-        tez += e * zc;
-        *x = if keep_shifted { zc } else { e };
-    }
-    (lanes_sum(&se) + te, lanes_sum(&sez) + tez)
 }
 
-/// Softmax of a row in place (lane-wise max and sum).
-pub fn softmax(z: &mut [f32]) {
-    let (sum, _) = exp_shift_sums(z, row_max(z), false);
-    let inv = 1.0 / sum;
-    for v in z.iter_mut() {
-        *v *= inv;
+crate::vectorized! {
+    /// Softmax of a row in place (lane-wise max and sum).
+    pub fn softmax(z: &mut [f32]) {
+        let (sum, _) = exp_shift_sums(z, row_max(z), false);
+        let inv = 1.0 / sum;
+        for v in z.iter_mut() {
+            *v *= inv;
+        }
     }
 }
 
@@ -169,13 +177,15 @@ pub fn mul_add_into(o: &mut [f32], a: &[f32], b: &[f32]) {
 /// sum over rows is computed in the same order on any number of threads.
 pub const REDUCE_CHUNK: usize = 64;
 
-/// out = a + b elementwise (residual adds), in parallel blocks.
-pub fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
-    out.par_chunks_mut(4096).zip(a.par_chunks(4096)).zip(b.par_chunks(4096)).for_each(|((o, a), b)| {
-        for i in 0..o.len() {
-            o[i] = a[i] + b[i];
-        }
-    });
+crate::vectorized! {
+    /// out = a + b elementwise (residual adds), in parallel blocks.
+    pub fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
+        out.par_chunks_mut(4096).zip(a.par_chunks(4096)).zip(b.par_chunks(4096)).for_each(|((o, a), b)| {
+            for i in 0..o.len() {
+                o[i] = a[i] + b[i];
+            }
+        });
+    }
 }
 
 /// out\[j\] += Σ_rows f(row)\[j\]: `f(r, acc)` adds row r's contribution into `acc`
@@ -235,12 +245,14 @@ fn add_partials(out: &mut [f32], partials: &[f32]) {
     }
 }
 
-/// Σ of squares in f64, in a fixed order: 64 contiguous parts summed in
-/// parallel, then in order (no allocation; the same whatever the thread count).
-pub fn sum_sq_f64(x: &[f32]) -> f64 {
-    const PARTS: usize = 64;
-    let len = x.len().div_ceil(PARTS).max(1);
-    let mut sums = [0.0f64; PARTS];
-    sums.par_iter_mut().zip(x.par_chunks(len)).for_each(|(s, c)| *s = c.iter().map(|&v| (v as f64) * (v as f64)).sum());
-    sums.iter().sum()
+crate::vectorized! {
+    /// Σ of squares in f64, in a fixed order: 64 contiguous parts summed in
+    /// parallel, then in order (no allocation; the same whatever the thread count).
+    pub fn sum_sq_f64(x: &[f32]) -> f64 {
+        const PARTS: usize = 64;
+        let len = x.len().div_ceil(PARTS).max(1);
+        let mut sums = [0.0f64; PARTS];
+        sums.par_iter_mut().zip(x.par_chunks(len)).for_each(|(s, c)| *s = c.iter().map(|&v| (v as f64) * (v as f64)).sum());
+        sums.iter().sum()
+    }
 }

@@ -74,7 +74,7 @@ impl Kernel {
 static KERNEL: AtomicU8 = AtomicU8::new(0);
 
 /// The machine's fp32 kernel (what `matmul` passes to [`sgemm_with`]): AVX-512 where the CPU has AVX-512F, else AVX2.
-/// `FLASHLM_SGEMM=avx2` forces the AVX2 kernel (to compare the two on one machine).
+/// `FLASHLM_SGEMM=avx2` or `FLASHLM_SIMD=avx2` forces the AVX2 kernel (to compare the two on one machine).
 /// Both accumulate every output element in the same order (depth 0, 1, … with
 /// one FMA each, in the same depth blocks), so they give bit-identical results.
 pub fn kernel() -> Kernel {
@@ -83,7 +83,7 @@ pub fn kernel() -> Kernel {
         2 => Kernel::Avx512,
         _ => {
             let forced = std::env::var("FLASHLM_SGEMM").map(|v| v.eq_ignore_ascii_case("avx2")).unwrap_or(false);
-            let k = if !forced && std::arch::is_x86_feature_detected!("avx512f") { Kernel::Avx512 } else { Kernel::Avx2 };
+            let k = if !forced && super::dispatch::products() == super::dispatch::Level::Avx512 { Kernel::Avx512 } else { Kernel::Avx2 };
             KERNEL.store(if k == Kernel::Avx2 { 1 } else { 2 }, Ordering::Relaxed);
             k
         }

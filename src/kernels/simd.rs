@@ -7,17 +7,10 @@
 //! flight, and the four row sums come out of one horizontal reduction.
 //! Results differ from the portable loops only in summation order.
 
-/// True where the AVX2 kernels can run (checked once, cached by std).
+/// True where the AVX2 kernels can run (and `FLASHLM_SIMD` allows them).
 #[inline]
 pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    super::dispatch::products() >= super::dispatch::Level::Avx2
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -33,11 +33,13 @@ pub fn matvec(y: &mut [f32], w: &[f32], x: &[f32], parallel: bool) {
     matvec_mat(y, Mat::F32(w), x, parallel)
 }
 
-pub fn rmsnorm(out: &mut [f32], x: &[f32], g: &[f32]) {
-    let ms = dot(x, x) / x.len() as f32; // as training's rmsnorm_forward
-    let r = 1.0 / (ms + RMS_EPS).sqrt();
-    for ((o, &x), &g) in out.iter_mut().zip(x).zip(g) {
-        *o = x * r * g;
+crate::vectorized! {
+    pub fn rmsnorm(out: &mut [f32], x: &[f32], g: &[f32]) {
+        let ms = dot(x, x) / x.len() as f32; // as training's rmsnorm_forward
+        let r = 1.0 / (ms + RMS_EPS).sqrt();
+        for ((o, &x), &g) in out.iter_mut().zip(x).zip(g) {
+            *o = x * r * g;
+        }
     }
 }
 
@@ -204,52 +206,54 @@ pub fn matvec_mat(y: &mut [f32], w: Mat<'_>, x: &[f32], parallel: bool) {
     }
 }
 
-/// Rows first .. first + y.len() of w·x.
-fn matvec_rows(y: &mut [f32], w: Mat<'_>, x: &[f32], first: usize) {
-    let n = x.len();
-    let rows = first * n..(first + y.len()) * n;
-    #[cfg(target_arch = "x86_64")]
-    if super::simd::available() {
-        use super::simd;
-        // SAFETY: AVX2 and FMA checked just above; every slice holds y.len() rows
-        unsafe {
-            match w {
-                Mat::Q8 { codes, scales, .. } if n.is_multiple_of(Q8_BLOCK) => {
-                    simd::matvec_q8(y, &codes[rows.clone()], &scales[rows.start / Q8_BLOCK..rows.end / Q8_BLOCK], x)
-                }
-                // f32 rows one at a time: one stream for the prefetcher (measured
-                // faster than four interleaved rows, which win for converted
-                // types); int8 rows that do not split into blocks use their f32 copy
-                Mat::F32(w) | Mat::Q8 { f32: w, .. } => {
-                    for (i, yo) in y.iter_mut().enumerate() {
-                        *yo = simd::dot(&w[(first + i) * n..(first + i + 1) * n], x);
+crate::vectorized! {
+    /// Rows first .. first + y.len() of w·x.
+    fn matvec_rows(y: &mut [f32], w: Mat<'_>, x: &[f32], first: usize) {
+        let n = x.len();
+        let rows = first * n..(first + y.len()) * n;
+        #[cfg(target_arch = "x86_64")]
+        if super::simd::available() {
+            use super::simd;
+            // SAFETY: AVX2 and FMA checked just above; every slice holds y.len() rows
+            unsafe {
+                match w {
+                    Mat::Q8 { codes, scales, .. } if n.is_multiple_of(Q8_BLOCK) => {
+                        simd::matvec_q8(y, &codes[rows.clone()], &scales[rows.start / Q8_BLOCK..rows.end / Q8_BLOCK], x)
                     }
-                }
-                Mat::Bf16(w) => simd::matvec(y, &w[rows], x),
-                Mat::Ternary { codes, scales } => {
-                    simd::matvec(y, &codes[rows], x);
-                    for (yo, s) in y.iter_mut().zip(&scales[first..]) {
-                        *yo *= s;
+                    // f32 rows one at a time: one stream for the prefetcher (measured
+                    // faster than four interleaved rows, which win for converted
+                    // types); int8 rows that do not split into blocks use their f32 copy
+                    Mat::F32(w) | Mat::Q8 { f32: w, .. } => {
+                        for (i, yo) in y.iter_mut().enumerate() {
+                            *yo = simd::dot(&w[(first + i) * n..(first + i + 1) * n], x);
+                        }
+                    }
+                    Mat::Bf16(w) => simd::matvec(y, &w[rows], x),
+                    Mat::Ternary { codes, scales } => {
+                        simd::matvec(y, &codes[rows], x);
+                        for (yo, s) in y.iter_mut().zip(&scales[first..]) {
+                            *yo *= s;
+                        }
                     }
                 }
             }
+            return;
         }
-        return;
-    }
-    for (i, yo) in y.iter_mut().enumerate() {
-        let o = first + i;
-        *yo = match w {
-            Mat::F32(w) => dot(&w[o * n..(o + 1) * n], x),
-            Mat::Bf16(w) => dot_bf16(&w[o * n..(o + 1) * n], x),
-            Mat::Ternary { codes, scales } => scales[o] * dot_i8(&codes[o * n..(o + 1) * n], x),
-            Mat::Q8 { codes, scales, f32: w } => {
-                if n.is_multiple_of(Q8_BLOCK) {
-                    dot_q8(&codes[o * n..(o + 1) * n], &scales[o * n / Q8_BLOCK..(o + 1) * n / Q8_BLOCK], x)
-                } else {
-                    dot(&w[o * n..(o + 1) * n], x)
+        for (i, yo) in y.iter_mut().enumerate() {
+            let o = first + i;
+            *yo = match w {
+                Mat::F32(w) => dot(&w[o * n..(o + 1) * n], x),
+                Mat::Bf16(w) => dot_bf16(&w[o * n..(o + 1) * n], x),
+                Mat::Ternary { codes, scales } => scales[o] * dot_i8(&codes[o * n..(o + 1) * n], x),
+                Mat::Q8 { codes, scales, f32: w } => {
+                    if n.is_multiple_of(Q8_BLOCK) {
+                        dot_q8(&codes[o * n..(o + 1) * n], &scales[o * n / Q8_BLOCK..(o + 1) * n / Q8_BLOCK], x)
+                    } else {
+                        dot(&w[o * n..(o + 1) * n], x)
+                    }
                 }
-            }
-        };
+            };
+        }
     }
 }
 

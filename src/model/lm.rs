@@ -115,13 +115,16 @@ pub trait LanguageModel: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
 }
 
-/// `impl Decode` for an incremental decoder with an inherent `step` and the
+/// `impl Decode` for an incremental decoder with an inherent `step` (marked
+/// `#[inline(always)]`, see [`run`](crate::kernels::dispatch::run)) and the
 /// fields `logits`, `pos` and `parallel`; extra trait items go in the braces.
 macro_rules! impl_decode {
     ($ty:ident { $($extra:tt)* }) => {
         impl $crate::model::lm::Decode for $ty<'_> {
             fn step(&mut self, token: u32) {
-                $ty::step(self, token)
+                // the inherent step is #[inline(always)]: it is compiled into
+                // the widest copy of `run` this CPU has
+                $crate::kernels::dispatch::run(#[inline(always)] || $ty::step(self, token))
             }
             fn logits(&self) -> &[f32] {
                 &self.logits

@@ -9,7 +9,7 @@ use flashlm_tui::preset::{resolve, Budget, ModelSpec, Preset};
 use flashlm_tui::train::start;
 use std::process::Command;
 
-const LINEUP: [&str; 10] = [
+pub const LINEUP: [&str; 10] = [
     "v4-bolt",
     "v5-thunderbolt",
     "v5.2-nova-ignition",
@@ -24,23 +24,28 @@ const LINEUP: [&str; 10] = [
 
 /// The preset with tiny sizes; the architecture, tokenizer kind, schedule and
 /// accumulation stay the preset's own.
-fn shrink(mut p: Preset) -> Preset {
-    let (d, h) = (16, 24);
+fn shrink(p: Preset) -> Preset {
+    shrink_to(p, 16, 24, 8)
+}
+
+/// [`shrink`] to width `d`, FFN width `h` and inner widths `s` (k, d_mem,
+/// d_reason, d_val: the memories' and scans' own).
+pub fn shrink_to(mut p: Preset, d: usize, h: usize, s: usize) -> Preset {
     match &mut p.model {
         ModelSpec::Cortex(c) => {
             (c.vocab, c.d_model, c.n_layers, c.d_ff, c.kernel_size) = (512, d, 2, h, 4);
             if let Some(m) = &mut c.memory {
-                *m = MemoryConfig { d_mem: 8, decay: m.decay };
+                *m = MemoryConfig { d_mem: s, decay: m.decay };
             }
         }
         ModelSpec::Bolt(c) => (c.vocab, c.d_model, c.n_layers, c.d_ff, c.kernel_size) = (512, d, 2, h, 4),
         ModelSpec::Thunderbolt(c) => (c.vocab, c.d_model, c.n_layers, c.groups, c.d_ff) = (512, d, 2, 4, h),
         ModelSpec::Nova(c) => (c.vocab, c.d_model, c.n_layers, c.n_heads, c.d_ff) = (512, d, 2, 2, h),
-        ModelSpec::Supernova(c) => (c.vocab, c.d_model, c.n_layers, c.d_ff, c.d_reason, c.n_slots, c.d_planner) = (512, d, 2, h, 8, 4, 4),
+        ModelSpec::Supernova(c) => (c.vocab, c.d_model, c.n_layers, c.d_ff, c.d_reason, c.n_slots, c.d_planner) = (512, d, 2, h, s, 4, 4),
         ModelSpec::CpuFlow(c) => {
-            (c.vocab, c.d_model, c.k, c.d_ff, c.n_layers) = (512, d, 8, h, 2);
+            (c.vocab, c.d_model, c.k, c.d_ff, c.n_layers) = (512, d, s, h, 2);
             if let Some(m) = &mut c.memory {
-                (m.d_sub, m.d_val, m.top_k) = (2, 8, 4);
+                (m.d_sub, m.d_val, m.top_k) = (2, s, 4);
             }
         }
         ModelSpec::GptFsp(c) => (c.vocab, c.d_model, c.n_layers, c.n_heads, c.d_ff) = (512, d, 2, 2, h),

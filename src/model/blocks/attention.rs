@@ -33,16 +33,18 @@ pub fn rope_inv_freq(hd: usize) -> Vec<f32> {
     (0..hd / 2).map(|i| 1.0 / ROPE_BASE.powf((2 * i) as f32 / hd as f32)).collect()
 }
 
-/// cos/sin of θ_i(t) = t·inv_freq_i for the rows t = t0, t0+1, … of the
-/// [len × hd/2] tables (the angle is formed in f32, like the reference).
-pub fn rope_table(cos: &mut [f32], sin: &mut [f32], t0: usize, inv_freq: &[f32]) {
-    let half = inv_freq.len();
-    for (r, (c, s)) in cos.chunks_mut(half).zip(sin.chunks_mut(half)).enumerate() {
-        let t = (t0 + r) as f32;
-        for i in 0..half {
-            let (sn, cs) = (t * inv_freq[i]).sin_cos();
-            c[i] = cs;
-            s[i] = sn;
+crate::vectorized! {
+    /// cos/sin of θ_i(t) = t·inv_freq_i for the rows t = t0, t0+1, … of the
+    /// [len × hd/2] tables (the angle is formed in f32, like the reference).
+    pub fn rope_table(cos: &mut [f32], sin: &mut [f32], t0: usize, inv_freq: &[f32]) {
+        let half = inv_freq.len();
+        for (r, (c, s)) in cos.chunks_mut(half).zip(sin.chunks_mut(half)).enumerate() {
+            let t = (t0 + r) as f32;
+            for i in 0..half {
+                let (sn, cs) = (t * inv_freq[i]).sin_cos();
+                c[i] = cs;
+                s[i] = sn;
+            }
         }
     }
 }
@@ -182,94 +184,102 @@ pub struct AttnScratch<'a> {
     pub datt: &'a mut [f32],
 }
 
-/// y = Attn(x) for x [rows × d] (rows = b·T, batch-major). `drop` masks the
-/// attention probabilities; element (b, h, i, j) uses index ((b·heads+h)·T+i)·T+j.
-#[allow(clippy::too_many_arguments)]
-pub fn attention_forward(
-    out: &mut [f32],
-    acts: AttnActs,
-    s: AttnScratch,
-    x: &[f32],
-    w: &AttnWeights,
-    rope: Rope,
-    drop: DropMask,
-    sh: AttnShape,
-) {
-    let (t, d, hd, rows) = (sh.t, sh.d, sh.hd(), sh.rows());
-    let n = rows * d;
-    let scale = 1.0 / (hd as f32).sqrt();
-    matmul(&mut s.qkv[..3 * n], 3 * d, false, MatRef::rows(x, d), MatRef::t(w.qkv, d), rows, 3 * d, d);
-    split_heads(acts.qkvh, &s.qkv[..3 * n], rope, sh);
-    let oh = &mut s.heads[..n];
-    oh.par_chunks_mut(t * hd)
-        .zip(acts.qkvh.par_chunks(3 * t * hd))
-        .zip(acts.probs[..sh.probs_len()].par_chunks_mut(t * t))
-        .zip(s.pd[..sh.probs_len()].par_chunks_mut(t * t))
-        .enumerate()
-        .for_each(|(bh, (((o, c), p), pd))| {
-            let (q, rest) = c.split_at(t * hd);
-            let (k, v) = rest.split_at(t * hd);
-            matmul_serial(p, t, false, MatRef::rows(q, hd), MatRef::t(k, hd), t, t, hd);
-            for i in 0..t {
-                let row = &mut p[i * t..(i + 1) * t];
-                softmax_scaled(&mut row[..=i], scale);
-                row[i + 1..].fill(0.0);
-            }
-            let pv: &[f32] = if drop.is_active() {
-                apply_mask(pd, p, drop, bh, t);
-                pd
-            } else {
-                p
-            };
-            matmul_serial(o, hd, false, MatRef::rows(pv, t), MatRef::rows(v, hd), t, hd, t);
-        });
-    merge_heads(acts.att, oh, sh);
-    matmul(out, d, false, MatRef::rows(acts.att, d), MatRef::t(w.out, d), rows, d, d);
-}
-
-/// pd = p ⊙ mask for the (b, h) pair `bh` (lower triangle; the rest is zero in p).
-fn apply_mask(pd: &mut [f32], p: &[f32], drop: DropMask, bh: usize, t: usize) {
-    let base = (bh * t * t) as u64;
-    for i in 0..t {
-        // the causal prefix j ≤ i with its dropout factors, then zeros
-        let (row, prow) = (&mut pd[i * t..(i + 1) * t], &p[i * t..(i + 1) * t]);
-        let (keep, zero) = row.split_at_mut(i + 1);
-        for (j, (o, &pv)) in keep.iter_mut().zip(prow).enumerate() {
-            *o = pv * drop.factor(base + (i * t + j) as u64);
-        }
-        zero.fill(0.0);
+crate::vectorized! {
+    /// y = Attn(x) for x [rows × d] (rows = b·T, batch-major). `drop` masks the
+    /// attention probabilities; element (b, h, i, j) uses index ((b·heads+h)·T+i)·T+j.
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention_forward(
+        out: &mut [f32],
+        acts: AttnActs,
+        s: AttnScratch,
+        x: &[f32],
+        w: &AttnWeights,
+        rope: Rope,
+        drop: DropMask,
+        sh: AttnShape,
+    ) {
+        let (t, d, hd, rows) = (sh.t, sh.d, sh.hd(), sh.rows());
+        let n = rows * d;
+        let scale = 1.0 / (hd as f32).sqrt();
+        matmul(&mut s.qkv[..3 * n], 3 * d, false, MatRef::rows(x, d), MatRef::t(w.qkv, d), rows, 3 * d, d);
+        split_heads(acts.qkvh, &s.qkv[..3 * n], rope, sh);
+        let oh = &mut s.heads[..n];
+        oh.par_chunks_mut(t * hd)
+            .zip(acts.qkvh.par_chunks(3 * t * hd))
+            .zip(acts.probs[..sh.probs_len()].par_chunks_mut(t * t))
+            .zip(s.pd[..sh.probs_len()].par_chunks_mut(t * t))
+            .enumerate()
+            .for_each(|(bh, (((o, c), p), pd))| {
+                let (q, rest) = c.split_at(t * hd);
+                let (k, v) = rest.split_at(t * hd);
+                matmul_serial(p, t, false, MatRef::rows(q, hd), MatRef::t(k, hd), t, t, hd);
+                for i in 0..t {
+                    let row = &mut p[i * t..(i + 1) * t];
+                    softmax_scaled(&mut row[..=i], scale);
+                    row[i + 1..].fill(0.0);
+                }
+                let pv: &[f32] = if drop.is_active() {
+                    apply_mask(pd, p, drop, bh, t);
+                    pd
+                } else {
+                    p
+                };
+                matmul_serial(o, hd, false, MatRef::rows(pv, t), MatRef::rows(v, hd), t, hd, t);
+            });
+        merge_heads(acts.att, oh, sh);
+        matmul(out, d, false, MatRef::rows(acts.att, d), MatRef::t(w.out, d), rows, d, d);
     }
 }
 
-/// qkv rows [rows × 3d] → head-major [b, heads, {RoPE(q), RoPE(k), v}, T, hd].
-fn split_heads(qkvh: &mut [f32], qkv: &[f32], rope: Rope, sh: AttnShape) {
-    let (t, d, hd) = (sh.t, sh.d, sh.hd());
-    let half = hd / 2;
-    qkvh[..3 * sh.rows() * d].par_chunks_mut(3 * t * hd).enumerate().for_each(|(bh, c)| {
-        let (bi, hi) = (bh / sh.heads, bh % sh.heads);
-        let (q, rest) = c.split_at_mut(t * hd);
-        let (k, v) = rest.split_at_mut(t * hd);
-        for tt in 0..t {
-            let row = &qkv[(bi * t + tt) * 3 * d..(bi * t + tt + 1) * 3 * d];
-            let (cs, sn) = (&rope.cos[tt * half..(tt + 1) * half], &rope.sin[tt * half..(tt + 1) * half]);
-            let col = hi * hd;
-            rope.rotate(&mut q[tt * hd..(tt + 1) * hd], &row[col..col + hd], cs, sn);
-            rope.rotate(&mut k[tt * hd..(tt + 1) * hd], &row[d + col..d + col + hd], cs, sn);
-            v[tt * hd..(tt + 1) * hd].copy_from_slice(&row[2 * d + col..2 * d + col + hd]);
+crate::vectorized! {
+    /// pd = p ⊙ mask for the (b, h) pair `bh` (lower triangle; the rest is zero in p).
+    fn apply_mask(pd: &mut [f32], p: &[f32], drop: DropMask, bh: usize, t: usize) {
+        let base = (bh * t * t) as u64;
+        for i in 0..t {
+            // the causal prefix j ≤ i with its dropout factors, then zeros
+            let (row, prow) = (&mut pd[i * t..(i + 1) * t], &p[i * t..(i + 1) * t]);
+            let (keep, zero) = row.split_at_mut(i + 1);
+            for (j, (o, &pv)) in keep.iter_mut().zip(prow).enumerate() {
+                *o = pv * drop.factor(base + (i * t + j) as u64);
+            }
+            zero.fill(0.0);
         }
-    });
+    }
 }
 
-/// Head-major outputs [b, heads, T, hd] → rows [rows × d], heads concatenated in order.
-fn merge_heads(att: &mut [f32], oh: &[f32], sh: AttnShape) {
-    let (t, d, hd) = (sh.t, sh.d, sh.hd());
-    att[..sh.rows() * d].par_chunks_mut(d).enumerate().for_each(|(r, row)| {
-        let (bi, tt) = (r / t, r % t);
-        for hi in 0..sh.heads {
-            let src = ((bi * sh.heads + hi) * t + tt) * hd;
-            row[hi * hd..(hi + 1) * hd].copy_from_slice(&oh[src..src + hd]);
-        }
-    });
+crate::vectorized! {
+    /// qkv rows [rows × 3d] → head-major [b, heads, {RoPE(q), RoPE(k), v}, T, hd].
+    fn split_heads(qkvh: &mut [f32], qkv: &[f32], rope: Rope, sh: AttnShape) {
+        let (t, d, hd) = (sh.t, sh.d, sh.hd());
+        let half = hd / 2;
+        qkvh[..3 * sh.rows() * d].par_chunks_mut(3 * t * hd).enumerate().for_each(|(bh, c)| {
+            let (bi, hi) = (bh / sh.heads, bh % sh.heads);
+            let (q, rest) = c.split_at_mut(t * hd);
+            let (k, v) = rest.split_at_mut(t * hd);
+            for tt in 0..t {
+                let row = &qkv[(bi * t + tt) * 3 * d..(bi * t + tt + 1) * 3 * d];
+                let (cs, sn) = (&rope.cos[tt * half..(tt + 1) * half], &rope.sin[tt * half..(tt + 1) * half]);
+                let col = hi * hd;
+                rope.rotate(&mut q[tt * hd..(tt + 1) * hd], &row[col..col + hd], cs, sn);
+                rope.rotate(&mut k[tt * hd..(tt + 1) * hd], &row[d + col..d + col + hd], cs, sn);
+                v[tt * hd..(tt + 1) * hd].copy_from_slice(&row[2 * d + col..2 * d + col + hd]);
+            }
+        });
+    }
+}
+
+crate::vectorized! {
+    /// Head-major outputs [b, heads, T, hd] → rows [rows × d], heads concatenated in order.
+    fn merge_heads(att: &mut [f32], oh: &[f32], sh: AttnShape) {
+        let (t, d, hd) = (sh.t, sh.d, sh.hd());
+        att[..sh.rows() * d].par_chunks_mut(d).enumerate().for_each(|(r, row)| {
+            let (bi, tt) = (r / t, r % t);
+            for hi in 0..sh.heads {
+                let src = ((bi * sh.heads + hi) * t + tt) * hd;
+                row[hi * hd..(hi + 1) * hd].copy_from_slice(&oh[src..src + hd]);
+            }
+        });
+    }
 }
 
 /// Saved forward activations (see [`AttnActs`]).
@@ -280,90 +290,92 @@ pub struct AttnSaved<'a> {
     pub att: &'a [f32],
 }
 
-/// Backward: `dx` overwritten with ∂L/∂x, weight gradients added, given
-/// `dout` = ∂L/∂y. `drop` must be the forward's mask.
-///
-/// Per (b, h), with P the kept probabilities, M the mask factors, P̃ = P⊙M:
-/// ∂V = P̃ᵀ·∂O, ∂P̃ = ∂O·Vᵀ, ∂P = ∂P̃⊙M, ∂S_ij = P_ij(∂P_ij − Σ_j' P_ij'∂P_ij')/√hd,
-/// ∂Q' = ∂S·K', ∂K' = ∂Sᵀ·Q'; then RoPE is undone on ∂Q', ∂K'.
-#[allow(clippy::too_many_arguments)]
-pub fn attention_backward(
-    dx: &mut [f32],
-    g: AttnGrads,
-    dout: &[f32],
-    x: &[f32],
-    saved: AttnSaved,
-    w: &AttnWeights,
-    s: AttnScratch,
-    rope: Rope,
-    drop: DropMask,
-    sh: AttnShape,
-) {
-    let (t, d, hd, rows) = (sh.t, sh.d, sh.hd(), sh.rows());
-    let n = rows * d;
-    let scale = 1.0 / (hd as f32).sqrt();
-    // y = o·W_outᵀ
-    matmul(g.out, d, true, MatRef::t(dout, d), MatRef::rows(saved.att, d), d, d, rows);
-    let datt = &mut s.datt[..n];
-    matmul(datt, d, false, MatRef::rows(dout, d), MatRef::rows(w.out, d), rows, d, d);
-    let datt: &[f32] = datt;
-    let dqkvh = &mut s.heads[..3 * n];
-    dqkvh
-        .par_chunks_mut(3 * t * hd)
-        .zip(saved.qkvh.par_chunks(3 * t * hd))
-        .zip(saved.probs[..sh.probs_len()].par_chunks(t * t))
-        .zip(s.pd[..sh.probs_len()].par_chunks_mut(t * t))
-        .enumerate()
-        .for_each(|(bh, (((dc, c), p), pd))| {
-            let (bi, hi) = (bh / sh.heads, bh % sh.heads);
-            let (q, rest) = c.split_at(t * hd);
-            let (k, v) = rest.split_at(t * hd);
-            let (dq, rest) = dc.split_at_mut(t * hd);
-            let (dk, dv) = rest.split_at_mut(t * hd);
-            // ∂O of this head: rows of datt, columns hi·hd…, read in place
-            let d_o = MatRef::rows(&datt[bi * t * d + hi * hd..], d);
-            {
-                let pv: &[f32] = if drop.is_active() {
-                    apply_mask(pd, p, drop, bh, t);
-                    pd
-                } else {
-                    p
-                };
-                matmul_serial(dv, hd, false, MatRef::t(pv, t), d_o, t, hd, t);
-            }
-            matmul_serial(pd, t, false, d_o, MatRef::t(v, hd), t, t, hd);
-            let base = (bh * t * t) as u64;
-            for i in 0..t {
-                let (row, prow) = (&mut pd[i * t..(i + 1) * t], &p[i * t..(i + 1) * t]);
-                let mut c = 0.0f32;
-                for j in 0..=i {
-                    row[j] *= drop.factor(base + (i * t + j) as u64);
-                    c += prow[j] * row[j];
+crate::vectorized! {
+    /// Backward: `dx` overwritten with ∂L/∂x, weight gradients added, given
+    /// `dout` = ∂L/∂y. `drop` must be the forward's mask.
+    ///
+    /// Per (b, h), with P the kept probabilities, M the mask factors, P̃ = P⊙M:
+    /// ∂V = P̃ᵀ·∂O, ∂P̃ = ∂O·Vᵀ, ∂P = ∂P̃⊙M, ∂S_ij = P_ij(∂P_ij − Σ_j' P_ij'∂P_ij')/√hd,
+    /// ∂Q' = ∂S·K', ∂K' = ∂Sᵀ·Q'; then RoPE is undone on ∂Q', ∂K'.
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention_backward(
+        dx: &mut [f32],
+        g: AttnGrads,
+        dout: &[f32],
+        x: &[f32],
+        saved: AttnSaved,
+        w: &AttnWeights,
+        s: AttnScratch,
+        rope: Rope,
+        drop: DropMask,
+        sh: AttnShape,
+    ) {
+        let (t, d, hd, rows) = (sh.t, sh.d, sh.hd(), sh.rows());
+        let n = rows * d;
+        let scale = 1.0 / (hd as f32).sqrt();
+        // y = o·W_outᵀ
+        matmul(g.out, d, true, MatRef::t(dout, d), MatRef::rows(saved.att, d), d, d, rows);
+        let datt = &mut s.datt[..n];
+        matmul(datt, d, false, MatRef::rows(dout, d), MatRef::rows(w.out, d), rows, d, d);
+        let datt: &[f32] = datt;
+        let dqkvh = &mut s.heads[..3 * n];
+        dqkvh
+            .par_chunks_mut(3 * t * hd)
+            .zip(saved.qkvh.par_chunks(3 * t * hd))
+            .zip(saved.probs[..sh.probs_len()].par_chunks(t * t))
+            .zip(s.pd[..sh.probs_len()].par_chunks_mut(t * t))
+            .enumerate()
+            .for_each(|(bh, (((dc, c), p), pd))| {
+                let (bi, hi) = (bh / sh.heads, bh % sh.heads);
+                let (q, rest) = c.split_at(t * hd);
+                let (k, v) = rest.split_at(t * hd);
+                let (dq, rest) = dc.split_at_mut(t * hd);
+                let (dk, dv) = rest.split_at_mut(t * hd);
+                // ∂O of this head: rows of datt, columns hi·hd…, read in place
+                let d_o = MatRef::rows(&datt[bi * t * d + hi * hd..], d);
+                {
+                    let pv: &[f32] = if drop.is_active() {
+                        apply_mask(pd, p, drop, bh, t);
+                        pd
+                    } else {
+                        p
+                    };
+                    matmul_serial(dv, hd, false, MatRef::t(pv, t), d_o, t, hd, t);
                 }
-                for j in 0..=i {
-                    row[j] = prow[j] * (row[j] - c) * scale;
+                matmul_serial(pd, t, false, d_o, MatRef::t(v, hd), t, t, hd);
+                let base = (bh * t * t) as u64;
+                for i in 0..t {
+                    let (row, prow) = (&mut pd[i * t..(i + 1) * t], &p[i * t..(i + 1) * t]);
+                    let mut c = 0.0f32;
+                    for j in 0..=i {
+                        row[j] *= drop.factor(base + (i * t + j) as u64);
+                        c += prow[j] * row[j];
+                    }
+                    for j in 0..=i {
+                        row[j] = prow[j] * (row[j] - c) * scale;
+                    }
+                    row[i + 1..].fill(0.0);
                 }
-                row[i + 1..].fill(0.0);
+                matmul_serial(dq, hd, false, MatRef::rows(pd, t), MatRef::rows(k, hd), t, hd, t);
+                matmul_serial(dk, hd, false, MatRef::t(pd, t), MatRef::rows(q, hd), t, hd, t);
+            });
+        // head-major gradients → rows [rows × 3d], RoPE undone on q and k
+        let half = hd / 2;
+        let dqkvh: &[f32] = dqkvh;
+        let dqkv = &mut s.qkv[..3 * n];
+        dqkv.par_chunks_mut(3 * d).enumerate().for_each(|(r, row)| {
+            let (bi, tt) = (r / t, r % t);
+            let (cs, sn) = (&rope.cos[tt * half..(tt + 1) * half], &rope.sin[tt * half..(tt + 1) * half]);
+            for hi in 0..sh.heads {
+                let c = &dqkvh[(bi * sh.heads + hi) * 3 * t * hd..];
+                let col = hi * hd;
+                rope.rotate_back(&mut row[col..col + hd], &c[tt * hd..(tt + 1) * hd], cs, sn);
+                rope.rotate_back(&mut row[d + col..d + col + hd], &c[(t + tt) * hd..(t + tt + 1) * hd], cs, sn);
+                row[2 * d + col..2 * d + col + hd].copy_from_slice(&c[(2 * t + tt) * hd..(2 * t + tt + 1) * hd]);
             }
-            matmul_serial(dq, hd, false, MatRef::rows(pd, t), MatRef::rows(k, hd), t, hd, t);
-            matmul_serial(dk, hd, false, MatRef::t(pd, t), MatRef::rows(q, hd), t, hd, t);
         });
-    // head-major gradients → rows [rows × 3d], RoPE undone on q and k
-    let half = hd / 2;
-    let dqkvh: &[f32] = dqkvh;
-    let dqkv = &mut s.qkv[..3 * n];
-    dqkv.par_chunks_mut(3 * d).enumerate().for_each(|(r, row)| {
-        let (bi, tt) = (r / t, r % t);
-        let (cs, sn) = (&rope.cos[tt * half..(tt + 1) * half], &rope.sin[tt * half..(tt + 1) * half]);
-        for hi in 0..sh.heads {
-            let c = &dqkvh[(bi * sh.heads + hi) * 3 * t * hd..];
-            let col = hi * hd;
-            rope.rotate_back(&mut row[col..col + hd], &c[tt * hd..(tt + 1) * hd], cs, sn);
-            rope.rotate_back(&mut row[d + col..d + col + hd], &c[(t + tt) * hd..(t + tt + 1) * hd], cs, sn);
-            row[2 * d + col..2 * d + col + hd].copy_from_slice(&c[(2 * t + tt) * hd..(2 * t + tt + 1) * hd]);
-        }
-    });
-    let dqkv: &[f32] = dqkv;
-    matmul(g.qkv, d, true, MatRef::t(dqkv, 3 * d), MatRef::rows(x, d), 3 * d, d, rows);
-    matmul(dx, d, false, MatRef::rows(dqkv, 3 * d), MatRef::rows(w.qkv, d), rows, d, 3 * d);
+        let dqkv: &[f32] = dqkv;
+        matmul(g.qkv, d, true, MatRef::t(dqkv, 3 * d), MatRef::rows(x, d), 3 * d, d, rows);
+        matmul(dx, d, false, MatRef::rows(dqkv, 3 * d), MatRef::rows(w.qkv, d), rows, d, 3 * d);
+    }
 }

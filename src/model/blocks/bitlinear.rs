@@ -32,28 +32,32 @@ fn mean_abs(x: &[f32]) -> f32 {
     (abs_sum(x) / x.len().max(1) as f64) as f32
 }
 
-fn abs_sum(x: &[f32]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let c = x.chunks_exact(8);
-    let tail: f64 = c.remainder().iter().map(|v| v.abs() as f64).sum();
-    for ch in c {
-        for l in 0..8 {
-            acc[l] += ch[l].abs() as f64;
+crate::vectorized! {
+    fn abs_sum(x: &[f32]) -> f64 {
+        let mut acc = [0.0f64; 8];
+        let c = x.chunks_exact(8);
+        let tail: f64 = c.remainder().iter().map(|v| v.abs() as f64).sum();
+        for ch in c {
+            for l in 0..8 {
+                acc[l] += ch[l].abs() as f64;
+            }
         }
+        acc.iter().sum::<f64>() + tail
     }
-    acc.iter().sum::<f64>() + tail
 }
 
-/// [`mean_abs`] of a whole matrix (v4, v5), over 64 fixed parts summed in
-/// parallel and then in order, so the same whatever the thread count. As one
-/// serial chain over v4's ~2.4 M ternary weights it cost ~1 ms of a 25 ms bf16
-/// step while the other core waited (measured: 25.7–26.3 → 25.0–25.3 ms).
-fn mean_abs_matrix(x: &[f32]) -> f32 {
-    const PARTS: usize = 64;
-    let len = x.len().div_ceil(PARTS).max(1);
-    let mut sums = [0.0f64; PARTS];
-    sums.par_iter_mut().zip(x.par_chunks(len)).for_each(|(s, c)| *s = abs_sum(c));
-    (sums.iter().sum::<f64>() / x.len().max(1) as f64) as f32
+crate::vectorized! {
+    /// [`mean_abs`] of a whole matrix (v4, v5), over 64 fixed parts summed in
+    /// parallel and then in order, so the same whatever the thread count. As one
+    /// serial chain over v4's ~2.4 M ternary weights it cost ~1 ms of a 25 ms bf16
+    /// step while the other core waited (measured: 25.7–26.3 → 25.0–25.3 ms).
+    fn mean_abs_matrix(x: &[f32]) -> f32 {
+        const PARTS: usize = 64;
+        let len = x.len().div_ceil(PARTS).max(1);
+        let mut sums = [0.0f64; PARTS];
+        sums.par_iter_mut().zip(x.par_chunks(len)).for_each(|(s, c)| *s = abs_sum(c));
+        (sums.iter().sum::<f64>() / x.len().max(1) as f64) as f32
+    }
 }
 
 /// Scale(s) of W [out × in]: one per matrix (A, B) or one per row (C).
@@ -69,35 +73,39 @@ fn row_scale(v: BitVariant, whole: f32, row: &[f32]) -> (f32, f32) {
     }
 }
 
-/// q = Q(w) for w stored [out × in].
-pub fn quantize(q: &mut [f32], w: &[f32], out: usize, inp: usize, v: BitVariant) {
-    debug_assert_eq!(w.len(), out * inp);
-    debug_assert_eq!(q.len(), out * inp);
-    let whole = if v == BitVariant::C { 0.0 } else { mean_abs_matrix(w) };
-    q.par_chunks_mut(inp).zip(w.par_chunks(inp)).for_each(|(qr, wr)| {
-        let (div, mul) = row_scale(v, whole, wr);
-        for (qo, &wi) in qr.iter_mut().zip(wr) {
-            *qo = mul * trit(wi, div);
-        }
-    });
+crate::vectorized! {
+    /// q = Q(w) for w stored [out × in].
+    pub fn quantize(q: &mut [f32], w: &[f32], out: usize, inp: usize, v: BitVariant) {
+        debug_assert_eq!(w.len(), out * inp);
+        debug_assert_eq!(q.len(), out * inp);
+        let whole = if v == BitVariant::C { 0.0 } else { mean_abs_matrix(w) };
+        q.par_chunks_mut(inp).zip(w.par_chunks(inp)).for_each(|(qr, wr)| {
+            let (div, mul) = row_scale(v, whole, wr);
+            for (qo, &wi) in qr.iter_mut().zip(wr) {
+                *qo = mul * trit(wi, div);
+            }
+        });
+    }
 }
 
-/// Share of −1 / 0 / +1 in Q(w).
-pub fn ternary_share(name: &str, w: &[f32], out: usize, inp: usize, v: BitVariant) -> TernaryShare {
-    let whole = if v == BitVariant::C { 0.0 } else { mean_abs_matrix(w) };
-    let (mut neg, mut zero, mut pos) = (0usize, 0usize, 0usize);
-    for wr in w.chunks(inp).take(out) {
-        let (div, _) = row_scale(v, whole, wr);
-        for &wi in wr {
-            match trit(wi, div) {
-                t if t < 0.0 => neg += 1,
-                t if t > 0.0 => pos += 1,
-                _ => zero += 1,
+crate::vectorized! {
+    /// Share of −1 / 0 / +1 in Q(w).
+    pub fn ternary_share(name: &str, w: &[f32], out: usize, inp: usize, v: BitVariant) -> TernaryShare {
+        let whole = if v == BitVariant::C { 0.0 } else { mean_abs_matrix(w) };
+        let (mut neg, mut zero, mut pos) = (0usize, 0usize, 0usize);
+        for wr in w.chunks(inp).take(out) {
+            let (div, _) = row_scale(v, whole, wr);
+            for &wi in wr {
+                match trit(wi, div) {
+                    t if t < 0.0 => neg += 1,
+                    t if t > 0.0 => pos += 1,
+                    _ => zero += 1,
+                }
             }
         }
+        let n = (neg + zero + pos).max(1) as f32;
+        TernaryShare { name: name.to_string(), neg: neg as f32 / n, zero: zero as f32 / n, pos: pos as f32 / n }
     }
-    let n = (neg + zero + pos).max(1) as f32;
-    TernaryShare { name: name.to_string(), neg: neg as f32 / n, zero: zero as f32 / n, pos: pos as f32 / n }
 }
 
 #[cfg(test)]

@@ -65,17 +65,19 @@ impl DropMask {
     }
 }
 
-/// x\[i\] *= mask.factor(offset + i) in place (forward on activations, backward on
-/// their gradients). Parallel over fixed chunks; the result does not depend on them.
-pub fn dropout_apply(x: &mut [f32], mask: DropMask, offset: u64) {
-    if !mask.is_active() {
-        return;
-    }
-    const CHUNK: usize = 4096;
-    x.par_chunks_mut(CHUNK).enumerate().for_each(|(c, xs)| {
-        let base = offset + (c * CHUNK) as u64;
-        for (j, v) in xs.iter_mut().enumerate() {
-            *v *= mask.factor(base + j as u64);
+crate::vectorized! {
+    /// x\[i\] *= mask.factor(offset + i) in place (forward on activations, backward on
+    /// their gradients). Parallel over fixed chunks; the result does not depend on them.
+    pub fn dropout_apply(x: &mut [f32], mask: DropMask, offset: u64) {
+        if !mask.is_active() {
+            return;
         }
-    });
+        const CHUNK: usize = 4096;
+        x.par_chunks_mut(CHUNK).enumerate().for_each(|(c, xs)| {
+            let base = offset + (c * CHUNK) as u64;
+            for (j, v) in xs.iter_mut().enumerate() {
+                *v *= mask.factor(base + j as u64);
+            }
+        });
+    }
 }

@@ -99,49 +99,51 @@ impl FspState {
     }
 }
 
-/// Forward: gathers H_P, computes u, ℓ and Y into `s`, returns the FSP loss
-/// (f64 sum in row order, before α). `hf` [b·t × d], `y` [b·t], `head` [V × d],
-/// `proj` [d × d]. Returns 0 and leaves `s` untouched when T ≤ τ.
-#[allow(clippy::too_many_arguments)]
-pub fn fsp_forward(
-    s: &mut FspScratch,
-    cfg: &FspConfig,
-    hf: &[f32],
-    y: &[u32],
-    head: &[f32],
-    proj: &[f32],
-    b: usize,
-    t: usize,
-    d: usize,
-    v: usize,
-) -> f64 {
-    let n = cfg.n_positions(t);
-    let m = b * n;
-    if m == 0 {
-        return 0.0;
-    }
-    s.ensure(m, d, v);
-    for bi in 0..b {
-        for (i, p) in cfg.positions(t).enumerate() {
-            let row = bi * n + i;
-            let src = (bi * t + p) * d;
-            s.hp[row * d..(row + 1) * d].copy_from_slice(&hf[src..src + d]);
-            let tgt = &mut s.target[row * v..(row + 1) * v];
-            tgt.fill(0.0);
-            for &tok in &y[bi * t + p..bi * t + p + cfg.horizon] {
-                tgt[tok as usize] = 1.0;
+crate::vectorized! {
+    /// Forward: gathers H_P, computes u, ℓ and Y into `s`, returns the FSP loss
+    /// (f64 sum in row order, before α). `hf` [b·t × d], `y` [b·t], `head` [V × d],
+    /// `proj` [d × d]. Returns 0 and leaves `s` untouched when T ≤ τ.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fsp_forward(
+        s: &mut FspScratch,
+        cfg: &FspConfig,
+        hf: &[f32],
+        y: &[u32],
+        head: &[f32],
+        proj: &[f32],
+        b: usize,
+        t: usize,
+        d: usize,
+        v: usize,
+    ) -> f64 {
+        let n = cfg.n_positions(t);
+        let m = b * n;
+        if m == 0 {
+            return 0.0;
+        }
+        s.ensure(m, d, v);
+        for bi in 0..b {
+            for (i, p) in cfg.positions(t).enumerate() {
+                let row = bi * n + i;
+                let src = (bi * t + p) * d;
+                s.hp[row * d..(row + 1) * d].copy_from_slice(&hf[src..src + d]);
+                let tgt = &mut s.target[row * v..(row + 1) * v];
+                tgt.fill(0.0);
+                for &tok in &y[bi * t + p..bi * t + p + cfg.horizon] {
+                    tgt[tok as usize] = 1.0;
+                }
             }
         }
+        let (hp, u, z) = (&s.hp[..m * d], &mut s.u[..m * d], &mut s.logits[..m * v]);
+        matmul(u, d, false, MatRef::rows(hp, d), MatRef::t(proj, d), m, d, d);
+        matmul(z, v, false, MatRef::rows(u, d), MatRef::t(head, d), m, v, d);
+        let w = cfg.pos_weight;
+        let mut sum = 0.0f64;
+        for (&l, &yy) in z.iter().zip(&s.target[..m * v]) {
+            sum += bce_term(l, yy, w) as f64;
+        }
+        sum / (m * v) as f64
     }
-    let (hp, u, z) = (&s.hp[..m * d], &mut s.u[..m * d], &mut s.logits[..m * v]);
-    matmul(u, d, false, MatRef::rows(hp, d), MatRef::t(proj, d), m, d, d);
-    matmul(z, v, false, MatRef::rows(u, d), MatRef::t(head, d), m, v, d);
-    let w = cfg.pos_weight;
-    let mut sum = 0.0f64;
-    for (&l, &yy) in z.iter().zip(&s.target[..m * v]) {
-        sum += bce_term(l, yy, w) as f64;
-    }
-    sum / (m * v) as f64
 }
 
 /// One element of BCE-with-logits with pos_weight `w`.
@@ -160,51 +162,53 @@ pub struct FspGrads<'a> {
     pub dproj: &'a mut [f32],
 }
 
-/// Forward and backward of α·FSP: returns FSP (before α) and adds the
-/// gradients of α·FSP into `g`. A no-op returning 0 when T ≤ τ.
-#[allow(clippy::too_many_arguments)]
-pub fn fsp_loss_and_grad(
-    s: &mut FspScratch,
-    g: FspGrads<'_>,
-    cfg: &FspConfig,
-    hf: &[f32],
-    y: &[u32],
-    head: &[f32],
-    proj: &[f32],
-    b: usize,
-    t: usize,
-    d: usize,
-    v: usize,
-) -> f64 {
-    let n = cfg.n_positions(t);
-    let m = b * n;
-    if m == 0 {
-        return 0.0;
-    }
-    let loss = fsp_forward(s, cfg, hf, y, head, proj, b, t, d, v);
-    let (w, scale) = (cfg.pos_weight, cfg.weight / (m * v) as f32);
-    // g_ℓ in place of ℓ
-    for (zr, yr) in s.logits[..m * v].chunks_mut(v).zip(s.target[..m * v].chunks(v)) {
-        for (l, &yy) in zr.iter_mut().zip(yr) {
-            let sig = 1.0 / (1.0 + (-*l).exp());
-            *l = scale * (sig * (1.0 + (w - 1.0) * yy) - w * yy);
+crate::vectorized! {
+    /// Forward and backward of α·FSP: returns FSP (before α) and adds the
+    /// gradients of α·FSP into `g`. A no-op returning 0 when T ≤ τ.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fsp_loss_and_grad(
+        s: &mut FspScratch,
+        g: FspGrads<'_>,
+        cfg: &FspConfig,
+        hf: &[f32],
+        y: &[u32],
+        head: &[f32],
+        proj: &[f32],
+        b: usize,
+        t: usize,
+        d: usize,
+        v: usize,
+    ) -> f64 {
+        let n = cfg.n_positions(t);
+        let m = b * n;
+        if m == 0 {
+            return 0.0;
         }
-    }
-    let (hp, u, gz) = (&s.hp[..m * d], &s.u[..m * d], &s.logits[..m * v]);
-    let (gu, gh) = (&mut s.gu[..m * d], &mut s.gh[..m * d]);
-    matmul(g.dhead, d, true, MatRef::t(gz, v), MatRef::rows(u, d), v, d, m);
-    matmul(gu, d, false, MatRef::rows(gz, v), MatRef::rows(head, d), m, d, v);
-    matmul(g.dproj, d, true, MatRef::t(gu, d), MatRef::rows(hp, d), d, d, m);
-    matmul(gh, d, false, MatRef::rows(gu, d), MatRef::rows(proj, d), m, d, d);
-    for bi in 0..b {
-        for (i, p) in cfg.positions(t).enumerate() {
-            let (row, dst) = (bi * n + i, (bi * t + p) * d);
-            for (a, &x) in g.dhf[dst..dst + d].iter_mut().zip(&gh[row * d..(row + 1) * d]) {
-                *a += x;
+        let loss = fsp_forward(s, cfg, hf, y, head, proj, b, t, d, v);
+        let (w, scale) = (cfg.pos_weight, cfg.weight / (m * v) as f32);
+        // g_ℓ in place of ℓ
+        for (zr, yr) in s.logits[..m * v].chunks_mut(v).zip(s.target[..m * v].chunks(v)) {
+            for (l, &yy) in zr.iter_mut().zip(yr) {
+                let sig = 1.0 / (1.0 + (-*l).exp());
+                *l = scale * (sig * (1.0 + (w - 1.0) * yy) - w * yy);
             }
         }
+        let (hp, u, gz) = (&s.hp[..m * d], &s.u[..m * d], &s.logits[..m * v]);
+        let (gu, gh) = (&mut s.gu[..m * d], &mut s.gh[..m * d]);
+        matmul(g.dhead, d, true, MatRef::t(gz, v), MatRef::rows(u, d), v, d, m);
+        matmul(gu, d, false, MatRef::rows(gz, v), MatRef::rows(head, d), m, d, v);
+        matmul(g.dproj, d, true, MatRef::t(gu, d), MatRef::rows(hp, d), d, d, m);
+        matmul(gh, d, false, MatRef::rows(gu, d), MatRef::rows(proj, d), m, d, d);
+        for bi in 0..b {
+            for (i, p) in cfg.positions(t).enumerate() {
+                let (row, dst) = (bi * n + i, (bi * t + p) * d);
+                for (a, &x) in g.dhf[dst..dst + d].iter_mut().zip(&gh[row * d..(row + 1) * d]) {
+                    *a += x;
+                }
+            }
+        }
+        loss
     }
-    loss
 }
 
 /// The FSP hook of a training step, called right after the LM head's

@@ -75,40 +75,44 @@ pub fn geglu_forward(out: &mut [f32], ab: &mut [f32], act: &mut [f32], x: &[f32]
     matmul(out, d, false, MatRef::rows(act, h), MatRef::t(w.down, h), rows, d, h);
 }
 
-/// act = GELU(a) ⊙ b for each [a ; b] row.
-fn activate(act: &mut [f32], ab: &[f32], h: usize) {
-    act.par_chunks_mut(h).zip(ab.par_chunks(2 * h)).for_each(|(o, x)| {
-        for j in 0..h {
-            o[j] = gelu(x[j]) * x[h + j];
-        }
-    });
+crate::vectorized! {
+    /// act = GELU(a) ⊙ b for each [a ; b] row.
+    fn activate(act: &mut [f32], ab: &[f32], h: usize) {
+        act.par_chunks_mut(h).zip(ab.par_chunks(2 * h)).for_each(|(o, x)| {
+            for j in 0..h {
+                o[j] = gelu(x[j]) * x[h + j];
+            }
+        });
+    }
 }
 
-/// Backward: `dx` overwritten; weight gradients added. Scratch `dact` [rows × H]
-/// (first holds the recomputed activation), `dab` [rows × 2H].
-#[allow(clippy::too_many_arguments)]
-pub fn geglu_backward(
-    dx: &mut [f32],
-    g: GegluGrads,
-    dout: &[f32],
-    x: &[f32],
-    ab: &[f32],
-    w: &GegluWeights,
-    dact: &mut [f32],
-    dab: &mut [f32],
-    d: usize,
-    h: usize,
-) {
-    let rows = x.len() / d;
-    activate(dact, ab, h);
-    matmul(g.down, h, true, MatRef::t(dout, d), MatRef::rows(dact, h), d, h, rows);
-    matmul(dact, h, false, MatRef::rows(dout, d), MatRef::rows(w.down, h), rows, h, d);
-    dab.par_chunks_mut(2 * h).zip(dact.par_chunks(h)).zip(ab.par_chunks(2 * h)).for_each(|((dz, dy), z)| {
-        for j in 0..h {
-            dz[j] = dy[j] * z[h + j] * gelu_grad(z[j]);
-            dz[h + j] = dy[j] * gelu(z[j]);
-        }
-    });
-    matmul(g.up, d, true, MatRef::t(dab, 2 * h), MatRef::rows(x, d), 2 * h, d, rows);
-    matmul(dx, d, false, MatRef::rows(dab, 2 * h), MatRef::rows(w.up, d), rows, d, 2 * h);
+crate::vectorized! {
+    /// Backward: `dx` overwritten; weight gradients added. Scratch `dact` [rows × H]
+    /// (first holds the recomputed activation), `dab` [rows × 2H].
+    #[allow(clippy::too_many_arguments)]
+    pub fn geglu_backward(
+        dx: &mut [f32],
+        g: GegluGrads,
+        dout: &[f32],
+        x: &[f32],
+        ab: &[f32],
+        w: &GegluWeights,
+        dact: &mut [f32],
+        dab: &mut [f32],
+        d: usize,
+        h: usize,
+    ) {
+        let rows = x.len() / d;
+        activate(dact, ab, h);
+        matmul(g.down, h, true, MatRef::t(dout, d), MatRef::rows(dact, h), d, h, rows);
+        matmul(dact, h, false, MatRef::rows(dout, d), MatRef::rows(w.down, h), rows, h, d);
+        dab.par_chunks_mut(2 * h).zip(dact.par_chunks(h)).zip(ab.par_chunks(2 * h)).for_each(|((dz, dy), z)| {
+            for j in 0..h {
+                dz[j] = dy[j] * z[h + j] * gelu_grad(z[j]);
+                dz[h + j] = dy[j] * gelu(z[j]);
+            }
+        });
+        matmul(g.up, d, true, MatRef::t(dab, 2 * h), MatRef::rows(x, d), 2 * h, d, rows);
+        matmul(dx, d, false, MatRef::rows(dab, 2 * h), MatRef::rows(w.up, d), rows, d, 2 * h);
+    }
 }

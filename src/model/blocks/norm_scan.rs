@@ -46,99 +46,105 @@ pub struct ScanActs<'a> {
     pub s: &'a mut [f32],
 }
 
-/// out [rows × k] = W_m·s (overwritten); `t` is the window (rows = b·t).
-pub fn scan_forward(out: &mut [f32], acts: ScanActs, a: &[f32], w: &ScanWeights, t: usize, d: usize, k: usize) {
-    let rows = a.len() / d;
-    matmul(acts.qkv, 3 * k, false, MatRef::rows(a, d), MatRef::t(w.proj, d), rows, 3 * k, d);
-    let ScanActs { qkv, n, den, s } = acts;
-    qkv.par_chunks_mut(t * 3 * k).zip(n.par_chunks_mut(t * k)).zip(den.par_chunks_mut(t * k)).zip(s.par_chunks_mut(t * k)).for_each(
-        |(((qkv, n), den), s)| {
-            for c0 in (0..k).step_by(BLOCK) {
-                let wd = BLOCK.min(k - c0);
-                let (mut an, mut ad) = ([0.0f64; BLOCK], [0.0f64; BLOCK]);
-                for i in 0..t {
-                    let row = &mut qkv[i * 3 * k..(i + 1) * 3 * k];
-                    let o = i * k + c0;
-                    for j in 0..wd {
-                        let c = c0 + j;
-                        let kappa = sigmoid(row[k + c]);
-                        let nu = row[2 * k + c].tanh();
-                        row[k + c] = kappa;
-                        row[2 * k + c] = nu;
-                        an[j] += (kappa * nu) as f64;
-                        ad[j] += kappa as f64;
-                        let (nv, dv) = (an[j] as f32, ad[j] as f32 + SCAN_EPS);
-                        n[o + j] = nv;
-                        den[o + j] = dv;
-                        s[o + j] = row[c] * nv / dv;
+crate::vectorized! {
+    /// out [rows × k] = W_m·s (overwritten); `t` is the window (rows = b·t).
+    pub fn scan_forward(out: &mut [f32], acts: ScanActs, a: &[f32], w: &ScanWeights, t: usize, d: usize, k: usize) {
+        let rows = a.len() / d;
+        matmul(acts.qkv, 3 * k, false, MatRef::rows(a, d), MatRef::t(w.proj, d), rows, 3 * k, d);
+        let ScanActs { qkv, n, den, s } = acts;
+        qkv.par_chunks_mut(t * 3 * k).zip(n.par_chunks_mut(t * k)).zip(den.par_chunks_mut(t * k)).zip(s.par_chunks_mut(t * k)).for_each(
+            |(((qkv, n), den), s)| {
+                for c0 in (0..k).step_by(BLOCK) {
+                    let wd = BLOCK.min(k - c0);
+                    let (mut an, mut ad) = ([0.0f64; BLOCK], [0.0f64; BLOCK]);
+                    for i in 0..t {
+                        let row = &mut qkv[i * 3 * k..(i + 1) * 3 * k];
+                        let o = i * k + c0;
+                        for j in 0..wd {
+                            let c = c0 + j;
+                            let kappa = sigmoid(row[k + c]);
+                            let nu = row[2 * k + c].tanh();
+                            row[k + c] = kappa;
+                            row[2 * k + c] = nu;
+                            an[j] += (kappa * nu) as f64;
+                            ad[j] += kappa as f64;
+                            let (nv, dv) = (an[j] as f32, ad[j] as f32 + SCAN_EPS);
+                            n[o + j] = nv;
+                            den[o + j] = dv;
+                            s[o + j] = row[c] * nv / dv;
+                        }
                     }
                 }
-            }
-        },
-    );
-    matmul(out, k, false, MatRef::rows(s, k), MatRef::t(w.m, k), rows, k, k);
-}
-
-/// One position's streaming step (decoders): `qkv` = W_proj·a_t on entry, the
-/// running sums `n`, `den` (f64, ε not included) updated; s written to `s`.
-pub fn scan_step(s: &mut [f32], qkv: &[f32], n: &mut [f64], den: &mut [f64], k: usize) {
-    for c in 0..k {
-        let kappa = sigmoid(qkv[k + c]);
-        let nu = qkv[2 * k + c].tanh();
-        n[c] += (kappa * nu) as f64;
-        den[c] += kappa as f64;
-        s[c] = qkv[c] * (n[c] as f32) / (den[c] as f32 + SCAN_EPS);
+            },
+        );
+        matmul(out, k, false, MatRef::rows(s, k), MatRef::t(w.m, k), rows, k, k);
     }
 }
 
-/// Backward: `da` overwritten with ∂L/∂a, weight gradients added. `ds` [rows × k]
-/// and `dqkv` [rows × 3k] are scratch.
-#[allow(clippy::too_many_arguments)]
-pub fn scan_backward(
-    da: &mut [f32],
-    g: ScanGrads,
-    dout: &[f32],
-    a: &[f32],
-    acts: (&[f32], &[f32], &[f32], &[f32]),
-    w: &ScanWeights,
-    ds: &mut [f32],
-    dqkv: &mut [f32],
-    t: usize,
-    d: usize,
-    k: usize,
-) {
-    let rows = a.len() / d;
-    let (qkv, n, den, s) = acts;
-    matmul(g.m, k, true, MatRef::t(dout, k), MatRef::rows(s, k), k, k, rows);
-    matmul(ds, k, false, MatRef::rows(dout, k), MatRef::rows(w.m, k), rows, k, k);
-    dqkv.par_chunks_mut(t * 3 * k)
-        .zip(qkv.par_chunks(t * 3 * k))
-        .zip(n.par_chunks(t * k).zip(den.par_chunks(t * k)))
-        .zip(ds.par_chunks(t * k))
-        .for_each(|(((dq, qkv), (n, den)), ds)| {
-            for c0 in (0..k).step_by(BLOCK) {
-                let wd = BLOCK.min(k - c0);
-                let (mut gn, mut gd) = ([0.0f64; BLOCK], [0.0f64; BLOCK]);
-                for i in (0..t).rev() {
-                    let (row, drow) = (&qkv[i * 3 * k..(i + 1) * 3 * k], &mut dq[i * 3 * k..(i + 1) * 3 * k]);
-                    let o = i * k + c0;
-                    for j in 0..wd {
-                        let c = c0 + j;
-                        let (q, kappa, nu) = (row[c], row[k + c], row[2 * k + c]);
-                        let (nv, dv, gs) = (n[o + j], den[o + j], ds[o + j]);
-                        drow[c] = gs * nv / dv;
-                        let gq = (gs * q / dv) as f64;
-                        gn[j] += gq;
-                        gd[j] -= gq * (nv / dv) as f64;
-                        let (gnj, gdj) = (gn[j] as f32, gd[j] as f32);
-                        let gk = gnj * nu + gdj;
-                        let gv = gnj * kappa;
-                        drow[k + c] = gk * kappa * (1.0 - kappa);
-                        drow[2 * k + c] = gv * (1.0 - nu * nu);
+crate::vectorized! {
+    /// One position's streaming step (decoders): `qkv` = W_proj·a_t on entry, the
+    /// running sums `n`, `den` (f64, ε not included) updated; s written to `s`.
+    pub fn scan_step(s: &mut [f32], qkv: &[f32], n: &mut [f64], den: &mut [f64], k: usize) {
+        for c in 0..k {
+            let kappa = sigmoid(qkv[k + c]);
+            let nu = qkv[2 * k + c].tanh();
+            n[c] += (kappa * nu) as f64;
+            den[c] += kappa as f64;
+            s[c] = qkv[c] * (n[c] as f32) / (den[c] as f32 + SCAN_EPS);
+        }
+    }
+}
+
+crate::vectorized! {
+    /// Backward: `da` overwritten with ∂L/∂a, weight gradients added. `ds` [rows × k]
+    /// and `dqkv` [rows × 3k] are scratch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn scan_backward(
+        da: &mut [f32],
+        g: ScanGrads,
+        dout: &[f32],
+        a: &[f32],
+        acts: (&[f32], &[f32], &[f32], &[f32]),
+        w: &ScanWeights,
+        ds: &mut [f32],
+        dqkv: &mut [f32],
+        t: usize,
+        d: usize,
+        k: usize,
+    ) {
+        let rows = a.len() / d;
+        let (qkv, n, den, s) = acts;
+        matmul(g.m, k, true, MatRef::t(dout, k), MatRef::rows(s, k), k, k, rows);
+        matmul(ds, k, false, MatRef::rows(dout, k), MatRef::rows(w.m, k), rows, k, k);
+        dqkv.par_chunks_mut(t * 3 * k)
+            .zip(qkv.par_chunks(t * 3 * k))
+            .zip(n.par_chunks(t * k).zip(den.par_chunks(t * k)))
+            .zip(ds.par_chunks(t * k))
+            .for_each(|(((dq, qkv), (n, den)), ds)| {
+                for c0 in (0..k).step_by(BLOCK) {
+                    let wd = BLOCK.min(k - c0);
+                    let (mut gn, mut gd) = ([0.0f64; BLOCK], [0.0f64; BLOCK]);
+                    for i in (0..t).rev() {
+                        let (row, drow) = (&qkv[i * 3 * k..(i + 1) * 3 * k], &mut dq[i * 3 * k..(i + 1) * 3 * k]);
+                        let o = i * k + c0;
+                        for j in 0..wd {
+                            let c = c0 + j;
+                            let (q, kappa, nu) = (row[c], row[k + c], row[2 * k + c]);
+                            let (nv, dv, gs) = (n[o + j], den[o + j], ds[o + j]);
+                            drow[c] = gs * nv / dv;
+                            let gq = (gs * q / dv) as f64;
+                            gn[j] += gq;
+                            gd[j] -= gq * (nv / dv) as f64;
+                            let (gnj, gdj) = (gn[j] as f32, gd[j] as f32);
+                            let gk = gnj * nu + gdj;
+                            let gv = gnj * kappa;
+                            drow[k + c] = gk * kappa * (1.0 - kappa);
+                            drow[2 * k + c] = gv * (1.0 - nu * nu);
+                        }
                     }
                 }
-            }
-        });
-    matmul(g.proj, d, true, MatRef::t(dqkv, 3 * k), MatRef::rows(a, d), 3 * k, d, rows);
-    matmul(da, d, false, MatRef::rows(dqkv, 3 * k), MatRef::rows(w.proj, d), rows, d, 3 * k);
+            });
+        matmul(g.proj, d, true, MatRef::t(dqkv, 3 * k), MatRef::rows(a, d), 3 * k, d, rows);
+        matmul(da, d, false, MatRef::rows(dqkv, 3 * k), MatRef::rows(w.proj, d), rows, d, 3 * k);
+    }
 }

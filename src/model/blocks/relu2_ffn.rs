@@ -17,14 +17,16 @@ pub struct Relu2Grads<'a> {
     pub down: &'a mut [f32],
 }
 
-/// r = max(u, 0)².
-fn relu2(r: &mut [f32], u: &[f32]) {
-    r.par_chunks_mut(4096).zip(u.par_chunks(4096)).for_each(|(r, u)| {
-        for (r, &u) in r.iter_mut().zip(u) {
-            let p = u.max(0.0);
-            *r = p * p;
-        }
-    });
+crate::vectorized! {
+    /// r = max(u, 0)².
+    fn relu2(r: &mut [f32], u: &[f32]) {
+        r.par_chunks_mut(4096).zip(u.par_chunks(4096)).for_each(|(r, u)| {
+            for (r, &u) in r.iter_mut().zip(u) {
+                let p = u.max(0.0);
+                *r = p * p;
+            }
+        });
+    }
 }
 
 /// out **+=** W_down·ReLU²(W_up·a) (the residual add is fused); keeps the
@@ -37,30 +39,32 @@ pub fn relu2_ffn_forward(out: &mut [f32], u: &mut [f32], r: &mut [f32], a: &[f32
     matmul(out, d, true, MatRef::rows(r, h), MatRef::t(w.down, h), rows, d, h);
 }
 
-/// Backward: `da` overwritten with ∂L/∂a; weight gradients added. `dr` [rows × H]
-/// is scratch (first the recomputed activation, then ∂L/∂u in place):
-/// dW_down += doutᵀ·r; du = (dout·W_down) ⊙ 2·max(u, 0); dW_up += duᵀ·a; da = du·W_up.
-#[allow(clippy::too_many_arguments)]
-pub fn relu2_ffn_backward(
-    da: &mut [f32],
-    g: Relu2Grads,
-    dout: &[f32],
-    a: &[f32],
-    u: &[f32],
-    w: &Relu2Weights,
-    dr: &mut [f32],
-    d: usize,
-    h: usize,
-) {
-    let rows = a.len() / d;
-    relu2(dr, u);
-    matmul(g.down, h, true, MatRef::t(dout, d), MatRef::rows(dr, h), d, h, rows);
-    matmul(dr, h, false, MatRef::rows(dout, d), MatRef::rows(w.down, h), rows, h, d);
-    dr.par_chunks_mut(4096).zip(u.par_chunks(4096)).for_each(|(g, u)| {
-        for (g, &u) in g.iter_mut().zip(u) {
-            *g *= 2.0 * u.max(0.0);
-        }
-    });
-    matmul(g.up, d, true, MatRef::t(dr, h), MatRef::rows(a, d), h, d, rows);
-    matmul(da, d, false, MatRef::rows(dr, h), MatRef::rows(w.up, d), rows, d, h);
+crate::vectorized! {
+    /// Backward: `da` overwritten with ∂L/∂a; weight gradients added. `dr` [rows × H]
+    /// is scratch (first the recomputed activation, then ∂L/∂u in place):
+    /// dW_down += doutᵀ·r; du = (dout·W_down) ⊙ 2·max(u, 0); dW_up += duᵀ·a; da = du·W_up.
+    #[allow(clippy::too_many_arguments)]
+    pub fn relu2_ffn_backward(
+        da: &mut [f32],
+        g: Relu2Grads,
+        dout: &[f32],
+        a: &[f32],
+        u: &[f32],
+        w: &Relu2Weights,
+        dr: &mut [f32],
+        d: usize,
+        h: usize,
+    ) {
+        let rows = a.len() / d;
+        relu2(dr, u);
+        matmul(g.down, h, true, MatRef::t(dout, d), MatRef::rows(dr, h), d, h, rows);
+        matmul(dr, h, false, MatRef::rows(dout, d), MatRef::rows(w.down, h), rows, h, d);
+        dr.par_chunks_mut(4096).zip(u.par_chunks(4096)).for_each(|(g, u)| {
+            for (g, &u) in g.iter_mut().zip(u) {
+                *g *= 2.0 * u.max(0.0);
+            }
+        });
+        matmul(g.up, d, true, MatRef::t(dr, h), MatRef::rows(a, d), h, d, rows);
+        matmul(da, d, false, MatRef::rows(dr, h), MatRef::rows(w.up, d), rows, d, h);
+    }
 }

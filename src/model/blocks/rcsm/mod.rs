@@ -163,89 +163,93 @@ fn fit(v: &mut Vec<f32>, len: usize) {
     v.resize(len, 0.0);
 }
 
-/// out += σ(ρ)·W_up·r for the P-RCSM of input `x` [rows × d] and planner `p`
-/// [rows × d_p]; writes the next block's planner into `p_next` when given.
-#[allow(clippy::too_many_arguments)]
-pub fn rcsm_forward(
-    out: &mut [f32],
-    acts: &mut RcsmActs,
-    sc: &mut RcsmScratch,
-    x: &[f32],
-    p: &[f32],
-    p_next: Option<&mut [f32]>,
-    w: &RcsmWeights,
-    sh: RcsmShape,
-) {
-    let (d, dr) = (sh.d, sh.d_r);
-    let rows = x.len() / d;
-    let ac = acts;
-    matmul(&mut ac.r0, dr, false, MatRef::rows(x, d), MatRef::t(w.down, d), rows, dr, d);
-    rmsnorm_forward(&mut ac.a, &mut ac.rstd_b, &ac.r0, w.norm_b, dr);
-    ac.e.copy_from_slice(&ac.r0);
-    bank_forward(&mut ac.e, &mut ac.s, &mut ac.pi, &mut sc.cat_a, &ac.a, &w.bank, sh.bank());
-    gate_forward(&mut ac.r1, &mut ac.eta, &ac.e, p, w.pg, sh.gate());
-    if let Some(p_next) = p_next {
-        summary_forward(&mut ac.ebar, &ac.e, sh.gate());
-        let pa = PlannerActs { c: &mut ac.c, rstd: &mut ac.rstd_c, nc: &mut ac.nc };
-        planner_forward(p_next, pa, p, &ac.ebar, &w.planner, sh.gate());
-    }
-    let sa = SlotActs { q: &mut ac.q, alpha: &mut ac.alpha, cat: &mut ac.cat };
-    slots_forward(&mut ac.r2, sa, &ac.r1, &w.slots, dr, sh.n_slots);
-    matmul(&mut ac.o, d, false, MatRef::rows(&ac.r2, dr), MatRef::t(w.up, dr), rows, d, dr);
-    let gate = sigmoid(w.rho);
-    out.par_chunks_mut(d).zip(ac.o.par_chunks(d)).for_each(|(h, o)| {
-        for j in 0..d {
-            h[j] += gate * o[j];
+crate::vectorized! {
+    /// out += σ(ρ)·W_up·r for the P-RCSM of input `x` [rows × d] and planner `p`
+    /// [rows × d_p]; writes the next block's planner into `p_next` when given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn rcsm_forward(
+        out: &mut [f32],
+        acts: &mut RcsmActs,
+        sc: &mut RcsmScratch,
+        x: &[f32],
+        p: &[f32],
+        p_next: Option<&mut [f32]>,
+        w: &RcsmWeights,
+        sh: RcsmShape,
+    ) {
+        let (d, dr) = (sh.d, sh.d_r);
+        let rows = x.len() / d;
+        let ac = acts;
+        matmul(&mut ac.r0, dr, false, MatRef::rows(x, d), MatRef::t(w.down, d), rows, dr, d);
+        rmsnorm_forward(&mut ac.a, &mut ac.rstd_b, &ac.r0, w.norm_b, dr);
+        ac.e.copy_from_slice(&ac.r0);
+        bank_forward(&mut ac.e, &mut ac.s, &mut ac.pi, &mut sc.cat_a, &ac.a, &w.bank, sh.bank());
+        gate_forward(&mut ac.r1, &mut ac.eta, &ac.e, p, w.pg, sh.gate());
+        if let Some(p_next) = p_next {
+            summary_forward(&mut ac.ebar, &ac.e, sh.gate());
+            let pa = PlannerActs { c: &mut ac.c, rstd: &mut ac.rstd_c, nc: &mut ac.nc };
+            planner_forward(p_next, pa, p, &ac.ebar, &w.planner, sh.gate());
         }
-    });
+        let sa = SlotActs { q: &mut ac.q, alpha: &mut ac.alpha, cat: &mut ac.cat };
+        slots_forward(&mut ac.r2, sa, &ac.r1, &w.slots, dr, sh.n_slots);
+        matmul(&mut ac.o, d, false, MatRef::rows(&ac.r2, dr), MatRef::t(w.up, dr), rows, d, dr);
+        let gate = sigmoid(w.rho);
+        out.par_chunks_mut(d).zip(ac.o.par_chunks(d)).for_each(|(h, o)| {
+            for j in 0..d {
+                h[j] += gate * o[j];
+            }
+        });
+    }
 }
 
-/// Backward of [`rcsm_forward`]: `dh` = ∂L/∂out on entry, += the path through
-/// W_dn (so it ends as ∂L/∂x, the residual included). `dp` is overwritten with
-/// ∂L/∂p; `dp_next` = ∂L/∂p_next when the forward produced one. Gradients added.
-#[allow(clippy::too_many_arguments)]
-pub fn rcsm_backward(
-    dh: &mut [f32],
-    dp: &mut [f32],
-    dp_next: Option<&[f32]>,
-    g: RcsmGrads,
-    x: &[f32],
-    p: &[f32],
-    ac: &RcsmActs,
-    w: &RcsmWeights,
-    sc: &mut RcsmScratch,
-    sh: RcsmShape,
-) {
-    let (d, dr) = (sh.d, sh.d_r);
-    let rows = x.len() / d;
-    // out += σ(ρ)·o
-    let gate = sigmoid(w.rho);
-    let d_gate: f32 = dh.chunks(d).zip(ac.o.chunks(d)).map(|(a, b)| dot(a, b)).sum();
-    g.rho[0] += d_gate * gate * (1.0 - gate);
-    sc.dout.par_chunks_mut(d).zip(dh.par_chunks(d)).for_each(|(o, x)| {
-        for j in 0..d {
-            o[j] = gate * x[j];
+crate::vectorized! {
+    /// Backward of [`rcsm_forward`]: `dh` = ∂L/∂out on entry, += the path through
+    /// W_dn (so it ends as ∂L/∂x, the residual included). `dp` is overwritten with
+    /// ∂L/∂p; `dp_next` = ∂L/∂p_next when the forward produced one. Gradients added.
+    #[allow(clippy::too_many_arguments)]
+    pub fn rcsm_backward(
+        dh: &mut [f32],
+        dp: &mut [f32],
+        dp_next: Option<&[f32]>,
+        g: RcsmGrads,
+        x: &[f32],
+        p: &[f32],
+        ac: &RcsmActs,
+        w: &RcsmWeights,
+        sc: &mut RcsmScratch,
+        sh: RcsmShape,
+    ) {
+        let (d, dr) = (sh.d, sh.d_r);
+        let rows = x.len() / d;
+        // out += σ(ρ)·o
+        let gate = sigmoid(w.rho);
+        let d_gate: f32 = dh.chunks(d).zip(ac.o.chunks(d)).map(|(a, b)| dot(a, b)).sum();
+        g.rho[0] += d_gate * gate * (1.0 - gate);
+        sc.dout.par_chunks_mut(d).zip(dh.par_chunks(d)).for_each(|(o, x)| {
+            for j in 0..d {
+                o[j] = gate * x[j];
+            }
+        });
+        // o = r2·W_upᵀ
+        matmul(g.up, dr, true, MatRef::t(&sc.dout, d), MatRef::rows(&ac.r2, dr), d, dr, rows);
+        matmul(&mut sc.dr2, dr, false, MatRef::rows(&sc.dout, d), MatRef::rows(w.up, dr), rows, dr, d);
+        // slot memory
+        let ss = SlotScratch { dcat: &mut sc.dcat, dsc: &mut sc.dsc, dq: &mut sc.dq };
+        slots_backward(&mut sc.dr1, g.slots, &sc.dr2, (&ac.q, &ac.alpha, &ac.cat), &w.slots, ss, dr, sh.n_slots);
+        // state gate and planner
+        dp.fill(0.0);
+        gate_backward(&mut sc.de, dp, g.pg, &sc.dr1, &ac.e, &ac.eta, p, w.pg, &mut sc.deta, sh.gate());
+        if let Some(dp_next) = dp_next {
+            let acts = (&ac.c[..], &ac.rstd_c[..], &ac.nc[..]);
+            planner_backward(dp, &mut sc.debar, g.planner, dp_next, &ac.ebar, acts, &w.planner, &mut sc.dnc, &mut sc.dc, sh.gate());
+            summary_backward(&mut sc.de, &mut sc.debar, sh.gate());
         }
-    });
-    // o = r2·W_upᵀ
-    matmul(g.up, dr, true, MatRef::t(&sc.dout, d), MatRef::rows(&ac.r2, dr), d, dr, rows);
-    matmul(&mut sc.dr2, dr, false, MatRef::rows(&sc.dout, d), MatRef::rows(w.up, dr), rows, dr, d);
-    // slot memory
-    let ss = SlotScratch { dcat: &mut sc.dcat, dsc: &mut sc.dsc, dq: &mut sc.dq };
-    slots_backward(&mut sc.dr1, g.slots, &sc.dr2, (&ac.q, &ac.alpha, &ac.cat), &w.slots, ss, dr, sh.n_slots);
-    // state gate and planner
-    dp.fill(0.0);
-    gate_backward(&mut sc.de, dp, g.pg, &sc.dr1, &ac.e, &ac.eta, p, w.pg, &mut sc.deta, sh.gate());
-    if let Some(dp_next) = dp_next {
-        let acts = (&ac.c[..], &ac.rstd_c[..], &ac.nc[..]);
-        planner_backward(dp, &mut sc.debar, g.planner, dp_next, &ac.ebar, acts, &w.planner, &mut sc.dnc, &mut sc.dc, sh.gate());
-        summary_backward(&mut sc.de, &mut sc.debar, sh.gate());
+        // bank: e = r0 + Bank(RMS_b(r0))
+        let bs = BankScratch { ds: &mut sc.ds, dz: &mut sc.dz, cat: &mut sc.cat_a, dcat: &mut sc.dcat };
+        bank_backward(&mut sc.da, g.bank, &sc.de, &ac.a, (&ac.s, &ac.pi), &w.bank, bs, sh.bank());
+        rmsnorm_backward(&mut sc.de, g.norm_b, &sc.da, &ac.r0, w.norm_b, &ac.rstd_b, dr);
+        // r0 = x·W_dnᵀ
+        matmul(g.down, d, true, MatRef::t(&sc.de, dr), MatRef::rows(x, d), dr, d, rows);
+        matmul(dh, d, true, MatRef::rows(&sc.de, dr), MatRef::rows(w.down, d), rows, d, dr);
     }
-    // bank: e = r0 + Bank(RMS_b(r0))
-    let bs = BankScratch { ds: &mut sc.ds, dz: &mut sc.dz, cat: &mut sc.cat_a, dcat: &mut sc.dcat };
-    bank_backward(&mut sc.da, g.bank, &sc.de, &ac.a, (&ac.s, &ac.pi), &w.bank, bs, sh.bank());
-    rmsnorm_backward(&mut sc.de, g.norm_b, &sc.da, &ac.r0, w.norm_b, &ac.rstd_b, dr);
-    // r0 = x·W_dnᵀ
-    matmul(g.down, d, true, MatRef::t(&sc.de, dr), MatRef::rows(x, d), dr, d, rows);
-    matmul(dh, d, true, MatRef::rows(&sc.de, dr), MatRef::rows(w.down, d), rows, d, dr);
 }

@@ -128,6 +128,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Feeds one token; `self.logits` then holds the next-token logits.
+    #[inline(always)]
     pub fn step(&mut self, token: u32) {
         let s_max = self.model.max_len();
         if self.window.len() == s_max {

@@ -77,6 +77,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Feeds one token at position `self.pos`; `self.logits` then holds the next-token logits.
+    #[inline(always)]
     pub fn step(&mut self, token: u32) {
         let w = self.model.window;
         self.history.push(token);

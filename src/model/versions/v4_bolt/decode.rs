@@ -57,6 +57,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    #[inline(always)]
     pub fn step(&mut self, token: u32) {
         let m = self.model;
         let (d, h, k) = (m.cfg.d_model, m.cfg.d_ff, m.cfg.kernel_size);

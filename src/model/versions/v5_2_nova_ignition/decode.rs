@@ -90,6 +90,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Feeds one token at position `self.pos`; `self.logits` then holds the next-token logits.
+    #[inline(always)]
     pub fn step(&mut self, token: u32) {
         let c = &self.model.cfg;
         let (d, h, heads) = (c.d_model, c.d_ff, c.n_heads);

@@ -82,6 +82,7 @@ impl<'a> Decoder<'a> {
         prev.copy_from_slice(n);
     }
 
+    #[inline(always)]
     pub fn step(&mut self, token: u32) {
         let m = self.model;
         let c = &m.cfg;

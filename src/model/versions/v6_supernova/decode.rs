@@ -96,6 +96,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    #[inline(always)]
     pub fn step(&mut self, token: u32) {
         let md = self.model;
         let c = &md.cfg;

@@ -81,6 +81,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Feeds one token; `self.logits` then holds the next-token logits.
+    #[inline(always)]
     pub fn step(&mut self, token: u32) {
         let c = &self.model.cfg;
         let (d, h, k) = (c.d_model, c.d_ff, c.kernel_size);

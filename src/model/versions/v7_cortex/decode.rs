@@ -93,6 +93,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Feeds one token; `self.logits` then holds the next-token logits.
+    #[inline(always)]
     pub fn step(&mut self, token: u32) {
         let m = self.model;
         let c = &m.cfg;
