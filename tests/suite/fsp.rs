@@ -153,6 +153,33 @@ fn total_loss(model: &dyn LanguageModel, ws: &mut Workspace, p: &[f32], x: &[u32
     ce + alpha * fsp_value(ws).unwrap()
 }
 
+/// `plain` with FSP (`cfg`) at `params` (the model's, then W_f): the returned
+/// loss is the model's own CE, W_f gets a gradient, and every tensor's
+/// gradient is that of CE + α·FSP by central differences.
+fn check_gradient_with_fsp(label: &str, plain: Model, cfg: FspConfig, params: &[f32], rng: &mut Rng) {
+    let model = with_fsp(plain.clone(), cfg);
+    let last = model.layout().tensors.last().unwrap().clone();
+    let (b, t, v) = (2, 12, plain.vocab());
+    let x: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
+    let y: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
+    pool().install(|| {
+        let mut ws = Workspace::new();
+        let mut grads = vec![0.0f32; model.layout().total];
+        let ce = model.loss_and_grad(&mut ws, params, &mut grads, &x, &y, b, t);
+        let fsp = fsp_value(&ws).unwrap();
+        assert!(fsp > 0.0);
+        // the returned loss is the plain CE, equal to the model's own
+        let mut g0 = vec![0.0f32; plain.layout().total];
+        let ce0 = plain.loss_and_grad(&mut Workspace::new(), &params[..plain.layout().total], &mut g0, &x, &y, b, t);
+        assert_eq!(ce.to_bits(), ce0.to_bits());
+        assert!(grads[last.range()].iter().any(|&g| g != 0.0), "fsp_proj gets a gradient");
+        let segs: Vec<Segment> = model.layout().tensors.iter().map(|ti| Segment { name: ti.name.clone(), range: ti.range() }).collect();
+        let tol = Tol { eps: 5e-3, atol: 2e-4, rtol: 1e-2 };
+        let mut f = |p: &[f32]| total_loss(&*model, &mut Workspace::new(), p, &x, &y, b, t, cfg.weight as f64);
+        gradcheck(label, params, &grads, &segs, 12, tol, rng, &mut f).assert_ok();
+    });
+}
+
 #[test]
 fn a_model_with_fsp_has_the_gradient_of_ce_plus_alpha_fsp() {
     let cfg = FspConfig { weight: 0.5, horizon: 4, stride: 3, pos_weight: 5.0 };
@@ -171,7 +198,6 @@ fn a_model_with_fsp_has_the_gradient_of_ce_plus_alpha_fsp() {
     let std = (wf.iter().map(|x| (x * x) as f64).sum::<f64>() / wf.len() as f64).sqrt();
     assert!((std - 0.02).abs() < 0.004, "W_f ~ N(0, 0.02²): std {std}");
 
-    let (b, t, v) = (2, 12, plain.vocab());
     let mut rng = Rng::new(3);
     // O(1) values (N(0, 0.02²) embeddings would be stepped by half their size)
     let mut params = params;
@@ -181,24 +207,22 @@ fn a_model_with_fsp_has_the_gradient_of_ce_plus_alpha_fsp() {
             *x = mean + std * rng.normal();
         }
     }
-    let x: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
-    let y: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
-    pool().install(|| {
-        let mut ws = Workspace::new();
-        let mut grads = vec![0.0f32; model.layout().total];
-        let ce = model.loss_and_grad(&mut ws, &params, &mut grads, &x, &y, b, t);
-        let fsp = fsp_value(&ws).unwrap();
-        assert!(fsp > 0.0);
-        // the returned loss is the plain CE, equal to the model's own
-        let mut g0 = vec![0.0f32; plain.layout().total];
-        let ce0 = plain.loss_and_grad(&mut Workspace::new(), &params[..plain.layout().total], &mut g0, &x, &y, b, t);
-        assert_eq!(ce.to_bits(), ce0.to_bits());
-        assert!(grads[last.range()].iter().any(|&g| g != 0.0), "fsp_proj gets a gradient");
-        let segs: Vec<Segment> = model.layout().tensors.iter().map(|ti| Segment { name: ti.name.clone(), range: ti.range() }).collect();
-        let tol = Tol { eps: 5e-3, atol: 2e-4, rtol: 1e-2 };
-        let mut f = |p: &[f32]| total_loss(&*model, &mut Workspace::new(), p, &x, &y, b, t, cfg.weight as f64);
-        gradcheck("v7.2 tiny + FSP", &params, &grads, &segs, 12, tol, &mut rng, &mut f).assert_ok();
-    });
+    check_gradient_with_fsp("v7.2 tiny + FSP", plain, cfg, &params, &mut rng);
+}
+
+/// v6 scores FSP with its own head matrix (not the embedding): CE + α·FSP on
+/// its float path (quantisation off; the straight-through gradient is this
+/// path's at W = Q(W), checked in supernova.rs) against central differences.
+#[test]
+fn fsp_through_v6_own_head_has_the_gradient_of_ce_plus_alpha_fsp() {
+    let cfg = FspConfig { weight: 0.5, horizon: 4, stride: 3, pos_weight: 5.0 };
+    let float = super::supernova::tiny(false).float_path();
+    let mut params = super::supernova::test_params(&float, 21);
+    let plain: Model = Arc::new(float);
+    let mut rng = Rng::new(22);
+    let d = plain.hidden_dim();
+    params.extend((0..d * d).map(|_| rng.normal() / (d as f32).sqrt()));
+    check_gradient_with_fsp("v6 tiny float path + FSP", plain, cfg, &params, &mut rng);
 }
 
 #[test]

@@ -16,7 +16,7 @@ use flashlm_tui::rng::Rng;
 /// third derivative so large that the ε = 10⁻² central difference erred by 13 %
 /// (an ε ladder 3·10⁻², 10⁻², 3·10⁻³, 10⁻³ converged on the analytic value);
 /// these widths keep every element inside `MODEL_TOL` with margin.
-fn tiny(reference_compat: bool) -> Supernova {
+pub fn tiny(reference_compat: bool) -> Supernova {
     Supernova::new(SupernovaConfig {
         vocab: 19,
         d_model: 12,
@@ -33,7 +33,7 @@ fn tiny(reference_compat: bool) -> Supernova {
 /// O(1) activations everywhere (the spec init has E ~ 0.02, slots ~ 0.01 and
 /// ρ = 0, which would hide most of the model from a gradient check): gains
 /// 1 + 0.2·N, matrices N(0, 1/fan_in), E, slots, planner_init, ρ ~ N(0, 1).
-fn test_params(model: &Supernova, seed: u64) -> Vec<f32> {
+pub fn test_params(model: &Supernova, seed: u64) -> Vec<f32> {
     draw_params(model, &mut Rng::new(seed), |t| match t.shape.as_slice() {
         [_] if t.name.ends_with("res_gate") => (0.0, 1.0),
         [_] => (1.0, 0.2),
