@@ -185,7 +185,7 @@ impl Workspace {
     }
 
     /// [`Workspace::parts`] for `loss_and_grad`: the scratch, the per-row
-    /// losses and the FSP head if this step has one (for `fsp_train`).
+    /// losses and the FSP head if this step has one (for `head_train`).
     pub fn train_parts<T: Default + Send + 'static>(&mut self) -> (&mut T, &mut Vec<f32>, Option<&mut FspState>) {
         let fsp = self.fsp.as_mut();
         if !self.inner.as_ref().is_some_and(|b| b.is::<T>()) {
