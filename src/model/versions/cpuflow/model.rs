@@ -17,7 +17,7 @@ use crate::model::blocks::layernorm::{layernorm_apply, layernorm_backward, layer
 use crate::model::blocks::norm_scan::{scan_backward, scan_forward, ScanActs, ScanGrads, ScanWeights};
 use crate::model::blocks::ram_memory::{ram_backward, ram_forward, RamActs, RamGrads, RamScratch, RamShape, RamWeights};
 use crate::model::blocks::relu_ffn::{relu_ffn_backward, relu_ffn_forward, ReluGrads, ReluWeights};
-use crate::model::lm::{Decode, LanguageModel, MemoryDims, Workspace};
+use crate::model::lm::{Decode, LanguageModel, MemoryDims, MemoryKind, Workspace};
 use crate::model::params::{carve_mut, Layout};
 use crate::rng::Rng;
 use crate::kernels::{matmul, MatRef};
@@ -378,7 +378,11 @@ impl LanguageModel for CpuFlow {
         }
     }
     fn memory_dims(&self) -> Option<MemoryDims> {
-        super::decode::heatmap_side(self).map(|side| MemoryDims { n_layers: self.cfg.n_layers, d_mem: side })
+        let n_layers = self.cfg.n_layers;
+        match &self.cfg.memory {
+            Some(m) => Some(MemoryDims { n_layers, rows: m.d_sub.pow(3), cols: m.d_val, kind: MemoryKind::Slots }),
+            None => super::decode::heatmap_side(self).map(|side| MemoryDims { n_layers, rows: side, cols: side, kind: MemoryKind::RunningState }),
+        }
     }
     fn describe(&self) -> String {
         crate::model::config::ModelConfig::describe(&self.cfg)

@@ -16,7 +16,7 @@ use crate::model::blocks::head::{head_logits, head_loss, head_train, TrainHead};
 use crate::model::blocks::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights, CHUNK};
 use crate::model::blocks::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
 use crate::model::blocks::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
-use crate::model::lm::{Decode, LanguageModel, MemoryDims, Workspace};
+use crate::model::lm::{Decode, LanguageModel, MemoryDims, MemoryKind, Workspace};
 use crate::model::params::{carve_mut, Layout};
 use crate::precision::Precision;
 use crate::rng::Rng;
@@ -386,7 +386,7 @@ impl LanguageModel for Cortex {
         }
     }
     fn memory_dims(&self) -> Option<MemoryDims> {
-        self.cfg.memory.as_ref().map(|m| MemoryDims { n_layers: self.cfg.n_layers, d_mem: m.d_mem })
+        self.cfg.memory.as_ref().map(|m| MemoryDims { n_layers: self.cfg.n_layers, rows: m.d_mem, cols: m.d_mem, kind: MemoryKind::Hebbian })
     }
     fn has_conv_taps(&self) -> bool {
         true
