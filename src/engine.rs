@@ -162,11 +162,46 @@ pub struct Summary {
     pub stopped_early: bool,
 }
 
-/// Each Hebbian layer's d_mem × d_mem memory matrix after the probe sequence.
+/// Each layer's memory matrix after the probe sequence (v7.2's Hebbian
+/// d_mem × d_mem, v9.7's slots × d_v, as `LanguageModel::memory_dims` says),
+/// rows pooled to at most [`MAX_MEMORY_CELLS`] values per layer.
 #[derive(Clone, Debug)]
 pub struct MemorySnapshot {
     pub step: u64,
     pub layers: Vec<Array2<f32>>,
+}
+
+/// At most this many values per layer in a snapshot: a larger memory has its
+/// rows pooled in equal groups (the heatmap pools further to fit its pane).
+pub const MAX_MEMORY_CELLS: usize = 1 << 16;
+
+impl MemorySnapshot {
+    /// Source rows per snapshot row for a memory of shape `dims`.
+    pub fn row_group(dims: &crate::model::MemoryDims) -> usize {
+        dims.rows.saturating_mul(dims.cols).div_ceil(MAX_MEMORY_CELLS).max(1)
+    }
+
+    /// One layer's matrix from the decoder's row-major `data` \[rows × cols\]:
+    /// rows pooled in groups of [`MemorySnapshot::row_group`] (the mean, or for
+    /// a slot memory the entry of largest magnitude, sign kept); zeros when
+    /// `data` is not rows × cols long.
+    pub fn layer(data: &[f32], dims: &crate::model::MemoryDims) -> Array2<f32> {
+        let (rows, cols) = (dims.rows.max(1), dims.cols.max(1));
+        let g = Self::row_group(dims);
+        let mut m = Array2::zeros((rows.div_ceil(g), cols));
+        if data.len() != rows * cols {
+            return m;
+        }
+        let max_abs = dims.kind.max_abs_pool();
+        for (o, group) in data.chunks(g * cols).enumerate() {
+            let n = (group.len() / cols) as f32;
+            for c in 0..cols {
+                let col = group.iter().skip(c).step_by(cols);
+                m[(o, c)] = if max_abs { col.fold(0.0f32, |a, &v| if v.abs() > a.abs() { v } else { a }) } else { col.sum::<f32>() / n };
+            }
+        }
+        m
+    }
 }
 
 /// One distance bucket's result. Losses are mean nats on the name token.

@@ -10,8 +10,9 @@
 //! decoders are the model's own.
 //!
 //! In `loss_and_grad` the wrapper puts an [`FspState`] in the workspace; the
-//! version's head hands it to [`fsp_train`](super::blocks::fsp::fsp_train)
-//! with its final hidden states and head matrix, which adds α·FSP's
+//! version's head pass ([`head_train`](super::blocks::head::head_train))
+//! hands it to [`fsp_train`](super::blocks::fsp::fsp_train) with the final
+//! hidden states and head matrix, which adds α·FSP's
 //! gradients and records the FSP value ([`fsp_value`]). The returned loss
 //! stays the plain CE (what is logged and compared with validation).
 //!

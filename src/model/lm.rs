@@ -30,11 +30,53 @@ pub fn ternary_summary(shares: &[TernaryShare]) -> String {
     format!("−1 {:.1} % · 0 {:.1} % · +1 {:.1} % (mean of {} matrices)", 100.0 * neg, 100.0 * zero, 100.0 * pos, shares.len())
 }
 
-/// Hebbian memory dimensions, for the TUI heatmap.
+/// What a model's memory heatmap shows for each layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryKind {
+    /// v7.2's Hebbian matrix M \[d_mem × d_mem\] (row = key dimension).
+    Hebbian,
+    /// CPUFlow v5-LN's normalised running state n/δ: k channels as √k × √k.
+    RunningState,
+    /// CPUFlow v9.7's committed slot states S \[slots × d_v\] (row = slot).
+    Slots,
+}
+
+impl MemoryKind {
+    /// Names of the row and column axes.
+    pub fn axes(self) -> (&'static str, &'static str) {
+        match self {
+            MemoryKind::Hebbian => ("key", "value"),
+            MemoryKind::RunningState => ("row", "col"),
+            MemoryKind::Slots => ("slot", "value"),
+        }
+    }
+
+    /// Pool rows by the entry of largest magnitude rather than the mean: the
+    /// rows of a slot memory are unrelated, and a mean of many washes out.
+    pub fn max_abs_pool(self) -> bool {
+        self == MemoryKind::Slots
+    }
+}
+
+/// Shape of the per-layer memory matrices, for the TUI heatmap.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MemoryDims {
     pub n_layers: usize,
-    pub d_mem: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub kind: MemoryKind,
+}
+
+impl MemoryDims {
+    /// Short label for the heatmap's title ("slots 512×64"); None for the
+    /// Hebbian matrix, the heatmap's original subject.
+    pub fn tag(&self) -> Option<String> {
+        match self.kind {
+            MemoryKind::Hebbian => None,
+            MemoryKind::RunningState => Some(format!("state n/δ {}×{}", self.rows, self.cols)),
+            MemoryKind::Slots => Some(format!("slots {}×{}", self.rows, self.cols)),
+        }
+    }
 }
 
 pub trait LanguageModel: Send + Sync + std::fmt::Debug {
@@ -95,7 +137,7 @@ pub trait LanguageModel: Send + Sync + std::fmt::Debug {
     fn ternary_shares(&self, _params: &[f32]) -> Vec<TernaryShare> {
         Vec::new()
     }
-    /// Hebbian memory dimensions, if the model has one.
+    /// Shape of the memory [`Decode::memory`] shows, if the model has one.
     fn memory_dims(&self) -> Option<MemoryDims> {
         None
     }
@@ -150,7 +192,8 @@ pub trait Decode {
     fn pos(&self) -> usize;
     /// Split large products over the current rayon pool (only from inside one).
     fn set_parallel(&mut self, parallel: bool);
-    /// Current Hebbian memory matrices [d_mem × d_mem] per layer, if any.
+    /// Current memory matrices per layer, row-major \[rows × cols\] as
+    /// [`LanguageModel::memory_dims`] says, if any.
     fn memory(&self) -> Vec<&[f32]> {
         Vec::new()
     }
@@ -188,7 +231,7 @@ impl Workspace {
     }
 
     /// [`Workspace::parts`] for `loss_and_grad`: the scratch, the per-row
-    /// losses and the FSP head if this step has one (for `fsp_train`).
+    /// losses and the FSP head if this step has one (for `head_train`).
     pub fn train_parts<T: Default + Send + 'static>(&mut self) -> (&mut T, &mut Vec<f32>, Option<&mut FspState>) {
         let fsp = self.fsp.as_mut();
         if !self.inner.as_ref().is_some_and(|b| b.is::<T>()) {

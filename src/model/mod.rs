@@ -53,7 +53,7 @@ pub mod registry;
 pub mod versions;
 
 pub use config::ModelConfig;
-pub use lm::{Decode, LanguageModel, MemoryDims, Model, TernaryShare, WindowDecoder, Workspace};
+pub use lm::{Decode, LanguageModel, MemoryDims, MemoryKind, Model, TernaryShare, WindowDecoder, Workspace};
 pub use params::{Layout, TensorInfo};
 pub use versions::cpuflow::{CpuFlow, CpuFlowConfig, RamConfig};
 pub use versions::v10_fsp::{GptFsp, GptFspConfig};

@@ -12,7 +12,6 @@ use super::session::{status, Pace, Session};
 use crate::data::tokenizer::EOS;
 use crate::engine::{Emitter, EvalMetrics, Event, LogKind, MemorySnapshot, RunState};
 use crate::generate::{generate, SampleParams};
-use ndarray::Array2;
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
@@ -174,16 +173,17 @@ impl Session {
         }
     }
 
-    /// Each layer's Hebbian matrix after the probe sequence (the first validation window).
+    /// Each layer's memory matrix after the probe sequence (the first validation window).
     fn memory_snapshot(&self, t: usize) -> MemorySnapshot {
         let probe: Vec<u32> = self.valid.as_slice()[..t.min(self.valid.len())].iter().map(|&v| v as u32).collect();
         let mut dec = self.model.decoder(&self.params);
         for &tok in &probe {
             dec.step(tok);
         }
-        let dm = self.model.memory_dims().map_or(0, |m| m.d_mem);
-        let layers =
-            dec.memory().iter().map(|l| Array2::from_shape_vec((dm, dm), l.to_vec()).unwrap_or_else(|_| Array2::zeros((dm, dm)))).collect();
+        let layers = match self.model.memory_dims() {
+            Some(dims) => dec.memory().iter().map(|l| MemorySnapshot::layer(l, &dims)).collect(),
+            None => Vec::new(),
+        };
         MemorySnapshot { step: self.state.step, layers }
     }
 

@@ -663,7 +663,7 @@ fn cpuflow_memory_heatmap_hook() {
     let (p, _) = resolve("cpuflow-v5-ln", None).unwrap();
     let model = p.build_model();
     let dims = model.memory_dims().expect("v5-LN shows its running state");
-    assert_eq!((dims.n_layers, dims.d_mem), (6, 8));
+    assert_eq!((dims.n_layers, dims.rows, dims.cols), (6, 8, 8));
     let params = model.init_params(2);
     let mut dec = model.decoder(&params);
     for t in [5u32, 9, 13] {

@@ -30,6 +30,7 @@ mod presets;
 mod probe;
 mod props;
 mod simd;
+mod slot_memory;
 mod stories;
 mod stream;
 mod supernova;

@@ -205,7 +205,7 @@ fn v72_memory() -> MemorySnapshot {
         let r = ((vocab as f64).powf(u)).floor() as usize;
         dec.step(r.clamp(1, vocab - 1) as u32);
     }
-    let d = model.memory_dims().unwrap().d_mem;
+    let d = model.memory_dims().unwrap().rows;
     let layers = dec.memory().iter().map(|l| Array2::from_shape_vec((d, d), l.to_vec()).unwrap()).collect();
     MemorySnapshot { step: 50, layers }
 }

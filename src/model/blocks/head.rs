@@ -1,9 +1,11 @@
 //! Tied output head and BB-CE: logits z = E·h (E is the embedding table),
 //! loss = mean over rows of logsumexp(z) − z\[y\].
 
+use super::fsp::{fsp_train, FspState};
 use crate::kernels::ops::{exp_shift_sums, exp_sum, row_max};
 use crate::kernels::{matmul, MatRef};
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// logits [rows × V] = hf [rows × d] · Eᵀ.
 pub fn head_forward(logits: &mut [f32], hf: &[f32], emb: &[f32], d: usize, vocab: usize) {
@@ -76,6 +78,52 @@ pub fn head_ce_loss(losses: &mut [f32], buf: &mut [f32], hf: &[f32], emb: &[f32]
         matmul(z, vocab, false, MatRef::rows(&hf[r0 * d..(r0 + n) * d], d), MatRef::t(emb, d), n, vocab, d);
         cross_entropy_forward(&mut losses[r0..r0 + n], z, &targets[r0..r0 + n], vocab);
     }
+}
+
+/// `model.forward` after the hidden states: `logits` (resized to \[rows × V\])
+/// = hf·Hᵀ with `head` H \[V × d\] (the tied embedding, or a head of its own).
+pub fn head_logits(logits: &mut Vec<f32>, hf: &[f32], head: &[f32], d: usize, vocab: usize) {
+    let n = hf.len() / d * vocab;
+    logits.resize(n, 0.0);
+    head_forward(&mut logits[..n], hf, head, d, vocab);
+}
+
+/// The LM head of a training step: its matrix \[V × d\] (the tied embedding,
+/// a head of its own, or a quantised head's effective matrix) and where its
+/// gradient lies in the flat gradient buffer.
+pub struct TrainHead<'a> {
+    pub matrix: &'a [f32],
+    pub grad: &'a Range<usize>,
+}
+
+/// `model.loss_and_grad` after the hidden states `hf` \[b·t × d\]: mean CE
+/// with per-row losses in `losses` (resized to the rows of `y`), ∂L/∂hf
+/// written into `dhf`, the head's gradient added into `grads`, then, with FSP
+/// on, α·FSP's gradients added into `dhf` and `grads` and its value recorded
+/// in `fsp`. `buf` holds one block of logits ([`HEAD_BLOCK`] × V). Returns
+/// the mean CE (FSP not included).
+#[allow(clippy::too_many_arguments)]
+pub fn head_train(
+    losses: &mut Vec<f32>,
+    dhf: &mut [f32],
+    buf: &mut [f32],
+    grads: &mut [f32],
+    head: TrainHead<'_>,
+    fsp: Option<&mut FspState>,
+    params: &[f32],
+    hf: &[f32],
+    y: &[u32],
+    b: usize,
+    t: usize,
+    d: usize,
+    vocab: usize,
+) -> f64 {
+    let (rows, n) = (b * t, b * t * d);
+    losses.resize(rows, 0.0);
+    let (dhf, hf) = (&mut dhf[..n], &hf[..n]);
+    head_ce_fused(&mut losses[..rows], dhf, &mut grads[head.grad.clone()], buf, hf, head.matrix, y, d, vocab);
+    fsp_train(fsp, dhf, grads, head.grad, head.matrix, params, hf, y, b, t, d, vocab);
+    mean_loss(&losses[..rows])
 }
 
 /// `model.loss` after the hidden states: per-row losses into `losses` (resized

@@ -48,7 +48,8 @@ pub struct RunView {
     pub preset: String,
     pub version: String,
     pub has_memory: bool,
-    pub d_mem: usize,
+    /// Shape and kind of the per-layer memory matrices, when the model has one.
+    pub memory: Option<crate::model::MemoryDims>,
     /// The preset's evaluation interval in steps (see `cadence` for what the run does).
     pub eval_every: u64,
     pub sample_every: u64,
@@ -102,7 +103,7 @@ impl RunView {
             version: preset.version.clone(),
             has_memory: dims.is_some(),
             has_conv: model.as_ref().is_some_and(|m| m.has_conv_taps()),
-            d_mem: dims.map_or(0, |m| m.d_mem),
+            memory: dims,
             eval_every: preset.train.eval_every,
             sample_every: preset.train.sample_every,
             cadence: None,

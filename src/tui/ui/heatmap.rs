@@ -1,4 +1,5 @@
-//! The memory heatmap: each Hebbian layer's d_mem × d_mem matrix M drawn with
+//! The memory heatmap: each layer's memory matrix (v7.2's Hebbian d_mem ×
+//! d_mem M, v9.7's slot states slots × d_v, v5-LN's running state) drawn with
 //! half-block cells (`▀`: the upper matrix row is the foreground colour, the
 //! lower one the background), so one terminal row holds two matrix rows.
 //!
@@ -10,6 +11,7 @@
 //! diverge around 0 (blue negative, dark 0, red positive).
 
 use super::{clean, pane, DIM};
+use crate::model::MemoryKind;
 use crate::tui::app::{Dashboard, HeatData, HeatKind, Pane, RunView};
 use ndarray::Array2;
 use ratatui::buffer::Buffer;
@@ -105,11 +107,13 @@ impl Scale {
 
 /// How a matrix maps onto cells: `size` = (terminal columns, half-rows); cell
 /// i of an axis shows the mean of source entries [i·n/size, (i+1)·n/size)
-/// (at least one), so larger displays repeat entries and smaller ones average them.
+/// (at least one), so larger displays repeat entries and smaller ones average
+/// them; with `max_abs`, the entry of largest magnitude instead (sign kept).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Fit {
     pub src: (usize, usize),
     pub size: (usize, usize),
+    pub max_abs: bool,
 }
 
 impl Fit {
@@ -136,7 +140,7 @@ pub fn fit(rows: usize, cols: usize, w: usize, h2: usize, square: bool) -> Fit {
         // keep the columns sharp when they fit, and never stretch rows more than 3×
         (if cols <= w { cols * (w / cols).clamp(1, 3) } else { w }, h2.min(rows * 3))
     };
-    Fit { src: (rows, cols), size }
+    Fit { src: (rows, cols), size, max_abs: false }
 }
 
 fn span(i: usize, n: usize, size: usize) -> std::ops::Range<usize> {
@@ -147,14 +151,20 @@ fn span(i: usize, n: usize, size: usize) -> std::ops::Range<usize> {
 
 fn pooled(m: &Array2<f32>, f: &Fit, hr: usize, c: usize) -> f32 {
     let (rows, cols) = m.dim();
-    let (mut s, mut n) = (0.0f32, 0usize);
+    let (mut s, mut n, mut big) = (0.0f32, 0usize, 0.0f32);
     for r in span(hr, rows, f.size.1) {
         for cc in span(c, cols, f.size.0) {
-            s += m[(r, cc)];
+            let v = m[(r, cc)];
+            s += v;
             n += 1;
+            if v.abs() > big.abs() {
+                big = v;
+            }
         }
     }
-    if n == 0 {
+    if f.max_abs {
+        big
+    } else if n == 0 {
         0.0
     } else {
         s / n as f32
@@ -272,7 +282,8 @@ fn scale_note(s: &Scale) -> String {
     }
 }
 
-fn title(view: &Dashboard, h: Option<&HeatData>, diff: Option<u64>) -> String {
+/// `tag` names a memory other than the Hebbian one ("slots 512×64").
+fn title(view: &Dashboard, h: Option<&HeatData>, diff: Option<u64>, tag: Option<String>) -> String {
     let Some(h) = h else {
         return "Memory".into();
     };
@@ -284,6 +295,10 @@ fn title(view: &Dashboard, h: Option<&HeatData>, diff: Option<u64>) -> String {
     let step = match diff {
         Some(from) => format!("Δ step {from}→{}", h.step),
         None => format!("step {}", h.step),
+    };
+    let step = match tag.filter(|_| h.kind == HeatKind::Memory) {
+        Some(tag) => format!("{tag} · {step}"),
+        None => step,
     };
     if view.all_layers {
         format!("{what} · all {n} layers · {step}")
@@ -310,7 +325,7 @@ fn shown(run: &RunView, view: &Dashboard) -> Option<(Vec<Array2<f32>>, Option<u6
 pub fn render_heatmap(f: &mut Frame, area: Rect, run: &RunView, view: &Dashboard) {
     let data = shown(run, view);
     let focused = view.focus == Pane::Heatmap;
-    let block = pane(title(view, run.heat.as_ref(), data.as_ref().and_then(|d| d.1)), focused);
+    let block = pane(title(view, run.heat.as_ref(), data.as_ref().and_then(|d| d.1), memory_tag(run)), focused);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let (Some(h), Some((layers, diff_from))) = (run.heat.as_ref(), data) else {
@@ -320,8 +335,14 @@ pub fn render_heatmap(f: &mut Frame, area: Rect, run: &RunView, view: &Dashboard
     if inner.height < 3 || inner.width < 4 {
         return;
     }
-    let square = h.kind == HeatKind::Memory;
-    let axes = if square { ("key", "value") } else { ("tap", "channel") };
+    let look = match (&h.kind, run.memory) {
+        (HeatKind::ConvTaps { .. }, _) => Look { square: false, axes: ("tap", "channel"), max_abs: false },
+        (HeatKind::Memory, dims) => Look {
+            square: layers[0].nrows() == layers[0].ncols(),
+            axes: dims.map_or(("key", "value"), |d| d.kind.axes()),
+            max_abs: dims.is_some_and(|d| d.kind.max_abs_pool()),
+        },
+    };
     let legend_row = Rect { y: inner.y + inner.height - 1, height: 1, ..inner };
     let note_row = Rect { y: inner.y + inner.height - 2, height: 1, ..inner };
     let mut grid = Rect { height: inner.height - 2, ..inner };
@@ -331,16 +352,34 @@ pub fn render_heatmap(f: &mut Frame, area: Rect, run: &RunView, view: &Dashboard
         grid = Rect { y: grid.y + 1, height: grid.height.saturating_sub(1), ..grid };
     }
     let mut note = if view.all_layers {
-        render_all_layers(f, grid, &layers, square, axes)
+        render_all_layers(f, grid, &layers, look)
     } else {
         let i = view.layer.min(layers.len() - 1);
-        render_layer(f, grid, &layers[i], square, axes, focused.then_some(view.cursor))
+        render_layer(f, grid, &layers[i], look, focused.then_some(view.cursor))
     };
     if view.diff && diff_from.is_none() {
         note.text = format!("no earlier snapshot yet: the matrix itself · {}", note.text);
     }
     f.render_widget(Line::from(Span::styled(clean(&note.text), Style::new().fg(DIM))), note_row);
     f.render_widget(legend(&note.scale, note.lo, note.hi, legend_row.width as usize), legend_row);
+}
+
+/// How the matrices are drawn: kept square or not, the names of their axes,
+/// and whether a cell pools by the largest magnitude rather than the mean.
+#[derive(Clone, Copy)]
+struct Look {
+    square: bool,
+    axes: (&'static str, &'static str),
+    max_abs: bool,
+}
+
+/// The title's name for a memory other than the Hebbian one; says so when
+/// the snapshot pooled the rows ("slots 4096×64 as 1024 rows").
+fn memory_tag(run: &RunView) -> Option<String> {
+    let dims = run.memory?;
+    let tag = dims.tag()?;
+    let shown = run.heat.as_ref().and_then(|h| h.layers.first()).map_or(dims.rows, |m| m.nrows());
+    Some(if shown != dims.rows && shown > 0 { format!("{tag} as {shown} rows") } else { tag })
 }
 
 /// What a view drew: the line under it, its scale and its value range.
@@ -354,10 +393,17 @@ struct Drawn {
 /// Before the first matrix: what will appear, and the ternary shares meanwhile.
 fn render_nothing_yet(f: &mut Frame, inner: Rect, run: &RunView) {
     let msg = if run.has_memory {
+        let what = match run.memory {
+            Some(d) if d.kind == MemoryKind::Slots => format!("{}×{} slot states (slots × values)", d.rows, d.cols),
+            Some(d) if d.kind == MemoryKind::RunningState => format!("{}×{} running state n/δ", d.rows, d.cols),
+            d => {
+                let d = d.map_or(0, |d| d.rows);
+                format!("{d}×{d} Hebbian memory M")
+            }
+        };
         format!(
-            "Waiting for the first evaluation ({}; v: now): each layer's {d}×{d} Hebbian memory M is read at the probe sequence then.",
+            "Waiting for the first evaluation ({}; v: now): each layer's {what} is read at the probe sequence then.",
             run.cadence.as_ref().map_or_else(|| format!("every {} steps", run.eval_every), |c| c.eval_text()),
-            d = run.d_mem
         )
     } else if run.has_conv {
         format!(
@@ -383,7 +429,8 @@ fn render_nothing_yet(f: &mut Frame, inner: Rect, run: &RunView) {
 
 /// Every layer as a small multiple on one shared scale (fitted to all their
 /// cells), each tile labelled with its layer.
-fn render_all_layers(f: &mut Frame, grid: Rect, layers: &[Array2<f32>], square: bool, axes: (&str, &str)) -> Drawn {
+fn render_all_layers(f: &mut Frame, grid: Rect, layers: &[Array2<f32>], look: Look) -> Drawn {
+    let axes = look.axes;
     let refs: Vec<&Array2<f32>> = layers.iter().collect();
     let (lo, hi) = range(&refs);
     let (cols, tw, th) = grid_shape(layers.len(), grid.width as usize, grid.height as usize);
@@ -397,7 +444,8 @@ fn render_all_layers(f: &mut Frame, grid: Rect, layers: &[Array2<f32>], square: 
         }
         let tile = Rect { x, y: y + 1, width: tw as u16, height: (th - 1) as u16 };
         let (r, c) = m.dim();
-        tiles.push((i, x, y, tile, fit(r, c, tile.width as usize, tile.height as usize * 2, square)));
+        let ft = Fit { max_abs: look.max_abs, ..fit(r, c, tile.width as usize, tile.height as usize * 2, look.square) };
+        tiles.push((i, x, y, tile, ft));
     }
     let scale = Scale::fit(tiles.iter().flat_map(|&(i, .., ft)| shown_values(&layers[i], &ft)));
     for &(i, x, y, tile, ft) in &tiles {
@@ -411,7 +459,8 @@ fn render_all_layers(f: &mut Frame, grid: Rect, layers: &[Array2<f32>], square: 
 
 /// One layer's matrix with its axes (row numbers down the left, column
 /// numbers along the top) and, when focused, the cursor and its value.
-fn render_layer(f: &mut Frame, grid: Rect, m: &Array2<f32>, square: bool, axes: (&str, &str), cursor: Option<(usize, usize)>) -> Drawn {
+fn render_layer(f: &mut Frame, grid: Rect, m: &Array2<f32>, look: Look, cursor: Option<(usize, usize)>) -> Drawn {
+    let axes = look.axes;
     let (lo, hi) = range(&[m]);
     let (rows, cols) = m.dim();
     let dim = Style::new().fg(DIM);
@@ -420,7 +469,7 @@ fn render_layer(f: &mut Frame, grid: Rect, m: &Array2<f32>, square: bool, axes: 
     let with_axes = grid.height >= 3 && grid.width > margin + 4;
     let area =
         if with_axes { Rect { x: grid.x + margin, y: grid.y + 1, width: grid.width - margin, height: grid.height - 1 } } else { grid };
-    let fitted = fit(rows, cols, area.width as usize, area.height as usize * 2, square);
+    let fitted = Fit { max_abs: look.max_abs, ..fit(rows, cols, area.width as usize, area.height as usize * 2, look.square) };
     let scale = Scale::fit(shown_values(m, &fitted));
     draw_matrix(f.buffer_mut(), area, m, &fitted, &scale);
     let cur = cursor.map(|(r, c)| (r.min(rows - 1), c.min(cols - 1)));
@@ -459,13 +508,14 @@ fn render_layer(f: &mut Frame, grid: Rect, m: &Array2<f32>, square: bool, axes: 
     }
     let (pr, pc) = fitted.pool();
     let dims = format!("{rows}×{cols}");
+    let how = if look.max_abs { "max |v|" } else { "mean" };
     let text = match cur {
         Some((r, c)) => {
             let (hr, col) = fitted.cell_of(r, c);
-            let cell = if pr > 1 || pc > 1 { format!(" (cell mean {})", num(pooled(m, &fitted, hr, col))) } else { String::new() };
+            let cell = if pr > 1 || pc > 1 { format!(" (cell {how} {})", num(pooled(m, &fitted, hr, col))) } else { String::new() };
             format!("{} {r} × {} {c}: {}{cell} · {}", axes.0, axes.1, num(m[(r, c)]), scale_note(&scale))
         }
-        None if pr > 1 || pc > 1 => format!("{dims} · ≤{pr}×{pc} mean/cell · ▀ 2 rows · {}", scale_note(&scale)),
+        None if pr > 1 || pc > 1 => format!("{dims} · ≤{pr}×{pc} {how}/cell · ▀ 2 rows · {}", scale_note(&scale)),
         None => format!("{dims} · rows {} · cols {} · {}", axes.0, axes.1, scale_note(&scale)),
     };
     Drawn { text, scale, lo, hi }

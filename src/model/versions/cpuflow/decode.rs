@@ -17,9 +17,9 @@ use crate::model::blocks::norm_scan::scan_step;
 use crate::model::blocks::ram_memory::{address_row, commit, read_row, write_row};
 use crate::kernels::ops::sigmoid;
 
-/// Side of the square the heatmap shows per layer: v5-LN's normalised running
-/// state n/δ (k channels as √k × √k) when k is a square; nothing for v9.7, whose
-/// slot state \[M × d_v\] is not square.
+/// Side of the square the heatmap shows per layer for v5-LN: its normalised
+/// running state n/δ (k channels as √k × √k) when k is a square. (v9.7 shows
+/// its slot states \[M × d_v\] instead.)
 pub fn heatmap_side(m: &CpuFlow) -> Option<usize> {
     if m.cfg.memory.is_some() {
         return None;
@@ -213,6 +213,10 @@ impl<'a> Decoder<'a> {
 
 crate::model::lm::impl_decode!(Decoder {
     fn memory(&self) -> Vec<&[f32]> {
+        if self.model.cfg.memory.is_some() {
+            // the committed slot states S, what the reads of this chunk see
+            return self.layers.iter().map(|l| l.s.as_slice()).collect();
+        }
         if heatmap_side(self.model).is_none() {
             return Vec::new();
         }

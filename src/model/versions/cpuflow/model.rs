@@ -12,13 +12,12 @@ use super::decode::Decoder;
 use super::workspace::CpuFlowWs;
 use crate::model::blocks::cumstep_pos::{cumstep_backward, cumstep_forward, positions};
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
-use crate::model::blocks::fsp::fsp_train;
-use crate::model::blocks::head::{head_ce_fused, head_forward, head_loss, mean_loss};
+use crate::model::blocks::head::{head_logits, head_loss, head_train, TrainHead};
 use crate::model::blocks::layernorm::{layernorm_apply, layernorm_backward, layernorm_forward};
 use crate::model::blocks::norm_scan::{scan_backward, scan_forward, ScanActs, ScanGrads, ScanWeights};
 use crate::model::blocks::ram_memory::{ram_backward, ram_forward, RamActs, RamGrads, RamScratch, RamShape, RamWeights};
 use crate::model::blocks::relu_ffn::{relu_ffn_backward, relu_ffn_forward, ReluGrads, ReluWeights};
-use crate::model::lm::{Decode, LanguageModel, MemoryDims, Workspace};
+use crate::model::lm::{Decode, LanguageModel, MemoryDims, MemoryKind, Workspace};
 use crate::model::params::{carve_mut, Layout};
 use crate::rng::Rng;
 use crate::kernels::{matmul, MatRef};
@@ -330,8 +329,7 @@ impl LanguageModel for CpuFlow {
         let (cw, logits, _) = ws.parts::<CpuFlowWs>();
         self.forward_hidden(cw, params, tokens, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &cw.hf[..rows * d], &params[self.embed.clone()], d, v);
+        head_logits(logits, &cw.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
         let (cw, _, losses) = ws.parts::<CpuFlowWs>();
@@ -342,16 +340,9 @@ impl LanguageModel for CpuFlow {
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
         let (ws, losses, fsp) = ws.train_parts::<CpuFlowWs>();
         self.forward_hidden(ws, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let n = rows * d;
-        losses.resize(rows, 0.0);
-        {
-            let [g] = carve_mut(grads, std::array::from_ref(&self.embed));
-            let emb = &params[self.embed.clone()];
-            head_ce_fused(&mut losses[..rows], &mut ws.tmp[..n], g, &mut ws.head_buf, &ws.hf[..n], emb, y, d, v);
-            fsp_train(fsp, &mut ws.tmp[..n], grads, &self.embed, emb, params, &ws.hf[..n], y, b, t, d, v);
-        }
-        let loss = mean_loss(&losses[..rows]);
+        let (d, v) = (self.cfg.d_model, self.cfg.vocab);
+        let head = TrainHead { matrix: &params[self.embed.clone()], grad: &self.embed };
+        let loss = head_train(losses, &mut ws.tmp, &mut ws.head_buf, grads, head, fsp, params, &ws.hf, y, b, t, d, v);
         if !loss.is_finite() {
             return loss;
         }
@@ -387,7 +378,11 @@ impl LanguageModel for CpuFlow {
         }
     }
     fn memory_dims(&self) -> Option<MemoryDims> {
-        super::decode::heatmap_side(self).map(|side| MemoryDims { n_layers: self.cfg.n_layers, d_mem: side })
+        let n_layers = self.cfg.n_layers;
+        match &self.cfg.memory {
+            Some(m) => Some(MemoryDims { n_layers, rows: m.d_sub.pow(3), cols: m.d_val, kind: MemoryKind::Slots }),
+            None => super::decode::heatmap_side(self).map(|side| MemoryDims { n_layers, rows: side, cols: side, kind: MemoryKind::RunningState }),
+        }
     }
     fn describe(&self) -> String {
         crate::model::config::ModelConfig::describe(&self.cfg)

@@ -23,8 +23,7 @@ use crate::model::blocks::attention::{
 };
 use crate::model::blocks::dropout::{dropout_apply, DropMask};
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
-use crate::model::blocks::fsp::fsp_train;
-use crate::model::blocks::head::{head_ce_fused, head_forward, head_loss, mean_loss};
+use crate::model::blocks::head::{head_logits, head_loss, head_train, TrainHead};
 use crate::model::blocks::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
 use crate::model::blocks::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
 use crate::model::lm::{Decode, LanguageModel, Workspace};
@@ -250,8 +249,7 @@ impl LanguageModel for GptFsp {
         let (gw, logits, _) = ws.parts::<GptFspWs>();
         self.forward_hidden(gw, params, tokens, b, t, None);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &gw.hf[..rows * d], &params[self.embed.clone()], d, v);
+        head_logits(logits, &gw.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
         let (gw, _, losses) = ws.parts::<GptFspWs>();
@@ -265,13 +263,9 @@ impl LanguageModel for GptFsp {
         let seed = Some(ws.seed);
         let (gw, losses, fsp) = ws.train_parts::<GptFspWs>();
         self.forward_hidden(gw, params, x, b, t, seed);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let n = rows * d;
-        losses.resize(rows, 0.0);
-        let emb = &params[self.embed.clone()];
-        head_ce_fused(&mut losses[..rows], &mut gw.tmp[..n], &mut grads[self.embed.clone()], &mut gw.head_buf, &gw.hf[..n], emb, y, d, v);
-        fsp_train(fsp, &mut gw.tmp[..n], grads, &self.embed, emb, params, &gw.hf[..n], y, b, t, d, v);
-        let loss = mean_loss(&losses[..rows]);
+        let (d, v) = (self.cfg.d_model, self.cfg.vocab);
+        let head = TrainHead { matrix: &params[self.embed.clone()], grad: &self.embed };
+        let loss = head_train(losses, &mut gw.tmp, &mut gw.head_buf, grads, head, fsp, params, &gw.hf, y, b, t, d, v);
         if loss.is_finite() {
             self.backward(gw, params, grads, x, b, t, seed);
         }

@@ -17,8 +17,7 @@ use crate::kernels::ops::add;
 use crate::model::blocks::bitlinear::{quantize, ternary_share, BitVariant};
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
 use crate::model::blocks::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
-use crate::model::blocks::fsp::fsp_train;
-use crate::model::blocks::head::{head_ce_fused, head_forward, head_loss};
+use crate::model::blocks::head::{head_logits, head_loss, head_train, TrainHead};
 use crate::model::blocks::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
 use crate::model::blocks::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
 use crate::model::lm::{Decode, LanguageModel, TernaryShare, Workspace};
@@ -244,8 +243,7 @@ impl LanguageModel for Bolt {
         let (bw, logits, _) = ws.parts::<BoltWs>();
         self.forward_hidden(bw, params, tokens, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &bw.hf[..rows * d], &params[self.embed.clone()], d, v);
+        head_logits(logits, &bw.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
     /// Forward + per-position losses; returns the mean loss (f64 accumulation).
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
@@ -258,14 +256,9 @@ impl LanguageModel for Bolt {
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
         let (ws, losses, fsp) = ws.train_parts::<BoltWs>();
         self.forward_hidden(ws, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let n = rows * d;
-        losses.resize(rows, 0.0);
-        let emb = &params[self.embed.clone()];
-        let gemb = &mut grads[self.embed.clone()];
-        head_ce_fused(&mut losses[..rows], &mut ws.tmp[..n], gemb, &mut ws.head_buf, &ws.hf[..n], emb, y, d, v);
-        fsp_train(fsp, &mut ws.tmp[..n], grads, &self.embed, emb, params, &ws.hf[..n], y, b, t, d, v);
-        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
+        let (d, v) = (self.cfg.d_model, self.cfg.vocab);
+        let head = TrainHead { matrix: &params[self.embed.clone()], grad: &self.embed };
+        let loss = head_train(losses, &mut ws.tmp, &mut ws.head_buf, grads, head, fsp, params, &ws.hf, y, b, t, d, v);
         if loss.is_finite() {
             self.backward(ws, params, grads, x, b, t);
         }

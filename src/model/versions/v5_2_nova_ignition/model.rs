@@ -22,8 +22,7 @@ use crate::model::blocks::attention::{
 use crate::model::blocks::dropout::{dropout_apply, DropMask};
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
 use crate::model::blocks::geglu::{geglu_backward, geglu_forward, GegluGrads, GegluWeights};
-use crate::model::blocks::fsp::fsp_train;
-use crate::model::blocks::head::{head_ce_fused, head_forward, head_loss};
+use crate::model::blocks::head::{head_logits, head_loss, head_train, TrainHead};
 use crate::model::blocks::layernorm::{layernorm_apply, layernorm_backward, layernorm_forward};
 use crate::model::lm::{Decode, LanguageModel, Workspace};
 use crate::model::params::{carve_mut, Layout};
@@ -268,8 +267,7 @@ impl LanguageModel for Nova {
         let (nw, logits, _) = ws.parts::<NovaWs>();
         self.forward_hidden(nw, params, tokens, b, t, None);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &nw.hf[..rows * d], &params[self.embed.clone()], d, v);
+        head_logits(logits, &nw.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
     /// Evaluation loss (no dropout): per-position CE into `ws.losses`, returns the mean.
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
@@ -284,16 +282,9 @@ impl LanguageModel for Nova {
         let seed = Some(ws.seed);
         let (nw, losses, fsp) = ws.train_parts::<NovaWs>();
         self.forward_hidden(nw, params, x, b, t, seed);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let n = rows * d;
-        losses.resize(rows, 0.0);
-        {
-            let [gemb] = carve_mut(grads, std::array::from_ref(&self.embed));
-            let emb = &params[self.embed.clone()];
-            head_ce_fused(&mut losses[..rows], &mut nw.tmp[..n], gemb, &mut nw.head_buf, &nw.hf[..n], emb, y, d, v);
-            fsp_train(fsp, &mut nw.tmp[..n], grads, &self.embed, emb, params, &nw.hf[..n], y, b, t, d, v);
-        }
-        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
+        let (d, v) = (self.cfg.d_model, self.cfg.vocab);
+        let head = TrainHead { matrix: &params[self.embed.clone()], grad: &self.embed };
+        let loss = head_train(losses, &mut nw.tmp, &mut nw.head_buf, grads, head, fsp, params, &nw.hf, y, b, t, d, v);
         if !loss.is_finite() {
             return loss;
         }

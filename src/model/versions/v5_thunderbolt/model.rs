@@ -33,8 +33,7 @@ use crate::kernels::{matmul, MatRef};
 use crate::model::blocks::bitlinear::{quantize, ternary_share, BitVariant};
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
 use crate::model::blocks::groupnorm::{groupnorm_backward, groupnorm_forward};
-use crate::model::blocks::fsp::fsp_train;
-use crate::model::blocks::head::{head_ce_fused, head_forward, head_loss, HEAD_BLOCK};
+use crate::model::blocks::head::{head_logits, head_loss, head_train, TrainHead, HEAD_BLOCK};
 use crate::model::blocks::layernorm::{layernorm_backward, layernorm_forward};
 use crate::model::blocks::recurrence::{recurrence_backward, recurrence_forward};
 use crate::model::blocks::relu2_ffn::{relu2_ffn_backward, relu2_ffn_forward, Relu2Grads, Relu2Weights};
@@ -362,8 +361,7 @@ impl LanguageModel for Thunderbolt {
         let (tw, logits, _) = ws.parts::<ThunderboltWs>();
         self.forward_hidden(tw, params, tokens, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &tw.an[..rows * d], &params[self.embed.clone()], d, v);
+        head_logits(logits, &tw.an[..rows * d], &params[self.embed.clone()], d, v);
     }
     /// Forward + per-position losses; returns the mean (f64 accumulation).
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
@@ -376,16 +374,9 @@ impl LanguageModel for Thunderbolt {
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
         let (tw, losses, fsp) = ws.train_parts::<ThunderboltWs>();
         self.forward_hidden(tw, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let n = rows * d;
-        losses.resize(rows, 0.0);
-        {
-            let [gemb] = carve_mut(grads, std::array::from_ref(&self.embed));
-            let emb = &params[self.embed.clone()];
-            head_ce_fused(&mut losses[..rows], &mut tw.a[..n], gemb, &mut tw.head_buf, &tw.an[..n], emb, y, d, v);
-            fsp_train(fsp, &mut tw.a[..n], grads, &self.embed, emb, params, &tw.an[..n], y, b, t, d, v);
-        }
-        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
+        let (d, v) = (self.cfg.d_model, self.cfg.vocab);
+        let head = TrainHead { matrix: &params[self.embed.clone()], grad: &self.embed };
+        let loss = head_train(losses, &mut tw.a, &mut tw.head_buf, grads, head, fsp, params, &tw.an, y, b, t, d, v);
         if !loss.is_finite() {
             return loss;
         }

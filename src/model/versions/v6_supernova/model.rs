@@ -18,8 +18,7 @@ use super::workspace::SupernovaWs;
 use crate::kernels::ops::add;
 use crate::model::blocks::bitlinear::{quantize, ternary_share, BitVariant};
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
-use crate::model::blocks::fsp::fsp_train;
-use crate::model::blocks::head::{head_ce_fused, head_forward, head_loss};
+use crate::model::blocks::head::{head_logits, head_loss, head_train, TrainHead};
 use crate::model::blocks::rcsm::bank::{BankGrads, BankWeights};
 use crate::model::blocks::rcsm::gate::{PlannerGrads, PlannerWeights};
 use crate::model::blocks::rcsm::memory::{SlotGrads, SlotWeights};
@@ -395,8 +394,7 @@ impl LanguageModel for Supernova {
         self.forward_hidden(sw, params, tokens, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
         let w = if self.quantized { &sw.q[..] } else { params };
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &sw.hf[..rows * d], &w[self.head.clone()], d, v);
+        head_logits(logits, &sw.hf[..rows * d], &w[self.head.clone()], d, v);
     }
     /// Forward + per-position losses; returns the mean loss (f64 accumulation).
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
@@ -411,17 +409,11 @@ impl LanguageModel for Supernova {
     fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
         let (sw, losses, fsp) = ws.train_parts::<SupernovaWs>();
         self.forward_hidden(sw, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        let n = rows * d;
-        losses.resize(rows, 0.0);
-        {
-            // the quantised head's effective matrix; its gradient passes straight through to W
-            let w = if self.quantized { &sw.q[..] } else { params };
-            let ghead = &mut grads[self.head.clone()];
-            head_ce_fused(&mut losses[..rows], &mut sw.tmp[..n], ghead, &mut sw.head_buf, &sw.hf[..n], &w[self.head.clone()], y, d, v);
-            fsp_train(fsp, &mut sw.tmp[..n], grads, &self.head, &w[self.head.clone()], params, &sw.hf[..n], y, b, t, d, v);
-        }
-        let loss = crate::model::blocks::head::mean_loss(&losses[..rows]);
+        let (d, v) = (self.cfg.d_model, self.cfg.vocab);
+        // the quantised head's effective matrix; its gradient passes straight through to W
+        let w = if self.quantized { &sw.q[..] } else { params };
+        let head = TrainHead { matrix: &w[self.head.clone()], grad: &self.head };
+        let loss = head_train(losses, &mut sw.tmp, &mut sw.head_buf, grads, head, fsp, params, &sw.hf, y, b, t, d, v);
         if !loss.is_finite() {
             return loss;
         }

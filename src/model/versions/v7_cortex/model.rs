@@ -25,7 +25,7 @@ use crate::model::blocks::fsp::fsp_train;
 use crate::model::blocks::exit_head::{
     exit_forward, exit_objective, head_pass, row_objective, ExitBackward, ExitCoefs, ExitGrads, ExitTerms, ExitWeights, GATE_HIDDEN,
 };
-use crate::model::blocks::head::{head_forward, head_loss};
+use crate::model::blocks::head::{head_logits, head_loss};
 use crate::model::blocks::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
 use crate::model::blocks::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
 use crate::model::lm::{Decode, LanguageModel, TernaryShare, Workspace};
@@ -503,8 +503,7 @@ impl LanguageModel for CortexV7 {
         let (w, logits, _) = ws.parts::<V7Ws>();
         self.forward_hidden(w, params, tokens, b, t);
         let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        logits.resize(rows * v, 0.0);
-        head_forward(&mut logits[..rows * v], &w.hf[..rows * d], &params[self.embed.clone()], d, v);
+        head_logits(logits, &w.hf[..rows * d], &params[self.embed.clone()], d, v);
     }
     /// Evaluation loss: main-head mean CE (per-position values in `ws.losses`).
     fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
