@@ -13,70 +13,78 @@ pub fn head_forward(logits: &mut [f32], hf: &[f32], emb: &[f32], d: usize, vocab
     matmul(logits, vocab, false, MatRef::rows(hf, d), MatRef::t(emb, d), rows, vocab, d);
 }
 
-/// Per-row loss −log softmax(z)\[y\] into `losses`.
-pub fn cross_entropy_forward(losses: &mut [f32], logits: &[f32], targets: &[u32], vocab: usize) {
-    losses.par_iter_mut().zip(logits.par_chunks(vocab)).zip(targets.par_iter()).for_each(|((l, z), &y)| {
-        let max = row_max(z);
-        let sum = exp_sum(z, max);
-        *l = max + sum.ln() - z[y as usize];
-    });
+crate::vectorized! {
+    /// Per-row loss −log softmax(z)\[y\] into `losses`.
+    pub fn cross_entropy_forward(losses: &mut [f32], logits: &[f32], targets: &[u32], vocab: usize) {
+        losses.par_iter_mut().zip(logits.par_chunks(vocab)).zip(targets.par_iter()).for_each(|((l, z), &y)| {
+            let max = row_max(z);
+            let sum = exp_sum(z, max);
+            *l = max + sum.ln() - z[y as usize];
+        });
+    }
 }
 
-/// Training pass in one sweep per row: per-row loss into `losses`, and the
-/// logits replaced by ∂L/∂z = scale·(softmax(z) − onehot(y)) (one exp per logit).
-pub fn cross_entropy_fused(losses: &mut [f32], logits: &mut [f32], targets: &[u32], vocab: usize, scale: f32) {
-    losses.par_iter_mut().zip(logits.par_chunks_mut(vocab)).zip(targets.par_iter()).for_each(|((l, z), &y)| {
-        let max = row_max(z);
-        let zy = z[y as usize];
-        let (sum, _) = exp_shift_sums(z, max, false);
-        *l = max + sum.ln() - zy;
-        let inv = scale / sum;
-        for v in z.iter_mut() {
-            *v *= inv;
-        }
-        z[y as usize] -= scale;
-    });
+crate::vectorized! {
+    /// Training pass in one sweep per row: per-row loss into `losses`, and the
+    /// logits replaced by ∂L/∂z = scale·(softmax(z) − onehot(y)) (one exp per logit).
+    pub fn cross_entropy_fused(losses: &mut [f32], logits: &mut [f32], targets: &[u32], vocab: usize, scale: f32) {
+        losses.par_iter_mut().zip(logits.par_chunks_mut(vocab)).zip(targets.par_iter()).for_each(|((l, z), &y)| {
+            let max = row_max(z);
+            let zy = z[y as usize];
+            let (sum, _) = exp_shift_sums(z, max, false);
+            *l = max + sum.ln() - zy;
+            let inv = scale / sum;
+            for v in z.iter_mut() {
+                *v *= inv;
+            }
+            z[y as usize] -= scale;
+        });
+    }
 }
 
 /// Rows per block of the fused head: the [block × V] logits stay in cache-sized
 /// pieces and the whole [B·T × V] tensor is never materialised.
 pub const HEAD_BLOCK: usize = 512;
 
-/// Mean-loss training pass of head + cross-entropy, block by block of rows:
-/// logits = hf·Eᵀ, per-row loss, dlogits = (softmax − onehot)/N, then
-/// dhf = dlogits·E (overwritten) and dE += dlogitsᵀ·hf. `buf` holds one block of logits.
-#[allow(clippy::too_many_arguments)]
-pub fn head_ce_fused(
-    losses: &mut [f32],
-    dhf: &mut [f32],
-    demb: &mut [f32],
-    buf: &mut [f32],
-    hf: &[f32],
-    emb: &[f32],
-    targets: &[u32],
-    d: usize,
-    vocab: usize,
-) {
-    let rows = targets.len();
-    let scale = 1.0 / rows as f32;
-    for r0 in (0..rows).step_by(HEAD_BLOCK) {
-        let n = HEAD_BLOCK.min(rows - r0);
-        let (h, z) = (&hf[r0 * d..(r0 + n) * d], &mut buf[..n * vocab]);
-        matmul(z, vocab, false, MatRef::rows(h, d), MatRef::t(emb, d), n, vocab, d);
-        cross_entropy_fused(&mut losses[r0..r0 + n], z, &targets[r0..r0 + n], vocab, scale);
-        matmul(&mut dhf[r0 * d..(r0 + n) * d], d, false, MatRef::rows(z, vocab), MatRef::rows(emb, d), n, d, vocab);
-        matmul(demb, d, true, MatRef::t(z, vocab), MatRef::rows(h, d), vocab, d, n);
+crate::vectorized! {
+    /// Mean-loss training pass of head + cross-entropy, block by block of rows:
+    /// logits = hf·Eᵀ, per-row loss, dlogits = (softmax − onehot)/N, then
+    /// dhf = dlogits·E (overwritten) and dE += dlogitsᵀ·hf. `buf` holds one block of logits.
+    #[allow(clippy::too_many_arguments)]
+    pub fn head_ce_fused(
+        losses: &mut [f32],
+        dhf: &mut [f32],
+        demb: &mut [f32],
+        buf: &mut [f32],
+        hf: &[f32],
+        emb: &[f32],
+        targets: &[u32],
+        d: usize,
+        vocab: usize,
+    ) {
+        let rows = targets.len();
+        let scale = 1.0 / rows as f32;
+        for r0 in (0..rows).step_by(HEAD_BLOCK) {
+            let n = HEAD_BLOCK.min(rows - r0);
+            let (h, z) = (&hf[r0 * d..(r0 + n) * d], &mut buf[..n * vocab]);
+            matmul(z, vocab, false, MatRef::rows(h, d), MatRef::t(emb, d), n, vocab, d);
+            cross_entropy_fused(&mut losses[r0..r0 + n], z, &targets[r0..r0 + n], vocab, scale);
+            matmul(&mut dhf[r0 * d..(r0 + n) * d], d, false, MatRef::rows(z, vocab), MatRef::rows(emb, d), n, d, vocab);
+            matmul(demb, d, true, MatRef::t(z, vocab), MatRef::rows(h, d), vocab, d, n);
+        }
     }
 }
 
-/// Per-row losses without gradients, block by block (evaluation).
-pub fn head_ce_loss(losses: &mut [f32], buf: &mut [f32], hf: &[f32], emb: &[f32], targets: &[u32], d: usize, vocab: usize) {
-    let rows = targets.len();
-    for r0 in (0..rows).step_by(HEAD_BLOCK) {
-        let n = HEAD_BLOCK.min(rows - r0);
-        let z = &mut buf[..n * vocab];
-        matmul(z, vocab, false, MatRef::rows(&hf[r0 * d..(r0 + n) * d], d), MatRef::t(emb, d), n, vocab, d);
-        cross_entropy_forward(&mut losses[r0..r0 + n], z, &targets[r0..r0 + n], vocab);
+crate::vectorized! {
+    /// Per-row losses without gradients, block by block (evaluation).
+    pub fn head_ce_loss(losses: &mut [f32], buf: &mut [f32], hf: &[f32], emb: &[f32], targets: &[u32], d: usize, vocab: usize) {
+        let rows = targets.len();
+        for r0 in (0..rows).step_by(HEAD_BLOCK) {
+            let n = HEAD_BLOCK.min(rows - r0);
+            let z = &mut buf[..n * vocab];
+            matmul(z, vocab, false, MatRef::rows(&hf[r0 * d..(r0 + n) * d], d), MatRef::t(emb, d), n, vocab, d);
+            cross_entropy_forward(&mut losses[r0..r0 + n], z, &targets[r0..r0 + n], vocab);
+        }
     }
 }
 
@@ -136,8 +144,10 @@ pub fn head_loss(losses: &mut Vec<f32>, buf: &mut [f32], hf: &[f32], emb: &[f32]
     mean_loss(&losses[..rows])
 }
 
-/// Mean of per-position losses, accumulated in f64 in position order (the
-/// value every model's `loss` and `loss_and_grad` return).
-pub fn mean_loss(losses: &[f32]) -> f64 {
-    losses.iter().map(|&l| l as f64).sum::<f64>() / losses.len() as f64
+crate::vectorized! {
+    /// Mean of per-position losses, accumulated in f64 in position order (the
+    /// value every model's `loss` and `loss_and_grad` return).
+    pub fn mean_loss(losses: &[f32]) -> f64 {
+        losses.iter().map(|&l| l as f64).sum::<f64>() / losses.len() as f64
+    }
 }
