@@ -176,3 +176,30 @@ fn tok_bl_c_trains_with_a_prefix_space_and_round_trips() {
         assert_eq!(tok.decode(&ids).trim_start(), text);
     }
 }
+
+/// Windows longer than one block of the causal products (64 rows): the
+/// blocked forward against the decoder (which attends token by token), and
+/// every gradient against central differences, at T = 150 (blocks 64, 64, 22).
+#[test]
+fn v10_long_windows_cross_the_causal_product_blocks() {
+    let window = 150;
+    let model = tiny(0.0, window);
+    let mut rng = Rng::new(17);
+    let mut params = model.init_params(5);
+    for ti in &model.layout.tensors {
+        let (mean, std) = if ti.shape.len() == 1 { (1.0, 0.2) } else { (0.0, 1.0 / (ti.shape[1] as f32).sqrt()) };
+        for x in &mut params[ti.range()] {
+            *x = mean + std * rng.normal();
+        }
+    }
+    let tokens = random_tokens(&mut rng, window, 64);
+    pool().install(|| {
+        let full = logits(&model, &mut Workspace::new(), &params, &tokens, 1, window);
+        let mut dec = model.decoder(&params);
+        let worst = decoder_worst(&mut *dec, &tokens, &full, 64);
+        assert!(worst <= 2e-5, "decoder vs blocked forward at T = {window}: {worst}");
+    });
+    let y = random_tokens(&mut rng, window, 64);
+    model_gradcheck("v10 tiny, T = 150", &model, &params, (&tokens, &y, 1, window), &every_tensor(&model), 24, MODEL_TOL, &mut rng)
+        .assert_ok();
+}

@@ -212,7 +212,10 @@ crate::vectorized! {
             .for_each(|(bh, (((o, c), p), pd))| {
                 let (q, rest) = c.split_at(t * hd);
                 let (k, v) = rest.split_at(t * hd);
-                matmul_serial(p, t, false, MatRef::rows(q, hd), MatRef::t(k, hd), t, t, hd);
+                // scores below the diagonal only, a block of rows at a time
+                for (r0, r1) in causal_blocks(t) {
+                    matmul_serial(&mut p[r0 * t..], t, false, MatRef::rows(&q[r0 * hd..], hd), MatRef::t(k, hd), r1 - r0, r1, hd);
+                }
                 for i in 0..t {
                     let row = &mut p[i * t..(i + 1) * t];
                     softmax_scaled(&mut row[..=i], scale);
@@ -224,11 +227,24 @@ crate::vectorized! {
                 } else {
                     p
                 };
-                matmul_serial(o, hd, false, MatRef::rows(pv, t), MatRef::rows(v, hd), t, hd, t);
+                for (r0, r1) in causal_blocks(t) {
+                    matmul_serial(&mut o[r0 * hd..], hd, false, MatRef::rows(&pv[r0 * t..], t), MatRef::rows(v, hd), r1 - r0, hd, r1);
+                }
             });
         merge_heads(acts.att, oh, sh);
         matmul(out, d, false, MatRef::rows(acts.att, d), MatRef::t(w.out, d), rows, d, d);
     }
+}
+
+/// Rows per block of the causal products: each block of rows multiplies only
+/// the columns up to its last row, the zeros above the diagonal are skipped
+/// (3/8 of the work at T = 256). Terms left out are exact zeros, so the sums
+/// are those of the full product.
+const CAUSAL_BLOCK: usize = 64;
+
+/// The row blocks (r0, r1) of a T-row causal product.
+fn causal_blocks(t: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..t).step_by(CAUSAL_BLOCK).map(move |r0| (r0, (r0 + CAUSAL_BLOCK).min(t)))
 }
 
 crate::vectorized! {
@@ -331,8 +347,8 @@ crate::vectorized! {
                 let (k, v) = rest.split_at(t * hd);
                 let (dq, rest) = dc.split_at_mut(t * hd);
                 let (dk, dv) = rest.split_at_mut(t * hd);
-                // ∂O of this head: rows of datt, columns hi·hd…, read in place
-                let d_o = MatRef::rows(&datt[bi * t * d + hi * hd..], d);
+                // ∂O of this head from row r: rows of datt, columns hi·hd…, read in place
+                let d_o = |r: usize| MatRef::rows(&datt[(bi * t + r) * d + hi * hd..], d);
                 {
                     let pv: &[f32] = if drop.is_active() {
                         apply_mask(pd, p, drop, bh, t);
@@ -340,9 +356,14 @@ crate::vectorized! {
                     } else {
                         p
                     };
-                    matmul_serial(dv, hd, false, MatRef::t(pv, t), d_o, t, hd, t);
+                    // ∂v_j = Σ_{i ≥ j} p_ij·∂o_i
+                    for (c0, c1) in causal_blocks(t) {
+                        matmul_serial(&mut dv[c0 * hd..], hd, false, MatRef::t(&pv[c0 * t + c0..], t), d_o(c0), c1 - c0, hd, t - c0);
+                    }
                 }
-                matmul_serial(pd, t, false, d_o, MatRef::t(v, hd), t, t, hd);
+                for (r0, r1) in causal_blocks(t) {
+                    matmul_serial(&mut pd[r0 * t..], t, false, d_o(r0), MatRef::t(v, hd), r1 - r0, r1, hd);
+                }
                 let base = (bh * t * t) as u64;
                 for i in 0..t {
                     let (row, prow) = (&mut pd[i * t..(i + 1) * t], &p[i * t..(i + 1) * t]);
@@ -356,8 +377,12 @@ crate::vectorized! {
                     }
                     row[i + 1..].fill(0.0);
                 }
-                matmul_serial(dq, hd, false, MatRef::rows(pd, t), MatRef::rows(k, hd), t, hd, t);
-                matmul_serial(dk, hd, false, MatRef::t(pd, t), MatRef::rows(q, hd), t, hd, t);
+                for (r0, r1) in causal_blocks(t) {
+                    matmul_serial(&mut dq[r0 * hd..], hd, false, MatRef::rows(&pd[r0 * t..], t), MatRef::rows(k, hd), r1 - r0, hd, r1);
+                    // ∂k_j = Σ_{i ≥ j} ∂s_ij·q_i
+                    let c0 = r0;
+                    matmul_serial(&mut dk[c0 * hd..], hd, false, MatRef::t(&pd[c0 * t + c0..], t), MatRef::rows(&q[c0 * hd..], hd), r1 - c0, hd, t - c0);
+                }
             });
         // head-major gradients → rows [rows × 3d], RoPE undone on q and k
         let half = hd / 2;
