@@ -347,3 +347,12 @@ pub fn markdown_table(runs: &[RunRecord]) -> String {
     }
     s
 }
+
+/// The runs as a [`crate::report::Table`], to sort and print in any format.
+pub fn table(runs: &[RunRecord]) -> crate::report::Table {
+    crate::report::Table {
+        headers: COLUMNS.iter().map(|s| s.to_string()).collect(),
+        rows: runs.iter().map(row_cells).collect(),
+        text_columns: TEXT_COLUMNS.to_vec(),
+    }
+}

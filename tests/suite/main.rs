@@ -33,6 +33,7 @@ mod simd;
 mod stories;
 mod stream;
 mod supernova;
+mod sweep;
 mod thunderbolt;
 mod token_cache;
 mod train;
