@@ -106,9 +106,9 @@ fn last_summary(dir: &Path) -> Option<bool> {
     crate::util::regular_file(&path).ok()?;
     let text = std::fs::read_to_string(path).ok()?;
     text.lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("type").and_then(|t| t.as_str()) == Some("summary"))
-        .last()
+        .find(|v| v.get("type").and_then(|t| t.as_str()) == Some("summary"))
         .map(|v| v.get("stopped_early").and_then(|s| s.as_bool()).unwrap_or(false))
 }
 

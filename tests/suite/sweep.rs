@@ -250,6 +250,20 @@ fn a_two_by_two_sweep_of_tiny_runs_end_to_end() {
 
     let (ok, table, _) = run(bin().args(["runs", "--format", "table", "--dir"]).arg(&sweep_dir));
     assert!(ok && table.lines().count() == 5 && table.starts_with("id  preset"), "{table}");
+
+    // the folder holding the sweep lists its runs as it lists plain runs (the TUI's runs screen reads the same)
+    let runs = flashlm_tui::runs::scan(dir.path());
+    let names: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "sweep/run-000-tiny-lr0.001-seed1",
+            "sweep/run-001-tiny-lr0.001-seed2",
+            "sweep/run-002-tiny-lr0.003-seed1",
+            "sweep/run-003-tiny-lr0.003-seed2"
+        ]
+    );
+    assert!(runs.iter().all(|r| r.preset == "tiny" && r.steps == 3 && r.finished), "{runs:?}");
 }
 
 #[test]
