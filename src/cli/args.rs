@@ -81,14 +81,14 @@ const SWEEP_HELP: &str = "Train a grid or list of preset variations, each run in
 The sweep file (RON):
 
   (
-      presets: [\"tiny\"],                      // base presets (names or .ron paths)
-      budget: Steps(30),                         // or Tokens(N), Minutes(5.0); default: each preset's
-      overrides: { \"train.warmup\": 2 },          // for every run (optional)
+      presets: [\"tiny\"],                 // base presets (names or .ron paths)
+      budget: Steps(30),                 // or Tokens(N), Minutes(5.0); default: each preset's
+      overrides: { \"train.warmup\": 2 },  // for every run (optional)
       grid: { \"train.lr\": [1e-3, 3e-3], \"train.seed\": [1, 2] },
       list: [ (preset: \"tiny\", overrides: { \"train.fsp\": true }) ],
-      corpus: \"train.txt\",                     // optional; --corpus wins
-      valid: \"valid.txt\",                      // optional; --valid wins
-      eval: (probe: Some(\"recall\")),           // optional: evaluate each run after it trains
+      corpus: \"train.txt\",               // optional; --corpus wins
+      valid: \"valid.txt\",                // optional; --valid wins
+      eval: (probe: Some(\"recall\")),     // optional: evaluate each run after it trains
   )
 
 Runs: every preset × every grid combination (the last key varying fastest), then each list entry; numbered 0…N−1. Override keys are dotted paths into the preset (\"train.lr\", \"train.batch\", \"train.seed\", \"model.d_model\", \"data.builtin_stories\"; \"train.fsp\": true / false switches the FSP loss); each run's preset must pass the preset's own validation. Unknown keys, bad values and malformed files are refused before anything trains, naming the run and key.

@@ -114,6 +114,7 @@ fn run_one(sweep: &SweepFile, r: &Run, n: usize, dir: &Path, opts: &RunOptions, 
         if start == Start::Done && done {
             return Ok(());
         }
+        layout::clear_failed(&rd);
         let rec = evaluate_run(&rd, spec, eval_data, opts.threads).inspect_err(|e| layout::mark_failed(&rd, &e.to_string()))?;
         for line in rec.lines() {
             println!("{line}");

@@ -119,10 +119,9 @@ pub fn start(dir: &Path) -> Result<Start, SweepError> {
     if !dir.exists() {
         return Ok(Start::Fresh);
     }
-    match status(dir) {
-        Status::Finished => return Ok(Start::Done),
-        Status::Pending => return Ok(Start::Fresh),
-        _ => {}
+    // finished, even if its evaluation failed afterwards (that is retried, not the training)
+    if last_summary(dir) == Some(false) {
+        return Ok(Start::Done);
     }
     let last = dir.join("last");
     if last.join(crate::train::checkpoint::META).is_file() {
