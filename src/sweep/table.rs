@@ -42,8 +42,8 @@ pub fn sweep_table(dir: &Path, presets_dir: Option<&Path>) -> Result<Table, Swee
         }
     }
     let evals: Vec<_> = runs.iter().map(|r| read_eval(&layout::run_dir(dir, r))).collect();
-    let text_eval =
-        sweep.eval.as_ref().is_some_and(|e| e.data.is_some() || sweep.valid.is_some()) || evals.iter().flatten().any(|e| e.text.is_some());
+    // its text may come from --valid, which the folder does not record: the columns are there whenever `eval` is
+    let text_eval = sweep.eval.is_some() || evals.iter().flatten().any(|e| e.text.is_some());
     // the probe's buckets as the sweep asks for them, else as the first eval.json has them
     let buckets: Vec<(usize, usize)> = match sweep.eval.as_ref().filter(|e| e.probe.is_some()) {
         Some(e) => e.buckets.clone(),
