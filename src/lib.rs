@@ -5,7 +5,7 @@
 //! | layer | modules |
 //! |---|---|
 //! | front-ends (never import each other; `main.rs` picks one) | [`cli`], [`tui`] |
-//! | what a front-end asks for | [`launch`] (how the TUI opens), [`inference`] (load a model to sample from), [`runs`] (past runs) |
+//! | what a front-end asks for | [`launch`] (how the TUI opens), [`inference`] (load a model to sample from), [`runs`] (past runs), [`report`] (their tables), [`sweep`] (sweep files, their runs and tables) |
 //! | training | [`train`] (the loop on its own thread, evaluation, checkpoints) |
 //! | the protocol | [`engine`] (`Command` in, `Event` out, on channels) |
 //! | models and generation | [`preset`], [`model`] (`blocks/`, `versions/<v>/`), [`limits`] (the memory a preset needs against what is available), [`generate`] (sampling, streaming), [`weights`] |
@@ -24,8 +24,10 @@ pub mod limits;
 pub mod model;
 pub mod precision;
 pub mod preset;
+pub mod report;
 pub mod rng;
 pub mod runs;
+pub mod sweep;
 pub mod train;
 pub mod tui;
 pub mod util;

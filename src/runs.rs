@@ -207,14 +207,37 @@ pub fn corpus_label(corpus: &str, valid: Option<&str>) -> String {
     }
 }
 
-/// Every run folder under `root` that has a `metrics.jsonl`, sorted by folder name.
+/// Every run folder under `root` that has a `metrics.jsonl`, sorted by folder
+/// name; the runs of a sweep folder under `root` too, named `<sweep>/<run>`.
 pub fn scan(root: &Path) -> Vec<RunRecord> {
+    let mut out = Vec::new();
+    for d in sub_dirs(root) {
+        if let Some(r) = read_run(&d) {
+            out.push(r);
+        } else if crate::sweep::layout::is_sweep_dir(&d) {
+            let sweep = d.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            for rd in sub_dirs(&d) {
+                if let Some(mut r) = read_run(&rd) {
+                    // a sweep's run folders are named by id, not preset: the checkpoint knows the preset
+                    if let Some(p) = checkpoints(&rd).first().and_then(|c| crate::train::checkpoint::read_preset(&c.path).ok()) {
+                        r.preset = p.name;
+                    }
+                    r.name = format!("{sweep}/{}", r.name);
+                    out.push(r);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn sub_dirs(root: &Path) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(root) else {
         return Vec::new();
     };
     let mut dirs: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
     dirs.sort();
-    dirs.iter().filter_map(|d| read_run(d)).collect()
+    dirs
 }
 
 /// A checkpoint folder inside a run folder (`last`, `best`, `step-N`).
@@ -346,4 +369,13 @@ pub fn markdown_table(runs: &[RunRecord]) -> String {
         s.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
     s
+}
+
+/// The runs as a [`crate::report::Table`], to sort and print in any format.
+pub fn table(runs: &[RunRecord]) -> crate::report::Table {
+    crate::report::Table {
+        headers: COLUMNS.iter().map(|s| s.to_string()).collect(),
+        rows: runs.iter().map(row_cells).collect(),
+        text_columns: TEXT_COLUMNS.to_vec(),
+    }
 }

@@ -51,12 +51,88 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: DataCmd,
     },
-    /// Past runs (from each run's metrics.jsonl) as a Markdown table
-    Runs {
-        /// The folder holding run folders
-        #[arg(long, default_value = "checkpoints")]
-        dir: PathBuf,
-    },
+    /// Past runs (from each run's metrics.jsonl) as a table; a sweep folder as one table of its runs
+    Runs(RunsArgs),
+    /// Train a grid or list of preset variations: all here one after another,
+    /// one of them (`--run I`, a job-array task), or write a Slurm / GNU
+    /// parallel job array (`--emit`)
+    #[command(long_about = SWEEP_HELP)]
+    Sweep(SweepArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunsArgs {
+    /// The folder holding run folders, or a sweep folder (one row per run of its sweep.ron)
+    #[arg(long, default_value = "checkpoints")]
+    pub dir: PathBuf,
+    /// Sort the rows by this column (its header, e.g. "final BPC", "tok/s", "train.lr")
+    #[arg(long)]
+    pub sort: Option<String>,
+    /// Sort descending
+    #[arg(long, requires = "sort")]
+    pub desc: bool,
+    /// How to print the table
+    #[arg(long, value_enum, default_value_t = crate::report::Format::Markdown)]
+    pub format: crate::report::Format,
+}
+
+const SWEEP_HELP: &str = "Train a grid or list of preset variations, each run in its own folder of the sweep folder (--dir).
+
+The sweep file (RON):
+
+  (
+      presets: [\"tiny\"],                 // base presets (names or .ron paths)
+      budget: Steps(30),                 // or Tokens(N), Minutes(5.0); default: each preset's
+      overrides: { \"train.warmup\": 2 },  // for every run (optional)
+      grid: { \"train.lr\": [1e-3, 3e-3], \"train.seed\": [1, 2] },
+      list: [ (preset: \"tiny\", overrides: { \"train.fsp\": true }) ],
+      corpus: \"train.txt\",               // optional; --corpus wins
+      valid: \"valid.txt\",                // optional; --valid wins
+      eval: (probe: Some(\"recall\")),     // optional: evaluate each run after it trains
+  )
+
+Runs: every preset × every grid combination (the last key varying fastest), then each list entry; numbered 0…N−1. Override keys are dotted paths into the preset (\"train.lr\", \"train.batch\", \"train.seed\", \"model.d_model\", \"data.builtin_stories\"; \"train.fsp\": true / false switches the FSP loss); each run's preset must pass the preset's own validation. Unknown keys, bad values and malformed files are refused before anything trains, naming the run and key.
+
+eval: (data: \"valid.txt\" (default: the validation file), probe: Some(\"recall\"), probe_stories: 200, buckets: [(1, 85), (86, 256)], max_windows: None, checkpoint: \"last\") writes each run's eval.json: loss, PPL and bits per byte on the text, and the recall probe's gap per distance bucket.
+
+Modes:
+  sweep FILE --list                      the runs, one per line: id, preset, overrides
+  sweep FILE [--dir D]                   train them all, one after another (skips finished runs)
+  sweep FILE --run I --dir D             train run I only (what a job-array task calls)
+  sweep FILE --emit slurm --dir D        write D/sweep.ron and D/sweep.sbatch (#SBATCH --array=0-(N-1))
+  sweep FILE --emit parallel --dir D     write D/sweep.ron and D/sweep.parallel (one command per run)
+  runs --dir D [--sort COL] [--format table|markdown|csv]   one table of the sweep
+
+A run whose folder holds a finished run is skipped; one stopped early (a killed job) goes on from its last/ checkpoint. Runs of one sweep may train at once (each writes only its own folder, under its lock); give each --threads so they do not share cores.";
+
+#[derive(Args, Debug, Clone)]
+pub struct SweepArgs {
+    /// The sweep file (.ron); see above
+    pub file: PathBuf,
+    /// Print the runs (id, preset, overrides) and exit
+    #[arg(long, conflicts_with_all = ["run", "emit"])]
+    pub list: bool,
+    /// Train only run I (0…N−1)
+    #[arg(long, value_name = "I", conflicts_with = "emit")]
+    pub run: Option<usize>,
+    /// The sweep folder (default: checkpoints/<sweep file name>)
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Write a job-array script into the sweep folder instead of training
+    #[arg(long, value_enum)]
+    pub emit: Option<crate::sweep::emit::Emit>,
+    /// Training text for every run (a file or a folder of .txt files); overrides the sweep file's
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Validation text for every run (and the default text of its `eval`); overrides the sweep file's
+    #[arg(long)]
+    pub valid: Option<PathBuf>,
+    /// Worker threads per run (default: all cores; at most 8 per core)
+    #[arg(long, value_parser = threads_arg)]
+    pub threads: Option<usize>,
+    /// Extra folder of .ron presets
+    #[arg(long)]
+    pub presets: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone, Default)]

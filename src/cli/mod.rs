@@ -8,6 +8,7 @@ mod data;
 mod eval;
 mod progress;
 mod sample;
+mod sweep;
 mod train;
 
 pub use train::Interrupted;
@@ -79,15 +80,27 @@ pub fn main() -> Result<Dispatch> {
         Some(Cmd::Bench(a)) => done(bench::run(&a)),
         Some(Cmd::Presets { presets }) => done(list_presets(presets.as_deref())),
         Some(Cmd::Data { cmd }) => done(data::data(cmd)),
-        Some(Cmd::Runs { dir }) => {
-            let runs = crate::runs::scan(&dir);
-            if runs.is_empty() && !dir.is_dir() {
-                bail!("{}: no such folder (runs are written to checkpoints/ by `flashlm-tui train`; pass --dir)", dir.display());
-            }
-            print!("{}", crate::runs::markdown_table(&runs));
-            Ok(Dispatch::Done)
-        }
+        Some(Cmd::Runs(a)) => done(runs(a)),
+        Some(Cmd::Sweep(a)) => done(sweep::sweep(a)),
     }
+}
+
+/// `runs`: the run folders under a folder, or a sweep folder's runs, as one table.
+fn runs(a: RunsArgs) -> Result<()> {
+    let mut table = if crate::sweep::layout::is_sweep_dir(&a.dir) {
+        crate::sweep::table::sweep_table(&a.dir, None)?
+    } else {
+        let runs = crate::runs::scan(&a.dir);
+        if runs.is_empty() && !a.dir.is_dir() {
+            bail!("{}: no such folder (runs are written to checkpoints/ by `flashlm-tui train`; pass --dir)", a.dir.display());
+        }
+        crate::runs::table(&runs)
+    };
+    if let Some(col) = &a.sort {
+        table.sort_by(col, a.desc).map_err(anyhow::Error::msg)?;
+    }
+    print!("{}", table.render(a.format));
+    Ok(())
 }
 
 fn list_presets(dir: Option<&Path>) -> Result<()> {

@@ -69,6 +69,7 @@ pub(super) fn run_config(a: &TrainArgs) -> Result<RunConfig> {
         resume: a.resume.clone(),
         import: a.weights.clone().map(|w| ImportWeights { weights: w, tokenizer: a.tokenizer.clone().unwrap_or_default() }),
         runs_root: a.out.clone(),
+        run_dir: None,
         // the tokenizer's own bars print blank lines into logs and pipes
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         sample_prompt: a.sample_prompt.clone(),
@@ -157,6 +158,14 @@ pub(super) fn train_headless(a: TrainArgs) -> Result<()> {
     crate::kernels::os::ignore_sigpipe();
     crate::precision::check_training(a.precision)?;
     let cfg = run_config(&a)?;
+    headless(cfg)
+}
+
+/// Trains `cfg` without the terminal UI: the run's record on stdout,
+/// progress on stderr; a signal stops the run and saves `last/`.
+pub(super) fn headless(cfg: RunConfig) -> Result<()> {
+    crate::kernels::os::ignore_sigpipe();
+    let precision = cfg.precision;
     let mut handle = start(cfg);
     let cmd = handle.commands.clone();
     // SIGINT (Ctrl-C), SIGTERM (`kill`) and SIGHUP (a closed ssh session) stop
@@ -204,7 +213,7 @@ pub(super) fn train_headless(a: TrainArgs) -> Result<()> {
                         (Level::Error, _) => eprintln!("error: {text}"),
                     });
                 }
-                if matches!(ev, Event::Started { .. }) && a.precision == Precision::Bf16 {
+                if matches!(ev, Event::Started { .. }) && precision == Precision::Bf16 {
                     out.line("products: bf16 operands, f32 accumulation (AVX512-BF16); weights and optimizer state f32");
                 }
             }

@@ -90,8 +90,11 @@ impl Session {
             None => {
                 let st = new_state(cfg, &preset, seed, info, &sampler, tokenizer_sha);
                 budget::check(&preset, &st)?;
-                let dir = new_run_dir(&cfg.runs_root, &preset.name)
-                    .map_err(|source| TrainError::RunFolder { root: cfg.runs_root.clone(), source })?;
+                let dir = match &cfg.run_dir {
+                    Some(d) => std::fs::create_dir_all(d).map(|()| d.clone()),
+                    None => new_run_dir(&cfg.runs_root, &preset.name),
+                }
+                .map_err(|source| TrainError::RunFolder { root: cfg.runs_root.clone(), source })?;
                 (dir, st, true)
             }
         };
@@ -102,7 +105,8 @@ impl Session {
         let (lock, metrics) = match opened {
             Ok(v) => v,
             Err(e) => {
-                if fresh {
+                // a folder given by the caller may hold another process's run: it stays
+                if fresh && cfg.run_dir.is_none() {
                     let _ = std::fs::remove_dir_all(&run_dir);
                 }
                 return Err(e);

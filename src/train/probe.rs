@@ -132,8 +132,24 @@ pub fn recall_probe_in(
     max_rows: usize,
     stop: &dyn Fn() -> bool,
 ) -> Option<RecallReport> {
+    let ranges = buckets_for(model.receptive_field(), window);
+    recall_probe_ranges(model, params, tok, stories, window, &ranges, ws, max_rows, stop)
+}
+
+/// [`recall_probe_in`] with the distance buckets given (inclusive ranges):
+/// the same buckets for every model, so models can be compared on them.
+pub fn recall_probe_ranges(
+    model: &dyn LanguageModel,
+    params: &[f32],
+    tok: &Tok,
+    stories: &[Story],
+    window: usize,
+    ranges: &[(usize, usize)],
+    ws: &mut Workspace,
+    max_rows: usize,
+    stop: &dyn Fn() -> bool,
+) -> Option<RecallReport> {
     let rf = model.receptive_field();
-    let ranges = buckets_for(rf, window);
     let mut sums = vec![(0usize, 0.0f64, 0.0f64); ranges.len()];
     // names of each entity slot across the probe stories, for swaps
     let mut pool: Vec<Vec<String>> = vec![Vec::new(); 5];

@@ -35,6 +35,9 @@ pub struct RunConfig {
     pub import: Option<ImportWeights>,
     /// Parent of run folders (`./checkpoints`).
     pub runs_root: PathBuf,
+    /// The folder of a new run, instead of `<runs_root>/<preset>-<timestamp>/`
+    /// (a sweep names each run's folder); created if missing, never removed.
+    pub run_dir: Option<PathBuf>,
     /// Show the tokenizer's own progress bars (off under the TUI).
     pub progress: bool,
     pub sample_prompt: String,

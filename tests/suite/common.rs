@@ -62,6 +62,7 @@ pub fn run_config(preset: (Preset, String), runs_root: &std::path::Path) -> RunC
         resume: None,
         import: None,
         runs_root: runs_root.to_path_buf(),
+        run_dir: None,
         progress: false,
         sample_prompt: "Once upon a time".into(),
         overrides: Default::default(),

@@ -34,6 +34,7 @@ mod slot_memory;
 mod stories;
 mod stream;
 mod supernova;
+mod sweep;
 mod thunderbolt;
 mod token_cache;
 mod train;

@@ -223,6 +223,7 @@ impl Picker {
             resume,
             import: None,
             runs_root: opts.runs_root.clone(),
+            run_dir: None,
             progress: false,
             sample_prompt: "Once upon a time".into(),
             overrides,
