@@ -7,6 +7,7 @@ pub mod bench;
 mod data;
 mod eval;
 mod progress;
+mod ranks;
 mod sample;
 mod train;
 
@@ -79,6 +80,7 @@ pub fn main() -> Result<Dispatch> {
         Some(Cmd::Bench(a)) => done(bench::run(&a)),
         Some(Cmd::Presets { presets }) => done(list_presets(presets.as_deref())),
         Some(Cmd::Data { cmd }) => done(data::data(cmd)),
+        Some(Cmd::Watch { run_dir }) => watch(run_dir),
         Some(Cmd::Runs { dir }) => {
             let runs = crate::runs::scan(&dir);
             if runs.is_empty() && !dir.is_dir() {
@@ -88,6 +90,23 @@ pub fn main() -> Result<Dispatch> {
             Ok(Dispatch::Done)
         }
     }
+}
+
+/// `watch`: the dashboard on a run folder, once it is known to be one.
+fn watch(run_dir: std::path::PathBuf) -> Result<Dispatch> {
+    crate::follow::Follow::open(&run_dir)?;
+    if !stdout_is_terminal() {
+        bail!(
+            "watch shows the dashboard and needs a terminal; for a table of runs use `flashlm-tui runs`, or read {}",
+            run_dir.join("metrics.jsonl").display()
+        );
+    }
+    Ok(Dispatch::Tui(Box::new(Options {
+        launch: Launch::Watch(run_dir),
+        presets_dir: None,
+        runs_root: "checkpoints".into(),
+        threads: default_threads(),
+    })))
 }
 
 fn list_presets(dir: Option<&Path>) -> Result<()> {

@@ -39,3 +39,4 @@ mod train;
 mod tui;
 mod tui_screens;
 mod v10_fsp;
+mod watch;

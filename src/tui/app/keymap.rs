@@ -69,6 +69,7 @@ pub const KEYMAP: &[(&str, &[(&str, &str)])] = &[
             ("Space", "mark / unmark it for the comparison chart"),
             ("Enter", "sample from its best checkpoint"),
             ("r", "resume it"),
+            ("w", "watch it on the dashboard (read-only, follows its metrics.jsonl)"),
             ("x", "x axis: tokens / time"),
             ("u", "rescan the runs folder"),
         ],
