@@ -185,7 +185,8 @@ fn headless_rank(a: TrainArgs, job: &super::ranks::Job) -> Result<()> {
     cfg.ranks = job.ranks();
     let root = job.rank() == 0;
     if job.in_job() && root {
-        println!("MPI: {} ranks, {} threads each", job.size(), cfg.threads);
+        let s = if cfg.threads == 1 { "" } else { "s" };
+        println!("MPI: {} ranks, {} thread{s} each", job.size(), cfg.threads);
     }
     let mut handle = start(cfg);
     let cmd = handle.commands.clone();

@@ -3,6 +3,7 @@
 mod bolt;
 mod check_util;
 mod cli;
+mod collective;
 mod common;
 mod cortex_v7;
 mod cpuflow;
