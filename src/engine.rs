@@ -12,7 +12,7 @@ pub use log::{clock, log_line};
 use crate::generate::SampleParams;
 use crate::precision::Precision;
 use ndarray::Array2;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// What a consumer asks of the trainer.
@@ -52,7 +52,7 @@ pub enum RunState {
 }
 
 /// One optimiser step (also a `step` line of metrics.jsonl).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StepMetrics {
     /// Steps taken, this one included.
     pub step: u64,
@@ -78,6 +78,12 @@ pub struct StepMetrics {
     pub horizon: Option<u64>,
     /// The run's mean throughput so far ([`mean_tok_per_sec`]).
     pub mean_tok_per_sec: f64,
+    /// Processes training the run together (data-parallel), when more than one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranks: Option<usize>,
+    /// Milliseconds this step spent summing gradients across the ranks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allreduce_ms: Option<f64>,
 }
 
 /// The one definition of a run's mean tok/s, used by the dashboard, the
@@ -93,7 +99,7 @@ pub fn mean_tok_per_sec(timed_tokens: u64, train_secs: f64) -> f64 {
 }
 
 /// One validation pass (also an `eval` line of metrics.jsonl).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EvalMetrics {
     pub step: u64,
     pub tokens: u64,
@@ -141,7 +147,7 @@ impl CadenceInfo {
 }
 
 /// How a run ended (also the `summary` line of metrics.jsonl).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
     pub run_dir: PathBuf,
     pub steps: u64,

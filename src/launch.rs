@@ -13,6 +13,8 @@ pub enum Launch {
     Picker,
     /// The dashboard of a run started from the command line (`train` in a terminal).
     Train(Box<RunConfig>),
+    /// The dashboard, read-only, on a run followed from its metrics.jsonl (`watch`).
+    Watch(PathBuf),
     /// Only the sampling pane (`sample --interactive`), with the model already loaded.
     Sample { source: ModelSource, loaded: Option<Box<Loaded>>, prompt: String, params: SampleParams },
 }

@@ -16,6 +16,7 @@
 pub mod cli;
 pub mod data;
 pub mod engine;
+pub mod follow;
 pub mod generate;
 pub mod inference;
 pub mod kernels;

@@ -51,6 +51,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: DataCmd,
     },
+    /// Follow a run (running or finished) on the dashboard, read-only, from its metrics.jsonl
+    Watch {
+        /// The run folder (checkpoints/<preset>-<timestamp>)
+        run_dir: PathBuf,
+    },
     /// Past runs (from each run's metrics.jsonl) as a table; a sweep folder as one table of its runs
     Runs(RunsArgs),
     /// Train a grid or list of preset variations: all here one after another,

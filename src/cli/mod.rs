@@ -7,6 +7,7 @@ pub mod bench;
 mod data;
 mod eval;
 mod progress;
+mod ranks;
 mod sample;
 mod sweep;
 mod train;
@@ -82,6 +83,7 @@ pub fn main() -> Result<Dispatch> {
         Some(Cmd::Data { cmd }) => done(data::data(cmd)),
         Some(Cmd::Runs(a)) => done(runs(a)),
         Some(Cmd::Sweep(a)) => done(sweep::sweep(a)),
+        Some(Cmd::Watch { run_dir }) => watch(run_dir),
     }
 }
 
@@ -101,6 +103,23 @@ fn runs(a: RunsArgs) -> Result<()> {
     }
     print!("{}", table.render(a.format));
     Ok(())
+}
+
+/// `watch`: the dashboard on a run folder, once it is known to be one.
+fn watch(run_dir: std::path::PathBuf) -> Result<Dispatch> {
+    crate::follow::Follow::open(&run_dir)?;
+    if !stdout_is_terminal() {
+        bail!(
+            "watch shows the dashboard and needs a terminal; for a table of runs use `flashlm-tui runs`, or read {}",
+            run_dir.join("metrics.jsonl").display()
+        );
+    }
+    Ok(Dispatch::Tui(Box::new(Options {
+        launch: Launch::Watch(run_dir),
+        presets_dir: None,
+        runs_root: "checkpoints".into(),
+        threads: default_threads(),
+    })))
 }
 
 fn list_presets(dir: Option<&Path>) -> Result<()> {

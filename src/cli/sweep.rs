@@ -102,7 +102,7 @@ fn run_one(sweep: &SweepFile, r: &Run, n: usize, dir: &Path, opts: &RunOptions, 
     if start != Start::Done {
         layout::clear_failed(&rd);
         let cfg = layout::run_config(r, sweep.budget.clone(), dir, &rd, &start, opts);
-        if let Err(e) = super::train::headless(cfg) {
+        if let Err(e) = super::train::headless(cfg, &super::ranks::Job::alone()) {
             if e.downcast_ref::<super::Interrupted>().is_none() {
                 layout::mark_failed(&rd, &format!("{e:#}"));
             }

@@ -84,6 +84,7 @@ pub(super) fn run_config(a: &TrainArgs) -> Result<RunConfig> {
         precision: a.precision,
         // exact steps, reproducible; the dashboard switches to the clock
         cadence: Default::default(),
+        ranks: None,
     };
     Ok(cfg)
 }
@@ -135,12 +136,14 @@ fn warn_if_bf16_is_slower(a: &TrainArgs) {
 pub(super) fn train(a: TrainArgs) -> Result<Dispatch> {
     crate::precision::check_training(a.precision)?;
     warn_if_bf16_is_slower(&a);
-    let tui = !a.headless && stdout_is_terminal();
+    // one rank of an MPI job trains headless, whatever its stdout is
+    let in_job = super::ranks::Job::start()?;
+    let tui = !a.headless && stdout_is_terminal() && !in_job.in_job();
     if !tui {
-        if !a.headless {
+        if !a.headless && !in_job.in_job() {
             eprintln!("flashlm-tui: stdout is not a terminal, so no terminal UI: running headless");
         }
-        return done(train_headless(a));
+        return done(train_ranked(a, &in_job));
     }
     let mut cfg = run_config(&a)?;
     // nothing but the TUI may write to the terminal: the tokenizer's progress bars stay off
@@ -154,18 +157,47 @@ pub(super) fn train(a: TrainArgs) -> Result<Dispatch> {
 }
 
 pub(super) fn train_headless(a: TrainArgs) -> Result<()> {
+    train_ranked(a, &super::ranks::Job::start()?)
+}
+
+/// Headless training as one rank of `job` (alone: rank 0 of 1). A failure on
+/// a rank of several ends them all.
+fn train_ranked(a: TrainArgs, job: &super::ranks::Job) -> Result<()> {
+    let r = headless_rank(a, job);
+    // a signal stops every rank at the same step, each saving nothing but rank 0's last/
+    if let Err(e) = &r {
+        if e.downcast_ref::<Interrupted>().is_none() {
+            job.fail_all(&format!("{e:#}"));
+        }
+    }
+    r
+}
+
+fn headless_rank(a: TrainArgs, job: &super::ranks::Job) -> Result<()> {
     // a closed stdout must not end training: printing stops, training goes on and saves
     crate::kernels::os::ignore_sigpipe();
     crate::precision::check_training(a.precision)?;
-    let cfg = run_config(&a)?;
-    headless(cfg)
+    super::ranks::check_args(&a, job)?;
+    let mut cfg = run_config(&a)?;
+    // the ranks on a host share its cores
+    if a.threads.is_none() {
+        cfg.threads = crate::train::collective::threads_per_rank(default_threads(), job.local_size());
+    }
+    cfg.ranks = job.ranks();
+    if job.in_job() && job.rank() == 0 {
+        let s = if cfg.threads == 1 { "" } else { "s" };
+        println!("MPI: {} ranks, {} thread{s} each", job.size(), cfg.threads);
+    }
+    headless(cfg, job)
 }
 
-/// Trains `cfg` without the terminal UI: the run's record on stdout,
-/// progress on stderr; a signal stops the run and saves `last/`.
-pub(super) fn headless(cfg: RunConfig) -> Result<()> {
+/// Trains `cfg` without the terminal UI as this process's rank of `job`: the
+/// run's record on stdout, progress on stderr; a signal stops the run and
+/// saves `last/`.
+pub(super) fn headless(cfg: RunConfig, job: &super::ranks::Job) -> Result<()> {
     crate::kernels::os::ignore_sigpipe();
     let precision = cfg.precision;
+    let root = job.rank() == 0;
     let mut handle = start(cfg);
     let cmd = handle.commands.clone();
     // SIGINT (Ctrl-C), SIGTERM (`kill`) and SIGHUP (a closed ssh session) stop
@@ -191,7 +223,7 @@ pub(super) fn headless(cfg: RunConfig) -> Result<()> {
     let mut failed: Option<String> = None;
     let mut log_every = 50u64;
     let mut out = Stdout::default();
-    let mut progress = Progress::new(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let mut progress = Progress::new(root && std::io::IsTerminal::is_terminal(&std::io::stderr()));
     loop {
         progress.tick();
         match handle.events.recv_timeout(Duration::from_millis(250)) {
@@ -204,13 +236,15 @@ pub(super) fn headless(cfg: RunConfig) -> Result<()> {
                     Event::Error(e) => failed = Some(e.clone()),
                     _ => {}
                 }
-                // the run's record on stdout; preparation, warnings and errors on stderr
-                if let Some((level, text)) = log_line(&ev) {
+                // the run's record on stdout; preparation, warnings and errors on stderr;
+                // ranks other than 0 print their errors only
+                if let Some((level, text)) = log_line(&ev).filter(|(level, _)| root || *level == Level::Error) {
+                    let rank = if job.in_job() { format!("rank {}: ", job.rank()) } else { String::new() };
                     progress.print(|| match (level, &ev) {
                         (_, Event::Status { .. }) => eprintln!("[prep] {text}"),
                         (Level::Info, _) => out.line(&text),
                         (Level::Warn, _) => eprintln!("warning: {text}"),
-                        (Level::Error, _) => eprintln!("error: {text}"),
+                        (Level::Error, _) => eprintln!("error: {rank}{text}"),
                     });
                 }
                 if matches!(ev, Event::Started { .. }) && precision == Precision::Bf16 {

@@ -192,5 +192,6 @@ pub fn run_config(
         precision: Default::default(),
         // exact steps: a sweep's runs are reproducible
         cadence: Default::default(),
+        ranks: None,
     }
 }

@@ -59,6 +59,9 @@ pub enum TrainError {
     /// The two-lane step could not get its thread pools (the message says why).
     #[error("{0}")]
     Lanes(String),
+    /// The run's ranks cannot share its steps (the message says why).
+    #[error("cannot train with several processes: {0}")]
+    Ranks(String),
     #[error(
         "--fsp cannot be added on resume: the checkpoint was trained without FSP, so it has no fsp_proj.weight; start a new run with --fsp"
     )]

@@ -33,6 +33,7 @@
 //!   allocation here.
 //! - An odd `accum` runs its last micro-batch alone on lane A with every thread.
 
+use super::collective::Share;
 use crate::model::fsp::fsp_value;
 use crate::model::{Model, Workspace};
 use rayon::prelude::*;
@@ -135,14 +136,34 @@ pub fn accumulate_with_fsp(
     model: &Model,
     params: &[f32],
     a: LaneA<'_>,
-    mut lanes: Option<&mut Lanes>,
+    lanes: Option<&mut Lanes>,
     accum: usize,
+    bt: (usize, usize),
+    next: &mut Fill<'_>,
+    seed: &dyn Fn(usize) -> u64,
+) -> (f64, Option<f64>) {
+    let accum = accum.max(1);
+    accumulate_share(model, params, a, lanes, Share::whole(accum), bt, next, seed)
+}
+
+/// [`accumulate_with_fsp`] over one rank's share of a step's micro-batches
+/// (collective.rs): micro-batches `share.first..share.first + share.count`,
+/// paired on the lanes by their order within the share, `next` and `seed`
+/// called with their step-wide numbers; the gradients, loss and FSP value are
+/// divided by `share.total`, so the ranks' sums are the step's means.
+#[allow(clippy::too_many_arguments)]
+pub fn accumulate_share(
+    model: &Model,
+    params: &[f32],
+    a: LaneA<'_>,
+    mut lanes: Option<&mut Lanes>,
+    share: Share,
     (b, t): (usize, usize),
     next: &mut Fill<'_>,
     seed: &dyn Fn(usize) -> u64,
 ) -> (f64, Option<f64>) {
     let LaneA { ws, grads, x, y } = a;
-    let accum = accum.max(1);
+    let (first, count, accum) = (share.first, share.count, share.total.max(1));
     zero(grads);
     let mut loss = 0.0;
     let mut fsp: Option<f64> = None;
@@ -151,12 +172,12 @@ pub fn accumulate_with_fsp(
             *fsp.get_or_insert(0.0) += v / accum as f64;
         }
     };
-    let pairs = if lanes.is_some() { accum / 2 } else { 0 };
+    let pairs = if lanes.is_some() { count / 2 } else { 0 };
     if let Some(l) = lanes.as_deref_mut() {
         debug_assert_eq!(l.x.len(), b * t, "lanes built for another micro-batch size");
         zero(&mut l.grads);
         for pair in 0..pairs {
-            let (i, j) = (2 * pair, 2 * pair + 1);
+            let (i, j) = (first + 2 * pair, first + 2 * pair + 1);
             next(i, x, y);
             next(j, &mut l.x, &mut l.y);
             ws.seed = seed(i);
@@ -175,7 +196,7 @@ pub fn accumulate_with_fsp(
         }
     }
     // the rest (all of them on one lane, the odd last one on two) alone on lane A
-    for i in 2 * pairs..accum {
+    for i in first + 2 * pairs..first + count {
         next(i, x, y);
         ws.seed = seed(i);
         loss += model.loss_and_grad(ws, params, grads, x, y, b, t) / accum as f64;

@@ -24,7 +24,8 @@ impl Session {
     /// After a step: the evaluation, sample and checkpoint that fall due
     /// (none once the budget is spent: the end of the run does its own).
     pub(super) fn when_due(&mut self, em: &mut Emitter, ctl: &RefCell<Control>, pace: &mut Pace) {
-        if self.budget_reached() {
+        // rank 0 alone evaluates, samples and saves; the others wait for it at the next step
+        if self.budget_reached() || !self.is_root() {
             return;
         }
         let s = self.state.step;

@@ -4,6 +4,7 @@
 use super::budget;
 use super::cadence::Schedule;
 use super::checkpoint::{self, Loaded, TrainState};
+use super::collective::{Collective, Share};
 use super::commands::Control;
 use super::error::TrainError;
 use super::lanes::Lanes;
@@ -15,7 +16,7 @@ use crate::data::tokens::{validation_windows, TokenStore, WindowSampler};
 use crate::engine::{Emitter, Event, LogKind, RunState, Slot};
 use crate::model::footprint::Purpose;
 use crate::model::{Model, Workspace};
-use crate::preset::{budget_label, Preset};
+use crate::preset::{budget_label, Budget, Preset};
 use crate::rng::Rng;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -79,7 +80,9 @@ impl Session {
         // buffers span the whole layout (training-only tensors included)
         let n = weights.model.layout().total;
         let (b, accum) = (preset.train.batch, preset.train.accum);
-        let lanes = Lanes::for_run(n, accum, b, t, rayon::current_num_threads()).map_err(TrainError::Lanes)?;
+        let (group, share) = join_group(cfg, &preset, resumed.as_ref().map(|ck| &ck.state))?;
+        let root = group.as_ref().is_none_or(|g| g.rank() == 0);
+        let lanes = Lanes::for_run(n, share.count, b, t, rayon::current_num_threads()).map_err(TrainError::Lanes)?;
         // every refusal comes before a new run's folder is made: none is left empty
         let (run_dir, state, fresh) = match resumed {
             Some(ck) => {
@@ -90,18 +93,28 @@ impl Session {
             None => {
                 let st = new_state(cfg, &preset, seed, info, &sampler, tokenizer_sha);
                 budget::check(&preset, &st)?;
-                let dir = match &cfg.run_dir {
-                    Some(d) => std::fs::create_dir_all(d).map(|()| d.clone()),
-                    None => new_run_dir(&cfg.runs_root, &preset.name),
+                // the other ranks write nothing: they need no folder of their own
+                if !root {
+                    (cfg.runs_root.clone(), st, false)
+                } else {
+                    let dir = match &cfg.run_dir {
+                        Some(d) => std::fs::create_dir_all(d).map(|()| d.clone()),
+                        None => new_run_dir(&cfg.runs_root, &preset.name),
+                    }
+                    .map_err(|source| TrainError::RunFolder { root: cfg.runs_root.clone(), source })?;
+                    (dir, st, true)
                 }
-                .map_err(|source| TrainError::RunFolder { root: cfg.runs_root.clone(), source })?;
-                (dir, st, true)
             }
         };
-        let opened = RunLock::acquire(&run_dir).map_err(TrainError::Locked).and_then(|lock| {
-            let metrics = MetricsLog::open(&run_dir).map_err(|source| TrainError::Metrics { dir: run_dir.clone(), source })?;
-            Ok((lock, metrics))
-        });
+        // rank 0 alone locks the run and writes its metrics
+        let opened = if !root {
+            Ok((None, MetricsLog::disabled()))
+        } else {
+            RunLock::acquire(&run_dir).map_err(TrainError::Locked).and_then(|lock| {
+                let metrics = MetricsLog::open(&run_dir).map_err(|source| TrainError::Metrics { dir: run_dir.clone(), source })?;
+                Ok((Some(lock), metrics))
+            })
+        };
         let (lock, metrics) = match opened {
             Ok(v) => v,
             Err(e) => {
@@ -143,6 +156,9 @@ impl Session {
             x: vec![0; b * t],
             y: vec![0; b * t],
             lanes,
+            reduced: if group.is_some() { vec![0.0; n] } else { Vec::new() },
+            group,
+            share,
             schedule,
             warmup,
             evaluated_at: None,
@@ -168,6 +184,25 @@ impl Session {
         });
         Ok(Some(s))
     }
+}
+
+/// The ranks this run trains with (from [`RunConfig::ranks`]) and this
+/// process's share of a step; alone, the whole step.
+type Group = Option<Box<dyn Collective>>;
+
+fn join_group(cfg: &RunConfig, preset: &Preset, resumed: Option<&TrainState>) -> Result<(Group, Share), TrainError> {
+    let accum = preset.train.accum.max(1);
+    let Some(r) = &cfg.ranks else {
+        return Ok((None, Share::whole(accum)));
+    };
+    let budget = cfg.budget.as_ref().or(resumed.map(|st| &st.budget)).unwrap_or(&preset.train.budget);
+    if r.size > 1 && matches!(budget, Budget::Minutes(_)) {
+        return Err(TrainError::Ranks(
+            "a minutes budget is timed by each process on its own; train several ranks with --steps or --tokens".into(),
+        ));
+    }
+    let share = Share::of(accum, r.rank, r.size).map_err(TrainError::Ranks)?;
+    Ok((Some((r.connect)()), share))
 }
 
 /// The data order: the resumed run's, continued, if the corpus is the same;

@@ -56,6 +56,11 @@ impl MetricsLog {
         Ok(MetricsLog { file: Some(f) })
     }
 
+    /// A log that writes nothing (a rank other than 0 of a run trained by several).
+    pub fn disabled() -> Self {
+        MetricsLog { file: None }
+    }
+
     pub fn write<T: Serialize>(&mut self, kind: &str, value: &T) -> std::io::Result<()> {
         let Some(f) = &mut self.file else {
             return Ok(());

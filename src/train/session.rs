@@ -44,8 +44,14 @@ pub(super) struct Session {
     pub(super) banned: Vec<bool>,
     pub(super) state: TrainState,
     pub(super) run_dir: PathBuf,
-    /// held while the session lives: no other process writes this run
-    pub(super) _lock: super::run::RunLock,
+    /// held while the session lives: no other process writes this run (rank 0's alone)
+    pub(super) _lock: Option<super::run::RunLock>,
+    /// The other ranks training this run (ranked.rs), `None` alone.
+    pub(super) group: Option<Box<dyn super::collective::Collective>>,
+    /// This process's share of a step's micro-batches.
+    pub(super) share: super::collective::Share,
+    /// The summed gradients (swapped with `grads` after each allreduce; empty alone).
+    pub(super) reduced: Vec<f32>,
     pub(super) metrics: MetricsLog,
     pub(super) last_eval: Option<EvalResult>,
     pub(super) x: Vec<u32>,
@@ -137,12 +143,13 @@ impl Session {
         self.clock = WallClock::new(self.state.elapsed_secs);
         status(em, RunState::Running, "training");
         let error = loop {
-            match self.obey(em, ctl, &mut pace.shown) {
-                Flow::Stop => break None,
+            let stop = match self.obey(em, ctl, &mut pace.shown) {
+                Flow::Stop => true,
                 Flow::Wait => continue,
-                Flow::Step => {}
-            }
-            if self.budget_reached() {
+                Flow::Step => self.budget_reached(),
+            };
+            // ranks stop at the same step: a stop any of them wants is everyone's
+            if self.agree_stop(stop) {
                 break None;
             }
             match self.step(em, &opt, &mut pace) {
@@ -164,19 +171,30 @@ impl Session {
         let (b, t) = (tr.batch, tr.seq_len);
         let t0 = Instant::now();
         let step = self.state.step;
-        // BB-OPT: `accum` micro-batches, gradients summed, losses averaged (on two lanes: lanes.rs)
+        // BB-OPT: `accum` micro-batches, gradients summed, losses averaged (on two lanes: lanes.rs);
+        // with several ranks this one's share of them (collective.rs), the windows of
+        // the others' shares drawn and left, so every rank's sampler stays the step's
+        let share = self.share;
         let (sampler, train, run_seed) = (&mut self.sampler, &self.train, self.state.seed);
-        let (loss, fsp) = super::lanes::accumulate_with_fsp(
+        for _ in 0..share.first {
+            sampler.next_indices();
+        }
+        let (loss, fsp) = super::lanes::accumulate_share(
             &self.model,
             &self.params,
             LaneA { ws: &mut self.ws, grads: &mut self.grads, x: &mut self.x, y: &mut self.y },
             self.lanes.as_mut(),
-            tr.accum,
+            share,
             (b, t),
             &mut |_, x, y| sampler.next_batch(train, t, x, y),
             // dropout masks depend only on (run seed, step, micro-batch): resume replays them
             &|micro| run_seed ^ (step << 8 | micro as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
+        for _ in share.first + share.count..share.total {
+            sampler.next_indices();
+        }
+        let (loss, fsp, allreduce_ms) = self.reduce_step(loss, fsp);
+        let tr = &self.preset.train;
         let (gnorm, clip, bad) = if loss.is_finite() {
             let (n, clip) = clip_grad_norm(&self.grads, tr.grad_clip);
             (n, clip, (!n.is_finite()).then(|| ("grad_norm", format!("gradient norm is {n}"), n.to_string())))
@@ -231,6 +249,8 @@ impl Session {
             eta_secs: self.eta(dt, pace),
             horizon: self.horizon(),
             mean_tok_per_sec: mean_tok_per_sec(self.state.timed_tokens, self.state.train_secs),
+            ranks: self.group.as_ref().map(|g| g.size()),
+            allreduce_ms,
         }))
     }
 
@@ -247,7 +267,7 @@ impl Session {
     /// just evaluated), then `last/` and the summary.
     fn finish(&mut self, em: &mut Emitter, ctl: &RefCell<Control>, pace: &Pace, error: Option<TrainError>) {
         let user_stop = ctl.borrow().stop;
-        if user_stop != Some(false) && !ctl.borrow().abort && self.state.step > 0 && pace.bad_steps == 0 {
+        if user_stop != Some(false) && !ctl.borrow().abort && self.state.step > 0 && pace.bad_steps == 0 && self.is_root() {
             if self.evaluated_at == Some(self.state.step) {
                 em.important(Event::info(LogKind::Note, format!("step {} was just evaluated: no final evaluation", self.state.step)));
             } else {
@@ -290,6 +310,9 @@ impl Session {
 
     /// Writes a checkpoint of the current weights, optimizer and state to `dir`.
     pub(super) fn save(&mut self, dir: &Path, kind: &str) -> Result<(), TrainError> {
+        if !self.is_root() {
+            return Ok(());
+        }
         self.state.elapsed_secs = self.clock.elapsed();
         let aliases = self.model.tied_aliases();
         checkpoint::save(

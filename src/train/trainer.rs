@@ -49,6 +49,9 @@ pub struct RunConfig {
     /// When to evaluate and sample: exact steps (headless), or on the clock
     /// for someone watching (the TUI).
     pub cadence: super::cadence::Cadence,
+    /// One of several processes training this run together (collective.rs);
+    /// `None`: the only one.
+    pub ranks: Option<super::collective::Ranks>,
 }
 
 /// Starts the trainer thread.

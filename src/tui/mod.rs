@@ -53,6 +53,11 @@ fn open(opts: Options, threads: usize, rt: &Runtime) -> (App, Action) {
             let a = app.start_configured(*cfg);
             (app, a)
         }
+        Launch::Watch(dir) => {
+            let mut app = App::new(presets, app_opts());
+            app.watch(&dir, crate::follow::run_preset(&dir).as_ref());
+            (app, Action::Follow(dir))
+        }
         Launch::Sample { source, loaded, prompt, params } => {
             if let Some(m) = loaded {
                 rt.sampler.preload(&source, *m);
@@ -121,6 +126,7 @@ fn event_loop(terminal: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App, 
             rt.perform(app, a);
         }
         rt.pump_engine(app);
+        rt.pump_follow(app);
         rt.pump_background(app);
         let now = Instant::now();
         let a = app.on_tick(now);

@@ -27,6 +27,9 @@ pub fn first_view_delay() -> Duration {
         .map_or(Duration::from_secs(60), Duration::from_secs_f64)
 }
 
+/// How often a watched run's metrics.jsonl is read.
+const FOLLOW_EVERY: Duration = Duration::from_millis(500);
+
 /// Results of background threads for the App.
 enum Background {
     /// the GEMM peak, in the precision it was measured in, with its date and
@@ -47,6 +50,8 @@ pub(super) struct Runtime {
     conv_loading: Arc<AtomicBool>,
     pub cpu: CpuMeter,
     cpu_started: bool,
+    /// The watched run's record, and when it was last read.
+    follow: Option<(crate::follow::Follow, Instant)>,
 }
 
 impl Runtime {
@@ -64,6 +69,7 @@ impl Runtime {
             conv_loading: Arc::new(AtomicBool::new(false)),
             cpu: CpuMeter::new(),
             cpu_started: false,
+            follow: None,
         }
     }
 
@@ -94,9 +100,35 @@ impl Runtime {
                 }
             }
             Action::SampleFrom { source, id, prompt, params } => self.sampler.start(source, id, prompt, params, self.gen_tx.clone()),
+            Action::Follow(dir) => match crate::follow::Follow::open(&dir) {
+                Ok(f) => {
+                    self.follow = Some((f, Instant::now() - FOLLOW_EVERY));
+                    self.pump_follow(app);
+                }
+                Err(e) => app.push_log(Level::Error, e.to_string()),
+            },
             Action::ScanRuns => {
                 let runs = crate::runs::scan(&app.opts.runs_root);
                 app.set_runs(runs);
+            }
+        }
+    }
+
+    /// Reads what the watched run appended since the last look (at most every [`FOLLOW_EVERY`]).
+    pub fn pump_follow(&mut self, app: &mut App) {
+        let Some((follow, last)) = self.follow.as_mut() else {
+            return;
+        };
+        if last.elapsed() < FOLLOW_EVERY {
+            return;
+        }
+        *last = Instant::now();
+        match follow.poll() {
+            Ok(events) if events.is_empty() => {}
+            Ok(events) => app.on_watched(events),
+            Err(e) => {
+                app.push_log(Level::Error, format!("{e}; no longer following"));
+                self.follow = None;
             }
         }
     }

@@ -68,6 +68,7 @@ pub fn run_config(preset: (Preset, String), runs_root: &std::path::Path) -> RunC
         overrides: Default::default(),
         precision: Default::default(),
         cadence: Default::default(),
+        ranks: None,
     }
 }
 

@@ -17,6 +17,8 @@ fn events_render_as_the_log_lines_both_front_ends_show() {
         eta_secs: Some(59.9),
         horizon: Some(100),
         mean_tok_per_sec: 1000.0,
+        ranks: None,
+        allreduce_ms: None,
     };
     let (level, text) = log_line(&Event::Step(step)).unwrap();
     assert_eq!(level, Level::Info);

@@ -3,6 +3,7 @@
 mod bolt;
 mod check_util;
 mod cli;
+mod collective;
 mod common;
 mod cortex_v7;
 mod cpuflow;
@@ -42,3 +43,4 @@ mod tui;
 mod tui_screens;
 mod v10_fsp;
 mod vector_widths;
+mod watch;

@@ -68,7 +68,7 @@ pub const KEYMAP: &[(&str, &[(&str, &str)])] = &[
             ("↑ ↓", "select a run"),
             ("Space", "mark / unmark it for the comparison chart"),
             ("Enter", "sample from its best checkpoint"),
-            ("r", "resume it"),
+            ("r w", "resume it · watch it (read-only)"),
             ("x", "x axis: tokens / time"),
             ("u", "rescan the runs folder"),
         ],

@@ -27,6 +27,7 @@ mod quit;
 mod run;
 mod runs;
 mod sampling;
+mod watch;
 
 pub use checkpoint::{checkpoint_preset, model_source, spent_budget_extension};
 pub use corpus::{find_tinystories, Corpus, CorpusChoice, CorpusDialog, CORPUS_OPTIONS};
@@ -80,6 +81,8 @@ pub enum Action {
     },
     /// Re-read the runs folder and call [`App::set_runs`].
     ScanRuns,
+    /// Follow this run folder's metrics.jsonl into [`App::on_watched`].
+    Follow(PathBuf),
 }
 
 /// What a screen's key handler asks of the [`App`]: an [`Action`] for the
@@ -105,6 +108,8 @@ pub enum Effect {
     },
     /// Open the sampling screen on this checkpoint.
     Sample(PathBuf),
+    /// Watch this run folder on the dashboard.
+    Watch(PathBuf),
 }
 
 /// Where the runs live, the threads to train with, what TinyStories copy exists.
@@ -373,6 +378,13 @@ impl App {
                 Some((preset, text)) => self.start_with(preset, text, Some(checkpoint)),
                 None => self.apply(Effect::Status("no valid preset to resume with".into())),
             },
+            Effect::Watch(dir) => {
+                if self.run_active() {
+                    return self.apply(Effect::Status("a run is training here: its dashboard is live (2)".into()));
+                }
+                self.watch(&dir, crate::follow::run_preset(&dir).as_ref());
+                Action::Follow(dir)
+            }
             Effect::Sample(checkpoint) => {
                 // keys stay commands here (the Enter that chose the run must not
                 // leave the user typing): Enter generates, i edits the prompt

@@ -230,6 +230,7 @@ impl Picker {
             // fp32 unless `b` chose bf16 (`train --precision bf16` sets it for its own run)
             precision: self.precision,
             cadence: Default::default(),
+            ranks: None,
         };
         NewRun { cfg, view, corpus_label, notes }
     }

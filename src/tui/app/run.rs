@@ -88,6 +88,8 @@ pub struct RunView {
     pub ternary: Vec<crate::model::TernaryShare>,
     /// The model has depthwise convs whose taps the heatmap pane can show.
     pub has_conv: bool,
+    /// Followed from its metrics.jsonl (`watch`): shown, never commanded.
+    pub watched: bool,
 }
 
 impl RunView {
@@ -133,6 +135,7 @@ impl RunView {
             last_ckpt: None,
             last_save: None,
             ternary: Vec::new(),
+            watched: false,
         }
     }
 
@@ -205,8 +208,9 @@ impl RunView {
         }
     }
 
+    /// Trained by this process's trainer right now (a watched run never is).
     pub fn active(&self) -> bool {
-        self.engine_alive && self.summary.is_none()
+        self.engine_alive && self.summary.is_none() && !self.watched
     }
 
     pub fn best_eval(&self) -> Option<&EvalMetrics> {

@@ -1,6 +1,6 @@
 //! The runs screen: past runs found under the runs folder, the selected one,
 //! and the x axis of their validation curves; Enter samples from a run, `r`
-//! resumes it.
+//! resumes it, `w` watches it (app/watch.rs).
 
 use super::dashboard::XAxis;
 use super::{Action, Effect};
@@ -82,6 +82,11 @@ impl Runs {
                     Some(ck) => Effect::Sample(ck),
                     None => Effect::Status(format!("{} has no checkpoint to sample from", r.name)),
                 };
+            }
+            KeyCode::Char('w') => {
+                if let Some(r) = self.records.get(self.selected) {
+                    return Effect::Watch(r.dir.clone());
+                }
             }
             KeyCode::Char('r') => {
                 let Some(r) = self.records.get(self.selected) else {

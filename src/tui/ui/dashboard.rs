@@ -85,6 +85,10 @@ fn identity_line<'a>(app: &App, run: &'a RunView) -> Line<'a> {
         l1.insert(2, Span::styled(" bf16 ", Style::new().fg(Color::Black).bg(Color::Magenta).bold()));
         l1.insert(3, Span::raw(" "));
     }
+    if run.watched {
+        l1.push(Span::styled(" watching (read-only) ", Style::new().fg(Color::Black).bg(Color::Yellow).bold()));
+        l1.push(Span::raw("  "));
+    }
     l1.extend(bold_label("run ", clean(&dir)));
     l1.extend(bold_label("corpus ", clean(&run.corpus)));
     Line::from(l1)
@@ -131,6 +135,9 @@ fn rates_line<'a>(app: &App, run: &'a RunView) -> Line<'a> {
     };
     l3.extend(bold_label("MFU ", mfu));
     l3.extend(bold_label("loss ", m.map(|m| format!("{:.4}", m.loss)).unwrap_or_else(|| "–".into())));
+    if let Some(n) = m.and_then(|m| m.ranks) {
+        l3.extend(bold_label("ranks ", n.to_string()));
+    }
     if let Some(e) = run.evals.last() {
         l3.extend(bold_label("val loss ", format!("{:.3} (PPL {:.2}, BPC {:.3})", e.loss, e.ppl, e.bpc)));
     }
