@@ -1,5 +1,6 @@
-//! `--precision fp32|bf16`: what each path supports on this CPU, and the
-//! message when it cannot run.
+//! `--precision auto|fp32|bf16|int8`: what each path supports on this CPU,
+//! the message when it cannot run, and the rule `auto` decides by
+//! ([`auto_choice`]; the peaks it is given come from `crate::auto_precision`).
 //!
 //! Training in bf16 needs AVX512-BF16 dot products (`vdpbf16ps`); without them a
 //! bf16 product is an f32 product plus conversions, i.e. slower than fp32, so
@@ -19,7 +20,10 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum Precision {
-    /// 32-bit floats everywhere (the default)
+    /// Training: bf16 where the CPU has AVX512-BF16 and its measured bf16 GEMM peak beats fp32's by
+    /// at least 10 %, else fp32 (decided once per process from the cached peaks); generation: fp32
+    Auto,
+    /// 32-bit floats everywhere (what a library caller gets by default)
     #[default]
     Fp32,
     /// bfloat16: training rounds both operands of every product (f32 accumulation, weights and
@@ -32,6 +36,7 @@ pub enum Precision {
 impl Precision {
     pub fn label(self) -> &'static str {
         match self {
+            Precision::Auto => "auto",
             Precision::Fp32 => "fp32",
             Precision::Bf16 => "bf16",
             Precision::Int8 => "int8",
@@ -84,32 +89,74 @@ pub fn bf16_slower(fp32_peak: Option<f64>, bf16_peak: Option<f64>) -> Option<Str
     })
 }
 
-/// Both GEMM peaks on a pool of `threads` (fp32's, then bf16's with bf16
-/// products), for [`bf16_slower`]; about a second on two cores. Call only
-/// where the CPU has AVX512-BF16.
-pub fn measure_fp32_bf16_peaks(threads: usize) -> Option<(f64, f64)> {
-    let peak = |bf16: bool| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .start_handler(crate::kernels::matmul::bf16_start_handler(bf16))
-            .build()
-            .ok()?;
-        Some(pool.install(|| crate::kernels::peak::sgemm_peak(4096)))
-    };
-    Some((peak(false)?, peak(true)?))
+/// How much faster (as a fraction) bf16's measured GEMM peak must be than
+/// fp32's for `auto` to train in bf16: a smaller lead is within what two
+/// measurements of the same CPU differ by, and rounding operands costs a
+/// little accuracy, so it is not worth taking for less.
+pub const AUTO_MARGIN: f64 = 0.10;
+
+/// What `--precision auto` trains in: bf16 only where the CPU has AVX512-BF16
+/// (`has_bf16`) and both peaks (GFLOP/s) are known with bf16's at least
+/// [`AUTO_MARGIN`] above fp32's; fp32 otherwise.
+pub fn auto_choice(has_bf16: bool, fp32_peak: Option<f64>, bf16_peak: Option<f64>) -> Precision {
+    match (has_bf16, fp32_peak, bf16_peak) {
+        (true, Some(f), Some(b)) if f.is_finite() && b.is_finite() && f > 0.0 && (b - f) / f >= AUTO_MARGIN - 1e-12 => Precision::Bf16,
+        _ => Precision::Fp32,
+    }
+}
+
+/// Generation's meaning of `auto`: fp32 (bf16 / int8 weights change the
+/// output, so they are only used when asked for).
+pub fn for_generation(p: Precision) -> Precision {
+    if p == Precision::Auto {
+        Precision::Fp32
+    } else {
+        p
+    }
 }
 
 /// Ok for fp32; for bf16 training, the reason it cannot run here.
 pub fn check_training(p: Precision) -> anyhow::Result<()> {
     match p {
+        Precision::Auto => anyhow::bail!(
+            "--precision auto is decided before training starts (crate::auto_precision::resolve); the trainer needs fp32 or bf16"
+        ),
         Precision::Fp32 => Ok(()),
         Precision::Bf16 if !crate::kernels::matmul::bf16_supported() => anyhow::bail!(
             "--precision bf16 trains with AVX512-BF16 dot products (beside AVX-512F and AVX-512BW), which this CPU \
              does not have (it has: {}). Without them bf16 products are f32 products plus conversions, slower than fp32. \
-             Train with --precision fp32 (the default); generation can still use bf16 weights: `sample --precision bf16`.",
+             Train with --precision fp32 (or auto, the default); generation can still use bf16 weights: `sample --precision bf16`.",
             cpu_vector_features()
         ),
         Precision::Bf16 => Ok(()),
-        Precision::Int8 => anyhow::bail!("--precision int8 is for generation only (`sample`); train with --precision fp32 (the default)"),
+        Precision::Int8 => {
+            anyhow::bail!("--precision int8 is for generation only (`sample`); train with --precision auto (the default) or fp32")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{auto_choice, Precision};
+
+    #[test]
+    fn auto_trains_in_bf16_only_where_it_is_clearly_faster() {
+        // no AVX512-BF16: fp32 whatever the figures say
+        assert_eq!(auto_choice(false, Some(100.0), Some(300.0)), Precision::Fp32);
+        // bf16 slower (Intel without AMX)
+        assert_eq!(auto_choice(true, Some(226.0), Some(180.0)), Precision::Fp32);
+        // bf16 10 % and more faster
+        assert_eq!(auto_choice(true, Some(100.0), Some(110.0)), Precision::Bf16);
+        assert_eq!(auto_choice(true, Some(100.0), Some(112.0)), Precision::Bf16);
+        assert_eq!(auto_choice(true, Some(100.0), Some(250.0)), Precision::Bf16);
+        // only 5 % faster: within the noise, fp32
+        assert_eq!(auto_choice(true, Some(100.0), Some(105.0)), Precision::Fp32);
+        assert_eq!(auto_choice(true, Some(100.0), Some(100.0)), Precision::Fp32);
+        // a peak not known
+        assert_eq!(auto_choice(true, None, Some(300.0)), Precision::Fp32);
+        assert_eq!(auto_choice(true, Some(100.0), None), Precision::Fp32);
+        assert_eq!(auto_choice(true, None, None), Precision::Fp32);
+        assert_eq!(auto_choice(true, Some(0.0), Some(10.0)), Precision::Fp32);
+        assert_eq!(auto_choice(true, Some(f64::NAN), Some(10.0)), Precision::Fp32);
     }
 }

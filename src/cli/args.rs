@@ -234,10 +234,12 @@ pub struct TrainArgs {
     /// whose hidden states see later tokens
     #[arg(long)]
     pub fsp: bool,
-    /// Training precision: fp32 (the default), or bf16: every matrix product rounds its operands
-    /// to bf16 and accumulates in f32 (AVX512-BF16 dot products), weights and optimizer state stay
-    /// f32. Refused with the reason where the CPU lacks AVX512-BF16
-    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    /// Training precision: auto (the default) trains in bf16 only where the CPU has AVX512-BF16
+    /// and its measured bf16 GEMM peak is at least 10 % above fp32's (peaks cached per machine in
+    /// `<cache>/gemm-peaks.json`, measured once), else fp32; a resumed run keeps its own. bf16: every
+    /// matrix product rounds its operands to bf16 and accumulates in f32 (AVX512-BF16 dot products),
+    /// weights and optimizer state stay f32; refused with the reason where the CPU lacks it
+    #[arg(long, value_enum, default_value_t = Precision::Auto)]
     pub precision: Precision,
 }
 
@@ -302,9 +304,10 @@ pub struct SampleArgs {
     /// Open the terminal UI's sampling pane: type prompts, tune the parameters, watch the output stream
     #[arg(long)]
     pub interactive: bool,
-    /// Weights for the products: fp32, or bf16 / int8 (blocks of 32, one scale each) copies: half / ~a
-    /// quarter of the bytes streamed per token, f32 arithmetic; v7.1/v7.2 only; output differs slightly from fp32
-    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    /// Weights for the products: fp32 (auto, the default, means fp32 for generation), or bf16 / int8
+    /// (blocks of 32, one scale each) copies: half / ~a quarter of the bytes streamed per token, f32
+    /// arithmetic; v7.1/v7.2 only; output differs slightly from fp32
+    #[arg(long, value_enum, default_value_t = Precision::Auto)]
     pub precision: Precision,
 }
 
@@ -333,8 +336,9 @@ pub struct EvalArgs {
     #[arg(long, value_parser = positive)]
     pub max_windows: Option<usize>,
     /// Also score the windows through the incremental decoder with fp32 and with bf16 / int8
-    /// weights (what `sample --precision` generates from), to measure the cost in loss
-    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    /// weights (what `sample --precision` generates from), to measure the cost in loss; auto (the
+    /// default) means fp32 here
+    #[arg(long, value_enum, default_value_t = Precision::Auto)]
     pub precision: Precision,
 }
 
@@ -361,9 +365,10 @@ pub struct BenchArgs {
     /// Also print the figures as one JSON line (used by --all)
     #[arg(long)]
     pub json: bool,
-    /// Training precision. bf16 needs AVX512-BF16 (said plainly where the CPU lacks it);
-    /// generation is timed in fp32 and, where the model supports it, with bf16 weights too
-    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    /// Training precision: auto (the default; decided as for `train`), fp32 or bf16. bf16 needs
+    /// AVX512-BF16 (said plainly where the CPU lacks it); generation is timed in fp32 and, where
+    /// the model supports it, with bf16 weights too
+    #[arg(long, value_enum, default_value_t = Precision::Auto)]
     pub precision: Precision,
     /// Skip the generation timing (used by --all for the 1-thread runs)
     #[arg(long)]

@@ -10,7 +10,8 @@ use crate::preset::{resolve, thousands, Preset};
 use crate::train::eval::{evaluate, Bigram};
 use anyhow::{anyhow, bail, Result};
 
-pub(super) fn eval(a: EvalArgs) -> Result<()> {
+pub(super) fn eval(mut a: EvalArgs) -> Result<()> {
+    a.precision = crate::precision::for_generation(a.precision);
     let has_model = a.src.checkpoint.is_some() || a.src.weights.is_some();
     let (preset, model, tokenizer, corpus) = if has_model {
         let m = load(&a.src)?;

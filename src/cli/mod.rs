@@ -72,7 +72,7 @@ pub fn main() -> Result<Dispatch> {
                 accum: None,
                 save_every: None,
                 fsp: false,
-                precision: Precision::Fp32,
+                precision: Precision::Auto,
             }))
         }
         Some(Cmd::Train(a)) => train::train(a),

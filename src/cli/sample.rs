@@ -13,7 +13,8 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphabetic() && c != '\'').filter(|w| !w.is_empty()).map(|w| w.to_lowercase())
 }
 
-pub(super) fn sample(a: SampleArgs) -> Result<Dispatch> {
+pub(super) fn sample(mut a: SampleArgs) -> Result<Dispatch> {
+    a.precision = crate::precision::for_generation(a.precision);
     if !(a.temperature >= 0.0 && a.temperature.is_finite()) {
         bail!("--temperature must be ≥ 0, got {}", a.temperature);
     }

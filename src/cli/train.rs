@@ -125,16 +125,38 @@ fn warn_if_bf16_is_slower(a: &TrainArgs) {
         return;
     }
     let threads = a.threads.unwrap_or_else(crate::kernels::default_threads);
-    if let Some((f, b)) = crate::precision::measure_fp32_bf16_peaks(threads) {
+    // the per-machine figures auto decides by, measured once
+    let peak = |p| crate::peaks::load_or_measure(threads, p).map(|(p, _)| p.gflops);
+    if let (Some(f), Some(b)) = (peak(Precision::Fp32), peak(Precision::Bf16)) {
         if let Some(why) = crate::precision::bf16_slower(Some(f), Some(b)) {
             eprintln!("warning: {why}; training in bf16 as asked (drop --precision bf16 for fp32)");
         }
     }
 }
 
+/// `--precision auto` as fp32 or bf16 for this run, said on stdout (the
+/// run's record); other precisions as given.
+fn resolve_precision(a: &mut TrainArgs) {
+    let threads = a.threads.unwrap_or_else(default_threads);
+    let (p, line) = crate::auto_precision::for_run(a.precision, threads, a.resume.as_deref());
+    if let Some(line) = line {
+        println!("{line}");
+    }
+    a.precision = p;
+}
+
+/// Ok for `auto` (the TUI resolves it as the run starts), else what
+/// [`crate::precision::check_training`] says.
+fn check_precision(p: Precision) -> Result<()> {
+    if p == Precision::Auto {
+        return Ok(());
+    }
+    crate::precision::check_training(p)
+}
+
 /// `train`: the dashboard in a terminal, else headless.
 pub(super) fn train(a: TrainArgs) -> Result<Dispatch> {
-    crate::precision::check_training(a.precision)?;
+    check_precision(a.precision)?;
     warn_if_bf16_is_slower(&a);
     // one rank of an MPI job trains headless, whatever its stdout is
     let in_job = super::ranks::Job::start()?;
@@ -173,9 +195,11 @@ fn train_ranked(a: TrainArgs, job: &super::ranks::Job) -> Result<()> {
     r
 }
 
-fn headless_rank(a: TrainArgs, job: &super::ranks::Job) -> Result<()> {
+fn headless_rank(mut a: TrainArgs, job: &super::ranks::Job) -> Result<()> {
     // a closed stdout must not end training: printing stops, training goes on and saves
     crate::kernels::os::ignore_sigpipe();
+    check_precision(a.precision)?;
+    resolve_precision(&mut a);
     crate::precision::check_training(a.precision)?;
     super::ranks::check_args(&a, job)?;
     let mut cfg = run_config(&a)?;

@@ -9,7 +9,6 @@
 
 pub mod app;
 mod cpu;
-pub mod peak_cache;
 mod runtime;
 mod sampler;
 mod terminal;

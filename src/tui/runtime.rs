@@ -32,9 +32,8 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(500);
 
 /// Results of background threads for the App.
 enum Background {
-    /// the GEMM peak, in the precision it was measured in, with its date and
-    /// whether it came from the cache
-    Peak(f64, Precision, String, bool),
+    /// the GEMM peak, in the precision it was measured in, with its date
+    Peak(f64, Precision, String),
     ConvTaps(PathBuf, u64, Vec<Array2<f32>>),
 }
 
@@ -86,7 +85,15 @@ impl Runtime {
                 cfg.progress = false;
                 // someone watches: evaluate and sample on the clock
                 cfg.cadence = Cadence::Clock { first_view: first_view_delay() };
-                app.run_precision = cfg.precision;
+                // `auto` becomes fp32 or bf16 here, before anything records it
+                let asked = cfg.precision;
+                let (prec, line) = crate::auto_precision::for_run(asked, cfg.threads, cfg.resume.as_deref());
+                cfg.precision = prec;
+                app.run_precision = prec;
+                app.run_precision_auto = asked == Precision::Auto;
+                if let Some(line) = line {
+                    app.push_log(Level::Info, line);
+                }
                 self.engine = Some(crate::train::start(cfg));
                 if !self.cpu_started {
                     self.cpu.begin();
@@ -195,18 +202,20 @@ impl Runtime {
         }
         while let Ok(b) = self.bg_rx.try_recv() {
             match b {
-                Background::Peak(p, prec, date, cached) => {
+                Background::Peak(p, prec, date) => {
                     match prec {
-                        Precision::Bf16 => app.peak_bf16 = Some(p),
-                        _ => app.peak_fp32 = Some(p),
+                        Precision::Bf16 => (app.peak_bf16, app.peak_dates.1) = (Some(p), Some(date.clone())),
+                        _ => (app.peak_fp32, app.peak_dates.0) = (Some(p), Some(date.clone())),
                     }
-                    let file = super::peak_cache::path();
-                    let how = if cached {
-                        format!("measured {date}, kept in {}; delete it to measure again", file.display())
-                    } else {
-                        format!("measured now, kept in {} for later runs", file.display())
-                    };
-                    app.push_log(Level::Info, format!("{} GEMM peak {p:.1} GFLOP/s ({how}); MFU is against it", prec.label()));
+                    let file = crate::peaks::path();
+                    app.push_log(
+                        Level::Info,
+                        format!(
+                            "{} GEMM peak {p:.1} GFLOP/s (measured {date}, kept in {}; delete it to measure again); MFU is against it",
+                            prec.label(),
+                            file.display()
+                        ),
+                    );
                 }
                 Background::ConvTaps(path, step, layers) => app.on_conv_taps(path, step, layers),
             }
@@ -216,42 +225,40 @@ impl Runtime {
         }
     }
 
-    /// The GEMM peaks for MFU: this machine's from the cache (peak_cache.rs),
-    /// else measured once each on their own pool (~0.3 s) and cached: in the
-    /// background while the picker waits for the user (fp32's, then bf16's
-    /// where the CPU has it, for runs `b` starts in bf16), but only the run's
-    /// own, before the trainer starts, when `first` starts one at once, so
-    /// neither slows the other.
+    /// The GEMM peaks for MFU (and for what `auto` picks): this machine's
+    /// from the cache (crate::peaks), else measured once each on their own
+    /// pool (~0.3 s) and cached: in the background while the picker waits
+    /// for the user (fp32's, then bf16's where the CPU has it), but only the
+    /// run's own (both for `auto`), before the trainer starts, when `first`
+    /// starts one at once, so neither slows the other.
     pub fn measure_peaks(&self, threads: usize, first: &Action) {
         let tx = self.bg_tx.clone();
-        let measure = move |bf16: bool| {
-            let prec = if bf16 { Precision::Bf16 } else { Precision::Fp32 };
-            let (file, key) = (super::peak_cache::path(), super::peak_cache::key(threads, prec));
-            if let Some(p) = super::peak_cache::load(&file, &key) {
-                let _ = tx.send(Background::Peak(p.gflops, prec, p.date, true));
-                return;
-            }
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).start_handler(crate::kernels::matmul::bf16_start_handler(bf16));
-            if let Ok(pool) = pool.build() {
-                use crate::kernels::peak::{cores_available, fma_peak, fma_single, sgemm_peak};
-                let (p, all) = pool.install(|| (sgemm_peak(4096), fma_peak()));
-                // a peak taken while another load holds a core reads low: use it
-                // for this launch, but don't keep it
-                let date = if cores_available(all, fma_single(), threads) {
-                    super::peak_cache::store(&file, &key, p).map(|c| c.date).unwrap_or_else(|_| "today (not cached)".into())
-                } else {
-                    "today (not cached: another load on the cores)".into()
-                };
-                let _ = tx.send(Background::Peak(p, prec, date, false));
+        let measure = move |prec: Precision| {
+            if let Some((p, _)) = crate::peaks::load_or_measure(threads, prec) {
+                let _ = tx.send(Background::Peak(p.gflops, prec, p.date));
             }
         };
+        let bf16 = crate::kernels::matmul::bf16_supported();
         match first {
-            Action::Start(c) => measure(c.precision == Precision::Bf16),
+            Action::Start(c) if c.precision == Precision::Auto => {
+                // the same figures `auto` decides by (resolved once per process)
+                let choice = crate::auto_precision::resolve(threads);
+                for (p, prec) in [(choice.fp32, Precision::Fp32), (choice.bf16, Precision::Bf16)] {
+                    match p {
+                        Some(p) => {
+                            let _ = self.bg_tx.send(Background::Peak(p.gflops, prec, p.date));
+                        }
+                        None if prec == Precision::Fp32 => measure(prec),
+                        None => {}
+                    }
+                }
+            }
+            Action::Start(c) => measure(c.precision),
             _ => {
                 let _ = std::thread::Builder::new().name("gemm-peaks".into()).spawn(move || {
-                    measure(false);
-                    if crate::kernels::matmul::bf16_supported() {
-                        measure(true);
+                    measure(Precision::Fp32);
+                    if bf16 {
+                        measure(Precision::Bf16);
                     }
                 });
             }

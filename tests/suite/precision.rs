@@ -172,7 +172,7 @@ fn precision_flags_from_the_command_line() {
         assert!(ok && out.starts_with("Once upon a time"), "{p}: {out}\n{err}");
     }
     let (ok, _, err) = run(bin().args(["sample", "--precision", "half"]));
-    assert!(!ok && err.contains("possible values: fp32, bf16, int8"), "{err}");
+    assert!(!ok && err.contains("possible values: auto, fp32, bf16, int8"), "{err}");
     // eval through the decoders reports both losses and their difference
     let valid = dir.path().join("valid.txt");
     std::fs::write(&valid, flashlm_tui::data::stories::stories(99, 20).join("\n<|endoftext|>\n")).unwrap();
@@ -281,4 +281,61 @@ fn bf16_resume_is_bit_identical_and_a_change_of_precision_is_logged() {
     assert!(errors(&c).is_empty(), "{:?}", errors(&c));
     let changed = LogKind::PrecisionChanged { was: Precision::Bf16, now: Precision::Fp32, step: 24 };
     assert!(c.iter().any(|e| matches!(e, Event::Log { level: Level::Warn, kind, .. } if *kind == changed)), "{c:?}");
+}
+
+/// `train --headless` with the default `--precision auto`, against a
+/// pre-written gemm-peaks.json (so this CPU's real peaks don't matter): it
+/// says what auto became, and the run records that, never "auto"; a resumed
+/// run keeps it. Where this CPU has AVX512-BF16, peaks that favour bf16 by
+/// far make auto train in bf16.
+#[test]
+fn precision_auto_is_resolved_said_and_recorded() {
+    use super::cli::{bin, run};
+    use flashlm_tui::precision::Precision;
+    let has_bf16 = flashlm_tui::kernels::matmul::bf16_supported();
+    let mut cases = vec![(200.0, 100.0, Precision::Fp32)];
+    if has_bf16 {
+        cases.push((100.0, 250.0, Precision::Bf16));
+    } else {
+        eprintln!("precision_auto_is_resolved_said_and_recorded: no AVX512-BF16 here, the bf16 case is not run");
+    }
+    for (fp32, bf16, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        super::common::write_peaks(&cache, 2, fp32, bf16);
+        let out_dir = dir.path().join("runs");
+        let train = |extra: &[&str]| {
+            let mut c = bin();
+            c.env("FLASHLM_CACHE", &cache).args(["train", "--preset", "tiny", "--headless", "--threads", "1", "--warmup", "1", "--out"]);
+            run(c.arg(&out_dir).args(extra))
+        };
+        let (ok, out, err) = train(&["--steps", "2"]);
+        assert!(ok, "{out}\n{err}");
+        let line = out.lines().find(|l| l.starts_with("precision auto → ")).unwrap_or_else(|| panic!("no auto line:\n{out}"));
+        let expect = if has_bf16 {
+            format!("precision auto → {} (bf16 GEMM {bf16:.0} GFLOP/s vs fp32 {fp32:.0} on this CPU)", want.label())
+        } else {
+            "precision auto → fp32 (this CPU has no AVX512-BF16)".to_string()
+        };
+        assert_eq!(line, expect);
+        assert_eq!(out.contains("products: bf16"), want == Precision::Bf16, "{out}");
+        let run_dir = std::fs::read_dir(&out_dir).unwrap().next().unwrap().unwrap().path();
+        let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("last/state.json")).unwrap()).unwrap();
+        let recorded: Precision = serde_json::from_value(state["precision"].clone()).unwrap();
+        assert_eq!(recorded, want, "{state}");
+        let listed = flashlm_tui::runs::read_run(&run_dir).unwrap().precision;
+        assert_eq!(listed.as_deref(), Some(want.label()));
+        for f in ["last/state.json", "last/meta.json", "metrics.jsonl"] {
+            let text = std::fs::read_to_string(run_dir.join(f)).unwrap_or_default().to_lowercase();
+            assert!(!text.contains("\"auto\""), "{f} records auto: {text}");
+        }
+        // resumed under auto: the run's own precision, whatever the peaks say now
+        super::common::write_peaks(&cache, 2, bf16, fp32);
+        let mut c = bin();
+        c.env("FLASHLM_CACHE", &cache).args(["train", "--headless", "--threads", "1", "--steps", "3", "--resume"]);
+        let (ok, out, err) = run(c.arg(run_dir.join("last")));
+        assert!(ok, "{out}\n{err}");
+        assert!(out.contains(&format!("precision auto → {} (what the resumed run trained with)", want.label())), "{out}");
+        assert!(!err.contains("continues with"), "{err}");
+    }
 }

@@ -241,15 +241,15 @@ fn picker_b_starts_runs_with_bf16_products_where_the_cpu_has_them() {
     let mut app = new_app(runs_root());
     select(&mut app, "tiny");
     let b = render(&app, 140, 30);
-    assert!(has(&b, "precision fp32") && has(&b, "(b to change)"), "{}", screen(&b));
-    // b twice is fp32 again
-    app.on_key(key('b'));
+    assert!(has(&b, "precision auto → fp32") && has(&b, "(b to change)"), "{}", screen(&b));
+    // auto → fp32 → bf16 (where the CPU has it) → auto
     app.on_key(key('b'));
     assert_eq!(app.picker.precision, Precision::Fp32);
+    assert!(has(&render(&app, 140, 30), "precision fp32"));
     app.on_key(key('b'));
     if !flashlm_tui::kernels::matmul::bf16_supported() {
-        eprintln!("SKIPPED: this CPU lacks AVX512-BF16; checking that b refuses with the reason");
-        assert_eq!(app.picker.precision, Precision::Fp32);
+        eprintln!("SKIPPED: this CPU lacks AVX512-BF16; checking that b skips bf16 with the reason");
+        assert_eq!(app.picker.precision, Precision::Auto);
         assert!(app.status.as_deref().unwrap_or("").contains("AVX512-BF16"), "{:?}", app.status);
         return;
     }
@@ -303,7 +303,7 @@ fn picker_keys_move_start_resume_and_choose_the_corpus() {
     let (app2, cfg) = app_running("tiny");
     assert_eq!(cfg.preset.name, "tiny");
     assert!(cfg.resume.is_none() && cfg.corpus.is_none() && !cfg.progress);
-    assert_eq!(cfg.precision, flashlm_tui::precision::Precision::Fp32, "the picker starts fp32 runs unless b chose bf16");
+    assert_eq!(cfg.precision, flashlm_tui::precision::Precision::Auto, "the picker starts auto runs unless b chose fp32 or bf16");
     assert_eq!(cfg.runs_root, runs_root());
     assert_eq!(app2.screen, Screen::Dashboard);
     assert_eq!(app2.run.as_ref().unwrap().state, RunState::Preparing);
@@ -718,6 +718,8 @@ fn sampling_pane_streams_from_training_weights_and_q_d_stops() {
     select(&mut app, "tiny");
     let Action::Start(mut cfg) = app.on_key(code(KeyCode::Enter)) else { panic!("start") };
     cfg.budget = Some(flashlm_tui::preset::Budget::Steps(1_000_000));
+    // what the event loop does as it starts the run
+    cfg.precision = flashlm_tui::auto_precision::for_run(cfg.precision, cfg.threads, None).0;
     let mut h = start(*cfg);
     let pump = |app: &mut App, h: &flashlm_tui::engine::EngineHandle, until: &dyn Fn(&App) -> bool| {
         let deadline = Instant::now() + Duration::from_secs(60);

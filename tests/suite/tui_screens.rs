@@ -518,6 +518,67 @@ fn bf16_where_slower_says_so_with_both_peaks() {
     assert!(!screen(&render(&app, 160, 40)).contains("slower"));
 }
 
+/// The picker's precision: auto by default, with both measured peaks, their
+/// date and what auto picks; `b` cycles auto → fp32 → bf16 (where the CPU has
+/// AVX512-BF16) → auto, and says so with the peaks.
+#[test]
+fn picker_shows_both_peaks_and_what_auto_picks() {
+    use flashlm_tui::precision::Precision;
+    let has_bf16 = flashlm_tui::kernels::matmul::bf16_supported();
+    let mut app = new_app(runs_root());
+    select(&mut app, "tiny");
+    assert_eq!(app.picker.precision, Precision::Auto);
+    let s = screen(&render(&app, 120, 40));
+    assert!(s.contains("precision auto → fp32") && !s.contains("GEMM peaks"), "before any peak is measured: {s}");
+    (app.peak_fp32, app.peak_bf16) = (Some(226.0), Some(180.0));
+    app.peak_dates = (Some("2026-12-01".into()), Some("2026-12-01".into()));
+    let s = screen(&render(&app, 120, 40));
+    if has_bf16 {
+        assert!(s.contains("GEMM peaks fp32 226 · bf16 180 GFLOP/s, measured 2026-12-01; auto: fp32 (bf16 needs ≥ 10 % more)"), "{s}");
+    } else {
+        assert!(s.contains("GEMM peaks fp32 226 GFLOP/s, measured 2026-12-01; auto: fp32 (no AVX512-BF16)"), "{s}");
+    }
+    app.on_key(key('b'));
+    assert_eq!(app.picker.precision, Precision::Fp32);
+    let s = screen(&render(&app, 120, 40));
+    assert!(s.contains("precision fp32  (b to change)"), "{s}");
+    if has_bf16 {
+        assert!(s.contains("train in fp32 (auto would pick fp32)"), "{s}");
+        // bf16 clearly faster: auto picks it, and says so on the picker
+        app.peak_bf16 = Some(400.0);
+        app.on_key(key('b'));
+        assert_eq!(app.picker.precision, Precision::Bf16);
+        app.on_key(key('b'));
+        assert_eq!(app.picker.precision, Precision::Auto);
+        let s = screen(&render(&app, 120, 40));
+        assert!(s.contains("precision auto → bf16") && s.contains("fp32 226 · bf16 400 GFLOP/s"), "{s}");
+        assert!(s.contains("precision auto → bf16 (bf16 GEMM 400 GFLOP/s vs fp32 226 on this CPU)"), "the status line:\n{s}");
+    } else {
+        app.on_key(key('b'));
+        assert_eq!(app.picker.precision, Precision::Auto);
+    }
+    // the run the picker starts asks for auto; it is resolved as it starts
+    let cfg = start_cfg(app.on_key(code(KeyCode::Enter)));
+    assert_eq!(cfg.precision, Precision::Auto);
+}
+
+/// The dashboard's header names what auto became; bf16 asked for is shown
+/// as before, fp32 asked for goes unsaid.
+#[test]
+fn dashboard_header_says_the_precision_auto_chose() {
+    use flashlm_tui::precision::Precision;
+    let (mut app, _) = app_running("tiny");
+    (app.run_precision, app.run_precision_auto) = (Precision::Fp32, true);
+    assert!(screen(&render(&app, 120, 35)).contains(" auto → fp32 "));
+    (app.run_precision, app.run_precision_auto) = (Precision::Bf16, true);
+    assert!(screen(&render(&app, 120, 35)).contains(" auto → bf16 "));
+    (app.run_precision, app.run_precision_auto) = (Precision::Bf16, false);
+    let s = screen(&render(&app, 120, 35));
+    assert!(s.contains(" bf16 ") && !s.contains("auto →"), "{s}");
+    (app.run_precision, app.run_precision_auto) = (Precision::Fp32, false);
+    assert!(!screen(&render(&app, 120, 35)).contains("fp32 "));
+}
+
 // -------------------------------------------------------------- small bugs
 
 #[test]

@@ -93,6 +93,15 @@ mod pytorch;
 mod steps;
 
 pub fn run(a: &BenchArgs) -> Result<()> {
+    // `auto` is decided once, here, and every child of --all is given the
+    // result; said on stderr, so stdout stays the figures
+    let mut a = a.clone();
+    if a.precision == crate::precision::Precision::Auto {
+        let choice = crate::auto_precision::resolve(a.threads.unwrap_or_else(default_threads).max(1));
+        eprintln!("{}", choice.line());
+        a.precision = choice.precision;
+    }
+    let a = &a;
     crate::precision::check_training(a.precision)?;
     if a.all {
         return all::run_all(a);

@@ -23,7 +23,7 @@ pub const KEYMAP: &[(&str, &[(&str, &str)])] = &[
             ("f Tab", "run setup: budget, warm-up, eval interval, texts"),
             ("r", "resume its latest checkpoint"),
             ("c", "choose the corpus"),
-            ("b", "train with bf16 products / fp32 (AVX512-BF16 CPUs)"),
+            ("b", "precision auto / fp32 / bf16, with GEMM peaks"),
             ("e", "show the preset's RON text"),
         ],
     ),

@@ -145,6 +145,10 @@ pub struct App {
     pub peak_bf16: Option<f64>,
     /// Precision of the products of the run last started.
     pub run_precision: crate::precision::Precision,
+    /// The run last started asked for `auto` (`run_precision` is what it became).
+    pub run_precision_auto: bool,
+    /// Dates of the fp32 and bf16 peaks ("YYYY-MM-DD"), for the picker's precision line.
+    pub peak_dates: (Option<String>, Option<String>),
     /// CPU use of the UI thread, in % of one core.
     pub ui_cpu: Option<f64>,
     pub dirty: bool,
@@ -171,6 +175,8 @@ impl App {
             peak_fp32: None,
             peak_bf16: None,
             run_precision: Default::default(),
+            run_precision_auto: false,
+            peak_dates: (None, None),
             ui_cpu: None,
             dirty: true,
         }
@@ -246,7 +252,7 @@ impl App {
             Overlay::Corpus(_) => return self.corpus_key(key),
         }
         if self.screen == Screen::Picker && self.picker.typing() {
-            let e = self.picker.on_key(key, self.run_active(), &self.opts.runs_root, (self.peak_fp32, self.peak_bf16));
+            let e = self.picker.on_key(key, self.run_active(), &self.opts.runs_root, &self.auto_choice());
             return self.apply(e);
         }
         if self.screen == Screen::Sampling && self.sampling.takes_key(&key) {
@@ -266,7 +272,7 @@ impl App {
         }
         match self.screen {
             Screen::Picker => {
-                let e = self.picker.on_key(key, self.run_active(), &self.opts.runs_root, (self.peak_fp32, self.peak_bf16));
+                let e = self.picker.on_key(key, self.run_active(), &self.opts.runs_root, &self.auto_choice());
                 self.apply(e)
             }
             Screen::Dashboard => {
@@ -304,6 +310,16 @@ impl App {
             }
         }
         Action::None
+    }
+
+    /// What `auto` picks from the peaks measured so far (the picker's `b`).
+    pub fn auto_choice(&self) -> crate::auto_precision::AutoChoice {
+        let peak = |g: Option<f64>, d: &Option<String>| g.map(|gflops| crate::peaks::Peak { gflops, date: d.clone().unwrap_or_default() });
+        crate::auto_precision::AutoChoice::from_peaks(
+            crate::kernels::matmul::bf16_supported(),
+            peak(self.peak_fp32, &self.peak_dates.0),
+            peak(self.peak_bf16, &self.peak_dates.1),
+        )
     }
 
     /// The measured GEMM peak of products in `p`, if measured.

@@ -6,6 +6,7 @@ use super::corpus::{Corpus, CorpusDialog};
 use super::form::{resolve_corpus, FormOutcome, RunForm};
 use super::log::Level;
 use super::{AppOptions, Effect, Overlay};
+use crate::auto_precision::AutoChoice;
 use crate::precision::Precision;
 use crate::preset::{Preset, PresetEntry};
 use crate::train::RunConfig;
@@ -40,8 +41,8 @@ pub struct Picker {
     pub presets: Vec<PresetRow>,
     pub selected: usize,
     pub corpus: Corpus,
-    /// Precision of the products in runs the picker starts (`b` toggles bf16
-    /// where the CPU has AVX512-BF16).
+    /// Precision of the products in runs the picker starts: `auto` (the
+    /// default), fp32, or bf16 where the CPU has AVX512-BF16 (`b` cycles).
     pub precision: Precision,
     /// The newest checkpoint of each preset (what `r` resumes), refreshed with the runs.
     pub latest_ckpts: Vec<Option<PathBuf>>,
@@ -65,7 +66,7 @@ impl Picker {
             presets: presets.into_iter().map(PresetRow::from_entry).collect(),
             selected: 0,
             corpus: Corpus::BuiltIn,
-            precision: Default::default(),
+            precision: Precision::Auto,
             latest_ckpts: Vec::new(),
             form: RunForm::default(),
         };
@@ -94,9 +95,9 @@ impl Picker {
         self.form.open
     }
 
-    /// `training`: a run is training now, so none can start; `peaks`: the
-    /// measured fp32 and bf16 GEMM peaks (GFLOP/s), for what `b` says.
-    pub fn on_key(&mut self, key: KeyEvent, training: bool, runs_root: &Path, peaks: (Option<f64>, Option<f64>)) -> Effect {
+    /// `training`: a run is training now, so none can start; `auto`: what
+    /// `auto` picks from the peaks measured so far, for what `b` says.
+    pub fn on_key(&mut self, key: KeyEvent, training: bool, runs_root: &Path, auto: &AutoChoice) -> Effect {
         let n = self.presets.len();
         if self.form.open {
             return match self.form.on_key(key) {
@@ -126,27 +127,31 @@ impl Picker {
             }
             KeyCode::Char('c') => return Effect::Open(Overlay::Corpus(CorpusDialog::new(&self.corpus))),
             KeyCode::Char('e') if !self.presets.is_empty() => return Effect::Open(Overlay::Ron { scroll: 0 }),
-            KeyCode::Char('b') => return self.toggle_precision(peaks),
+            KeyCode::Char('b') => return self.cycle_precision(auto),
             _ => {}
         }
         Effect::None
     }
 
-    /// `b`: bf16 products for the runs the picker starts, or back to fp32;
-    /// refused with the reason where the CPU lacks AVX512-BF16, and said
-    /// plainly, with both measured peaks, where bf16 is the slower one.
-    fn toggle_precision(&mut self, peaks: (Option<f64>, Option<f64>)) -> Effect {
-        let msg = if self.precision == Precision::Bf16 {
-            self.precision = Precision::Fp32;
-            "runs started here train in fp32".to_string()
-        } else if crate::kernels::matmul::bf16_supported() {
-            self.precision = Precision::Bf16;
-            match crate::precision::bf16_slower(peaks.0, peaks.1) {
+    /// `b`: auto → fp32 → bf16 (where the CPU has AVX512-BF16) → auto for
+    /// the runs the picker starts, said with both measured peaks and what
+    /// auto picks, and plainly where bf16 is the slower one.
+    fn cycle_precision(&mut self, auto: &AutoChoice) -> Effect {
+        let bf16 = crate::kernels::matmul::bf16_supported();
+        self.precision = match self.precision {
+            Precision::Auto => Precision::Fp32,
+            Precision::Fp32 if bf16 => Precision::Bf16,
+            _ => Precision::Auto,
+        };
+        let peaks = (auto.fp32.as_ref().map(|p| p.gflops), auto.bf16.as_ref().map(|p| p.gflops));
+        let msg = match self.precision {
+            Precision::Auto => format!("runs started here: {}", auto.line()),
+            Precision::Bf16 => match crate::precision::bf16_slower(peaks.0, peaks.1) {
                 Some(why) => format!("bf16 products chosen, but {why}"),
                 None => "runs started here train with bf16 products (f32 weights, gradients and optimizer state)".to_string(),
-            }
-        } else {
-            "bf16 training needs AVX-512F, AVX-512BW and AVX512-BF16, which this CPU lacks: runs train in fp32".to_string()
+            },
+            _ if bf16 => format!("runs started here train in fp32 (auto would pick {})", auto.precision.label()),
+            _ => "runs started here train in fp32 (bf16 training needs AVX512-BF16, which this CPU lacks)".to_string(),
         };
         Effect::Status(msg)
     }
@@ -227,7 +232,7 @@ impl Picker {
             progress: false,
             sample_prompt: "Once upon a time".into(),
             overrides,
-            // fp32 unless `b` chose bf16 (`train --precision bf16` sets it for its own run)
+            // auto unless `b` chose fp32 or bf16; auto is resolved as the run starts
             precision: self.precision,
             cadence: Default::default(),
             ranks: None,

@@ -70,7 +70,7 @@ pub fn render_header(f: &mut Frame, area: Rect, app: &App, run: &RunView) {
     f.render_widget(Paragraph::new(lines), area);
 }
 
-/// Preset, state, precision (if bf16), run folder, corpus.
+/// Preset, state, precision (if bf16 or auto), run folder, corpus.
 fn identity_line<'a>(app: &App, run: &'a RunView) -> Line<'a> {
     let (state, colour) = state_label(app, run);
     let dir = run.run_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "(creating)".into());
@@ -80,9 +80,15 @@ fn identity_line<'a>(app: &App, run: &'a RunView) -> Line<'a> {
         Span::styled(format!(" {state} "), Style::new().fg(Color::Black).bg(colour).bold()),
         Span::raw("  "),
     ];
-    if app.run_precision == crate::precision::Precision::Bf16 {
-        // bf16 products are the exception worth seeing; fp32 goes unsaid
-        l1.insert(2, Span::styled(" bf16 ", Style::new().fg(Color::Black).bg(Color::Magenta).bold()));
+    // bf16 products are the exception worth seeing, and what `auto` chose;
+    // fp32 asked for goes unsaid
+    let badge = match (app.run_precision_auto, app.run_precision) {
+        (true, p) => Some(format!(" auto → {} ", p.label())),
+        (false, crate::precision::Precision::Bf16) => Some(" bf16 ".to_string()),
+        _ => None,
+    };
+    if let Some(b) = badge {
+        l1.insert(2, Span::styled(b, Style::new().fg(Color::Black).bg(Color::Magenta).bold()));
         l1.insert(3, Span::raw(" "));
     }
     if run.watched {

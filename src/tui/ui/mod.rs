@@ -33,7 +33,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     let [top, body, bottom] = Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(area);
     render_tabs(f, top, app);
     match app.screen {
-        Screen::Picker => picker::render_picker(f, body, &app.picker, &app.opts.runs_root, (app.peak_fp32, app.peak_bf16)),
+        Screen::Picker => picker::render_picker(f, body, &app.picker, &app.opts.runs_root, &app.auto_choice()),
         Screen::Dashboard => dashboard::render_dashboard(f, body, app),
         Screen::Runs => runs::render_runs(f, body, &app.runs, &app.opts.runs_root),
         Screen::Sampling => sampling::render_sampling(f, body, &app.sampling, app.live()),
@@ -98,7 +98,7 @@ fn render_hints(f: &mut Frame, area: Rect, app: &App) {
             ("f", "set up"),
             ("r", "resume"),
             ("c", "corpus"),
-            ("b", "bf16"),
+            ("b", "precision"),
             ("e", "RON"),
             ("3", "runs"),
             ("q", "quit"),

@@ -2,6 +2,7 @@
 //! corpus chooser (`c`).
 
 use super::{centered, clean, pane, thousands, wrap, ACCENT, DIM};
+use crate::auto_precision::AutoChoice;
 use crate::preset::Preset;
 use crate::tui::app::{resolve_corpus, Corpus, CorpusDialog, FormField, Picker, PresetRow, CORPUS_OPTIONS, FORM_FIELDS};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -73,10 +74,11 @@ fn row_line(row: &PresetRow, selected: bool, width: usize) -> Line<'static> {
 }
 
 /// `peaks`: the measured fp32 and bf16 GEMM peaks, for what bf16 costs here.
-pub fn render_picker(f: &mut Frame, area: Rect, picker: &Picker, runs_root: &Path, peaks: (Option<f64>, Option<f64>)) {
+pub fn render_picker(f: &mut Frame, area: Rect, picker: &Picker, runs_root: &Path, auto: &AutoChoice) {
     let list_h = (picker.presets.len() as u16 + 3).clamp(5, area.height.saturating_sub(8).max(5));
     let [list, details] = Layout::vertical([Constraint::Length(list_h), Constraint::Min(4)]).areas(area);
-    let block = pane(format!("Presets ({}) · Enter start · f set up · r resume · c corpus · b bf16 · e RON", picker.presets.len()), true);
+    let block =
+        pane(format!("Presets ({}) · Enter start · f set up · r resume · c corpus · b precision · e RON", picker.presets.len()), true);
     let inner = block.inner(list);
     let mut head =
         format!("  {:<NAME_W$} {:<5} {:>10} {:>8} {:<13} {:>7} {:>9}", "preset", "ver", "params", "B×T", "budget", "ref PPL", "PyT tok/s");
@@ -97,7 +99,7 @@ pub fn render_picker(f: &mut Frame, area: Rect, picker: &Picker, runs_root: &Pat
     if picker.form.open {
         render_form(f, details, picker);
     } else {
-        render_details(f, details, picker, runs_root, peaks);
+        render_details(f, details, picker, runs_root, auto);
     }
 }
 
@@ -155,7 +157,7 @@ fn tail(s: &str, w: usize) -> String {
 /// What Enter starts: budget, warm-up and evaluation interval (the form's
 /// or the preset's), the texts, the precision and the checkpoint `r` resumes
 /// — first, so they fit at 80×24; the preset's description follows.
-fn render_details(f: &mut Frame, area: Rect, picker: &Picker, runs_root: &Path, peaks: (Option<f64>, Option<f64>)) {
+fn render_details(f: &mut Frame, area: Rect, picker: &Picker, runs_root: &Path, auto: &AutoChoice) {
     let Some(row) = picker.presets.get(picker.selected) else {
         return;
     };
@@ -167,8 +169,9 @@ fn render_details(f: &mut Frame, area: Rect, picker: &Picker, runs_root: &Path, 
     match &row.preset {
         Ok(p) => {
             lines.push(Line::from(vec![Span::styled(clean(&p.description), Style::new().bold())]));
-            lines.extend(setup_lines(picker, p, width));
+            lines.extend(setup_lines(picker, p, width, auto));
             if picker.precision == crate::precision::Precision::Bf16 {
+                let peaks = (auto.fp32.as_ref().map(|p| p.gflops), auto.bf16.as_ref().map(|p| p.gflops));
                 if let Some(why) = crate::precision::bf16_slower(peaks.0, peaks.1) {
                     lines.extend(
                         wrap(&format!("⚠ {why}"), width).into_iter().map(|l| Line::from(Span::styled(l, Style::new().fg(Color::Yellow)))),
@@ -208,8 +211,9 @@ fn render_details(f: &mut Frame, area: Rect, picker: &Picker, runs_root: &Path, 
     f.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-/// The run Enter starts, in three lines: schedule, texts, precision.
-fn setup_lines(picker: &Picker, p: &Preset, width: usize) -> Vec<Line<'static>> {
+/// The run Enter starts, in four lines: schedule, texts, precision and the
+/// GEMM peaks `auto` decides by.
+fn setup_lines(picker: &Picker, p: &Preset, width: usize, auto: &AutoChoice) -> Vec<Line<'static>> {
     let dim = Style::new().fg(DIM);
     let form = picker.form.values().unwrap_or_default();
     let budget = form.budget.as_ref().map(crate::preset::budget_label).unwrap_or_else(|| p.budget_label());
@@ -222,11 +226,12 @@ fn setup_lines(picker: &Picker, p: &Preset, width: usize) -> Vec<Line<'static>> 
         (None, None) => "held out from the training text".into(),
     };
     let products = match picker.precision {
-        crate::precision::Precision::Bf16 => "bf16 products (f32 weights and optimizer)",
-        _ => "fp32",
+        crate::precision::Precision::Bf16 => "bf16 products (f32 weights and optimizer)".to_string(),
+        crate::precision::Precision::Auto => format!("auto → {}", auto.precision.label()),
+        _ => "fp32".to_string(),
     };
     let text = format!("train on {} · validate on {valid}", clean(&picker.corpus.label()));
-    vec![
+    let mut lines = vec![
         Line::from(vec![
             Span::styled("budget ", dim),
             Span::raw(budget),
@@ -238,7 +243,29 @@ fn setup_lines(picker: &Picker, p: &Preset, width: usize) -> Vec<Line<'static>> 
         ]),
         Line::from(vec![Span::raw(fit(&text, width.saturating_sub(6)).trim_end().to_string()), Span::styled("  (c)", dim)]),
         Line::from(vec![Span::styled("precision ", dim), Span::raw(products), Span::styled("  (b to change)", dim)]),
-    ]
+    ];
+    // once measured (in the background as the picker opens)
+    if auto.fp32.is_some() || auto.bf16.is_some() {
+        let peaks = fit(&peaks_text(auto), width.saturating_sub(11)).trim_end().to_string();
+        lines.push(Line::from(vec![Span::styled("GEMM peaks ", dim), Span::raw(peaks)]));
+    }
+    lines
+}
+
+/// Both measured GEMM peaks with their date, and what `auto` picks.
+fn peaks_text(auto: &AutoChoice) -> String {
+    let g = |p: &Option<crate::peaks::Peak>| p.as_ref().map_or_else(|| "–".to_string(), |p| format!("{:.0}", p.gflops));
+    let date = auto.fp32.as_ref().or(auto.bf16.as_ref()).map(|p| format!(", measured {}", p.date)).unwrap_or_default();
+    let picks = match (auto.has_bf16, &auto.fp32, &auto.bf16) {
+        (false, _, _) => "auto: fp32 (no AVX512-BF16)".to_string(),
+        (true, Some(_), Some(_)) => format!("auto: {} (bf16 needs ≥ 10 % more)", auto.precision.label()),
+        _ => "auto: fp32 until both are measured".to_string(),
+    };
+    if auto.has_bf16 {
+        format!("fp32 {} · bf16 {} GFLOP/s{date}; {picks}", g(&auto.fp32), g(&auto.bf16))
+    } else {
+        format!("fp32 {} GFLOP/s{date}; {picks}", g(&auto.fp32))
+    }
 }
 
 /// The run-setup form (Tab or `f`), in place of the details.

@@ -359,7 +359,7 @@ impl LanguageModel for Cortex {
     fn decoder_lowp<'a>(&'a self, params: &[f32], p: Precision) -> Option<Box<dyn Decode + 'a>> {
         use crate::kernels::vec::WeightStore;
         let w = match p {
-            Precision::Fp32 => return None,
+            Precision::Fp32 | Precision::Auto => return None,
             Precision::Bf16 => WeightStore::bf16(params),
             Precision::Int8 => WeightStore::int8(params),
         };

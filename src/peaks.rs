@@ -1,7 +1,9 @@
 //! The GEMM peaks MFU is measured against, kept per machine: measured once
 //! (CPU model, thread count and precision make the key) and cached with the
 //! date in `<cache>/gemm-peaks.json`, so MFU does not change with whatever
-//! load a launch happens to measure under. Deleting the file re-measures.
+//! load a launch happens to measure under, and `--precision auto` decides
+//! by the same figures. Deleting the file re-measures. Used by both
+//! front-ends.
 
 use crate::precision::Precision;
 use serde::{Deserialize, Serialize};
@@ -57,6 +59,38 @@ pub fn store(file: &Path, key: &str, gflops: f64) -> std::io::Result<Peak> {
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, file)?;
     Ok(peak)
+}
+
+/// This machine's GEMM peak at `threads` in `prec` (fp32 or bf16 products):
+/// from the cache, else measured now on its own pool (about half a second)
+/// and cached, unless another load held a core while it was measured (a low
+/// figure is used once, not kept). The bool: the figure is kept (read from
+/// the cache or stored now), i.e. it was taken with every core free.
+pub fn load_or_measure(threads: usize, prec: Precision) -> Option<(Peak, bool)> {
+    let (file, key) = (path(), key(threads, prec));
+    if let Some(p) = load(&file, &key) {
+        return Some((p, true));
+    }
+    let bf16 = prec == Precision::Bf16;
+    if bf16 && !crate::kernels::matmul::bf16_supported() {
+        return None;
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .start_handler(crate::kernels::matmul::bf16_start_handler(bf16))
+        .build()
+        .ok()?;
+    use crate::kernels::peak::{cores_available, fma_peak, fma_single, sgemm_peak};
+    let (p, all) = pool.install(|| (sgemm_peak(4096), fma_peak()));
+    let peak = if cores_available(all, fma_single(), threads) {
+        match store(&file, &key, p) {
+            Ok(peak) => return Some((peak, true)),
+            Err(_) => Peak { gflops: p, date: "today (not cached)".into() },
+        }
+    } else {
+        Peak { gflops: p, date: "today (not cached: another load on the cores)".into() }
+    };
+    Some((peak, false))
 }
 
 #[cfg(test)]
