@@ -320,3 +320,39 @@ fn the_binary_refuses_bad_sweeps_with_a_message() {
     let (ok, _, err) = run(bin().arg("sweep").arg(dir.path().join("missing.ron")).arg("--list"));
     assert!(!ok && err.contains("missing.ron"), "{err}");
 }
+
+/// The TUI's runs screen lists a sweep's runs (under its runs folder) and,
+/// with `t` on one of them, shows the sweep as one table: the overridden keys
+/// as columns, sortable with `s` / `d`, and back with `t`.
+#[test]
+fn the_runs_screen_shows_a_sweep_as_one_table() {
+    use super::tui::{key, new_app, render, screen};
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("grid.ron");
+    std::fs::write(&file, r#"(presets: ["tiny"], budget: Steps(2), grid: { "train.lr": [1e-3, 3e-3] })"#).unwrap();
+    let sweep_dir = root.path().join("grid");
+    let (ok, out, err) = run(bin().arg("sweep").arg(&file).args(["--threads", "2", "--dir"]).arg(&sweep_dir));
+    assert!(ok, "{out}\n{err}");
+
+    let mut app = new_app(root.path());
+    app.set_runs(flashlm_tui::runs::scan(root.path()));
+    app.on_key(key('3'));
+    let i = app.runs.records.iter().position(|r| r.dir.starts_with(&sweep_dir)).expect("the sweep's runs are listed");
+    app.runs.selected = i;
+    app.on_key(key('t'));
+    let s = screen(&render(&app, 160, 30));
+    eprintln!("{s}");
+    assert!(s.contains("Sweep") && s.contains("2 runs") && s.contains("in run order"), "{s}");
+    assert!(s.contains("train.lr") && s.contains("0.001") && s.contains("0.003") && s.contains("finished"), "{s}");
+    // s: sort by the first column, d: reverse it
+    app.on_key(key('s'));
+    app.on_key(key('d'));
+    let view = app.runs.sweep.as_ref().unwrap();
+    assert_eq!(view.order(), format!("sorted by {} ↓", view.table.headers[0]));
+    assert_eq!(view.table.rows[0][0], "1", "descending by id");
+    app.on_key(key('t'));
+    assert!(app.runs.sweep.is_none());
+    // a run outside any sweep says so
+    let plain = app.runs.records.iter().position(|r| !r.dir.starts_with(&sweep_dir));
+    assert!(plain.is_none(), "only the sweep's runs under this root");
+}

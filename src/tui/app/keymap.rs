@@ -69,6 +69,7 @@ pub const KEYMAP: &[(&str, &[(&str, &str)])] = &[
             ("Space", "mark / unmark it for the comparison chart"),
             ("Enter", "sample from its best checkpoint"),
             ("r w", "resume it · watch it (read-only)"),
+            ("t", "its sweep as one table (s sort · d reverse)"),
             ("x", "x axis: tokens / time"),
             ("u", "rescan the runs folder"),
         ],

@@ -27,6 +27,7 @@ mod quit;
 mod run;
 mod runs;
 mod sampling;
+mod sweep_table;
 mod watch;
 
 pub use checkpoint::{checkpoint_preset, model_source, spent_budget_extension};
@@ -42,6 +43,7 @@ pub use quit::{Quitting, LEAVE_UNSTARTED_AFTER, SIGINT};
 pub use run::{HeatData, HeatKind, RunView, TrainPoint};
 pub use runs::Runs;
 pub use sampling::{Live, SampleFocus, Sampling, PARAM_NAMES};
+pub use sweep_table::SweepView;
 
 use crate::engine::Command;
 use crate::generate::SampleParams;

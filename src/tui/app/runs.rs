@@ -1,8 +1,10 @@
 //! The runs screen: past runs found under the runs folder, the selected one,
 //! and the x axis of their validation curves; Enter samples from a run, `r`
-//! resumes it, `w` watches it (app/watch.rs).
+//! resumes it, `w` watches it (app/watch.rs), `t` shows the sweep it belongs
+//! to as one table (app/sweep_table.rs).
 
 use super::dashboard::XAxis;
+use super::sweep_table::SweepView;
 use super::{Action, Effect};
 use crate::runs::RunRecord;
 use crossterm::event::{KeyCode, KeyEvent};
@@ -16,11 +18,13 @@ pub struct Runs {
     pub x_axis: XAxis,
     /// The runs (by folder) marked with Space for the comparison chart.
     pub marked: Vec<PathBuf>,
+    /// The sweep table shown instead of the runs, if open.
+    pub sweep: Option<SweepView>,
 }
 
 impl Default for Runs {
     fn default() -> Self {
-        Runs { records: Vec::new(), selected: 0, x_axis: XAxis::Tokens, marked: Vec::new() }
+        Runs { records: Vec::new(), selected: 0, x_axis: XAxis::Tokens, marked: Vec::new(), sweep: None }
     }
 }
 
@@ -58,8 +62,27 @@ impl Runs {
 
     /// `training`: a run is training now, so none can be resumed.
     pub fn on_key(&mut self, key: KeyEvent, training: bool) -> Effect {
+        if let Some(view) = &mut self.sweep {
+            match key.code {
+                KeyCode::Char('s') => view.next_sort(),
+                KeyCode::Char('d') => view.flip(),
+                KeyCode::Char('t') | KeyCode::Esc => self.sweep = None,
+                _ => {}
+            }
+            return Effect::None;
+        }
         let n = self.records.len();
         match key.code {
+            KeyCode::Char('t') => {
+                let Some(r) = self.records.get(self.selected) else {
+                    return Effect::None;
+                };
+                match SweepView::open(&r.dir) {
+                    Some(Ok(view)) => self.sweep = Some(view),
+                    Some(Err(e)) => return Effect::Status(format!("cannot read the sweep: {e}")),
+                    None => return Effect::Status(format!("{} is not one of a sweep's runs", r.name)),
+                }
+            }
             KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
             KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(n.saturating_sub(1)),
             KeyCode::Char('x') => self.x_axis = if self.x_axis == XAxis::Tokens { XAxis::Time } else { XAxis::Tokens },

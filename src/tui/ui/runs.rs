@@ -56,6 +56,10 @@ fn cut(s: &str, w: usize) -> String {
 }
 
 pub fn render_runs(f: &mut Frame, area: Rect, runs: &Runs, runs_root: &Path) {
+    if let Some(view) = &runs.sweep {
+        render_sweep(f, area, view);
+        return;
+    }
     let table_h = (runs.records.len() as u16 + 3).clamp(5, area.height / 2);
     let [top, bottom] = Layout::vertical([Constraint::Length(table_h), Constraint::Min(6)]).areas(area);
     let title = format!("Runs under {}/ ({}) · Space marks for comparison", runs_root.display(), runs.records.len());
@@ -236,4 +240,19 @@ fn render_overlay(f: &mut Frame, area: Rect, runs: &Runs) {
                 .style(Style::new().fg(DIM)),
         );
     f.render_widget(chart, area);
+}
+
+/// The sweep view: the sweep's table as aligned text (the same as `runs --dir
+/// SWEEP --format table`), scrolled sideways by nothing: wide tables are cut
+/// at the pane's edge, the leftmost columns (id, preset, overrides) kept.
+fn render_sweep(f: &mut Frame, area: Rect, view: &crate::tui::app::SweepView) {
+    let title =
+        format!("Sweep {} · {} runs · {} · s next column · d reverse · t back", view.dir.display(), view.table.rows.len(), view.order());
+    let text = view.table.render(crate::report::Format::Table);
+    let lines: Vec<Line> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i == 0 { Line::from(clean(l)).style(Style::new().fg(ACCENT).bold()) } else { Line::from(clean(l)) })
+        .collect();
+    f.render_widget(Paragraph::new(lines).block(pane(clean(&title), true)), area);
 }
