@@ -47,7 +47,8 @@ impl Scratch {
             c.args(["--allow-run-as-root", "--oversubscribe", "-np", &ranks.to_string(), bin()]);
             c
         };
-        c.args(["train", "--headless", "--preset", "tiny", "--threads", "1"]).args(args);
+        // one precision for both sides: auto could pick bf16 for a lone process
+        c.args(["train", "--headless", "--preset", "tiny", "--threads", "1", "--precision", "fp32"]).args(args);
         c.env("FLASHLM_CACHE", self.cache.path())
             .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
             .env("OMPI_MCA_rmaps_base_oversubscribe", "1")

@@ -199,6 +199,14 @@ fn headless_rank(mut a: TrainArgs, job: &super::ranks::Job) -> Result<()> {
     // a closed stdout must not end training: printing stops, training goes on and saves
     crate::kernels::os::ignore_sigpipe();
     check_precision(a.precision)?;
+    if job.size() > 1 && a.precision == Precision::Auto {
+        // each rank would measure its own peaks, under the others' load, and
+        // could choose differently: the ranks train in one precision
+        a.precision = Precision::Fp32;
+        if job.rank() == 0 {
+            println!("precision auto → fp32 ({} MPI ranks train in one precision; --precision bf16 chooses bf16)", job.size());
+        }
+    }
     resolve_precision(&mut a);
     crate::precision::check_training(a.precision)?;
     super::ranks::check_args(&a, job)?;
