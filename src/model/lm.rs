@@ -157,6 +157,91 @@ pub trait LanguageModel: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
 }
 
+/// The `forward`, `loss` and `loss_and_grad` of a model with a tied head:
+/// its `forward_hidden` fills the workspace's `hf`, the head is the embedding
+/// (`self.embed`), and `backward` takes the gradient from `hf` on. Models
+/// with dropout (`seeded`) pass the training seed to both passes (None when
+/// evaluating).
+macro_rules! tied_head_methods {
+    ($ws:ty) => {
+        fn forward(&self, ws: &mut $crate::model::lm::Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
+            let (w, logits, _) = ws.parts::<$ws>();
+            self.forward_hidden(w, params, tokens, b, t);
+            $crate::model::lm::tied_head_methods!(@logits self, w, logits, params, b, t);
+        }
+        fn loss(&self, ws: &mut $crate::model::lm::Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
+            let (w, _, losses) = ws.parts::<$ws>();
+            self.forward_hidden(w, params, x, b, t);
+            $crate::model::lm::tied_head_methods!(@loss self, w, losses, params, y, b, t)
+        }
+        fn loss_and_grad(
+            &self,
+            ws: &mut $crate::model::lm::Workspace,
+            params: &[f32],
+            grads: &mut [f32],
+            x: &[u32],
+            y: &[u32],
+            b: usize,
+            t: usize,
+        ) -> f64 {
+            let (w, losses, fsp) = ws.train_parts::<$ws>();
+            self.forward_hidden(w, params, x, b, t);
+            let loss = $crate::model::lm::tied_head_methods!(@train self, w, losses, fsp, grads, params, y, b, t);
+            if loss.is_finite() {
+                self.backward(w, params, grads, x, b, t);
+            }
+            loss
+        }
+    };
+    ($ws:ty, seeded) => {
+        fn forward(&self, ws: &mut $crate::model::lm::Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
+            let (w, logits, _) = ws.parts::<$ws>();
+            self.forward_hidden(w, params, tokens, b, t, None);
+            $crate::model::lm::tied_head_methods!(@logits self, w, logits, params, b, t);
+        }
+        fn loss(&self, ws: &mut $crate::model::lm::Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
+            let (w, _, losses) = ws.parts::<$ws>();
+            self.forward_hidden(w, params, x, b, t, None);
+            $crate::model::lm::tied_head_methods!(@loss self, w, losses, params, y, b, t)
+        }
+        fn loss_and_grad(
+            &self,
+            ws: &mut $crate::model::lm::Workspace,
+            params: &[f32],
+            grads: &mut [f32],
+            x: &[u32],
+            y: &[u32],
+            b: usize,
+            t: usize,
+        ) -> f64 {
+            let seed = Some(ws.seed);
+            let (w, losses, fsp) = ws.train_parts::<$ws>();
+            self.forward_hidden(w, params, x, b, t, seed);
+            let loss = $crate::model::lm::tied_head_methods!(@train self, w, losses, fsp, grads, params, y, b, t);
+            if loss.is_finite() {
+                self.backward(w, params, grads, x, b, t, seed);
+            }
+            loss
+        }
+    };
+    (@logits $s:ident, $w:ident, $logits:ident, $params:ident, $b:ident, $t:ident) => {{
+        let (d, v) = ($s.cfg.d_model, $s.cfg.vocab);
+        $crate::model::blocks::head::head_logits($logits, &$w.hf[..$b * $t * d], &$params[$s.embed.clone()], d, v)
+    }};
+    (@loss $s:ident, $w:ident, $losses:ident, $params:ident, $y:ident, $b:ident, $t:ident) => {{
+        let (d, v) = ($s.cfg.d_model, $s.cfg.vocab);
+        $crate::model::blocks::head::head_loss($losses, &mut $w.head_buf, &$w.hf[..$b * $t * d], &$params[$s.embed.clone()], $y, d, v)
+    }};
+    (@train $s:ident, $w:ident, $losses:ident, $fsp:ident, $grads:ident, $params:ident, $y:ident, $b:ident, $t:ident) => {{
+        let (d, v) = ($s.cfg.d_model, $s.cfg.vocab);
+        let head = $crate::model::blocks::head::TrainHead { matrix: &$params[$s.embed.clone()], grad: &$s.embed };
+        $crate::model::blocks::head::head_train(
+            $losses, &mut $w.tmp, &mut $w.head_buf, $grads, head, $fsp, $params, &$w.hf, $y, $b, $t, d, v,
+        )
+    }};
+}
+pub(crate) use tied_head_methods;
+
 /// `impl Decode` for an incremental decoder with an inherent `step` (marked
 /// `#[inline(always)]`, see [`run`](crate::kernels::dispatch::run)) and the
 /// fields `logits`, `pos` and `parallel`; extra trait items go in the braces.

@@ -12,7 +12,6 @@ use super::decode::Decoder;
 use super::workspace::CpuFlowWs;
 use crate::model::blocks::cumstep_pos::{cumstep_backward, cumstep_forward, positions};
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
-use crate::model::blocks::head::{head_logits, head_loss, head_train, TrainHead};
 use crate::model::blocks::layernorm::{layernorm_apply, layernorm_backward, layernorm_forward};
 use crate::model::blocks::norm_scan::{scan_backward, scan_forward, ScanActs, ScanGrads, ScanWeights};
 use crate::model::blocks::ram_memory::{ram_backward, ram_forward, RamActs, RamGrads, RamScratch, RamShape, RamWeights};
@@ -325,30 +324,7 @@ impl LanguageModel for CpuFlow {
         }
         p
     }
-    fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        let (cw, logits, _) = ws.parts::<CpuFlowWs>();
-        self.forward_hidden(cw, params, tokens, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_logits(logits, &cw.hf[..rows * d], &params[self.embed.clone()], d, v);
-    }
-    fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (cw, _, losses) = ws.parts::<CpuFlowWs>();
-        self.forward_hidden(cw, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_loss(losses, &mut cw.head_buf, &cw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
-    }
-    fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (ws, losses, fsp) = ws.train_parts::<CpuFlowWs>();
-        self.forward_hidden(ws, params, x, b, t);
-        let (d, v) = (self.cfg.d_model, self.cfg.vocab);
-        let head = TrainHead { matrix: &params[self.embed.clone()], grad: &self.embed };
-        let loss = head_train(losses, &mut ws.tmp, &mut ws.head_buf, grads, head, fsp, params, &ws.hf, y, b, t, d, v);
-        if !loss.is_finite() {
-            return loss;
-        }
-        self.backward(ws, params, grads, x, b, t);
-        loss
-    }
+    crate::model::lm::tied_head_methods!(CpuFlowWs);
     fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {
         Box::new(Decoder::new(self, params))
     }

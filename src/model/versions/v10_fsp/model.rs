@@ -23,10 +23,9 @@ use crate::model::blocks::attention::{
 };
 use crate::model::blocks::dropout::{dropout_apply, DropMask};
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
-use crate::model::blocks::head::{head_logits, head_loss, head_train, TrainHead};
 use crate::model::blocks::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
 use crate::model::blocks::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
-use crate::model::lm::{Decode, LanguageModel, Workspace};
+use crate::model::lm::{Decode, LanguageModel};
 use crate::model::params::{carve_mut, Layout};
 use crate::rng::Rng;
 use std::ops::Range;
@@ -245,32 +244,7 @@ impl LanguageModel for GptFsp {
     fn is_buffer(&self, name: &str) -> bool {
         name.ends_with(".attn.inv_freq")
     }
-    fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        let (gw, logits, _) = ws.parts::<GptFspWs>();
-        self.forward_hidden(gw, params, tokens, b, t, None);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_logits(logits, &gw.hf[..rows * d], &params[self.embed.clone()], d, v);
-    }
-    fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (gw, _, losses) = ws.parts::<GptFspWs>();
-        self.forward_hidden(gw, params, x, b, t, None);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_loss(losses, &mut gw.head_buf, &gw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
-    }
-    /// Training forward (dropout seeded by `ws.seed`) + backward; with FSP on,
-    /// its gradient joins the head's at `hf`. Returns the plain CE.
-    fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let seed = Some(ws.seed);
-        let (gw, losses, fsp) = ws.train_parts::<GptFspWs>();
-        self.forward_hidden(gw, params, x, b, t, seed);
-        let (d, v) = (self.cfg.d_model, self.cfg.vocab);
-        let head = TrainHead { matrix: &params[self.embed.clone()], grad: &self.embed };
-        let loss = head_train(losses, &mut gw.tmp, &mut gw.head_buf, grads, head, fsp, params, &gw.hf, y, b, t, d, v);
-        if loss.is_finite() {
-            self.backward(gw, params, grads, x, b, t, seed);
-        }
-        loss
-    }
+    crate::model::lm::tied_head_methods!(GptFspWs, seeded);
     /// KV cache up to the training window, then the reference generator's
     /// crop to the last `window` tokens (decode.rs).
     fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {

@@ -17,10 +17,9 @@ use crate::kernels::ops::add;
 use crate::model::blocks::bitlinear::{quantize, ternary_share, BitVariant};
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
 use crate::model::blocks::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
-use crate::model::blocks::head::{head_logits, head_loss, head_train, TrainHead};
 use crate::model::blocks::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
 use crate::model::blocks::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
-use crate::model::lm::{Decode, LanguageModel, TernaryShare, Workspace};
+use crate::model::lm::{Decode, LanguageModel, TernaryShare};
 use crate::model::params::{carve_mut, Layout};
 use crate::rng::Rng;
 use std::ops::Range;
@@ -238,32 +237,7 @@ impl LanguageModel for Bolt {
     fn tied_aliases(&self) -> Vec<(&'static str, &'static str)> {
         vec![("head.weight", "embedding.weight")]
     }
-    /// Forward pass over `tokens` [b × t]; logits end up in `ws.logits`.
-    fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        let (bw, logits, _) = ws.parts::<BoltWs>();
-        self.forward_hidden(bw, params, tokens, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_logits(logits, &bw.hf[..rows * d], &params[self.embed.clone()], d, v);
-    }
-    /// Forward + per-position losses; returns the mean loss (f64 accumulation).
-    fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (bw, _, losses) = ws.parts::<BoltWs>();
-        self.forward_hidden(bw, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_loss(losses, &mut bw.head_buf, &bw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
-    }
-    /// Forward + backward of the mean next-token loss; gradients added into `grads`.
-    fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (ws, losses, fsp) = ws.train_parts::<BoltWs>();
-        self.forward_hidden(ws, params, x, b, t);
-        let (d, v) = (self.cfg.d_model, self.cfg.vocab);
-        let head = TrainHead { matrix: &params[self.embed.clone()], grad: &self.embed };
-        let loss = head_train(losses, &mut ws.tmp, &mut ws.head_buf, grads, head, fsp, params, &ws.hf, y, b, t, d, v);
-        if loss.is_finite() {
-            self.backward(ws, params, grads, x, b, t);
-        }
-        loss
-    }
+    crate::model::lm::tied_head_methods!(BoltWs);
     fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {
         Box::new(Decoder::new(self, params))
     }

@@ -22,9 +22,8 @@ use crate::model::blocks::attention::{
 use crate::model::blocks::dropout::{dropout_apply, DropMask};
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
 use crate::model::blocks::geglu::{geglu_backward, geglu_forward, GegluGrads, GegluWeights};
-use crate::model::blocks::head::{head_logits, head_loss, head_train, TrainHead};
 use crate::model::blocks::layernorm::{layernorm_apply, layernorm_backward, layernorm_forward};
-use crate::model::lm::{Decode, LanguageModel, Workspace};
+use crate::model::lm::{Decode, LanguageModel};
 use crate::model::params::{carve_mut, Layout};
 use crate::rng::Rng;
 use std::ops::Range;
@@ -262,35 +261,7 @@ impl LanguageModel for Nova {
     fn is_buffer(&self, name: &str) -> bool {
         name.ends_with(".rotary.inv_freq")
     }
-    /// Evaluation forward; logits [b·t × V] into `ws.logits`.
-    fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        let (nw, logits, _) = ws.parts::<NovaWs>();
-        self.forward_hidden(nw, params, tokens, b, t, None);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_logits(logits, &nw.hf[..rows * d], &params[self.embed.clone()], d, v);
-    }
-    /// Evaluation loss (no dropout): per-position CE into `ws.losses`, returns the mean.
-    fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (nw, _, losses) = ws.parts::<NovaWs>();
-        self.forward_hidden(nw, params, x, b, t, None);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_loss(losses, &mut nw.head_buf, &nw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
-    }
-    /// Training forward (dropout seeded by `ws.seed`) + backward; gradients added into `grads`.
-    #[allow(clippy::too_many_arguments)]
-    fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let seed = Some(ws.seed);
-        let (nw, losses, fsp) = ws.train_parts::<NovaWs>();
-        self.forward_hidden(nw, params, x, b, t, seed);
-        let (d, v) = (self.cfg.d_model, self.cfg.vocab);
-        let head = TrainHead { matrix: &params[self.embed.clone()], grad: &self.embed };
-        let loss = head_train(losses, &mut nw.tmp, &mut nw.head_buf, grads, head, fsp, params, &nw.hf, y, b, t, d, v);
-        if !loss.is_finite() {
-            return loss;
-        }
-        self.backward(nw, params, grads, x, b, t, seed);
-        loss
-    }
+    crate::model::lm::tied_head_methods!(NovaWs, seeded);
     fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {
         Box::new(Decoder::new(self, params))
     }

@@ -12,11 +12,10 @@ use super::workspace::CortexWs;
 use crate::kernels::ops::add;
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
 use crate::model::blocks::gated_conv::{mixer_backward, mixer_forward, MixerActs, MixerGrads, MixerWeights};
-use crate::model::blocks::head::{head_logits, head_loss, head_train, TrainHead};
 use crate::model::blocks::hebbian::{memory_backward, memory_forward, MemoryGrads, MemoryShape, MemoryWeights, CHUNK};
 use crate::model::blocks::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
 use crate::model::blocks::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
-use crate::model::lm::{Decode, LanguageModel, MemoryDims, MemoryKind, Workspace};
+use crate::model::lm::{Decode, LanguageModel, MemoryDims, MemoryKind};
 use crate::model::params::{carve_mut, Layout};
 use crate::precision::Precision;
 use crate::rng::Rng;
@@ -324,35 +323,7 @@ impl LanguageModel for Cortex {
     fn is_buffer(&self, name: &str) -> bool {
         name.ends_with("decay_mask")
     }
-    /// Forward pass over `tokens` [b × t]; logits end up in `ws.logits`
-    /// (materialised only here: training and evaluation use the blocked head).
-    fn forward(&self, ws: &mut Workspace, params: &[f32], tokens: &[u32], b: usize, t: usize) {
-        let (cw, logits, _) = ws.parts::<CortexWs>();
-        self.forward_hidden(cw, params, tokens, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_logits(logits, &cw.hf[..rows * d], &params[self.embed.clone()], d, v);
-    }
-    /// Forward + per-position losses; returns the mean loss (f64 accumulation).
-    fn loss(&self, ws: &mut Workspace, params: &[f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (cw, _, losses) = ws.parts::<CortexWs>();
-        self.forward_hidden(cw, params, x, b, t);
-        let (rows, d, v) = (b * t, self.cfg.d_model, self.cfg.vocab);
-        head_loss(losses, &mut cw.head_buf, &cw.hf[..rows * d], &params[self.embed.clone()], y, d, v)
-    }
-    /// Forward + backward of the mean next-token loss. Gradients are added into
-    /// `grads` (same layout as `params`); returns the mean loss.
-    fn loss_and_grad(&self, ws: &mut Workspace, params: &[f32], grads: &mut [f32], x: &[u32], y: &[u32], b: usize, t: usize) -> f64 {
-        let (ws, losses, fsp) = ws.train_parts::<CortexWs>();
-        self.forward_hidden(ws, params, x, b, t);
-        let (d, v) = (self.cfg.d_model, self.cfg.vocab);
-        let head = TrainHead { matrix: &params[self.embed.clone()], grad: &self.embed };
-        let loss = head_train(losses, &mut ws.tmp, &mut ws.head_buf, grads, head, fsp, params, &ws.hf, y, b, t, d, v);
-        if !loss.is_finite() {
-            return loss;
-        }
-        self.backward(ws, params, grads, x, b, t);
-        loss
-    }
+    crate::model::lm::tied_head_methods!(CortexWs);
     fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {
         Box::new(Decoder::new(self, params))
     }
