@@ -69,5 +69,7 @@ pub mod geglu;
 pub mod relu2_ffn;
 pub mod relu_ffn;
 pub mod swiglu;
+// what the pre-norm transformers share
+pub mod transformer;
 // regularisation
 pub mod dropout;

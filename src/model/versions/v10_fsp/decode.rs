@@ -15,15 +15,9 @@
 use super::model::GptFsp;
 use crate::kernels::ops::silu;
 use crate::model::lm::{LanguageModel, Workspace};
-use crate::kernels::vec::{dot, matvec, rmsnorm};
-use crate::model::blocks::attention::{rope_rotate_pairs, rope_table, softmax_scaled};
-
-/// Rotated keys and values of the cached positions, per head [pos × hd].
-#[derive(Clone, Default)]
-pub struct KvCache {
-    pub k: Vec<Vec<f32>>,
-    pub v: Vec<Vec<f32>>,
-}
+use crate::kernels::vec::{matvec, rmsnorm};
+use crate::model::blocks::attention::rope_table;
+use crate::model::blocks::transformer::KvCache;
 
 pub struct Decoder<'a> {
     model: &'a GptFsp,
@@ -56,7 +50,7 @@ impl<'a> Decoder<'a> {
         Decoder {
             model,
             params,
-            layers: vec![KvCache { k: vec![Vec::new(); c.n_heads], v: vec![Vec::new(); c.n_heads] }; c.n_layers],
+            layers: vec![KvCache::new(c.n_heads); c.n_layers],
             pos: 0,
             parallel: false,
             h: vec![0.0; d],
@@ -87,9 +81,9 @@ impl<'a> Decoder<'a> {
         if self.pos < w {
             self.cached_step(token);
         } else {
-            if !self.layers[0].k[0].is_empty() {
+            if !self.layers[0].is_empty() {
                 // the caches are of no further use
-                self.layers.iter_mut().for_each(|l| l.k.iter_mut().chain(l.v.iter_mut()).for_each(|x| *x = Vec::new()));
+                self.layers.iter_mut().for_each(KvCache::release);
             }
             self.model.forward(&mut self.ws, self.params, &self.history, 1, w);
             let v = self.logits.len();
@@ -101,46 +95,20 @@ impl<'a> Decoder<'a> {
     /// One token through the KV caches at position `self.pos` (< window).
     fn cached_step(&mut self, token: u32) {
         let c = &self.model.cfg;
-        let (d, f, heads) = (c.d_model, c.d_ff, c.n_heads);
-        let hd = d / heads;
+        let (d, f) = (c.d_model, c.d_ff);
         let par = self.parallel;
         let (emb, g_out) = self.model.outer_view(self.params);
         let t = token as usize;
         self.h.copy_from_slice(&emb[t * d..(t + 1) * d]);
         rope_table(&mut self.cos, &mut self.sin, self.pos, &self.model.inv_freq);
-        let scale = 1.0 / (hd as f32).sqrt();
         for li in 0..c.n_layers {
             let bv = self.model.block_view(self.params, li);
             let kv = &mut self.layers[li];
             // attention
             rmsnorm(&mut self.a, &self.h, bv.ln1);
             matvec(&mut self.qkv, bv.qkv, &self.a, par);
-            for hi in 0..heads {
-                let r = hi * hd..(hi + 1) * hd;
-                rope_rotate_pairs(&mut self.q[r.clone()], &self.qkv[r.clone()], &self.cos, &self.sin);
-                let (k, v) = (&mut kv.k[hi], &mut kv.v[hi]);
-                k.resize(k.len() + hd, 0.0);
-                let start = k.len() - hd;
-                rope_rotate_pairs(&mut k[start..], &self.qkv[d + r.start..d + r.end], &self.cos, &self.sin);
-                v.extend_from_slice(&self.qkv[2 * d + r.start..2 * d + r.end]);
-            }
-            for hi in 0..heads {
-                let (k, v) = (&kv.k[hi], &kv.v[hi]);
-                let n_keys = k.len() / hd;
-                self.scores.resize(n_keys, 0.0);
-                let q = &self.q[hi * hd..(hi + 1) * hd];
-                for (s, kj) in self.scores.iter_mut().zip(k.chunks_exact(hd)) {
-                    *s = dot(q, kj);
-                }
-                softmax_scaled(&mut self.scores, scale);
-                let o = &mut self.o[hi * hd..(hi + 1) * hd];
-                o.fill(0.0);
-                for (&p, vj) in self.scores.iter().zip(v.chunks_exact(hd)) {
-                    for (oi, &vi) in o.iter_mut().zip(vj) {
-                        *oi += p * vi;
-                    }
-                }
-            }
+            kv.push(&mut self.q, &self.qkv, &self.cos, &self.sin, true);
+            kv.attend(&mut self.o, &mut self.scores, &self.q, par);
             matvec(&mut self.y, bv.out, &self.o, par);
             for i in 0..d {
                 self.h[i] += self.y[i];

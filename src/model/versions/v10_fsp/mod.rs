@@ -5,7 +5,6 @@
 mod config;
 mod decode;
 mod model;
-mod workspace;
 
 pub use config::GptFspConfig;
 pub use decode::Decoder;

@@ -16,15 +16,13 @@
 
 use super::config::GptFspConfig;
 use super::decode::Decoder;
-use super::workspace::GptFspWs;
 use crate::kernels::ops::add;
-use crate::model::blocks::attention::{
-    attention_backward, attention_forward, rope_inv_freq, AttnActs, AttnGrads, AttnSaved, AttnScratch, AttnShape, AttnWeights, Rope,
-};
+use crate::model::blocks::attention::{rope_inv_freq, AttnGrads, AttnShape, AttnWeights};
 use crate::model::blocks::dropout::{dropout_apply, DropMask};
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
 use crate::model::blocks::rmsnorm::{rmsnorm_apply, rmsnorm_backward, rmsnorm_forward};
 use crate::model::blocks::swiglu::{ffn_backward, ffn_forward, FfnGrads, FfnWeights};
+use crate::model::blocks::transformer::{masked, TransformerDims, TransformerWs};
 use crate::model::lm::{Decode, LanguageModel};
 use crate::model::params::{carve_mut, Layout};
 use crate::rng::Rng;
@@ -114,6 +112,12 @@ impl GptFsp {
         (&params[self.embed.clone()], &params[self.ln_f.clone()])
     }
 
+    /// The sizes of its training workspace (RMSNorm: no row means).
+    fn dims(&self) -> TransformerDims {
+        let c = &self.cfg;
+        TransformerDims { n_layers: c.n_layers, d_model: c.d_model, d_ff: c.d_ff, n_heads: c.n_heads, vocab: c.vocab, norm_means: false }
+    }
+
     fn attn_shape(&self, b: usize, t: usize) -> AttnShape {
         AttnShape { b, t, d: self.cfg.d_model, heads: self.cfg.n_heads }
     }
@@ -124,57 +128,37 @@ impl GptFsp {
     }
 
     /// Everything up to the final norm: `ws.hf` = RMS_f(h). `seed` = Some in training (dropout on).
-    fn forward_hidden(&self, ws: &mut GptFspWs, params: &[f32], tokens: &[u32], b: usize, t: usize, seed: Option<u64>) {
+    fn forward_hidden(&self, ws: &mut TransformerWs, params: &[f32], tokens: &[u32], b: usize, t: usize, seed: Option<u64>) {
         let (d, f) = (self.cfg.d_model, self.cfg.d_ff);
-        ws.ensure(self, b, t);
+        ws.ensure(self.dims(), &self.inv_freq, b, t);
         let (rows, n, sh) = (b * t, b * t * d, self.attn_shape(b, t));
-        let half = self.head_dim() / 2;
-        let rope = Rope { cos: &ws.cos[..t * half], sin: &ws.sin[..t * half], interleaved: true };
         embedding_forward(&mut ws.hs[0][..n], tokens, &params[self.embed.clone()], d);
         dropout_apply(&mut ws.hs[0][..n], self.mask(seed, 0), 0);
         for (li, br) in self.blocks.iter().enumerate() {
-            let (before, after) = ws.hs.split_at_mut(li + 1);
-            let (x, y) = (&before[li][..n], &mut after[0][..n]);
-            let la = &mut ws.layers[li];
-            let (an, tmp) = (&mut ws.anorm[..n], &mut ws.tmp[..n]);
             let s = 3 * li as u64;
             // attention sub-layer
-            rmsnorm_forward(an, &mut la.rstd1[..rows], x, &params[br.ln1.clone()], d);
+            rmsnorm_forward(&mut ws.anorm[..n], &mut ws.layers[li].rstd1[..rows], &ws.hs[li][..n], &params[br.ln1.clone()], d);
             let w = AttnWeights { qkv: &params[br.qkv.clone()], out: &params[br.out.clone()] };
-            let acts = AttnActs { qkvh: &mut la.qkvh[..3 * n], probs: &mut la.probs[..sh.probs_len()], att: &mut la.att[..n] };
-            let scratch = AttnScratch { qkv: &mut ws.qkv, heads: &mut ws.heads, pd: &mut ws.pd, datt: &mut ws.datt };
-            attention_forward(tmp, acts, scratch, an, &w, rope, self.mask(seed, 1 + s), sh);
-            dropout_apply(tmp, self.mask(seed, 2 + s), 0);
-            add(&mut la.h1[..n], x, tmp);
+            ws.attention_forward(li, &w, true, self.mask(seed, 1 + s), sh);
+            dropout_apply(&mut ws.tmp[..n], self.mask(seed, 2 + s), 0);
+            let la = &mut ws.layers[li];
+            add(&mut la.h1[..n], &ws.hs[li][..n], &ws.tmp[..n]);
             // SwiGLU sub-layer
-            rmsnorm_forward(an, &mut la.rstd2[..rows], &la.h1[..n], &params[br.ln2.clone()], d);
+            rmsnorm_forward(&mut ws.anorm[..n], &mut la.rstd2[..rows], &la.h1[..n], &params[br.ln2.clone()], d);
             let fw = FfnWeights { gu: &params[br.gate_up.clone()], o: &params[br.down.clone()] };
-            ffn_forward(tmp, &mut la.gu[..2 * rows * f], &mut ws.act[..rows * f], an, &fw, d, f);
-            dropout_apply(tmp, self.mask(seed, 3 + s), 0);
-            add(y, &la.h1[..n], tmp);
+            ffn_forward(&mut ws.tmp[..n], &mut la.ffn[..2 * rows * f], &mut ws.act[..rows * f], &ws.anorm[..n], &fw, d, f);
+            dropout_apply(&mut ws.tmp[..n], self.mask(seed, 3 + s), 0);
+            add(&mut ws.hs[li + 1][..n], &la.h1[..n], &ws.tmp[..n]);
         }
         let last = &ws.hs[self.blocks.len()][..n];
         rmsnorm_forward(&mut ws.hf[..n], &mut ws.rstd_out[..rows], last, &params[self.ln_f.clone()], d);
     }
 
-    /// `dy` = `dh` ⊙ the mask (a copy in `buf` when the mask is active).
-    fn masked<'a>(dh: &'a [f32], buf: &'a mut [f32], mask: DropMask) -> &'a [f32] {
-        if mask.is_active() {
-            buf.copy_from_slice(dh);
-            dropout_apply(buf, mask, 0);
-            buf
-        } else {
-            dh
-        }
-    }
-
     /// Backward from ∂L/∂hf, left in `ws.tmp` by the head (and FSP).
     #[allow(clippy::too_many_arguments)]
-    fn backward(&self, ws: &mut GptFspWs, params: &[f32], grads: &mut [f32], x: &[u32], b: usize, t: usize, seed: Option<u64>) {
+    fn backward(&self, ws: &mut TransformerWs, params: &[f32], grads: &mut [f32], x: &[u32], b: usize, t: usize, seed: Option<u64>) {
         let (d, f) = (self.cfg.d_model, self.cfg.d_ff);
         let (rows, n, sh) = (b * t, b * t * d, self.attn_shape(b, t));
-        let half = self.head_dim() / 2;
-        let rope = Rope { cos: &ws.cos[..t * half], sin: &ws.sin[..t * half], interleaved: true };
         {
             let dh = &mut ws.dh[..n];
             dh.fill(0.0);
@@ -183,29 +167,26 @@ impl GptFsp {
             rmsnorm_backward(dh, g, &ws.tmp[..n], last, &params[self.ln_f.clone()], &ws.rstd_out[..rows], d);
         }
         for (li, br) in self.blocks.iter().enumerate().rev() {
-            let la = &ws.layers[li];
-            let x_in = &ws.hs[li][..n];
             let s = 3 * li as u64;
             let ranges = [br.ln1.clone(), br.qkv.clone(), br.out.clone(), br.ln2.clone(), br.gate_up.clone(), br.down.clone()];
             let [g_ln1, g_qkv, g_out, g_ln2, g_gu, g_down] = carve_mut(grads, &ranges);
-            let (an, da) = (&mut ws.anorm[..n], &mut ws.tmp[..n]);
             // SwiGLU sub-layer
-            let dy = Self::masked(&ws.dh[..n], &mut ws.dy[..n], self.mask(seed, 3 + s));
+            let la = &ws.layers[li];
+            let dy = masked(&ws.dh[..n], &mut ws.dy[..n], self.mask(seed, 3 + s));
             let w2 = &params[br.ln2.clone()];
-            rmsnorm_apply(an, &la.h1[..n], w2, &la.rstd2[..rows], d);
+            rmsnorm_apply(&mut ws.anorm[..n], &la.h1[..n], w2, &la.rstd2[..rows], d);
             let fw = FfnWeights { gu: &params[br.gate_up.clone()], o: &params[br.down.clone()] };
             let fg = FfnGrads { gu: g_gu, o: g_down };
-            ffn_backward(da, fg, dy, an, &la.gu[..2 * rows * f], &fw, &mut ws.act[..rows * f], &mut ws.dgu[..2 * rows * f], d, f);
-            rmsnorm_backward(&mut ws.dh[..n], g_ln2, da, &la.h1[..n], w2, &la.rstd2[..rows], d);
+            let (ffn, act, dffn) = (&la.ffn[..2 * rows * f], &mut ws.act[..rows * f], &mut ws.dffn[..2 * rows * f]);
+            ffn_backward(&mut ws.tmp[..n], fg, dy, &ws.anorm[..n], ffn, &fw, act, dffn, d, f);
+            rmsnorm_backward(&mut ws.dh[..n], g_ln2, &ws.tmp[..n], &la.h1[..n], w2, &la.rstd2[..rows], d);
             // attention sub-layer
-            let dy = Self::masked(&ws.dh[..n], &mut ws.dy[..n], self.mask(seed, 2 + s));
             let w1 = &params[br.ln1.clone()];
-            rmsnorm_apply(an, x_in, w1, &la.rstd1[..rows], d);
+            rmsnorm_apply(&mut ws.anorm[..n], &ws.hs[li][..n], w1, &la.rstd1[..rows], d);
             let w = AttnWeights { qkv: &params[br.qkv.clone()], out: &params[br.out.clone()] };
-            let saved = AttnSaved { qkvh: &la.qkvh[..3 * n], probs: &la.probs[..sh.probs_len()], att: &la.att[..n] };
-            let scratch = AttnScratch { qkv: &mut ws.qkv, heads: &mut ws.heads, pd: &mut ws.pd, datt: &mut ws.datt };
-            attention_backward(da, AttnGrads { qkv: g_qkv, out: g_out }, dy, an, saved, &w, scratch, rope, self.mask(seed, 1 + s), sh);
-            rmsnorm_backward(&mut ws.dh[..n], g_ln1, da, x_in, w1, &la.rstd1[..rows], d);
+            ws.attention_backward(li, AttnGrads { qkv: g_qkv, out: g_out }, &w, true, self.mask(seed, 1 + s), self.mask(seed, 2 + s), sh);
+            let la = &ws.layers[li];
+            rmsnorm_backward(&mut ws.dh[..n], g_ln1, &ws.tmp[..n], &ws.hs[li][..n], w1, &la.rstd1[..rows], d);
         }
         // h0 = Dropout(E[x])
         dropout_apply(&mut ws.dh[..n], self.mask(seed, 0), 0);
@@ -244,7 +225,7 @@ impl LanguageModel for GptFsp {
     fn is_buffer(&self, name: &str) -> bool {
         name.ends_with(".attn.inv_freq")
     }
-    crate::model::lm::tied_head_methods!(GptFspWs, seeded);
+    crate::model::lm::tied_head_methods!(TransformerWs, seeded);
     /// KV cache up to the training window, then the reference generator's
     /// crop to the last `window` tokens (decode.rs).
     fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {

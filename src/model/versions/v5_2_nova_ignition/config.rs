@@ -40,7 +40,7 @@ impl ModelConfig for NovaConfig {
         let hd = self.d_model / self.n_heads.max(1);
         format!("RoPE attention {}×{hd} + GEGLU {}, {}×d{}, dropout {}", self.n_heads, self.d_ff, self.n_layers, self.d_model, self.dropout)
     }
-    /// The sizes `Nova::new`, `NovaWs::ensure` and the decoder (its key/value
+    /// The sizes `Nova::new`, `TransformerWs::ensure` and the decoder (its key/value
     /// cache over a `seq`-token context) allocate.
     fn footprint(&self, batch: usize, seq: usize) -> Footprint {
         let (v, d, h, heads, l) = (n(self.vocab), n(self.d_model), n(self.d_ff), n(self.n_heads), self.n_layers);

@@ -4,9 +4,7 @@
 mod config;
 mod decode;
 mod model;
-mod workspace;
 
 pub use config::NovaConfig;
-pub use decode::{Decoder, KvCache};
+pub use decode::Decoder;
 pub use model::{Nova, NovaBlock};
-pub use workspace::NovaWs;

@@ -14,15 +14,13 @@
 
 use super::config::NovaConfig;
 use super::decode::Decoder;
-use super::workspace::NovaWs;
 use crate::kernels::ops::add;
-use crate::model::blocks::attention::{
-    attention_backward, attention_forward, rope_inv_freq, AttnActs, AttnGrads, AttnSaved, AttnScratch, AttnShape, AttnWeights, Rope,
-};
+use crate::model::blocks::attention::{rope_inv_freq, AttnGrads, AttnShape, AttnWeights};
 use crate::model::blocks::dropout::{dropout_apply, DropMask};
 use crate::model::blocks::embedding::{embedding_backward, embedding_forward};
 use crate::model::blocks::geglu::{geglu_backward, geglu_forward, GegluGrads, GegluWeights};
 use crate::model::blocks::layernorm::{layernorm_apply, layernorm_backward, layernorm_forward};
+use crate::model::blocks::transformer::{masked, TransformerDims, TransformerWs};
 use crate::model::lm::{Decode, LanguageModel};
 use crate::model::params::{carve_mut, Layout};
 use crate::rng::Rng;
@@ -115,6 +113,12 @@ impl Nova {
         (&params[self.embed.clone()], (&params[self.ln_out_w.clone()], &params[self.ln_out_b.clone()]))
     }
 
+    /// The sizes of its training workspace (LayerNorm: row means kept).
+    fn dims(&self) -> TransformerDims {
+        let c = &self.cfg;
+        TransformerDims { n_layers: c.n_layers, d_model: c.d_model, d_ff: c.d_ff, n_heads: c.n_heads, vocab: c.vocab, norm_means: true }
+    }
+
     fn attn_shape(&self, b: usize, t: usize) -> AttnShape {
         AttnShape { b, t, d: self.cfg.d_model, heads: self.cfg.n_heads }
     }
@@ -125,41 +129,28 @@ impl Nova {
     }
 
     /// Everything up to the final norm: `ws.hf` = LN_out(h). `seed` = Some in training (dropout on).
-    fn forward_hidden(&self, ws: &mut NovaWs, params: &[f32], tokens: &[u32], b: usize, t: usize, seed: Option<u64>) {
-        let c = &self.cfg;
-        let (d, h) = (c.d_model, c.d_ff);
-        ws.ensure(self, b, t);
+    fn forward_hidden(&self, ws: &mut TransformerWs, params: &[f32], tokens: &[u32], b: usize, t: usize, seed: Option<u64>) {
+        let (d, h) = (self.cfg.d_model, self.cfg.d_ff);
+        ws.ensure(self.dims(), &self.inv_freq, b, t);
         let (rows, n, sh) = (b * t, b * t * d, self.attn_shape(b, t));
-        let hd = self.head_dim();
-        let rope = Rope { cos: &ws.cos[..t * hd / 2], sin: &ws.sin[..t * hd / 2], interleaved: false };
         embedding_forward(&mut ws.hs[0][..n], tokens, &params[self.embed.clone()], d);
         dropout_apply(&mut ws.hs[0][..n], self.mask(seed, 0), 0);
         for (li, br) in self.blocks.iter().enumerate() {
-            let (before, after) = ws.hs.split_at_mut(li + 1);
-            let (x, y) = (&before[li][..n], &mut after[0][..n]);
-            let la = &mut ws.layers[li];
-            let (an, tmp) = (&mut ws.anorm[..n], &mut ws.tmp[..n]);
             // attention sub-layer
-            layernorm_forward(an, &mut la.mean1[..rows], &mut la.rstd1[..rows], x, &params[br.ln1_w.clone()], &params[br.ln1_b.clone()], d);
+            let (g1, b1) = (&params[br.ln1_w.clone()], &params[br.ln1_b.clone()]);
+            let la = &mut ws.layers[li];
+            layernorm_forward(&mut ws.anorm[..n], &mut la.mean1[..rows], &mut la.rstd1[..rows], &ws.hs[li][..n], g1, b1, d);
             let w = AttnWeights { qkv: &params[br.qkv.clone()], out: &params[br.out.clone()] };
-            let acts = AttnActs { qkvh: &mut la.qkvh[..3 * n], probs: &mut la.probs[..sh.probs_len()], att: &mut la.att[..n] };
-            let scratch = AttnScratch { qkv: &mut ws.qkv, heads: &mut ws.heads, pd: &mut ws.pd, datt: &mut ws.datt };
-            attention_forward(tmp, acts, scratch, an, &w, rope, self.mask(seed, 1 + 2 * li as u64), sh);
-            add(&mut la.h1[..n], x, tmp);
+            ws.attention_forward(li, &w, false, self.mask(seed, 1 + 2 * li as u64), sh);
+            let la = &mut ws.layers[li];
+            add(&mut la.h1[..n], &ws.hs[li][..n], &ws.tmp[..n]);
             // GEGLU sub-layer
-            layernorm_forward(
-                an,
-                &mut la.mean2[..rows],
-                &mut la.rstd2[..rows],
-                &la.h1[..n],
-                &params[br.ln2_w.clone()],
-                &params[br.ln2_b.clone()],
-                d,
-            );
+            let (g2, b2) = (&params[br.ln2_w.clone()], &params[br.ln2_b.clone()]);
+            layernorm_forward(&mut ws.anorm[..n], &mut la.mean2[..rows], &mut la.rstd2[..rows], &la.h1[..n], g2, b2, d);
             let fw = GegluWeights { up: &params[br.up.clone()], down: &params[br.down.clone()] };
-            geglu_forward(tmp, &mut la.ab[..2 * rows * h], &mut ws.act[..rows * h], an, &fw, d, h);
-            dropout_apply(tmp, self.mask(seed, 2 + 2 * li as u64), 0);
-            add(y, &la.h1[..n], tmp);
+            geglu_forward(&mut ws.tmp[..n], &mut la.ffn[..2 * rows * h], &mut ws.act[..rows * h], &ws.anorm[..n], &fw, d, h);
+            dropout_apply(&mut ws.tmp[..n], self.mask(seed, 2 + 2 * li as u64), 0);
+            add(&mut ws.hs[li + 1][..n], &la.h1[..n], &ws.tmp[..n]);
         }
         let last = &ws.hs[self.blocks.len()][..n];
         let (g, bb) = (&params[self.ln_out_w.clone()], &params[self.ln_out_b.clone()]);
@@ -168,11 +159,9 @@ impl Nova {
 
     /// Backward from ∂L/∂hf, left in `ws.tmp` by the fused head.
     #[allow(clippy::too_many_arguments)]
-    fn backward(&self, ws: &mut NovaWs, params: &[f32], grads: &mut [f32], x: &[u32], b: usize, t: usize, seed: Option<u64>) {
+    fn backward(&self, ws: &mut TransformerWs, params: &[f32], grads: &mut [f32], x: &[u32], b: usize, t: usize, seed: Option<u64>) {
         let (d, h) = (self.cfg.d_model, self.cfg.d_ff);
         let (rows, n, sh) = (b * t, b * t * d, self.attn_shape(b, t));
-        let hd = self.head_dim();
-        let rope = Rope { cos: &ws.cos[..t * hd / 2], sin: &ws.sin[..t * hd / 2], interleaved: false };
         {
             let [gw, gb] = carve_mut(grads, &[self.ln_out_w.clone(), self.ln_out_b.clone()]);
             let dh = &mut ws.dh[..n];
@@ -182,8 +171,6 @@ impl Nova {
             layernorm_backward(dh, gw, gb, &ws.tmp[..n], last, g, &ws.mean_out[..rows], &ws.rstd_out[..rows], d);
         }
         for (li, br) in self.blocks.iter().enumerate().rev() {
-            let la = &ws.layers[li];
-            let x_in = &ws.hs[li][..n];
             let ranges = [
                 br.ln1_w.clone(),
                 br.ln1_b.clone(),
@@ -195,31 +182,26 @@ impl Nova {
                 br.down.clone(),
             ];
             let [g_ln1w, g_ln1b, g_qkv, g_out, g_ln2w, g_ln2b, g_up, g_down] = carve_mut(grads, &ranges);
-            let (an, da) = (&mut ws.anorm[..n], &mut ws.tmp[..n]);
             // GEGLU sub-layer: ∂(GEGLU output) = ∂h ⊙ mask
-            let ffn_mask = self.mask(seed, 2 + 2 * li as u64);
-            let dy: &[f32] = if ffn_mask.is_active() {
-                ws.dy[..n].copy_from_slice(&ws.dh[..n]);
-                dropout_apply(&mut ws.dy[..n], ffn_mask, 0);
-                &ws.dy[..n]
-            } else {
-                &ws.dh[..n]
-            };
+            let la = &ws.layers[li];
+            let dy = masked(&ws.dh[..n], &mut ws.dy[..n], self.mask(seed, 2 + 2 * li as u64));
             let (g2, b2) = (&params[br.ln2_w.clone()], &params[br.ln2_b.clone()]);
-            layernorm_apply(an, &la.h1[..n], g2, b2, &la.mean2[..rows], &la.rstd2[..rows], d);
+            layernorm_apply(&mut ws.anorm[..n], &la.h1[..n], g2, b2, &la.mean2[..rows], &la.rstd2[..rows], d);
             let fw = GegluWeights { up: &params[br.up.clone()], down: &params[br.down.clone()] };
             let fg = GegluGrads { up: g_up, down: g_down };
-            geglu_backward(da, fg, dy, an, &la.ab[..2 * rows * h], &fw, &mut ws.act[..rows * h], &mut ws.dab[..2 * rows * h], d, h);
-            layernorm_backward(&mut ws.dh[..n], g_ln2w, g_ln2b, da, &la.h1[..n], g2, &la.mean2[..rows], &la.rstd2[..rows], d);
-            // attention sub-layer
+            let (ab, act, dab) = (&la.ffn[..2 * rows * h], &mut ws.act[..rows * h], &mut ws.dffn[..2 * rows * h]);
+            geglu_backward(&mut ws.tmp[..n], fg, dy, &ws.anorm[..n], ab, &fw, act, dab, d, h);
+            let (m2, r2) = (&la.mean2[..rows], &la.rstd2[..rows]);
+            layernorm_backward(&mut ws.dh[..n], g_ln2w, g_ln2b, &ws.tmp[..n], &la.h1[..n], g2, m2, r2, d);
+            // attention sub-layer (no dropout after W_o)
             let (g1, b1) = (&params[br.ln1_w.clone()], &params[br.ln1_b.clone()]);
-            layernorm_apply(an, x_in, g1, b1, &la.mean1[..rows], &la.rstd1[..rows], d);
+            layernorm_apply(&mut ws.anorm[..n], &ws.hs[li][..n], g1, b1, &la.mean1[..rows], &la.rstd1[..rows], d);
             let w = AttnWeights { qkv: &params[br.qkv.clone()], out: &params[br.out.clone()] };
-            let saved = AttnSaved { qkvh: &la.qkvh[..3 * n], probs: &la.probs[..sh.probs_len()], att: &la.att[..n] };
-            let scratch = AttnScratch { qkv: &mut ws.qkv, heads: &mut ws.heads, pd: &mut ws.pd, datt: &mut ws.datt };
             let ag = AttnGrads { qkv: g_qkv, out: g_out };
-            attention_backward(da, ag, &ws.dh[..n], an, saved, &w, scratch, rope, self.mask(seed, 1 + 2 * li as u64), sh);
-            layernorm_backward(&mut ws.dh[..n], g_ln1w, g_ln1b, da, x_in, g1, &la.mean1[..rows], &la.rstd1[..rows], d);
+            ws.attention_backward(li, ag, &w, false, self.mask(seed, 1 + 2 * li as u64), DropMask::OFF, sh);
+            let la = &ws.layers[li];
+            let (m1, r1) = (&la.mean1[..rows], &la.rstd1[..rows]);
+            layernorm_backward(&mut ws.dh[..n], g_ln1w, g_ln1b, &ws.tmp[..n], &ws.hs[li][..n], g1, m1, r1, d);
         }
         // h0 = Dropout(E[x])
         dropout_apply(&mut ws.dh[..n], self.mask(seed, 0), 0);
@@ -261,7 +243,7 @@ impl LanguageModel for Nova {
     fn is_buffer(&self, name: &str) -> bool {
         name.ends_with(".rotary.inv_freq")
     }
-    crate::model::lm::tied_head_methods!(NovaWs, seeded);
+    crate::model::lm::tied_head_methods!(TransformerWs, seeded);
     fn decoder<'a>(&'a self, params: &'a [f32]) -> Box<dyn Decode + 'a> {
         Box::new(Decoder::new(self, params))
     }
