@@ -154,6 +154,23 @@ impl Gpt2Remap {
         out
     }
 
+    /// Byte offset in `text` where each id of [`encode`](Self::encode)
+    /// starts; an UNK still spans the bytes of the GPT-2 id behind it.
+    pub fn token_starts(&self, text: &str) -> Vec<usize> {
+        let bytes = &base().bytes;
+        let mut out = Vec::with_capacity(text.len() / 3 + 1);
+        let mut at = 0;
+        with_scratch(|scratch| {
+            gpt2_pieces(text, scratch, |ids| {
+                for &g in ids {
+                    out.push(at);
+                    at += bytes[g as usize].len();
+                }
+            })
+        });
+        out
+    }
+
     /// Every story encoded whole and followed by EOS (D15), concatenated in
     /// story order into one u16 stream (parallel over stories).
     pub fn encode_stories(&self, stories: &[String]) -> Vec<u16> {

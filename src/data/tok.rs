@@ -96,6 +96,16 @@ impl Tok {
         }
     }
 
+    /// Byte offset in `text` where each id of [`encode_prompt`](Self::encode_prompt)
+    /// starts, when the ids alone cannot say (the GPT-2 remap's UNK); None for
+    /// tokenizers whose ids decode to their bytes.
+    pub fn unk_aware_starts(&self, text: &str) -> Option<Vec<usize>> {
+        match self {
+            Tok::Bpe(_) => None,
+            Tok::Gpt2(g) => Some(g.token_starts(text)),
+        }
+    }
+
     /// Number of ids the tokenizer can produce (specials included).
     pub fn vocab_size(&self) -> usize {
         match self {

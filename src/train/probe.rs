@@ -20,7 +20,7 @@ pub use crate::engine::{RecallBucket, RecallReport};
 
 use crate::data::stories::{Mention, Story};
 use crate::data::tok::Tok;
-use crate::data::tokenizer::EOS;
+use crate::data::tokenizer::{EOS, UNK};
 use crate::model::{LanguageModel, Workspace};
 
 /// Distance buckets: ≤ RF and beyond it (up to the window), or fixed.
@@ -41,15 +41,26 @@ struct Target {
     swapped: Vec<u32>,
 }
 
-/// Byte offset where each token starts, if the tokens spell exactly `text`.
+/// Byte offset in `text` where each token starts, if the tokens spell exactly
+/// `text`, or `text` after one space (a tokenizer that adds a prefix space,
+/// TOK-BL-C: its first token's start is then 0 as well). The GPT-2 remap says
+/// where its UNKs start itself.
 fn token_starts(tok: &Tok, text: &str, ids: &[u32]) -> Option<Vec<usize>> {
+    if let Some(starts) = tok.unk_aware_starts(text) {
+        return (starts.len() == ids.len()).then_some(starts);
+    }
     let mut starts = Vec::with_capacity(ids.len());
     let mut at = 0;
     for &id in ids {
         starts.push(at);
         at += tok.decode_bytes(&[id]).len();
     }
-    (at == text.len()).then_some(starts)
+    let shift = match at.checked_sub(text.len())? {
+        0 => 0,
+        1 if !text.starts_with(' ') && ids.first().is_some_and(|&f| tok.decode_bytes(&[f]).first() == Some(&b' ')) => 1,
+        _ => return None,
+    };
+    Some(starts.into_iter().map(|s| s.saturating_sub(shift)).collect())
 }
 
 /// Index of the token whose bytes contain `byte`.
@@ -96,12 +107,14 @@ fn swap_names(text: &str, at: &[usize], name_len: usize, rep: &str) -> (String, 
     (out, at.len() as isize * (rep.len() as isize - name_len as isize))
 }
 
-/// A replacement of the same kind (entity slot) that the story does not use.
-fn replacement<'a>(pool: &'a [Vec<String>], entity: usize, story: &Story, name: &str, salt: usize) -> Option<&'a str> {
-    let cands = pool.get(entity)?;
+/// Replacements of the same kind (entity slot) that the story does not use,
+/// in the order to try them.
+fn replacements<'a>(pool: &'a [Vec<String>], entity: usize, story: &'a Story, name: &'a str, salt: usize) -> impl Iterator<Item = &'a str> {
+    let cands: &[String] = pool.get(entity).map_or(&[], |c| c.as_slice());
+    let lower = story.text.to_lowercase();
     (0..cands.len())
-        .map(|i| cands[(i + salt) % cands.len()].as_str())
-        .find(|c| !c.eq_ignore_ascii_case(name) && !story.text.to_lowercase().contains(&c.to_lowercase()) && !c.is_empty())
+        .map(move |i| cands[(i + salt) % cands.len()].as_str())
+        .filter(move |c| !c.is_empty() && !c.eq_ignore_ascii_case(name) && !lower.contains(&c.to_lowercase()))
 }
 
 /// Windows per forward pass of `recall_probe` (its own workspace stays small).
@@ -178,6 +191,7 @@ pub fn recall_probe_ranges(
         if t < 2 {
             continue;
         }
+        let unks = |x: &[u32]| x.iter().filter(|&&id| id == UNK).count();
         let occ = occurrences(&story.mentions);
         let mut targets: Vec<Target> = Vec::new();
         for (k, &(ent, byte)) in occ.iter().enumerate() {
@@ -186,8 +200,8 @@ pub fn recall_probe_ranges(
                 continue; // the introduction itself
             };
             let pos = token_at(&starts, byte);
-            if pos == 0 || pos > t {
-                continue; // outside the window (or nothing before it)
+            if pos == 0 || pos > t || ids[pos] == UNK {
+                continue; // outside the window (or nothing before it), or a name the tokenizer lacks
             }
             let distance = pos - token_at(&starts, prev);
             if distance == 0 {
@@ -197,22 +211,22 @@ pub fn recall_probe_ranges(
             if name.is_empty() || !story.text[byte..].to_lowercase().starts_with(&name.to_lowercase()) {
                 continue;
             }
-            let Some(rep) = replacement(&pool, ent, story, name, si + k) else {
+            // the first replacement whose text maps back to byte offsets (a
+            // tokenizer with a fixed subset of ids turns rarer names into UNK)
+            // and leaves the name token itself the same token
+            let swap = replacements(&pool, ent, story, name, si + k).find_map(|rep| {
+                let (swapped_text, shift) = swap_names(&story.text, &earlier, name.len(), rep);
+                let sw = tok.encode_prompt(&swapped_text).ok()?;
+                if unks(&sw) > unks(&ids) {
+                    return None; // a name the tokenizer lacks
+                }
+                let sw_starts = token_starts(tok, &swapped_text, &sw)?;
+                let swap_pos = token_at(&sw_starts, (byte as isize + shift) as usize);
+                (swap_pos != 0 && swap_pos <= t && sw.get(swap_pos) == ids.get(pos)).then_some((sw, swap_pos))
+            });
+            let Some((sw, swap_pos)) = swap else {
                 continue;
             };
-            let (swapped_text, shift) = swap_names(&story.text, &earlier, name.len(), rep);
-            let Ok(sw) = tok.encode_prompt(&swapped_text) else {
-                continue;
-            };
-            let Some(sw_starts) = token_starts(tok, &swapped_text, &sw) else {
-                continue;
-            };
-            let new_byte = (byte as isize + shift) as usize;
-            let swap_pos = token_at(&sw_starts, new_byte);
-            // the name token itself must be the same token in both versions
-            if swap_pos == 0 || swap_pos > t || sw.get(swap_pos) != ids.get(pos) {
-                continue;
-            }
             targets.push(Target { distance, orig_pos: pos, swap_pos, swapped: sw });
         }
         if targets.is_empty() {

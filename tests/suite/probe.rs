@@ -65,3 +65,36 @@ fn recall_probe_stops_when_asked() {
     let params = m.init_params(1);
     assert!(recall_probe(&m, &params, &tok, &probe_stories(1, 5000, 3), 64, &|| true).is_none());
 }
+
+/// A tokenizer with a fixed subset of ids (v4's GPT-2 remap) turns words it
+/// never saw into UNK, whose bytes the ids cannot tell: the probe asks the
+/// tokenizer where each token starts, and still scores the names it knows.
+#[test]
+fn recall_probe_maps_back_a_remap_tokenizer_with_unknown_words() {
+    use flashlm_tui::data::tok::TokenizerKind;
+    use flashlm_tui::data::tokenizer::UNK;
+    // " the" never occurs in this training text, so it is UNK in every story
+    let text: Vec<String> = stories(1, 200).iter().map(|s| s.replace(" the ", " a ").replace("The ", "A ")).collect();
+    let tok = Tok::train(TokenizerKind::Gpt2Remap, &text, 50_000, false).unwrap();
+    let probe = probe_stories(1, 10_000, 12);
+    assert!(probe.iter().all(|s| tok.encode_prompt(&s.text).unwrap().contains(&UNK)), "the test needs UNKs");
+    let conv = Cortex::new(CortexConfig { vocab: tok.vocab_size(), ..model(false).cfg });
+    let params = conv.init_params(3);
+    let r = pool().install(|| recall_probe(&conv, &params, &tok, &probe, 128, &|| false)).unwrap();
+    assert_eq!(r.skipped_stories, 0, "{r:?}");
+    assert!(r.buckets[0].n > 10 && r.buckets[1].n > 10, "{:?}", r.buckets);
+}
+
+/// TOK-BL-C (the CPUFlow presets, v10) adds a prefix space: its tokens spell
+/// " " + the story, and the probe still maps them back to the story's bytes.
+#[test]
+fn recall_probe_maps_back_a_prefix_space_tokenizer() {
+    use flashlm_tui::data::tok::TokenizerKind;
+    let tok = Tok::train(TokenizerKind::BpePrefixSpace, &stories(1, 300), 600, false).unwrap();
+    let probe = probe_stories(1, 10_000, 12);
+    let conv = model(false);
+    let params = conv.init_params(3);
+    let r = pool().install(|| recall_probe(&conv, &params, &tok, &probe, 128, &|| false)).unwrap();
+    assert_eq!(r.skipped_stories, 0, "{r:?}");
+    assert!(r.buckets[0].n > 10 && r.buckets[1].n > 10, "{:?}", r.buckets);
+}
