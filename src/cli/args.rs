@@ -138,6 +138,10 @@ pub struct SweepArgs {
     /// Extra folder of .ron presets
     #[arg(long)]
     pub presets: Option<PathBuf>,
+    /// Train every run for M minutes instead of the sweep file's budget (the
+    /// sweep folder records it: use a new --dir for a new budget)
+    #[arg(long, value_name = "M", value_parser = minutes_arg)]
+    pub minutes: Option<f64>,
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -400,6 +404,15 @@ pub(super) fn positive(v: &str) -> Result<usize, String> {
     match v.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
+/// Minutes of a budget: positive, finite, at most a year.
+pub(super) fn minutes_arg(v: &str) -> Result<f64, String> {
+    match v.parse::<f64>() {
+        Ok(m) if m.is_finite() && m > 0.0 && m <= 525_600.0 => Ok(m),
+        Ok(m) => Err(format!("{m} minutes: expected a positive number of minutes, at most a year")),
         Err(e) => Err(format!("{e}")),
     }
 }

@@ -12,7 +12,13 @@ use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
 
 pub(super) fn sweep(a: SweepArgs) -> Result<()> {
-    let (sweep, text) = SweepFile::read(&a.file)?;
+    let (mut sweep, mut text) = SweepFile::read(&a.file)?;
+    // --minutes is recorded in the folder's copy, so a later call with another
+    // budget is refused there, and the copy run on its own keeps it
+    if let Some(m) = a.minutes.or_else(|| recorded_minutes(&text)) {
+        sweep.budget = Some(crate::preset::Budget::Minutes(m));
+        text = with_budget_line(&text, m);
+    }
     let runs = sweep.expand(a.presets.as_deref())?;
     if a.list {
         let w = runs.iter().map(|r| r.preset.name.len()).max().unwrap_or(6);
@@ -72,6 +78,23 @@ pub(super) fn sweep(a: SweepArgs) -> Result<()> {
         println!("sweep finished: {} runs in {}; the table: flashlm-tui runs --dir {}", runs.len(), dir.display(), dir.display());
     }
     Ok(())
+}
+
+const BUDGET_LINE: &str = "// budget from --minutes: Minutes(";
+
+/// The sweep text as the folder records it when `--minutes` replaced its budget.
+fn with_budget_line(text: &str, minutes: f64) -> String {
+    let body = match text.trim_end().rsplit_once('\n') {
+        Some((body, last)) if last.starts_with(BUDGET_LINE) => body,
+        _ => text.trim_end(),
+    };
+    format!("{body}\n{BUDGET_LINE}{minutes})\n")
+}
+
+/// The budget a sweep folder's copy records (its last line), if any.
+fn recorded_minutes(text: &str) -> Option<f64> {
+    let last = text.trim_end().rsplit_once('\n')?.1;
+    last.strip_prefix(BUDGET_LINE)?.strip_suffix(')')?.parse().ok().filter(|m: &f64| m.is_finite() && *m > 0.0)
 }
 
 /// A path the runs will read: it must be there (a file, or for a corpus a folder too).
@@ -139,6 +162,10 @@ fn write_job_array(a: &SweepArgs, kind: Emit, dir: &Path, n: usize) -> Result<()
     if let Some(t) = a.threads {
         extra.push("--threads".into());
         extra.push(t.to_string());
+    }
+    if let Some(m) = a.minutes {
+        extra.push("--minutes".into());
+        extra.push(m.to_string());
     }
     let task = Task { binary: &binary, sweep_dir: &sweep_dir, workdir: &workdir, extra: &extra };
     let name = a.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();

@@ -303,6 +303,44 @@ fn emitted_job_arrays_hold_one_task_per_run() {
     assert!(!ok && err.contains("holds another sweep"), "{err}");
 }
 
+/// `--minutes` replaces the sweep's budget for every run; the folder's copy
+/// records it, so the copy run alone keeps it and another budget needs another folder.
+#[test]
+fn minutes_replace_the_budget_and_the_folder_records_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("one.ron");
+    std::fs::write(&file, r#"(presets: ["tiny"], budget: Steps(100000))"#).unwrap();
+    let sweep_dir = dir.path().join("sweep");
+    let valid = write_valid(dir.path());
+    let (ok, out, err) = run(bin()
+        .arg("sweep")
+        .arg(&file)
+        .args(["--minutes", "0.02", "--threads", "2", "--dir"])
+        .arg(&sweep_dir)
+        .arg("--valid")
+        .arg(&valid));
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("finished:") && !out.contains("100000 steps"), "{out}");
+    let copy = std::fs::read_to_string(sweep_dir.join("sweep.ron")).unwrap();
+    assert!(copy.ends_with("// budget from --minutes: Minutes(0.02)\n"), "{copy}");
+    let steps = |out: &str| out.split("finished: ").nth(1).and_then(|s| s.split(' ').next()).map(str::to_string);
+    let trained = steps(&out).unwrap();
+    assert_ne!(trained, "100000", "{out}");
+
+    // the same budget again: the run is done, nothing trains
+    let (ok, out, err) = run(bin().arg("sweep").arg(sweep_dir.join("sweep.ron")).arg("--dir").arg(&sweep_dir));
+    assert!(ok && out.contains("already finished"), "{out}{err}");
+    // another budget in the same folder is refused
+    let (ok, _, err) = run(bin().arg("sweep").arg(&file).args(["--minutes", "0.05", "--dir"]).arg(&sweep_dir));
+    assert!(!ok && err.contains("holds another sweep"), "{err}");
+    let (ok, _, err) = run(bin().arg("sweep").arg(&file).args(["--dir"]).arg(&sweep_dir));
+    assert!(!ok && err.contains("holds another sweep"), "{err}");
+    for bad in ["0", "-1", "nan", "inf", "1e9"] {
+        let (ok, _, err) = run(bin().arg("sweep").arg(&file).arg("--list").arg(format!("--minutes={bad}")));
+        assert!(!ok && err.contains("--minutes") && !err.contains("panicked"), "{bad}: {err}");
+    }
+}
+
 #[test]
 fn the_binary_refuses_bad_sweeps_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
