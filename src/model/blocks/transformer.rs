@@ -201,7 +201,7 @@ impl KvCache {
     }
 
     /// Caches the newest position from its projections `qkv` = [q ; k ; v]
-    /// [3d], keys rotated by the angles `cos`/`sin` [hd/2]; `q` [d] gets the
+    /// \[3d\], keys rotated by the angles `cos`/`sin` \[hd/2\]; `q` \[d\] gets the
     /// rotated query.
     #[inline(always)]
     pub fn push(&mut self, q: &mut [f32], qkv: &[f32], cos: &[f32], sin: &[f32], interleaved: bool) {
@@ -221,8 +221,8 @@ impl KvCache {
         }
     }
 
-    /// `o` [d] = the heads of softmax(q·Kᵀ/√hd)·V over every cached position
-    /// for the rotated query `q` [d]; `scores` is scratch. With `parallel`,
+    /// `o` \[d\] = the heads of softmax(q·Kᵀ/√hd)·V over every cached position
+    /// for the rotated query `q` \[d\]; `scores` is scratch. With `parallel`,
     /// the heads run on the rayon pool once the context is long.
     #[inline(always)]
     pub fn attend(&self, o: &mut [f32], scores: &mut Vec<f32>, q: &[f32], parallel: bool) {
