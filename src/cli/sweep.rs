@@ -171,7 +171,7 @@ fn write_job_array(a: &SweepArgs, kind: Emit, dir: &Path, n: usize) -> Result<()
     let name = a.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let (body, how) = match kind {
         Emit::Slurm => (
-            emit::slurm(&task, n, &name),
+            emit::slurm(&task, n, &name, a.threads),
             format!("submit: sbatch {}", emit::shell_quote(&sweep_dir.join(kind.file_name()).display().to_string())),
         ),
         Emit::Parallel => (

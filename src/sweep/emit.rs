@@ -55,9 +55,11 @@ impl Task<'_> {
     }
 }
 
-/// A Slurm batch script: `#SBATCH --array=0-(n−1)`, one run per task.
-pub fn slurm(task: &Task, n: usize, name: &str) -> String {
+/// A Slurm batch script: `#SBATCH --array=0-(n−1)`, one run per task, and
+/// `--cpus-per-task` when the tasks were given a thread count.
+pub fn slurm(task: &Task, n: usize, name: &str, threads: Option<usize>) -> String {
     let dir = task.sweep_dir.display().to_string();
+    let cpus = threads.map(|t| format!("#SBATCH --cpus-per-task={t}\n")).unwrap_or_default();
     format!(
         "#!/bin/bash\n\
          # One array task per run of the sweep in {dir}.\n\
@@ -66,6 +68,7 @@ pub fn slurm(task: &Task, n: usize, name: &str) -> String {
          #SBATCH --job-name={name}\n\
          #SBATCH --array=0-{last}\n\
          #SBATCH --output={out}\n\
+         {cpus}\
          set -euo pipefail\n\
          cd {work}\n\
          exec {cmd}\n",

@@ -282,6 +282,7 @@ fn emitted_job_arrays_hold_one_task_per_run() {
     let script = sweep_dir.join("sweep.sbatch");
     let text = std::fs::read_to_string(&script).unwrap();
     assert!(text.contains("#SBATCH --array=0-3\n"), "{text}");
+    assert!(text.contains("#SBATCH --cpus-per-task=2\n"), "--threads 2 asks Slurm for 2 cores per task: {text}");
     assert!(text.contains("sweep") && text.contains("--run \"$SLURM_ARRAY_TASK_ID\" --dir") && text.contains("--valid"), "{text}");
     let syntax = std::process::Command::new("bash").arg("-n").arg(&script).output().unwrap();
     assert!(syntax.status.success(), "{}", String::from_utf8_lossy(&syntax.stderr));
