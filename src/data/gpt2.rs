@@ -154,21 +154,23 @@ impl Gpt2Remap {
         out
     }
 
-    /// Byte offset in `text` where each id of [`encode`](Self::encode)
+    /// [`encode`](Self::encode) with the byte offset in `text` where each id
     /// starts; an UNK still spans the bytes of the GPT-2 id behind it.
-    pub fn token_starts(&self, text: &str) -> Vec<usize> {
+    pub fn encode_with_starts(&self, text: &str) -> (Vec<u32>, Vec<usize>) {
         let bytes = &base().bytes;
-        let mut out = Vec::with_capacity(text.len() / 3 + 1);
+        let mut ids = Vec::with_capacity(text.len() / 3 + 1);
+        let mut starts = Vec::with_capacity(ids.capacity());
         let mut at = 0;
         with_scratch(|scratch| {
-            gpt2_pieces(text, scratch, |ids| {
-                for &g in ids {
-                    out.push(at);
+            gpt2_pieces(text, scratch, |piece| {
+                for &g in piece {
+                    ids.push(self.local_of[g as usize]);
+                    starts.push(at);
                     at += bytes[g as usize].len();
                 }
             })
         });
-        out
+        (ids, starts)
     }
 
     /// Every story encoded whole and followed by EOS (D15), concatenated in

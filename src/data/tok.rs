@@ -96,16 +96,6 @@ impl Tok {
         }
     }
 
-    /// Byte offset in `text` where each id of [`encode_prompt`](Self::encode_prompt)
-    /// starts, when the ids alone cannot say (the GPT-2 remap's UNK); None for
-    /// tokenizers whose ids decode to their bytes.
-    pub fn unk_aware_starts(&self, text: &str) -> Option<Vec<usize>> {
-        match self {
-            Tok::Bpe(_) => None,
-            Tok::Gpt2(g) => Some(g.token_starts(text)),
-        }
-    }
-
     /// Number of ids the tokenizer can produce (specials included).
     pub fn vocab_size(&self) -> usize {
         match self {
@@ -128,6 +118,19 @@ impl Tok {
         match self {
             Tok::Bpe(t) => bpe::check_specials(t, what),
             Tok::Gpt2(_) => Ok(()),
+        }
+    }
+
+    /// [`encode_prompt`](Self::encode_prompt), with the byte offset in `text`
+    /// where each id starts when the ids alone cannot say it (the GPT-2
+    /// remap's UNK); None for tokenizers whose ids decode to their bytes.
+    pub fn encode_prompt_with_starts(&self, text: &str) -> Result<(Vec<u32>, Option<Vec<usize>>), DataError> {
+        match self {
+            Tok::Bpe(_) => Ok((self.encode_prompt(text)?, None)),
+            Tok::Gpt2(g) => {
+                let (ids, starts) = g.encode_with_starts(text);
+                Ok((ids, Some(starts)))
+            }
         }
     }
 

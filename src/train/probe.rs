@@ -43,10 +43,10 @@ struct Target {
 
 /// Byte offset in `text` where each token starts, if the tokens spell exactly
 /// `text`, or `text` after one space (a tokenizer that adds a prefix space,
-/// TOK-BL-C: its first token's start is then 0 as well). The GPT-2 remap says
-/// where its UNKs start itself.
-fn token_starts(tok: &Tok, text: &str, ids: &[u32]) -> Option<Vec<usize>> {
-    if let Some(starts) = tok.unk_aware_starts(text) {
+/// TOK-BL-C: its first token's start is then 0 as well). `known` starts (the
+/// GPT-2 remap's, which has UNKs) are taken as they are.
+fn token_starts(tok: &Tok, text: &str, ids: &[u32], known: Option<Vec<usize>>) -> Option<Vec<usize>> {
+    if let Some(starts) = known {
         return (starts.len() == ids.len()).then_some(starts);
     }
     let mut starts = Vec::with_capacity(ids.len());
@@ -179,11 +179,11 @@ pub fn recall_probe_ranges(
         if stop() {
             return None;
         }
-        let Ok(ids) = tok.encode_prompt(&story.text) else {
+        let Ok((ids, known)) = tok.encode_prompt_with_starts(&story.text) else {
             skipped += 1;
             continue;
         };
-        let Some(starts) = token_starts(tok, &story.text, &ids) else {
+        let Some(starts) = token_starts(tok, &story.text, &ids, known) else {
             skipped += 1;
             continue;
         };
@@ -216,11 +216,11 @@ pub fn recall_probe_ranges(
             // and leaves the name token itself the same token
             let swap = replacements(&pool, ent, story, name, si + k).find_map(|rep| {
                 let (swapped_text, shift) = swap_names(&story.text, &earlier, name.len(), rep);
-                let sw = tok.encode_prompt(&swapped_text).ok()?;
+                let (sw, known) = tok.encode_prompt_with_starts(&swapped_text).ok()?;
                 if unks(&sw) > unks(&ids) {
                     return None; // a name the tokenizer lacks
                 }
-                let sw_starts = token_starts(tok, &swapped_text, &sw)?;
+                let sw_starts = token_starts(tok, &swapped_text, &sw, known)?;
                 let swap_pos = token_at(&sw_starts, (byte as isize + shift) as usize);
                 (swap_pos != 0 && swap_pos <= t && sw.get(swap_pos) == ids.get(pos)).then_some((sw, swap_pos))
             });
