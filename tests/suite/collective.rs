@@ -1,9 +1,9 @@
 //! Sharing a step among ranks (train/collective.rs) without MPI: the split
 //! rule, and that the ranks' shares, summed, are the one-process step.
 
+use super::common::random_window;
 use super::nova::{test_params, tiny};
 use flashlm_tui::model::{Model, Workspace};
-use flashlm_tui::rng::Rng;
 use flashlm_tui::train::collective::{threads_per_rank, Share};
 use flashlm_tui::train::lanes::{accumulate_share, LaneA, Lanes};
 use std::sync::Arc;
@@ -49,9 +49,7 @@ fn share_step(model: &Model, params: &[f32], share: Share, bt: (usize, usize)) -
             bt,
             &mut |i, x, y| {
                 drawn.push(i);
-                let mut r = Rng::new(100 + i as u64);
-                x.iter_mut().for_each(|x| *x = r.below(v) as u32);
-                y.iter_mut().for_each(|y| *y = r.below(v) as u32);
+                random_window(i, x, y, v);
             },
             &|i| 1000 + i as u64,
         );

@@ -115,3 +115,11 @@ pub fn errors(events: &[Event]) -> Vec<String> {
 pub fn run_dir(events: &[Event]) -> std::path::PathBuf {
     events.iter().find_map(|e| if let Event::Started { run_dir, .. } = e { Some(run_dir.clone()) } else { None }).expect("a Started event")
 }
+
+/// Fills micro-batch `i`'s inputs and targets with tokens below `vocab`, a
+/// pure function of `i` (what the lane and rank tests feed the trainer).
+pub fn random_window(i: usize, x: &mut [u32], y: &mut [u32], vocab: usize) {
+    let mut r = flashlm_tui::rng::Rng::new(100 + i as u64);
+    x.iter_mut().for_each(|x| *x = r.below(vocab) as u32);
+    y.iter_mut().for_each(|y| *y = r.below(vocab) as u32);
+}

@@ -466,7 +466,9 @@ fn gradcheck_ram_memory_rejects_a_dropped_state_gradient() {
 
 // ─────────────────────────── whole model ───────────────────────────
 
-fn tiny(memory: bool, seq_len: usize) -> CpuFlow {
+/// A small model: 2 layers of width 12; with memory, 2³ = 8 slots of width
+/// 5, 3 read per position, a commit every 4 tokens.
+pub(crate) fn tiny(memory: bool, seq_len: usize) -> CpuFlow {
     tiny_top(memory, seq_len, 3)
 }
 

@@ -3,9 +3,9 @@
 //! gradients within float rounding of the one-lane sum, and the same bits at one
 //! thread and at two.
 
+use super::common::random_window;
 use super::nova::{test_params, tiny};
 use flashlm_tui::model::{Model, Nova, NovaConfig, Workspace};
-use flashlm_tui::rng::Rng;
 use flashlm_tui::train::lanes::{accumulate, LaneA, Lanes, MAX_LANE_TOKENS};
 use std::sync::Arc;
 
@@ -35,9 +35,7 @@ fn step(model: &Model, params: &[f32], accum: usize, (b, t): (usize, usize), thr
                 (b, t),
                 &mut |i, x, y| {
                     drawn.push(i);
-                    let mut r = Rng::new(100 + i as u64);
-                    x.iter_mut().for_each(|x| *x = r.below(v) as u32);
-                    y.iter_mut().for_each(|y| *y = r.below(v) as u32);
+                    random_window(i, x, y, v);
                 },
                 &|i| 1000 + i as u64,
             );

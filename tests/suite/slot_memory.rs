@@ -5,7 +5,7 @@
 use super::tui::{app_running, code, has, render, screen};
 use crossterm::event::KeyCode;
 use flashlm_tui::engine::{MemorySnapshot, MAX_MEMORY_CELLS};
-use flashlm_tui::model::{CpuFlow, CpuFlowConfig, LanguageModel, MemoryDims, MemoryKind, RamConfig};
+use flashlm_tui::model::{CpuFlow, LanguageModel, MemoryDims, MemoryKind};
 use flashlm_tui::preset::resolve;
 use flashlm_tui::rng::Rng;
 use flashlm_tui::tui::ui::heatmap::brightness;
@@ -13,15 +13,7 @@ use ndarray::Array2;
 
 /// A small v9.7: 2 layers, 2³ = 8 slots of width 5, a commit every 4 tokens.
 fn small_v97() -> CpuFlow {
-    CpuFlow::new(CpuFlowConfig {
-        vocab: 29,
-        d_model: 12,
-        k: 6,
-        d_ff: 10,
-        n_layers: 2,
-        memory: Some(RamConfig { d_sub: 2, d_val: 5, top_k: 3, decay: 0.8, chunk: 4 }),
-        seq_len: 16,
-    })
+    super::cpuflow::tiny(true, 16)
 }
 
 #[test]
