@@ -220,14 +220,8 @@ crate::vectorized! {
                     Mat::Q8 { codes, scales, .. } if n.is_multiple_of(Q8_BLOCK) => {
                         simd::matvec_q8(y, &codes[rows.clone()], &scales[rows.start / Q8_BLOCK..rows.end / Q8_BLOCK], x)
                     }
-                    // f32 rows one at a time: one stream for the prefetcher (measured
-                    // faster than four interleaved rows, which win for converted
-                    // types); int8 rows that do not split into blocks use their f32 copy
-                    Mat::F32(w) | Mat::Q8 { f32: w, .. } => {
-                        for (i, yo) in y.iter_mut().enumerate() {
-                            *yo = simd::dot(&w[(first + i) * n..(first + i + 1) * n], x);
-                        }
-                    }
+                    // int8 rows that do not split into blocks use their f32 copy
+                    Mat::F32(w) | Mat::Q8 { f32: w, .. } => simd::matvec_f32(y, &w[rows], x),
                     Mat::Bf16(w) => simd::matvec(y, &w[rows], x),
                     Mat::Ternary { codes, scales } => {
                         simd::matvec(y, &codes[rows], x);

@@ -77,3 +77,26 @@ fn parallel_matvec_equals_serial_bit_for_bit() {
         assert!(serial.iter().zip(&par).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 }
+
+/// Where the CPU has AVX-512F, f32 rows run in zmm registers; each holds both
+/// ymm chains of the AVX2 kernel, so the sums must be the same bits, tails included.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn f32_rows_in_zmm_equal_the_avx2_kernel_bit_for_bit() {
+    if !flashlm_tui::kernels::simd::available() {
+        eprintln!("skipped: this CPU has no AVX2");
+        return;
+    }
+    let mut rng = Rng::new(24);
+    for n in [7usize, 8, 9, 16, 24, 40, 255, 256, 300] {
+        for rows in [1usize, 4, 6, 9] {
+            let w: Vec<f32> = (0..rows * n).map(|_| rng.normal()).collect();
+            let x: Vec<f32> = (0..n).map(|_| rng.normal()).collect();
+            let (mut got, mut avx2) = (vec![0.0f32; rows], vec![0.0f32; rows]);
+            matvec_mat(&mut got, Mat::F32(&w), &x, false);
+            // SAFETY: AVX2 and FMA checked above; w holds rows·n weights
+            unsafe { flashlm_tui::kernels::simd::matvec(&mut avx2, &w, &x) };
+            assert!(got.iter().zip(&avx2).all(|(a, b)| a.to_bits() == b.to_bits()), "{rows}×{n}");
+        }
+    }
+}
