@@ -115,8 +115,21 @@ fn argmax(x: &[f32]) -> u32 {
 /// Feeds `prompt` and then samples up to `p.max_tokens` tokens, calling
 /// `on_token` after each one (return false to stop). Stops at `eos`.
 /// Large products use the rayon pool only when called from inside one (CLI,
-/// trainer); a sampling thread beside training stays serial.
+/// trainer), whose other workers then stay awake until the stream ends; a
+/// sampling thread beside training stays serial.
 pub fn generate(
+    model: &dyn LanguageModel,
+    params: &[f32],
+    prompt: &[u32],
+    banned: &[bool],
+    eos: u32,
+    p: &SampleParams,
+    on_token: impl FnMut(u32) -> bool,
+) -> Vec<u32> {
+    crate::kernels::awake::with_workers_awake(|| generate_stream(model, params, prompt, banned, eos, p, on_token))
+}
+
+fn generate_stream(
     model: &dyn LanguageModel,
     params: &[f32],
     prompt: &[u32],

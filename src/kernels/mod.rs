@@ -4,6 +4,7 @@
 //! every SIMD intrinsic of the crate lives under this folder, each with a
 //! `// SAFETY:` line.
 
+pub mod awake;
 #[cfg(target_arch = "x86_64")]
 mod bf16;
 pub mod conv;

@@ -59,3 +59,41 @@ pub fn fma_single() -> f64 {
 pub fn cores_available(all: f64, single: f64, threads: usize) -> bool {
     single <= 0.0 || all >= 0.8 * threads as f64 * single
 }
+
+/// The best read bandwidth (GB/s) over `data`, split in one block per thread
+/// of the current pool: best of 10 passes after one warm-up. A decoder that
+/// reads all its weights for each token can go no faster than this over the
+/// weights' size.
+pub fn read_bandwidth(data: &[f32]) -> f64 {
+    use rayon::prelude::*;
+    if data.is_empty() {
+        return 0.0;
+    }
+    let per = data.len().div_ceil(rayon::current_num_threads()).next_multiple_of(64);
+    let mut best = 0.0f64;
+    for pass in 0..11 {
+        let t0 = Instant::now();
+        let s: f32 = data.par_chunks(per).map(lane_sum).sum();
+        let dt = t0.elapsed().as_secs_f64();
+        std::hint::black_box(s);
+        if pass > 0 && dt > 0.0 {
+            best = best.max(std::mem::size_of_val(data) as f64 / dt / 1e9);
+        }
+    }
+    best
+}
+
+crate::vectorized! {
+    /// Σ x over 64 independent lanes (enough loads in flight to stream).
+    fn lane_sum(x: &[f32]) -> f32 {
+        let mut acc = [0.0f32; 64];
+        let chunks = x.chunks_exact(64);
+        let tail: f32 = chunks.remainder().iter().sum();
+        for c in chunks {
+            for (a, &v) in acc.iter_mut().zip(c) {
+                *a += v;
+            }
+        }
+        acc.iter().sum::<f32>() + tail
+    }
+}

@@ -1,5 +1,6 @@
 //! One integration-test binary (links once, far faster than many).
 
+mod awake;
 mod bolt;
 mod check_util;
 mod cli;

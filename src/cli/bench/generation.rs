@@ -9,6 +9,10 @@ pub const GEN_TOKENS: usize = 4096;
 /// is fed 64 tokens and dropped, so the timed one does not start with cold
 /// caches and sleeping pool threads. None if `make` has no decoder.
 pub fn time_generation<'a>(make: &dyn Fn() -> Option<Box<dyn crate::model::Decode + 'a>>, v: usize) -> Option<(f64, f64, f64)> {
+    crate::kernels::awake::with_workers_awake(|| time_stream(make, v))
+}
+
+fn time_stream<'a>(make: &dyn Fn() -> Option<Box<dyn crate::model::Decode + 'a>>, v: usize) -> Option<(f64, f64, f64)> {
     let mut warm = make()?;
     warm.set_parallel(true);
     for i in 0..64u32 {
@@ -56,6 +60,16 @@ pub fn time_all(model: &dyn crate::model::LanguageModel, params: &[f32], threads
     println!(
         "generate (fp32): {:.0} tok/s single stream over {GEN_TOKENS} tokens (context 16–32: {:.0} tok/s, context 4,080–4,096: {:.0} tok/s)",
         fp32.0, fp32.1, fp32.2
+    );
+    // single-stream decoding reads every weight once per token, so the read
+    // bandwidth over the weights bounds it (the input embedding of an untied
+    // model is read one row at a time: there the bound is a little low)
+    let bw = pool.install(|| crate::kernels::peak::read_bandwidth(params));
+    let mb = std::mem::size_of_val(params) as f64 / 1e6;
+    println!(
+        "generation bound: {mb:.1} MB of fp32 weights per token; {threads} thread(s) read that buffer at {bw:.1} GB/s → at most {:.0} tok/s (fp32), {:.0} (bf16)",
+        bw * 1e3 / mb,
+        2.0 * bw * 1e3 / mb
     );
     let mut out = GenFigures { fp32, ..Default::default() };
     for p in [Precision::Bf16, Precision::Int8] {
