@@ -241,23 +241,31 @@ pub(super) unsafe fn pack<const W: usize>(dst: &mut [f32], src: *const f32, sl: 
     // SAFETY: the caller upholds this function's contract (its doc and target features).
     unsafe {
         if sl == 1 {
-            // lines adjacent at each depth: p outermost, so each source cache line
-            // is read once, slivers side by side (sliver by sliver, a power-of-two
-            // depth stride mapped every read to the same cache sets)
+            // lines adjacent at each depth: depths in groups of PB, each group's
+            // source rows read once, and within a group sliver by sliver, so
+            // the writes go to one sliver at a time (depth by depth across all
+            // slivers, each write landed kc·W floats from the last: a
+            // power-of-two stride that kept every write in the same cache sets)
+            const PB: usize = 16;
             let whole = n / W;
             let rest = n % W;
-            for p in 0..kc {
-                let row = src.add(p * sp);
+            for p0 in (0..kc).step_by(PB) {
+                let pe = (p0 + PB).min(kc);
                 for s in 0..whole {
-                    // fixed-size copies the compiler inlines (a memmove call per
-                    // sliver row had been a quarter of the time)
-                    let v = std::ptr::read_unaligned(row.add(s * W) as *const [f32; W]);
-                    std::ptr::write_unaligned(dst.as_mut_ptr().add((s * kc + p) * W) as *mut [f32; W], v);
+                    for p in p0..pe {
+                        // fixed-size copies the compiler inlines (a memmove call per
+                        // sliver row had been a quarter of the time)
+                        let v = std::ptr::read_unaligned(src.add(p * sp + s * W) as *const [f32; W]);
+                        std::ptr::write_unaligned(dst.as_mut_ptr().add((s * kc + p) * W) as *mut [f32; W], v);
+                    }
                 }
                 if rest > 0 {
-                    let o = &mut dst[(whole * kc + p) * W..(whole * kc + p + 1) * W];
-                    for (l, o) in o.iter_mut().enumerate() {
-                        *o = if l < rest { *row.add(whole * W + l) } else { 0.0 };
+                    for p in p0..pe {
+                        let row = src.add(p * sp);
+                        let o = &mut dst[(whole * kc + p) * W..(whole * kc + p + 1) * W];
+                        for (l, o) in o.iter_mut().enumerate() {
+                            *o = if l < rest { *row.add(whole * W + l) } else { 0.0 };
+                        }
                     }
                 }
             }
