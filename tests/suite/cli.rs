@@ -90,6 +90,9 @@ fn bench_prints_its_contract_lines() {
     let first = out.lines().next().unwrap();
     assert!(first.starts_with("train: ") && first.ends_with("tok/s (fp32, 2 threads)"), "{first}");
     assert!(out.contains("FLOP/token = ") && out.contains("MFU") && out.contains("sgemm peak"), "{out}");
+    // the generation bound: the weights' size over a measured read bandwidth
+    let bound = out.lines().find(|l| l.starts_with("generation bound: ")).unwrap_or_else(|| panic!("{out}"));
+    assert!(bound.contains("MB of fp32 weights per token") && bound.contains("GB/s → at most"), "{bound}");
     let json = out.lines().last().unwrap();
     let v: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(v["preset"], "tiny");
