@@ -8,6 +8,7 @@ pub const LN_EPS: f32 = 1e-5;
 
 /// (mean, 1/sqrt(biased variance + ε)) of a row: the forward pass and the
 /// decoders' `layernorm_row` share it, so both round alike.
+#[inline(always)]
 fn row_stats(x: &[f32]) -> (f32, f32) {
     let d = x.len() as f32;
     let m = lane_sum3(x, x, x, |x, _, _| x) / d;
