@@ -180,6 +180,10 @@ mod x86 {
         }
     }
 
+    /// [`matvec_f32`]'s AVX-512 body.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; w holds y.len()·x.len() weights.
     #[target_feature(enable = "avx512f")]
     unsafe fn matvec_f32_512(y: &mut [f32], w: &[f32], x: &[f32]) {
         // SAFETY: the caller upholds this function's contract (its doc and target features).

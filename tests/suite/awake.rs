@@ -72,3 +72,30 @@ fn outside_a_pool_it_just_runs() {
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     assert_eq!(one.install(|| with_workers_awake(|| 8)), 8);
 }
+
+/// Two streams at once in one pool, each one's pollers able to land on the
+/// other's thread: neither may wait for the other.
+#[test]
+fn two_streams_at_once_finish() {
+    let got = within_a_minute(|| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+        let (rows, n) = (1024usize, 256usize);
+        let w: Vec<f32> = (0..rows * n).map(|i| (i % 7) as f32).collect();
+        let x = vec![1.0f32; n];
+        let stream = || {
+            with_workers_awake(|| {
+                let mut y = vec![0.0f32; rows];
+                for _ in 0..300 {
+                    matvec_mat(&mut y, Mat::F32(&w), &x, true);
+                }
+                y[1]
+            })
+        };
+        let pair = pool.install(|| rayon::join(stream, stream));
+        // a stream inside a stream just runs
+        let nested = pool.install(|| with_workers_awake(|| with_workers_awake(|| 5)));
+        (pair, nested)
+    });
+    let row1: f32 = (0..256).map(|i| ((256 + i) % 7) as f32).sum();
+    assert_eq!(got, ((row1, row1), 5));
+}

@@ -65,13 +65,16 @@ pub fn time_all(model: &dyn crate::model::LanguageModel, params: &[f32], threads
     // bandwidth over the weights bounds it (the input embedding of an untied
     // model is read one row at a time: there the bound is a little low)
     if model.ternary_shares(params).is_empty() {
-        let bw = pool.install(|| crate::kernels::peak::read_bandwidth(params));
+        let bw = pool.install(|| crate::kernels::awake::with_workers_awake(|| crate::kernels::peak::read_bandwidth(params)));
         let mb = std::mem::size_of_val(params) as f64 / 1e6;
-        println!(
-            "generation bound: {mb:.1} MB of fp32 weights per token; {threads} thread(s) read that buffer at {bw:.1} GB/s → at most {:.0} tok/s (fp32), {:.0} (bf16)",
-            bw * 1e3 / mb,
-            2.0 * bw * 1e3 / mb
-        );
+        if bw > 0.0 && mb > 0.0 {
+            println!(
+                "generation bound: {mb:.1} MB of fp32 weights per token; {threads} thread(s) read that buffer at {bw:.1} GB/s → at most about {:.0} tok/s (fp32)",
+                bw * 1e3 / mb
+            );
+        } else {
+            println!("generation bound: not measured (no weights, or too few to time)");
+        }
     } else {
         println!("generation bound: not stated (the decoder reads most weights as 1-byte ternary codes, not as the fp32 parameters)");
     }
