@@ -124,44 +124,34 @@ pub fn generate(
     banned: &[bool],
     eos: u32,
     p: &SampleParams,
-    on_token: impl FnMut(u32) -> bool,
-) -> Vec<u32> {
-    crate::kernels::awake::with_workers_awake(|| generate_stream(model, params, prompt, banned, eos, p, on_token))
-}
-
-fn generate_stream(
-    model: &dyn LanguageModel,
-    params: &[f32],
-    prompt: &[u32],
-    banned: &[bool],
-    eos: u32,
-    p: &SampleParams,
     mut on_token: impl FnMut(u32) -> bool,
 ) -> Vec<u32> {
-    let mut dec = model.decoder_lowp(params, p.precision).unwrap_or_else(|| model.decoder(params));
-    dec.set_parallel(rayon::current_thread_index().is_some());
-    let mut rng = Rng::new(p.seed);
-    let mut history: Vec<u32> = prompt.to_vec();
-    let start = if prompt.is_empty() { vec![eos] } else { prompt.to_vec() };
-    for &t in &start {
-        dec.step(t);
-    }
-    let mut out = Vec::new();
-    let mut logits = vec![0.0f32; model.vocab()];
-    for _ in 0..p.max_tokens {
-        logits.copy_from_slice(dec.logits());
-        let tok = sample_token(&mut logits, &history, banned, p, &mut rng);
-        if tok == eos {
-            break;
+    crate::kernels::awake::with_workers_awake(move || {
+        let mut dec = model.decoder_lowp(params, p.precision).unwrap_or_else(|| model.decoder(params));
+        dec.set_parallel(rayon::current_thread_index().is_some());
+        let mut rng = Rng::new(p.seed);
+        let mut history: Vec<u32> = prompt.to_vec();
+        let start = if prompt.is_empty() { vec![eos] } else { prompt.to_vec() };
+        for &t in &start {
+            dec.step(t);
         }
-        out.push(tok);
-        history.push(tok);
-        if !on_token(tok) {
-            break;
+        let mut out = Vec::new();
+        let mut logits = vec![0.0f32; model.vocab()];
+        for _ in 0..p.max_tokens {
+            logits.copy_from_slice(dec.logits());
+            let tok = sample_token(&mut logits, &history, banned, p, &mut rng);
+            if tok == eos {
+                break;
+            }
+            out.push(tok);
+            history.push(tok);
+            if !on_token(tok) {
+                break;
+            }
+            dec.step(tok);
         }
-        dec.step(tok);
-    }
-    out
+        out
+    })
 }
 
 /// Generates from a text prompt and reports the growing completion: `on_text(text, done)`
