@@ -146,18 +146,26 @@ mod x86 {
                     }
                 }
                 let s = hsum4(_mm256_add_ps(a[0], b[0]), _mm256_add_ps(a[1], b[1]), _mm256_add_ps(a[2], b[2]), _mm256_add_ps(a[3], b[3]));
-                for k in 0..4 {
-                    let mut v = s[k];
-                    for j in full..n {
-                        v += w[(r + k) * n + j].to_f32() * x[j];
-                    }
-                    y[r + k] = v;
-                }
+                store4(y, r, s, w, x, full);
                 r += 4;
             }
             for (o, yo) in y.iter_mut().enumerate().skip(r) {
                 *yo = dot(&w[o * n..(o + 1) * n], x);
             }
+        }
+    }
+
+    /// Four row sums of a four-row pass plus their scalar tails (depths
+    /// full..n), stored at y\[r..r+4\]: the end both widths' passes share.
+    #[inline(always)]
+    fn store4<W: Lanes>(y: &mut [f32], r: usize, s: [f32; 4], w: &[W], x: &[f32], full: usize) {
+        let n = x.len();
+        for (k, &sum) in s.iter().enumerate() {
+            let mut v = sum;
+            for j in full..n {
+                v += w[(r + k) * n + j].to_f32() * x[j];
+            }
+            y[r + k] = v;
         }
     }
 
@@ -219,13 +227,7 @@ mod x86 {
                     _mm256_add_ps(a[2], hi(acc[2])),
                     _mm256_add_ps(a[3], hi(acc[3])),
                 );
-                for k in 0..4 {
-                    let mut v = s[k];
-                    for j in full..n {
-                        v += w[(r + k) * n + j] * x[j];
-                    }
-                    y[r + k] = v;
-                }
+                store4(y, r, s, w, x, full);
                 r += 4;
             }
             for (o, yo) in y.iter_mut().enumerate().skip(r) {

@@ -9,33 +9,31 @@ pub const GEN_TOKENS: usize = 4096;
 /// is fed 64 tokens and dropped, so the timed one does not start with cold
 /// caches and sleeping pool threads. None if `make` has no decoder.
 pub fn time_generation<'a>(make: &dyn Fn() -> Option<Box<dyn crate::model::Decode + 'a>>, v: usize) -> Option<(f64, f64, f64)> {
-    crate::kernels::awake::with_workers_awake(|| time_stream(make, v))
-}
-
-fn time_stream<'a>(make: &dyn Fn() -> Option<Box<dyn crate::model::Decode + 'a>>, v: usize) -> Option<(f64, f64, f64)> {
-    let mut warm = make()?;
-    warm.set_parallel(true);
-    for i in 0..64u32 {
-        warm.step(i % v as u32);
-    }
-    drop(warm);
-    let mut dec = make()?;
-    dec.set_parallel(true);
-    let t0 = Instant::now();
-    let mut tok = 1u32;
-    let (mut at16, mut at32, mut before_last16) = (0.0, 0.0, 0.0);
-    for i in 0..GEN_TOKENS {
-        match i {
-            16 => at16 = t0.elapsed().as_secs_f64(),
-            32 => at32 = t0.elapsed().as_secs_f64(),
-            i if i == GEN_TOKENS - 16 => before_last16 = t0.elapsed().as_secs_f64(),
-            _ => {}
+    crate::kernels::awake::with_workers_awake(|| {
+        let mut warm = make()?;
+        warm.set_parallel(true);
+        for i in 0..64u32 {
+            warm.step(i % v as u32);
         }
-        dec.step(tok);
-        tok = (i as u32 * 31 + 7) % v as u32;
-    }
-    let total = t0.elapsed().as_secs_f64();
-    Some((GEN_TOKENS as f64 / total, 16.0 / (at32 - at16), 16.0 / (total - before_last16)))
+        drop(warm);
+        let mut dec = make()?;
+        dec.set_parallel(true);
+        let t0 = Instant::now();
+        let mut tok = 1u32;
+        let (mut at16, mut at32, mut before_last16) = (0.0, 0.0, 0.0);
+        for i in 0..GEN_TOKENS {
+            match i {
+                16 => at16 = t0.elapsed().as_secs_f64(),
+                32 => at32 = t0.elapsed().as_secs_f64(),
+                i if i == GEN_TOKENS - 16 => before_last16 = t0.elapsed().as_secs_f64(),
+                _ => {}
+            }
+            dec.step(tok);
+            tok = (i as u32 * 31 + 7) % v as u32;
+        }
+        let total = t0.elapsed().as_secs_f64();
+        Some((GEN_TOKENS as f64 / total, 16.0 / (at32 - at16), 16.0 / (total - before_last16)))
+    })
 }
 
 /// Generation figures: fp32 (mean, context 16–32, context 4,080–4,096), and
