@@ -388,6 +388,11 @@ pub struct BenchArgs {
     /// at most 2,048 tokens: v5.2, v6)
     #[arg(long, conflicts_with_all = ["all", "hebbian"])]
     pub lanes: bool,
+    /// Time the AVX-512 kernel's two fp32 tiles (6 × 64 and 8 × 32; the process
+    /// picks the faster at start-up, FLASHLM_TILE forces one) on the preset's
+    /// training steps, alternating in one process
+    #[arg(long, conflicts_with_all = ["all", "hebbian", "lanes"])]
+    pub tiles: bool,
     /// PyTorch training tok/s of this preset measured on this machine, for the
     /// ratio line (the presets' figures were measured on another CPU)
     #[arg(long, value_name = "TOK_S")]

@@ -171,7 +171,7 @@ fn mask16(n: usize) -> __mmask16 {
 pub(super) unsafe fn kernel<const R: usize>(kp: usize, a: *const u32, b: *const u32, c: *mut f32, ldc: usize, overwrite: bool) {
     // SAFETY: the caller upholds this function's contract (its doc and target features).
     unsafe {
-        prefetch_rows::<R>(c, ldc);
+        prefetch_rows::<R, 2>(c, ldc);
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
         let (mut a, mut b) = (a, b);
         for _ in 0..kp {
@@ -185,6 +185,6 @@ pub(super) unsafe fn kernel<const R: usize>(kp: usize, a: *const u32, b: *const 
             a = a.add(R);
             b = b.add(32);
         }
-        store_tile::<R>(&acc, c, ldc, overwrite);
+        store_tile::<R, 2>(&acc, c, ldc, overwrite);
     }
 }

@@ -143,8 +143,10 @@ pub fn matmul(out: &mut [f32], ldo: usize, accumulate: bool, a: MatRef, b: MatRe
 /// columns is cut at a multiple of it, so no cut leaves a partial tile.
 fn tile_columns(bf16: bool) -> usize {
     #[cfg(target_arch = "x86_64")]
-    if bf16 || (super::simd::available() && super::sgemm::kernel() == super::sgemm::Kernel::Avx512) {
-        return 32;
+    if bf16 {
+        return super::sgemm::Kernel::Bf16.columns();
+    } else if super::simd::available() {
+        return super::sgemm::kernel().columns();
     }
     let _ = bf16;
     16

@@ -36,6 +36,22 @@ pub fn kernel_label() -> &'static str {
     "gemm crate"
 }
 
+/// Which AVX-512 fp32 tile this process runs and why (`None` without the AVX-512 kernel).
+pub fn tile_line() -> Option<String> {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::available() && super::sgemm::kernel() == super::sgemm::Kernel::Avx512 {
+        let (tile, measured) = super::sgemm::tile_choice();
+        return Some(match measured {
+            Some((square, wide)) => format!(
+                "AVX-512 tile {}: the faster on this CPU at start-up (8 × 32 {square:.0}, 6 × 64 {wide:.0} GFLOP/s on one core, a 384 × 256 × 512 product; FLASHLM_TILE=8x32 or 6x64 forces one)",
+                tile.label()
+            ),
+            None => format!("AVX-512 tile {} (set by FLASHLM_TILE)", tile.label()),
+        });
+    }
+    None
+}
+
 /// The cores' bare FMA peak: every thread of the current pool runs the
 /// register-only FMA loop at once (about 16 ms), their GFLOP/s summed; best of 3.
 pub fn fma_peak() -> f64 {

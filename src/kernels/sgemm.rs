@@ -25,11 +25,18 @@
 /// AVX2 tile: 6 rows × 16 columns (12 ymm accumulators).
 const MR: usize = 6;
 const NR: usize = 16;
-/// AVX-512 tile: 8 rows × 32 columns (16 zmm accumulators), the fastest of
-/// 6–14 rows on v7.1's steps. The depth blocks are the AVX2 kernel's (other
-/// sizes measured within noise), so the two kernels round alike.
+/// AVX-512 tiles: 8 rows × 32 columns (16 zmm accumulators, 10 loads per 16
+/// FMAs), or 6 rows × 64 columns (24 accumulators, 10 loads per 24 FMAs). Which
+/// is faster depends on the core: on a Sapphire Rapids the 8 × 32 tile was, on
+/// an Ice Lake the 6 × 64 one, by 7–14 % (docs/performance.md); [`tile512`]
+/// measures once per process. Both sum each element in the same order, so the
+/// choice never changes a result. The depth blocks are the AVX2 kernel's
+/// (other sizes measured within noise), so all kernels round alike. The bf16
+/// kernel keeps the 8 × 32 tile.
 const MR512: usize = 8;
 const NR512: usize = 32;
+const MR64: usize = 6;
+const NR64: usize = 64;
 const KC: usize = 512;
 /// The depth block of deep products (depth ≥ `DEEP`: the weight gradients, whose
 /// depth is the batch's rows). They make several passes over C anyway, and with
@@ -61,6 +68,16 @@ pub enum Kernel {
 }
 
 impl Kernel {
+    /// Columns of its tile (a thread's share of a product's columns is cut at
+    /// a multiple of it).
+    pub fn columns(self) -> usize {
+        match self {
+            Kernel::Avx2 => NR,
+            Kernel::Avx512 => tile512().columns(),
+            Kernel::Bf16 => NR512,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Kernel::Avx2 => "AVX2",
@@ -115,6 +132,32 @@ pub unsafe fn sgemm_with(
     b_cs: usize,
 ) {
     // SAFETY: the caller upholds this function's contract (its doc and target features).
+    unsafe { sgemm_tiled(kern, None, m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs) }
+}
+
+/// [`sgemm_with`] on a given AVX-512 fp32 tile (`None`: [`tile512`]'s; other
+/// kernels ignore it), to compare the tiles.
+///
+/// # Safety
+/// As for [`sgemm_with`].
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn sgemm_tiled(
+    kern: Kernel,
+    tile: Option<Tile>,
+    m: usize,
+    n: usize,
+    k: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+    a: *const f32,
+    a_rs: usize,
+    a_cs: usize,
+    b: *const f32,
+    b_rs: usize,
+    b_cs: usize,
+) {
+    // SAFETY: the caller upholds this function's contract (its doc and target features).
     unsafe {
         if m == 0 || n == 0 {
             return;
@@ -129,10 +172,115 @@ pub unsafe fn sgemm_with(
         }
         match kern {
             Kernel::Avx2 => blocked::<MR, NR, AVX2>(m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs),
-            Kernel::Avx512 => blocked::<MR512, NR512, AVX512>(m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs),
+            Kernel::Avx512 => match tile.unwrap_or_else(tile512) {
+                Tile::Wide => blocked::<MR64, NR64, AVX512>(m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs),
+                Tile::Square => blocked::<MR512, NR512, AVX512>(m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs),
+            },
             Kernel::Bf16 => blocked::<MR512, NR512, BF16>(m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs),
         }
     }
+}
+
+/// The AVX-512 fp32 tile shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tile {
+    /// 8 rows × 32 columns
+    Square,
+    /// 6 rows × 64 columns
+    Wide,
+}
+
+impl Tile {
+    pub fn columns(self) -> usize {
+        match self {
+            Tile::Square => NR512,
+            Tile::Wide => NR64,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Tile::Square => "8 × 32",
+            Tile::Wide => "6 × 64",
+        }
+    }
+}
+
+/// The first choice and, when it was measured, the two tiles' GFLOP/s (8 × 32, 6 × 64).
+static CHOICE: std::sync::OnceLock<(Tile, Option<(f64, f64)>)> = std::sync::OnceLock::new();
+/// The tile in use: 0 until [`tile512`] first runs, then 1 (8 × 32) or 2 (6 × 64).
+static TILE: AtomicU8 = AtomicU8::new(0);
+
+/// The AVX-512 fp32 tile this process runs: `FLASHLM_TILE=8x32` or `6x64`
+/// forces one; otherwise the first call times both on one product (alternating,
+/// fastest of each) and keeps the faster; [`set_tile`] overrides it.
+pub fn tile512() -> Tile {
+    match TILE.load(Ordering::Relaxed) {
+        1 => Tile::Square,
+        2 => Tile::Wide,
+        _ => {
+            let t = tile_choice().0;
+            set_tile(t);
+            t
+        }
+    }
+}
+
+/// Runs later products on tile `t` (`bench --tiles` alternates them; results
+/// are the same bits on either).
+pub fn set_tile(t: Tile) {
+    TILE.store(if t == Tile::Square { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// The first choice of [`tile512`] and the measurement behind it (`None` when
+/// forced or without AVX-512).
+pub fn tile_choice() -> (Tile, Option<(f64, f64)>) {
+    *CHOICE.get_or_init(|| {
+        match std::env::var("FLASHLM_TILE").ok().as_deref() {
+            Some("8x32") => return (Tile::Square, None),
+            Some("6x64") => return (Tile::Wide, None),
+            _ => {}
+        }
+        if super::dispatch::products() != super::dispatch::Level::Avx512 {
+            return (Tile::Square, None);
+        }
+        // SAFETY: the CPU has AVX-512F (checked just above).
+        let (square, wide) = unsafe { time_tiles() };
+        (if wide > square { Tile::Wide } else { Tile::Square }, Some((square, wide)))
+    })
+}
+
+/// GFLOP/s of the two AVX-512 tiles on a 384 × 256 × 512 product (a block of
+/// a training step's rows, about 1 ms), 6 alternating rounds of 2 calls,
+/// fastest call of each (about 25 ms in all).
+///
+/// # Safety
+/// The CPU has AVX-512F.
+unsafe fn time_tiles() -> (f64, f64) {
+    let (m, n, k) = (384, 256, 512);
+    let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.01 - 0.06).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.01 - 0.03).collect();
+    let mut c = vec![0.0f32; m * n];
+    let mut best = [f64::MAX; 2];
+    for _ in 0..6 {
+        for (wide, best) in best.iter_mut().enumerate() {
+            for _ in 0..2 {
+                let t0 = std::time::Instant::now();
+                // SAFETY: every index is in bounds of its buffer; AVX-512F per this function's contract.
+                unsafe {
+                    if wide == 1 {
+                        blocked::<MR64, NR64, AVX512>(m, n, k, c.as_mut_ptr(), n, false, a.as_ptr(), k, 1, b.as_ptr(), n, 1);
+                    } else {
+                        blocked::<MR512, NR512, AVX512>(m, n, k, c.as_mut_ptr(), n, false, a.as_ptr(), k, 1, b.as_ptr(), n, 1);
+                    }
+                }
+                *best = best.min(t0.elapsed().as_secs_f64());
+            }
+        }
+    }
+    std::hint::black_box(&c);
+    let gflops = |t: f64| 2.0 * (m * n * k) as f64 / t / 1e9;
+    (gflops(best[0]), gflops(best[1]))
 }
 
 const AVX2: u8 = 0;
@@ -193,7 +341,8 @@ unsafe fn blocked<const R: usize, const C: usize, const KERN: u8>(
                                 let ap = pa.as_ptr().add(is * kd);
                                 let cp = c.add((i0 + is) * ldc + j0 + js);
                                 let tile = |cp: *mut f32, ldc: usize, overwrite: bool| match KERN {
-                                    AVX512 => kernel512::<R>(kd, ap, bp, cp, ldc, overwrite),
+                                    AVX512 if C == NR64 => kernel512::<R, 4>(kd, ap, bp, cp, ldc, overwrite),
+                                    AVX512 => kernel512::<R, 2>(kd, ap, bp, cp, ldc, overwrite),
                                     BF16 => super::bf16::kernel::<R>(kd, ap as *const u32, bp as *const u32, cp, ldc, overwrite),
                                     _ => kernel256(kd, ap, bp, cp, ldc, overwrite),
                                 };
@@ -388,63 +537,72 @@ unsafe fn kernel256(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: u
     }
 }
 
-/// The `R` × 32 tile: c (row stride ldc) = or += Σ_p a\[p·R + i\] · b\[p·32 + j\],
+/// The `R` × 16·`Q` tile: c (row stride ldc) = or += Σ_p a\[p·R + i\] · b\[p·16Q + j\],
 /// the same sum in the same order as [`kernel256`].
 #[target_feature(enable = "avx512f")]
-unsafe fn kernel512<const R: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, overwrite: bool) {
+unsafe fn kernel512<const R: usize, const Q: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, overwrite: bool) {
     // SAFETY: the caller upholds this function's contract (its doc and target features).
     unsafe {
         use std::arch::x86_64::*;
-        prefetch_rows::<R>(c, ldc);
-        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        prefetch_rows::<R, Q>(c, ldc);
+        let mut acc = [[_mm512_setzero_ps(); Q]; R];
         let (mut a, mut b) = (a, b);
         for _ in 0..kc {
-            let b0 = _mm512_loadu_ps(b);
-            let b1 = _mm512_loadu_ps(b.add(16));
+            let mut bv = [_mm512_setzero_ps(); Q];
+            for (q, v) in bv.iter_mut().enumerate() {
+                *v = _mm512_loadu_ps(b.add(16 * q));
+            }
             for (i, row) in acc.iter_mut().enumerate() {
                 let x = _mm512_set1_ps(*a.add(i));
-                row[0] = _mm512_fmadd_ps(x, b0, row[0]);
-                row[1] = _mm512_fmadd_ps(x, b1, row[1]);
+                for (acc, &v) in row.iter_mut().zip(&bv) {
+                    *acc = _mm512_fmadd_ps(x, v, *acc);
+                }
             }
             a = a.add(R);
-            b = b.add(NR512);
+            b = b.add(16 * Q);
         }
-        store_tile::<R>(&acc, c, ldc, overwrite);
+        store_tile::<R, Q>(&acc, c, ldc, overwrite);
     }
 }
 
-/// Fetches the `R` rows of a 32-wide tile of C (three lines each where a row
-/// straddles) while the tile's loop runs.
+/// Fetches the `R` rows of a 16·`Q`-wide tile of C (one more line each where
+/// a row straddles) while the tile's loop runs.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn prefetch_rows<const R: usize>(c: *mut f32, ldc: usize) {
+pub(super) unsafe fn prefetch_rows<const R: usize, const Q: usize>(c: *mut f32, ldc: usize) {
     // SAFETY: the caller upholds this function's contract (its doc and target features).
     unsafe {
         use std::arch::x86_64::*;
         for i in 0..R {
-            _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc) as *const i8);
-            _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 16) as *const i8);
-            _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 31) as *const i8);
+            for q in 0..Q {
+                _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 16 * q) as *const i8);
+            }
+            _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 16 * Q - 1) as *const i8);
         }
     }
 }
 
-/// Writes an `R` × 32 tile of accumulators to C (row stride `ldc`): stores
-/// them, or adds them to what is there.
+/// Writes an `R` × 16·`Q` tile of accumulators to C (row stride `ldc`):
+/// stores them, or adds them to what is there.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn store_tile<const R: usize>(acc: &[[std::arch::x86_64::__m512; 2]; R], c: *mut f32, ldc: usize, overwrite: bool) {
+pub(super) unsafe fn store_tile<const R: usize, const Q: usize>(
+    acc: &[[std::arch::x86_64::__m512; Q]; R],
+    c: *mut f32,
+    ldc: usize,
+    overwrite: bool,
+) {
     // SAFETY: the caller upholds this function's contract (its doc and target features).
     unsafe {
         use std::arch::x86_64::*;
-        for (i, &[lo, hi]) in acc.iter().enumerate() {
-            let p = c.add(i * ldc);
-            if overwrite {
-                _mm512_storeu_ps(p, lo);
-                _mm512_storeu_ps(p.add(16), hi);
-            } else {
-                _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), lo));
-                _mm512_storeu_ps(p.add(16), _mm512_add_ps(_mm512_loadu_ps(p.add(16)), hi));
+        for (i, row) in acc.iter().enumerate() {
+            for (q, &v) in row.iter().enumerate() {
+                let p = c.add(i * ldc + 16 * q);
+                if overwrite {
+                    _mm512_storeu_ps(p, v);
+                } else {
+                    _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), v));
+                }
             }
         }
     }

@@ -138,6 +138,26 @@ fn bench_lanes_pairs_and_refusal() {
     assert!(!ok && err.contains("keeps one lane") && err.contains("accum ≥ 2 (it has 1)") && !err.contains("panicked"), "{err}");
 }
 
+/// `bench --tiles`: alternating steps on the two AVX-512 tiles and a median
+/// line where the CPU has AVX-512; elsewhere (or with FLASHLM_SIMD=avx2) a
+/// refusal that names the kernel in use.
+#[test]
+fn bench_tiles_pairs_or_refusal() {
+    let avx512 = std::arch::is_x86_feature_detected!("avx512f") && flashlm_tui::kernels::simd::available();
+    let (ok, out, err) = run(bin().args(["bench", "--preset", "tiny", "--tiles", "--steps", "3", "--threads", "2"]));
+    if avx512 {
+        assert!(ok, "{err}");
+        assert!(out.contains("AVX-512 tile "), "{out}");
+        assert_eq!(out.lines().filter(|l| l.trim_start().starts_with("pair ")).count(), 3, "{out}");
+        let last = out.lines().last().unwrap();
+        assert!(last.starts_with("6 × 64 tile: step time median ") && last.ends_with("over 3 pairs"), "{last}");
+    } else {
+        assert!(!ok && err.contains("--tiles compares the AVX-512 kernel's two tiles"), "{err}");
+    }
+    let (ok, _, err) = run(bin().env("FLASHLM_SIMD", "avx2").args(["bench", "--preset", "tiny", "--tiles"]));
+    assert!(!ok && err.contains("this process runs the AVX2 kernel") && !err.contains("panicked"), "{err}");
+}
+
 /// `--corpus -`: the corpus is piped in, spooled into the cache, and trained on;
 /// an empty pipe is a clear error. Also `--accum` and `eval --probe recall`.
 #[test]

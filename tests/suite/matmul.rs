@@ -107,17 +107,20 @@ fn matmul_thread_split_is_bit_exact() {
     }
 }
 
-/// The AVX-512 and AVX2 kernels sum every element in the same order, so they
-/// must agree bit for bit (training resumes alike on either kind of machine).
+/// The AVX-512 (both tiles) and AVX2 kernels sum every element in the same
+/// order, so they must agree bit for bit (training resumes alike on either
+/// kind of machine, whichever tile a process measured faster).
 #[test]
 fn avx512_and_avx2_kernels_agree_bit_for_bit() {
-    use flashlm_tui::kernels::sgemm::{sgemm_with, Kernel};
+    use flashlm_tui::kernels::sgemm::{sgemm_tiled, Kernel, Tile};
     if !std::arch::is_x86_feature_detected!("avx512f") || !flashlm_tui::kernels::simd::available() {
         eprintln!("SKIPPED avx512_and_avx2_kernels_agree_bit_for_bit: this CPU has no AVX-512F (only the AVX2 kernel runs here)");
         return;
     }
     let mut rng = Rng::new(11);
-    for (m, n, k) in [(1, 1, 1), (7, 31, 5), (8, 32, 8), (9, 33, 300), (150, 70, 513), (17, 2100, 40), (33, 40, 2100)] {
+    for (m, n, k) in
+        [(1, 1, 1), (7, 31, 5), (8, 32, 8), (9, 33, 300), (150, 70, 513), (17, 2100, 40), (33, 40, 2100), (13, 130, 70), (6, 64, 9)]
+    {
         for (a_t, b_t, accumulate) in [(false, true, false), (true, false, true), (false, false, true), (true, true, false)] {
             let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
             let b: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
@@ -125,13 +128,18 @@ fn avx512_and_avx2_kernels_agree_bit_for_bit() {
             let (b_rs, b_cs) = if b_t { (1, k) } else { (n, 1) };
             let ldc = n + 5;
             let init: Vec<f32> = (0..m * ldc).map(|_| rng.normal()).collect();
-            let mut out = [init.clone(), init];
-            for (o, kern) in out.iter_mut().zip([Kernel::Avx2, Kernel::Avx512]) {
+            let mut out = [init.clone(), init.clone(), init];
+            let runs = [(Kernel::Avx2, None), (Kernel::Avx512, Some(Tile::Square)), (Kernel::Avx512, Some(Tile::Wide))];
+            for (o, (kern, tile)) in out.iter_mut().zip(runs) {
                 // SAFETY: AVX2, FMA and AVX-512F checked above; the strides stay in bounds.
-                unsafe { sgemm_with(kern, m, n, k, o.as_mut_ptr(), ldc, accumulate, a.as_ptr(), a_rs, a_cs, b.as_ptr(), b_rs, b_cs) };
+                unsafe {
+                    sgemm_tiled(kern, tile, m, n, k, o.as_mut_ptr(), ldc, accumulate, a.as_ptr(), a_rs, a_cs, b.as_ptr(), b_rs, b_cs)
+                };
             }
-            let same = out[0].iter().zip(&out[1]).all(|(x, y)| x.to_bits() == y.to_bits());
-            assert!(same, "{m}×{n}×{k} a_t={a_t} b_t={b_t} acc={accumulate}");
+            for (o, (_, tile)) in out[1..].iter().zip(&runs[1..]) {
+                let same = out[0].iter().zip(o).all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(same, "{m}×{n}×{k} a_t={a_t} b_t={b_t} acc={accumulate} tile={tile:?}");
+            }
         }
     }
 }

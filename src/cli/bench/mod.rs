@@ -3,7 +3,7 @@
 
 use super::BenchArgs;
 use crate::kernels::default_threads;
-use crate::kernels::peak::{cores_available, fma_peak, fma_single, kernel_label, sgemm_peak};
+use crate::kernels::peak::{cores_available, fma_peak, fma_single, kernel_label, sgemm_peak, tile_line};
 
 use crate::preset::{resolve, thousands};
 use anyhow::{Context, Result};
@@ -108,6 +108,9 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     }
     if a.hebbian {
         return steps::run_hebbian(a);
+    }
+    if a.tiles {
+        return steps::run_tiles(a);
     }
     if a.lanes {
         return steps::run_lanes(a);
@@ -279,6 +282,9 @@ fn print_training(
         if bf16 { "AVX512-BF16" } else { kernel_label() },
         100.0 * fig.gflops / tr.peak
     );
+    if let Some(line) = tile_line() {
+        println!("{line}");
+    }
     if let Some(p32) = tr.fp32_peak {
         println!(
             "fp32 sgemm peak measured {p32:.1} GFLOP/s ({} kernel): the bf16 GEMM runs {:.2}× it, the bf16 step at {:.1} % of it",

@@ -1,8 +1,9 @@
 //! Timed training steps on random tokens, and the paired comparisons
-//! (`--hebbian`, `--lanes`) that alternate two variants in one process.
+//! (`--hebbian`, `--lanes`, `--tiles`) that alternate two variants in one process.
 
 use super::{bench_pool, BenchArgs};
 use crate::kernels::default_threads;
+use crate::kernels::sgemm::Tile;
 use crate::model::Workspace;
 use crate::preset::resolve;
 use crate::rng::Rng;
@@ -23,6 +24,8 @@ pub(super) struct StepBench<'m> {
     v: Vec<f32>,
     ws: Workspace,
     pub(super) lanes: Option<Lanes>,
+    /// the AVX-512 tile its products run on (`--tiles`; `None`: the process's)
+    pub(super) tile: Option<Tile>,
     x: Vec<u32>,
     y: Vec<u32>,
     /// lane A's token buffers, refilled from `x`, `y` for each micro-batch
@@ -59,6 +62,7 @@ impl<'m> StepBench<'m> {
             v: vec![0.0; n],
             ws: Workspace::new(),
             lanes,
+            tile: None,
             ax: vec![0; b * t],
             ay: vec![0; b * t],
             x: (0..b * t).map(|_| rng.below(v) as u32).collect(),
@@ -73,6 +77,9 @@ impl<'m> StepBench<'m> {
 
     /// One whole step; its wall time in seconds.
     pub(super) fn step(&mut self, i: u64) -> f64 {
+        if let Some(t) = self.tile {
+            crate::kernels::sgemm::set_tile(t);
+        }
         let t0 = Instant::now();
         // the same micro-batch tokens every time, as the trainer's buffers would hold them
         let (x, y) = (&self.x, &self.y);
@@ -202,5 +209,39 @@ pub(super) fn run_lanes(a: &BenchArgs) -> Result<()> {
     );
     let summary = paired(&pool, pairs, (&mut two, "on two lanes"), (&mut one, "on one"));
     println!("two lanes: step time {summary}");
+    Ok(())
+}
+
+/// `bench --tiles`: the preset's steps on the 6 × 64 AVX-512 tile against the
+/// 8 × 32 one, alternating in one process (the same bits either way; only the
+/// time differs).
+pub(super) fn run_tiles(a: &BenchArgs) -> Result<()> {
+    if !crate::kernels::simd::available() || crate::kernels::sgemm::kernel() != crate::kernels::sgemm::Kernel::Avx512 {
+        anyhow::bail!(
+            "--tiles compares the AVX-512 kernel's two tiles; this process runs the {} kernel",
+            crate::kernels::peak::kernel_label()
+        );
+    }
+    if a.precision == crate::precision::Precision::Bf16 {
+        anyhow::bail!("--tiles times the fp32 tiles; leave out --precision bf16");
+    }
+    let (preset, _) = resolve(&a.preset, a.presets.as_deref())?;
+    let threads = a.threads.unwrap_or_else(default_threads).max(1);
+    let pool = bench_pool(a, threads)?;
+    let b = a.batch.unwrap_or(preset.train.batch).max(1);
+    crate::limits::check_preset(&preset, b, crate::model::footprint::Purpose::Train)?;
+    let model = preset.build_model();
+    let (mut wide, mut square) = (StepBench::new(&model, &preset, b, threads, true)?, StepBench::new(&model, &preset, b, threads, true)?);
+    (wide.tile, square.tile) = (Some(Tile::Wide), Some(Tile::Square));
+    let pairs = a.steps.unwrap_or(5);
+    if let Some(line) = crate::kernels::peak::tile_line() {
+        println!("{line}");
+    }
+    println!(
+        "{}: steps of {b} × {} on the 6 × 64 and the 8 × 32 tile, {threads} threads, 2 warm-up steps each, then {pairs} alternating pairs:",
+        preset.name, preset.train.seq_len
+    );
+    let summary = paired(&pool, pairs, (&mut wide, "6 × 64"), (&mut square, "8 × 32"));
+    println!("6 × 64 tile: step time {summary}");
     Ok(())
 }
