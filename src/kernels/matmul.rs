@@ -110,13 +110,14 @@ pub fn matmul(out: &mut [f32], ldo: usize, accumulate: bool, a: MatRef, b: MatRe
     // by one block in a fixed order, so the split never changes the result.
     let small = (m * n * k) < (1 << 18);
     let split_m = m >= n;
-    let blocks = if small || (split_m && m < 2 * threads) || (!split_m && n < 32 * threads) { 1 } else { threads };
+    let cols = tile_columns(bf16);
+    let blocks = if small || (split_m && m < 2 * threads) || (!split_m && n < cols * threads) { 1 } else { threads };
     if blocks == 1 {
         // SAFETY: bounds checked above.
         unsafe { serial(bf16, out.as_mut_ptr(), ldo, accumulate, a, b, m, n, k) };
         return;
     }
-    let per = if split_m { m.div_ceil(blocks) } else { n.div_ceil(blocks).next_multiple_of(tile_columns(bf16)) };
+    let per = if split_m { m.div_ceil(blocks) } else { n.div_ceil(blocks).next_multiple_of(cols) };
     let dst = SendPtr(out.as_mut_ptr());
     let dst = &dst;
     (0..blocks).into_par_iter().for_each(|bi| {
@@ -150,6 +151,17 @@ fn tile_columns(bf16: bool) -> usize {
     }
     let _ = bf16;
     16
+}
+
+/// Settles which AVX-512 tile this process runs (it times both, about 25 ms)
+/// on the calling thread, before a pool's workers are busy: callers that are
+/// about to start long work call it so the timing sees a quiet core. A no-op
+/// without the AVX-512 kernel, or once chosen.
+pub fn choose_tile() {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::available() && super::sgemm::kernel() == super::sgemm::Kernel::Avx512 {
+        super::sgemm::tile_choice();
+    }
 }
 
 /// One thread's product: the bf16 kernel when asked (`bf16`, only ever set

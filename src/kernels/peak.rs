@@ -41,9 +41,13 @@ pub fn tile_line() -> Option<String> {
     #[cfg(target_arch = "x86_64")]
     if super::simd::available() && super::sgemm::kernel() == super::sgemm::Kernel::Avx512 {
         let (tile, measured) = super::sgemm::tile_choice();
+        let ignored = match super::sgemm::forced_tile() {
+            Err(v) => format!(" (FLASHLM_TILE={v:?} ignored: 8x32 or 6x64)"),
+            Ok(_) => String::new(),
+        };
         return Some(match measured {
             Some((square, wide)) => format!(
-                "AVX-512 tile {}: the faster on this CPU at start-up (8 × 32 {square:.0}, 6 × 64 {wide:.0} GFLOP/s on one core, a 384 × 256 × 512 product; FLASHLM_TILE=8x32 or 6x64 forces one)",
+                "AVX-512 tile {}: the faster on this CPU at start-up (8 × 32 {square:.0}, 6 × 64 {wide:.0} GFLOP/s on one thread, a 384 × 256 × 512 product; FLASHLM_TILE=8x32 or 6x64 forces one){ignored}",
                 tile.label()
             ),
             None => format!("AVX-512 tile {} (set by FLASHLM_TILE)", tile.label()),

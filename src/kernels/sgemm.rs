@@ -1,7 +1,8 @@
 //! A single-threaded AVX2 + FMA / AVX-512 sgemm, BLIS-style: B packed into
 //! 16-column slivers, A into 6-row slivers, a 6 × 16 register tile (12 ymm
-//! accumulators); where the CPU has AVX-512F, 32-column and 8-row slivers and
-//! an 8 × 32 tile of zmm registers (16 accumulators), at twice the FMA width.
+//! accumulators); where the CPU has AVX-512F, a tile of zmm registers at twice
+//! the FMA width: 8 × 32 (16 accumulators) or 6 × 64 (24), whichever this CPU
+//! runs faster.
 //!
 //! Why not the `gemm` crate here (it stays the fallback without AVX2): its
 //! micro-kernel is the same 6 × 16 shape but ran well below the cores' FMA
@@ -16,7 +17,8 @@
 //!
 //! Loop order: columns in blocks of `NC`, depth in blocks of `KC` (`KC_DEEP`
 //! for deep products; B block packed once), rows in blocks of `MC` (A block
-//! packed), then the tiles (16 × 6, or 32 × 8 with AVX-512 and bf16). Edge tiles are computed whole into a scratch tile from
+//! packed), then the tiles (6 × 16; 8 × 32 or 6 × 64 with AVX-512; 8 × 32 with
+//! bf16). Edge tiles are computed whole into a scratch tile from
 //! zero-padded slivers and only their valid part is written back. Packing
 //! buffers are per thread and reused, so a call allocates only the first time
 //! a thread sees a larger block; they start on a 64-byte boundary, and each
@@ -27,9 +29,9 @@ const MR: usize = 6;
 const NR: usize = 16;
 /// AVX-512 tiles: 8 rows × 32 columns (16 zmm accumulators, 10 loads per 16
 /// FMAs), or 6 rows × 64 columns (24 accumulators, 10 loads per 24 FMAs). Which
-/// is faster depends on the core: on a Sapphire Rapids the 8 × 32 tile was, on
-/// an Ice Lake the 6 × 64 one, by 7–14 % (docs/performance.md); [`tile512`]
-/// measures once per process. Both sum each element in the same order, so the
+/// is faster depends on the core: the 8 × 32 tile in L1 on a Xeon with AMX, the
+/// 6 × 64 one by 7–14 % over whole products on an Ice Lake Xeon (docs/performance.md);
+/// [`tile512`] measures once per process. Both sum each element in the same order, so the
 /// choice never changes a result. The depth blocks are the AVX2 kernel's
 /// (other sizes measured within noise), so all kernels round alike. The bf16
 /// kernel keeps the 8 × 32 tile.
@@ -59,7 +61,7 @@ thread_local! {
 pub enum Kernel {
     /// 6 × 16 tiles in ymm registers (AVX2 + FMA)
     Avx2,
-    /// 8 × 32 tiles in zmm registers (AVX-512F)
+    /// 8 × 32 or 6 × 64 tiles in zmm registers (AVX-512F; [`tile512`])
     Avx512,
     /// 8 × 32 tiles of bf16 dot products with f32 accumulation (AVX512-BF16,
     /// `--precision bf16` training): both operands rounded to bf16 as they are
@@ -219,32 +221,54 @@ pub fn tile512() -> Tile {
         1 => Tile::Square,
         2 => Tile::Wide,
         _ => {
-            let t = tile_choice().0;
-            set_tile(t);
-            t
+            // a set_tile that came first wins
+            let first = tile_choice().0;
+            match TILE.compare_exchange(0, code(first), Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => first,
+                Err(1) => Tile::Square,
+                Err(_) => Tile::Wide,
+            }
         }
+    }
+}
+
+fn code(t: Tile) -> u8 {
+    if t == Tile::Square {
+        1
+    } else {
+        2
+    }
+}
+
+/// `FLASHLM_TILE`: `Ok(Some(tile))` for `8x32` or `6x64` (any case, `x` or `×`),
+/// `Ok(None)` when unset or empty, `Err(value)` for anything else.
+pub fn forced_tile() -> Result<Option<Tile>, String> {
+    let Ok(v) = std::env::var("FLASHLM_TILE") else { return Ok(None) };
+    match v.trim().to_ascii_lowercase().replace('×', "x").replace(' ', "").as_str() {
+        "" => Ok(None),
+        "8x32" => Ok(Some(Tile::Square)),
+        "6x64" => Ok(Some(Tile::Wide)),
+        _ => Err(v),
     }
 }
 
 /// Runs later products on tile `t` (`bench --tiles` alternates them; results
 /// are the same bits on either).
 pub fn set_tile(t: Tile) {
-    TILE.store(if t == Tile::Square { 1 } else { 2 }, Ordering::Relaxed);
+    TILE.store(code(t), Ordering::Relaxed);
 }
 
 /// The first choice of [`tile512`] and the measurement behind it (`None` when
 /// forced or without AVX-512).
 pub fn tile_choice() -> (Tile, Option<(f64, f64)>) {
     *CHOICE.get_or_init(|| {
-        match std::env::var("FLASHLM_TILE").ok().as_deref() {
-            Some("8x32") => return (Tile::Square, None),
-            Some("6x64") => return (Tile::Wide, None),
-            _ => {}
+        if let Ok(Some(t)) = forced_tile() {
+            return (t, None);
         }
         if super::dispatch::products() != super::dispatch::Level::Avx512 {
             return (Tile::Square, None);
         }
-        // SAFETY: the CPU has AVX-512F (checked just above).
+        // SAFETY: the CPU has AVX2, FMA and AVX-512F (the AVX-512 level implies all three).
         let (square, wide) = unsafe { time_tiles() };
         (if wide > square { Tile::Wide } else { Tile::Square }, Some((square, wide)))
     })
@@ -255,7 +279,7 @@ pub fn tile_choice() -> (Tile, Option<(f64, f64)>) {
 /// fastest call of each (about 25 ms in all).
 ///
 /// # Safety
-/// The CPU has AVX-512F.
+/// The CPU has AVX2, FMA and AVX-512F.
 unsafe fn time_tiles() -> (f64, f64) {
     let (m, n, k) = (384, 256, 512);
     let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.01 - 0.06).collect();
@@ -266,7 +290,7 @@ unsafe fn time_tiles() -> (f64, f64) {
         for (wide, best) in best.iter_mut().enumerate() {
             for _ in 0..2 {
                 let t0 = std::time::Instant::now();
-                // SAFETY: every index is in bounds of its buffer; AVX-512F per this function's contract.
+                // SAFETY: every index is in bounds of its buffer; AVX2, FMA and AVX-512F per this function's contract.
                 unsafe {
                     if wide == 1 {
                         blocked::<MR64, NR64, AVX512>(m, n, k, c.as_mut_ptr(), n, false, a.as_ptr(), k, 1, b.as_ptr(), n, 1);
@@ -305,6 +329,8 @@ unsafe fn blocked<const R: usize, const C: usize, const KERN: u8>(
     b_rs: usize,
     b_cs: usize,
 ) {
+    // the fp32 AVX-512 tile kernel is picked by width below: only these two exist
+    const { assert!(KERN != AVX512 || C == NR512 || C == NR64) };
     // SAFETY: the caller upholds this function's contract (its doc and target features).
     unsafe {
         let mc_block = MC / R * R;

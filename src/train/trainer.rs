@@ -86,6 +86,7 @@ fn run(cfg: RunConfig, commands: Receiver<Command>, em: &mut Emitter, memory: Sl
         em.drain(Duration::from_secs(5));
         return;
     }
+    crate::kernels::matmul::choose_tile();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.threads.max(1))
         .start_handler(crate::kernels::matmul::bf16_start_handler(bf16))

@@ -143,18 +143,34 @@ fn bench_lanes_pairs_and_refusal() {
 /// refusal that names the kernel in use.
 #[test]
 fn bench_tiles_pairs_or_refusal() {
-    let avx512 = std::arch::is_x86_feature_detected!("avx512f") && flashlm_tui::kernels::simd::available();
-    let (ok, out, err) = run(bin().args(["bench", "--preset", "tiny", "--tiles", "--steps", "3", "--threads", "2"]));
+    use flashlm_tui::kernels::dispatch::{products, Level};
+    let avx512 = products() == Level::Avx512 && flashlm_tui::kernels::simd::available();
+    let clean = || {
+        let mut c = bin();
+        c.env_remove("FLASHLM_SGEMM").env_remove("FLASHLM_SIMD").env_remove("FLASHLM_TILE");
+        c
+    };
+    let (ok, out, err) = run(clean().args(["bench", "--preset", "tiny", "--tiles", "--steps", "3", "--threads", "2"]));
     if avx512 {
         assert!(ok, "{err}");
         assert!(out.contains("AVX-512 tile "), "{out}");
         assert_eq!(out.lines().filter(|l| l.trim_start().starts_with("pair ")).count(), 3, "{out}");
         let last = out.lines().last().unwrap();
         assert!(last.starts_with("6 × 64 tile: step time median ") && last.ends_with("over 3 pairs"), "{last}");
+        // FLASHLM_TILE forces a tile (any case, x or ×); another value is named as ignored
+        for (v, want) in [
+            ("6X64", "AVX-512 tile 6 × 64 (set by FLASHLM_TILE)"),
+            ("8×32", "AVX-512 tile 8 × 32 (set by FLASHLM_TILE)"),
+            ("7x7", "(FLASHLM_TILE=\"7x7\" ignored: 8x32 or 6x64)"),
+        ] {
+            let (ok, out, err) =
+                run(clean().env("FLASHLM_TILE", v).args(["bench", "--preset", "tiny", "--tiles", "--steps", "1", "--threads", "1"]));
+            assert!(ok && out.contains(want), "FLASHLM_TILE={v}: {out}{err}");
+        }
     } else {
         assert!(!ok && err.contains("--tiles compares the AVX-512 kernel's two tiles"), "{err}");
     }
-    let (ok, _, err) = run(bin().env("FLASHLM_SIMD", "avx2").args(["bench", "--preset", "tiny", "--tiles"]));
+    let (ok, _, err) = run(clean().env("FLASHLM_SIMD", "avx2").args(["bench", "--preset", "tiny", "--tiles"]));
     assert!(!ok && err.contains("this process runs the AVX2 kernel") && !err.contains("panicked"), "{err}");
 }
 

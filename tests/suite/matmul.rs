@@ -94,17 +94,46 @@ fn matmul_matches_f64_at_every_layout_and_edge() {
 #[test]
 fn matmul_thread_split_is_bit_exact() {
     // large enough to be split across threads, along m (m ≥ n) and along n
-    for (m, n, k, a_t, b_t) in
-        [(300, 70, 600, false, true), (96, 700, 300, true, false), (64, 4096 + 7, 40, false, true), (40, 36, 2100, true, false)]
-    {
+    for (m, n, k, a_t, b_t) in [
+        (300, 70, 600, false, true),
+        (96, 700, 300, true, false),
+        (64, 4096 + 7, 40, false, true),
+        (40, 36, 2100, true, false),
+        (50, 200, 300, false, false),
+    ] {
         let c = Case { m, n, k, a_t, b_t, accumulate: true };
         let (serial, _) = run(&c, &mut Rng::new(9), false);
-        for threads in [2, 3] {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            let (par, _) = pool.install(|| run(&c, &mut Rng::new(9), true));
-            assert!(serial.iter().zip(&par).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}×{n}×{k} at {threads} threads");
+        // each AVX-512 tile cuts the columns at its own width (same bits either way)
+        for tile in tiles() {
+            if let Some(t) = tile {
+                set_tile(t);
+            }
+            for threads in [2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let (par, _) = pool.install(|| run(&c, &mut Rng::new(9), true));
+                let same = serial.iter().zip(&par).all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(same, "{m}×{n}×{k} at {threads} threads, tile {tile:?}");
+            }
         }
     }
+    if let Some(t) = tiles()[0] {
+        set_tile(t);
+    }
+}
+
+/// The AVX-512 tiles to try (the process's own first), or just the one kernel without AVX-512.
+fn tiles() -> Vec<Option<flashlm_tui::kernels::sgemm::Tile>> {
+    use flashlm_tui::kernels::dispatch::{products, Level};
+    use flashlm_tui::kernels::sgemm::{tile_choice, Tile};
+    if products() != Level::Avx512 || std::env::var("FLASHLM_SGEMM").is_ok_and(|v| v.eq_ignore_ascii_case("avx2")) {
+        return vec![None];
+    }
+    let first = tile_choice().0;
+    vec![Some(first), Some(if first == Tile::Square { Tile::Wide } else { Tile::Square })]
+}
+
+fn set_tile(t: flashlm_tui::kernels::sgemm::Tile) {
+    flashlm_tui::kernels::sgemm::set_tile(t)
 }
 
 /// The AVX-512 (both tiles) and AVX2 kernels sum every element in the same

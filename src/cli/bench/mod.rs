@@ -14,6 +14,7 @@ use steps::StepBench;
 fn bench_pool(a: &BenchArgs, threads: usize) -> Result<rayon::ThreadPool> {
     let bf16 = a.precision == crate::precision::Precision::Bf16;
     crate::kernels::matmul::set_bf16_products(bf16);
+    crate::kernels::matmul::choose_tile();
     let b = rayon::ThreadPoolBuilder::new().num_threads(threads).start_handler(crate::kernels::matmul::bf16_start_handler(bf16));
     b.build().context("thread pool")
 }
