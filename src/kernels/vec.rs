@@ -24,6 +24,40 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+crate::vectorized! {
+    /// o = Σ_j p\[j\]·v\[j·n .. (j+1)·n\] with n = o.len(): attention's weighted sum of
+    /// value rows. Even and odd rows go to two partial sums, added at the end, so
+    /// one row's adds do not wait on the last row's (one chain had made the sum
+    /// latency-bound).
+    pub fn weighted_rows(o: &mut [f32], p: &[f32], v: &[f32]) {
+        const W: usize = 64;
+        let n = o.len();
+        debug_assert!(v.len() >= p.len() * n);
+        for c0 in (0..n).step_by(W) {
+            let w = W.min(n - c0);
+            let (mut even, mut odd) = ([0.0f32; W], [0.0f32; W]);
+            let mut pairs = p.chunks_exact(2);
+            for (j, pj) in (&mut pairs).enumerate() {
+                let r0 = &v[2 * j * n + c0..2 * j * n + c0 + w];
+                let r1 = &v[(2 * j + 1) * n + c0..(2 * j + 1) * n + c0 + w];
+                for ((e, od), (&x, &y)) in even[..w].iter_mut().zip(&mut odd[..w]).zip(r0.iter().zip(r1)) {
+                    *e += pj[0] * x;
+                    *od += pj[1] * y;
+                }
+            }
+            if let [pl] = pairs.remainder() {
+                let j = p.len() - 1;
+                for (e, &x) in even[..w].iter_mut().zip(&v[j * n + c0..j * n + c0 + w]) {
+                    *e += pl * x;
+                }
+            }
+            for ((o, &e), &od) in o[c0..c0 + w].iter_mut().zip(&even[..w]).zip(&odd[..w]) {
+                *o = e + od;
+            }
+        }
+    }
+}
+
 /// Products at least this large (multiply-adds) are split over the current rayon pool.
 pub const PAR_MATVEC: usize = 1 << 17;
 

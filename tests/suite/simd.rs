@@ -101,3 +101,22 @@ fn f32_rows_in_zmm_equal_the_avx2_kernel_bit_for_bit() {
         }
     }
 }
+
+/// Attention's weighted sum of value rows, against an f64 sum: widths below,
+/// at and above its 64-column chunk, odd and even row counts, no rows.
+#[test]
+fn weighted_rows_match_f64() {
+    use flashlm_tui::kernels::vec::weighted_rows;
+    let mut rng = Rng::new(21);
+    for n in [1, 7, 64, 70, 130] {
+        for rows in [0, 1, 2, 5, 8, 333] {
+            // weights like a softmax's: summing to about 1
+            let p: Vec<f32> = (0..rows).map(|_| 2.0 * rng.next_f32() / rows as f32).collect();
+            let v: Vec<f32> = (0..rows * n).map(|_| rng.normal()).collect();
+            let mut o = vec![f32::NAN; n];
+            weighted_rows(&mut o, &p, &v);
+            let want: Vec<f64> = (0..n).map(|i| (0..rows).map(|j| p[j] as f64 * v[j * n + i] as f64).sum()).collect();
+            assert_close(&o, &want, &format!("{rows} rows of {n}"));
+        }
+    }
+}
