@@ -178,7 +178,7 @@ unsafe fn serial(bf16: bool, out: *mut f32, ldo: usize, accumulate: bool, a: Mat
         if super::simd::available() {
             use super::sgemm::{kernel, sgemm_with, Kernel};
             let kern = if bf16 { Kernel::Bf16 } else { kernel() };
-            sgemm_with(kern, m, n, k, out, ldo, accumulate, a.data.as_ptr(), a.rs, a.cs, b.data.as_ptr(), b.rs, b.cs);
+            sgemm_with(kern, None, m, n, k, out, ldo, accumulate, a.data.as_ptr(), a.rs, a.cs, b.data.as_ptr(), b.rs, b.cs);
             return;
         }
         let _ = bf16;

@@ -111,7 +111,8 @@ pub fn kernel() -> Kernel {
 
 /// c\[m×n\] (row stride `ldc`, unit column stride) = (accumulate ? c : 0) + a·b
 /// where a(i, p) = `a[i*a_rs + p*a_cs]`, b(p, j) = `b[p*b_rs + j*b_cs]`, on the
-/// kernel `kern` (the machine's own is [`kernel`]).
+/// kernel `kern` (the machine's own is [`kernel`]) and, for `Kernel::Avx512`,
+/// the tile `tile` (`None`: [`tile512`]'s; other kernels ignore it).
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA, and for `Kernel::Avx512` AVX-512F, for
@@ -119,31 +120,6 @@ pub fn kernel() -> Kernel {
 /// is in bounds of its pointer; `c` does not alias `a` or `b`.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn sgemm_with(
-    kern: Kernel,
-    m: usize,
-    n: usize,
-    k: usize,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-    a: *const f32,
-    a_rs: usize,
-    a_cs: usize,
-    b: *const f32,
-    b_rs: usize,
-    b_cs: usize,
-) {
-    // SAFETY: the caller upholds this function's contract (its doc and target features).
-    unsafe { sgemm_tiled(kern, None, m, n, k, c, ldc, accumulate, a, a_rs, a_cs, b, b_rs, b_cs) }
-}
-
-/// [`sgemm_with`] on a given AVX-512 fp32 tile (`None`: [`tile512`]'s; other
-/// kernels ignore it), to compare the tiles.
-///
-/// # Safety
-/// As for [`sgemm_with`].
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn sgemm_tiled(
     kern: Kernel,
     tile: Option<Tile>,
     m: usize,

@@ -141,7 +141,7 @@ fn set_tile(t: flashlm_tui::kernels::sgemm::Tile) {
 /// kind of machine, whichever tile a process measured faster).
 #[test]
 fn avx512_and_avx2_kernels_agree_bit_for_bit() {
-    use flashlm_tui::kernels::sgemm::{sgemm_tiled, Kernel, Tile};
+    use flashlm_tui::kernels::sgemm::{sgemm_with, Kernel, Tile};
     if !std::arch::is_x86_feature_detected!("avx512f") || !flashlm_tui::kernels::simd::available() {
         eprintln!("SKIPPED avx512_and_avx2_kernels_agree_bit_for_bit: this CPU has no AVX-512F (only the AVX2 kernel runs here)");
         return;
@@ -161,9 +161,7 @@ fn avx512_and_avx2_kernels_agree_bit_for_bit() {
             let runs = [(Kernel::Avx2, None), (Kernel::Avx512, Some(Tile::Square)), (Kernel::Avx512, Some(Tile::Wide))];
             for (o, (kern, tile)) in out.iter_mut().zip(runs) {
                 // SAFETY: AVX2, FMA and AVX-512F checked above; the strides stay in bounds.
-                unsafe {
-                    sgemm_tiled(kern, tile, m, n, k, o.as_mut_ptr(), ldc, accumulate, a.as_ptr(), a_rs, a_cs, b.as_ptr(), b_rs, b_cs)
-                };
+                unsafe { sgemm_with(kern, tile, m, n, k, o.as_mut_ptr(), ldc, accumulate, a.as_ptr(), a_rs, a_cs, b.as_ptr(), b_rs, b_cs) };
             }
             for (o, (_, tile)) in out[1..].iter().zip(&runs[1..]) {
                 let same = out[0].iter().zip(o).all(|(x, y)| x.to_bits() == y.to_bits());
@@ -257,8 +255,8 @@ fn bf16_strided_operands_match_contiguous_bit_for_bit() {
         let mut want = vec![0.0f32; m * n];
         // SAFETY: bf16 support checked above; the strides stay inside a2/b2 and a/b.
         unsafe {
-            sgemm_with(Kernel::Bf16, m, n, k, got.as_mut_ptr(), n, false, a2.as_ptr(), 2 * k, 2, b2.as_ptr(), 2 * n, 2);
-            sgemm_with(Kernel::Bf16, m, n, k, want.as_mut_ptr(), n, false, a.as_ptr(), k, 1, b.as_ptr(), n, 1);
+            sgemm_with(Kernel::Bf16, None, m, n, k, got.as_mut_ptr(), n, false, a2.as_ptr(), 2 * k, 2, b2.as_ptr(), 2 * n, 2);
+            sgemm_with(Kernel::Bf16, None, m, n, k, want.as_mut_ptr(), n, false, a.as_ptr(), k, 1, b.as_ptr(), n, 1);
         }
         assert!(got.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}×{n}×{k}");
     }
