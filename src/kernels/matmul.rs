@@ -159,7 +159,7 @@ fn tile_columns(bf16: bool) -> usize {
 /// without the AVX-512 kernel, or once chosen.
 pub fn choose_tile() {
     #[cfg(target_arch = "x86_64")]
-    if super::simd::available() && super::sgemm::kernel() == super::sgemm::Kernel::Avx512 {
+    if super::simd::available() {
         super::sgemm::tile_choice();
     }
 }

@@ -241,10 +241,11 @@ pub fn tile_choice() -> (Tile, Option<(f64, f64)>) {
         if let Ok(Some(t)) = forced_tile() {
             return (t, None);
         }
-        if super::dispatch::products() != super::dispatch::Level::Avx512 {
+        // nothing to time where the fp32 products run on AVX2 (the CPU's or FLASHLM_SGEMM's choice)
+        if kernel() != Kernel::Avx512 {
             return (Tile::Square, None);
         }
-        // SAFETY: the CPU has AVX2, FMA and AVX-512F (the AVX-512 level implies all three).
+        // SAFETY: the AVX-512 kernel runs only where the CPU has AVX2, FMA and AVX-512F.
         let (square, wide) = unsafe { time_tiles() };
         (if wide > square { Tile::Wide } else { Tile::Square }, Some((square, wide)))
     })

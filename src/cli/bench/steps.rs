@@ -139,6 +139,16 @@ fn paired(pool: &rayon::ThreadPool, pairs: usize, (x, x_label): (&mut StepBench,
     )
 }
 
+/// What a paired comparison steps in: the thread count, the pool, and the
+/// micro-batch (--batch or the preset's), checked against the memory limits.
+fn paired_setup(a: &BenchArgs, preset: &crate::preset::Preset) -> Result<(usize, rayon::ThreadPool, usize)> {
+    let threads = a.threads.unwrap_or_else(default_threads).max(1);
+    let pool = bench_pool(a, threads)?;
+    let b = a.batch.unwrap_or(preset.train.batch).max(1);
+    crate::limits::check_preset(preset, b, crate::model::footprint::Purpose::Train)?;
+    Ok((threads, pool, b))
+}
+
 /// `bench --hebbian`: the memory's cost as v7.2 (the preset, with its Hebbian
 /// memory) against the same model without it (v7.1's architecture), or v9.7
 /// (RAM-Net memory) against v5-LN, steps
@@ -158,10 +168,7 @@ pub(super) fn run_hebbian(a: &BenchArgs) -> Result<()> {
         }
         _ => anyhow::bail!("--hebbian needs a preset with a Hebbian memory (v7.2) or a RAM-Net memory (cpuflow-v9.7), not {}", preset.name),
     };
-    let threads = a.threads.unwrap_or_else(default_threads).max(1);
-    let pool = bench_pool(a, threads)?;
-    let b = a.batch.unwrap_or(preset.train.batch).max(1);
-    crate::limits::check_preset(&preset, b, crate::model::footprint::Purpose::Train)?;
+    let (threads, pool, b) = paired_setup(a, &preset)?;
     let (with, without) = (preset.build_model(), plain.build_model());
     let (mut sw, mut so) = (StepBench::new(&with, &preset, b, threads, true)?, StepBench::new(&without, &plain, b, threads, true)?);
     let pairs = a.steps.unwrap_or(5);
@@ -226,10 +233,7 @@ pub(super) fn run_tiles(a: &BenchArgs) -> Result<()> {
         anyhow::bail!("--tiles times the fp32 tiles; leave out --precision bf16");
     }
     let (preset, _) = resolve(&a.preset, a.presets.as_deref())?;
-    let threads = a.threads.unwrap_or_else(default_threads).max(1);
-    let pool = bench_pool(a, threads)?;
-    let b = a.batch.unwrap_or(preset.train.batch).max(1);
-    crate::limits::check_preset(&preset, b, crate::model::footprint::Purpose::Train)?;
+    let (threads, pool, b) = paired_setup(a, &preset)?;
     let model = preset.build_model();
     let (mut wide, mut square) = (StepBench::new(&model, &preset, b, threads, true)?, StepBench::new(&model, &preset, b, threads, true)?);
     (wide.tile, square.tile) = (Some(Tile::Wide), Some(Tile::Square));
